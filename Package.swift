@@ -1,0 +1,56 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Every target is built in the Swift 6 language mode (strict concurrency); public signatures of the
+/// FFmpeg and BLAS wrappers mention no C type, so C modules are imported `internal` only.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "streamd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "streamd", targets: ["streamd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+    ],
+    targets: [
+        // Thin C-interop targets: a module map and a shim header of static inline wrappers, no logic.
+        .systemLibrary(name: "CFFmpeg", path: "Sources/CFFmpeg", pkgConfig: "libavformat libavcodec libavutil libswscale",
+                       providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+
+        // Frames and the pieces every stage shares. Knows nothing of FFmpeg or BLAS.
+        .target(name: "Pipeline", swiftSettings: swiftSettings),
+        // Everything FFmpeg that reads pictures and video.
+        .target(name: "Decode", dependencies: ["CFFmpeg", "Pipeline"], swiftSettings: swiftSettings),
+        // Everything FFmpeg that writes pictures and video.
+        .target(name: "Encode", dependencies: ["CFFmpeg", "Pipeline"], swiftSettings: swiftSettings),
+        // Tensors, kernels on OpenBLAS, models and their importers.
+        .target(name: "Stylize", dependencies: [
+            "COpenBLAS", "Pipeline",
+            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        // The command-line interface as a library, so tests can drive it without a subprocess.
+        .target(name: "StreamdCLI", dependencies: [
+            "Pipeline", "Decode", "Encode", "Stylize",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: swiftSettings),
+        .executableTarget(name: "streamd", dependencies: ["StreamdCLI"], swiftSettings: swiftSettings),
+
+        .testTarget(name: "StylizeTests", dependencies: ["Stylize", "COpenBLAS", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "MediaTests", dependencies: ["Decode", "Encode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CLITests", dependencies: ["StreamdCLI", "Stylize", "Decode", "TestSupport"], swiftSettings: swiftSettings),
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
+    ]
+)
