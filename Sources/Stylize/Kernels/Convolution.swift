@@ -138,8 +138,10 @@ enum Convolution {
                     for kx in 0..<g.kw {
                         let src = tmp + ((co * g.kh + ky) * g.kw + kx) * n
                         // Columns j whose target ox = j·sw + kx - padLeft lies in 0..<wo.
+                        let last = g.wo - 1 + g.padLeft - kx
+                        if last < 0 { continue }
                         let jLo = max(0, (g.padLeft - kx + g.sw - 1) / g.sw)
-                        let jHi = min(g.win, (g.wo - 1 + g.padLeft - kx) / g.sw + 1)
+                        let jHi = min(g.win, last / g.sw + 1)
                         if jLo >= jHi { continue }
                         for i in 0..<rows {
                             let oy = (i0 + i) * g.sh + ky - g.padTop
