@@ -87,4 +87,18 @@ enum Elementwise {
             }
         }
     }
+
+    static func maxPool(_ x: UnsafePointer<Float>, h: Int, w: Int, kernel k: Int, stride s: Int, into y: UnsafeMutablePointer<Float>) {
+        let ho = (h - k) / s + 1, wo = (w - k) / s + 1
+        for oy in 0..<ho {
+            for ox in 0..<wo {
+                var m = -Float.infinity
+                for ky in 0..<k {
+                    let row = x + (oy * s + ky) * w + ox * s
+                    for kx in 0..<k { m = max(m, row[kx]) }
+                }
+                y[oy * wo + ox] = m
+            }
+        }
+    }
 }

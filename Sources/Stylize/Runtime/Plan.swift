@@ -53,6 +53,7 @@ final class Plan: @unchecked Sendable {
         case channelAffine([Float]?, [Float]?)
         case tanh
         case sigmoid
+        case maxPool(Int, Int)
     }
 
     struct Instruction {
@@ -190,6 +191,9 @@ final class Plan: @unchecked Sendable {
             case .channelAffine(let c): step = .channelAffine(c.scale, c.shift)
             case .tanh: step = .tanh
             case .sigmoid: step = .sigmoid
+            case .maxPool(let k, let s):
+                guard k >= 1, s >= 1 else { throw fail(node, "kernel and stride must be at least 1") }
+                step = .maxPool(k, s)
             }
             let out = next
             next += 1

@@ -248,6 +248,13 @@ public final class Session {
             let y = inPlace ? x : alloc(x.c, x.h, x.w)
             parallelFor(x.c, threads: t) { c in Elementwise.sigmoid(x.ptr + c * x.plane, into: y.ptr + c * x.plane, x.plane) }
             return y
+        case .maxPool(let k, let s):
+            guard x.h >= k, x.w >= k else { throw fail(ins, "input \(x.h)x\(x.w) is smaller than the \(k)x\(k) window") }
+            let y = alloc(x.c, (x.h - k) / s + 1, (x.w - k) / s + 1)
+            parallelFor(x.c, threads: t) { c in
+                Elementwise.maxPool(x.ptr + c * x.plane, h: x.h, w: x.w, kernel: k, stride: s, into: y.ptr + c * y.plane)
+            }
+            return y
         }
     }
 }
