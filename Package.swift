@@ -48,7 +48,7 @@ let package = Package(
 //TMP      ], swiftSettings: swiftSettings),
 //TMP      .executableTarget(name: "streamd", dependencies: ["StreamdCLI"], swiftSettings: swiftSettings),
 
-        .testTarget(name: "StylizeTests", dependencies: ["Stylize", "COpenBLAS", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "StylizeTests", dependencies: ["Stylize", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
 //TMP      .testTarget(name: "MediaTests", dependencies: ["Decode", "Encode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
 //TMP      .testTarget(name: "CLITests", dependencies: ["StreamdCLI", "Stylize", "Decode", "TestSupport"], swiftSettings: swiftSettings),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
