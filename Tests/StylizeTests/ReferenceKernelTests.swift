@@ -124,6 +124,25 @@ final class ReferenceKernelTests: XCTestCase {
         }
     }
 
+    /// 3×3 stride-1 layers with many channels take the Winograd F(2×2, 3×3) path.
+    func testWinogradConvolutionMatchesReference() throws {
+        var rng = RNG(state: 11)
+        for trial in 0..<12 {
+            let cin = rng.int(16...40), cout = rng.int(16...40)
+            let h = rng.int(3...21), w = rng.int(3...27)
+            let mode: PadMode = [.zero, .reflect, .edge][trial % 3]
+            let pads = trial % 4 == 3 ? Pads.zero : .uniform(1)
+            let x = rng.floats(cin * h * w), wt = rng.floats(cout * cin * 9), bias = rng.floats(cout)
+            let spec = Conv2DSpec(weight: "w", bias: "b", padding: .explicit(pads), padMode: mode)
+            let model = single(.conv2d(spec), weights: ["w": Tensor(shape: [cout, cin, 3, 3], data: wt), "b": Tensor(shape: [cout], data: bias)])
+            let got = try Session(model: model, threads: 2).run(Tensor(shape: [cin, h, w], data: x))
+            let (ho, wo, ref) = Self.referenceConv(x, cin: cin, h: h, w: w, weight: wt, cout: cout, kh: 3, kw: 3,
+                                                   bias: bias, sh: 1, sw: 1, pads: pads, mode: mode)
+            XCTAssertEqual(got.shape, [cout, ho, wo])
+            assertClose(got.data, ref, "winograd trial \(trial) cin \(cin) cout \(cout) \(h)x\(w) \(mode)")
+        }
+    }
+
     func testTransposedConvolutionMatchesReference() throws {
         var rng = RNG(state: 7)
         for trial in 0..<40 {
