@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Finds the project's shared test data (`../shared` beside the repository root).
 ///

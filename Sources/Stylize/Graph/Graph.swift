@@ -154,6 +154,8 @@ public enum Op: Codable, Sendable, Equatable {
     case channelAffine(ChannelAffineSpec)
     case tanh
     case sigmoid
+    /// Max over k×k windows moved by `stride`, no padding (VGG's 2×2/2 pooling).
+    case maxPool(kernel: Int, stride: Int)
 
     /// A short name for messages and `models info`.
     public var kind: String {
@@ -171,6 +173,7 @@ public enum Op: Codable, Sendable, Equatable {
         case .channelAffine: "ChannelAffine"
         case .tanh: "Tanh"
         case .sigmoid: "Sigmoid"
+        case .maxPool: "MaxPool"
         }
     }
 }

@@ -1,0 +1,104 @@
+import Foundation
+
+/// Element-wise and layout kernels on C×H×W planes. Each has the obvious loop form; they are written over raw
+/// pointers so the optimiser vectorises them.
+enum Elementwise {
+    static func relu(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { p[i] = max(p[i], 0) }
+    }
+
+    static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { y[i] = a[i] + b[i] }
+    }
+
+    static func scalarAffine(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int, alpha: Float, beta: Float) {
+        for i in 0..<n { y[i] = x[i] * alpha + beta }
+    }
+
+    static func tanh(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { y[i] = Foundation.tanh(x[i]) }
+    }
+
+    static func sigmoid(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { y[i] = 1 / (1 + Foundation.exp(-x[i])) }
+    }
+
+    /// Folds an index that may lie outside 0..<n back inside by mirroring (without repeating the edge), or
+    /// clamps it (edge mode). Repeated folding keeps very large pads well defined on tiny inputs.
+    @inline(__always)
+    static func sourceIndex(_ i: Int, _ n: Int, _ mode: PadMode) -> Int {
+        if i >= 0 && i < n { return i }
+        switch mode {
+        case .edge, .zero:
+            return i < 0 ? 0 : n - 1
+        case .reflect:
+            if n == 1 { return 0 }
+            let period = 2 * (n - 1)
+            var m = i % period
+            if m < 0 { m += period }
+            return m < n ? m : period - m
+        }
+    }
+
+    /// Pads every plane of `x` (c×h×w) into `y` (c×(h+t+b)×(w+l+r)).
+    static func pad(_ x: UnsafePointer<Float>, c: Int, h: Int, w: Int, pads: Pads, mode: PadMode,
+                    into y: UnsafeMutablePointer<Float>, threads: Int) {
+        let ho = h + pads.top + pads.bottom, wo = w + pads.left + pads.right
+        let colMap = (0..<wo).map { sourceIndex($0 - pads.left, w, mode) }
+        colMap.withUnsafeBufferPointer { cmap in
+                parallelFor(c, threads: threads) { ch in
+                    let src = x + ch * h * w, dst = y + ch * ho * wo
+                    for oy in 0..<ho {
+                        let sy = oy - pads.top
+                        let drow = dst + oy * wo
+                        if mode == .zero && (sy < 0 || sy >= h) {
+                            drow.update(repeating: 0, count: wo)
+                            continue
+                        }
+                        let srow = src + sourceIndex(sy, h, mode) * w
+                        (drow + pads.left).update(from: srow, count: w)
+                        for ox in 0..<pads.left { drow[ox] = mode == .zero ? 0 : srow[cmap[ox]] }
+                        for ox in (pads.left + w)..<wo { drow[ox] = mode == .zero ? 0 : srow[cmap[ox]] }
+                    }
+                }
+        }
+    }
+
+    static func crop(_ x: UnsafePointer<Float>, c: Int, h: Int, w: Int, pads: Pads, into y: UnsafeMutablePointer<Float>) {
+        let ho = h - pads.top - pads.bottom, wo = w - pads.left - pads.right
+        for ch in 0..<c {
+            for oy in 0..<ho {
+                (y + (ch * ho + oy) * wo).update(from: x + (ch * h + oy + pads.top) * w + pads.left, count: wo)
+            }
+        }
+    }
+
+    static func upsampleNearest(_ x: UnsafePointer<Float>, c: Int, h: Int, w: Int, factor f: Int, into y: UnsafeMutablePointer<Float>) {
+        let wo = w * f
+        for ch in 0..<c {
+            for iy in 0..<h {
+                let src = x + (ch * h + iy) * w
+                let first = y + (ch * h * f + iy * f) * wo
+                for ix in 0..<w {
+                    let v = src[ix]
+                    for k in 0..<f { first[ix * f + k] = v }
+                }
+                for r in 1..<max(f, 1) { (first + r * wo).update(from: first, count: wo) }
+            }
+        }
+    }
+
+    static func maxPool(_ x: UnsafePointer<Float>, h: Int, w: Int, kernel k: Int, stride s: Int, into y: UnsafeMutablePointer<Float>) {
+        let ho = (h - k) / s + 1, wo = (w - k) / s + 1
+        for oy in 0..<ho {
+            for ox in 0..<wo {
+                var m = -Float.infinity
+                for ky in 0..<k {
+                    let row = x + (oy * s + ky) * w + ox * s
+                    for kx in 0..<k { m = max(m, row[kx]) }
+                }
+                y[oy * wo + ox] = m
+            }
+        }
+    }
+}

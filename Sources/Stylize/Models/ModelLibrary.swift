@@ -1,0 +1,67 @@
+public import Foundation
+
+/// Where named models live: `--models-dir`, then each entry of `STREAMD_MODELS` (colon-separated), then
+/// `~/.local/share/streamd/models`, then `/var/lib/streamd/models`. `--model` accepts a path or a name
+/// found here.
+public struct ModelLibrary: Sendable {
+    public var directories: [String]
+
+    public init(directories: [String]) { self.directories = directories }
+
+    public static func standard(modelsDir: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) -> ModelLibrary {
+        var dirs: [String] = []
+        if let modelsDir, !modelsDir.isEmpty { dirs.append(modelsDir) }
+        if let env = environment["STREAMD_MODELS"] {
+            dirs += env.split(separator: ":").map(String.init).filter { !$0.isEmpty }
+        }
+        if let home = environment["HOME"], !home.isEmpty {
+            dirs.append((home as NSString).appendingPathComponent(".local/share/streamd/models"))
+        }
+        dirs.append("/var/lib/streamd/models")
+        return ModelLibrary(directories: dirs)
+    }
+
+    /// The directory new models are written to: the first one in the search order.
+    public var writableDirectory: String { directories[0] }
+
+    public struct Entry: Sendable, Equatable {
+        public var name: String
+        public var path: String
+        public var format: ModelLoader.Format
+    }
+
+    static let extensions = ["safetensors", "onnx", "pth", "pt"]
+
+    /// A path as given if it exists; otherwise the first model called `name` in the search path.
+    public func resolve(_ nameOrPath: String) throws -> String {
+        if FileManager.default.fileExists(atPath: nameOrPath) { return nameOrPath }
+        let looksLikePath = nameOrPath.contains("/") || Self.extensions.contains((nameOrPath as NSString).pathExtension.lowercased())
+        if !looksLikePath {
+            for dir in directories {
+                let base = (dir as NSString).appendingPathComponent(nameOrPath)
+                for candidate in Self.extensions.map({ base + "." + $0 }) + [base] where FileManager.default.fileExists(atPath: candidate) {
+                    return candidate
+                }
+            }
+            throw StylizeError(.fileNotFound, "model '\(nameOrPath)' not found (searched \(directories.joined(separator: ", ")))")
+        }
+        throw StylizeError(.fileNotFound, "\(nameOrPath): no such file or directory")
+    }
+
+    /// Every model in the search path; a name found twice is listed where it is found first.
+    public func list() -> [Entry] {
+        var seen: Set<String> = []
+        var out: [Entry] = []
+        for dir in directories {
+            guard let items = try? FileManager.default.contentsOfDirectory(atPath: dir) else { continue }
+            for item in items.sorted() where !item.hasPrefix(".") {
+                let path = (dir as NSString).appendingPathComponent(item)
+                guard let format = try? ModelLoader.detect(path) else { continue }
+                let ext = (item as NSString).pathExtension.lowercased()
+                let name = Self.extensions.contains(ext) ? (item as NSString).deletingPathExtension : item
+                if seen.insert(name).inserted { out.append(Entry(name: name, path: path, format: format)) }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,221 @@
+/// A graph compiled for execution: value names replaced by slots, weights resolved and checked, ReLUs fused
+/// into the normalisation before them, and the last use of every slot known so its buffer can be recycled.
+final class Plan: @unchecked Sendable {
+    enum ConvStrategy { case im2col, col2im }
+
+    struct ConvStep {
+        var weight: UnsafeMutablePointer<Float>
+        var packed: UnsafeMutablePointer<Float>?
+        var bias: UnsafeMutablePointer<Float>?
+        var cout: Int, cin: Int, kh: Int, kw: Int
+        var sh: Int, sw: Int
+        var padding: ConvPadding
+        var padMode: PadMode
+        var strategy: ConvStrategy
+    }
+
+    struct ConvTStep {
+        var weight: UnsafeMutablePointer<Float>
+        var bias: UnsafeMutablePointer<Float>?
+        var cin: Int, cout: Int, kh: Int, kw: Int
+        var sh: Int, sw: Int
+        var padding: ConvPadding
+        var outputPaddingH: Int, outputPaddingW: Int
+    }
+
+    struct NormStep {
+        var scale: UnsafeMutablePointer<Float>?
+        var shift: UnsafeMutablePointer<Float>?
+        var channels: Int?
+        var epsilon: Float
+        var relu: Bool
+    }
+
+    struct CondNormStep {
+        var gamma: UnsafeMutablePointer<Float>
+        var beta: UnsafeMutablePointer<Float>
+        var styles: Int, channels: Int
+        var epsilon: Float
+        var relu: Bool
+    }
+
+    enum Step {
+        case conv(ConvStep)
+        case convT(ConvTStep)
+        case norm(NormStep)
+        case condNorm(CondNormStep)
+        case relu
+        case add
+        case crop(Pads)
+        case pad(Pads, PadMode)
+        case upsample(Int)
+        case scalarAffine(Float, Float)
+        case channelAffine([Float]?, [Float]?)
+        case tanh
+        case sigmoid
+        case maxPool(Int, Int)
+    }
+
+    struct Instruction {
+        var name: String
+        var kind: String
+        var step: Step
+        var inputs: [Int]
+        var output: Int
+        /// Slots whose last reader is this instruction (their buffers can be recycled after it).
+        var releases: [Int]
+    }
+
+    let instructions: [Instruction]
+    let inputSlot: Int
+    let outputSlot: Int
+    let slotCount: Int
+    let styleCount: Int
+    let weights: WeightStore
+
+    init(model: StyleModel) throws {
+        let store = WeightStore(model.weights)
+        weights = store
+        let graph = model.graph
+        func fail(_ node: Node, _ why: String) -> StylizeError {
+            StylizeError(.invalidGraph, "node \(node.name) (\(node.op.kind)): \(why)")
+        }
+        func weight(_ node: Node, _ name: String, rank: Int? = nil) throws -> (UnsafeMutablePointer<Float>, [Int]) {
+            guard let p = store.pointer(name), let s = store.shape(name) else {
+                throw fail(node, "weight '\(name)' is missing")
+            }
+            if let rank, s.count != rank {
+                throw StylizeError(.shapeMismatch, "node \(node.name) (\(node.op.kind)): weight '\(name)' has shape \(s), expected rank \(rank)")
+            }
+            return (p, s)
+        }
+        func vector(_ node: Node, _ name: String?, length: Int?) throws -> UnsafeMutablePointer<Float>? {
+            guard let name else { return nil }
+            let (p, s) = try weight(node, name)
+            let n = s.reduce(1, *)
+            if let length, n != length {
+                throw StylizeError(.shapeMismatch, "node \(node.name) (\(node.op.kind)): '\(name)' has \(n) values, expected \(length)")
+            }
+            return p
+        }
+
+        // Slots for value names; a ReLU that directly follows a normalisation whose result nobody else
+        // reads is folded into it and its output name aliases the normalisation's slot.
+        var uses: [String: Int] = [:]
+        for n in graph.nodes { for i in n.inputs { uses[i, default: 0] += 1 } }
+        uses[graph.output, default: 0] += 1
+        var producer: [String: Int] = [:]
+        var slotOf: [String: Int] = [graph.input: 0]
+        var next = 1
+        var steps: [(Node, Step, [Int], Int)] = []
+        var multiStyle = 0
+
+        for node in graph.nodes {
+            let expectedInputs = node.op == .add ? 2 : 1
+            guard node.inputs.count == expectedInputs else {
+                throw fail(node, "takes \(expectedInputs) input(s), got \(node.inputs.count)")
+            }
+            var ins: [Int] = []
+            for name in node.inputs {
+                guard let s = slotOf[name] else { throw fail(node, "input '\(name)' is not produced by any earlier node") }
+                ins.append(s)
+            }
+            if node.op == .relu, let p = producer[node.inputs[0]], uses[node.inputs[0]] == 1 {
+                switch steps[p].1 {
+                case .norm(var n) where !n.relu:
+                    n.relu = true
+                    steps[p].1 = .norm(n)
+                    slotOf[node.output] = ins[0]
+                    producer[node.output] = p
+                    continue
+                case .condNorm(var n) where !n.relu:
+                    n.relu = true
+                    steps[p].1 = .condNorm(n)
+                    slotOf[node.output] = ins[0]
+                    producer[node.output] = p
+                    continue
+                default: break
+                }
+            }
+            let step: Step
+            switch node.op {
+            case .conv2d(let c):
+                let (w, s) = try weight(node, c.weight, rank: 4)
+                guard c.strideH >= 1, c.strideW >= 1 else { throw fail(node, "stride must be at least 1") }
+                let bias = try vector(node, c.bias, length: s[0])
+                let strategy: ConvStrategy = s[0] <= 8 && s[1] >= 8 ? .col2im : .im2col
+                var packed: UnsafeMutablePointer<Float>? = nil
+                if strategy == .col2im {
+                    let key = c.weight + "#col2im"
+                    if store.pointer(key) == nil {
+                        store.add(key, Convolution.packCol2im(store.values(c.weight)!, cout: s[0], cin: s[1], kh: s[2], kw: s[3]), shape: s)
+                    }
+                    packed = store.pointer(key)
+                }
+                step = .conv(ConvStep(weight: w, packed: packed, bias: bias, cout: s[0], cin: s[1], kh: s[2], kw: s[3],
+                                      sh: c.strideH, sw: c.strideW, padding: c.padding, padMode: c.padMode, strategy: strategy))
+            case .convTranspose2d(let c):
+                let (w, s) = try weight(node, c.weight, rank: 4)
+                guard c.strideH >= 1, c.strideW >= 1 else { throw fail(node, "stride must be at least 1") }
+                let bias = try vector(node, c.bias, length: s[1])
+                step = .convT(ConvTStep(weight: w, bias: bias, cin: s[0], cout: s[1], kh: s[2], kw: s[3],
+                                        sh: c.strideH, sw: c.strideW, padding: c.padding,
+                                        outputPaddingH: c.outputPaddingH, outputPaddingW: c.outputPaddingW))
+            case .instanceNorm(let n):
+                let scale = try vector(node, n.scale, length: nil)
+                let shift = try vector(node, n.shift, length: nil)
+                let cs = [n.scale, n.shift].compactMap { $0 }.compactMap { store.shape($0)?.reduce(1, *) }
+                if cs.count == 2 && cs[0] != cs[1] {
+                    throw StylizeError(.shapeMismatch, "node \(node.name) (InstanceNorm): scale has \(cs[0]) values but shift has \(cs[1])")
+                }
+                step = .norm(NormStep(scale: scale, shift: shift, channels: cs.first, epsilon: n.epsilon, relu: false))
+            case .conditionalInstanceNorm(let n):
+                let (g, gs) = try weight(node, n.gamma, rank: 2)
+                let (b, bs) = try weight(node, n.beta, rank: 2)
+                guard gs == bs else {
+                    throw StylizeError(.shapeMismatch, "node \(node.name) (ConditionalInstanceNorm): gamma \(gs) and beta \(bs) differ")
+                }
+                if multiStyle != 0 && multiStyle != gs[0] {
+                    throw fail(node, "has \(gs[0]) styles where an earlier layer has \(multiStyle)")
+                }
+                multiStyle = gs[0]
+                step = .condNorm(CondNormStep(gamma: g, beta: b, styles: gs[0], channels: gs[1], epsilon: n.epsilon, relu: false))
+            case .relu: step = .relu
+            case .add: step = .add
+            case .crop(let p): step = .crop(p)
+            case .pad(let p, let m): step = .pad(p, m)
+            case .upsampleNearest(let f):
+                guard f >= 1 else { throw fail(node, "factor must be at least 1") }
+                step = .upsample(f)
+            case .scalarAffine(let a, let b): step = .scalarAffine(a, b)
+            case .channelAffine(let c): step = .channelAffine(c.scale, c.shift)
+            case .tanh: step = .tanh
+            case .sigmoid: step = .sigmoid
+            case .maxPool(let k, let s):
+                guard k >= 1, s >= 1 else { throw fail(node, "kernel and stride must be at least 1") }
+                step = .maxPool(k, s)
+            }
+            let out = next
+            next += 1
+            slotOf[node.output] = out
+            producer[node.output] = steps.count
+            steps.append((node, step, ins, out))
+        }
+        guard let outSlot = slotOf[graph.output] else {
+            throw StylizeError(.invalidGraph, "graph output '\(graph.output)' is not produced by any node")
+        }
+        var lastUse: [Int: Int] = [:]
+        for (i, s) in steps.enumerated() { for slot in s.2 { lastUse[slot] = i } }
+        var built: [Instruction] = []
+        for (i, s) in steps.enumerated() {
+            let releases = Set(s.2).filter { lastUse[$0] == i && $0 != outSlot }
+            built.append(Instruction(name: s.0.name, kind: s.0.op.kind, step: s.1, inputs: s.2, output: s.3,
+                                     releases: Array(releases)))
+        }
+        instructions = built
+        inputSlot = 0
+        outputSlot = outSlot
+        slotCount = next
+        styleCount = multiStyle
+    }
+}

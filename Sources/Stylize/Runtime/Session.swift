@@ -1,0 +1,260 @@
+import COpenBLAS
+import Foundation
+
+/// Runs one model on one thread of control. Each worker owns a session (its workspace and buffers); the
+/// loaded model and its weights are shared, read-only.
+///
+/// `threads` sets both the OpenBLAS thread count and the fan-out of the passes between GEMMs. OpenBLAS's
+/// count is process-wide, so every session of a process should agree on it (workers × threads ≤ cores).
+public final class Session {
+    public let model: StyleModel
+    public let threads: Int
+    let plan: Plan
+    let workspace = Workspace()
+    private var slots: [Activation?]
+
+    public init(model: StyleModel, threads: Int = 1) throws {
+        self.model = model
+        self.threads = max(1, threads)
+        plan = try Plan(model: model)
+        slots = Array(repeating: nil, count: plan.slotCount)
+        Session.setBLASThreads(self.threads)
+    }
+
+    /// Sets OpenBLAS's process-wide thread count explicitly (never left to its one-per-core default).
+    public static func setBLASThreads(_ n: Int) {
+        openblas_set_num_threads(Int32(max(1, n)))
+    }
+
+    /// Number of styles a multi-style model mixes (0 for a single-style model).
+    public var styleCount: Int { plan.styleCount }
+
+    /// Runs the graph on a network input [C, H, W] (already transformed) and returns the network output.
+    public func run(_ input: Tensor, styleWeights: [Float]? = nil) throws -> Tensor {
+        guard input.shape.count == 3 else {
+            throw StylizeError(.invalidArgument, "network input must be [C, H, W], got \(input.shape)")
+        }
+        let buf = workspace.take(input.count)
+        input.data.withUnsafeBufferPointer { buf.base.update(from: $0.baseAddress!, count: input.count) }
+        let out = try execute(Activation(c: input.shape[0], h: input.shape[1], w: input.shape[2], buffer: buf), styleWeights: styleWeights)
+        let result = Tensor(shape: [out.c, out.h, out.w], data: Array(UnsafeBufferPointer(start: out.ptr, count: out.count)))
+        workspace.give(out.buffer)
+        return result
+    }
+
+    /// Runs the model on an RGB picture given as HWC floats on the 0..255 scale, with the model's input and
+    /// output transforms but no padding or cropping: the raw network output (HWC RGB, 0..255 scale,
+    /// unclipped) at whatever size the network produces. This is what reference test vectors hold.
+    public func runRaw(rgb: [Float], height: Int, width: Int, styleWeights: [Float]? = nil) throws -> (height: Int, width: Int, rgb: [Float]) {
+        guard rgb.count == height * width * 3 else {
+            throw StylizeError(.invalidArgument, "expected \(height)x\(width)x3 values, got \(rgb.count)")
+        }
+        let a = workspace.take(3 * height * width)
+        rgb.withUnsafeBufferPointer { src in
+            Transforms.packInput(src.baseAddress!, height: height, width: width, rowStride: width * 3,
+                                 transform: model.info.input, into: a.base)
+        }
+        let out = try execute(Activation(c: 3, h: height, w: width, buffer: a), styleWeights: styleWeights)
+        defer { workspace.give(out.buffer) }
+        guard out.c == 3 else {
+            throw StylizeError(.invalidGraph, "model output has \(out.c) channels, expected 3")
+        }
+        var result = [Float](repeating: 0, count: out.h * out.w * 3)
+        result.withUnsafeMutableBufferPointer { dst in
+            Transforms.unpackOutput(out.ptr, height: out.h, width: out.w, transform: model.info.output, into: dst.baseAddress!)
+        }
+        return (out.h, out.w, result)
+    }
+
+    /// The style-weight vector used when a multi-style model is run without one: style 0.
+    func resolvedStyle(_ weights: [Float]?) throws -> [Float] {
+        let n = plan.styleCount
+        guard n > 0 else { return [] }
+        guard let weights else { return [1] + Array(repeating: 0, count: n - 1) }
+        guard weights.count == n else {
+            throw StylizeError(.invalidArgument, "model \(model.info.name) has \(n) styles, got a style vector of \(weights.count)")
+        }
+        return weights
+    }
+
+    /// Executes the plan; the input activation's buffer is owned (and recycled) by the run.
+    func execute(_ input: Activation, styleWeights: [Float]?) throws -> Activation {
+        let style = try resolvedStyle(styleWeights)
+        slots[plan.inputSlot] = input
+        defer {
+            for i in slots.indices where i != plan.outputSlot {
+                if let a = slots[i] { workspace.give(a.buffer) }
+                slots[i] = nil
+            }
+        }
+        for ins in plan.instructions {
+            let x = slots[ins.inputs[0]]!
+            let inPlace = ins.releases.contains(ins.inputs[0]) && ins.inputs.count == 1
+            let y = try perform(ins, x, style: style, inPlace: inPlace)
+            for r in ins.releases {
+                if let a = slots[r], !(inPlace && r == ins.inputs[0]) { workspace.give(a.buffer) }
+                slots[r] = nil
+            }
+            slots[ins.output] = y
+        }
+        guard let out = slots[plan.outputSlot] else {
+            throw StylizeError(.invalidGraph, "graph output was not computed")
+        }
+        slots[plan.outputSlot] = nil
+        return out
+    }
+
+    private func fail(_ ins: Plan.Instruction, _ why: String) -> StylizeError {
+        StylizeError(.shapeMismatch, "node \(ins.name) (\(ins.kind)): \(why)")
+    }
+
+    private func alloc(_ c: Int, _ h: Int, _ w: Int) -> Activation {
+        Activation(c: c, h: h, w: w, buffer: workspace.take(c * h * w))
+    }
+
+    /// TensorFlow SAME amounts for one axis.
+    static func tfSame(_ n: Int, k: Int, s: Int) -> (Int, Int) {
+        let out = (n + s - 1) / s
+        let p = max((out - 1) * s + k - n, 0)
+        return (p / 2, p - p / 2)
+    }
+
+    private func perform(_ ins: Plan.Instruction, _ x: Activation, style: [Float], inPlace: Bool) throws -> Activation {
+        let t = threads
+        switch ins.step {
+        case .conv(let c):
+            guard x.c == c.cin else { throw fail(ins, "input has \(x.c) channels, weights expect \(c.cin)") }
+            let pads: Pads
+            switch c.padding {
+            case .explicit(let p): pads = p
+            case .tfSame:
+                let (t0, b0) = Session.tfSame(x.h, k: c.kh, s: c.sh)
+                let (l0, r0) = Session.tfSame(x.w, k: c.kw, s: c.sw)
+                pads = Pads(top: t0, left: l0, bottom: b0, right: r0)
+            }
+            var padded = x
+            var ownsPadded = false
+            if !pads.isZero {
+                padded = alloc(x.c, x.h + pads.top + pads.bottom, x.w + pads.left + pads.right)
+                ownsPadded = true
+                Elementwise.pad(x.ptr, c: x.c, h: x.h, w: x.w, pads: pads, mode: c.padMode, into: padded.ptr, threads: t)
+            }
+            defer { if ownsPadded { workspace.give(padded.buffer) } }
+            let g = Convolution.Geometry(cin: c.cin, hp: padded.h, wp: padded.w, cout: c.cout, kh: c.kh, kw: c.kw, sh: c.sh, sw: c.sw)
+            guard padded.h >= c.kh, padded.w >= c.kw else {
+                throw fail(ins, "input \(x.h)x\(x.w) is smaller than the \(c.kh)x\(c.kw) kernel")
+            }
+            let y = alloc(c.cout, g.ho, g.wo)
+            switch c.strategy {
+            case .im2col:
+                Convolution.forwardIm2col(padded.ptr, g, weight: c.weight, into: y.ptr, workspace: workspace, threads: t)
+            case .col2im:
+                Convolution.forwardCol2im(padded.ptr, g, packedWeight: c.packed!, into: y.ptr, workspace: workspace, threads: t)
+            }
+            if let b = c.bias { Convolution.addBias(y.ptr, channels: y.c, plane: y.plane, bias: b) }
+            return y
+        case .convT(let c):
+            guard x.c == c.cin else { throw fail(ins, "input has \(x.c) channels, weights expect \(c.cin)") }
+            let ho: Int, wo: Int, pt: Int, pl: Int
+            switch c.padding {
+            case .tfSame:
+                ho = x.h * c.sh; wo = x.w * c.sw
+                pt = Session.tfSame(ho, k: c.kh, s: c.sh).0
+                pl = Session.tfSame(wo, k: c.kw, s: c.sw).0
+            case .explicit(let p):
+                ho = (x.h - 1) * c.sh + c.kh + c.outputPaddingH - p.top - p.bottom
+                wo = (x.w - 1) * c.sw + c.kw + c.outputPaddingW - p.left - p.right
+                pt = p.top; pl = p.left
+            }
+            guard ho > 0, wo > 0 else { throw fail(ins, "output would be empty for input \(x.h)x\(x.w)") }
+            let g = Convolution.TransposeGeometry(cin: c.cin, hin: x.h, win: x.w, cout: c.cout, kh: c.kh, kw: c.kw,
+                                                  sh: c.sh, sw: c.sw, padTop: pt, padLeft: pl, ho: ho, wo: wo)
+            let y = alloc(c.cout, ho, wo)
+            Convolution.transposed(x.ptr, g, weight: c.weight, into: y.ptr, workspace: workspace, threads: t)
+            if let b = c.bias { Convolution.addBias(y.ptr, channels: y.c, plane: y.plane, bias: b) }
+            return y
+        case .norm(let n):
+            if let ch = n.channels, ch != x.c { throw fail(ins, "input has \(x.c) channels, parameters have \(ch)") }
+            let y = inPlace ? x : alloc(x.c, x.h, x.w)
+            Normalization.instanceNorm(x.ptr, channels: x.c, plane: x.plane, scale: n.scale, shift: n.shift,
+                                       epsilon: n.epsilon, relu: n.relu, into: y.ptr, threads: t)
+            return y
+        case .condNorm(let n):
+            guard n.channels == x.c else { throw fail(ins, "input has \(x.c) channels, parameters have \(n.channels)") }
+            var scale = [Float](repeating: 0, count: n.channels)
+            var shift = [Float](repeating: 0, count: n.channels)
+            for s in 0..<n.styles where style[s] != 0 {
+                for c in 0..<n.channels {
+                    scale[c] += style[s] * n.gamma[s * n.channels + c]
+                    shift[c] += style[s] * n.beta[s * n.channels + c]
+                }
+            }
+            let y = inPlace ? x : alloc(x.c, x.h, x.w)
+            scale.withUnsafeBufferPointer { sp in
+                shift.withUnsafeBufferPointer { bp in
+                    Normalization.instanceNorm(x.ptr, channels: x.c, plane: x.plane, scale: sp.baseAddress, shift: bp.baseAddress,
+                                               epsilon: n.epsilon, relu: n.relu, into: y.ptr, threads: t)
+                }
+            }
+            return y
+        case .relu:
+            let y = inPlace ? x : alloc(x.c, x.h, x.w)
+            if !inPlace { y.ptr.update(from: x.ptr, count: x.count) }
+            Elementwise.relu(y.ptr, y.count)
+            return y
+        case .add:
+            let b = slots[ins.inputs[1]]!
+            guard b.c == x.c, b.h == x.h, b.w == x.w else {
+                throw fail(ins, "adds \(x.c)x\(x.h)x\(x.w) to \(b.c)x\(b.h)x\(b.w)")
+            }
+            let reuse = ins.releases.contains(ins.inputs[0]) && ins.inputs[0] != ins.inputs[1]
+            let y = reuse ? x : alloc(x.c, x.h, x.w)
+            Elementwise.add(x.ptr, b.ptr, into: y.ptr, x.count)
+            if reuse { slots[ins.inputs[0]] = nil }
+            return y
+        case .crop(let p):
+            let ho = x.h - p.top - p.bottom, wo = x.w - p.left - p.right
+            guard ho > 0, wo > 0 else { throw fail(ins, "crops all of a \(x.h)x\(x.w) input") }
+            let y = alloc(x.c, ho, wo)
+            Elementwise.crop(x.ptr, c: x.c, h: x.h, w: x.w, pads: p, into: y.ptr)
+            return y
+        case .pad(let p, let m):
+            let y = alloc(x.c, x.h + p.top + p.bottom, x.w + p.left + p.right)
+            Elementwise.pad(x.ptr, c: x.c, h: x.h, w: x.w, pads: p, mode: m, into: y.ptr, threads: t)
+            return y
+        case .upsample(let f):
+            let y = alloc(x.c, x.h * f, x.w * f)
+            Elementwise.upsampleNearest(x.ptr, c: x.c, h: x.h, w: x.w, factor: f, into: y.ptr)
+            return y
+        case .scalarAffine(let a, let b):
+            let y = inPlace ? x : alloc(x.c, x.h, x.w)
+            Elementwise.scalarAffine(x.ptr, into: y.ptr, x.count, alpha: a, beta: b)
+            return y
+        case .channelAffine(let scale, let shift):
+            let n = max(scale?.count ?? 0, shift?.count ?? 0)
+            guard n == x.c || n == 1 else { throw fail(ins, "has \(n) channel values for a \(x.c)-channel input") }
+            let y = inPlace ? x : alloc(x.c, x.h, x.w)
+            for c in 0..<x.c {
+                let a = scale.map { $0[$0.count == 1 ? 0 : c] } ?? 1
+                let b = shift.map { $0[$0.count == 1 ? 0 : c] } ?? 0
+                Elementwise.scalarAffine(x.ptr + c * x.plane, into: y.ptr + c * x.plane, x.plane, alpha: a, beta: b)
+            }
+            return y
+        case .tanh:
+            let y = inPlace ? x : alloc(x.c, x.h, x.w)
+            parallelFor(x.c, threads: t) { c in Elementwise.tanh(x.ptr + c * x.plane, into: y.ptr + c * x.plane, x.plane) }
+            return y
+        case .sigmoid:
+            let y = inPlace ? x : alloc(x.c, x.h, x.w)
+            parallelFor(x.c, threads: t) { c in Elementwise.sigmoid(x.ptr + c * x.plane, into: y.ptr + c * x.plane, x.plane) }
+            return y
+        case .maxPool(let k, let s):
+            guard x.h >= k, x.w >= k else { throw fail(ins, "input \(x.h)x\(x.w) is smaller than the \(k)x\(k) window") }
+            let y = alloc(x.c, (x.h - k) / s + 1, (x.w - k) / s + 1)
+            parallelFor(x.c, threads: t) { c in
+                Elementwise.maxPool(x.ptr + c * x.plane, h: x.h, w: x.w, kernel: k, stride: s, into: y.ptr + c * y.plane)
+            }
+            return y
+        }
+    }
+}

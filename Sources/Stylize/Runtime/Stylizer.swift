@@ -1,0 +1,198 @@
+import Foundation
+public import Pipeline
+
+/// How to stylize: which style (for multi-style models), how strongly, and whether to keep the colours.
+public struct StyleOptions: Sendable, Equatable {
+    /// Style-weight vector for a multi-style model (sums to 1); nil means style 0. Ignored by single-style models.
+    public var styleWeights: [Float]?
+    /// 1 = the stylized picture, 0 = the original; in between blends them.
+    public var strength: Float
+    /// Keep the original's colours: luminance from the stylized picture, chroma from the original.
+    public var preserveColor: Bool
+
+    public init(styleWeights: [Float]? = nil, strength: Float = 1, preserveColor: Bool = false) {
+        self.styleWeights = styleWeights
+        self.strength = strength
+        self.preserveColor = preserveColor
+    }
+
+    /// A style vector from `--style-index I` or `--style-mix I:W,J:W,…` (weights normalised to sum 1).
+    public static func styleWeights(index: Int?, mix: String?, styleCount: Int) throws -> [Float]? {
+        if index != nil && mix != nil {
+            throw StylizeError(.invalidArgument, "give --style-index or --style-mix, not both")
+        }
+        if (index != nil || mix != nil) && styleCount == 0 {
+            throw StylizeError(.invalidArgument, "this model has a single style; --style-index and --style-mix need a multi-style model")
+        }
+        if let index {
+            guard index >= 0 && index < styleCount else {
+                throw StylizeError(.invalidArgument, "--style-index \(index) is out of range: the model has styles 0…\(styleCount - 1)")
+            }
+            var w = [Float](repeating: 0, count: styleCount)
+            w[index] = 1
+            return w
+        }
+        guard let mix else { return nil }
+        var w = [Float](repeating: 0, count: styleCount)
+        for part in mix.split(separator: ",") {
+            let pair = part.split(separator: ":")
+            guard pair.count == 2, let i = Int(pair[0].trimmingCharacters(in: .whitespaces)),
+                  let v = Float(pair[1].trimmingCharacters(in: .whitespaces)), v.isFinite, v >= 0 else {
+                throw StylizeError(.invalidArgument, "--style-mix '\(mix)': expected INDEX:WEIGHT pairs such as 3:0.5,12:0.5")
+            }
+            guard i >= 0 && i < styleCount else {
+                throw StylizeError(.invalidArgument, "--style-mix: style \(i) is out of range: the model has styles 0…\(styleCount - 1)")
+            }
+            w[i] += v
+        }
+        let total = w.reduce(0, +)
+        guard total > 0 else { throw StylizeError(.invalidArgument, "--style-mix '\(mix)': the weights add up to 0") }
+        return w.map { $0 / total }
+    }
+}
+
+/// Turns pictures into stylized pictures with one model: pads each frame to the model's size multiple
+/// (mirroring at the bottom and right), runs the network, and crops the top-left H×W, so the output has
+/// exactly the input's size and lines up with it pixel for pixel.
+public final class Stylizer {
+    public let session: Session
+    public var model: StyleModel { session.model }
+
+    public init(model: StyleModel, threads: Int = 1) throws {
+        session = try Session(model: model, threads: threads)
+    }
+
+    public init(session: Session) { self.session = session }
+
+    public func stylize(_ image: RGBImage, options: StyleOptions = StyleOptions()) throws -> RGBImage {
+        guard options.strength.isFinite, options.strength >= 0, options.strength <= 1 else {
+            throw StylizeError(.invalidArgument, "strength must be between 0 and 1, got \(options.strength)")
+        }
+        let h = image.height, w = image.width
+        let m = max(1, model.info.sizeMultiple)
+        let hp = (h + m - 1) / m * m, wp = (w + m - 1) / m * m
+        let ws = session.workspace
+        let buf = ws.take(3 * hp * wp)
+        let rowMap = (0..<hp).map { Elementwise.sourceIndex($0, h, .reflect) }
+        let colMap = (0..<wp).map { Elementwise.sourceIndex($0, w, .reflect) }
+        let t = model.info.input
+        let ord = Transforms.order(t.channelOrder)
+        image.pixels.withUnsafeBufferPointer { src in
+            for c in 0..<3 {
+                let a = t.scale / t.std[c], b = -t.mean[c] / t.std[c], s = ord[c]
+                let plane = buf.base + c * hp * wp
+                for y in 0..<hp {
+                    let row = src.baseAddress! + rowMap[y] * w * 3
+                    let o = plane + y * wp
+                    for x in 0..<wp { o[x] = Float(row[colMap[x] * 3 + s]) * a + b }
+                }
+            }
+        }
+        let out = try session.execute(Activation(c: 3, h: hp, w: wp, buffer: buf), styleWeights: options.styleWeights)
+        defer { ws.give(out.buffer) }
+        guard out.c == 3, out.h >= h, out.w >= w else {
+            throw StylizeError(.invalidGraph, "model \(model.info.name) produced \(out.c)x\(out.h)x\(out.w) for a \(h)x\(w) picture")
+        }
+        var pixels = [UInt8](repeating: 0, count: h * w * 3)
+        let o = model.info.output
+        let outOrd = Transforms.order(o.channelOrder)
+        pixels.withUnsafeMutableBufferPointer { dst in
+            for c in 0..<3 {
+                let a = o.std[c] * o.scale, b = o.mean[c] * o.scale, d = outOrd[c]
+                let plane = out.ptr + c * out.h * out.w
+                for y in 0..<h {
+                    let row = plane + y * out.w
+                    let drow = dst.baseAddress! + y * w * 3
+                    for x in 0..<w { drow[x * 3 + d] = Stylizer.toByte(row[x] * a + b) }
+                }
+            }
+        }
+        var result = RGBImage(width: w, height: h, pixels: pixels)
+        if options.preserveColor { result = ColorTransfer.preserveColor(stylized: result, original: image) }
+        if options.strength < 1 { result = ColorTransfer.blend(result, image, strength: options.strength) }
+        return result
+    }
+
+    /// Stylizes a picture too large to run at once in overlapping tiles of `tile`×`tile` pixels and feathers
+    /// the overlaps (linear ramps) so seams do not show. Instance norm sees each tile's own statistics, so
+    /// colours can drift slightly from tile to tile; a wider overlap hides that better.
+    public func stylizeTiled(_ image: RGBImage, tile: Int, overlap: Int, options: StyleOptions = StyleOptions()) throws -> RGBImage {
+        guard tile >= 16 else { throw StylizeError(.invalidArgument, "--tile must be at least 16 pixels, got \(tile)") }
+        guard overlap >= 0, overlap * 2 < tile else {
+            throw StylizeError(.invalidArgument, "--overlap must be between 0 and half the tile (\(tile / 2 - 1)), got \(overlap)")
+        }
+        if image.width <= tile && image.height <= tile { return try stylize(image, options: options) }
+        let h = image.height, w = image.width
+        var acc = [Float](repeating: 0, count: h * w * 3)
+        var weight = [Float](repeating: 0, count: h * w)
+        let step = tile - overlap
+        func starts(_ n: Int) -> [Int] {
+            if n <= tile { return [0] }
+            var s = Array(stride(from: 0, to: n - tile, by: step))
+            s.append(n - tile)
+            return s
+        }
+        /// Weight across one axis of a tile: ramps up over the overlap on sides that have a neighbour.
+        func ramp(_ i: Int, _ len: Int, first: Bool, last: Bool) -> Float {
+            guard overlap > 0 else { return 1 }
+            var v: Float = 1
+            if !first && i < overlap { v = min(v, Float(i + 1) / Float(overlap + 1)) }
+            if !last && i >= len - overlap { v = min(v, Float(len - i) / Float(overlap + 1)) }
+            return v
+        }
+        let ys = starts(h), xs = starts(w)
+        for (yi, y0) in ys.enumerated() {
+            for (xi, x0) in xs.enumerated() {
+                let th = min(tile, h - y0), tw = min(tile, w - x0)
+                let part = try stylize(image.cropped(x: x0, y: y0, width: tw, height: th), options: options)
+                for y in 0..<th {
+                    let wy = ramp(y, th, first: yi == 0, last: yi == ys.count - 1)
+                    for x in 0..<tw {
+                        let wgt = wy * ramp(x, tw, first: xi == 0, last: xi == xs.count - 1)
+                        let p = (y0 + y) * w + x0 + x
+                        weight[p] += wgt
+                        for c in 0..<3 { acc[p * 3 + c] += wgt * Float(part.pixels[(y * tw + x) * 3 + c]) }
+                    }
+                }
+            }
+        }
+        var pixels = [UInt8](repeating: 0, count: h * w * 3)
+        for p in 0..<(h * w) {
+            for c in 0..<3 { pixels[p * 3 + c] = Stylizer.toByte(acc[p * 3 + c] / weight[p]) }
+        }
+        return RGBImage(width: w, height: h, pixels: pixels)
+    }
+
+    @inline(__always)
+    static func toByte(_ v: Float) -> UInt8 {
+        UInt8(max(0, min(255, (v + 0.5).rounded(.down))))
+    }
+}
+
+/// Colour operations applied after the network.
+public enum ColorTransfer {
+    /// Luminance of `stylized`, chroma of `original` (BT.601 full-range YCbCr).
+    public static func preserveColor(stylized: RGBImage, original: RGBImage) -> RGBImage {
+        precondition(stylized.width == original.width && stylized.height == original.height)
+        var out = stylized.pixels
+        for i in stride(from: 0, to: out.count, by: 3) {
+            let sr = Float(stylized.pixels[i]), sg = Float(stylized.pixels[i + 1]), sb = Float(stylized.pixels[i + 2])
+            let r = Float(original.pixels[i]), g = Float(original.pixels[i + 1]), b = Float(original.pixels[i + 2])
+            let y = 0.299 * sr + 0.587 * sg + 0.114 * sb
+            let cb = -0.168736 * r - 0.331264 * g + 0.5 * b
+            let cr = 0.5 * r - 0.418688 * g - 0.081312 * b
+            out[i] = Stylizer.toByte(y + 1.402 * cr)
+            out[i + 1] = Stylizer.toByte(y - 0.344136 * cb - 0.714136 * cr)
+            out[i + 2] = Stylizer.toByte(y + 1.772 * cb)
+        }
+        return RGBImage(width: stylized.width, height: stylized.height, pixels: out)
+    }
+
+    /// `strength·a + (1−strength)·b`.
+    public static func blend(_ a: RGBImage, _ b: RGBImage, strength s: Float) -> RGBImage {
+        precondition(a.width == b.width && a.height == b.height)
+        var out = a.pixels
+        for i in out.indices { out[i] = Stylizer.toByte(s * Float(a.pixels[i]) + (1 - s) * Float(b.pixels[i])) }
+        return RGBImage(width: a.width, height: a.height, pixels: out)
+    }
+}

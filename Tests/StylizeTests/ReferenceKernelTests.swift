@@ -1,0 +1,192 @@
+import Foundation
+import Stylize
+import XCTest
+
+/// The fast convolution paths (im2col + GEMM, GEMM + col2im, transposed scatter) against slow, obviously
+/// correct loops on many random shapes: strides, odd sizes, channel counts and every padding mode.
+final class ReferenceKernelTests: XCTestCase {
+    struct RNG {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func int(_ r: ClosedRange<Int>) -> Int { r.lowerBound + Int(next() % UInt64(r.count)) }
+        mutating func float() -> Float { Float(next() % 2_000_001) / 1_000_000 - 1 }
+        mutating func floats(_ n: Int) -> [Float] { (0..<n).map { _ in float() } }
+    }
+
+    /// Padded value of x[c, y, x] under `mode`, for the reference.
+    static func sample(_ x: [Float], c: Int, h: Int, w: Int, y: Int, x xx: Int, mode: PadMode) -> Float {
+        func fold(_ i: Int, _ n: Int) -> Int? {
+            if i >= 0 && i < n { return i }
+            switch mode {
+            case .zero: return nil
+            case .edge: return i < 0 ? 0 : n - 1
+            case .reflect:
+                var j = i
+                while j < 0 || j >= n { j = j < 0 ? -j : 2 * (n - 1) - j }
+                return j
+            }
+        }
+        guard let yy = fold(y, h), let xs = fold(xx, w) else { return 0 }
+        return x[(c * h + yy) * w + xs]
+    }
+
+    static func referenceConv(_ x: [Float], cin: Int, h: Int, w: Int, weight: [Float], cout: Int, kh: Int, kw: Int,
+                              bias: [Float]?, sh: Int, sw: Int, pads: Pads, mode: PadMode) -> (Int, Int, [Float]) {
+        let ho = (h + pads.top + pads.bottom - kh) / sh + 1
+        let wo = (w + pads.left + pads.right - kw) / sw + 1
+        var y = [Float](repeating: 0, count: cout * ho * wo)
+        for co in 0..<cout { for oy in 0..<ho { for ox in 0..<wo {
+            var s = Double(bias?[co] ?? 0)
+            for ci in 0..<cin { for ky in 0..<kh { for kx in 0..<kw {
+                let v = sample(x, c: ci, h: h, w: w, y: oy * sh + ky - pads.top, x: ox * sw + kx - pads.left, mode: mode)
+                s += Double(v) * Double(weight[((co * cin + ci) * kh + ky) * kw + kx])
+            } } }
+            y[(co * ho + oy) * wo + ox] = Float(s)
+        } } }
+        return (ho, wo, y)
+    }
+
+    /// Scatter form: full[i·s + k] += x[i]·W[ci, co, k]; output = full[pad ..< pad + out].
+    static func referenceConvT(_ x: [Float], cin: Int, h: Int, w: Int, weight: [Float], cout: Int, kh: Int, kw: Int,
+                               bias: [Float]?, sh: Int, sw: Int, padTop: Int, padLeft: Int, ho: Int, wo: Int) -> [Float] {
+        var y = [Double](repeating: 0, count: cout * ho * wo)
+        for ci in 0..<cin { for iy in 0..<h { for ix in 0..<w {
+            let v = Double(x[(ci * h + iy) * w + ix])
+            for co in 0..<cout { for ky in 0..<kh { for kx in 0..<kw {
+                let oy = iy * sh + ky - padTop, ox = ix * sw + kx - padLeft
+                guard oy >= 0, oy < ho, ox >= 0, ox < wo else { continue }
+                y[(co * ho + oy) * wo + ox] += v * Double(weight[((ci * cout + co) * kh + ky) * kw + kx])
+            } } }
+        } } }
+        if let bias { for co in 0..<cout { for i in 0..<(ho * wo) { y[co * ho * wo + i] += Double(bias[co]) } } }
+        return y.map { Float($0) }
+    }
+
+    static func tfSame(_ n: Int, _ k: Int, _ s: Int) -> (Int, Int) {
+        let out = (n + s - 1) / s
+        let p = max((out - 1) * s + k - n, 0)
+        return (p / 2, p - p / 2)
+    }
+
+    func single(_ op: Op, weights: [String: Tensor]) -> StyleModel {
+        StyleModel(info: ModelInfo(name: "t", architecture: "test", sourceFormat: "test", input: .identity255, output: .identity255),
+                   graph: Graph(input: "x", output: "y", nodes: [Node(name: "op", op: op, inputs: ["x"], output: "y")]),
+                   weights: weights)
+    }
+
+    func assertClose(_ a: [Float], _ b: [Float], _ what: String) {
+        XCTAssertEqual(a.count, b.count, what)
+        guard a.count == b.count else { return }
+        var worst: Float = 0
+        for i in a.indices { worst = max(worst, abs(a[i] - b[i]) / max(1, abs(b[i]))) }
+        XCTAssertLessThan(worst, 2e-4, "\(what): worst relative error \(worst)")
+    }
+
+    func testConvolutionMatchesReferenceOnRandomShapes() throws {
+        var rng = RNG(state: 42)
+        for trial in 0..<60 {
+            // Every third case has few output and many input channels, which takes the col2im path.
+            let narrow = trial % 3 == 0
+            let cin = narrow ? rng.int(8...20) : rng.int(1...12)
+            let cout = narrow ? rng.int(1...4) : rng.int(1...24)
+            let k = [1, 2, 3, 3, 5, 9][rng.int(0...5)]
+            let s = rng.int(1...3)
+            let h = rng.int(max(k, 3)...23), w = rng.int(max(k, 3)...29)
+            let mode: PadMode = [.zero, .reflect, .edge][rng.int(0...2)]
+            let same = rng.int(0...1) == 0
+            let pads: Pads
+            if same {
+                let (t, b) = Self.tfSame(h, k, s), (l, r) = Self.tfSame(w, k, s)
+                pads = Pads(top: t, left: l, bottom: b, right: r)
+            } else {
+                pads = Pads(top: rng.int(0...k / 2), left: rng.int(0...k / 2), bottom: rng.int(0...k / 2), right: rng.int(0...k / 2))
+            }
+            let x = rng.floats(cin * h * w), wt = rng.floats(cout * cin * k * k)
+            let bias = rng.int(0...1) == 0 ? rng.floats(cout) : nil
+            var weights = ["w": Tensor(shape: [cout, cin, k, k], data: wt)]
+            if let bias { weights["b"] = Tensor(shape: [cout], data: bias) }
+            let spec = Conv2DSpec(weight: "w", bias: bias == nil ? nil : "b", strideH: s, strideW: s,
+                                  padding: same ? .tfSame : .explicit(pads), padMode: mode)
+            for threads in [1, 2] {
+                let session = try Session(model: single(.conv2d(spec), weights: weights), threads: threads)
+                let got = try session.run(Tensor(shape: [cin, h, w], data: x))
+                let (ho, wo, ref) = Self.referenceConv(x, cin: cin, h: h, w: w, weight: wt, cout: cout, kh: k, kw: k,
+                                                       bias: bias, sh: s, sw: s, pads: pads, mode: mode)
+                XCTAssertEqual(got.shape, [cout, ho, wo])
+                assertClose(got.data, ref, "conv trial \(trial) cin \(cin) cout \(cout) k \(k) s \(s) \(h)x\(w) \(mode) same \(same) threads \(threads)")
+            }
+        }
+    }
+
+    func testTransposedConvolutionMatchesReference() throws {
+        var rng = RNG(state: 7)
+        for trial in 0..<40 {
+            let cin = rng.int(1...16), cout = rng.int(1...16)
+            let k = [2, 3, 3, 4, 5][rng.int(0...4)]
+            let s = rng.int(1...3)
+            let h = rng.int(1...13), w = rng.int(1...17)
+            let x = rng.floats(cin * h * w), wt = rng.floats(cin * cout * k * k)
+            let bias = rng.int(0...1) == 0 ? rng.floats(cout) : nil
+            var weights = ["w": Tensor(shape: [cin, cout, k, k], data: wt)]
+            if let bias { weights["b"] = Tensor(shape: [cout], data: bias) }
+            let tf = trial % 2 == 0
+            let spec: ConvTranspose2DSpec
+            let ho: Int, wo: Int, pt: Int, pl: Int
+            if tf {
+                spec = ConvTranspose2DSpec(weight: "w", bias: bias == nil ? nil : "b", strideH: s, strideW: s, padding: .tfSame)
+                ho = h * s; wo = w * s
+                pt = Self.tfSame(ho, k, s).0; pl = Self.tfSame(wo, k, s).0
+            } else {
+                let p = Pads(top: rng.int(0...(k - 1)), left: rng.int(0...(k - 1)), bottom: rng.int(0...(k - 1)), right: rng.int(0...(k - 1)))
+                let op = rng.int(0...(s - 1))
+                spec = ConvTranspose2DSpec(weight: "w", bias: bias == nil ? nil : "b", strideH: s, strideW: s,
+                                           padding: .explicit(p), outputPaddingH: op, outputPaddingW: op)
+                ho = (h - 1) * s + k + op - p.top - p.bottom
+                wo = (w - 1) * s + k + op - p.left - p.right
+                pt = p.top; pl = p.left
+            }
+            let session = try Session(model: single(.convTranspose2d(spec), weights: weights), threads: 2)
+            let got = try session.run(Tensor(shape: [cin, h, w], data: x))
+            let ref = Self.referenceConvT(x, cin: cin, h: h, w: w, weight: wt, cout: cout, kh: k, kw: k, bias: bias,
+                                          sh: s, sw: s, padTop: pt, padLeft: pl, ho: ho, wo: wo)
+            XCTAssertEqual(got.shape, [cout, ho, wo], "trial \(trial)")
+            assertClose(got.data, ref, "convT trial \(trial) cin \(cin) cout \(cout) k \(k) s \(s) \(h)x\(w) tf \(tf)")
+        }
+    }
+
+    func testInstanceNormStatisticsHoldAtLargeMagnitudes() throws {
+        // Values around 6000 with a variance near 1e6, as conv1 produces on real photos.
+        var rng = RNG(state: 3)
+        let c = 3, h = 61, w = 67
+        let x = (0..<(c * h * w)).map { _ in 6000 + 1000 * rng.float() }
+        let session = try Session(model: single(.instanceNorm(InstanceNormSpec(scale: nil, shift: nil, epsilon: 1e-5)), weights: [:]))
+        let y = try session.run(Tensor(shape: [c, h, w], data: x))
+        for ch in 0..<c {
+            let plane = Array(y.data[(ch * h * w)..<((ch + 1) * h * w)]).map(Double.init)
+            let mean = plane.reduce(0, +) / Double(plane.count)
+            let variance = plane.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(plane.count)
+            XCTAssertEqual(mean, 0, accuracy: 1e-4)
+            XCTAssertEqual(variance, 1, accuracy: 1e-3)
+        }
+    }
+
+    func testPaddingModesAndUpsampling() throws {
+        let x: [Float] = [1, 2, 3, 4, 5, 6] // 1 channel, 2×3
+        let pad = Pads(top: 1, left: 2, bottom: 1, right: 2)
+        for mode in [PadMode.zero, .reflect, .edge] {
+            let got = try Session(model: single(.pad(pad, mode), weights: [:])).run(Tensor(shape: [1, 2, 3], data: x))
+            var ref: [Float] = []
+            for y in -1..<3 { for xx in -2..<5 { ref.append(Self.sample(x, c: 0, h: 2, w: 3, y: y, x: xx, mode: mode)) } }
+            XCTAssertEqual(got.data, ref, "\(mode)")
+        }
+        let up = try Session(model: single(.upsampleNearest(2), weights: [:])).run(Tensor(shape: [1, 2, 3], data: x))
+        XCTAssertEqual(up.shape, [1, 4, 6])
+        XCTAssertEqual(up.data, [1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 4, 4, 5, 5, 6, 6])
+    }
+}

