@@ -5,7 +5,7 @@ import XCTest
 @testable import Stylize
 
 /// The `.pth` importer against the shared test vectors (`models/pth-testvectors`): structure, container
-/// agreement, refusals and damage. Numerical agreement with PyTorch is in `PyTorchNumericsTests`.
+/// agreement, refusals and damage. Numerical agreement with PyTorch is in `PyTorchReferenceTests` below.
 final class PyTorchImporterTests: XCTestCase {
     static let dir = "models/pth-testvectors"
 
@@ -303,6 +303,30 @@ final class PyTorchImporterTests: XCTestCase {
         XCTAssertEqual(wrapped.weights, plain.weights)
     }
 
+    /// Random damage to the pickles of the legacy file: every outcome is a load or a typed error, never a
+    /// crash or a hang (the zip container adds CRC-32s, so the legacy form is the exposed one).
+    func testDamagedLegacyPicklesNeverCrash() throws {
+        let original = try SharedData.bytes("\(Self.dir)/examples_transformernet_legacy.pth")
+        var rng = SplitMix64(seed: 2024)
+        var loaded = 0, refused = 0
+        for round in 0 ..< 400 {
+            var bytes = original
+            for _ in 0 ..< 1 + round % 3 {
+                let at = Int(rng.next() % 14_600)  // the five pickles and the first storage count
+                bytes[at] = round % 2 == 0 ? UInt8(truncatingIfNeeded: rng.next()) : bytes[at] ^ (1 << UInt8(rng.next() % 8))
+            }
+            do {
+                let checkpoint = try TorchCheckpoint.readLegacy(bytes)
+                for (key, tensor) in try checkpoint.stateDict().prefix(2) { _ = try checkpoint.floatTensor(tensor, name: key) }
+                loaded += 1
+            } catch is CheckpointError {
+                refused += 1
+            }
+        }
+        XCTAssertEqual(loaded + refused, 400)
+        XCTAssertGreaterThan(refused, 100)
+    }
+
     // MARK: - Unpickler and tensor views
 
     func testUnpicklerRejectsDeepNestingAndStackAbuse() throws {
@@ -405,6 +429,41 @@ final class PyTorchImporterTests: XCTestCase {
             i += 1
         }
         return nil
+    }
+}
+
+/// The imported networks run by `Session` against PyTorch's own outputs for the same random weights
+/// (README of models/pth-testvectors): raw output, 0..255 scale, before clamping; max |diff| ≤ 0.05.
+final class PyTorchReferenceTests: XCTestCase {
+    static let cases = [("stata_64x96", 64, 96, 64, 96), ("stata_50x70", 50, 70, 52, 72)]
+
+    func check(_ file: String, reference: String) throws {
+        let model = try PyTorchImporter.load(path: try SharedData.path("models/pth-testvectors/\(file)"))
+        let session = try Session(model: model, threads: 2)
+        for (name, h, w, oh, ow) in Self.cases {
+            let bytes = try SharedData.bytes("models/ml5-testvectors/\(name).input.u8.rgb")
+            XCTAssertEqual(bytes.count, h * w * 3)
+            let out = try session.runRaw(rgb: bytes.map(Float.init), height: h, width: w)
+            XCTAssertEqual(out.height, oh, "\(file) \(name)")
+            XCTAssertEqual(out.width, ow, "\(file) \(name)")
+            let ref = try SharedData.floats("models/pth-testvectors/\(name).\(reference).output.f32")
+            XCTAssertEqual(out.rgb.count, ref.count, "\(file) \(name)")
+            let diff = maxAbsDiff(out.rgb, ref)
+            print("\(file) \(name): max |diff| \(diff)")
+            XCTAssertLessThanOrEqual(diff, 0.05, "\(file) \(name): max |diff| \(diff)")
+        }
+    }
+
+    func testSeedLayoutMatchesPyTorch() throws {
+        try check("seed_transformernet.pth", reference: "seed")
+    }
+
+    func testExamplesLayoutMatchesPyTorch() throws {
+        try check("examples_transformernet.pth", reference: "examples")
+    }
+
+    func testLegacyExamplesMatchesPyTorch() throws {
+        try check("examples_transformernet_legacy.pth", reference: "examples")
     }
 }
 

@@ -17,7 +17,7 @@ enum CheckpointError: Error, Equatable {
     var cause: String {
         switch self {
         case .truncated(let offset):
-            "truncated: data ends at byte \(offset) in the middle of a record"
+            "truncated: the record at byte \(offset) runs past the end of the data"
         case .corrupt(let message):
             message
         case .forbiddenGlobal(let module, let name):
@@ -39,7 +39,7 @@ enum CheckpointError: Error, Equatable {
     /// cause so the message says which part of the file is at fault.
     func within(_ context: String) -> CheckpointError {
         switch self {
-        case .truncated(let offset): .corrupt("\(context): truncated: data ends at byte \(offset) in the middle of a record")
+        case .truncated: .corrupt("\(context): \(cause)")
         case .corrupt(let message): .corrupt("\(context): \(message)")
         case .unsupported(let message): .unsupported("\(context): \(message)")
         case .forbiddenGlobal: self

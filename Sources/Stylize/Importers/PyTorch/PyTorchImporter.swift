@@ -228,18 +228,17 @@ struct TransformerNetBuilder {
             append(Node(name: "\(unit.node).upsample", op: .upsampleNearest(2), inputs: [current],
                         output: "\(unit.node).upsample"))
         }
-        let weightKey = "\(unit.conv).weight", biasKey = "\(unit.conv).bias"
-        let weight = try load(weightKey)
         let out = unit.outChannels
-        try check(weightKey, weight, [out, channels, unit.kernel, unit.kernel])
-        try check(biasKey, try load(biasKey), [out])
+        let weightKey = "\(unit.conv).weight", biasKey = "\(unit.conv).bias"
+        try load(weightKey, expected: [out, channels, unit.kernel, unit.kernel])
+        try load(biasKey, expected: [out])
         let conv = Conv2DSpec(weight: weightKey, bias: biasKey, strideH: unit.stride, strideW: unit.stride,
                               padding: .explicit(.uniform(unit.kernel / 2)), padMode: .reflect)
         append(Node(name: unit.conv, op: .conv2d(conv), inputs: [current], output: unit.conv))
         channels = out
         if let norm = unit.norm {
-            try check("\(norm).weight", try load("\(norm).weight"), [out])
-            try check("\(norm).bias", try load("\(norm).bias"), [out])
+            try load("\(norm).weight", expected: [out])
+            try load("\(norm).bias", expected: [out])
             let spec = InstanceNormSpec(scale: "\(norm).weight", shift: "\(norm).bias", epsilon: 1e-5)
             append(Node(name: norm, op: .instanceNorm(spec), inputs: [current], output: norm))
         }
@@ -248,18 +247,14 @@ struct TransformerNetBuilder {
         }
     }
 
-    private mutating func load(_ key: String) throws -> Tensor {
+    /// Checks the declared shape first, so only tensors of the expected size are ever materialised.
+    private mutating func load(_ key: String, expected: [Int]) throws {
         guard let ref = tensors[key] else {
             throw StylizeError(.unknownFormat, "\(path): missing key '\(key)' for the \(layout.architecture) layout")
         }
-        let tensor = try checkpoint.floatTensor(ref, name: key)
-        weights[key] = tensor
-        return tensor
-    }
-
-    private func check(_ key: String, _ tensor: Tensor, _ expected: [Int]) throws {
-        guard tensor.shape == expected else {
-            throw StylizeError(.shapeMismatch, "\(path): \(key) has shape \(tensor.shape), expected \(expected)")
+        guard ref.sizes == expected else {
+            throw StylizeError(.shapeMismatch, "\(path): \(key) has shape \(ref.sizes), expected \(expected)")
         }
+        weights[key] = try checkpoint.floatTensor(ref, name: key)
     }
 }

@@ -31,8 +31,9 @@ struct TorchCheckpoint {
     /// The legacy container's first pickle: `0x1950a86a20f9469cfc6c` as LONG1 little-endian bytes.
     static let legacyMagic: [UInt8] = [0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]
     static let legacyProtocolVersion = 1001
-    /// Upper bound for one zip record (data.pkl or a storage); far above any style network.
-    static let maxRecordBytes: UInt64 = 1 << 31
+    /// Upper bound for one zip record (data.pkl or a storage); far above any style network (~7 MB), and it
+    /// keeps a forged size field from making the reader allocate without limit.
+    static let maxRecordBytes: UInt64 = 1 << 30
 
     // MARK: - Opening
 
@@ -81,7 +82,7 @@ struct TorchCheckpoint {
         do {
             archive = try Archive(url: url, accessMode: .read)
         } catch {
-            throw CheckpointError.corrupt("not a readable zip archive (\(error))")
+            throw CheckpointError.corrupt("not a readable zip archive: truncated or damaged (\(error))")
         }
         var entries: [String: Entry] = [:]
         for entry in archive where entry.type == .file {
@@ -146,7 +147,7 @@ struct TorchCheckpoint {
             throw CheckpointError.unsupported("zip record \(entry.path) is \(size) bytes, more than a weight file holds")
         }
         var out: [UInt8] = []
-        out.reserveCapacity(Int(size))
+        out.reserveCapacity(Int(min(size, 1 << 26)))  // the header's size is a claim until the bytes arrive
         let checksum: CRC32
         do {
             checksum = try archive.extract(entry, skipCRC32: false) { chunk in
@@ -171,7 +172,7 @@ struct TorchCheckpoint {
 
     // MARK: - Legacy container
 
-    private static func readLegacy(_ bytes: [UInt8]) throws -> TorchCheckpoint {
+    static func readLegacy(_ bytes: [UInt8]) throws -> TorchCheckpoint {
         var magic = Unpickler(bytes: bytes)
         guard case .bigInt(let number) = try run(&magic, "magic number"), number == legacyMagic else {
             throw CheckpointError.unsupported("legacy pickle without the torch.save magic number")
@@ -210,11 +211,16 @@ struct TorchCheckpoint {
             }
             guard storages[key] == nil else { throw CheckpointError.corrupt("storage \(key) is listed twice") }
             let at = reader.position
-            let count = try reader.int64LE()
-            guard count == Int64(ref.count) else {
-                throw CheckpointError.corrupt("storage \(key) at byte \(at) has \(count) elements, the pickle says \(ref.count)")
+            let data: ArraySlice<UInt8>
+            do {
+                let count = try reader.int64LE()
+                guard count == Int64(ref.count) else {
+                    throw CheckpointError.corrupt("has \(count) elements, the pickle says \(ref.count)")
+                }
+                data = try reader.take(ref.count * ref.dtype.elementSize)  // count ≤ maxRecordBytes: no overflow
+            } catch let error as CheckpointError {
+                throw error.within("storage \(key) at byte \(at)")
             }
-            let data = try reader.take(ref.count * ref.dtype.elementSize)  // count is ≤ the file size, no overflow
             storages[key] = StorageBytes(bytes: Array(data), dtype: ref.dtype, count: ref.count, bigEndian: !littleEndian)
         }
         if let missing = registry.storages.keys.first(where: { storages[$0] == nil }) {

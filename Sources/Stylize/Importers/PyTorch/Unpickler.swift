@@ -13,6 +13,9 @@ struct Unpickler {
 
     /// Deepest tuple nesting accepted; checkpoints need about 3.
     static let maxTupleDepth = 32
+    /// Most elements one tensor may have (2^31: 8 GiB of float32), so that a broadcast view (stride 0) with
+    /// forged sizes cannot make the reader allocate without limit.
+    static let maxTensorElements = 1 << 31
 
     private var reader: ByteReader
     private var stack: [PickleValue] = []
@@ -373,7 +376,9 @@ struct Unpickler {
         var last = offset
         for (n, s) in zip(sizes, strides) {
             let (c, o1) = count.multipliedReportingOverflow(by: n)
-            guard !o1 else { throw CheckpointError.corrupt("tensor size \(sizes) overflows") }
+            guard !o1, c <= Unpickler.maxTensorElements else {
+                throw CheckpointError.corrupt("tensor size \(sizes) has more than \(Unpickler.maxTensorElements) elements")
+            }
             count = c
             if n > 0 {
                 let (span, o2) = (n - 1).multipliedReportingOverflow(by: s)
