@@ -15,6 +15,12 @@ import Foundation
 /// state dict; the two stride-2 convolutions are those of the architecture (confirmed by the reference
 /// outputs: 50×70 → 52×72, both rounding up).
 public enum PyTorchImporter {
+    /// Loads a zip (torch ≥ 1.6) or legacy `.pth` file. Nothing in the file is executed.
+    ///
+    /// Throws `StylizeError` with a one-line message starting with `path`: `.fileNotFound`/`.unreadable`;
+    /// `.corruptFile` when the file is truncated or damaged; `.unknownFormat` when it is not a checkpoint,
+    /// names a global outside the allow-list, holds non-float weights or keys of another network;
+    /// `.shapeMismatch` when a weight's shape contradicts the architecture.
     public static func load(path: String) throws -> StyleModel {
         do {
             let checkpoint = try TorchCheckpoint.read(path: path)

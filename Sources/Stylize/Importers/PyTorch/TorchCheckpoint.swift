@@ -7,7 +7,8 @@ import ZIPFoundation
 /// Two containers exist. Since PyTorch 1.6 a checkpoint is a zip archive `<name>/data.pkl` plus one record
 /// `<name>/data/<key>` per storage. Before that (and with `_use_new_zipfile_serialization=False`) it is a
 /// run of pickles — magic number, protocol version, system info, the object, the sorted list of storage
-/// keys — followed by each storage as an 8-byte little-endian element count and its elements.
+/// keys — followed by each storage as an 8-byte little-endian element count and its elements, little-endian.
+/// The zip form stores elements in the saving machine's order and names it in a `byteorder` record.
 struct TorchCheckpoint {
     enum Container: String {
         case zip
@@ -182,10 +183,11 @@ struct TorchCheckpoint {
         guard protocolVersion.intValue == legacyProtocolVersion else {
             throw CheckpointError.unsupported("legacy protocol version \(protocolVersion) (only \(legacyProtocolVersion) is known)")
         }
+        // System info (byte order, type sizes) is only read past: the legacy writer converts every storage
+        // and count to little-endian whatever the machine, so the saving machine's byte order is moot.
         var sysInfo = Unpickler(bytes: bytes, start: version.position)
-        guard case .dict(let infoID) = try run(&sysInfo, "system info"),
-              case .bool(let littleEndian) = sysInfo.dicts[infoID][string: "little_endian"] else {
-            throw CheckpointError.corrupt("system info pickle lacks little_endian")
+        guard case .dict = try run(&sysInfo, "system info") else {
+            throw CheckpointError.corrupt("system info pickle is not a dict")
         }
 
         let registry = StorageRegistry()
@@ -221,7 +223,7 @@ struct TorchCheckpoint {
             } catch let error as CheckpointError {
                 throw error.within("storage \(key) at byte \(at)")
             }
-            storages[key] = StorageBytes(bytes: Array(data), dtype: ref.dtype, count: ref.count, bigEndian: !littleEndian)
+            storages[key] = StorageBytes(bytes: Array(data), dtype: ref.dtype, count: ref.count, bigEndian: false)
         }
         if let missing = registry.storages.keys.first(where: { storages[$0] == nil }) {
             throw CheckpointError.corrupt("storage \(missing) is referenced but not in the storage list")
