@@ -3,6 +3,7 @@ import Encode
 import Foundation
 import Pipeline
 import TestSupport
+import Synchronization
 import XCTest
 
 /// Bad inputs and outputs give one-line `MediaError`s naming the file, never a crash, and a failed write
@@ -178,5 +179,52 @@ final class MediaErrorTests: XCTestCase {
         let image = RGBImage(width: 4, height: 4)
         assertMediaError(.invalidArgument, path: nil) { try ImageDecoder.resize(image, width: 0, height: 4) }
         assertMediaError(.invalidArgument, path: nil) { try ImageDecoder.resize(image, width: 4, height: -1) }
+    }
+}
+
+/// FFmpeg itself stays silent once `FFmpegLog.setQuiet()` is called, so the command line shows only our
+/// one-line errors: stderr is redirected to a file while garbage is decoded, and the file stays empty.
+final class FFmpegLogTests: XCTestCase {
+    func testQuietLeavesStderrEmpty() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try Data(TestImages.noise(width: 40, height: 40, seed: 3).pixels).write(to: URL(fileURLWithPath: dir.path("junk.jpg")))
+        let capture = dir.path("stderr.txt")
+        FFmpegLog.setQuiet()
+        let saved = dup(2)
+        let fd = open(capture, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        dup2(fd, 2)
+        close(fd)
+        let failed = (try? ImageDecoder.decode(path: dir.path("junk.jpg"))) == nil
+        let truncated = Data(try Data(contentsOf: try SharedData.url("media/images/content/face.jpg")).prefix(40000))
+        try truncated.write(to: URL(fileURLWithPath: dir.path("cut.jpg")))
+        _ = try? ImageDecoder.decode(path: dir.path("cut.jpg"))   // mjpeg warns about the missing data
+        fflush(nil)
+        dup2(saved, 2)
+        close(saved)
+        XCTAssertTrue(failed)
+        XCTAssertEqual(try String(contentsOfFile: capture, encoding: .utf8), "")
+    }
+}
+
+/// Decoding and encoding on several threads at once: each call owns its FFmpeg objects.
+final class ConcurrencyTests: XCTestCase {
+    func testParallelDecodeAndEncode() throws {
+        let path = try SharedData.url("media/images/content/chicago.jpg").path
+        let reference = try ImageDecoder.decode(path: path)
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let results = Mutex<[Bool]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { index in
+            var ok = false
+            if let image = try? ImageDecoder.decode(path: path) {
+                let out = dir.path("copy\(index).png")
+                ok = image == reference && (try? ImageEncoder.write(image, to: out)) != nil
+                    && (try? ImageDecoder.decode(path: out)) == reference
+            }
+            results.withLock { $0.append(ok) }
+        }
+        XCTAssertEqual(results.withLock { $0 }, [Bool](repeating: true, count: 8))
     }
 }
