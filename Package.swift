@@ -14,7 +14,7 @@ let package = Package(
     products: [
         // The engine on its own, for programs that embed stylization without the CLI.
         .library(name: "Stylize", targets: ["Stylize"]),
-//TMP      .executable(name: "streamd", targets: ["streamd"]),
+        .executable(name: "streamd", targets: ["streamd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -32,9 +32,9 @@ let package = Package(
         // Frames and the pieces every stage shares. Knows nothing of FFmpeg or BLAS.
         .target(name: "Pipeline", swiftSettings: swiftSettings),
         // Everything FFmpeg that reads pictures and video.
-//TMP      .target(name: "Decode", dependencies: ["CFFmpeg", "Pipeline"], swiftSettings: swiftSettings),
+        .target(name: "Decode", dependencies: ["CFFmpeg", "Pipeline"], swiftSettings: swiftSettings),
         // Everything FFmpeg that writes pictures and video.
-//TMP      .target(name: "Encode", dependencies: ["CFFmpeg", "Pipeline"], swiftSettings: swiftSettings),
+        .target(name: "Encode", dependencies: ["CFFmpeg", "Pipeline"], swiftSettings: swiftSettings),
         // Tensors, kernels on OpenBLAS, models and their importers.
         .target(name: "Stylize", dependencies: [
             "COpenBLAS", "Pipeline",
@@ -42,17 +42,17 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         // The command-line interface as a library, so tests can drive it without a subprocess.
-//TMP      .target(name: "StreamdCLI", dependencies: [
-//TMP          "Pipeline", "Decode", "Encode", "Stylize",
-//TMP          .product(name: "ArgumentParser", package: "swift-argument-parser"),
-//TMP          .product(name: "Logging", package: "swift-log"),
-//TMP          .product(name: "Crypto", package: "swift-crypto"),
-//TMP      ], swiftSettings: swiftSettings),
-//TMP      .executableTarget(name: "streamd", dependencies: ["StreamdCLI"], swiftSettings: swiftSettings),
+        .target(name: "StreamdCLI", dependencies: [
+            "Pipeline", "Decode", "Encode", "Stylize",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: swiftSettings),
+        .executableTarget(name: "streamd", dependencies: ["StreamdCLI"], swiftSettings: swiftSettings),
 
         .testTarget(name: "StylizeTests", dependencies: ["Stylize", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
-//TMP      .testTarget(name: "MediaTests", dependencies: ["Decode", "Encode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
-//TMP      .testTarget(name: "CLITests", dependencies: ["StreamdCLI", "Stylize", "Decode", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "MediaTests", dependencies: ["Decode", "Encode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CLITests", dependencies: ["StreamdCLI", "Stylize", "Decode", "TestSupport"], swiftSettings: swiftSettings),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
     ]
 )

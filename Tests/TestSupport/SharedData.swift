@@ -38,6 +38,11 @@ public enum SharedData {
         return p
     }
 
+    /// A URL inside the shared folder, e.g. `media/images/content/stata.jpg`. Throws if it does not exist.
+    public static func url(_ relative: String, file: String = #filePath) throws -> URL {
+        URL(fileURLWithPath: try path(relative, file: file))
+    }
+
     /// Raw little-endian float32 file as an array.
     public static func floats(_ relative: String, file: String = #filePath) throws -> [Float] {
         let data = try Data(contentsOf: URL(fileURLWithPath: try path(relative, file: file)))
