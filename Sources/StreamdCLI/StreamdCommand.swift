@@ -2,6 +2,7 @@ public import ArgumentParser
 import Foundation
 
 /// `streamd`: stylize pictures and video with fast neural style transfer.
+@available(macOS 10.15, *)
 public struct StreamdCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "streamd",
