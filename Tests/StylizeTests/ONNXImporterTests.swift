@@ -366,6 +366,85 @@ final class ONNXImporterTests: XCTestCase {
         XCTAssertEqual([s.outputPaddingH, s.outputPaddingW], [1, 1])
     }
 
+    /// Opset-7 Upsample (scales attribute) and an unpadded MaxPool, with the size multiple they imply.
+    func testUpsampleAttributeFormAndMaxPool() throws {
+        let tmp = try TemporaryFolder()
+        let n = ONNXBuilder.node
+        let bytes = ONNXBuilder.model(nodes: [
+            n("MaxPool", ["image"], ["p"], "pool", [.ints("kernel_shape", [2, 2]), .ints("strides", [2, 2])]),
+            n("Upsample", ["p"], ["out"], "up", [.floats("scales", [1, 1, 2, 2]), .string("mode", "nearest")]),
+        ], inputs: [ONNXBuilder.valueInfo("image", [1, 3, -1, -1])], outputs: [ONNXBuilder.valueInfo("out", [1, 3, -1, -1])],
+           opset: 7)
+        let m = try ONNXImporter.load(path: try tmp.write(bytes, "pool.onnx"))
+        XCTAssertEqual(m.graph.nodes.map(\.op), [.maxPool(kernel: 2, stride: 2), .upsampleNearest(2)])
+        XCTAssertEqual(m.info.sizeMultiple, 2)
+    }
+
+    /// The style mix written as MatMul(style_weights, gamma), and a style-dependent scale without a shift.
+    func testConditionalNormFromMatMulWithoutShift() throws {
+        let tmp = try TemporaryFolder()
+        let n = ONNXBuilder.node
+        let nodes = [
+            n("Conv", ["image", "w"], ["c"], "conv", [.ints("pads", [1, 1, 1, 1])]),
+            n("ReduceMean", ["c"], ["mean"], "rm1", [.ints("axes", [2, 3])]),
+            n("Sub", ["c", "mean"], ["d"], "sub", []),
+            n("Pow", ["d", "two"], ["d2"], "pow", []),
+            n("ReduceMean", ["d2"], ["var"], "rm2", [.ints("axes", [2, 3])]),
+            n("Add", ["var", "eps"], ["ve"], "addeps", []),
+            n("Sqrt", ["ve"], ["sd"], "sqrt", []),
+            n("Reciprocal", ["sd"], ["inv"], "rec", []),
+            n("Mul", ["inv", "d"], ["nrm"], "mul", []),
+            n("MatMul", ["style", "gamma"], ["g"], "mix", []),
+            n("Reshape", ["g", "shape"], ["g4"], "reshape", []),
+            n("Mul", ["g4", "nrm"], ["scaled"], "scale", []),
+            n("Relu", ["scaled"], ["out"], "relu", []),
+        ]
+        let inits = [ONNXBuilder.floatTensor("w", [4, 3, 3, 3], Array(repeating: 0.1, count: 108)),
+                     ONNXBuilder.floatTensor("two", [], [2]), ONNXBuilder.floatTensor("eps", [1], [1e-5]),
+                     ONNXBuilder.floatTensor("gamma", [5, 4], (0..<20).map(Float.init)),
+                     ONNXBuilder.intTensor("shape", [4], [1, -1, 1, 1])]
+        let bytes = ONNXBuilder.model(nodes: nodes, initializers: inits,
+                                      inputs: [ONNXBuilder.valueInfo("image", [1, 3, -1, -1]), ONNXBuilder.valueInfo("style", [5])],
+                                      outputs: [ONNXBuilder.valueInfo("out", [1, 4, -1, -1])])
+        let m = try ONNXImporter.load(path: try tmp.write(bytes, "cin.onnx"))
+        XCTAssertEqual(m.graph.nodes.map(\.op.kind), ["Conv2D", "ConditionalInstanceNorm", "ReLU"])
+        guard case .conditionalInstanceNorm(let spec) = m.graph.nodes[1].op else { return XCTFail() }
+        XCTAssertEqual(m.weights[spec.gamma], Tensor(shape: [5, 4], data: (0..<20).map(Float.init)))
+        XCTAssertEqual(m.weights[spec.beta], Tensor(shape: [5, 4], repeating: 0))
+        XCTAssertEqual(m.info.styleNames.count, 5)
+        XCTAssertEqual(m.info.architecture, "conditional-in-5")
+    }
+
+    /// Constant expressions that would need huge memory, or overflow, are refused with an error.
+    func testHostileConstantsAreRefused() throws {
+        let tmp = try TemporaryFolder()
+        let n = ONNXBuilder.node
+        func model(_ extra: [ProtoWriter], _ inits: [ProtoWriter], _ final: ProtoWriter) -> [UInt8] {
+            ONNXBuilder.model(nodes: extra + [final], initializers: inits, inputs: [ONNXBuilder.valueInfo("image", [1, 3, -1, -1])],
+                              outputs: [ONNXBuilder.valueInfo("out", [1, 3, -1, -1])])
+        }
+        let huge = try tmp.write(model([n("ConstantOfShape", ["shape"], ["k"], "cos", [])],
+                                       [ONNXBuilder.intTensor("shape", [2], [1 << 40, 1 << 40])],
+                                       n("Add", ["image", "k"], ["out"], "add", [])), "huge.onnx")
+        assertStylizeError(.invalidGraph, path: huge, contains: "overflow") { _ = try ONNXImporter.load(path: huge) }
+        let big = try tmp.write(model([n("ConstantOfShape", ["shape"], ["k"], "cos", [])],
+                                      [ONNXBuilder.intTensor("shape", [2], [1 << 20, 1 << 20])],
+                                      n("Add", ["image", "k"], ["out"], "add", [])), "big.onnx")
+        assertStylizeError(.unsupportedOperator, path: big, contains: "larger than") { _ = try ONNXImporter.load(path: big) }
+        let range = try tmp.write(model([n("Range", ["a", "b", "c"], ["k"], "range", [])],
+                                        [ONNXBuilder.intTensor("a", [], [0]), ONNXBuilder.intTensor("b", [], [Int64.max]),
+                                         ONNXBuilder.intTensor("c", [], [1])],
+                                        n("Add", ["image", "k"], ["out"], "add", [])), "range.onnx")
+        assertStylizeError(.unsupportedOperator, path: range, contains: "Range") { _ = try ONNXImporter.load(path: range) }
+        let slice = try tmp.write(model([], [ONNXBuilder.intTensor("s", [1], [0]), ONNXBuilder.intTensor("e", [1], [Int64.min]),
+                                             ONNXBuilder.intTensor("a", [1], [2])],
+                                        n("Slice", ["image", "s", "e", "a"], ["out"], "slice", [])), "slice.onnx")
+        assertStylizeError(.unsupportedOperator, path: slice, contains: "Slice") { _ = try ONNXImporter.load(path: slice) }
+        let pads = try tmp.write(model([], [ONNXBuilder.intTensor("p", [8], [0, 0, Int64.min, 0, 0, 0, 0, 0])],
+                                       n("Pad", ["image", "p"], ["out"], "pad", [])), "pads.onnx")
+        assertStylizeError(.unsupportedOperator, path: pads, contains: "pad amounts") { _ = try ONNXImporter.load(path: pads) }
+    }
+
     // MARK: - Numbers through the runtime
 
     func rgbInput(_ name: String, _ h: Int, _ w: Int) throws -> [Float] {

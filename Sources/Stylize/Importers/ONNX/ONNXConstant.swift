@@ -142,19 +142,23 @@ enum CheckedMath {
         return -a
     }
 
-    /// Product of a shape's dimensions, refusing negative dimensions and overflow.
+    /// Product of a shape's dimensions, refusing negative dimensions and overflow. The product of the
+    /// non-zero dimensions must fit too, so that loops over any subset of the axes of an empty tensor
+    /// stay bounded and no partial product can overflow.
     static func elementCount(_ shape: [Int]) throws -> Int {
-        var n = 1
+        var nonZero = 1
+        var hasZero = false
         for d in shape {
             guard d >= 0 else { throw FoldError.invalid("negative dimension \(d) in shape \(shape)") }
-            n = try mul(n, d)
+            if d == 0 { hasZero = true } else { nonZero = try mul(nonZero, d) }
         }
-        return n
+        return hasZero ? 0 : nonZero
     }
 
     static func checkedCount(_ shape: [Int]) throws -> Int {
         let n = try elementCount(shape)
-        guard n <= ConstTensor.maxElements else {
+        let nonZero = try elementCount(shape.map { Swift.max($0, 1) })
+        guard nonZero <= ConstTensor.maxElements else {
             throw FoldError.unsupported("constant of shape \(shape) is larger than \(ConstTensor.maxElements) elements")
         }
         return n
@@ -627,13 +631,15 @@ enum ConstantFolder {
             }
             outShape[axis] += p.shape[axis]
         }
-        _ = try CheckedMath.checkedCount(outShape)
-        let outer = parts[0].shape[..<axis].reduce(1, *)
-        var floats: [Float] = [], ints: [SymInt] = []
         let allFloat = parts.allSatisfy(\.isFloat)
         guard allFloat || parts.allSatisfy({ !$0.isFloat }) else {
             throw FoldError.invalid("Concat of floating-point and integer tensors")
         }
+        guard try CheckedMath.checkedCount(outShape) > 0 else {
+            return ConstTensor(shape: outShape, storage: allFloat ? .float([]) : .int([]))
+        }
+        let outer = parts[0].shape[..<axis].reduce(1, *)
+        var floats: [Float] = [], ints: [SymInt] = []
         for o in 0..<outer {
             for p in parts {
                 let block = p.shape[axis...].reduce(1, *)
@@ -698,7 +704,7 @@ enum ConstantFolder {
         let outer = x.shape[..<axis].reduce(1, *)
         let inner = x.shape[(axis + 1)...].reduce(1, *)
         let outShape = Array(x.shape[..<axis]) + idx.shape + Array(x.shape[(axis + 1)...])
-        _ = try CheckedMath.checkedCount(outShape)
+        guard try CheckedMath.checkedCount(outShape) > 0 else { return x.gathered([], shape: outShape) }
         var indices: [Int] = []
         for o in 0..<outer {
             for p in picks {
@@ -723,16 +729,23 @@ enum ConstantFolder {
         if start.isFloat {
             let s = try start.floatValues()[0], l = try limit.floatValues()[0], d = try delta.floatValues()[0]
             guard d != 0, d.isFinite else { throw FoldError.invalid("Range delta \(d)") }
-            let n = max(Int((Double(l - s) / Double(d)).rounded(.up)), 0)
-            _ = try CheckedMath.checkedCount([n])
+            let n = try rangeCount((Double(l) - Double(s)) / Double(d))
             return ConstTensor(shape: [n], floats: (0..<n).map { s + Float($0) * d })
         }
         let s = try start.ints()[0], l = try limit.ints()[0], d = try delta.ints()[0]
         guard d != 0 else { throw FoldError.invalid("Range delta 0") }
-        let span = Double(l) - Double(s)
-        let n = max(Int((span / Double(d)).rounded(.up)), 0)
-        _ = try CheckedMath.checkedCount([n])
+        let n = try rangeCount((Double(l) - Double(s)) / Double(d))
         return ConstTensor(shape: [n], ints: try (0..<n).map { try CheckedMath.add(s, try CheckedMath.mul($0, d)) })
+    }
+
+    /// Element count of a Range, checked before it is converted to an integer.
+    static func rangeCount(_ steps: Double) throws -> Int {
+        guard !steps.isNaN else { throw FoldError.invalid("Range of NaN length") }
+        let n = Swift.max(steps.rounded(.up), 0)
+        guard n <= Double(ConstTensor.maxElements) else {
+            throw FoldError.unsupported("Range of \(n) elements is larger than \(ConstTensor.maxElements)")
+        }
+        return Int(n)
     }
 
     static func binary(_ op: String, _ a: ConstTensor, _ b: ConstTensor) throws -> ConstTensor {
@@ -830,7 +843,7 @@ enum ConstantFolder {
         let rank = x.shape.count
         let axes = rawAxes.isEmpty ? Set(0..<rank) : Set(try rawAxes.map { try ShapeMath.axis($0, rank: rank) })
         let keptShape = x.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
-        let outCount = keptShape.reduce(1, *)
+        let outCount = try CheckedMath.checkedCount(keptShape)
         let keptStrides = ShapeMath.strides(keptShape)
         let inStrides = ShapeMath.strides(x.shape)
         let initial: Float = switch op {

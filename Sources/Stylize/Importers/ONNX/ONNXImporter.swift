@@ -129,7 +129,11 @@ public enum ONNXImporter {
         var largest = 1
         for n in graph.nodes {
             var f = n.inputs.map { factor[$0] ?? 1 }.max() ?? 1
-            if case .conv2d(let spec) = n.op { f *= max(spec.strideH, spec.strideW) }
+            switch n.op {
+            case .conv2d(let spec): f *= max(spec.strideH, spec.strideW)
+            case .maxPool(_, let stride): f *= stride
+            default: break
+            }
             f = min(f, 1 << 16)
             factor[n.output] = f
             largest = max(largest, f)

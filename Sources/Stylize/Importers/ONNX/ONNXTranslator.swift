@@ -299,7 +299,12 @@ struct ONNXTranslator {
         guard !onnxOutput.isEmpty else { throw invalid("node has no output") }
         let name = irNames.contains(onnxOutput) ? freshName(onnxOutput) : onnxOutput
         irNames.insert(name)
-        if let c = shape.c, c <= 0 { throw invalid("produces \(c) channels") }
+        // Sizes stay far below Int overflow: every later shape computation multiplies by at most 64 and
+        // adds amounts below 2^32.
+        let largest = 1 << 24
+        if let c = shape.c, c <= 0 || c > largest { throw invalid("produces \(c) channels") }
+        if let h = shape.h, h > largest { throw invalid("produces height \(h)") }
+        if let w = shape.w, w > largest { throw invalid("produces width \(w)") }
         if let h = shape.h, h <= 0 { throw invalid("produces height \(h); the input is too small for this network") }
         if let w = shape.w, w <= 0 { throw invalid("produces width \(w); the input is too small for this network") }
         producer[name] = nodes.count
@@ -392,6 +397,7 @@ struct ONNXTranslator {
         case "ImageScaler": try imageScaler()
         case "Affine": try affine()
         case "Upsample", "Resize": try upsample()
+        case "MaxPool": try maxPool()
         default: throw unsupported()
         }
     }
@@ -496,7 +502,9 @@ struct ONNXTranslator {
         var axes: [(before: Int, after: Int, outputPadding: Int)] = []
         let geometry = [(xs.h, sh, kh, oph), (xs.w, sw, kw, opw)]
         if let requested = intsAttr("output_shape"), !requested.isEmpty {
-            guard requested.count >= 2 else { throw invalid("output_shape \(requested)") }
+            guard requested.count >= 2, requested.allSatisfy({ $0 >= 0 && $0 <= 1 << 24 }) else {
+                throw invalid("output_shape \(requested)")
+            }
             let target = Array(requested.suffix(2))
             for (axis, (n, s, k, op)) in geometry.enumerated() {
                 guard let n else {
@@ -920,7 +928,7 @@ struct ONNXTranslator {
     /// Emits a pad (positive amounts) and/or a crop (negative amounts, which ONNX Pad allows).
     private mutating func padOrCrop(_ x: String, begin: (h: Int, w: Int), end: (h: Int, w: Int), mode: PadMode) throws {
         let limit = 1 << 16
-        guard [begin.h, begin.w, end.h, end.w].allSatisfy({ abs($0) < limit }) else {
+        guard [begin.h, begin.w, end.h, end.w].allSatisfy({ $0 > -limit && $0 < limit }) else {
             throw unsupported("pad amounts \([begin.h, begin.w, end.h, end.w])")
         }
         let grow = Pads(top: max(begin.h, 0), left: max(begin.w, 0), bottom: max(end.h, 0), right: max(end.w, 0))
@@ -1021,19 +1029,21 @@ struct ONNXTranslator {
         }
         /// Larger than any frame: PyTorch writes INT64_MAX for "to the end".
         let toEnd = 1 << 31
+        let limit = 1 << 16
         var p = Pads.zero
         for k in 0..<axes.count {
             let axis = try ShapeMath.axis(axes[k], rank: 4)
             guard steps[k] == 1 else { throw unsupported("Slice with step \(steps[k])") }
             let before: Int
             if let s = starts[k].constant, s >= 0 {
+                guard s < limit else { throw unsupported("Slice start \(s) depends on the frame size") }
                 before = s
             } else {
                 throw unsupported("Slice start \(starts[k].description) is relative to the end of the axis")
             }
             var after: Int
             if let e = ends[k].constant {
-                if e >= toEnd { after = 0 } else if e < 0 { after = -e } else {
+                if e >= toEnd { after = 0 } else if e < 0 && e > -limit { after = -e } else {
                     throw unsupported("Slice to the fixed index \(e) depends on the frame size")
                 }
             } else {
@@ -1041,7 +1051,11 @@ struct ONNXTranslator {
                 guard let ref = e.dim, ref.axis == axis, let (a, b) = relation(of: x, axis: axis, to: ref), a == e.coefficient else {
                     throw unsupported("Slice end \(e.description) is not a fixed distance from the end of the axis")
                 }
-                after = max(b - e.offset, 0)
+                let (distance, overflow) = b.subtractingReportingOverflow(e.offset)
+                guard !overflow, distance < limit else {
+                    throw unsupported("Slice end \(e.description) is not a fixed distance from the end of the axis")
+                }
+                after = max(distance, 0)
             }
             if axis < 2 {
                 guard before == 0, after == 0 else { throw unsupported("Slice of the batch or channel axis") }
@@ -1089,12 +1103,18 @@ struct ONNXTranslator {
                 q = vertical ? pads.top + pads.bottom : pads.left + pads.right
             case .upsampleNearest(let f):
                 p = f
-            default:
+            case .maxPool(let k, let s):
+                guard s == 1 else { return nil }
+                q = 1 - k
+            case .instanceNorm, .conditionalInstanceNorm, .relu, .add, .scalarAffine, .channelAffine, .tanh, .sigmoid:
                 break
             }
             // value = a·current + b = a·(p·input + q) + b
-            b = a * q + b
-            a = a * p
+            let (aq, o1) = a.multipliedReportingOverflow(by: q)
+            let (nb, o2) = aq.addingReportingOverflow(b)
+            let (na, o3) = a.multipliedReportingOverflow(by: p)
+            guard !o1, !o2, !o3 else { return nil }
+            (a, b) = (na, nb)
             guard let input = n.inputs.first else { return nil }
             current = input
         }
@@ -1118,6 +1138,31 @@ struct ONNXTranslator {
     private mutating func affine() throws {
         let x = try activation(0)
         try emitAffine(x, scale: [try floatAttr("alpha", 1)], shift: [try floatAttr("beta", 0)])
+    }
+
+    // MARK: - Pooling
+
+    /// MaxPool with a square window, equal strides and no padding (the only form the IR has).
+    private mutating func maxPool() throws {
+        let x = try activation(0)
+        guard node.outputs.count < 2 || node.outputs[1].isEmpty else { throw unsupported("the Indices output") }
+        guard let k = intsAttr("kernel_shape"), k.count == 2, k[0] == k[1], k[0] >= 1, k[0] <= 64 else {
+            throw unsupported("kernel_shape \(intsAttr("kernel_shape") ?? []); only square 2-D windows are supported")
+        }
+        let (sh, sw) = try pairAttr("strides", 1)
+        guard sh == sw, sh >= 1, sh <= 64 else { throw unsupported("strides [\(sh), \(sw)]") }
+        let (dh, dw) = try pairAttr("dilations", 1)
+        guard dh == 1, dw == 1 else { throw unsupported("dilations [\(dh), \(dw)]") }
+        let autoPad = stringAttr("auto_pad", "NOTSET")
+        let pads = intsAttr("pads") ?? []
+        guard autoPad == "VALID" || ((autoPad == "NOTSET" || autoPad.isEmpty) && pads.allSatisfy({ $0 == 0 })) else {
+            throw unsupported("padding (auto_pad '\(autoPad)', pads \(pads)); only unpadded pooling is supported")
+        }
+        guard try intAttr("ceil_mode", 0) == 0 else { throw unsupported("ceil_mode 1") }
+        let s = shapes[x] ?? ActivationShape()
+        let out = ActivationShape(c: s.c, h: s.h.map { ($0 - k[0]) / sh + 1 }, w: s.w.map { ($0 - k[0]) / sh + 1 })
+        try emit(.maxPool(kernel: k[0], stride: sh), inputs: [x], shape: out)
+        define(.tensor(nodes.last!.output))
     }
 
     // MARK: - Upsampling
@@ -1182,7 +1227,8 @@ struct ONNXTranslator {
                     throw unsupported("Resize to sizes \(s.map(\.description)) that are not a multiple of the input size")
                 }
                 let f = s[axis].coefficient / a
-                guard f * b == s[axis].offset else {
+                let (fb, overflow) = f.multipliedReportingOverflow(by: b)
+                guard !overflow, fb == s[axis].offset else {
                     throw unsupported("Resize to sizes \(s.map(\.description)) that are not a multiple of the input size")
                 }
                 factors.append(f)
