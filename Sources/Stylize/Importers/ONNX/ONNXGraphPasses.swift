@@ -4,7 +4,7 @@
 /// without padding; Core ML converters: a transposed convolution followed by a `Crop`; affine maps split in
 /// three). Folding them here means the runtime allocates fewer intermediate frames.
 enum ONNXGraphPasses {
-    static func simplify(_ graph: Graph, weights: [String: Tensor]) -> Graph {
+    static func simplify(_ graph: Graph) -> Graph {
         var g = graph
         // Every successful rewrite removes one node, so this terminates after at most `nodes.count` rounds.
         for _ in 0...g.nodes.count {

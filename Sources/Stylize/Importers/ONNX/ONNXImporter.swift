@@ -42,7 +42,7 @@ public enum ONNXImporter {
         }
         var translator = try ONNXTranslator(path: path, model: model)
         let raw = try translator.translate()
-        let graph = ONNXGraphPasses.simplify(raw, weights: translator.weights)
+        let graph = ONNXGraphPasses.simplify(raw)
         var used: Set<String> = []
         for n in graph.nodes {
             switch n.op {

@@ -39,16 +39,10 @@ struct ONNXNodeProto {
     }
 }
 
+/// An attribute: the importer reads whichever value field is present, so the `type` discriminator (field 20)
+/// is not needed.
 struct ONNXAttribute {
-    /// AttributeProto.AttributeType values the importer distinguishes.
-    enum Kind: Int64 {
-        case undefined = 0, float = 1, int = 2, string = 3, tensor = 4, graph = 5
-        case floats = 6, ints = 7, strings = 8, tensors = 9, graphs = 10
-        case sparseTensor = 11, sparseTensors = 12, typeProto = 13, typeProtos = 14
-    }
-
     var name = ""
-    var type: Int64 = 0
     var f: Float?
     var i: Int64?
     var s: [UInt8]?
@@ -58,19 +52,6 @@ struct ONNXAttribute {
     var strings: [[UInt8]] = []
     /// Set when a field the importer does not decode (graph, sparse tensor, type proto, lists of those) is present.
     var hasUndecodedValue = false
-
-    /// The declared kind, or the one implied by the fields present (IR versions before 2 have no `type`).
-    var kind: Kind {
-        if type != 0, let k = Kind(rawValue: type) { return k }
-        if t != nil { return .tensor }
-        if s != nil { return .string }
-        if i != nil { return .int }
-        if f != nil { return .float }
-        if !ints.isEmpty { return .ints }
-        if !floats.isEmpty { return .floats }
-        if !strings.isEmpty { return .strings }
-        return .undefined
-    }
 
     var string: String? { s.map { String(decoding: $0, as: UTF8.self) } }
 }
@@ -222,7 +203,6 @@ enum ONNXProtoDecoder {
             case 7: try reader.appendFixed32s(wire, field: field, in: m, to: &floatBits)
             case 8: try reader.appendVarints(wire, field: field, in: m, to: &attr.ints)
             case 9: attr.strings.append(Array(try reader.readBytes(wire, field: field, in: m)))
-            case 20: attr.type = try reader.readInt64(wire, field: field, in: m)
             case 6, 10, 11, 14, 15, 22, 23:
                 attr.hasUndecodedValue = true
                 try reader.skip(wire)

@@ -123,14 +123,19 @@ struct ONNXTranslator {
         guard graph.outputs.count == 1, let outputInfo = graph.outputs.first else {
             throw StylizeError(.invalidGraph, "\(path): the graph has \(graph.outputs.count) outputs; a style network has exactly one")
         }
-        node = ONNXNodeProto(inputs: [outputInfo.name], outputs: [], name: "graph output", opType: "output")
+        node = ONNXNodeProto(inputs: [outputInfo.name], outputs: [], name: "graph output", opType: "")
         guard let outValue = values[outputInfo.name] else {
             throw StylizeError(.invalidGraph, "\(path): graph output '\(outputInfo.name)' is never computed")
         }
         let output: String
         switch outValue {
         case .tensor(let name): output = name
-        case .norm: output = try materialize(outputInfo.name)
+        case .norm(_, let stage):
+            do {
+                output = try materialize(outputInfo.name)
+            } catch {
+                throw StylizeError(.invalidGraph, "\(path): graph output '\(outputInfo.name)' is an incomplete instance-normalisation pattern (\(stage.name))")
+            }
         default:
             throw StylizeError(.invalidGraph, "\(path): graph output '\(outputInfo.name)' does not depend on the image input")
         }
@@ -352,6 +357,9 @@ struct ONNXTranslator {
             throw unsupported("operator domain '\(node.domain)'")
         }
         guard !node.outputs.isEmpty else { throw invalid("node has no outputs") }
+        for o in node.outputs where !o.isEmpty && values[o] != nil {
+            throw invalid("output '\(o)' is already defined (ONNX values are assigned once)")
+        }
         for a in node.attributes where a.hasUndecodedValue {
             throw unsupported("attribute '\(a.name)' holds a subgraph or sparse tensor")
         }
