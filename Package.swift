@@ -12,6 +12,8 @@ let package = Package(
     name: "streamd",
     platforms: [.macOS(.v14)],
     products: [
+        // The engine on its own, for programs that embed stylization without the CLI.
+        .library(name: "Stylize", targets: ["Stylize"]),
 //TMP      .executable(name: "streamd", targets: ["streamd"]),
     ],
     dependencies: [

@@ -124,6 +124,25 @@ final class ReferenceKernelTests: XCTestCase {
         }
     }
 
+    /// 3×3 stride-1 layers with many channels take the Winograd F(2×2, 3×3) path.
+    func testWinogradConvolutionMatchesReference() throws {
+        var rng = RNG(state: 11)
+        for trial in 0..<12 {
+            let cin = rng.int(16...40), cout = rng.int(16...40)
+            let h = rng.int(3...21), w = rng.int(3...27)
+            let mode: PadMode = [.zero, .reflect, .edge][trial % 3]
+            let pads = trial % 4 == 3 ? Pads.zero : .uniform(1)
+            let x = rng.floats(cin * h * w), wt = rng.floats(cout * cin * 9), bias = rng.floats(cout)
+            let spec = Conv2DSpec(weight: "w", bias: "b", padding: .explicit(pads), padMode: mode)
+            let model = single(.conv2d(spec), weights: ["w": Tensor(shape: [cout, cin, 3, 3], data: wt), "b": Tensor(shape: [cout], data: bias)])
+            let got = try Session(model: model, threads: 2).run(Tensor(shape: [cin, h, w], data: x))
+            let (ho, wo, ref) = Self.referenceConv(x, cin: cin, h: h, w: w, weight: wt, cout: cout, kh: 3, kw: 3,
+                                                   bias: bias, sh: 1, sw: 1, pads: pads, mode: mode)
+            XCTAssertEqual(got.shape, [cout, ho, wo])
+            assertClose(got.data, ref, "winograd trial \(trial) cin \(cin) cout \(cout) \(h)x\(w) \(mode)")
+        }
+    }
+
     func testTransposedConvolutionMatchesReference() throws {
         var rng = RNG(state: 7)
         for trial in 0..<40 {
@@ -157,6 +176,44 @@ final class ReferenceKernelTests: XCTestCase {
                                           sh: s, sw: s, padTop: pt, padLeft: pl, ho: ho, wo: wo)
             XCTAssertEqual(got.shape, [cout, ho, wo], "trial \(trial)")
             assertClose(got.data, ref, "convT trial \(trial) cin \(cin) cout \(cout) k \(k) s \(s) \(h)x\(w) tf \(tf)")
+        }
+    }
+
+    /// Frames large enough that the kernels split their work into several bands of rows.
+    func testBandedPathsOnLargeFrames() throws {
+        var rng = RNG(state: 99)
+        // col2im (3 outputs, 9×9): 243 product rows × 208 columns exceed one band at 100 rows.
+        do {
+            let cin = 8, cout = 3, h = 100, w = 200
+            let x = rng.floats(cin * h * w), wt = rng.floats(cout * cin * 81)
+            let spec = Conv2DSpec(weight: "w", padding: .explicit(.uniform(4)), padMode: .reflect)
+            let got = try Session(model: single(.conv2d(spec), weights: ["w": Tensor(shape: [cout, cin, 9, 9], data: wt)]), threads: 2)
+                .run(Tensor(shape: [cin, h, w], data: x))
+            let ref = Self.referenceConv(x, cin: cin, h: h, w: w, weight: wt, cout: cout, kh: 9, kw: 9, bias: nil,
+                                         sh: 1, sw: 1, pads: .uniform(4), mode: .reflect)
+            assertClose(got.data, ref.2, "banded col2im")
+        }
+        // Transposed, stride 2: 144 product rows × 200 columns exceed one band at 160 rows.
+        do {
+            let cin = 16, cout = 16, h = 160, w = 200
+            let x = rng.floats(cin * h * w), wt = rng.floats(cin * cout * 9)
+            let spec = ConvTranspose2DSpec(weight: "w", strideH: 2, strideW: 2, padding: .tfSame)
+            let got = try Session(model: single(.convTranspose2d(spec), weights: ["w": Tensor(shape: [cin, cout, 3, 3], data: wt)]), threads: 2)
+                .run(Tensor(shape: [cin, h, w], data: x))
+            let ref = Self.referenceConvT(x, cin: cin, h: h, w: w, weight: wt, cout: cout, kh: 3, kw: 3, bias: nil,
+                                          sh: 2, sw: 2, padTop: 0, padLeft: 0, ho: 2 * h, wo: 2 * w)
+            assertClose(got.data, ref, "banded transposed")
+        }
+        // Winograd: 16 × 40 channels × 100 tiles per tile row exceed one band at 60 tile rows.
+        do {
+            let cin = 40, cout = 24, h = 120, w = 200
+            let x = rng.floats(cin * h * w), wt = rng.floats(cout * cin * 9)
+            let spec = Conv2DSpec(weight: "w", padding: .explicit(.uniform(1)), padMode: .zero)
+            let got = try Session(model: single(.conv2d(spec), weights: ["w": Tensor(shape: [cout, cin, 3, 3], data: wt)]), threads: 2)
+                .run(Tensor(shape: [cin, h, w], data: x))
+            let ref = Self.referenceConv(x, cin: cin, h: h, w: w, weight: wt, cout: cout, kh: 3, kw: 3, bias: nil,
+                                         sh: 1, sw: 1, pads: .uniform(1), mode: .zero)
+            assertClose(got.data, ref.2, "banded winograd")
         }
     }
 

@@ -73,40 +73,46 @@ enum Convolution {
         return out
     }
 
-    /// y = Σ over (ky, kx) of shifted rows of (Wpacked · xp); see the type's notes.
+    /// y = Σ over (ky, kx) of shifted rows of (Wpacked · xp); see the type's notes. Bands of input rows do
+    /// not overlap: each band's products are added into every output row they reach, so no product is
+    /// computed twice. Threads own output rows, so the additions never race.
     static func forwardCol2im(_ xp: UnsafePointer<Float>, _ g: Geometry, packedWeight: UnsafePointer<Float>,
                               into y: UnsafeMutablePointer<Float>, workspace: Workspace, threads: Int) {
         let ho = g.ho, wo = g.wo
         let m = g.cout * g.kh * g.kw
-        let bandRows = max(1, min(ho, bandBudget / max(m * g.sh * g.wp, 1)))
-        let tmp = workspace.scratch(1, m * ((bandRows - 1) * g.sh + g.kh) * g.wp)
-        var oy0 = 0
-        while oy0 < ho {
-            let rows = min(bandRows, ho - oy0)
-            let r0 = oy0 * g.sh
-            let inRows = (rows - 1) * g.sh + g.kh
-            let n = inRows * g.wp
+        let bandRows = max(1, min(g.hp, bandBudget / max(m * g.wp, 1)))
+        let tmp = workspace.scratch(1, m * bandRows * g.wp)
+        y.update(repeating: 0, count: g.cout * ho * wo)
+        var r0 = 0
+        while r0 < g.hp {
+            let rows = min(bandRows, g.hp - r0)
+            let n = rows * g.wp
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(g.cin),
                         1, packedWeight, Int32(g.cin), xp + r0 * g.wp, Int32(g.hp * g.wp), 0, tmp, Int32(n))
-            parallelFor(rows, threads: threads) { i in
-                let oy = oy0 + i
-                for co in 0..<g.cout {
-                    let dst = y + (co * ho + oy) * wo
-                    dst.update(repeating: 0, count: wo)
+            // Output rows reached by input rows r0 ..< r0+rows: oy·sh + ky = r for some ky < kh.
+            let oyLo = max(0, (r0 - g.kh + 1 + g.sh - 1) / g.sh)
+            let oyHi = min(ho - 1, (r0 + rows - 1) / g.sh)
+            if oyLo <= oyHi {
+                parallelFor(oyHi - oyLo + 1, threads: threads) { i in
+                    let oy = oyLo + i
                     for ky in 0..<g.kh {
-                        let rowBase = (oy * g.sh + ky - r0) * g.wp
-                        for kx in 0..<g.kw {
-                            let src = tmp + ((co * g.kh + ky) * g.kw + kx) * n + rowBase + kx
-                            if g.sw == 1 {
-                                for ox in 0..<wo { dst[ox] += src[ox] }
-                            } else {
-                                for ox in 0..<wo { dst[ox] += src[ox * g.sw] }
+                        let r = oy * g.sh + ky
+                        if r < r0 || r >= r0 + rows { continue }
+                        for co in 0..<g.cout {
+                            let dst = y + (co * ho + oy) * wo
+                            for kx in 0..<g.kw {
+                                let src = tmp + ((co * g.kh + ky) * g.kw + kx) * n + (r - r0) * g.wp + kx
+                                if g.sw == 1 {
+                                    for ox in 0..<wo { dst[ox] += src[ox] }
+                                } else {
+                                    for ox in 0..<wo { dst[ox] += src[ox * g.sw] }
+                                }
                             }
                         }
                     }
                 }
             }
-            oy0 += rows
+            r0 += rows
         }
     }
 
@@ -132,27 +138,44 @@ enum Convolution {
             let n = rows * g.win
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(g.cin),
                         1, weight, Int32(m), x + i0 * g.win, Int32(g.hin * g.win), 0, tmp, Int32(n))
+            // Per output channel and output row, the contributions of each (ky, kx) land on one column phase
+            // (ox mod sw): accumulate them contiguously in per-phase rows, then interleave once into y.
+            let phaseLen = (g.wo + g.sw - 1) / g.sw
             parallelFor(g.cout, threads: threads) { co in
                 let plane = y + co * g.ho * g.wo
-                for ky in 0..<g.kh {
-                    for kx in 0..<g.kw {
-                        let src = tmp + ((co * g.kh + ky) * g.kw + kx) * n
-                        // Columns j whose target ox = j·sw + kx - padLeft lies in 0..<wo.
-                        let last = g.wo - 1 + g.padLeft - kx
-                        if last < 0 { continue }
-                        let jLo = max(0, (g.padLeft - kx + g.sw - 1) / g.sw)
-                        let jHi = min(g.win, last / g.sw + 1)
-                        if jLo >= jHi { continue }
-                        for i in 0..<rows {
-                            let oy = (i0 + i) * g.sh + ky - g.padTop
-                            if oy < 0 || oy >= g.ho { continue }
-                            let srow = src + i * g.win
-                            let drow = plane + oy * g.wo + kx - g.padLeft
-                            if g.sw == 2 {
-                                for j in jLo..<jHi { drow[2 * j] += srow[j] }
-                            } else {
-                                for j in jLo..<jHi { drow[j * g.sw] += srow[j] }
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: g.sw * phaseLen) { buf in
+                    let phases = buf.baseAddress!
+                    let oyLo = max(0, i0 * g.sh - g.padTop)
+                    let oyHi = min(g.ho - 1, (i0 + rows - 1) * g.sh + g.kh - 1 - g.padTop)
+                    if oyLo > oyHi { return }
+                    for oy in oyLo...oyHi {
+                        var touched = false
+                        for ky in 0..<g.kh {
+                            let t = oy + g.padTop - ky
+                            if t < 0 || t % g.sh != 0 { continue }
+                            let i = t / g.sh
+                            if i < i0 || i >= i0 + rows { continue }
+                            if !touched { phases.update(repeating: 0, count: g.sw * phaseLen); touched = true }
+                            for kx in 0..<g.kw {
+                                let src = tmp + ((co * g.kh + ky) * g.kw + kx) * n + (i - i0) * g.win
+                                // ox = j·sw + kx − padLeft = q·sw + p
+                                let off = kx - g.padLeft
+                                var p = off % g.sw
+                                if p < 0 { p += g.sw }
+                                let shift = (off - p) / g.sw          // q = j + shift
+                                let qCount = (g.wo - p + g.sw - 1) / g.sw
+                                let jLo = max(0, -shift), jHi = min(g.win, qCount - shift)
+                                if jLo >= jHi { continue }
+                                let dst = phases + p * phaseLen + shift
+                                for j in jLo..<jHi { dst[j] += src[j] }
                             }
+                        }
+                        if !touched { continue }
+                        let row = plane + oy * g.wo
+                        for p in 0..<g.sw {
+                            let ph = phases + p * phaseLen
+                            let qCount = (g.wo - p + g.sw - 1) / g.sw
+                            for q in 0..<qCount { row[q * g.sw + p] += ph[q] }
                         }
                     }
                 }

@@ -45,7 +45,7 @@ public enum ModelLoader {
         case .ml5: return try ML5Importer.load(path: path)
         case .vgg19: return try VGG19Importer.load(path: path)
         case .onnx: throw StylizeError(.unknownFormat, "TMP")
-        case .pytorch: throw StylizeError(.unknownFormat, "TMP")
+        case .pytorch: return try PyTorchImporter.load(path: path)
         }
     }
 }

@@ -1,7 +1,7 @@
 /// A graph compiled for execution: value names replaced by slots, weights resolved and checked, ReLUs fused
 /// into the normalisation before them, and the last use of every slot known so its buffer can be recycled.
 final class Plan: @unchecked Sendable {
-    enum ConvStrategy { case im2col, col2im }
+    enum ConvStrategy { case im2col, col2im, winograd }
 
     struct ConvStep {
         var weight: UnsafeMutablePointer<Float>
@@ -64,6 +64,13 @@ final class Plan: @unchecked Sendable {
         var output: Int
         /// Slots whose last reader is this instruction (their buffers can be recycled after it).
         var releases: [Int]
+    }
+
+    /// Picks the lowering of a convolution from its shape (see `Convolution` and `Winograd`).
+    static func strategy(cout: Int, cin: Int, kh: Int, kw: Int, sh: Int, sw: Int) -> ConvStrategy {
+        if kh == 3 && kw == 3 && sh == 1 && sw == 1 && cin >= 16 && cout >= 16 { return .winograd }
+        if cout <= 8 && cin >= 8 { return .col2im }
+        return .im2col
     }
 
     let instructions: [Instruction]
@@ -143,12 +150,15 @@ final class Plan: @unchecked Sendable {
                 let (w, s) = try weight(node, c.weight, rank: 4)
                 guard c.strideH >= 1, c.strideW >= 1 else { throw fail(node, "stride must be at least 1") }
                 let bias = try vector(node, c.bias, length: s[0])
-                let strategy: ConvStrategy = s[0] <= 8 && s[1] >= 8 ? .col2im : .im2col
+                let strategy = Plan.strategy(cout: s[0], cin: s[1], kh: s[2], kw: s[3], sh: c.strideH, sw: c.strideW)
                 var packed: UnsafeMutablePointer<Float>? = nil
-                if strategy == .col2im {
-                    let key = c.weight + "#col2im"
+                if strategy != .im2col {
+                    let key = c.weight + "#\(strategy)"
                     if store.pointer(key) == nil {
-                        store.add(key, Convolution.packCol2im(store.values(c.weight)!, cout: s[0], cin: s[1], kh: s[2], kw: s[3]), shape: s)
+                        let w = store.values(c.weight)!
+                        let p = strategy == .winograd ? Winograd.pack(w, cout: s[0], cin: s[1])
+                            : Convolution.packCol2im(w, cout: s[0], cin: s[1], kh: s[2], kw: s[3])
+                        store.add(key, p, shape: [p.count])
                     }
                     packed = store.pointer(key)
                 }

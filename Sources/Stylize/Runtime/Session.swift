@@ -12,6 +12,10 @@ public final class Session {
     let plan: Plan
     let workspace = Workspace()
     private var slots: [Activation?]
+    /// Multiply-adds of the convolutions in the last run (for GFLOP/s figures).
+    public private(set) var lastRunMACs = 0
+    /// When set, `execute` works out every shape and cost but computes nothing.
+    private var dryRun = false
 
     public init(model: StyleModel, threads: Int = 1) throws {
         self.model = model
@@ -66,6 +70,29 @@ public final class Session {
         return (out.h, out.w, result)
     }
 
+    /// Per-layer output shapes and convolution cost for an input of `height`×`width`, without computing.
+    public func profile(height: Int, width: Int) throws -> (layers: [LayerShape], macs: Int) {
+        dryRun = true
+        layerShapes = []
+        defer { dryRun = false; layerShapes = nil }
+        let buf = workspace.take(3 * height * width)
+        let out = try execute(Activation(c: 3, h: height, w: width, buffer: buf), styleWeights: nil)
+        workspace.give(out.buffer)
+        return (layerShapes ?? [], lastRunMACs)
+    }
+
+    public struct LayerShape: Sendable, Equatable {
+        public var name: String, kind: String
+        public var channels: Int, height: Int, width: Int
+        public var macs: Int
+    }
+
+    private var layerShapes: [LayerShape]?
+
+    /// When true, each run records the wall time of every layer in `layerTimings` (for `bench --layers`).
+    public var recordTimings = false
+    public private(set) var layerTimings: [(name: String, kind: String, milliseconds: Double)] = []
+
     /// The style-weight vector used when a multi-style model is run without one: style 0.
     func resolvedStyle(_ weights: [Float]?) throws -> [Float] {
         let n = plan.styleCount
@@ -80,6 +107,8 @@ public final class Session {
     /// Executes the plan; the input activation's buffer is owned (and recycled) by the run.
     func execute(_ input: Activation, styleWeights: [Float]?) throws -> Activation {
         let style = try resolvedStyle(styleWeights)
+        lastRunMACs = 0
+        layerTimings.removeAll(keepingCapacity: true)
         slots[plan.inputSlot] = input
         defer {
             for i in slots.indices where i != plan.outputSlot {
@@ -90,7 +119,13 @@ public final class Session {
         for ins in plan.instructions {
             let x = slots[ins.inputs[0]]!
             let inPlace = ins.releases.contains(ins.inputs[0]) && ins.inputs.count == 1
+            let before = lastRunMACs
+            let t0 = recordTimings ? DispatchTime.now().uptimeNanoseconds : 0
             let y = try perform(ins, x, style: style, inPlace: inPlace)
+            if recordTimings {
+                layerTimings.append((ins.name, ins.kind, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6))
+            }
+            layerShapes?.append(LayerShape(name: ins.name, kind: ins.kind, channels: y.c, height: y.h, width: y.w, macs: lastRunMACs - before))
             for r in ins.releases {
                 if let a = slots[r], !(inPlace && r == ins.inputs[0]) { workspace.give(a.buffer) }
                 slots[r] = nil
@@ -134,22 +169,28 @@ public final class Session {
             }
             var padded = x
             var ownsPadded = false
-            if !pads.isZero {
+            if !pads.isZero && !dryRun {
                 padded = alloc(x.c, x.h + pads.top + pads.bottom, x.w + pads.left + pads.right)
                 ownsPadded = true
                 Elementwise.pad(x.ptr, c: x.c, h: x.h, w: x.w, pads: pads, mode: c.padMode, into: padded.ptr, threads: t)
             }
             defer { if ownsPadded { workspace.give(padded.buffer) } }
+            if dryRun { padded.h = x.h + pads.top + pads.bottom; padded.w = x.w + pads.left + pads.right }
             let g = Convolution.Geometry(cin: c.cin, hp: padded.h, wp: padded.w, cout: c.cout, kh: c.kh, kw: c.kw, sh: c.sh, sw: c.sw)
             guard padded.h >= c.kh, padded.w >= c.kw else {
                 throw fail(ins, "input \(x.h)x\(x.w) is smaller than the \(c.kh)x\(c.kw) kernel")
             }
             let y = alloc(c.cout, g.ho, g.wo)
+            lastRunMACs += c.cout * g.k * g.ho * g.wo
+            if dryRun { return y }
             switch c.strategy {
             case .im2col:
                 Convolution.forwardIm2col(padded.ptr, g, weight: c.weight, into: y.ptr, workspace: workspace, threads: t)
             case .col2im:
                 Convolution.forwardCol2im(padded.ptr, g, packedWeight: c.packed!, into: y.ptr, workspace: workspace, threads: t)
+            case .winograd:
+                Winograd.forward(padded.ptr, cin: c.cin, hp: padded.h, wp: padded.w, packed: c.packed!, cout: c.cout,
+                                 into: y.ptr, workspace: workspace, threads: t)
             }
             if let b = c.bias { Convolution.addBias(y.ptr, channels: y.c, plane: y.plane, bias: b) }
             return y
@@ -170,6 +211,8 @@ public final class Session {
             let g = Convolution.TransposeGeometry(cin: c.cin, hin: x.h, win: x.w, cout: c.cout, kh: c.kh, kw: c.kw,
                                                   sh: c.sh, sw: c.sw, padTop: pt, padLeft: pl, ho: ho, wo: wo)
             let y = alloc(c.cout, ho, wo)
+            lastRunMACs += c.cin * c.cout * c.kh * c.kw * x.h * x.w
+            if dryRun { return y }
             Convolution.transposed(x.ptr, g, weight: c.weight, into: y.ptr, workspace: workspace, threads: t)
             if let b = c.bias { Convolution.addBias(y.ptr, channels: y.c, plane: y.plane, bias: b) }
             return y

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import Stylize
+
+/// `streamd bench`: steady-state speed of one model at one frame size.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure steady-state milliseconds per frame, frames/s and GFLOP/s of a model."
+    )
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Frame size WIDTHxHEIGHT, e.g. 640x480.")
+    var size: String = "640x480"
+
+    @Option(help: "Compute threads (OpenBLAS and the passes between GEMMs).")
+    var threads: Int = min(ProcessInfo.processInfo.activeProcessorCount, 2)
+
+    @Option(help: "Timed runs (after warm-up).")
+    var iterations: Int = 10
+
+    @Option(help: "Untimed warm-up runs.")
+    var warmup: Int = 2
+
+    @Option(name: .customLong("style-index"), help: "Style of a multi-style model.")
+    var styleIndex: Int?
+
+    @Flag(help: "Print one JSON object on one line instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard parseSize(size) != nil else { throw ValidationError("--size must look like 640x480") }
+        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if iterations < 1 || iterations > 100_000 { throw ValidationError("--iterations must be between 1 and 100000") }
+        if warmup < 0 { throw ValidationError("--warmup must not be negative") }
+    }
+
+    func run() async throws {
+        try await runReportingErrors {
+            let (w, h) = parseSize(size)!
+            let library = ModelLibrary.standard(modelsDir: modelOptions.modelsDir)
+            let model = try ModelLoader.load(path: try library.resolve(modelOptions.model))
+            let session = try Session(model: model, threads: threads)
+            let style = try StyleOptions.styleWeights(index: styleIndex, mix: nil, styleCount: session.styleCount)
+            let m = max(1, model.info.sizeMultiple)
+            let hp = (h + m - 1) / m * m, wp = (w + m - 1) / m * m
+            let input = Tensor(shape: [3, hp, wp], data: syntheticFrame(height: hp, width: wp, transform: model.info.input))
+            var times: [Double] = []
+            let interactive = !json && standardErrorIsTerminal
+            for i in 0..<(warmup + iterations) {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                _ = try session.run(input, styleWeights: style)
+                let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+                if i >= warmup { times.append(ms) }
+                if interactive {
+                    FileHandle.standardError.write(Data(String(format: "\rrun %d/%d: %.1f ms   ", i + 1, warmup + iterations, ms).utf8))
+                }
+            }
+            if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            let macs = session.lastRunMACs
+            let sorted = times.sorted()
+            let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+            let fps = 1000 / median
+            let gflops = 2 * Double(macs) / (median / 1000) / 1e9
+            if json {
+                let obj: [String: Any] = [
+                    "model": model.info.name, "size": "\(w)x\(h)", "threads": threads, "iterations": iterations,
+                    "ms_per_frame": round3(median), "ms_min": round3(sorted.first!), "ms_max": round3(sorted.last!),
+                    "fps": round3(fps), "gflops": round3(gflops), "macs_per_frame": macs,
+                ]
+                let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print("model        \(model.info.name) (\(model.info.architecture))")
+                print("size         \(w)x\(h)" + (hp != h || wp != w ? " (run at \(wp)x\(hp))" : ""))
+                print("threads      \(threads)")
+                print(String(format: "ms/frame     %.1f median, %.1f min, %.1f max over %d runs", median, sorted.first!, sorted.last!, iterations))
+                print(String(format: "frames/s     %.2f", fps))
+                print(String(format: "GFLOP/s      %.1f (%.2f GMAC per frame)", gflops, Double(macs) / 1e9))
+            }
+        }
+    }
+}
+
+func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
+
+func parseSize(_ s: String) -> (Int, Int)? {
+    let parts = s.lowercased().split(separator: "x")
+    guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), w >= 8, h >= 8, w <= 16384, h <= 16384 else { return nil }
+    return (w, h)
+}
+
+/// A deterministic picture with edges and gradients (the network's cost does not depend on content, but
+/// denormals or constant planes would make a benchmark unrepresentative).
+func syntheticFrame(height: Int, width: Int, transform t: InputTransform) -> [Float] {
+    var out = [Float](repeating: 0, count: 3 * height * width)
+    for c in 0..<3 {
+        for y in 0..<height {
+            for x in 0..<width {
+                let v = Float((x * (c + 1) + y * 3 + (x / 16 + y / 16) % 2 * 80) % 256)
+                out[(c * height + y) * width + x] = (v * t.scale - t.mean[c]) / t.std[c]
+            }
+        }
+    }
+    return out
+}

@@ -1,0 +1,3 @@
+import StreamdCLI
+
+await StreamdCommand.main()

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every Debian package streamd needs to build, test and run, on a fresh Debian 12 machine that
+# has only Swift (at /opt/swift or on PATH). The single list of system dependencies: .ci/run and the
+# README's commands call this script.
+set -euo pipefail
+
+packages=(
+  pkg-config
+  # FFmpeg 5.1 libraries (decode, encode, scale) and the CLI the tests use to make and probe media.
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libavdevice-dev libswresample-dev ffmpeg
+  # BLAS for the convolutions (the pthread build is selected by update-alternatives).
+  libopenblas-dev
+  # Webcam access (V4L2 headers).
+  libv4l-dev
+  # Loopback HTTP server for `models pull` tests, and the interpreter of bench/ scripts.
+  python3
+  ca-certificates
+)
+
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  $sudo apt-get update -o DPkg::Lock::Timeout=300
+  $sudo apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 "${missing[@]}"
+fi
