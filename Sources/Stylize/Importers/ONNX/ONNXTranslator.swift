@@ -206,7 +206,7 @@ struct ONNXTranslator {
             shape = ActivationShape(c: known(dims[1]), h: known(dims[2]), w: known(dims[3]))
             if let c = shape.c, c != 3 {
                 if shape.w == 3 {
-                    throw StylizeError(.unsupportedOperator, "\(path): image input '\(image.name)' is laid out N×H×W×C; only N×C×H×W models are supported")
+                    throw StylizeError(.shapeMismatch, "\(path): image input '\(image.name)' is laid out N×H×W×C; only N×C×H×W models are supported")
                 }
                 throw StylizeError(.invalidGraph, "\(path): image input '\(image.name)' has \(c) channels; expected 3")
             }
