@@ -44,7 +44,7 @@ public enum ModelLoader {
         case .native: return try NativeModelFile.load(path: path)
         case .ml5: return try ML5Importer.load(path: path)
         case .vgg19: return try VGG19Importer.load(path: path)
-        case .onnx: throw StylizeError(.unknownFormat, "TMP")
+        case .onnx: return try ONNXImporter.load(path: path)
         case .pytorch: return try PyTorchImporter.load(path: path)
         }
     }

@@ -1,3 +1,0 @@
-import StreamdCLI
-
-await StreamdCommand.main()
