@@ -7,6 +7,7 @@ public import Foundation
 public enum SharedData {
     public struct NotFound: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     public static func root(file: String = #filePath) throws -> URL {

@@ -37,7 +37,7 @@ enum Winograd {
                         into y: UnsafeMutablePointer<Float>, workspace: Workspace, threads: Int) {
         let ho = hp - 2, wo = wp - 2
         let th = (ho + 1) / 2, tw = (wo + 1) / 2
-        let bandRows = max(1, min(th, Convolution.bandBudget / max(16 * max(cin, cout) * tw, 1)))
+        let bandRows = max(1, min(th, Convolution.bandBudget * 4 / max(16 * max(cin, cout) * tw, 1)))
         let v = workspace.scratch(0, 16 * cin * bandRows * tw)
         let m = workspace.scratch(1, 16 * cout * bandRows * tw)
         var t0 = 0

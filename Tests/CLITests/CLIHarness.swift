@@ -1,0 +1,88 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Runs the real `streamd` binary (built beside the test bundle) the way a user does, with a time limit.
+enum CLI {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static var binary: String {
+        get throws {
+            // The test bundle and the executable are built into the same products directory.
+            var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            for _ in 0..<4 {
+                let candidate = dir.appendingPathComponent("streamd").path
+                if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+                dir = dir.deletingLastPathComponent()
+            }
+            throw SharedData.NotFound(description: "streamd binary not found near \(CommandLine.arguments[0]); run `swift build --build-tests` first")
+        }
+    }
+
+    @discardableResult
+    static func run(_ args: [String], environment: [String: String] = [:], timeout: TimeInterval = 300) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try binary)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["HOME"] = FileManager.default.temporaryDirectory.appendingPathComponent("streamd-home-\(getpid())").path
+        env["STREAMD_MODELS"] = nil
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        // Read both pipes while the process runs so a chatty child cannot block on a full pipe.
+        let group = DispatchGroup()
+        nonisolated(unsafe) var outData = Data(), errData = Data()
+        group.enter()
+        DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.enter()
+        DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        if p.isRunning {
+            p.terminate()
+            p.waitUntilExit()
+            throw SharedData.NotFound(description: "streamd \(args.joined(separator: " ")) did not finish within \(timeout) s")
+        }
+        p.waitUntilExit()
+        _ = group.wait(timeout: .now() + 10)
+        return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// Asserts the command failed the way every streamd failure should: status 1 and one error line on
+    /// standard error (after any progress lines) that contains `mentions`.
+    static func assertFails(_ r: Result, mentioning mentions: [String], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.status, 1, "status; stderr: \(r.stderr)", file: file, line: line)
+        let errors = r.stderr.split(separator: "\n").filter { $0.hasPrefix("streamd: ") }
+        XCTAssertEqual(errors.count, 1, "one error line on stderr, got: \(r.stderr)", file: file, line: line)
+        let last = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        XCTAssertTrue(last.hasPrefix("streamd: "), "the error is the last line: \(r.stderr)", file: file, line: line)
+        for m in mentions { XCTAssertTrue(last.contains(m), "error should mention \(m): \(last)", file: file, line: line) }
+    }
+}
+
+/// A fresh temporary directory, removed at the end of the test.
+final class TempDir {
+    let url: URL
+    var path: String { url.path }
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("streamd-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    func file(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    func contents() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
