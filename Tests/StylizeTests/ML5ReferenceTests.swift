@@ -25,6 +25,7 @@ final class ML5ReferenceTests: XCTestCase {
                 XCTAssertEqual(out.width, ow, "\(style) \(name)")
                 let ref = try SharedData.floats("models/ml5-testvectors/\(name).\(style).output.f32")
                 let diff = maxAbsDiff(out.rgb, ref)
+                print("ml5 \(style) \(name): max |diff| \(diff)")
                 XCTAssertLessThanOrEqual(diff, 0.05, "\(style) \(name): max |diff| \(diff)")
             }
         }

@@ -124,11 +124,13 @@ final class ReferenceKernelTests: XCTestCase {
         }
     }
 
-    /// 3×3 stride-1 layers with many channels take the Winograd F(2×2, 3×3) path.
+    /// 3×3 stride-1 layers with many channels take the Winograd paths: F(2×2, 3×3) from 16 channels,
+    /// F(4×4, 3×3) from 64.
     func testWinogradConvolutionMatchesReference() throws {
         var rng = RNG(state: 11)
-        for trial in 0..<12 {
-            let cin = rng.int(16...40), cout = rng.int(16...40)
+        for trial in 0..<16 {
+            let wide = trial % 2 == 1
+            let cin = wide ? rng.int(64...80) : rng.int(16...40), cout = wide ? rng.int(64...72) : rng.int(16...40)
             let h = rng.int(3...21), w = rng.int(3...27)
             let mode: PadMode = [.zero, .reflect, .edge][trial % 3]
             let pads = trial % 4 == 3 ? Pads.zero : .uniform(1)

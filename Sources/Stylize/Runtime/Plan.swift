@@ -1,7 +1,7 @@
 /// A graph compiled for execution: value names replaced by slots, weights resolved and checked, ReLUs fused
 /// into the normalisation before them, and the last use of every slot known so its buffer can be recycled.
 final class Plan: @unchecked Sendable {
-    enum ConvStrategy { case im2col, col2im, winograd }
+    enum ConvStrategy: Equatable { case im2col, col2im, winograd2, winograd4 }
 
     struct ConvStep {
         var weight: UnsafeMutablePointer<Float>
@@ -68,7 +68,9 @@ final class Plan: @unchecked Sendable {
 
     /// Picks the lowering of a convolution from its shape (see `Convolution` and `Winograd`).
     static func strategy(cout: Int, cin: Int, kh: Int, kw: Int, sh: Int, sw: Int) -> ConvStrategy {
-        if kh == 3 && kw == 3 && sh == 1 && sw == 1 && cin >= 16 && cout >= 16 { return .winograd }
+        if kh == 3 && kw == 3 && sh == 1 && sw == 1 && cin >= 16 && cout >= 16 {
+            return cin >= 64 && cout >= 64 ? .winograd4 : .winograd2
+        }
         if cout <= 8 && cin >= 8 { return .col2im }
         return .im2col
     }
@@ -156,8 +158,12 @@ final class Plan: @unchecked Sendable {
                     let key = c.weight + "#\(strategy)"
                     if store.pointer(key) == nil {
                         let w = store.values(c.weight)!
-                        let p = strategy == .winograd ? Winograd.pack(w, cout: s[0], cin: s[1])
-                            : Convolution.packCol2im(w, cout: s[0], cin: s[1], kh: s[2], kw: s[3])
+                        let p: [Float]
+                        switch strategy {
+                        case .winograd2: p = Winograd.pack(w, cout: s[0], cin: s[1], transform: Winograd.f2)
+                        case .winograd4: p = Winograd.pack(w, cout: s[0], cin: s[1], transform: Winograd.f4)
+                        default: p = Convolution.packCol2im(w, cout: s[0], cin: s[1], kh: s[2], kw: s[3])
+                        }
                         store.add(key, p, shape: [p.count])
                     }
                     packed = store.pointer(key)
