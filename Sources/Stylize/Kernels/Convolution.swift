@@ -1,6 +1,4 @@
-import COpenBLAS
-
-/// Convolutions on OpenBLAS `cblas_sgemm`.
+/// Convolutions as matrix products (`GEMM`, on OpenBLAS `cblas_sgemm`).
 ///
 /// Two lowerings, chosen per layer when a plan is compiled:
 /// - **im2col + GEMM** (`forwardIm2col`): the input patches of a band of output rows are laid out as a
@@ -30,8 +28,7 @@ enum Convolution {
                               into y: UnsafeMutablePointer<Float>, workspace: Workspace, threads: Int) {
         let ho = g.ho, wo = g.wo, k = g.k
         if g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(g.cout), Int32(ho * wo), Int32(k),
-                        1, weight, Int32(k), xp, Int32(ho * wo), 0, y, Int32(ho * wo))
+            GEMM.multiply(m: g.cout, n: ho * wo, k: k, a: weight, lda: k, b: xp, ldb: ho * wo, c: y, ldc: ho * wo, threads: threads)
             return
         }
         let bandRows = max(1, min(ho, bandBudget / max(k * wo, 1)))
@@ -54,8 +51,7 @@ enum Convolution {
                     }
                 }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(g.cout), Int32(n), Int32(k),
-                        1, weight, Int32(k), col, Int32(n), 0, y + oy0 * wo, Int32(ho * wo))
+            GEMM.multiply(m: g.cout, n: n, k: k, a: weight, lda: k, b: col, ldb: n, c: y + oy0 * wo, ldc: ho * wo, threads: threads)
             oy0 += rows
         }
     }
@@ -89,8 +85,7 @@ enum Convolution {
         while r0 < g.hp {
             let rows = min(bandRows, g.hp - r0)
             let n = rows * g.wp
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(g.cin),
-                        1, packedWeight, Int32(g.cin), xp + r0 * g.wp, Int32(g.hp * g.wp), 0, tmp, Int32(n))
+            GEMM.multiply(m: m, n: n, k: g.cin, a: packedWeight, lda: g.cin, b: xp + r0 * g.wp, ldb: g.hp * g.wp, c: tmp, ldc: n, threads: threads)
             // Output rows reached by input rows r0 ..< r0+rows: oy·sh + ky = r for some ky < kh.
             let oyLo = max(0, (r0 - g.kh + 1 + g.sh - 1) / g.sh)
             let oyHi = min(ho - 1, (r0 + rows - 1) / g.sh)
@@ -138,8 +133,7 @@ enum Convolution {
         while i0 < g.hin {
             let rows = min(bandRows, g.hin - i0)
             let n = rows * g.win
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m), Int32(n), Int32(g.cin),
-                        1, weight, Int32(m), x + i0 * g.win, Int32(g.hin * g.win), 0, tmp, Int32(n))
+            GEMM.multiply(m: m, n: n, k: g.cin, a: weight, lda: m, transA: true, b: x + i0 * g.win, ldb: g.hin * g.win, c: tmp, ldc: n, threads: threads)
             // Per output channel and output row, the contributions of each (ky, kx) land on one column phase
             // (ox mod sw): accumulate them contiguously in per-phase rows, then interleave once into y.
             let phaseLen = (g.wo + g.sw - 1) / g.sw

@@ -1,43 +1,43 @@
 /// Instance normalisation, fused with the ReLU that usually follows.
 ///
-/// Statistics are exact-ish regardless of frame size: partial sums in SIMD float lanes over short blocks,
-/// blocks accumulated in Double, and the variance taken around the mean in a second pass (no E[x²]-E[x]²
-/// cancellation; conv1 of a real photo reaches variances above 1e6).
+/// Two passes over each plane: statistics (see `moments`), then normalise (and clip at zero).
 enum Normalization {
-    @inline(__always)
-    static func blockSum(_ p: UnsafePointer<Float>, _ n: Int, centre: Float, squared: Bool) -> Double {
-        var total = 0.0
+    /// Mean and biased variance of one plane in one pass: sums of (x − K) and (x − K)² around a pilot value
+    /// K (the mean of 64 samples spread over the plane, so border rows do not dominate it), accumulated in SIMD float lanes over short blocks and in Double
+    /// across blocks. Centring on K keeps the E[d²] − E[d]² step free of cancellation even when the mean is
+    /// large next to the spread (conv1 of a real photo has means in the thousands and variances above 1e6).
+    static func moments(_ p: UnsafePointer<Float>, _ n: Int) -> (mean: Double, variance: Double) {
+        var pilot: Float = 0
+        let samples = min(n, 64)
+        for i in 0..<samples { pilot += p[i * n / samples] }
+        pilot /= Float(max(samples, 1))
+        let k8 = SIMD8<Float>(repeating: pilot)
+        var sum = 0.0, sumSq = 0.0
         var i = 0
-        let c8 = SIMD8<Float>(repeating: centre)
         while i < n {
-            let end = min(i + 1024, n)
-            var acc = SIMD8<Float>(repeating: 0)
+            let end = min(i + 512, n)
+            var s1 = SIMD8<Float>(repeating: 0), s2 = SIMD8<Float>(repeating: 0)
             var j = i
             while j + 8 <= end {
-                let v = UnsafeRawPointer(p + j).loadUnaligned(as: SIMD8<Float>.self) - c8
-                acc += squared ? v * v : v
+                let d = UnsafeRawPointer(p + j).loadUnaligned(as: SIMD8<Float>.self) - k8
+                s1 += d
+                s2 += d * d
                 j += 8
             }
-            var s = acc.sum()
+            var a = s1.sum(), b = s2.sum()
             while j < end {
-                let v = p[j] - centre
-                s += squared ? v * v : v
+                let d = p[j] - pilot
+                a += d
+                b += d * d
                 j += 1
             }
-            total += Double(s)
+            sum += Double(a)
+            sumSq += Double(b)
             i = end
         }
-        return total
-    }
-
-    /// Mean and biased variance of one plane.
-    static func moments(_ p: UnsafePointer<Float>, _ n: Int) -> (mean: Double, variance: Double) {
-        let mean = blockSum(p, n, centre: 0, squared: false) / Double(n)
-        let centre = Float(mean)
-        // Centred on the float-rounded mean; the offset d corrects for that rounding exactly.
-        let d = mean - Double(centre)
-        let variance = blockSum(p, n, centre: centre, squared: true) / Double(n) - d * d
-        return (mean, max(variance, 0))
+        let meanD = sum / Double(n)
+        let variance = max(sumSq / Double(n) - meanD * meanD, 0)
+        return (Double(pilot) + meanD, variance)
     }
 
     /// y_c = scale_c·(x_c − μ_c)/√(σ²_c + ε) + shift_c, then ReLU if asked. `y` may equal `x`.

@@ -1,5 +1,3 @@
-import COpenBLAS
-
 /// 3×3 stride-1 convolution by Winograd's minimal filtering F(m×m, 3×3) (Lavin & Gray 2016), m = 2 or 4.
 ///
 /// Each m×m output tile costs (m+2)² multiplications per channel pair instead of 9m²: 2.25× fewer for
@@ -14,41 +12,26 @@ enum Winograd {
     struct Transform: Sendable {
         let m: Int
         var alpha: Int { m + 2 }
-        /// Bᵀ (alpha × alpha), G (alpha × 3), Aᵀ (m × alpha), row-major.
-        let bt: [Float], g: [Float], at: [Float]
+        /// G (alpha × 3), row-major, for the weight transform. Bᵀ and Aᵀ are written out in
+        /// `inputCombine` and `outputCombine`.
+        let g: [Float]
     }
 
     static let f2 = Transform(
         m: 2,
-        bt: [1, 0, -1, 0,
-             0, 1, 1, 0,
-             0, -1, 1, 0,
-             0, 1, 0, -1],
         g: [1, 0, 0,
             0.5, 0.5, 0.5,
             0.5, -0.5, 0.5,
-            0, 0, 1],
-        at: [1, 1, 1, 0,
-             0, 1, -1, -1])
+            0, 0, 1])
 
     static let f4 = Transform(
         m: 4,
-        bt: [4, 0, -5, 0, 1, 0,
-             0, -4, -4, 1, 1, 0,
-             0, 4, -4, -1, 1, 0,
-             0, -2, -1, 2, 1, 0,
-             0, 2, -1, -2, 1, 0,
-             0, 4, 0, -5, 0, 1],
         g: [1.0 / 4, 0, 0,
             -1.0 / 6, -1.0 / 6, -1.0 / 6,
             -1.0 / 6, 1.0 / 6, -1.0 / 6,
             1.0 / 24, 1.0 / 12, 1.0 / 6,
             1.0 / 24, -1.0 / 12, 1.0 / 6,
-            0, 0, 1],
-        at: [1, 1, 1, 1, 1, 0,
-             0, 1, -1, 2, -2, 0,
-             0, 1, 1, 4, 4, 0,
-             0, 1, -1, 8, -8, 1])
+            0, 0, 1])
 
     /// U = G·g·Gᵀ for every (co, ci), stored as alpha² matrices [Cout × Cin] (index ξ = alpha·i + j).
     static func pack(_ w: [Float], cout: Int, cin: Int, transform t: Transform) -> [Float] {
@@ -77,6 +60,60 @@ enum Winograd {
         return u
     }
 
+    /// dst_k[x] = Σ_i Bᵀ[k][i]·src_i[x] for x < count: the input transform along one axis, written out per
+    /// tile size so each output is one fused expression (loads once, no zeroing, vectorises).
+    @inline(__always)
+    static func inputCombine(_ m: Int, _ src: UnsafeMutablePointer<UnsafePointer<Float>>, _ dst: UnsafeMutablePointer<UnsafeMutablePointer<Float>>, _ count: Int) {
+        if m == 4 {
+            let s0 = src[0], s1 = src[1], s2 = src[2], s3 = src[3], s4 = src[4], s5 = src[5]
+            let d0 = dst[0], d1 = dst[1], d2 = dst[2], d3 = dst[3], d4 = dst[4], d5 = dst[5]
+            for x in 0..<count {
+                let a0 = s0[x], a1 = s1[x], a2 = s2[x], a3 = s3[x], a4 = s4[x], a5 = s5[x]
+                d0[x] = 4 * a0 - 5 * a2 + a4
+                d1[x] = a4 + a3 - 4 * (a1 + a2)
+                d2[x] = a4 - a3 + 4 * (a1 - a2)
+                d3[x] = a4 - a2 + 2 * (a3 - a1)
+                d4[x] = a4 - a2 - 2 * (a3 - a1)
+                d5[x] = 4 * a1 - 5 * a3 + a5
+            }
+        } else {
+            let s0 = src[0], s1 = src[1], s2 = src[2], s3 = src[3]
+            let d0 = dst[0], d1 = dst[1], d2 = dst[2], d3 = dst[3]
+            for x in 0..<count {
+                let a0 = s0[x], a1 = s1[x], a2 = s2[x], a3 = s3[x]
+                d0[x] = a0 - a2
+                d1[x] = a1 + a2
+                d2[x] = a2 - a1
+                d3[x] = a1 - a3
+            }
+        }
+    }
+
+    /// dst_r[x] = Σ_i Aᵀ[r][i]·src_i[x]: the output transform along one axis.
+    @inline(__always)
+    static func outputCombine(_ m: Int, _ src: UnsafeMutablePointer<UnsafePointer<Float>>, _ dst: UnsafeMutablePointer<UnsafeMutablePointer<Float>>, _ count: Int) {
+        if m == 4 {
+            let s0 = src[0], s1 = src[1], s2 = src[2], s3 = src[3], s4 = src[4], s5 = src[5]
+            let d0 = dst[0], d1 = dst[1], d2 = dst[2], d3 = dst[3]
+            for x in 0..<count {
+                let a1 = s1[x], a2 = s2[x], a3 = s3[x], a4 = s4[x]
+                let p12 = a1 + a2, m12 = a1 - a2, p34 = a3 + a4, m34 = a3 - a4
+                d0[x] = s0[x] + p12 + p34
+                d1[x] = m12 + 2 * m34
+                d2[x] = p12 + 4 * p34
+                d3[x] = m12 + 8 * m34 + s5[x]
+            }
+        } else {
+            let s0 = src[0], s1 = src[1], s2 = src[2], s3 = src[3]
+            let d0 = dst[0], d1 = dst[1]
+            for x in 0..<count {
+                let a1 = s1[x], a2 = s2[x]
+                d0[x] = s0[x] + a1 + a2
+                d1[x] = a1 - a2 - s3[x]
+            }
+        }
+    }
+
     /// y[cout, hp-2, wp-2] = conv3×3(xp) for an already padded input.
     static func forward(_ xp: UnsafePointer<Float>, cin: Int, hp: Int, wp: Int, packed u: UnsafePointer<Float>, cout: Int,
                         transform t: Transform, into y: UnsafeMutablePointer<Float>, workspace: Workspace, threads: Int) {
@@ -86,7 +123,10 @@ enum Winograd {
         let bandRows = max(1, min(th, Convolution.bandBudget * 4 / max(planes * max(cin, cout) * tw, 1)))
         let v = workspace.scratch(0, planes * cin * bandRows * tw)
         let mm = workspace.scratch(1, planes * cout * bandRows * tw)
-        let rowLen = m * tw + 2
+        // Each input row is split into its m column phases (x = m·tc + p), so that every later step reads
+        // and writes contiguous runs of tiles: row i, phase p is rows[(i·m + p)·phaseLen ..].
+        let phaseLen = tw + 1
+        let len = m * phaseLen
         var t0 = 0
         while t0 < th {
             let rows = min(bandRows, th - t0)
@@ -96,95 +136,85 @@ enum Winograd {
                 let plane = xp + ci * hp * wp
                 let xiStride = cin * n
                 let vbase = v + ci * n
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * a * rowLen) { tmp in
-                    let rowsIn = tmp.baseAddress!, trows = rowsIn + a * rowLen
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * a * len) { tmp in
+                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 6) { srcs in
+                withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: 6) { dsts in
+                    let rowsIn = tmp.baseAddress!, trans = rowsIn + a * len
+                    let src = srcs.baseAddress!, dst = dsts.baseAddress!
                     for r in 0..<rows {
                         let iy = m * (t0 + r)
                         for i in 0..<a {
-                            let dst = rowsIn + i * rowLen
+                            let d = rowsIn + i * len
                             if iy + i < hp {
-                                let k = min(wp, rowLen)
-                                dst.update(from: plane + (iy + i) * wp, count: k)
-                                if k < rowLen { (dst + k).update(repeating: 0, count: rowLen - k) }
-                            } else {
-                                dst.update(repeating: 0, count: rowLen)
-                            }
-                        }
-                        // Rows: T_k = Σ_i Bᵀ[k][i]·R_i.
-                        for k in 0..<a {
-                            let q = trows + k * rowLen
-                            q.update(repeating: 0, count: rowLen)
-                            for i in 0..<a {
-                                let c = t.bt[k * a + i]
-                                if c == 0 { continue }
-                                let src = rowsIn + i * rowLen
-                                for x in 0..<rowLen { q[x] += c * src[x] }
-                            }
-                        }
-                        // Columns: V[k·a + c][tile] = Σ_j Bᵀ[c][j]·T_k[m·tc + j].
-                        for k in 0..<a {
-                            let q = trows + k * rowLen
-                            for c in 0..<a {
-                                let o = vbase + (k * a + c) * xiStride + r * tw
-                                o.update(repeating: 0, count: tw)
-                                for j in 0..<a {
-                                    let coef = t.bt[c * a + j]
-                                    if coef == 0 { continue }
-                                    let src = q + j
-                                    for tc in 0..<tw { o[tc] += coef * src[m * tc] }
+                                let row = plane + (iy + i) * wp
+                                for p in 0..<m {
+                                    let ph = d + p * phaseLen
+                                    let full = min(phaseLen, max(0, (wp - p + m - 1) / m))
+                                    for tc in 0..<full { ph[tc] = row[m * tc + p] }
+                                    if full < phaseLen { (ph + full).update(repeating: 0, count: phaseLen - full) }
                                 }
+                            } else {
+                                d.update(repeating: 0, count: len)
                             }
+                        }
+                        // Rows: trans_k = Σ_i Bᵀ[k][i]·rows_i (all phases at once).
+                        for i in 0..<a { src[i] = UnsafePointer(rowsIn + i * len); dst[i] = trans + i * len }
+                        inputCombine(m, src, dst, len)
+                        // Columns: V[k·a + c][tc] = Σ_j Bᵀ[c][j]·trans_k[phase j mod m][tc + j / m].
+                        for k in 0..<a {
+                            let q = trans + k * len
+                            for j in 0..<a {
+                                src[j] = UnsafePointer(q + (j % m) * phaseLen + j / m)
+                                dst[j] = vbase + (k * a + j) * xiStride + r * tw
+                            }
+                            inputCombine(m, src, dst, tw)
                         }
                     }
                 }
+                }
+                }
             }
-            for xi in 0..<planes {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(n), Int32(cin),
-                            1, u + xi * cout * cin, Int32(cin), v + xi * cin * n, Int32(n), 0, mm + xi * cout * n, Int32(n))
+            // The alpha² products are independent: spread them over the threads whole (each single-threaded).
+            parallelFor(planes, threads: threads) { xi in
+                GEMM.multiply(m: cout, n: n, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * n, ldb: n,
+                              c: mm + xi * cout * n, ldc: n, threads: 1)
             }
             // Output transform Y = Aᵀ·M·A.
             parallelFor(cout, threads: threads) { co in
                 let xiStride = cout * n
                 let plane = y + co * ho * wo
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: m * a * tw + m * tw) { tmp in
+                withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 6) { srcs in
+                withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: 6) { dsts in
                     let s = tmp.baseAddress!
                     let outRow = s + m * a * tw
+                    let src = srcs.baseAddress!, dst = dsts.baseAddress!
                     for r in 0..<rows {
                         let mb = mm + co * n + r * tw
-                        // s[rIdx][j] = Σ_i Aᵀ[rIdx][i]·M[i·a + j]  (contiguous in the tile index)
-                        for ri in 0..<m {
-                            for j in 0..<a {
-                                let dst = s + (ri * a + j) * tw
-                                dst.update(repeating: 0, count: tw)
-                                for i in 0..<a {
-                                    let c = t.at[ri * a + i]
-                                    if c == 0 { continue }
-                                    let src = mb + (i * a + j) * xiStride
-                                    for tc in 0..<tw { dst[tc] += c * src[tc] }
-                                }
-                            }
+                        // s[ri][j] = Σ_i Aᵀ[ri][i]·M[i·a + j]
+                        for j in 0..<a {
+                            for i in 0..<a { src[i] = UnsafePointer(mb + (i * a + j) * xiStride) }
+                            for ri in 0..<m { dst[ri] = s + (ri * a + j) * tw }
+                            outputCombine(m, src, dst, tw)
                         }
                         // y[m·tr + ri][m·tc + b] = Σ_j Aᵀ[b][j]·s[ri][j]
                         for ri in 0..<m {
                             let oy = m * (t0 + r) + ri
                             if oy >= ho { break }
-                            for b in 0..<m {
-                                let dst = outRow + b * tw
-                                dst.update(repeating: 0, count: tw)
-                                for j in 0..<a {
-                                    let c = t.at[b * a + j]
-                                    if c == 0 { continue }
-                                    let src = s + (ri * a + j) * tw
-                                    for tc in 0..<tw { dst[tc] += c * src[tc] }
-                                }
-                            }
+                            for j in 0..<a { src[j] = UnsafePointer(s + (ri * a + j) * tw) }
+                            for b in 0..<m { dst[b] = outRow + b * tw }
+                            outputCombine(m, src, dst, tw)
                             let row = plane + oy * wo
-                            for tc in 0..<tw {
-                                let ox = m * tc
-                                for b in 0..<min(m, wo - ox) { row[ox + b] = outRow[b * tw + tc] }
+                            let whole = wo / m
+                            for b in 0..<m {
+                                let ph = outRow + b * tw
+                                for tc in 0..<whole { row[m * tc + b] = ph[tc] }
                             }
+                            for ox in (whole * m)..<wo { row[ox] = outRow[(ox - whole * m) * tw + whole] }
                         }
                     }
+                }
+                }
                 }
             }
             t0 += rows

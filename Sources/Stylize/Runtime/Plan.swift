@@ -1,3 +1,4 @@
+import Foundation
 /// A graph compiled for execution: value names replaced by slots, weights resolved and checked, ReLUs fused
 /// into the normalisation before them, and the last use of every slot known so its buffer can be recycled.
 final class Plan: @unchecked Sendable {
@@ -69,6 +70,7 @@ final class Plan: @unchecked Sendable {
     /// Picks the lowering of a convolution from its shape (see `Convolution` and `Winograd`).
     static func strategy(cout: Int, cin: Int, kh: Int, kw: Int, sh: Int, sw: Int) -> ConvStrategy {
         if kh == 3 && kw == 3 && sh == 1 && sw == 1 && cin >= 16 && cout >= 16 {
+            if ProcessInfo.processInfo.environment["W2"] != nil { return .winograd2 }
             return cin >= 64 && cout >= 64 ? .winograd4 : .winograd2
         }
         if cout <= 8 && cin >= 8 { return .col2im }

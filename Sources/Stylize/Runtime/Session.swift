@@ -4,8 +4,9 @@ import Foundation
 /// Runs one model on one thread of control. Each worker owns a session (its workspace and buffers); the
 /// loaded model and its weights are shared, read-only.
 ///
-/// `threads` sets both the OpenBLAS thread count and the fan-out of the passes between GEMMs. OpenBLAS's
-/// count is process-wide, so every session of a process should agree on it (workers × threads ≤ cores).
+/// `threads` is the number of threads one run uses (GEMMs and the passes between them alike); OpenBLAS itself
+/// is kept single-threaded (see `GEMM`). Several sessions in one process each use their own threads, so
+/// workers × threads should not exceed the cores.
 public final class Session {
     public let model: StyleModel
     public let threads: Int
@@ -22,12 +23,13 @@ public final class Session {
         self.threads = max(1, threads)
         plan = try Plan(model: model)
         slots = Array(repeating: nil, count: plan.slotCount)
-        Session.setBLASThreads(self.threads)
+        Session.keepBLASSingleThreaded()
     }
 
-    /// Sets OpenBLAS's process-wide thread count explicitly (never left to its one-per-core default).
-    public static func setBLASThreads(_ n: Int) {
-        openblas_set_num_threads(Int32(max(1, n)))
+    /// OpenBLAS starts one thread per core by default; streamd parallelises the products itself, so it sets
+    /// OpenBLAS's process-wide count to 1 explicitly.
+    static func keepBLASSingleThreaded() {
+        openblas_set_num_threads(1)
     }
 
     /// Number of styles a multi-style model mixes (0 for a single-style model).
