@@ -128,11 +128,14 @@ enum Convolution {
         let m = g.cout * g.kh * g.kw
         let bandRows = max(1, min(g.hin, bandBudget / max(m * g.win, 1)))
         let tmp = workspace.scratch(1, m * bandRows * g.win)
-        y.update(repeating: 0, count: g.cout * g.ho * g.wo)
+        // Output rows are written (not added) the first time a band reaches them, so y needs no clearing;
+        // `doneBelow` is the first row no earlier band has reached.
+        var doneBelow = 0
         var i0 = 0
         while i0 < g.hin {
             let rows = min(bandRows, g.hin - i0)
             let n = rows * g.win
+            let firstNew = doneBelow
             GEMM.multiply(m: m, n: n, k: g.cin, a: weight, lda: m, transA: true, b: x + i0 * g.win, ldb: g.hin * g.win, c: tmp, ldc: n, threads: threads)
             // Per output channel and output row, the contributions of each (ky, kx) land on one column phase
             // (ox mod sw): accumulate them contiguously in per-phase rows, then interleave once into y.
@@ -143,6 +146,9 @@ enum Convolution {
                     let phases = buf.baseAddress!
                     let oyLo = max(0, i0 * g.sh - g.padTop)
                     let oyHi = min(g.ho - 1, (i0 + rows - 1) * g.sh + g.kh - 1 - g.padTop)
+                    // Rows between the last band's reach and this band's first row get nothing: clear them.
+                    let clearTo = min(oyLo, g.ho)
+                    if firstNew < clearTo { (plane + firstNew * g.wo).update(repeating: 0, count: (clearTo - firstNew) * g.wo) }
                     if oyLo > oyHi { return }
                     for oy in oyLo...oyHi {
                         var touched = false
@@ -166,17 +172,31 @@ enum Convolution {
                                 for j in jLo..<jHi { dst[j] += src[j] }
                             }
                         }
-                        if !touched { continue }
                         let row = plane + oy * g.wo
+                        let first = oy >= firstNew
+                        if !touched {
+                            if first { row.update(repeating: 0, count: g.wo) }
+                            continue
+                        }
                         for p in 0..<g.sw {
                             let ph = phases + p * phaseLen
                             let qCount = (g.wo - p + g.sw - 1) / g.sw
-                            for q in 0..<qCount { row[q * g.sw + p] += ph[q] }
+                            if first {
+                                for q in 0..<qCount { row[q * g.sw + p] = ph[q] }
+                            } else {
+                                for q in 0..<qCount { row[q * g.sw + p] += ph[q] }
+                            }
                         }
                     }
                 }
             }
+            doneBelow = max(doneBelow, min(g.ho, (i0 + rows - 1) * g.sh + g.kh - g.padTop))
             i0 += rows
+        }
+        if doneBelow < g.ho {
+            for co in 0..<g.cout {
+                (y + (co * g.ho + doneBelow) * g.wo).update(repeating: 0, count: (g.ho - doneBelow) * g.wo)
+            }
         }
     }
 

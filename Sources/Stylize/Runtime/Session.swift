@@ -149,6 +149,17 @@ public final class Session {
         Activation(c: c, h: h, w: w, buffer: workspace.take(c * h * w))
     }
 
+    /// Runs `body(start, count)` over 0..<n in equal chunks, one per thread (for element-wise passes, where
+    /// splitting by channel would leave a thread idle on 3-channel tensors).
+    static func chunked(_ n: Int, threads: Int, _ body: (Int, Int) -> Void) {
+        let parts = max(1, min(threads, n / 4096))
+        let size = (n + parts - 1) / parts
+        parallelFor(parts, threads: threads) { i in
+            let start = i * size
+            if start < n { body(start, min(size, n - start)) }
+        }
+    }
+
     /// TensorFlow SAME amounts for one axis.
     static func tfSame(_ n: Int, k: Int, s: Int) -> (Int, Int) {
         let out = (n + s - 1) / s
@@ -288,11 +299,11 @@ public final class Session {
             return y
         case .tanh:
             let y = inPlace ? x : alloc(x.c, x.h, x.w)
-            parallelFor(x.c, threads: t) { c in Elementwise.tanh(x.ptr + c * x.plane, into: y.ptr + c * x.plane, x.plane) }
+            Session.chunked(x.count, threads: t) { Elementwise.tanh(x.ptr + $0, into: y.ptr + $0, $1) }
             return y
         case .sigmoid:
             let y = inPlace ? x : alloc(x.c, x.h, x.w)
-            parallelFor(x.c, threads: t) { c in Elementwise.sigmoid(x.ptr + c * x.plane, into: y.ptr + c * x.plane, x.plane) }
+            Session.chunked(x.count, threads: t) { Elementwise.sigmoid(x.ptr + $0, into: y.ptr + $0, $1) }
             return y
         case .maxPool(let k, let s):
             guard x.h >= k, x.w >= k else { throw fail(ins, "input \(x.h)x\(x.w) is smaller than the \(k)x\(k) window") }
