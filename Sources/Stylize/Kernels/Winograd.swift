@@ -114,6 +114,54 @@ enum Winograd {
         }
     }
 
+    /// Splits row[0..<count] into `phases` rows: dst[p·phaseLen + t] = row[phases·t + p], zero beyond the row.
+    /// The 4-phase case (F(4×4)) moves 16 values at a time with vector shuffles.
+    @inline(__always)
+    static func deinterleave(_ row: UnsafePointer<Float>, count: Int, phases m: Int, into dst: UnsafeMutablePointer<Float>, phaseLen: Int) {
+        var t = 0
+        if m == 4 {
+            let p0 = dst, p1 = dst + phaseLen, p2 = dst + 2 * phaseLen, p3 = dst + 3 * phaseLen
+            while 4 * t + 16 <= count && t + 4 <= phaseLen {
+                let v = UnsafeRawPointer(row + 4 * t).loadUnaligned(as: SIMD16<Float>.self)
+                let even = v.evenHalf, odd = v.oddHalf
+                UnsafeMutableRawPointer(p0 + t).storeBytes(of: even.evenHalf, as: SIMD4<Float>.self)
+                UnsafeMutableRawPointer(p1 + t).storeBytes(of: odd.evenHalf, as: SIMD4<Float>.self)
+                UnsafeMutableRawPointer(p2 + t).storeBytes(of: even.oddHalf, as: SIMD4<Float>.self)
+                UnsafeMutableRawPointer(p3 + t).storeBytes(of: odd.oddHalf, as: SIMD4<Float>.self)
+                t += 4
+            }
+        }
+        for p in 0..<m {
+            let ph = dst + p * phaseLen
+            for tc in t..<phaseLen {
+                let x = m * tc + p
+                ph[tc] = x < count ? row[x] : 0
+            }
+        }
+    }
+
+    /// The inverse: row[phases·t + p] = src[p·phaseLen + t] for the first `count` positions of the row.
+    @inline(__always)
+    static func interleave(_ src: UnsafePointer<Float>, phaseLen: Int, phases m: Int, into row: UnsafeMutablePointer<Float>, count: Int) {
+        var t = 0
+        if m == 4 {
+            let p0 = src, p1 = src + phaseLen, p2 = src + 2 * phaseLen, p3 = src + 3 * phaseLen
+            while 4 * t + 16 <= count && t + 4 <= phaseLen {
+                var even = SIMD8<Float>(), odd = SIMD8<Float>()
+                even.evenHalf = UnsafeRawPointer(p0 + t).loadUnaligned(as: SIMD4<Float>.self)
+                even.oddHalf = UnsafeRawPointer(p2 + t).loadUnaligned(as: SIMD4<Float>.self)
+                odd.evenHalf = UnsafeRawPointer(p1 + t).loadUnaligned(as: SIMD4<Float>.self)
+                odd.oddHalf = UnsafeRawPointer(p3 + t).loadUnaligned(as: SIMD4<Float>.self)
+                var v = SIMD16<Float>()
+                v.evenHalf = even
+                v.oddHalf = odd
+                UnsafeMutableRawPointer(row + 4 * t).storeBytes(of: v, as: SIMD16<Float>.self)
+                t += 4
+            }
+        }
+        for x in (m * t)..<count { row[x] = src[(x % m) * phaseLen + x / m] }
+    }
+
     /// y[cout, hp-2, wp-2] = conv3×3(xp) for an already padded input.
     static func forward(_ xp: UnsafePointer<Float>, cin: Int, hp: Int, wp: Int, packed u: UnsafePointer<Float>, cout: Int,
                         transform t: Transform, into y: UnsafeMutablePointer<Float>, workspace: Workspace, threads: Int) {
@@ -146,13 +194,7 @@ enum Winograd {
                         for i in 0..<a {
                             let d = rowsIn + i * len
                             if iy + i < hp {
-                                let row = plane + (iy + i) * wp
-                                for p in 0..<m {
-                                    let ph = d + p * phaseLen
-                                    let full = min(phaseLen, max(0, (wp - p + m - 1) / m))
-                                    for tc in 0..<full { ph[tc] = row[m * tc + p] }
-                                    if full < phaseLen { (ph + full).update(repeating: 0, count: phaseLen - full) }
-                                }
+                                deinterleave(plane + (iy + i) * wp, count: wp, phases: m, into: d, phaseLen: phaseLen)
                             } else {
                                 d.update(repeating: 0, count: len)
                             }
@@ -204,13 +246,7 @@ enum Winograd {
                             for j in 0..<a { src[j] = UnsafePointer(s + (ri * a + j) * tw) }
                             for b in 0..<m { dst[b] = outRow + b * tw }
                             outputCombine(m, src, dst, tw)
-                            let row = plane + oy * wo
-                            let whole = wo / m
-                            for b in 0..<m {
-                                let ph = outRow + b * tw
-                                for tc in 0..<whole { row[m * tc + b] = ph[tc] }
-                            }
-                            for ox in (whole * m)..<wo { row[ox] = outRow[(ox - whole * m) * tw + whole] }
+                            interleave(outRow, phaseLen: tw, phases: m, into: plane + oy * wo, count: wo)
                         }
                     }
                 }
