@@ -168,7 +168,7 @@ enum Winograd {
         let m = t.m, a = t.alpha, planes = a * a
         let ho = hp - 2, wo = wp - 2
         let th = (ho + m - 1) / m, tw = (wo + m - 1) / m
-        let bandRows = max(1, min(th, Convolution.bandBudget * 4 / max(planes * max(cin, cout) * tw, 1)))
+        let bandRows = Convolution.balancedBand(th, budget: Convolution.bandBudget * 4, perRow: planes * max(cin, cout) * tw)
         let v = workspace.scratch(0, planes * cin * bandRows * tw)
         let mm = workspace.scratch(1, planes * cout * bandRows * tw)
         // Each input row is split into its m column phases (x = m·tc + p), so that every later step reads
