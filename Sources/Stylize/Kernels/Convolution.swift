@@ -33,10 +33,10 @@ enum Convolution {
 
     /// y[cout, ho, wo] = W[cout, K] · im2col(xp), band by band.
     static func forwardIm2col(_ xp: UnsafePointer<Float>, _ g: Geometry, weight: UnsafePointer<Float>,
-                              into y: UnsafeMutablePointer<Float>, workspace: Workspace, threads: Int) {
+                              into y: UnsafeMutablePointer<Float>, workspace: Workspace, pool: ComputePool) {
         let ho = g.ho, wo = g.wo, k = g.k
         if g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 {
-            GEMM.multiply(m: g.cout, n: ho * wo, k: k, a: weight, lda: k, b: xp, ldb: ho * wo, c: y, ldc: ho * wo, threads: threads)
+            GEMM.multiply(m: g.cout, n: ho * wo, k: k, a: weight, lda: k, b: xp, ldb: ho * wo, c: y, ldc: ho * wo, pool: pool)
             return
         }
         let bandRows = balancedBand(ho, budget: bandBudget, perRow: k * wo)
@@ -45,7 +45,7 @@ enum Convolution {
         while oy0 < ho {
             let rows = min(bandRows, ho - oy0)
             let n = rows * wo
-            parallelFor(k, threads: threads) { r in
+            pool.parallelFor(k) { r in
                 let ci = r / (g.kh * g.kw), rem = r % (g.kh * g.kw), ky = rem / g.kw, kx = rem % g.kw
                 let dst = col + r * n
                 let plane = xp + ci * g.hp * g.wp
@@ -59,7 +59,7 @@ enum Convolution {
                     }
                 }
             }
-            GEMM.multiply(m: g.cout, n: n, k: k, a: weight, lda: k, b: col, ldb: n, c: y + oy0 * wo, ldc: ho * wo, threads: threads)
+            GEMM.multiply(m: g.cout, n: n, k: k, a: weight, lda: k, b: col, ldb: n, c: y + oy0 * wo, ldc: ho * wo, pool: pool)
             oy0 += rows
         }
     }
@@ -83,7 +83,7 @@ enum Convolution {
     /// not overlap: each band's products are added into every output row they reach, so no product is
     /// computed twice. Threads own output rows, so the additions never race.
     static func forwardCol2im(_ xp: UnsafePointer<Float>, _ g: Geometry, packedWeight: UnsafePointer<Float>,
-                              into y: UnsafeMutablePointer<Float>, workspace: Workspace, threads: Int) {
+                              into y: UnsafeMutablePointer<Float>, workspace: Workspace, pool: ComputePool) {
         let ho = g.ho, wo = g.wo
         let m = g.cout * g.kh * g.kw
         let bandRows = balancedBand(g.hp, budget: bandBudget, perRow: m * g.wp)
@@ -93,12 +93,12 @@ enum Convolution {
         while r0 < g.hp {
             let rows = min(bandRows, g.hp - r0)
             let n = rows * g.wp
-            GEMM.multiply(m: m, n: n, k: g.cin, a: packedWeight, lda: g.cin, b: xp + r0 * g.wp, ldb: g.hp * g.wp, c: tmp, ldc: n, threads: threads)
+            GEMM.multiply(m: m, n: n, k: g.cin, a: packedWeight, lda: g.cin, b: xp + r0 * g.wp, ldb: g.hp * g.wp, c: tmp, ldc: n, pool: pool)
             // Output rows reached by input rows r0 ..< r0+rows: oy·sh + ky = r for some ky < kh.
             let oyLo = max(0, (r0 - g.kh + 1 + g.sh - 1) / g.sh)
             let oyHi = min(ho - 1, (r0 + rows - 1) / g.sh)
             if oyLo <= oyHi {
-                parallelFor(oyHi - oyLo + 1, threads: threads) { i in
+                pool.parallelFor(oyHi - oyLo + 1) { i in
                     let oy = oyLo + i
                     for ky in 0..<g.kh {
                         let r = oy * g.sh + ky
@@ -132,7 +132,7 @@ enum Convolution {
     /// Transposed convolution in scatter form: GEMM Wᵀ·x, then each (co, ky, kx) row is added at
     /// (i·s + ky - padTop, j·s + kx - padLeft). Contributions outside the output are dropped.
     static func transposed(_ x: UnsafePointer<Float>, _ g: TransposeGeometry, weight: UnsafePointer<Float>,
-                           into y: UnsafeMutablePointer<Float>, workspace: Workspace, threads: Int) {
+                           into y: UnsafeMutablePointer<Float>, workspace: Workspace, pool: ComputePool) {
         let m = g.cout * g.kh * g.kw
         let bandRows = balancedBand(g.hin, budget: bandBudget, perRow: m * g.win)
         let tmp = workspace.scratch(1, m * bandRows * g.win)
@@ -144,11 +144,11 @@ enum Convolution {
             let rows = min(bandRows, g.hin - i0)
             let n = rows * g.win
             let firstNew = doneBelow
-            GEMM.multiply(m: m, n: n, k: g.cin, a: weight, lda: m, transA: true, b: x + i0 * g.win, ldb: g.hin * g.win, c: tmp, ldc: n, threads: threads)
+            GEMM.multiply(m: m, n: n, k: g.cin, a: weight, lda: m, transA: true, b: x + i0 * g.win, ldb: g.hin * g.win, c: tmp, ldc: n, pool: pool)
             // Per output channel and output row, the contributions of each (ky, kx) land on one column phase
             // (ox mod sw): accumulate them contiguously in per-phase rows, then interleave once into y.
             let phaseLen = (g.wo + g.sw - 1) / g.sw
-            parallelFor(g.cout, threads: threads) { co in
+            pool.parallelFor(g.cout) { co in
                 let plane = y + co * g.ho * g.wo
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: g.sw * phaseLen) { buf in
                     let phases = buf.baseAddress!

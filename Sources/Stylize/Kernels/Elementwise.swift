@@ -42,11 +42,11 @@ enum Elementwise {
 
     /// Pads every plane of `x` (c×h×w) into `y` (c×(h+t+b)×(w+l+r)).
     static func pad(_ x: UnsafePointer<Float>, c: Int, h: Int, w: Int, pads: Pads, mode: PadMode,
-                    into y: UnsafeMutablePointer<Float>, threads: Int) {
+                    into y: UnsafeMutablePointer<Float>, pool: ComputePool) {
         let ho = h + pads.top + pads.bottom, wo = w + pads.left + pads.right
         let colMap = (0..<wo).map { sourceIndex($0 - pads.left, w, mode) }
         colMap.withUnsafeBufferPointer { cmap in
-                parallelFor(c, threads: threads) { ch in
+                pool.parallelFor(c) { ch in
                     let src = x + ch * h * w, dst = y + ch * ho * wo
                     for oy in 0..<ho {
                         let sy = oy - pads.top

@@ -9,15 +9,15 @@ import COpenBLAS
 /// thread and parallelising ourselves means exactly `threads` busy threads at any time; it also makes
 /// several single-threaded workers in one process safe and predictable.
 enum GEMM {
-    /// C[m×n] = op(A)·B, row-major. `transA` reads A as stored [k×m] (lda ≥ m); otherwise A is [m×k].
+    /// C[m×n] = op(A)·B, row-major, split over `pool` (nil: on the calling thread). `transA` reads A as stored [k×m] (lda ≥ m); otherwise A is [m×k].
     static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, transA: Bool = false,
-                         b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int) {
+                         b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ComputePool?) {
         func run(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
             cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
                         1, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
         }
-        let t = max(1, threads)
-        if t == 1 || m * n * k < 1 << 18 {
+        let t = pool?.threads ?? 1
+        guard let pool, t > 1, m * n * k >= 1 << 18 else {
             run(m, n, a, b, c)
             return
         }
@@ -25,14 +25,14 @@ enum GEMM {
             // Split the columns; chunks are multiples of 16 so each starts on a cache line.
             let chunk = ((n + t - 1) / t + 15) / 16 * 16
             let parts = (n + chunk - 1) / chunk
-            parallelFor(parts, threads: t) { i in
+            pool.parallelFor(parts) { i in
                 let j0 = i * chunk, j1 = min(n, j0 + chunk)
                 run(m, j1 - j0, a, b + j0, c + j0)
             }
         } else {
             let chunk = (m + t - 1) / t
             let parts = (m + chunk - 1) / chunk
-            parallelFor(parts, threads: t) { i in
+            pool.parallelFor(parts) { i in
                 let i0 = i * chunk, i1 = min(m, i0 + chunk)
                 run(i1 - i0, n, transA ? a + i0 : a + i0 * lda, b, c + i0 * ldc)
             }

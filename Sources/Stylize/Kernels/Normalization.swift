@@ -43,8 +43,8 @@ enum Normalization {
     /// y_c = scale_c·(x_c − μ_c)/√(σ²_c + ε) + shift_c, then ReLU if asked. `y` may equal `x`.
     static func instanceNorm(_ x: UnsafePointer<Float>, channels: Int, plane: Int,
                              scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?, epsilon: Float,
-                             relu: Bool, into y: UnsafeMutablePointer<Float>, threads: Int) {
-        parallelFor(channels, threads: threads) { c in
+                             relu: Bool, into y: UnsafeMutablePointer<Float>, pool: ComputePool) {
+        pool.parallelFor(channels) { c in
             let src = x + c * plane, dst = y + c * plane
             let (mean, variance) = moments(src, plane)
             let s = Double(scale?[c] ?? 1)

@@ -1,31 +1,152 @@
 import Foundation
+import Synchronization
 
-/// Runs `body(i)` for i in 0..<n on up to `threads` threads and returns when all are done.
+/// A small fork-join pool: `threads − 1` dedicated worker threads plus the caller.
 ///
-/// Used for the memory-bound passes between GEMMs (im2col, normalisation, scatter), which would otherwise
-/// leave every core but one idle. GEMMs themselves are threaded by OpenBLAS.
-@inline(__always)
-func parallelFor(_ n: Int, threads: Int, _ body: (Int) -> Void) {
-    if threads <= 1 || n <= 1 {
-        for i in 0..<n { body(i) }
-        return
+/// Why not GCD's `concurrentPerform`: a frame runs hundreds of short parallel passes, and an idle GCD
+/// thread parks between them, so each pass can pay a wake-up (on a virtual machine, a descheduled vCPU).
+/// Workers here spin for a short while (2 ms) after each job before they block, so a running frame does
+/// not wait for wake-ups, and an idle pool costs nothing. Each session owns its pool, so the threads of a
+/// process are exactly workers × threads. Blocking work (BLAS) runs on these threads, never on Swift's
+/// cooperative pool.
+final class ComputePool: @unchecked Sendable {
+    let threads: Int
+    private let core: Core
+
+    init(threads: Int) {
+        self.threads = max(1, threads)
+        core = Core(threads: self.threads)
     }
-    let t = min(threads, n)
-    withoutActuallyEscaping(body) { body in
-        let box = UncheckedBox(body)
-        DispatchQueue.concurrentPerform(iterations: t) { k in
-            var i = k
-            while i < n {
-                box.value(i)
-                i += t
+
+    /// Stops the workers (they hold `core`, not the pool, so the pool can go away while they run down).
+    deinit { core.stop() }
+
+    /// Runs `body(i)` for every i in 0..<n across the pool and returns when all have finished. Callers
+    /// partition their work so that different i never write the same memory.
+    func parallelFor(_ n: Int, _ body: (Int) -> Void) { core.parallelFor(n, body) }
+}
+
+/// The pool's shared state and worker loop.
+private final class Core: @unchecked Sendable {
+    let threads: Int
+    private let generation = Atomic<Int>(0)
+    private let nextIndex = Atomic<Int>(0)
+    /// Workers that have finished their part of the current job. The caller waits for all of them, so a
+    /// worker never sees the next job before everyone has left this one (no stale body pointer).
+    private let acknowledged = Atomic<Int>(0)
+    private let sleepers = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    private var job: UnsafeRawPointer?     // the current body, valid while a parallelFor runs
+    private var jobCount = 0
+    // Heap-allocated: pthread objects must not move, which a stored property does not promise.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let exited = DispatchSemaphore(value: 0)
+
+    /// How long a worker spins for the next job before it blocks.
+    static let spinNanoseconds: UInt64 = 2_000_000
+
+    init(threads: Int) {
+        self.threads = threads
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(wake, nil)
+        for i in 1..<self.threads {
+            let t = Thread { [self] in self.workerLoop() }
+            t.name = "streamd-compute-\(i)"
+            t.start()
+        }
+    }
+
+    func stop() {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        pthread_mutex_lock(mutex)
+        pthread_cond_broadcast(wake)
+        pthread_mutex_unlock(mutex)
+        for _ in 1..<threads { exited.wait() }
+    }
+
+    deinit {
+        pthread_cond_destroy(wake)
+        pthread_mutex_destroy(mutex)
+        wake.deallocate()
+        mutex.deallocate()
+    }
+
+    func parallelFor(_ n: Int, _ body: (Int) -> Void) {
+        if threads == 1 || n <= 1 {
+            for i in 0..<n { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            withUnsafePointer(to: body) { bodyPointer in
+                job = UnsafeRawPointer(bodyPointer)
+                jobCount = n
+                nextIndex.store(0, ordering: .relaxed)
+                acknowledged.store(0, ordering: .relaxed)
+                generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                    pthread_mutex_lock(mutex)
+                    pthread_cond_broadcast(wake)
+                    pthread_mutex_unlock(mutex)
+                }
+                runClaimed(body, n)
+                while acknowledged.load(ordering: .acquiring) < threads - 1 { spinHint() }
+                job = nil
             }
         }
     }
-}
 
-/// Carries a non-Sendable closure into `concurrentPerform`; sound because every caller partitions the
-/// work so iterations never touch the same memory.
-struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+    @inline(__always)
+    private func runClaimed(_ body: (Int) -> Void, _ n: Int) {
+        while true {
+            let i = nextIndex.wrappingAdd(1, ordering: .relaxed).oldValue
+            if i >= n { return }
+            body(i)
+        }
+    }
+
+    private func workerLoop() {
+        // Generation 0 is "no job yet" (not a fresh load: the first job may be published before this
+        // thread runs, and it must still take part in it).
+        var seen = 0
+        while true {
+            // Spin briefly for the next job, then block.
+            var current = generation.load(ordering: .acquiring)
+            if current == seen {
+                let deadline = DispatchTime.now().uptimeNanoseconds + Core.spinNanoseconds
+                var spins = 0
+                while current == seen {
+                    spinHint()
+                    spins += 1
+                    if spins & 1023 == 0 && DispatchTime.now().uptimeNanoseconds > deadline { break }
+                    current = generation.load(ordering: .acquiring)
+                }
+                if current == seen {
+                    pthread_mutex_lock(mutex)
+                    sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)
+                    while generation.load(ordering: .sequentiallyConsistent) == seen {
+                        pthread_cond_wait(wake, mutex)
+                    }
+                    sleepers.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+                    pthread_mutex_unlock(mutex)
+                    current = generation.load(ordering: .acquiring)
+                }
+            }
+            seen = current
+            if stopping.load(ordering: .sequentiallyConsistent) { break }
+            if let job {
+                let body = job.assumingMemoryBound(to: ((Int) -> Void).self).pointee
+                runClaimed(body, jobCount)
+            }
+            acknowledged.wrappingAdd(1, ordering: .releasing)
+        }
+        exited.signal()
+    }
+
+    @inline(__always)
+    private func spinHint() {
+        // A cheap pause between polls; Swift has no portable PAUSE instruction.
+        _ = generation.load(ordering: .relaxed)
+    }
 }

@@ -164,7 +164,7 @@ enum Winograd {
 
     /// y[cout, hp-2, wp-2] = conv3×3(xp) for an already padded input.
     static func forward(_ xp: UnsafePointer<Float>, cin: Int, hp: Int, wp: Int, packed u: UnsafePointer<Float>, cout: Int,
-                        transform t: Transform, into y: UnsafeMutablePointer<Float>, workspace: Workspace, threads: Int) {
+                        transform t: Transform, into y: UnsafeMutablePointer<Float>, workspace: Workspace, pool: ComputePool) {
         let m = t.m, a = t.alpha, planes = a * a
         let ho = hp - 2, wo = wp - 2
         let th = (ho + m - 1) / m, tw = (wo + m - 1) / m
@@ -180,7 +180,7 @@ enum Winograd {
             let rows = min(bandRows, th - t0)
             let n = rows * tw
             // Input transform V = Bᵀ·d·B.
-            parallelFor(cin, threads: threads) { ci in
+            pool.parallelFor(cin) { ci in
                 let plane = xp + ci * hp * wp
                 let xiStride = cin * n
                 let vbase = v + ci * n
@@ -217,12 +217,12 @@ enum Winograd {
                 }
             }
             // The alpha² products are independent: spread them over the threads whole (each single-threaded).
-            parallelFor(planes, threads: threads) { xi in
+            pool.parallelFor(planes) { xi in
                 GEMM.multiply(m: cout, n: n, k: cin, a: u + xi * cout * cin, lda: cin, b: v + xi * cin * n, ldb: n,
-                              c: mm + xi * cout * n, ldc: n, threads: 1)
+                              c: mm + xi * cout * n, ldc: n, pool: nil)
             }
             // Output transform Y = Aᵀ·M·A.
-            parallelFor(cout, threads: threads) { co in
+            pool.parallelFor(cout) { co in
                 let xiStride = cout * n
                 let plane = y + co * ho * wo
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: m * a * tw + m * tw) { tmp in

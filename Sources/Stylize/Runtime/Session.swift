@@ -12,6 +12,8 @@ public final class Session {
     public let threads: Int
     let plan: Plan
     let workspace = Workspace()
+    /// This session's compute threads (the caller plus `threads − 1` workers).
+    let pool: ComputePool
     private var slots: [Activation?]
     /// Multiply-adds of the convolutions in the last run (for GFLOP/s figures).
     public private(set) var lastRunMACs = 0
@@ -21,6 +23,7 @@ public final class Session {
     public init(model: StyleModel, threads: Int = 1) throws {
         self.model = model
         self.threads = max(1, threads)
+        pool = ComputePool(threads: self.threads)
         plan = try Plan(model: model)
         slots = Array(repeating: nil, count: plan.slotCount)
         Session.keepBLASSingleThreaded()
@@ -151,10 +154,10 @@ public final class Session {
 
     /// Runs `body(start, count)` over 0..<n in equal chunks, one per thread (for element-wise passes, where
     /// splitting by channel would leave a thread idle on 3-channel tensors).
-    static func chunked(_ n: Int, threads: Int, _ body: (Int, Int) -> Void) {
-        let parts = max(1, min(threads, n / 4096))
+    static func chunked(_ n: Int, pool: ComputePool, _ body: (Int, Int) -> Void) {
+        let parts = max(1, min(pool.threads, n / 4096))
         let size = (n + parts - 1) / parts
-        parallelFor(parts, threads: threads) { i in
+        pool.parallelFor(parts) { i in
             let start = i * size
             if start < n { body(start, min(size, n - start)) }
         }
@@ -168,7 +171,6 @@ public final class Session {
     }
 
     private func perform(_ ins: Plan.Instruction, _ x: Activation, style: [Float], inPlace: Bool) throws -> Activation {
-        let t = threads
         switch ins.step {
         case .conv(let c):
             guard x.c == c.cin else { throw fail(ins, "input has \(x.c) channels, weights expect \(c.cin)") }
@@ -185,7 +187,7 @@ public final class Session {
             if !pads.isZero && !dryRun {
                 padded = alloc(x.c, x.h + pads.top + pads.bottom, x.w + pads.left + pads.right)
                 ownsPadded = true
-                Elementwise.pad(x.ptr, c: x.c, h: x.h, w: x.w, pads: pads, mode: c.padMode, into: padded.ptr, threads: t)
+                Elementwise.pad(x.ptr, c: x.c, h: x.h, w: x.w, pads: pads, mode: c.padMode, into: padded.ptr, pool: pool)
             }
             defer { if ownsPadded { workspace.give(padded.buffer) } }
             if dryRun { padded.h = x.h + pads.top + pads.bottom; padded.w = x.w + pads.left + pads.right }
@@ -198,13 +200,13 @@ public final class Session {
             if dryRun { return y }
             switch c.strategy {
             case .im2col:
-                Convolution.forwardIm2col(padded.ptr, g, weight: c.weight, into: y.ptr, workspace: workspace, threads: t)
+                Convolution.forwardIm2col(padded.ptr, g, weight: c.weight, into: y.ptr, workspace: workspace, pool: pool)
             case .col2im:
-                Convolution.forwardCol2im(padded.ptr, g, packedWeight: c.packed!, into: y.ptr, workspace: workspace, threads: t)
+                Convolution.forwardCol2im(padded.ptr, g, packedWeight: c.packed!, into: y.ptr, workspace: workspace, pool: pool)
             case .winograd2, .winograd4:
                 Winograd.forward(padded.ptr, cin: c.cin, hp: padded.h, wp: padded.w, packed: c.packed!, cout: c.cout,
                                  transform: c.strategy == .winograd4 ? Winograd.f4 : Winograd.f2,
-                                 into: y.ptr, workspace: workspace, threads: t)
+                                 into: y.ptr, workspace: workspace, pool: pool)
             }
             if let b = c.bias { Convolution.addBias(y.ptr, channels: y.c, plane: y.plane, bias: b) }
             return y
@@ -227,14 +229,14 @@ public final class Session {
             let y = alloc(c.cout, ho, wo)
             lastRunMACs += c.cin * c.cout * c.kh * c.kw * x.h * x.w
             if dryRun { return y }
-            Convolution.transposed(x.ptr, g, weight: c.weight, into: y.ptr, workspace: workspace, threads: t)
+            Convolution.transposed(x.ptr, g, weight: c.weight, into: y.ptr, workspace: workspace, pool: pool)
             if let b = c.bias { Convolution.addBias(y.ptr, channels: y.c, plane: y.plane, bias: b) }
             return y
         case .norm(let n):
             if let ch = n.channels, ch != x.c { throw fail(ins, "input has \(x.c) channels, parameters have \(ch)") }
             let y = inPlace ? x : alloc(x.c, x.h, x.w)
             Normalization.instanceNorm(x.ptr, channels: x.c, plane: x.plane, scale: n.scale, shift: n.shift,
-                                       epsilon: n.epsilon, relu: n.relu, into: y.ptr, threads: t)
+                                       epsilon: n.epsilon, relu: n.relu, into: y.ptr, pool: pool)
             return y
         case .condNorm(let n):
             guard n.channels == x.c else { throw fail(ins, "input has \(x.c) channels, parameters have \(n.channels)") }
@@ -250,7 +252,7 @@ public final class Session {
             scale.withUnsafeBufferPointer { sp in
                 shift.withUnsafeBufferPointer { bp in
                     Normalization.instanceNorm(x.ptr, channels: x.c, plane: x.plane, scale: sp.baseAddress, shift: bp.baseAddress,
-                                               epsilon: n.epsilon, relu: n.relu, into: y.ptr, threads: t)
+                                               epsilon: n.epsilon, relu: n.relu, into: y.ptr, pool: pool)
                 }
             }
             return y
@@ -277,7 +279,7 @@ public final class Session {
             return y
         case .pad(let p, let m):
             let y = alloc(x.c, x.h + p.top + p.bottom, x.w + p.left + p.right)
-            Elementwise.pad(x.ptr, c: x.c, h: x.h, w: x.w, pads: p, mode: m, into: y.ptr, threads: t)
+            Elementwise.pad(x.ptr, c: x.c, h: x.h, w: x.w, pads: p, mode: m, into: y.ptr, pool: pool)
             return y
         case .upsample(let f):
             let y = alloc(x.c, x.h * f, x.w * f)
@@ -299,16 +301,16 @@ public final class Session {
             return y
         case .tanh:
             let y = inPlace ? x : alloc(x.c, x.h, x.w)
-            Session.chunked(x.count, threads: t) { Elementwise.tanh(x.ptr + $0, into: y.ptr + $0, $1) }
+            Session.chunked(x.count, pool: pool) { Elementwise.tanh(x.ptr + $0, into: y.ptr + $0, $1) }
             return y
         case .sigmoid:
             let y = inPlace ? x : alloc(x.c, x.h, x.w)
-            Session.chunked(x.count, threads: t) { Elementwise.sigmoid(x.ptr + $0, into: y.ptr + $0, $1) }
+            Session.chunked(x.count, pool: pool) { Elementwise.sigmoid(x.ptr + $0, into: y.ptr + $0, $1) }
             return y
         case .maxPool(let k, let s):
             guard x.h >= k, x.w >= k else { throw fail(ins, "input \(x.h)x\(x.w) is smaller than the \(k)x\(k) window") }
             let y = alloc(x.c, (x.h - k) / s + 1, (x.w - k) / s + 1)
-            parallelFor(x.c, threads: t) { c in
+            pool.parallelFor(x.c) { c in
                 Elementwise.maxPool(x.ptr + c * x.plane, h: x.h, w: x.w, kernel: k, stride: s, into: y.ptr + c * y.plane)
             }
             return y
