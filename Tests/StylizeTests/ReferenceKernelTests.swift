@@ -1,24 +1,11 @@
 import Foundation
 import Stylize
+import TestSupport
 import XCTest
 
 /// The fast convolution paths (im2col + GEMM, GEMM + col2im, transposed scatter) against slow, obviously
 /// correct loops on many random shapes: strides, odd sizes, channel counts and every padding mode.
 final class ReferenceKernelTests: XCTestCase {
-    struct RNG {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func int(_ r: ClosedRange<Int>) -> Int { r.lowerBound + Int(next() % UInt64(r.count)) }
-        mutating func float() -> Float { Float(next() % 2_000_001) / 1_000_000 - 1 }
-        mutating func floats(_ n: Int) -> [Float] { (0..<n).map { _ in float() } }
-    }
-
     /// Padded value of x[c, y, x] under `mode`, for the reference.
     static func sample(_ x: [Float], c: Int, h: Int, w: Int, y: Int, x xx: Int, mode: PadMode) -> Float {
         func fold(_ i: Int, _ n: Int) -> Int? {
@@ -89,7 +76,7 @@ final class ReferenceKernelTests: XCTestCase {
     }
 
     func testConvolutionMatchesReferenceOnRandomShapes() throws {
-        var rng = RNG(state: 42)
+        var rng = SplitMix64(seed: 42)
         for trial in 0..<60 {
             // Every third case has few output and many input channels, which takes the col2im path.
             let narrow = trial % 3 == 0
@@ -127,7 +114,7 @@ final class ReferenceKernelTests: XCTestCase {
     /// 3×3 stride-1 layers with many channels take the Winograd paths: F(2×2, 3×3) from 16 channels,
     /// F(4×4, 3×3) from 64.
     func testWinogradConvolutionMatchesReference() throws {
-        var rng = RNG(state: 11)
+        var rng = SplitMix64(seed: 11)
         for trial in 0..<16 {
             let wide = trial % 2 == 1
             let cin = wide ? rng.int(64...80) : rng.int(16...40), cout = wide ? rng.int(64...72) : rng.int(16...40)
@@ -146,7 +133,7 @@ final class ReferenceKernelTests: XCTestCase {
     }
 
     func testTransposedConvolutionMatchesReference() throws {
-        var rng = RNG(state: 7)
+        var rng = SplitMix64(seed: 7)
         for trial in 0..<40 {
             let cin = rng.int(1...16), cout = rng.int(1...16)
             let k = [2, 3, 3, 4, 5][rng.int(0...4)]
@@ -183,7 +170,7 @@ final class ReferenceKernelTests: XCTestCase {
 
     /// Frames large enough that the kernels split their work into several bands of rows.
     func testBandedPathsOnLargeFrames() throws {
-        var rng = RNG(state: 99)
+        var rng = SplitMix64(seed: 99)
         // col2im (3 outputs, 9×9): 243 product rows × 208 columns exceed one band at 100 rows.
         do {
             let cin = 8, cout = 3, h = 100, w = 200
@@ -221,7 +208,7 @@ final class ReferenceKernelTests: XCTestCase {
 
     func testInstanceNormStatisticsHoldAtLargeMagnitudes() throws {
         // Values around 6000 with a variance near 1e6, as conv1 produces on real photos.
-        var rng = RNG(state: 3)
+        var rng = SplitMix64(seed: 3)
         let c = 3, h = 61, w = 67
         let x = (0..<(c * h * w)).map { _ in 6000 + 1000 * rng.float() }
         let session = try Session(model: single(.instanceNorm(InstanceNormSpec(scale: nil, shift: nil, epsilon: 1e-5)), weights: [:]))
