@@ -33,7 +33,7 @@ struct ImageCommand: AsyncParsableCommand {
     var tile: Int?
 
     @Option(help: "Overlap between tiles in pixels (feathered).")
-    var overlap: Int = 32
+    var overlap: Int = 64
 
     @Option(help: "Compute threads (OpenBLAS and the passes between GEMMs).")
     var threads: Int = min(ProcessInfo.processInfo.activeProcessorCount, 2)

@@ -114,8 +114,10 @@ public final class Stylizer {
     }
 
     /// Stylizes a picture too large to run at once in overlapping tiles of `tile`×`tile` pixels and feathers
-    /// the overlaps (linear ramps) so seams do not show. Instance norm sees each tile's own statistics, so
-    /// colours can drift slightly from tile to tile; a wider overlap hides that better.
+    /// the overlaps (linear ramps) so seams do not show. Each tile runs with at least 32 pixels of real
+    /// picture around it, which are cut away afterwards: networks with zero padding draw a frame a few pixels
+    /// wide at their input's border, and that frame must not land inside the picture. Instance norm sees each
+    /// tile's own statistics, so colours can drift slightly from tile to tile; a wider overlap hides that.
     public func stylizeTiled(_ image: RGBImage, tile: Int, overlap: Int, options: StyleOptions = StyleOptions()) throws -> RGBImage {
         guard tile >= 16 else { throw StylizeError(.invalidArgument, "--tile must be at least 16 pixels, got \(tile)") }
         guard overlap >= 0, overlap * 2 < tile else {
@@ -144,7 +146,11 @@ public final class Stylizer {
         for (yi, y0) in ys.enumerated() {
             for (xi, x0) in xs.enumerated() {
                 let th = min(tile, h - y0), tw = min(tile, w - x0)
-                let part = try stylize(image.cropped(x: x0, y: y0, width: tw, height: th), options: options)
+                let margin = max(Stylizer.tileContext, overlap / 2)
+                let cx0 = max(0, x0 - margin), cy0 = max(0, y0 - margin)
+                let cx1 = min(w, x0 + tw + margin), cy1 = min(h, y0 + th + margin)
+                let context = try stylize(image.cropped(x: cx0, y: cy0, width: cx1 - cx0, height: cy1 - cy0), options: options)
+                let part = context.cropped(x: x0 - cx0, y: y0 - cy0, width: tw, height: th)
                 for y in 0..<th {
                     let wy = ramp(y, th, first: yi == 0, last: yi == ys.count - 1)
                     for x in 0..<tw {
@@ -162,6 +168,10 @@ public final class Stylizer {
         }
         return RGBImage(width: w, height: h, pixels: pixels)
     }
+
+    /// Real picture run around each tile and cut away afterwards (see `stylizeTiled`): the border frame
+    /// of zero-padded networks reaches about 20–30 pixels into their input.
+    static let tileContext = 32
 
     @inline(__always)
     static func toByte(_ v: Float) -> UInt8 {
