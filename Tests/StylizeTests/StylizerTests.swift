@@ -80,18 +80,24 @@ final class StylizerTests: XCTestCase {
         let other = try Stylizer(model: try ML5Importer.load(path: try SharedData.path("models/ml5/wave"))).stylize(img)
         let tiledDiff = meanAbs(tiled, whole)
         XCTAssertLessThan(tiledDiff * 2, meanAbs(other, whole), "tiled differs by \(tiledDiff)")
-        // No seam: the jump between neighbouring columns at the tile boundaries is like the jumps elsewhere.
-        func columnJump(_ x: Int) -> Double {
+        // No seam: next to the tile boundaries the tiled picture is no further from the untiled one than it
+        // is elsewhere (a border frame or an unblended edge would show up as a band of larger differences).
+        func columnDiff(_ x: Int) -> Double {
             var s = 0.0
             for y in 0..<192 { for c in 0..<3 {
-                s += abs(Double(tiled.pixels[(y * 288 + x) * 3 + c]) - Double(tiled.pixels[(y * 288 + x + 1) * 3 + c]))
+                s += abs(Double(tiled.pixels[(y * 288 + x) * 3 + c]) - Double(whole.pixels[(y * 288 + x) * 3 + c]))
             } }
             return s / (192 * 3)
         }
-        let typical = (1..<286).map(columnJump).sorted()[143]
-        for boundary in [96, 127, 192, 223] {
-            XCTAssertLessThan(columnJump(boundary), typical * 2 + 4, "column \(boundary)")
-        }
+        // Tiles start at x = 0, 96, 160 (tile 128, step 96); their edges fall at 96, 128, 160, 224.
+        let nearEdges = [94, 95, 96, 97, 98, 126, 127, 128, 129, 130, 158, 159, 160, 161, 162, 222, 223, 224, 225, 226]
+        let edgeDiff = nearEdges.map(columnDiff).reduce(0, +) / Double(nearEdges.count)
+        let interior = Array(40..<80) + Array(240..<270)
+        let interiorDiff = interior.map(columnDiff).reduce(0, +) / Double(interior.count)
+        XCTAssertLessThan(edgeDiff, interiorDiff * 1.5 + 2, "near tile edges \(edgeDiff), elsewhere \(interiorDiff)")
+        // Tiles that run with surrounding context stay close to the untiled picture (measured 12.3 here;
+        // without the context, the tiles' own border frames raise it to 18).
+        XCTAssertLessThan(tiledDiff, 15)
         XCTAssertThrowsError(try stylizer.stylizeTiled(img, tile: 32, overlap: 16))
     }
 
