@@ -8,6 +8,10 @@ public struct VideoEncodeSettings: Sendable, Equatable {
     /// The container, chosen from the output file's extension.
     public enum Container: String, Sendable, CaseIterable {
         case mp4, mov, mkv, webm, avi
+        /// One PNG file per frame (FFmpeg's image2 muxer), for a path that is a directory (`%06d.png` inside
+        /// it) or a file name with a printf-style frame number (`frames/f_%04d.png`). Numbering starts at 1,
+        /// as with `ffmpeg -i in.mp4 %06d.png`. Timestamps are not stored.
+        case pngSequence
 
         /// The container an extension names (case-insensitive), or nil.
         public init?(extension ext: String) {
@@ -17,7 +21,7 @@ public struct VideoEncodeSettings: Sendable, Equatable {
             case "mkv": self = .mkv
             case "webm": self = .webm
             case "avi": self = .avi
-            default: return nil
+            default: return nil   // .png alone is a sequence only with a pattern or a directory: VideoWriter decides
             }
         }
 
@@ -29,6 +33,7 @@ public struct VideoEncodeSettings: Sendable, Equatable {
             case .mkv: "matroska"
             case .webm: "webm"
             case .avi: "avi"
+            case .pngSequence: "image2"
             }
         }
 
@@ -39,11 +44,15 @@ public struct VideoEncodeSettings: Sendable, Equatable {
             case .mp4, .mov, .mkv: "libx264"
             case .webm: "libvpx-vp9"
             case .avi: "mpeg4"
+            case .pngSequence: "png"
             }
         }
 
         /// MP4 and MOV keep their index (`moov`) in a separate atom that can go first.
         var supportsFaststart: Bool { self == .mp4 || self == .mov }
+
+        /// Limited-range 4:2:0 for video, which every player decodes; RGB for PNG, which is lossless.
+        public var defaultPixelFormat: String { self == .pngSequence ? "rgb24" : "yuv420p" }
     }
 
     /// What to do when the picture has an odd width or height and the pixel format subsamples chroma (4:2:0
@@ -82,8 +91,9 @@ public struct VideoEncodeSettings: Sendable, Equatable {
     public var preset: String?
     /// Target bit rate in bits per second. With `crf` on libvpx it becomes a cap (constrained quality).
     public var bitrate: Int?
-    /// FFmpeg pixel format name of the coded picture. Limited-range YUV for video is what players expect.
-    public var pixelFormat: String
+    /// FFmpeg pixel format name of the coded picture; nil: the container's default (`yuv420p` for video —
+    /// limited-range YUV is what players expect —, `rgb24` for PNG sequences).
+    public var pixelFormat: String?
     public var oddSizePolicy: OddSizePolicy
     /// MP4/MOV only: move the index to the front after writing (one extra pass over the file) so playback
     /// over HTTP can start before the whole file is downloaded. Ignored for other containers.
@@ -98,7 +108,7 @@ public struct VideoEncodeSettings: Sendable, Equatable {
     public var codecOptions: [String: String]
 
     public init(width: Int, height: Int, frameRate: Rational, timeBase: Rational? = nil, codec: String? = nil,
-                crf: Int? = nil, preset: String? = nil, bitrate: Int? = nil, pixelFormat: String = "yuv420p",
+                crf: Int? = nil, preset: String? = nil, bitrate: Int? = nil, pixelFormat: String? = nil,
                 oddSizePolicy: OddSizePolicy = .pad, faststart: Bool = true, metadata: [String: String] = [:],
                 threads: Int = 0, codecOptions: [String: String] = [:]) {
         self.width = width

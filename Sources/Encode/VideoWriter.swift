@@ -7,7 +7,8 @@ import Glibc
 import Darwin
 #endif
 
-/// Encodes `VideoFrame`s into a video file (MP4, MOV, Matroska, WebM, AVI) with libavcodec and libavformat.
+/// Encodes `VideoFrame`s into a video file (MP4, MOV, Matroska, WebM, AVI) or a PNG sequence with libavcodec
+/// and libavformat.
 ///
 /// A blocking API for one dedicated encode thread: `write` converts each RGB picture to the encoder's YUV
 /// format, encodes it and muxes whatever packets come out; `finish` drains the encoder, writes the trailer and
@@ -44,7 +45,7 @@ public final class VideoWriter: @unchecked Sendable {
 
     private enum State { case open, finished, aborted }
 
-    private let temporaryPath: String
+    private let temporary: Temporary
     private var output: OutputFormatContext?
     private var encoder: CodecContext?
     private let streamIndex: Int32
@@ -67,6 +68,10 @@ public final class VideoWriter: @unchecked Sendable {
 
     /// Opens the encoder and the muxer and creates the temporary file; writes the container header.
     ///
+    /// `path` picks the output: a file whose extension names the container (`.mp4`/`.m4v`, `.mov`, `.mkv`,
+    /// `.webm`, `.avi`), an existing directory (PNG pictures `%06d.png` in it), or a `.png` name with one
+    /// printf-style frame number (`frames/f_%04d.png`).
+    ///
     /// - Throws: `MediaError` naming `path`: `.unsupportedFormat` for an extension that names no container or an
     ///   encoder that does not exist or does not fit the container; `.invalidArgument` for a size, rate, pixel
     ///   format, preset or option the encoder rejects (and odd sizes under `.refuse`); `.unwritable` when the
@@ -76,10 +81,27 @@ public final class VideoWriter: @unchecked Sendable {
         self.path = path
         self.settings = settings
         let ext = ImageEncoder.fileExtension(of: path)
-        guard let container = VideoEncodeSettings.Container(extension: ext) else {
+        let container: VideoEncodeSettings.Container
+        // For a PNG sequence: the directory the pictures go to and the file-name pattern.
+        var sequence: (directory: String, pattern: String)?
+        if isDirectory(path) {
+            container = .pngSequence
+            sequence = (path, "%06d.png")
+        } else if ext.lowercased() == "png", AtomicFile.split(path).name.contains("%") {
+            container = .pngSequence
+            let (directory, name) = AtomicFile.split(path)
+            var buffer = [CChar](repeating: 0, count: 4096)
+            guard av_get_frame_filename2(&buffer, Int32(buffer.count), name, 1, 0) >= 0 else {
+                throw MediaError(.invalidArgument, path: path, "'\(name)' needs exactly one frame number such as %06d")
+            }
+            sequence = (directory, name)
+        } else if let named = VideoEncodeSettings.Container(extension: ext) {
+            container = named
+        } else {
             let problem = ext.isEmpty ? "no file extension to choose the video container by"
                                       : "cannot write video with extension '.\(ext)'"
-            throw MediaError(.unsupportedFormat, path: path, "\(problem) (use .mp4, .mov, .mkv, .webm or .avi)")
+            throw MediaError(.unsupportedFormat, path: path,
+                             "\(problem) (use .mp4, .mov, .mkv, .webm, .avi, or a directory or %06d.png pattern for pictures)")
         }
         self.container = container
         guard settings.width > 0, settings.height > 0 else {
@@ -107,9 +129,10 @@ public final class VideoWriter: @unchecked Sendable {
         }
 
         // Pixel format and size.
-        var pixelFormat = av_get_pix_fmt(settings.pixelFormat)
+        let requestedFormat = settings.pixelFormat ?? container.defaultPixelFormat
+        var pixelFormat = av_get_pix_fmt(requestedFormat)
         guard pixelFormat != AV_PIX_FMT_NONE else {
-            throw MediaError(.invalidArgument, path: path, "unknown pixel format '\(settings.pixelFormat)'")
+            throw MediaError(.invalidArgument, path: path, "unknown pixel format '\(requestedFormat)'")
         }
         var width = settings.width, height = settings.height
         if let descriptor = av_pix_fmt_desc_get(pixelFormat) {
@@ -122,7 +145,7 @@ public final class VideoWriter: @unchecked Sendable {
                     if oddHeight { height += 1 }
                 case .refuse:
                     throw MediaError(.invalidArgument, path: path,
-                                     "\(settings.pixelFormat) needs an even \(oddWidth ? "width" : "height"), the video is \(settings.width)x\(settings.height)")
+                                     "\(requestedFormat) needs an even \(oddWidth ? "width" : "height"), the video is \(settings.width)x\(settings.height)")
                 case .fullChroma:
                     pixelFormat = AV_PIX_FMT_YUV444P
                 }
@@ -157,17 +180,18 @@ public final class VideoWriter: @unchecked Sendable {
         self.encoderTimeBase = timeBase
         self.framePeriod = max(1, av_rescale_q(1, period, timeBase))
 
-        // The temporary file: reserved with O_EXCL so a concurrent writer never shares it. From here on any
-        // failure must remove it.
-        if isDirectory(path) { throw MediaError(.unwritable, path: path, "is a directory") }
-        let temporaryPath = try Self.createTemporaryFile(for: path)
-        self.temporaryPath = temporaryPath
+        // The temporary file (or directory, for pictures): reserved exclusively so a concurrent writer never
+        // shares it. From here on any failure must remove it.
+        let temporary = try sequence.map { try Temporary.directory(for: $0.directory, path: path) }
+            ?? Temporary.file(for: path)
+        self.temporary = temporary
         var committed = false
-        defer { if !committed { unlink(temporaryPath) } }
+        defer { if !committed { temporary.remove() } }
+        let url = sequence.map { temporary.path + "/" + $0.pattern } ?? temporary.path
 
         let output: OutputFormatContext
         do {
-            output = try OutputFormatContext(formatName: container.muxerName, url: temporaryPath)
+            output = try OutputFormatContext(formatName: container.muxerName, url: url)
         } catch {
             throw MediaError(.encodeFailed, path: path, "cannot set up the \(container.rawValue) muxer: \(error.text)",
                              detail: error.detail)
@@ -266,9 +290,11 @@ public final class VideoWriter: @unchecked Sendable {
         for (key, value) in settings.metadata.sorted(by: { $0.key < $1.key }) {
             av_dict_set(&formatContext.pointee.metadata, key, value, 0)
         }
-        result = avio_open(&formatContext.pointee.pb, temporaryPath, AVIO_FLAG_WRITE)
-        guard result >= 0 else {
-            throw MediaError(.unwritable, path: path, "cannot open a file for writing: \(ffmpegErrorText(result))")
+        if muxer.pointee.flags & AVFMT_NOFILE == 0 {   // image2 opens one file per picture itself
+            result = avio_open(&formatContext.pointee.pb, url, AVIO_FLAG_WRITE)
+            guard result >= 0 else {
+                throw MediaError(.unwritable, path: path, "cannot open a file for writing: \(ffmpegErrorText(result))")
+            }
         }
         let headerOptions = Dictionary()
         if settings.faststart && container.supportsFaststart { headerOptions.set("movflags", "+faststart") }
@@ -406,13 +432,11 @@ public final class VideoWriter: @unchecked Sendable {
         }
         self.encoder = nil
         self.output = nil
-        guard rename(temporaryPath, path) == 0 else {
-            let code = errno
+        do {
+            try temporary.commit()
+        } catch {
             discard()
-            if code == EISDIR || code == ENOTEMPTY || code == EEXIST {
-                throw MediaError(.unwritable, path: path, "is a directory")
-            }
-            throw MediaError(.unwritable, path: path, "cannot move the finished video into place: \(AtomicFile.systemError(code))")
+            throw error
         }
         state = .finished
     }
@@ -429,7 +453,7 @@ public final class VideoWriter: @unchecked Sendable {
     private func discard() {
         encoder = nil
         output = nil
-        unlink(temporaryPath)
+        temporary.remove()
         state = .aborted
     }
 
@@ -492,10 +516,24 @@ public final class VideoWriter: @unchecked Sendable {
                                 picture.pointee.linesize.2, picture.pointee.linesize.3]
         return sws_scale(scaler.pointer, &sourcePlanes, &sourceStrides, 0, Int32(codedHeight), &planes, &strides)
     }
+}
 
-    /// Creates `.<name>.<pid>.<random>.tmp` beside `path` with O_EXCL (retrying on the unlikely clash), closes
-    /// it, and returns its path; the muxer reopens it by name (MP4 faststart also re-reads it by name).
-    private static func createTemporaryFile(for path: String) throws -> String {
+/// Where the output is written until `finish` moves it into place.
+///
+/// A video is one hidden file beside the target, renamed over it (atomic: same directory, same file system).
+/// A picture sequence is a hidden directory beside the pictures; on `commit` each picture is renamed into the
+/// target directory. Each picture appears complete, but the sequence as a whole does not appear at once, and
+/// pictures of an earlier run with the same names are replaced.
+private struct Temporary {
+    /// The temporary file or directory.
+    let path: String
+    /// The final file (video) or directory (pictures).
+    let destination: String
+    let isDirectory: Bool
+
+    /// Creates `.<name>.<pid>.<random>.tmp` beside `path` with O_EXCL (retrying on the unlikely clash) and
+    /// closes it; the muxer reopens it by name (MP4 faststart also re-reads it by name).
+    static func file(for path: String) throws -> Temporary {
         let (directory, name) = AtomicFile.split(path)
         var temporary = ""
         var fd: Int32 = -1
@@ -508,7 +546,68 @@ public final class VideoWriter: @unchecked Sendable {
             throw MediaError(.unwritable, path: path, "cannot create a file in \(directory): \(AtomicFile.systemError(errno))")
         }
         close(fd)
-        return temporary
+        return Temporary(path: temporary, destination: path, isDirectory: false)
+    }
+
+    /// Creates the hidden directory `.streamd-frames.<pid>.<random>.tmp` inside `directory` (mkdir is exclusive).
+    static func directory(for directory: String, path: String) throws -> Temporary {
+        var temporary = ""
+        var made = false
+        for _ in 0..<8 {
+            temporary = "\(directory)/.streamd-frames.\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+            made = mkdir(temporary, 0o755) == 0
+            if made || errno != EEXIST { break }
+        }
+        guard made else {
+            throw MediaError(.unwritable, path: path, "cannot create a directory in \(directory): \(AtomicFile.systemError(errno))")
+        }
+        return Temporary(path: temporary, destination: directory, isDirectory: true)
+    }
+
+    /// Moves the output into place; on failure the caller removes what is left.
+    func commit() throws {
+        guard isDirectory else {
+            guard rename(path, destination) == 0 else {
+                let code = errno
+                if code == EISDIR || code == ENOTEMPTY || code == EEXIST {
+                    throw MediaError(.unwritable, path: destination, "is a directory")
+                }
+                throw MediaError(.unwritable, path: destination,
+                                 "cannot move the finished video into place: \(AtomicFile.systemError(code))")
+            }
+            return
+        }
+        for name in entries().sorted() {
+            guard rename(path + "/" + name, destination + "/" + name) == 0 else {
+                throw MediaError(.unwritable, path: destination + "/" + name,
+                                 "cannot move the picture into place: \(AtomicFile.systemError(errno))")
+            }
+        }
+        rmdir(path)
+    }
+
+    /// Deletes the temporary file, or the temporary directory and the pictures in it.
+    func remove() {
+        if isDirectory {
+            for name in entries() { unlink(path + "/" + name) }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+
+    /// The names in the temporary directory, without "." and "..".
+    private func entries() -> [String] {
+        guard let handle = opendir(path) else { return [] }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafePointer(to: &entry.pointee.d_name) {
+                String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
     }
 }
 

@@ -159,6 +159,40 @@ final class VideoWriterTests: XCTestCase {
         XCTAssertEqual(try directory.contents().sorted(), ["odd.mkv", "odd.mp4"])
     }
 
+    // MARK: Picture sequences
+
+    /// PNG pictures into a directory (`%06d.png`) and through a pattern, decoded back bit-exact (RGB in,
+    /// lossless); an abandoned sequence leaves its directory empty.
+    func testPNGSequenceIntoADirectoryAndThroughAPattern() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let frames = directory.path("frames")
+        try FileManager.default.createDirectory(atPath: frames, withIntermediateDirectories: false)
+        let settings = VideoEncodeSettings(width: 161, height: 97, frameRate: Rational(25, 1))
+        let written = try writeFrames(count: 10, width: 161, height: 97, to: frames, settings: settings) { Int64($0) }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: frames).sorted(),
+                       (1...10).map { String(format: "%06d.png", $0) })
+        XCTAssertEqual(try Probe.decodeRGB(frames + "/%06d.png", width: 161, height: 97), written)
+
+        let pattern = directory.path("f_%04d.png")
+        try writeFrames(count: 3, width: 161, height: 97, to: pattern, settings: settings) { Int64($0) }
+        XCTAssertEqual(try directory.contents().sorted(), ["f_0001.png", "f_0002.png", "f_0003.png", "frames"])
+        XCTAssertEqual(try Probe.videoStream(directory.path("f_0002.png"))["codec_name"] as? String, "png")
+
+        let abandoned = directory.path("abandoned")
+        try FileManager.default.createDirectory(atPath: abandoned, withIntermediateDirectories: false)
+        do {
+            let writer = try VideoWriter(path: abandoned, settings: settings)
+            for index in 0..<3 { try writer.write(frame(index, width: 161, height: 97, pts: Int64(index))) }
+            withExtendedLifetime(writer) {}
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: abandoned), [])
+
+        XCTAssertThrowsError(try VideoWriter(path: directory.path("bad_%d_%d.png"), settings: settings)) { error in
+            XCTAssertEqual((error as? MediaError)?.code, .invalidArgument)
+        }
+    }
+
     // MARK: Errors and leftovers
 
     func testUnknownExtensionIsAOneLineErrorNamingIt() throws {
