@@ -265,6 +265,13 @@ public final class VideoWriter: @unchecked Sendable {
         }
         if codec.pointee.id == AV_CODEC_ID_VP9 { options.set("row-mt", "1") }
         for (key, value) in settings.codecOptions.sorted(by: { $0.key < $1.key }) { options.set(key, value) }
+        if codecName == "libx265" {
+            // x265 prints a page of statistics to stderr itself, bypassing av_log; our errors carry what matters.
+            let params = settings.codecOptions["x265-params"] ?? ""
+            if !params.contains("log-level") {
+                options.set("x265-params", params.isEmpty ? "log-level=error" : params + ":log-level=error")
+            }
+        }
 
         var result = avcodec_open2(context, codec, &options.pointer)
         guard result >= 0 else {

@@ -47,6 +47,27 @@ final class VideoWriterTests: XCTestCase {
         }
     }
 
+    /// The other encoders the settings can name, with their own CRF and speed options.
+    func testOtherEncoders() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let cases: [(file: String, codec: String, crf: Int, preset: String, probed: String)] = [
+            ("x265.mkv", "libx265", 28, "ultrafast", "hevc"), ("x265.mp4", "libx265", 28, "ultrafast", "hevc"),
+            ("svt.mkv", "libsvtav1", 40, "12", "av1"), ("aom.webm", "libaom-av1", 40, "8", "av1"),
+            ("vp8.webm", "libvpx", 20, "8", "vp8"),
+        ]
+        for entry in cases {
+            let path = directory.path(entry.file)
+            let settings = VideoEncodeSettings(width: 160, height: 120, frameRate: Rational(25, 1), codec: entry.codec,
+                                               crf: entry.crf, preset: entry.preset)
+            try writeFrames(count: 12, width: 160, height: 120, to: path, settings: settings) { Int64($0) }
+            let stream = try Probe.videoStream(path)
+            XCTAssertEqual(stream["codec_name"] as? String, entry.probed, entry.file)
+            XCTAssertEqual(stream["nb_read_frames"] as? String, "12", entry.file)
+            XCTAssertEqual(try Probe.formatDuration(path), 0.48, accuracy: 0.05, entry.file)
+        }
+    }
+
     /// H.264 at CRF 18 decodes back (through ffmpeg's own YUV→RGB) to within 35 dB PSNR of what we wrote, on
     /// every frame; HD sizes are tagged BT.709.
     func testH264RoundTripQualityAtCRF18() throws {
