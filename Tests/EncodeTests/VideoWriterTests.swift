@@ -142,6 +142,29 @@ final class VideoWriterTests: XCTestCase {
         }
     }
 
+    /// Frames without a pts follow the previous one by their duration (or one frame period); frames in another
+    /// time base than the settings' are rescaled from their own.
+    func testMissingPtsAndForeignTimeBases() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path("mixed.mkv")
+        let writer = try VideoWriter(path: path, settings: VideoEncodeSettings(
+            width: 160, height: 120, frameRate: Rational(25, 1), timeBase: Rational(1, 1000), preset: "ultrafast"))
+        var frames: [VideoFrame] = []
+        frames.append(frame(0, width: 160, height: 120, pts: 0))                        // 0 ms
+        frames.append(frame(1, width: 160, height: 120, pts: 0)); frames[1].pts = nil     // 40 ms (one period)
+        frames.append(frame(2, width: 160, height: 120, pts: 9_000))                      // 1/90000: 100 ms
+        frames[2].timeBase = Rational(1, 90_000)
+        frames[2].duration = 18_000                                                       // 200 ms
+        frames.append(frame(3, width: 160, height: 120, pts: 0)); frames[3].pts = nil     // 300 ms
+        for index in [0, 1, 3] { frames[index].timeBase = Rational(1, 1000) }
+        for videoFrame in frames { try writer.write(videoFrame) }
+        try writer.finish()
+        let times = try Probe.packetTimes(path).sorted()
+        XCTAssertEqual(times.count, 4)
+        for (got, want) in zip(times, [0.0, 0.04, 0.1, 0.3]) { XCTAssertEqual(got, want, accuracy: 0.0015) }
+    }
+
     // MARK: Odd sizes
 
     /// 161×97 with 4:2:0: padded to 162×98 by default, exact at 4:4:4 under `.fullChroma`, refused under
