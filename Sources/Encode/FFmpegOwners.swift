@@ -129,8 +129,9 @@ final class OutputFormatContext {
 }
 
 /// An `AVDictionary` of options, freed by `av_dict_free`. FFmpeg calls take `&pointer` and consume the entries
-/// they recognise, so what remains after a call are the options nobody understood.
-final class Dictionary {
+/// they recognise, so what remains after a call are the options nobody understood. (Not named `Dictionary`: that would shadow
+/// Swift's own inside this module.)
+final class OptionDictionary {
     var pointer: OpaquePointer?
 
     init() {}

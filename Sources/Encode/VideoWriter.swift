@@ -231,7 +231,7 @@ public final class VideoWriter: @unchecked Sendable {
         }
 
         // Rate control and speed, as private options where the encoder has them.
-        let options = Dictionary()
+        let options = OptionDictionary()
         var quality: Int32 = 0
         let hasCRF = hasPrivateOption(codec, "crf")
         if hasCRF {
@@ -303,7 +303,7 @@ public final class VideoWriter: @unchecked Sendable {
                 throw MediaError(.unwritable, path: path, "cannot open a file for writing: \(ffmpegErrorText(result))")
             }
         }
-        let headerOptions = Dictionary()
+        let headerOptions = OptionDictionary()
         if settings.faststart && container.supportsFaststart { headerOptions.set("movflags", "+faststart") }
         result = avformat_write_header(formatContext, &headerOptions.pointer)
         guard result >= 0 else {
@@ -404,7 +404,10 @@ public final class VideoWriter: @unchecked Sendable {
             throw error
         } catch let error as FFmpegCallError {
             discard()
-            throw MediaError(.encodeFailed, path: path, "cannot encode frame \(videoFrame.sequence): \(error.text)",
+            // The muxer's failures are the file's (disk full, I/O error); the rest are the encoder's.
+            let writing = error.function == "av_interleaved_write_frame"
+            throw MediaError(writing ? .unwritable : .encodeFailed, path: path,
+                             "cannot \(writing ? "write" : "encode") frame \(videoFrame.sequence): \(error.text)",
                              detail: error.detail)
         }
         lastPts = pts
