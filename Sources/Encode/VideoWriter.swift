@@ -125,7 +125,7 @@ public final class VideoWriter: @unchecked Sendable {
         }
         if avformat_query_codec(muxer, codec.pointee.id, FF_COMPLIANCE_NORMAL) == 0 {
             throw MediaError(.unsupportedFormat, path: path,
-                             "a .\(container.rawValue) file cannot carry \(codecName) video")
+                             "\(container == .pngSequence ? "a PNG sequence" : "a .\(container.rawValue) file") cannot carry \(codecName) video")
         }
 
         // Pixel format and size.
