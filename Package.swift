@@ -54,6 +54,7 @@ let package = Package(
 
         .testTarget(name: "StylizeTests", dependencies: ["Stylize", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MediaTests", dependencies: ["Decode", "Encode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "EncodeTests", dependencies: ["Encode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CLITests", dependencies: ["StreamdCLI", "Stylize", "Decode", "TestSupport"], swiftSettings: swiftSettings),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
     ]

@@ -1,0 +1,635 @@
+import CFFmpeg
+public import Pipeline
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Encodes `VideoFrame`s into a video file (MP4, MOV, Matroska, WebM, AVI) or a PNG sequence with libavcodec
+/// and libavformat.
+///
+/// A blocking API for one dedicated encode thread: `write` converts each RGB picture to the encoder's YUV
+/// format, encodes it and muxes whatever packets come out; `finish` drains the encoder, writes the trailer and
+/// only then moves the file into place. Until then everything goes to a hidden temporary file in the same
+/// directory (`.name.pid.random.tmp`), so a failed, aborted or abandoned encode never leaves a truncated video
+/// at `path`, and an existing file there stays intact until the new one is complete.
+///
+/// Timestamps are the frames' own, rescaled to the encoder's time base: variable frame rate survives. Nothing
+/// is duplicated or dropped to force a constant rate, except in AVI, which has no timestamps at all — there the
+/// time base is one frame period and each frame is placed on the nearest tick.
+///
+/// Errors: after any failure thrown by FFmpeg (encoder, muxer, disk) the writer is aborted — its temporary file
+/// is removed and every later call throws. A frame of the wrong size is the caller's mistake and leaves the
+/// writer usable. Every FFmpeg object is owned by one of the classes in `FFmpegOwners.swift` and freed exactly
+/// once when the writer is finished, aborted or deinitialised.
+///
+/// One owner at a time: the writer may be created on one thread and moved to the encode thread (hence
+/// `@unchecked Sendable`), but it must never be used from two threads at once.
+public final class VideoWriter: @unchecked Sendable {
+    /// The final file.
+    public let path: String
+    public let settings: VideoEncodeSettings
+    public let container: VideoEncodeSettings.Container
+    /// The encoder actually used (the settings' or the container's default).
+    public let codecName: String
+    /// The coded picture size: the input size, or one larger in a direction where it was odd and the pixel
+    /// format subsamples chroma (see `VideoEncodeSettings.OddSizePolicy.pad`).
+    public let codedWidth: Int
+    public let codedHeight: Int
+    /// The coded pixel format's FFmpeg name (differs from the settings' only under `.fullChroma`).
+    public let pixelFormatName: String
+    /// Frames accepted by `write`.
+    public private(set) var framesWritten = 0
+
+    private enum State { case open, finished, aborted }
+
+    private let temporary: Temporary
+    private var output: OutputFormatContext?
+    private var encoder: CodecContext?
+    private let streamIndex: Int32
+    private let scaler: Scaler
+    private let frame: Frame
+    private let packet: Packet
+    private let encoderTimeBase: AVRational
+    /// One frame period in encoder ticks (at least 1): the duration of frames that bring none.
+    private let framePeriod: Int64
+    /// Fixed quantiser × FF_QP2LAMBDA for encoders without CRF (mpegvideo takes it per picture), or 0.
+    private let frameQuality: Int32
+    private var state = State.open
+    private var lastPts: Int64?
+    private var lastDuration: Int64 = 0
+    /// Frame durations by pts, so packets (which libx264 and others return without a duration) get their
+    /// frame's duration: Matroska and MP4 use the last packet's duration for the file's length.
+    private var durations: [Int64: Int64] = [:]
+    /// Scratch for edge-padded pictures (odd sizes only), reused across frames.
+    private var padded: [UInt8] = []
+
+    /// Opens the encoder and the muxer and creates the temporary file; writes the container header.
+    ///
+    /// `path` picks the output: a file whose extension names the container (`.mp4`/`.m4v`, `.mov`, `.mkv`,
+    /// `.webm`, `.avi`), an existing directory (PNG pictures `%06d.png` in it), or a `.png` name with one
+    /// printf-style frame number (`frames/f_%04d.png`).
+    ///
+    /// - Throws: `MediaError` naming `path`: `.unsupportedFormat` for an extension that names no container or an
+    ///   encoder that does not exist or does not fit the container; `.invalidArgument` for a size, rate, pixel
+    ///   format, preset or option the encoder rejects (and odd sizes under `.refuse`); `.unwritable` when the
+    ///   directory does not accept the temporary file; `.encodeFailed` when FFmpeg cannot open the encoder or
+    ///   write the header. Nothing is left on disk when `init` throws.
+    public init(path: String, settings: VideoEncodeSettings) throws {
+        self.path = path
+        self.settings = settings
+        let ext = ImageEncoder.fileExtension(of: path)
+        let container: VideoEncodeSettings.Container
+        // For a PNG sequence: the directory the pictures go to and the file-name pattern.
+        var sequence: (directory: String, pattern: String)?
+        if isDirectory(path) {
+            container = .pngSequence
+            sequence = (path, "%06d.png")
+        } else if ext.lowercased() == "png", AtomicFile.split(path).name.contains("%") {
+            container = .pngSequence
+            let (directory, name) = AtomicFile.split(path)
+            var buffer = [CChar](repeating: 0, count: 4096)
+            guard av_get_frame_filename2(&buffer, Int32(buffer.count), name, 1, 0) >= 0 else {
+                throw MediaError(.invalidArgument, path: path, "'\(name)' needs exactly one frame number such as %06d")
+            }
+            sequence = (directory, name)
+        } else if let named = VideoEncodeSettings.Container(extension: ext) {
+            container = named
+        } else {
+            let problem = ext.isEmpty ? "no file extension to choose the video container by"
+                                      : "cannot write video with extension '.\(ext)'"
+            throw MediaError(.unsupportedFormat, path: path,
+                             "\(problem) (use .mp4, .mov, .mkv, .webm, .avi, or a directory or %06d.png pattern for pictures)")
+        }
+        self.container = container
+        guard settings.width > 0, settings.height > 0 else {
+            throw MediaError(.invalidArgument, path: path, "video size \(settings.width)x\(settings.height) is empty")
+        }
+        guard settings.frameRate.numerator > 0, settings.frameRate.denominator > 0 else {
+            throw MediaError(.invalidArgument, path: path, "frame rate \(settings.frameRate) is not positive")
+        }
+        guard settings.timeBase.numerator > 0, settings.timeBase.denominator > 0 else {
+            throw MediaError(.invalidArgument, path: path, "time base \(settings.timeBase) is not positive")
+        }
+
+        // The encoder, and whether the container can carry what it produces.
+        let codecName = settings.codec ?? container.defaultCodec
+        self.codecName = codecName
+        guard let codec = avcodec_find_encoder_by_name(codecName), codec.pointee.type == AVMEDIA_TYPE_VIDEO else {
+            throw MediaError(.unsupportedFormat, path: path, "no video encoder named '\(codecName)' in this FFmpeg")
+        }
+        guard let muxer = av_guess_format(container.muxerName, nil, nil) else {
+            throw MediaError(.unsupportedFormat, path: path, "this FFmpeg has no \(container.rawValue) muxer")
+        }
+        if avformat_query_codec(muxer, codec.pointee.id, FF_COMPLIANCE_NORMAL) == 0 {
+            throw MediaError(.unsupportedFormat, path: path,
+                             "\(container == .pngSequence ? "a PNG sequence" : "a .\(container.rawValue) file") cannot carry \(codecName) video")
+        }
+
+        // Pixel format and size.
+        let requestedFormat = settings.pixelFormat ?? container.defaultPixelFormat
+        var pixelFormat = av_get_pix_fmt(requestedFormat)
+        guard pixelFormat != AV_PIX_FMT_NONE else {
+            throw MediaError(.invalidArgument, path: path, "unknown pixel format '\(requestedFormat)'")
+        }
+        var width = settings.width, height = settings.height
+        if let descriptor = av_pix_fmt_desc_get(pixelFormat) {
+            let oddWidth = width % 2 == 1 && descriptor.pointee.log2_chroma_w > 0
+            let oddHeight = height % 2 == 1 && descriptor.pointee.log2_chroma_h > 0
+            if oddWidth || oddHeight {
+                switch settings.oddSizePolicy {
+                case .pad:
+                    if oddWidth { width += 1 }
+                    if oddHeight { height += 1 }
+                case .refuse:
+                    throw MediaError(.invalidArgument, path: path,
+                                     "\(requestedFormat) needs an even \(oddWidth ? "width" : "height"), the video is \(settings.width)x\(settings.height)")
+                case .fullChroma:
+                    pixelFormat = AV_PIX_FMT_YUV444P
+                }
+            }
+        }
+        let pixelFormatName = String(cString: av_get_pix_fmt_name(pixelFormat))
+        self.pixelFormatName = pixelFormatName
+        if let supported = codec.pointee.pix_fmts {
+            var formats: [AVPixelFormat] = []
+            var index = 0
+            while supported[index] != AV_PIX_FMT_NONE { formats.append(supported[index]); index += 1 }
+            guard formats.contains(pixelFormat) else {
+                let names = formats.prefix(8).map { String(cString: av_get_pix_fmt_name($0)) }.joined(separator: ", ")
+                throw MediaError(.invalidArgument, path: path,
+                                 "\(codecName) cannot encode pixel format \(pixelFormatName) (it takes \(names))")
+            }
+        }
+        self.codedWidth = width
+        self.codedHeight = height
+
+        // The time base the encoder counts in. The input's, so pts pass through unchanged — except where the
+        // format cannot represent it: AVI stores no timestamps (a packet per tick, so the tick must be one frame
+        // period), and MPEG-4 Part 2 limits the denominator to 16 bits.
+        let timeBase: AVRational
+        let input = AVRational(num: Int32(clamping: settings.timeBase.numerator), den: Int32(clamping: settings.timeBase.denominator))
+        let period = AVRational(num: Int32(clamping: settings.frameRate.denominator), den: Int32(clamping: settings.frameRate.numerator))
+        if container == .avi || (codec.pointee.id == AV_CODEC_ID_MPEG4 && input.den > 65535) {
+            timeBase = period
+        } else {
+            timeBase = input
+        }
+        self.encoderTimeBase = timeBase
+        self.framePeriod = max(1, av_rescale_q(1, period, timeBase))
+
+        // The temporary file (or directory, for pictures): reserved exclusively so a concurrent writer never
+        // shares it. From here on any failure must remove it.
+        let temporary = try sequence.map { try Temporary.directory(for: $0.directory, path: path) }
+            ?? Temporary.file(for: path)
+        self.temporary = temporary
+        var committed = false
+        defer { if !committed { temporary.remove() } }
+        let url = sequence.map { temporary.path + "/" + $0.pattern } ?? temporary.path
+
+        let output: OutputFormatContext
+        do {
+            output = try OutputFormatContext(formatName: container.muxerName, url: url)
+        } catch {
+            throw MediaError(.encodeFailed, path: path, "cannot set up the \(container.rawValue) muxer: \(error.text)",
+                             detail: error.detail)
+        }
+        guard let encoder = CodecContext(codec: codec), let frame = Frame(), let packet = Packet() else {
+            throw MediaError(.encodeFailed, path: path, "out of memory setting up \(codecName)")
+        }
+
+        // Colour: limited-range YUV with BT.709 for HD and BT.601 (SMPTE 170M) for SD — what players assume
+        // for untagged video of that size — and tagged, so none has to guess.
+        let context = encoder.context
+        let isRGB = (av_pix_fmt_desc_get(pixelFormat).map { $0.pointee.flags & UInt64(AV_PIX_FMT_FLAG_RGB) != 0 }) ?? false
+        let highDefinition = width >= 1280 || height >= 720
+        context.pointee.width = Int32(width)
+        context.pointee.height = Int32(height)
+        context.pointee.pix_fmt = pixelFormat
+        context.pointee.time_base = timeBase
+        context.pointee.framerate = AVRational(num: period.den, den: period.num)
+        context.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
+        context.pointee.thread_count = Int32(clamping: max(0, settings.threads))
+        if !isRGB {
+            context.pointee.color_range = AVCOL_RANGE_MPEG
+            context.pointee.color_primaries = highDefinition ? AVCOL_PRI_BT709 : AVCOL_PRI_SMPTE170M
+            context.pointee.color_trc = highDefinition ? AVCOL_TRC_BT709 : AVCOL_TRC_SMPTE170M
+            context.pointee.colorspace = highDefinition ? AVCOL_SPC_BT709 : AVCOL_SPC_SMPTE170M
+            // MPEG-2/H.264/HEVC/VP9 convention: 4:2:0 chroma co-sited with the left luma column.
+            if let descriptor = av_pix_fmt_desc_get(pixelFormat), descriptor.pointee.log2_chroma_w > 0 {
+                context.pointee.chroma_sample_location = AVCHROMA_LOC_LEFT
+            }
+        }
+        if muxer.pointee.flags & AVFMT_GLOBALHEADER != 0 {
+            context.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER
+        }
+        if let bitrate = settings.bitrate {
+            guard bitrate > 0 else { throw MediaError(.invalidArgument, path: path, "bit rate \(bitrate) is not positive") }
+            context.pointee.bit_rate = Int64(bitrate)
+        }
+
+        // Rate control and speed, as private options where the encoder has them.
+        let options = OptionDictionary()
+        var quality: Int32 = 0
+        let hasCRF = hasPrivateOption(codec, "crf")
+        if hasCRF {
+            if let crf = settings.crf {
+                options.set("crf", String(crf))
+            } else if codec.pointee.id == AV_CODEC_ID_VP9 && settings.bitrate == nil {
+                // Without a target libvpx falls back to a low fixed bit rate; constant quality is what we want.
+                options.set("crf", "31")
+            }
+            if codec.pointee.id == AV_CODEC_ID_VP9 || codec.pointee.id == AV_CODEC_ID_VP8, settings.bitrate == nil {
+                context.pointee.bit_rate = 0   // CRF alone: constant quality, not constrained
+            }
+        } else if settings.crf != nil || settings.bitrate == nil {
+            // mpeg4, mjpeg, mpeg2video: a fixed quantiser. CRF maps 0...51 → 1...31; default 3.
+            let q = settings.crf.map { Int32(min(31, max(1, 1 + ($0 * 30 + 25) / 51))) } ?? 3
+            quality = q * FF_QP2LAMBDA
+            context.pointee.flags |= AV_CODEC_FLAG_QSCALE
+            context.pointee.global_quality = quality
+        }
+        self.frameQuality = quality
+        if let preset = settings.preset {
+            if hasPrivateOption(codec, "preset") {
+                options.set("preset", preset)
+            } else if hasPrivateOption(codec, "cpu-used"), Int(preset) != nil {
+                options.set("cpu-used", preset)
+            } else {
+                throw MediaError(.invalidArgument, path: path, "\(codecName) has no preset '\(preset)'")
+            }
+        } else if codec.pointee.id == AV_CODEC_ID_VP9 {
+            options.set("cpu-used", "4")
+        }
+        if codec.pointee.id == AV_CODEC_ID_VP9 { options.set("row-mt", "1") }
+        for (key, value) in settings.codecOptions.sorted(by: { $0.key < $1.key }) { options.set(key, value) }
+        if codecName == "libx265" {
+            // x265 prints a page of statistics to stderr itself, bypassing av_log; our errors carry what matters.
+            let params = settings.codecOptions["x265-params"] ?? ""
+            if !params.contains("log-level") {
+                options.set("x265-params", params.isEmpty ? "log-level=error" : params + ":log-level=error")
+            }
+        }
+
+        var result = avcodec_open2(context, codec, &options.pointer)
+        guard result >= 0 else {
+            throw MediaError(result == streamd_averror(EINVAL) ? .invalidArgument : .encodeFailed, path: path,
+                             "cannot open the \(codecName) encoder with these settings: \(ffmpegErrorText(result))",
+                             detail: "avcodec_open2 returned \(result)")
+        }
+        if let unknown = options.keys.first {
+            throw MediaError(.invalidArgument, path: path, "\(codecName) has no option '\(unknown)'")
+        }
+
+        // The stream, the container metadata, the file, the header.
+        let formatContext = output.context
+        guard let stream = avformat_new_stream(formatContext, nil) else {
+            throw MediaError(.encodeFailed, path: path, "out of memory adding a stream")
+        }
+        stream.pointee.time_base = timeBase
+        stream.pointee.avg_frame_rate = context.pointee.framerate
+        result = avcodec_parameters_from_context(stream.pointee.codecpar, context)
+        guard result >= 0 else {
+            throw MediaError(.encodeFailed, path: path, "cannot describe the stream: \(ffmpegErrorText(result))")
+        }
+        for (key, value) in settings.metadata.sorted(by: { $0.key < $1.key }) {
+            av_dict_set(&formatContext.pointee.metadata, key, value, 0)
+        }
+        if muxer.pointee.flags & AVFMT_NOFILE == 0 {   // image2 opens one file per picture itself
+            result = avio_open(&formatContext.pointee.pb, url, AVIO_FLAG_WRITE)
+            guard result >= 0 else {
+                throw MediaError(.unwritable, path: path, "cannot open a file for writing: \(ffmpegErrorText(result))")
+            }
+        }
+        let headerOptions = OptionDictionary()
+        if settings.faststart && container.supportsFaststart { headerOptions.set("movflags", "+faststart") }
+        result = avformat_write_header(formatContext, &headerOptions.pointer)
+        guard result >= 0 else {
+            throw MediaError(.encodeFailed, path: path,
+                             "cannot write the \(container.rawValue) header: \(ffmpegErrorText(result))")
+        }
+
+        // RGB → coded format, same size; full-range RGB in, limited-range YUV out.
+        let subsampled = av_pix_fmt_desc_get(pixelFormat).map { $0.pointee.log2_chroma_w > 0 || $0.pointee.log2_chroma_h > 0 } ?? false
+        guard let scaler = Scaler(width: Int32(width), height: Int32(height), srcFormat: AV_PIX_FMT_RGB24,
+                                  dstFormat: pixelFormat,
+                                  flags: SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP,
+                                  dstChromaPosition: subsampled ? (0, 128) : nil) else {
+            throw MediaError(.encodeFailed, path: path, "cannot convert RGB to \(pixelFormatName)")
+        }
+        if !isRGB {
+            let coefficients = sws_getCoefficients(highDefinition ? SWS_CS_ITU709 : SWS_CS_ITU601)
+            _ = sws_setColorspaceDetails(scaler.pointer, coefficients, 1, coefficients, 0, 0, 1 << 16, 1 << 16)
+        }
+        frame.frame.pointee.width = Int32(width)
+        frame.frame.pointee.height = Int32(height)
+        frame.frame.pointee.format = pixelFormat.rawValue
+        frame.frame.pointee.color_range = context.pointee.color_range
+        frame.frame.pointee.color_primaries = context.pointee.color_primaries
+        frame.frame.pointee.color_trc = context.pointee.color_trc
+        frame.frame.pointee.colorspace = context.pointee.colorspace
+        frame.frame.pointee.chroma_location = context.pointee.chroma_sample_location
+        result = av_frame_get_buffer(frame.frame, 0)
+        guard result >= 0 else {
+            throw MediaError(.encodeFailed, path: path, "out of memory for a \(width)x\(height) picture")
+        }
+
+        self.output = output
+        self.encoder = encoder
+        self.streamIndex = stream.pointee.index
+        self.scaler = scaler
+        self.frame = frame
+        self.packet = packet
+        committed = true
+    }
+
+    deinit {
+        if state != .finished { discard() }
+    }
+
+    /// Encodes one frame and writes the packets the encoder has ready.
+    ///
+    /// The pts is the frame's, rescaled from its time base to the encoder's; a frame without one follows the
+    /// previous frame by its duration. A pts that does not advance (two frames folding onto one tick after
+    /// rescaling) is moved one tick past the previous frame, because encoders and muxers refuse it.
+    ///
+    /// - Throws: `.invalidArgument` (writer still usable) for a frame of another size or a writer that is
+    ///   finished; `.encodeFailed`/`.unwritable` (writer aborted) when FFmpeg fails.
+    public func write(_ videoFrame: VideoFrame) throws {
+        guard state == .open, let encoder else {
+            throw MediaError(.invalidArgument, path: path, "the video writer is already \(state == .finished ? "finished" : "aborted")")
+        }
+        let image = videoFrame.image
+        guard image.width == settings.width, image.height == settings.height else {
+            throw MediaError(.invalidArgument, path: path,
+                             "frame \(videoFrame.sequence) is \(image.width)x\(image.height), the video is \(settings.width)x\(settings.height)")
+        }
+        let frameTimeBase = AVRational(num: Int32(clamping: videoFrame.timeBase.numerator),
+                                       den: Int32(clamping: videoFrame.timeBase.denominator))
+        let validTimeBase = frameTimeBase.num > 0 && frameTimeBase.den > 0
+        var pts: Int64
+        if let sourcePts = videoFrame.pts, validTimeBase {
+            pts = av_rescale_q(sourcePts, frameTimeBase, encoderTimeBase)
+        } else {
+            pts = lastPts.map { $0 + lastDuration } ?? 0
+        }
+        if let lastPts, pts <= lastPts { pts = lastPts + 1 }
+        var duration = framePeriod
+        if let sourceDuration = videoFrame.duration, sourceDuration > 0, validTimeBase {
+            duration = max(1, av_rescale_q(sourceDuration, frameTimeBase, encoderTimeBase))
+        }
+
+        do {
+            let picture = frame.frame
+            var result = av_frame_make_writable(picture)
+            guard result >= 0 else { throw FFmpegCallError(function: "av_frame_make_writable", code: result) }
+            try convert(image, into: picture)
+            picture.pointee.pts = pts
+            picture.pointee.pkt_duration = duration
+            picture.pointee.pict_type = AV_PICTURE_TYPE_NONE
+            if frameQuality > 0 { picture.pointee.quality = frameQuality }
+            durations[pts] = duration
+            result = avcodec_send_frame(encoder.context, picture)
+            if result == streamd_averror_eagain() {
+                // The encoder wants its output taken first; then it must accept the frame.
+                try drain(encoder)
+                result = avcodec_send_frame(encoder.context, picture)
+            }
+            guard result >= 0 else { throw FFmpegCallError(function: "avcodec_send_frame", code: result) }
+            try drain(encoder)
+        } catch let error as MediaError {
+            discard()
+            throw error
+        } catch let error as FFmpegCallError {
+            discard()
+            // The muxer's failures are the file's (disk full, I/O error); the rest are the encoder's.
+            let writing = error.function == "av_interleaved_write_frame"
+            throw MediaError(writing ? .unwritable : .encodeFailed, path: path,
+                             "cannot \(writing ? "write" : "encode") frame \(videoFrame.sequence): \(error.text)",
+                             detail: error.detail)
+        }
+        lastPts = pts
+        lastDuration = duration
+        framesWritten += 1
+    }
+
+    /// Drains the encoder, writes the trailer, closes the file and renames it to `path`.
+    ///
+    /// - Throws: `MediaError` (and the writer is aborted: nothing at `path` changes) when flushing, the trailer,
+    ///   closing or the rename fails; `.invalidArgument` if the writer was already finished or aborted.
+    public func finish() throws {
+        guard state == .open, let encoder, let output else {
+            throw MediaError(.invalidArgument, path: path, "the video writer is already \(state == .finished ? "finished" : "aborted")")
+        }
+        do {
+            var result = avcodec_send_frame(encoder.context, nil)
+            guard result >= 0 else { throw FFmpegCallError(function: "avcodec_send_frame (flush)", code: result) }
+            try drain(encoder)
+            result = av_write_trailer(output.context)
+            guard result >= 0 else { throw FFmpegCallError(function: "av_write_trailer", code: result) }
+            result = output.closeFile()
+            guard result >= 0 else {
+                throw MediaError(.unwritable, path: path, "cannot finish writing: \(ffmpegErrorText(result))")
+            }
+        } catch let error as MediaError {
+            discard()
+            throw error
+        } catch let error as FFmpegCallError {
+            discard()
+            throw MediaError(.encodeFailed, path: path, "cannot finish the video: \(error.text)", detail: error.detail)
+        }
+        self.encoder = nil
+        self.output = nil
+        do {
+            try temporary.commit()
+        } catch {
+            discard()
+            throw error
+        }
+        state = .finished
+    }
+
+    /// Stops without producing a file: frees the encoder and muxer and deletes the temporary file. Calling it
+    /// again, or after `finish`, does nothing.
+    public func abort() {
+        if state == .open { discard() }
+    }
+
+    // MARK: - Internals
+
+    /// Frees the FFmpeg objects (closing the file first) and removes the temporary file.
+    private func discard() {
+        encoder = nil
+        output = nil
+        temporary.remove()
+        state = .aborted
+    }
+
+    /// Takes every packet the encoder has ready and hands it to the muxer. EAGAIN (needs more input) and EOF
+    /// (fully flushed) are the normal ends of the loop, not errors.
+    private func drain(_ encoder: CodecContext) throws(FFmpegCallError) {
+        guard let output else { return }
+        let pkt = packet.packet
+        let stream = output.context.pointee.streams[Int(streamIndex)]!
+        while true {
+            var result = avcodec_receive_packet(encoder.context, pkt)
+            if result == streamd_averror_eagain() || result == streamd_averror_eof() { return }
+            guard result >= 0 else { throw FFmpegCallError(function: "avcodec_receive_packet", code: result) }
+            if pkt.pointee.duration <= 0, let duration = durations[pkt.pointee.pts] {
+                pkt.pointee.duration = duration
+            }
+            durations[pkt.pointee.pts] = nil
+            pkt.pointee.stream_index = streamIndex
+            av_packet_rescale_ts(pkt, encoderTimeBase, stream.pointee.time_base)
+            // Takes the packet's reference (and leaves `pkt` blank) on success and failure alike.
+            result = av_interleaved_write_frame(output.context, pkt)
+            guard result >= 0 else { throw FFmpegCallError(function: "av_interleaved_write_frame", code: result) }
+        }
+    }
+
+    /// RGB → the coded format with swscale, repeating the last column/row when the coded size is larger.
+    private func convert(_ image: RGBImage, into picture: UnsafeMutablePointer<AVFrame>) throws(FFmpegCallError) {
+        let sourceWidth = codedWidth
+        let result: Int32
+        if codedWidth == image.width && codedHeight == image.height {
+            result = image.pixels.withUnsafeBufferPointer { scale(from: $0.baseAddress!, into: picture) }
+        } else {
+            let rowBytes = codedWidth * 3
+            if padded.count != rowBytes * codedHeight { padded = [UInt8](repeating: 0, count: rowBytes * codedHeight) }
+            padded.withUnsafeMutableBufferPointer { dst in
+                image.pixels.withUnsafeBufferPointer { src in
+                    for y in 0..<codedHeight {
+                        let sy = min(y, image.height - 1)
+                        let row = dst.baseAddress! + y * rowBytes
+                        row.update(from: src.baseAddress! + sy * image.width * 3, count: image.width * 3)
+                        for x in image.width..<sourceWidth {
+                            (row + x * 3).update(from: row + (image.width - 1) * 3, count: 3)
+                        }
+                    }
+                }
+            }
+            result = padded.withUnsafeBufferPointer { scale(from: $0.baseAddress!, into: picture) }
+        }
+        guard result == Int32(codedHeight) else {
+            throw FFmpegCallError(function: "sws_scale", code: result < 0 ? result : streamd_averror(EINVAL))
+        }
+    }
+
+    private func scale(from rgb: UnsafePointer<UInt8>, into picture: UnsafeMutablePointer<AVFrame>) -> Int32 {
+        var sourcePlanes: [UnsafePointer<UInt8>?] = [rgb, nil, nil, nil]
+        var sourceStrides: [Int32] = [Int32(codedWidth * 3), 0, 0, 0]
+        var planes: [UnsafeMutablePointer<UInt8>?] = [picture.pointee.data.0, picture.pointee.data.1,
+                                                      picture.pointee.data.2, picture.pointee.data.3]
+        var strides: [Int32] = [picture.pointee.linesize.0, picture.pointee.linesize.1,
+                                picture.pointee.linesize.2, picture.pointee.linesize.3]
+        return sws_scale(scaler.pointer, &sourcePlanes, &sourceStrides, 0, Int32(codedHeight), &planes, &strides)
+    }
+}
+
+/// Where the output is written until `finish` moves it into place.
+///
+/// A video is one hidden file beside the target, renamed over it (atomic: same directory, same file system).
+/// A picture sequence is a hidden directory beside the pictures; on `commit` each picture is renamed into the
+/// target directory. Each picture appears complete, but the sequence as a whole does not appear at once, and
+/// pictures of an earlier run with the same names are replaced.
+private struct Temporary {
+    /// The temporary file or directory.
+    let path: String
+    /// The final file (video) or directory (pictures).
+    let destination: String
+    let isDirectory: Bool
+
+    /// Creates `.<name>.<pid>.<random>.tmp` beside `path` with O_EXCL (retrying on the unlikely clash) and
+    /// closes it; the muxer reopens it by name (MP4 faststart also re-reads it by name).
+    static func file(for path: String) throws -> Temporary {
+        let (directory, name) = AtomicFile.split(path)
+        var temporary = ""
+        var fd: Int32 = -1
+        for _ in 0..<8 {
+            temporary = "\(directory)/.\(name).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd >= 0 || errno != EEXIST { break }
+        }
+        guard fd >= 0 else {
+            throw MediaError(.unwritable, path: path, "cannot create a file in \(directory): \(AtomicFile.systemError(errno))")
+        }
+        close(fd)
+        return Temporary(path: temporary, destination: path, isDirectory: false)
+    }
+
+    /// Creates the hidden directory `.streamd-frames.<pid>.<random>.tmp` inside `directory` (mkdir is exclusive).
+    static func directory(for directory: String, path: String) throws -> Temporary {
+        var temporary = ""
+        var made = false
+        for _ in 0..<8 {
+            temporary = "\(directory)/.streamd-frames.\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+            made = mkdir(temporary, 0o755) == 0
+            if made || errno != EEXIST { break }
+        }
+        guard made else {
+            throw MediaError(.unwritable, path: path, "cannot create a directory in \(directory): \(AtomicFile.systemError(errno))")
+        }
+        return Temporary(path: temporary, destination: directory, isDirectory: true)
+    }
+
+    /// Moves the output into place; on failure the caller removes what is left.
+    func commit() throws {
+        guard isDirectory else {
+            guard rename(path, destination) == 0 else {
+                let code = errno
+                if code == EISDIR || code == ENOTEMPTY || code == EEXIST {
+                    throw MediaError(.unwritable, path: destination, "is a directory")
+                }
+                throw MediaError(.unwritable, path: destination,
+                                 "cannot move the finished video into place: \(AtomicFile.systemError(code))")
+            }
+            return
+        }
+        for name in entries().sorted() {
+            guard rename(path + "/" + name, destination + "/" + name) == 0 else {
+                throw MediaError(.unwritable, path: destination + "/" + name,
+                                 "cannot move the picture into place: \(AtomicFile.systemError(errno))")
+            }
+        }
+        rmdir(path)
+    }
+
+    /// Deletes the temporary file, or the temporary directory and the pictures in it.
+    func remove() {
+        if isDirectory {
+            for name in entries() { unlink(path + "/" + name) }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+
+    /// The names in the temporary directory, without "." and "..".
+    private func entries() -> [String] {
+        guard let handle = opendir(path) else { return [] }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafePointer(to: &entry.pointee.d_name) {
+                String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}
+
+/// Whether the encoder has a private option `name` (looked up on its class, no instance needed).
+private func hasPrivateOption(_ codec: UnsafePointer<AVCodec>, _ name: String) -> Bool {
+    guard var privateClass = codec.pointee.priv_class else { return false }
+    return withUnsafeMutablePointer(to: &privateClass) { pointer in
+        av_opt_find(UnsafeMutableRawPointer(pointer), name, nil, 0, AV_OPT_SEARCH_FAKE_OBJ) != nil
+    }
+}
+
+private func isDirectory(_ path: String) -> Bool {
+    var info = stat()
+    return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+}
