@@ -1,0 +1,287 @@
+import Decode
+import Foundation
+import Pipeline
+import TestSupport
+import XCTest
+
+/// `VideoReader` on the real clips in `../shared/media/video` (numbers from its README, counted there with
+/// `ffprobe -count_frames`), checked against the `ffmpeg` command line for colour, plus generated damaged and
+/// wrong inputs.
+final class VideoReaderTests: XCTestCase {
+    struct Clip {
+        var file: String
+        var frames: Int
+        var width: Int
+        var height: Int
+        var seconds: Double
+        var pixelFormat: String
+    }
+
+    static let clips: [Clip] = [
+        Clip(file: "fox_h264_640x640.mp4", frames: 420, width: 640, height: 640, seconds: 14.01, pixelFormat: "yuv420p"),
+        Clip(file: "cockatoo_h264_1280x720.mp4", frames: 280, width: 1280, height: 720, seconds: 14.00, pixelFormat: "yuv420p"),
+        Clip(file: "cockatoo_h264-444_1280x720.mp4", frames: 280, width: 1280, height: 720, seconds: 14.00, pixelFormat: "yuv444p"),
+        Clip(file: "asl_again_h264_640x480.mkv", frames: 77, width: 640, height: 480, seconds: 2.60, pixelFormat: "yuvj420p"),
+        Clip(file: "asl_again_mjpeg_640x480_DERIVED.avi", frames: 77, width: 640, height: 480, seconds: 2.57, pixelFormat: "yuvj422p"),
+        Clip(file: "face_mpeg4_960x400.avi", frames: 96, width: 960, height: 400, seconds: 4.09, pixelFormat: "yuv420p"),
+        Clip(file: "bear_vp9_320x240.webm", frames: 82, width: 320, height: 240, seconds: 2.70, pixelFormat: "yuv420p"),
+        Clip(file: "roadtrip_vp9-10bit_426x240.webm", frames: 72, width: 426, height: 240, seconds: 3.00, pixelFormat: "yuv420p10le"),
+        Clip(file: "carphone_h264_176x144.mp4", frames: 120, width: 176, height: 144, seconds: 4.00, pixelFormat: "yuv420p"),
+        Clip(file: "portrait_h264_3840x2160_60fps_rot-90.mp4", frames: 18, width: 2160, height: 3840, seconds: 0.31, pixelFormat: "yuvj420p"),
+    ]
+
+    static func clipPath(_ file: String) throws -> String { try SharedData.path("media/video/" + file) }
+
+    /// Every clip in the folder is covered by the table, so a new clip cannot go untested.
+    func testTableCoversEveryClip() throws {
+        let dir = try SharedData.path("media/video")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir)
+            .filter { name in [".mp4", ".mkv", ".avi", ".webm"].contains { name.hasSuffix($0) } }
+        XCTAssertEqual(Set(files), Set(Self.clips.map(\.file)))
+    }
+
+    /// Frame count, size, strictly increasing pts and length of every clip, decoded to the end.
+    func testEveryClipDecodesCompletely() throws {
+        for clip in Self.clips {
+            let reader = try VideoReader(path: try Self.clipPath(clip.file))
+            let info = reader.info
+            XCTAssertEqual(info.displayWidth, clip.width, clip.file)
+            XCTAssertEqual(info.displayHeight, clip.height, clip.file)
+            XCTAssertEqual(info.pixelFormat, clip.pixelFormat, clip.file)
+            XCTAssertEqual(info.durationSeconds ?? 0, clip.seconds, accuracy: 0.02, clip.file)
+            var count = 0
+            var firstPTS: Int64?, lastPTS: Int64?, lastEnd: Int64 = 0
+            while let frame = try reader.nextFrame() {
+                XCTAssertEqual(frame.sequence, count, clip.file)
+                XCTAssertEqual(frame.image.width, clip.width, clip.file)
+                XCTAssertEqual(frame.image.height, clip.height, clip.file)
+                XCTAssertEqual(frame.timeBase, info.timeBase, clip.file)
+                guard let pts = frame.pts else { XCTFail("\(clip.file): frame \(count) has no pts"); break }
+                if let lastPTS { XCTAssertGreaterThan(pts, lastPTS, "\(clip.file) frame \(count)") }
+                if firstPTS == nil { firstPTS = pts }
+                lastPTS = pts
+                lastEnd = pts + (frame.duration ?? 0)
+                count += 1
+            }
+            XCTAssertNil(try reader.nextFrame(), "\(clip.file): stays at the end")
+            XCTAssertEqual(count, clip.frames, clip.file)
+            XCTAssertEqual(reader.warnings, [], clip.file)
+            // The decoded frames span the announced length, give or take a frame (the first frame of the AVI
+            // does not decode; its neighbours' timing still covers the rest).
+            let span = Double(lastEnd - (firstPTS ?? 0)) * info.timeBase.doubleValue
+            let frameSeconds = 1 / info.frameRate.doubleValue
+            XCTAssertEqual(span, clip.seconds, accuracy: 2.5 * frameSeconds, clip.file)
+            print("\(clip.file): \(count) frames, \(info.displayWidth)x\(info.displayHeight), rate \(info.frameRate), "
+                  + "tb \(info.timeBase), span \(String(format: "%.3f", span)) s, \(info.colorSpace)/\(info.colorRange)")
+        }
+    }
+
+    func testInfo() throws {
+        let portrait = try VideoReader(path: try Self.clipPath("portrait_h264_3840x2160_60fps_rot-90.mp4")).info
+        XCTAssertEqual(portrait.codecName, "h264")
+        XCTAssertEqual(portrait.codedWidth, 3840)
+        XCTAssertEqual(portrait.codedHeight, 2160)
+        XCTAssertEqual(portrait.rotation, 90)
+        XCTAssertFalse(portrait.mirrored)
+        XCTAssertEqual(portrait.colorRange, "pc")
+        XCTAssertEqual(portrait.frameRate.doubleValue, 60, accuracy: 0.01)
+        XCTAssertTrue(portrait.hasAudio)
+        XCTAssertEqual(portrait.streams.map(\.kind).sorted(), ["audio", "video"])
+
+        let roadtrip = try VideoReader(path: try Self.clipPath("roadtrip_vp9-10bit_426x240.webm")).info
+        XCTAssertEqual(roadtrip.codecName, "vp9")
+        XCTAssertEqual(roadtrip.colorSpace, "bt2020nc")
+        XCTAssertEqual(roadtrip.rotation, 0)
+        XCTAssertFalse(roadtrip.hasAudio)
+
+        let fox = try VideoReader(path: try Self.clipPath("fox_h264_640x640.mp4")).info
+        XCTAssertEqual(fox.frameRate, Rational(2997, 100))
+        XCTAssertEqual(fox.estimatedFrameCount, 420)
+
+        let face = try VideoReader(path: try Self.clipPath("face_mpeg4_960x400.avi")).info
+        XCTAssertEqual(face.codecName, "mpeg4")
+        XCTAssertTrue(face.hasAudio)
+        XCTAssertEqual(face.estimatedFrameCount, 98, "the header's count; 96 decode")
+    }
+
+    /// The first frame against `ffmpeg -frames:v 1 -pix_fmt rgb24` (which also turns the portrait clip
+    /// upright): 40 dB or better for every matrix, range, depth and subsampling in the set.
+    func testColourMatchesFFmpeg() throws {
+        let tmp = try TempDir()
+        defer { tmp.remove() }
+        for clip in Self.clips where clip.file != "fox_h264_640x640.mp4" && clip.file != "cockatoo_h264_1280x720.mp4" {
+            let path = try Self.clipPath(clip.file)
+            let reader = try VideoReader(path: path)
+            guard let frame = try reader.nextFrame() else { XCTFail("\(clip.file): no frame"); continue }
+            let out = tmp.path("ref.rgb")
+            try runFFmpeg(["-y", "-i", path, "-frames:v", "1", "-fps_mode", "passthrough", "-f", "rawvideo",
+                           "-pix_fmt", "rgb24", out])
+            let reference = [UInt8](try Data(contentsOf: URL(fileURLWithPath: out)))
+            XCTAssertEqual(reference.count, clip.width * clip.height * 3, clip.file)
+            guard reference.count == frame.image.pixels.count else { continue }
+            let db = psnr(frame.image.pixels, reference)
+            print("\(clip.file): PSNR against ffmpeg \(String(format: "%.2f", db)) dB")
+            XCTAssertGreaterThanOrEqual(db, 40, clip.file)
+        }
+    }
+
+    /// The first half of a real clip: the frames in it, then the end with a warning, no error.
+    func testTruncatedFileEndsWithWarning() throws {
+        let tmp = try TempDir()
+        defer { tmp.remove() }
+        for file in ["asl_again_h264_640x480.mkv", "fox_h264_640x640.mp4"] {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: try Self.clipPath(file)))
+            let cut = tmp.path("half-" + file)
+            try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: cut))
+            let full = Self.clips.first { $0.file == file }!.frames
+            let reader: VideoReader
+            do {
+                reader = try VideoReader(path: cut)
+            } catch let error as MediaError {
+                // An MP4 whose index sits at the end cannot even be opened once cut: that is an error, not a crash.
+                print("\(file) cut in half: \(error.message)")
+                XCTAssertTrue(error.message.hasPrefix(cut), error.message)
+                continue
+            }
+            var count = 0
+            while try reader.nextFrame() != nil { count += 1 }
+            print("\(file) cut in half: \(count) of \(full) frames; warnings: \(reader.warnings)")
+            XCTAssertGreaterThan(count, 0, file)
+            XCTAssertLessThan(count, full, file)
+            XCTAssertFalse(reader.warnings.isEmpty, file)
+            XCTAssertTrue(reader.warnings.allSatisfy { $0.hasPrefix(cut + ": ") }, "\(reader.warnings)")
+        }
+    }
+
+    func testStartAndDurationWindow() throws {
+        let path = try Self.clipPath("carphone_h264_176x144.mp4")
+        let reader = try VideoReader(path: path, options: VideoReaderOptions(start: 1.0, duration: 1.0))
+        var frames: [VideoFrame] = []
+        while let frame = try reader.nextFrame() { frames.append(frame) }
+        XCTAssertEqual(frames.first?.sequence, 0)
+        let start = try XCTUnwrap(frames.first?.seconds), end = try XCTUnwrap(frames.last?.seconds)
+        let frameSeconds = 1 / reader.info.frameRate.doubleValue
+        XCTAssertEqual(start, 1.0, accuracy: frameSeconds)
+        XCTAssertEqual(end, 2.0 - frameSeconds, accuracy: frameSeconds)
+        XCTAssertEqual(Double(frames.count), 1.0 / frameSeconds, accuracy: 1.5)
+        XCTAssertEqual(reader.warnings, [])
+
+        // Seeking back restarts at the right place and sequence numbers go on.
+        let again = try VideoReader(path: path)
+        _ = try again.nextFrame()
+        try again.seek(to: 3.0)
+        let after = try XCTUnwrap(try again.nextFrame())
+        XCTAssertEqual(after.sequence, 1)
+        XCTAssertEqual(try XCTUnwrap(after.seconds), 3.0, accuracy: frameSeconds)
+    }
+
+    // MARK: - Errors: one line naming the file
+
+    func testMissingFile() {
+        let path = "/nonexistent/dir/clip.mp4"
+        XCTAssertThrowsError(try VideoReader(path: path)) { error in
+            let error = error as? MediaError
+            XCTAssertEqual(error?.code, .fileNotFound)
+            XCTAssertEqual(error?.message, "\(path): no such file")
+        }
+    }
+
+    func testRandomBytesAreNotMedia() throws {
+        let tmp = try TempDir()
+        defer { tmp.remove() }
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<65536).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let path = tmp.path("noise.mp4")
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try VideoReader(path: path)) { error in
+            let error = error as? MediaError
+            XCTAssertEqual(error?.code, .unsupportedFormat)
+            XCTAssertTrue(error?.message.hasPrefix(path + ": ") ?? false, "\(String(describing: error))")
+            XCTAssertFalse(error?.message.contains("\n") ?? true)
+            print(error?.message ?? "")
+        }
+    }
+
+    func testAudioOnlyFileHasNoVideo() throws {
+        let tmp = try TempDir()
+        defer { tmp.remove() }
+        let path = tmp.path("tone.m4a")
+        try runFFmpeg(["-f", "lavfi", "-i", "sine=duration=1", path])
+        XCTAssertThrowsError(try VideoReader(path: path)) { error in
+            let error = error as? MediaError
+            XCTAssertEqual(error?.code, .unsupportedFormat)
+            XCTAssertEqual(error?.message, "\(path): has no video stream (#0 audio aac)")
+        }
+    }
+
+    /// An AVI whose video FourCC names no codec FFmpeg knows.
+    func testUnsupportedCodec() throws {
+        let tmp = try TempDir()
+        defer { tmp.remove() }
+        let made = tmp.path("made.avi"), path = tmp.path("unknown.avi")
+        try runFFmpeg(["-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=0.3", "-c:v", "mpeg4", made])
+        // FFmpeg's AVI muxer refuses a tag that does not fit the codec, so rename the FourCC ("FMP4", in the
+        // stream header and the bitmap header) afterwards.
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: made)))
+        let from = Array("FMP4".utf8), to = Array("QQQQ".utf8)
+        var replaced = 0
+        for i in 0..<(bytes.count - 3) where Array(bytes[i..<i + 4]) == from {
+            bytes.replaceSubrange(i..<i + 4, with: to)
+            replaced += 1
+        }
+        XCTAssertEqual(replaced, 2)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try VideoReader(path: path)) { error in
+            let error = error as? MediaError
+            XCTAssertEqual(error?.code, .unsupportedFormat)
+            XCTAssertTrue(error?.message.hasPrefix(path + ": no decoder") ?? false, "\(String(describing: error))")
+            print(error?.message ?? "")
+        }
+    }
+
+    // MARK: - Helpers
+
+    func psnr(_ a: [UInt8], _ b: [UInt8]) -> Double {
+        var sum = 0.0
+        for i in a.indices {
+            let d = Double(a[i]) - Double(b[i])
+            sum += d * d
+        }
+        let mse = sum / Double(a.count)
+        return mse == 0 ? .infinity : 10 * log10(255 * 255 / mse)
+    }
+
+    /// Runs the `ffmpeg` CLI with a 60 s limit; output goes to files, so no pipe can fill up and block it.
+    func runFFmpeg(_ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error"] + arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+            throw TempDir.Failure(description: "ffmpeg \(arguments.joined(separator: " ")) took over 60 s")
+        }
+        guard process.terminationStatus == 0 else {
+            throw TempDir.Failure(description: "ffmpeg \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
+        }
+    }
+}
+
+/// A fresh temporary directory, removed by `remove()`.
+struct TempDir {
+    struct Failure: Error, CustomStringConvertible { var description: String }
+    let url: URL
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("streamd-decode-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+    func remove() { try? FileManager.default.removeItem(at: url) }
+}
