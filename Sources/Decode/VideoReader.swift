@@ -295,6 +295,11 @@ public final class VideoReader: @unchecked Sendable {
                     av_packet_unref(pkt)
                     continue
                 }
+                if pkt.pointee.flags & AV_PKT_FLAG_CORRUPT != 0 {
+                    // The demuxer knows the packet is incomplete (a cut MP4's last sample); the decoder will
+                    // conceal what it can, but the picture may be damaged.
+                    warn("corrupt packet\(describe(pts: pkt.pointee.pts))")
+                }
             }
             let sent = avcodec_send_packet(codecContext, pkt)
             if sent == streamd_averror_eagain() {
@@ -398,6 +403,13 @@ public final class VideoReader: @unchecked Sendable {
             let summary = "\(path): \(suppressedWarnings) more warning(s)"
             if warnings.count == Self.maxWarnings { warnings.append(summary) } else { warnings[Self.maxWarnings] = summary }
         }
+    }
+
+    /// " at 1.23 s" for a warning, or nothing when the timestamp is unknown.
+    private func describe(pts: Int64) -> String {
+        guard pts != streamd_nopts_value() else { return "" }
+        let seconds = Double(pts - streamStart) * info.timeBase.doubleValue
+        return " at \((seconds * 100).rounded() / 100) s"
     }
 
     private func seconds(toPTS seconds: Double) -> Int64 {

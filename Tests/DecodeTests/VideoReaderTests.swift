@@ -323,24 +323,26 @@ final class VideoReaderTests: XCTestCase {
         return mse == 0 ? .infinity : 10 * log10(255 * 255 / mse)
     }
 
-    /// Runs the `ffmpeg` CLI with a 60 s limit; output goes to files, so no pipe can fill up and block it.
-    func runFFmpeg(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error"] + arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(60)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-            throw TempDir.Failure(description: "ffmpeg \(arguments.joined(separator: " ")) took over 60 s")
-        }
-        guard process.terminationStatus == 0 else {
-            throw TempDir.Failure(description: "ffmpeg \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
-        }
+}
+
+/// Runs the `ffmpeg` CLI (or `ffprobe`) with a 60 s limit; output goes to files, so no pipe can fill up and
+/// block it.
+func runFFmpeg(_ arguments: [String], tool: String = "ffmpeg") throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [tool, "-hide_banner", "-loglevel", "error"] + (tool == "ffmpeg" ? ["-nostdin"] : []) + arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let deadline = Date().addingTimeInterval(60)
+    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    if process.isRunning {
+        process.terminate()
+        process.waitUntilExit()
+        throw TempDir.Failure(description: "\(tool) \(arguments.joined(separator: " ")) took over 60 s")
+    }
+    guard process.terminationStatus == 0 else {
+        throw TempDir.Failure(description: "\(tool) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
     }
 }
 
@@ -356,4 +358,65 @@ struct TempDir {
 
     func path(_ name: String) -> String { url.appendingPathComponent(name).path }
     func remove() { try? FileManager.default.removeItem(at: url) }
+}
+
+/// Inputs generated at test time: damage in the middle, a size change mid-stream, rotation turned off.
+final class VideoReaderGeneratedInputTests: XCTestCase {
+    /// Zeros written over a stretch in the middle of a real clip: no error, a warning, and exactly as many
+    /// frames as FFmpeg's own tools decode (the Matroska demuxer gives up at the damage, as it does for
+    /// `ffmpeg`; the MP4 index lets decoding go on past it).
+    func testDamageInTheMiddleIsNotFatal() throws {
+        let tmp = try TempDir()
+        defer { tmp.remove() }
+        for file in ["asl_again_h264_640x480.mkv", "bear_vp9_320x240.webm", "fox_h264_640x640.mp4"] {
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try VideoReaderTests.clipPath(file))))
+            let at = bytes.count / 2
+            for i in at..<(at + 4096) { bytes[i] = 0 }
+            let path = tmp.path("damaged-" + file)
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            let reader = try VideoReader(path: path)
+            var count = 0
+            while try reader.nextFrame() != nil { count += 1 }
+            let full = VideoReaderTests.clips.first { $0.file == file }!.frames
+            let counted = tmp.path("count.txt")
+            try runFFmpeg(["-select_streams", "v:0", "-count_frames", "-show_entries", "stream=nb_read_frames",
+                           "-of", "csv=p=0", "-o", counted, path], tool: "ffprobe")
+            let expected = try String(contentsOfFile: counted, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            print("\(file) with 4 KB zeroed in the middle: \(count) of \(full) frames (ffprobe: \(expected)); warnings: \(reader.warnings)")
+            XCTAssertEqual(String(count), expected, file)
+            XCTAssertFalse(reader.warnings.isEmpty, file)
+        }
+    }
+
+    /// Two H.264 transport streams of different sizes played back to back: every frame has its own size, and
+    /// the reader rebuilds its scaler when the size changes.
+    func testSizeChangeMidStream() throws {
+        let tmp = try TempDir()
+        defer { tmp.remove() }
+        var joined = Data()
+        for (index, size) in ["64x48", "80x60"].enumerated() {
+            let part = tmp.path("part\(index).ts")
+            try runFFmpeg(["-f", "lavfi", "-i", "testsrc=size=\(size):rate=10:duration=0.5",
+                                              "-c:v", "libx264", "-pix_fmt", "yuv420p", "-bf", "0", part])
+            joined.append(try Data(contentsOf: URL(fileURLWithPath: part)))
+        }
+        let path = tmp.path("joined.ts")
+        try joined.write(to: URL(fileURLWithPath: path))
+        let reader = try VideoReader(path: path)
+        var sizes: [String] = []
+        while let frame = try reader.nextFrame() { sizes.append("\(frame.image.width)x\(frame.image.height)") }
+        XCTAssertEqual(sizes, Array(repeating: "64x48", count: 5) + Array(repeating: "80x60", count: 5))
+    }
+
+    /// With `autorotate` off the portrait clip comes out as stored, 3840×2160, and says so in `info`.
+    func testAutorotateOff() throws {
+        let path = try VideoReaderTests.clipPath("portrait_h264_3840x2160_60fps_rot-90.mp4")
+        let reader = try VideoReader(path: path, options: VideoReaderOptions(autorotate: false))
+        XCTAssertEqual(reader.info.rotation, 90)
+        XCTAssertEqual(reader.info.displayWidth, 3840)
+        XCTAssertEqual(reader.info.displayHeight, 2160)
+        let frame = try XCTUnwrap(try reader.nextFrame())
+        XCTAssertEqual(frame.image.width, 3840)
+        XCTAssertEqual(frame.image.height, 2160)
+    }
 }
