@@ -119,7 +119,8 @@ public final class VideoReader: @unchecked Sendable {
     /// Opens `path` and its decoder.
     ///
     /// - Throws: `MediaError` naming `path`: `.fileNotFound`, `.unreadable`, `.unsupportedFormat` (not a media
-    ///   file, no video stream, no decoder for the codec) or `.decodeFailed` (the decoder would not open).
+    ///   file, no video stream, no decoder for the codec), `.decodeFailed` (the decoder would not open) or
+    ///   `.invalidArgument` (a `start` past the end, a `duration` that is not positive).
     public init(path: String, options: VideoReaderOptions = VideoReaderOptions()) throws {
         self.path = path
         try Self.checkInputFile(path)
@@ -231,8 +232,19 @@ public final class VideoReader: @unchecked Sendable {
             format.pointee.streams[i]?.pointee.discard = AVDISCARD_ALL
         }
 
-        if let start = options.start, start > 0 {
-            try seek(to: start)
+        // A window outside the video is a mistake on the command line, not an empty result.
+        if let start = options.start {
+            guard start >= 0, start.isFinite else {
+                throw MediaError(.invalidArgument, path: path, "start \(start) s is not a time in the video")
+            }
+            if let length = info.durationSeconds, start >= length {
+                throw MediaError(.invalidArgument, path: path,
+                                 "start \(start) s is past the end of the video (\((length * 100).rounded() / 100) s)")
+            }
+            if start > 0 { try seek(to: start) }
+        }
+        if let duration = options.duration, !(duration > 0) {
+            throw MediaError(.invalidArgument, path: path, "duration \(duration) s is not a positive length")
         }
         if let duration = options.duration {
             let from = dropBefore ?? streamStart
@@ -351,12 +363,13 @@ public final class VideoReader: @unchecked Sendable {
         if let pts {
             // Half a frame of slack, so a target that falls inside a frame keeps that frame.
             let half = (duration ?? 0) / 2
+            // Skipped frames count for the truncation check too: they were in the file.
+            lastEnd = pts + (duration ?? 0)
             if let dropBefore, pts + half < dropBefore { return nil }
             if let stopAt, pts >= stopAt {
                 finish(truncationCheck: false)
                 return nil
             }
-            lastEnd = pts + (duration ?? 0)
         }
         let image: RGBImage
         do {

@@ -241,6 +241,25 @@ final class VideoReaderTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(after.seconds), 3.0, accuracy: frameSeconds)
     }
 
+    func testWindowOutsideTheVideoIsAnError() throws {
+        let path = try Self.clipPath("carphone_h264_176x144.mp4")
+        for options in [VideoReaderOptions(start: 4.5), VideoReaderOptions(start: -1),
+                        VideoReaderOptions(start: 1, duration: 0)] {
+            XCTAssertThrowsError(try VideoReader(path: path, options: options)) { error in
+                let error = error as? MediaError
+                XCTAssertEqual(error?.code, .invalidArgument)
+                XCTAssertTrue(error?.message.hasPrefix(path + ": ") ?? false)
+                print(error?.message ?? "")
+            }
+        }
+        // A start just before the last frame (pts 3.971 s) gives that frame alone.
+        let reader = try VideoReader(path: path, options: VideoReaderOptions(start: 3.96))
+        var count = 0
+        while try reader.nextFrame() != nil { count += 1 }
+        XCTAssertEqual(count, 1)
+        XCTAssertEqual(reader.warnings, [])
+    }
+
     // MARK: - Errors: one line naming the file
 
     func testMissingFile() {
