@@ -227,7 +227,8 @@ public final class VideoReader: @unchecked Sendable {
             colorSpace: name(av_color_space_name(par.color_space)),
             hasAudio: streams.contains { $0.kind == "audio" }, streams: streams)
 
-        // Everything but the chosen stream is dropped by the demuxer itself, not read and thrown away.
+        // Ask the demuxer to drop everything but the chosen stream; most packets of the others are then never
+        // read. It is a request (the AVI and MP4 demuxers still return some), so `nextFrame` filters too.
         for i in 0..<Int(format.pointee.nb_streams) where i != Int(found) {
             format.pointee.streams[i]?.pointee.discard = AVDISCARD_ALL
         }
@@ -432,7 +433,7 @@ public final class VideoReader: @unchecked Sendable {
 
     // MARK: - Opening
 
-    private static func streamSummaries(_ format: UnsafeMutablePointer<AVFormatContext>) -> [VideoInfo.Stream] {
+    static func streamSummaries(_ format: UnsafeMutablePointer<AVFormatContext>) -> [VideoInfo.Stream] {
         (0..<Int(format.pointee.nb_streams)).compactMap { i in
             guard let stream = format.pointee.streams[i], let par = stream.pointee.codecpar else { return nil }
             let kind = av_get_media_type_string(par.pointee.codec_type).map { String(cString: $0) } ?? "unknown"
@@ -442,7 +443,7 @@ public final class VideoReader: @unchecked Sendable {
     }
 
     /// Turns the common cases into clear messages before FFmpeg gives a vaguer one.
-    private static func checkInputFile(_ path: String) throws {
+    static func checkInputFile(_ path: String) throws {
         var info = stat()
         if stat(path, &info) != 0 {
             let code = errno
@@ -457,7 +458,7 @@ public final class VideoReader: @unchecked Sendable {
         }
     }
 
-    private static func openError(path: String, _ error: FFmpegCallError) -> MediaError {
+    static func openError(path: String, _ error: FFmpegCallError) -> MediaError {
         switch error.code {
         case streamd_averror(ENOENT):
             MediaError(.fileNotFound, path: path, "no such file", detail: error.detail)
