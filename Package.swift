@@ -53,6 +53,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
 
         .testTarget(name: "StylizeTests", dependencies: ["Stylize", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "DecodeTests", dependencies: ["Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MediaTests", dependencies: ["Decode", "Encode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "EncodeTests", dependencies: ["Encode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CLITests", dependencies: ["StreamdCLI", "Stylize", "Decode", "TestSupport"], swiftSettings: swiftSettings),

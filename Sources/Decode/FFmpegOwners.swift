@@ -120,3 +120,23 @@ struct FFmpegCallError: Error {
     var text: String { ffmpegErrorText(code) }
     var detail: String { "\(function) returned \(code) (\(text))" }
 }
+
+/// A copy of a stream's `AVCodecParameters` (from `avcodec_parameters_alloc`), freed by
+/// `avcodec_parameters_free`. A copy, not the demuxer's own, so it outlives the input it came from.
+final class CodecParameters {
+    private(set) var pointer: UnsafeMutablePointer<AVCodecParameters>?
+
+    init?(copying source: UnsafePointer<AVCodecParameters>) {
+        guard let parameters = avcodec_parameters_alloc() else { return nil }
+        guard avcodec_parameters_copy(parameters, source) >= 0 else {
+            var doomed: UnsafeMutablePointer<AVCodecParameters>? = parameters
+            avcodec_parameters_free(&doomed)
+            return nil
+        }
+        pointer = parameters
+    }
+
+    var parameters: UnsafeMutablePointer<AVCodecParameters> { pointer! }
+
+    deinit { avcodec_parameters_free(&pointer) }
+}

@@ -20,6 +20,28 @@ enum FrameConversion {
     static let conversionFlags: Int32 = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_FULL_CHR_H_INP
         | SWS_BITEXACT
 
+    /// Like `rgbImage(from:codecID:)`, for a stream of frames: the common case (YUV without alpha) goes through
+    /// `cache`, one scaler and one output frame kept across calls and rebuilt only when the frame's size,
+    /// format, matrix, range or chroma siting changes, so a video does not build a `SwsContext` per frame.
+    /// Anything else takes the still-picture paths above.
+    static func rgbImage(from frame: UnsafeMutablePointer<AVFrame>, codecID: AVCodecID,
+                         cache: inout ScaledConversion?) throws(FFmpegCallError) -> RGBImage {
+        let format = AVPixelFormat(rawValue: frame.pointee.format)
+        guard frame.pointee.width > 0, frame.pointee.height > 0, let descriptor = av_pix_fmt_desc_get(format) else {
+            throw FFmpegCallError(function: "av_pix_fmt_desc_get", code: streamd_averror_invaliddata())
+        }
+        let flags = descriptor.pointee.flags
+        let special = isDirectlyReadable(descriptor) || flags & UInt64(AV_PIX_FMT_FLAG_ALPHA) != 0
+            || (codecID == AV_CODEC_ID_MJPEG && format == AV_PIX_FMT_YUVA444P)
+        if special { return try rgbImage(from: frame, codecID: codecID) }
+        let key = ScaledConversion.Key(frame: frame, descriptor: descriptor, dstFormat: AV_PIX_FMT_RGB24)
+        if cache?.key != key {
+            cache = nil  // free the old scaler before building the new one
+            cache = try ScaledConversion(for: frame, descriptor: descriptor, to: AV_PIX_FMT_RGB24)
+        }
+        return packedRGB24(try cache!.run(frame).frame)
+    }
+
     static func rgbImage(from frame: UnsafeMutablePointer<AVFrame>, codecID: AVCodecID) throws(FFmpegCallError) -> RGBImage {
         let format = AVPixelFormat(rawValue: frame.pointee.format)
         guard frame.pointee.width > 0, frame.pointee.height > 0, let descriptor = av_pix_fmt_desc_get(format) else {
@@ -125,54 +147,7 @@ enum FrameConversion {
     /// `frame` converted by libswscale into a new frame of `dstFormat` at the same size.
     private static func scaled(_ frame: UnsafeMutablePointer<AVFrame>, descriptor: UnsafePointer<AVPixFmtDescriptor>,
                                to dstFormat: AVPixelFormat) throws(FFmpegCallError) -> Frame {
-        let width = frame.pointee.width, height = frame.pointee.height
-        var srcFormat = AVPixelFormat(rawValue: frame.pointee.format)
-        let flags = descriptor.pointee.flags
-        let isYUV = flags & UInt64(AV_PIX_FMT_FLAG_RGB) == 0 && flags & UInt64(AV_PIX_FMT_FLAG_PAL) == 0
-            && descriptor.pointee.nb_components >= 3
-        // The deprecated yuvj* formats only say "full range"; hand swscale the plain format plus an explicit
-        // range, which is what it does internally anyway, minus its deprecation warning.
-        var fullRange = frame.pointee.color_range == AVCOL_RANGE_JPEG
-        if let plain = plainFormat(forJ: srcFormat) {
-            srcFormat = plain
-            fullRange = frame.pointee.color_range != AVCOL_RANGE_MPEG
-        }
-        // Where the subsampled chroma sits matters when it is interpolated back to full size: JPEG centres it
-        // between luma samples (the mjpeg decoder says so in chroma_location), MPEG video puts it on the left.
-        var chromaPosition: (x: Int32, y: Int32)?
-        if descriptor.pointee.log2_chroma_w + descriptor.pointee.log2_chroma_h > 0,
-           frame.pointee.chroma_location != AVCHROMA_LOC_UNSPECIFIED {
-            var x: Int32 = 0, y: Int32 = 0
-            if avcodec_enum_to_chroma_pos(&x, &y, frame.pointee.chroma_location) == 0 { chromaPosition = (x, y) }
-        }
-        guard let scaler = Scaler(srcWidth: width, srcHeight: height, srcFormat: srcFormat,
-                                  dstWidth: width, dstHeight: height, dstFormat: dstFormat, flags: conversionFlags,
-                                  srcChromaPosition: chromaPosition)
-        else { throw FFmpegCallError(function: "sws_init_context", code: streamd_averror(EINVAL)) }
-        if isYUV {
-            // sws_getCoefficients takes AVColorSpace values (SWS_CS_* share them) and falls back to BT.601
-            // for "unspecified", which is right for JPEG, WebP and untagged video alike.
-            let srcMatrix = sws_getCoefficients(Int32(frame.pointee.colorspace.rawValue))
-            let dstMatrix = sws_getCoefficients(SWS_CS_DEFAULT)
-            // Gray and RGB sources are left alone: swscale already treats gray as full range, and setting a
-            // range on them would turn gray 255 into 255·255/219.
-            _ = sws_setColorspaceDetails(scaler.pointer, srcMatrix, fullRange ? 1 : 0, dstMatrix, 1, 0, 1 << 16, 1 << 16)
-        }
-        guard let output = Frame() else { throw FFmpegCallError(function: "av_frame_alloc", code: streamd_averror(ENOMEM)) }
-        output.frame.pointee.width = width
-        output.frame.pointee.height = height
-        output.frame.pointee.format = dstFormat.rawValue
-        let result = av_frame_get_buffer(output.frame, 0)
-        guard result >= 0 else { throw FFmpegCallError(function: "av_frame_get_buffer", code: result) }
-        // sws_scale_frame needs the source frame's format to match the scaler's; for yuvj* we told swscale the
-        // plain twin (identical memory layout), so relabel a shallow reference instead of touching the decoder's.
-        guard let source = Frame() else { throw FFmpegCallError(function: "av_frame_alloc", code: streamd_averror(ENOMEM)) }
-        let refResult = av_frame_ref(source.frame, frame)
-        guard refResult >= 0 else { throw FFmpegCallError(function: "av_frame_ref", code: refResult) }
-        source.frame.pointee.format = srcFormat.rawValue
-        let scaleResult = sws_scale_frame(scaler.pointer, output.frame, source.frame)
-        guard scaleResult >= 0 else { throw FFmpegCallError(function: "sws_scale_frame", code: scaleResult) }
-        return output
+        try ScaledConversion(for: frame, descriptor: descriptor, to: dstFormat).run(frame)
     }
 
     private static func convert(_ frame: UnsafeMutablePointer<AVFrame>,
@@ -208,7 +183,7 @@ enum FrameConversion {
     }
 
     /// The rows of an RGB24 frame without the padding FFmpeg adds to each line.
-    private static func packedRGB24(_ frame: UnsafeMutablePointer<AVFrame>) -> RGBImage {
+    static func packedRGB24(_ frame: UnsafeMutablePointer<AVFrame>) -> RGBImage {
         let width = Int(frame.pointee.width), height = Int(frame.pointee.height)
         let stride = Int(frame.pointee.linesize.0)
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
@@ -282,5 +257,96 @@ enum FrameConversion {
             }
         }
         return RGBImage(width: width, height: height, pixels: pixels)
+    }
+}
+
+/// One libswscale set-up for frames of one shape: the scaler, configured with the frame's matrix, range and
+/// chroma siting, plus the output frame and a scratch reference to the input, all reused by `run`.
+///
+/// Still pictures build one per picture; `VideoReader` keeps one for the whole stream (see
+/// `FrameConversion.rgbImage(from:codecID:cache:)`). Not thread-safe: one owner.
+final class ScaledConversion {
+    /// Everything about a source frame that the scaler was configured for.
+    struct Key: Equatable {
+        var width: Int32, height: Int32, format: Int32, colorspace: UInt32, range: UInt32, chroma: UInt32
+        var dstFormat: Int32
+
+        init(frame: UnsafeMutablePointer<AVFrame>, descriptor: UnsafePointer<AVPixFmtDescriptor>,
+             dstFormat: AVPixelFormat) {
+            width = frame.pointee.width; height = frame.pointee.height; format = frame.pointee.format
+            colorspace = frame.pointee.colorspace.rawValue; range = frame.pointee.color_range.rawValue
+            chroma = frame.pointee.chroma_location.rawValue; self.dstFormat = dstFormat.rawValue
+        }
+    }
+
+    let key: Key
+    private let scaler: Scaler
+    /// The format swscale was told the source has: the plain twin of a yuvj* format.
+    private let srcFormat: AVPixelFormat
+    private let output: Frame
+    private let source: Frame
+
+    init(for frame: UnsafeMutablePointer<AVFrame>, descriptor: UnsafePointer<AVPixFmtDescriptor>,
+         to dstFormat: AVPixelFormat) throws(FFmpegCallError) {
+        key = Key(frame: frame, descriptor: descriptor, dstFormat: dstFormat)
+        let width = frame.pointee.width, height = frame.pointee.height
+        var srcFormat = AVPixelFormat(rawValue: frame.pointee.format)
+        let flags = descriptor.pointee.flags
+        let isYUV = flags & UInt64(AV_PIX_FMT_FLAG_RGB) == 0 && flags & UInt64(AV_PIX_FMT_FLAG_PAL) == 0
+            && descriptor.pointee.nb_components >= 3
+        // The deprecated yuvj* formats only say "full range"; hand swscale the plain format plus an explicit
+        // range, which is what it does internally anyway, minus its deprecation warning.
+        var fullRange = frame.pointee.color_range == AVCOL_RANGE_JPEG
+        if let plain = FrameConversion.plainFormat(forJ: srcFormat) {
+            srcFormat = plain
+            fullRange = frame.pointee.color_range != AVCOL_RANGE_MPEG
+        }
+        self.srcFormat = srcFormat
+        // Where the subsampled chroma sits matters when it is interpolated back to full size: JPEG centres it
+        // between luma samples (the mjpeg decoder says so in chroma_location), MPEG video puts it on the left.
+        var chromaPosition: (x: Int32, y: Int32)?
+        if descriptor.pointee.log2_chroma_w + descriptor.pointee.log2_chroma_h > 0,
+           frame.pointee.chroma_location != AVCHROMA_LOC_UNSPECIFIED {
+            var x: Int32 = 0, y: Int32 = 0
+            if avcodec_enum_to_chroma_pos(&x, &y, frame.pointee.chroma_location) == 0 { chromaPosition = (x, y) }
+        }
+        guard let scaler = Scaler(srcWidth: width, srcHeight: height, srcFormat: srcFormat,
+                                  dstWidth: width, dstHeight: height, dstFormat: dstFormat,
+                                  flags: FrameConversion.conversionFlags, srcChromaPosition: chromaPosition)
+        else { throw FFmpegCallError(function: "sws_init_context", code: streamd_averror(EINVAL)) }
+        self.scaler = scaler
+        if isYUV {
+            // sws_getCoefficients takes AVColorSpace values (SWS_CS_* share them) and falls back to BT.601
+            // for "unspecified", which is right for JPEG, WebP and untagged video alike.
+            let srcMatrix = sws_getCoefficients(Int32(frame.pointee.colorspace.rawValue))
+            let dstMatrix = sws_getCoefficients(SWS_CS_DEFAULT)
+            // Gray and RGB sources are left alone: swscale already treats gray as full range, and setting a
+            // range on them would turn gray 255 into 255·255/219.
+            _ = sws_setColorspaceDetails(scaler.pointer, srcMatrix, fullRange ? 1 : 0, dstMatrix, 1, 0, 1 << 16, 1 << 16)
+        }
+        guard let output = Frame(), let source = Frame() else {
+            throw FFmpegCallError(function: "av_frame_alloc", code: streamd_averror(ENOMEM))
+        }
+        output.frame.pointee.width = width
+        output.frame.pointee.height = height
+        output.frame.pointee.format = dstFormat.rawValue
+        let result = av_frame_get_buffer(output.frame, 0)
+        guard result >= 0 else { throw FFmpegCallError(function: "av_frame_get_buffer", code: result) }
+        self.output = output
+        self.source = source
+    }
+
+    /// Converts `frame` (which must match `key`) into the reused output frame and returns it; the result is
+    /// valid until the next call.
+    func run(_ frame: UnsafeMutablePointer<AVFrame>) throws(FFmpegCallError) -> Frame {
+        // sws_scale_frame needs the source frame's format to match the scaler's; for yuvj* we told swscale the
+        // plain twin (identical memory layout), so relabel a shallow reference instead of touching the decoder's.
+        let refResult = av_frame_ref(source.frame, frame)
+        guard refResult >= 0 else { throw FFmpegCallError(function: "av_frame_ref", code: refResult) }
+        defer { av_frame_unref(source.frame) }
+        source.frame.pointee.format = srcFormat.rawValue
+        let scaleResult = sws_scale_frame(scaler.pointer, output.frame, source.frame)
+        guard scaleResult >= 0 else { throw FFmpegCallError(function: "sws_scale_frame", code: scaleResult) }
+        return output
     }
 }
