@@ -92,6 +92,7 @@ func deadline(after timeout: Duration) -> UInt64 {
     let nanoseconds = UInt64(max(attoseconds, 0) / 1_000_000_000)
     let (scaled, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
     if overflow { return .max }
-    let (total, overflow2) = monotonicNanoseconds().addingReportingOverflow(scaled + nanoseconds)
-    return overflow2 ? .max : total
+    let (span, overflow2) = scaled.addingReportingOverflow(nanoseconds)
+    let (total, overflow3) = monotonicNanoseconds().addingReportingOverflow(span)
+    return overflow2 || overflow3 ? .max : total
 }

@@ -54,7 +54,8 @@ public final class OrderedWorkers<Input: Sendable, Output: Sendable>: @unchecked
     ///
     /// Normal end: `input` finished and drained, every result sent, `output` finished. Early ends that are not
     /// errors: `output`'s consumer went away (the input's consumer side is closed so the producer stops), or
-    /// `input` was cancelled (`output` is cancelled too). Throws the first worker error as a `PipelineError`
+    /// `input` was cancelled (`output` is cancelled too). A hard stop that cancels both queues ends the run as
+    /// soon as the items being worked on are done: a transform (an sgemm) cannot be interrupted. Throws the first worker error as a `PipelineError`
     /// naming the worker and the item, with the worker's error as `underlying`. Call once.
     public func run(input: BoundedQueue<Input>, output: BoundedQueue<Output>) throws {
         monitor.withLock {

@@ -133,6 +133,7 @@ public final class StageGroup: @unchecked Sendable {
 
     /// Waits until every stage has returned, then joins their threads and throws the first error.
     /// With a `timeout`, returns false if stages are still running when it passes (nothing is joined then).
+    /// Called by the group's owner, from one thread.
     @discardableResult
     public func wait(timeout: Duration? = nil) throws -> Bool {
         let limit = timeout.map { deadline(after: $0) }

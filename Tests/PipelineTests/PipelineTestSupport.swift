@@ -50,7 +50,12 @@ func jitter(_ item: Int, salt: Int, maxMicroseconds: Int) {
     usleep(UInt32(x % UInt64(maxMicroseconds + 1)))
 }
 
-/// Threads of this process, from /proc (Linux); nil elsewhere.
-func processThreadCount() -> Int? {
-    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task"))?.count
+/// The names of this process's threads, from /proc (Linux); nil elsewhere. Names, not a count: the runtime
+/// may start helper threads of its own at any time.
+func processThreadNames() -> [String]? {
+    guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return nil }
+    return tasks.compactMap {
+        (try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 }

@@ -47,23 +47,25 @@ final class StageGroupTests: XCTestCase {
     /// on an empty one, and joins every thread promptly.
     func testHardStopWakesBlockedStagesPromptly() {
         let baseline = StageGroup.liveThreadCount
-        let threadsBefore = processThreadCount()
         let full = BoundedQueue<Int>(capacity: 1)
         let empty = BoundedQueue<Int>(capacity: 1)
         let producerBlocked = Locked(false)
         let group = StageGroup()
         group.addQueue(full)
         group.addQueue(empty)
-        group.addStage("source") { _ in
+        group.addStage("hardstop-src") { _ in
             _ = full.send(0)
             producerBlocked.withLock { $0 = true }
             XCTAssertEqual(full.send(1), .consumerGone)
         }
-        group.addStage("sink") { _ in XCTAssertNil(empty.receive()) }
+        group.addStage("hardstop-sink") { _ in XCTAssertNil(empty.receive()) }
         XCTAssertNoThrow(try group.start())
         usleep(50_000)
         XCTAssertTrue(producerBlocked.current)
         XCTAssertEqual(StageGroup.liveThreadCount, baseline + 2)
+        if let names = processThreadNames() {
+            XCTAssertTrue(names.contains("hardstop-src") && names.contains("hardstop-sink"), "\(names)")
+        }
         XCTAssertEqual(try group.wait(timeout: .milliseconds(20)), false, "stages should still be blocked")
 
         let start = Date()
@@ -72,7 +74,51 @@ final class StageGroupTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 1)
         XCTAssertNil(group.error, "a hard stop is not an error")
         XCTAssertEqual(StageGroup.liveThreadCount, baseline)
-        if let threadsBefore, let after = processThreadCount() { XCTAssertLessThanOrEqual(after, threadsBefore, "threads not joined") }
+        if let names = processThreadNames() {
+            XCTAssertFalse(names.contains { $0.hasPrefix("hardstop-") }, "threads not joined: \(names)")
+        }
+    }
+
+    /// A hard stop while workers are busy and the source is blocked on a full queue: everything ends within
+    /// about one work item, without an error, and every thread is joined.
+    func testHardStopMidStreamThroughWorkers() {
+        let baseline = StageGroup.liveThreadCount
+        let input = BoundedQueue<Int>(capacity: 2)
+        let output = BoundedQueue<Int>(capacity: 2)
+        let workers = OrderedWorkers<Int, Int>(name: "stylize", count: 2) { _ in
+            { item in
+                usleep(20_000)
+                return item
+            }
+        }
+        let received = Locked<[Int]>([])
+        let sourceEnd = Locked<SendResult?>(nil)
+        let group = StageGroup()
+        group.addQueue(input)
+        group.addQueue(output)
+        group.addStage("sink") { _ in
+            while let item = output.receive() {
+                received.withLock { $0.append(item) }
+                usleep(30_000)
+            }
+        }
+        group.addStage("stylize") { _ in try workers.run(input: input, output: output) }
+        group.addStage("source") { _ in
+            var item = 0
+            while input.send(item) == .sent { item += 1 }
+            sourceEnd.withLock { $0 = .consumerGone }
+        }
+        XCTAssertNoThrow(try group.start())
+        usleep(150_000)
+        let start = Date()
+        group.cancel()
+        XCTAssertEqual(try group.wait(timeout: .seconds(5)), true)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 1)
+        XCTAssertNil(group.error)
+        XCTAssertEqual(sourceEnd.current, .consumerGone)
+        XCTAssertGreaterThan(received.current.count, 0)
+        XCTAssertEqual(received.current, Array(0..<received.current.count))
+        XCTAssertEqual(StageGroup.liveThreadCount, baseline)
     }
 
     /// The first error wins: it names its stage, keeps its cause, wakes the blocked stages, and errors the
