@@ -115,6 +115,30 @@ final class BoundedQueueTests: XCTestCase {
         guard case .cancelled = empty.receive(timeout: .seconds(1)) else { return XCTFail("expected cancelled") }
     }
 
+    /// A consumer waiting with a long timeout is woken at once by the end of the stream or by a cancel.
+    func testTimedReceiveIsWokenByFinishAndByCancel() {
+        for cancel in [false, true] {
+            let queue = BoundedQueue<Int>(capacity: 1)
+            let outcome = Locked<String?>(nil)
+            let consumer = TestThread {
+                let result: String
+                switch queue.receive(timeout: .seconds(30)) {
+                case .finished: result = "finished"
+                case .cancelled: result = "cancelled"
+                case .timedOut: result = "timedOut"
+                case .element: result = "element"
+                }
+                outcome.withLock { $0 = result }
+            }
+            usleep(30_000)
+            let start = Date()
+            if cancel { queue.cancel() } else { queue.finish() }
+            XCTAssertTrue(consumer.wait(timeout: 5))
+            XCTAssertLessThan(Date().timeIntervalSince(start), 1)
+            XCTAssertEqual(outcome.current, cancel ? "cancelled" : "finished")
+        }
+    }
+
     func testCloseConsumerReleasesABlockedProducer() {
         let queue = BoundedQueue<Int>(capacity: 1)
         XCTAssertEqual(queue.send(0), .sent)

@@ -147,6 +147,33 @@ final class OrderedWorkersTests: XCTestCase {
         XCTAssertEqual(StageGroup.liveThreadCount, baseline)
     }
 
+    /// The first, a middle and the last item failing, for every worker count: one error naming the worker
+    /// that had the item, an ordered prefix of output before it, and nothing left running.
+    func testErrorAtAnyItemWithAnyWorkerCount() {
+        let baseline = StageGroup.liveThreadCount
+        for count in 1...4 {
+            for failing in [0, 57, 199] {
+                let workers = OrderedWorkers<Int, Int>(name: "stylize", count: count) { worker in
+                    { item in
+                        jitter(item, salt: worker, maxMicroseconds: 300)
+                        if item == failing { throw TestFailure(item: item) }
+                        return item
+                    }
+                }
+                let outcome = run(workers, items: 200)
+                let context = "N=\(count), failing item \(failing)"
+                XCTAssertTrue(outcome.finishedInTime, "hung: \(context)")
+                let error = outcome.error as? PipelineError
+                XCTAssertEqual(error?.message,
+                               "worker \(failing % count) failed on item \(failing): synthetic failure at \(failing)", context)
+                XCTAssertEqual(error?.underlying as? TestFailure, TestFailure(item: failing), context)
+                XCTAssertEqual(outcome.received, Array(0..<outcome.received.count), context)
+                XCTAssertLessThanOrEqual(outcome.received.count, failing, context)
+            }
+        }
+        XCTAssertEqual(StageGroup.liveThreadCount, baseline, "threads left running")
+    }
+
     func testWorkerThatCannotStartFailsTheRun() {
         let workers = OrderedWorkers<Int, Int>(name: "stylize", count: 2) { worker in
             if worker == 1 { throw TestFailure(item: -1) }
