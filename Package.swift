@@ -52,6 +52,7 @@ let package = Package(
             "StreamdCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
 
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline"], swiftSettings: swiftSettings),
         .testTarget(name: "StylizeTests", dependencies: ["Stylize", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "DecodeTests", dependencies: ["Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MediaTests", dependencies: ["Decode", "Encode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
