@@ -8,7 +8,7 @@ public struct StreamdCommand: AsyncParsableCommand {
         commandName: "streamd",
         abstract: "Stylize images and video with fast neural style transfer networks.",
         version: StreamdVersion.string,
-        subcommands: [ImageCommand.self, BenchCommand.self, ModelsCommand.self]
+        subcommands: [ImageCommand.self, TranscodeCommand.self, BenchCommand.self, ModelsCommand.self]
     )
 
     public init() {}
