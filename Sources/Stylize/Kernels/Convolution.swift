@@ -64,6 +64,52 @@ enum Convolution {
         }
     }
 
+    /// Repacks OIHW weights as kh matrices [co × (ci, kx)] for `forwardRowShift`.
+    static func packRowShift(_ w: [Float], cout: Int, cin: Int, kh: Int, kw: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: w.count)
+        for ky in 0..<kh {
+            for co in 0..<cout {
+                for ci in 0..<cin {
+                    for kx in 0..<kw {
+                        out[((ky * cout + co) * cin + ci) * kw + kx] = w[((co * cin + ci) * kh + ky) * kw + kx]
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Stride-1 convolution with few input channels and a wide kernel (the 3→32 9×9 input layer): the
+    /// patches are laid out over (ci, kx) only, for the band's input rows, and each kernel row ky is one GEMM
+    /// that reads them ky rows further down and adds into the output. The column matrix is kh times smaller
+    /// than im2col's (27 instead of 243 rows for conv1), which is most of that layer's memory traffic.
+    static func forwardRowShift(_ xp: UnsafePointer<Float>, _ g: Geometry, packedWeight: UnsafePointer<Float>,
+                                into y: UnsafeMutablePointer<Float>, workspace: Workspace, pool: ComputePool) {
+        let ho = g.ho, wo = g.wo
+        let kRow = g.cin * g.kw
+        let bandRows = balancedBand(ho, budget: bandBudget, perRow: kRow * wo)
+        let col = workspace.scratch(0, kRow * (bandRows + g.kh - 1) * wo)
+        var oy0 = 0
+        while oy0 < ho {
+            let rows = min(bandRows, ho - oy0)
+            let inRows = rows + g.kh - 1
+            let n = inRows * wo
+            pool.parallelFor(kRow) { r in
+                let ci = r / g.kw, kx = r % g.kw
+                let dst = col + r * n
+                let plane = xp + ci * g.hp * g.wp
+                for i in 0..<inRows {
+                    (dst + i * wo).update(from: plane + (oy0 + i) * g.wp + kx, count: wo)
+                }
+            }
+            for ky in 0..<g.kh {
+                GEMM.multiply(m: g.cout, n: rows * wo, k: kRow, a: packedWeight + ky * g.cout * kRow, lda: kRow,
+                              b: col + ky * wo, ldb: n, c: y + oy0 * wo, ldc: ho * wo, accumulate: ky > 0, pool: pool)
+            }
+            oy0 += rows
+        }
+    }
+
     /// Repacks OIHW weights as [(co, ky, kx) × ci] for `forwardCol2im`.
     static func packCol2im(_ w: [Float], cout: Int, cin: Int, kh: Int, kw: Int) -> [Float] {
         var out = [Float](repeating: 0, count: w.count)

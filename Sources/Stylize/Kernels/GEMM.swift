@@ -9,12 +9,13 @@ import COpenBLAS
 /// thread and parallelising ourselves means exactly `threads` busy threads at any time; it also makes
 /// several single-threaded workers in one process safe and predictable.
 enum GEMM {
-    /// C[m×n] = op(A)·B, row-major, split over `pool` (nil: on the calling thread). `transA` reads A as stored [k×m] (lda ≥ m); otherwise A is [m×k].
+    /// C[m×n] = op(A)·B (+ C when `accumulate`), row-major, split over `pool` (nil: on the calling thread). `transA` reads A as stored [k×m] (lda ≥ m); otherwise A is [m×k].
     static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, transA: Bool = false,
-                         b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ComputePool?) {
+                         b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                         accumulate: Bool = false, pool: ComputePool?) {
         func run(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
             cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                        1, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
+                        1, a, Int32(lda), b, Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
         }
         let t = pool?.threads ?? 1
         guard let pool, t > 1, m * n * k >= 1 << 18 else {

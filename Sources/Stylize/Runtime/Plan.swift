@@ -1,8 +1,7 @@
-import Foundation
 /// A graph compiled for execution: value names replaced by slots, weights resolved and checked, ReLUs fused
 /// into the normalisation before them, and the last use of every slot known so its buffer can be recycled.
 final class Plan: @unchecked Sendable {
-    enum ConvStrategy: Equatable { case im2col, col2im, winograd2, winograd4 }
+    enum ConvStrategy: Equatable { case im2col, col2im, rowShift, winograd2, winograd4 }
 
     struct ConvStep {
         var weight: UnsafeMutablePointer<Float>
@@ -70,10 +69,10 @@ final class Plan: @unchecked Sendable {
     /// Picks the lowering of a convolution from its shape (see `Convolution` and `Winograd`).
     static func strategy(cout: Int, cin: Int, kh: Int, kw: Int, sh: Int, sw: Int) -> ConvStrategy {
         if kh == 3 && kw == 3 && sh == 1 && sw == 1 && cin >= 16 && cout >= 16 {
-            if ProcessInfo.processInfo.environment["W2"] != nil { return .winograd2 }
             return cin >= 64 && cout >= 64 ? .winograd4 : .winograd2
         }
         if cout <= 8 && cin >= 8 { return .col2im }
+        if sh == 1 && sw == 1 && kh >= 5 && cin * kw <= 64 { return .rowShift }
         return .im2col
     }
 
@@ -164,6 +163,7 @@ final class Plan: @unchecked Sendable {
                         switch strategy {
                         case .winograd2: p = Winograd.pack(w, cout: s[0], cin: s[1], transform: Winograd.f2)
                         case .winograd4: p = Winograd.pack(w, cout: s[0], cin: s[1], transform: Winograd.f4)
+                        case .rowShift: p = Convolution.packRowShift(w, cout: s[0], cin: s[1], kh: s[2], kw: s[3])
                         default: p = Convolution.packCol2im(w, cout: s[0], cin: s[1], kh: s[2], kw: s[3])
                         }
                         store.add(key, p, shape: [p.count])

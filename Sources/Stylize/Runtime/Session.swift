@@ -203,6 +203,8 @@ public final class Session {
                 Convolution.forwardIm2col(padded.ptr, g, weight: c.weight, into: y.ptr, workspace: workspace, pool: pool)
             case .col2im:
                 Convolution.forwardCol2im(padded.ptr, g, packedWeight: c.packed!, into: y.ptr, workspace: workspace, pool: pool)
+            case .rowShift:
+                Convolution.forwardRowShift(padded.ptr, g, packedWeight: c.packed!, into: y.ptr, workspace: workspace, pool: pool)
             case .winograd2, .winograd4:
                 Winograd.forward(padded.ptr, cin: c.cin, hp: padded.h, wp: padded.w, packed: c.packed!, cout: c.cout,
                                  transform: c.strategy == .winograd4 ? Winograd.f4 : Winograd.f2,
