@@ -14,8 +14,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Frame size WIDTHxHEIGHT, e.g. 640x480.")
     var size: String = "640x480"
 
-    @Option(help: "Compute threads (OpenBLAS and the passes between GEMMs).")
-    var threads: Int = min(ProcessInfo.processInfo.activeProcessorCount, 2)
+    @Option(help: "Compute threads for the network (matrix products and the passes between them).")
+    var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
     @Option(help: "Timed runs (after warm-up).")
     var iterations: Int = 10

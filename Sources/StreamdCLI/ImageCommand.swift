@@ -35,8 +35,8 @@ struct ImageCommand: AsyncParsableCommand {
     @Option(help: "Overlap between tiles in pixels (feathered).")
     var overlap: Int = 64
 
-    @Option(help: "Compute threads (OpenBLAS and the passes between GEMMs).")
-    var threads: Int = min(ProcessInfo.processInfo.activeProcessorCount, 2)
+    @Option(help: "Compute threads for the network (matrix products and the passes between them).")
+    var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
     @Option(help: "JPEG quality 1-100 (for .jpg output).")
     var quality: Int = 92
