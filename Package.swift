@@ -31,10 +31,12 @@ let package = Package(
 
         // Frames and the pieces every stage shares. Knows nothing of FFmpeg or BLAS.
         .target(name: "Pipeline", swiftSettings: swiftSettings),
+        // Owners of FFmpeg objects shared by Decode and Encode (package access only).
+        .target(name: "FFmpegSupport", dependencies: ["CFFmpeg"], swiftSettings: swiftSettings),
         // Everything FFmpeg that reads pictures and video.
-        .target(name: "Decode", dependencies: ["CFFmpeg", "Pipeline"], swiftSettings: swiftSettings),
+        .target(name: "Decode", dependencies: ["CFFmpeg", "FFmpegSupport", "Pipeline"], swiftSettings: swiftSettings),
         // Everything FFmpeg that writes pictures and video.
-        .target(name: "Encode", dependencies: ["CFFmpeg", "Pipeline"], swiftSettings: swiftSettings),
+        .target(name: "Encode", dependencies: ["CFFmpeg", "FFmpegSupport", "Pipeline"], swiftSettings: swiftSettings),
         // Tensors, kernels on OpenBLAS, models and their importers.
         .target(name: "Stylize", dependencies: [
             "COpenBLAS", "Pipeline",

@@ -1,4 +1,5 @@
 package import CFFmpeg
+import FFmpegSupport
 public import Pipeline
 
 /// One stream of a demuxed file, with a copy of its codec parameters, so a muxer can take the stream over

@@ -1,4 +1,5 @@
 import CFFmpeg
+import FFmpegSupport
 
 /// Control over FFmpeg's own logging, which by default writes to stderr from any thread.
 ///

@@ -1,4 +1,5 @@
 import CFFmpeg
+import FFmpegSupport
 import Pipeline
 
 /// Turns a decoded `AVFrame` of any software pixel format into a packed 8-bit `RGBImage`.
@@ -312,7 +313,7 @@ final class ScaledConversion {
         }
         guard let scaler = Scaler(srcWidth: width, srcHeight: height, srcFormat: srcFormat,
                                   dstWidth: width, dstHeight: height, dstFormat: dstFormat,
-                                  flags: FrameConversion.conversionFlags, srcChromaPosition: chromaPosition)
+                                  flags: FrameConversion.conversionFlags, srcChromaPosition: chromaPosition, noDither: true)
         else { throw FFmpegCallError(function: "sws_init_context", code: streamd_averror(EINVAL)) }
         self.scaler = scaler
         if isYUV {

@@ -1,4 +1,5 @@
 import CFFmpeg
+import FFmpegSupport
 public import Pipeline
 
 #if canImport(Glibc)
@@ -126,7 +127,8 @@ public enum ImageDecoder {
         let flags = (shrinking ? SWS_AREA : SWS_BICUBIC) | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_FULL_CHR_H_INP
             | SWS_BITEXACT
         guard let scaler = Scaler(srcWidth: Int32(image.width), srcHeight: Int32(image.height), srcFormat: AV_PIX_FMT_RGB24,
-                                  dstWidth: Int32(width), dstHeight: Int32(height), dstFormat: AV_PIX_FMT_RGB24, flags: flags)
+                                  dstWidth: Int32(width), dstHeight: Int32(height), dstFormat: AV_PIX_FMT_RGB24, flags: flags,
+                                  noDither: true)
         else {
             throw MediaError(.invalidArgument, path: nil,
                              "cannot resize \(image.width)x\(image.height) to \(width)x\(height)",

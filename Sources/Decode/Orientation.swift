@@ -1,4 +1,5 @@
 import CFFmpeg
+import FFmpegSupport
 import Pipeline
 
 /// A rotation by a multiple of 90° and/or a mirror: the eight EXIF orientations.

@@ -1,4 +1,5 @@
 import CFFmpeg
+import FFmpegSupport
 public import Pipeline
 
 #if canImport(Glibc)

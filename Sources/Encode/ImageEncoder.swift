@@ -1,4 +1,5 @@
 import CFFmpeg
+import FFmpegSupport
 public import Pipeline
 
 /// Writes an `RGBImage` as PNG or JPEG with libavcodec's encoders, choosing the format from the extension.
