@@ -21,8 +21,8 @@ echo "| clip | size | frames | end-to-end fps | bench fps (same size) | ratio | 
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
 for clip in fox_h264_640x640.mp4 cockatoo_h264_1280x720.mp4 portrait_h264_3840x2160_60fps_rot-90.mp4; do
   in="$shared/media/video/$clip"
-  size="$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 "$in" | head -1)"
-  w="${size%%,*}"; h="${size#*,}"
+  w="$(ffprobe -v error -select_streams v:0 -show_entries stream=width -of default=nw=1:nk=1 "$in" | head -1)"
+  h="$(ffprobe -v error -select_streams v:0 -show_entries stream=height -of default=nw=1:nk=1 "$in" | head -1)"
   case "$clip" in *rot-90*) t="$w"; w="$h"; h="$t";; esac
   start=$(date +%s.%N)
   /usr/bin/time -f "%M" -o "$work/rss" "$streamd" transcode --model "$model" --overwrite "$in" "$work/out.mp4" 2> "$work/log" || { cat "$work/log" >&2; exit 1; }
