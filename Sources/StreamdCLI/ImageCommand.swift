@@ -14,17 +14,7 @@ struct ImageCommand: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: .customLong("style-index"), help: "Style of a multi-style model (0-based).")
-    var styleIndex: Int?
-
-    @Option(name: .customLong("style-mix"), help: "Blend of styles of a multi-style model, e.g. 3:0.5,12:0.5.")
-    var styleMix: String?
-
-    @Option(help: "Blend with the original: 1 = fully stylized, 0 = the original.")
-    var strength: Float = 1
-
-    @Flag(name: .customLong("preserve-color"), help: "Keep the original colours (luminance from the stylized image).")
-    var preserveColor = false
+    @OptionGroup var style: StyleArguments
 
     @Option(name: .customLong("max-size"), help: "Resize so the longer side is at most N pixels before stylizing.")
     var maxSize: Int?
@@ -69,9 +59,7 @@ struct ImageCommand: AsyncParsableCommand {
                                                   height: max(1, Int((Double(picture.height) * scale).rounded())))
             }
             let stylizer = try Stylizer(model: model, threads: threads)
-            let options = StyleOptions(
-                styleWeights: try StyleOptions.styleWeights(index: styleIndex, mix: styleMix, styleCount: stylizer.session.styleCount),
-                strength: strength, preserveColor: preserveColor)
+            let options = try style.options(styleCount: stylizer.session.styleCount)
             let start = Date()
             let result = try tile.map { try stylizer.stylizeTiled(picture, tile: $0, overlap: overlap, options: options) }
                 ?? stylizer.stylize(picture, options: options)

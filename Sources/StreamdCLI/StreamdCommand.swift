@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Foundation
+import Stylize
 
 /// `streamd`: stylize pictures and video with fast neural style transfer.
 @available(macOS 10.15, *)
@@ -25,6 +26,27 @@ struct ModelOptions: ParsableArguments {
 
     @Option(name: .customLong("models-dir"), help: "Directory searched first for model names (then $STREAMD_MODELS, ~/.local/share/streamd/models, /var/lib/streamd/models).")
     var modelsDir: String?
+}
+
+/// How to stylize, shared by every command that stylizes pictures.
+struct StyleArguments: ParsableArguments {
+    @Option(name: .customLong("style-index"), help: "Style of a multi-style model (0-based).")
+    var styleIndex: Int?
+
+    @Option(name: .customLong("style-mix"), help: "Blend of styles of a multi-style model, e.g. 3:0.5,12:0.5.")
+    var styleMix: String?
+
+    @Option(help: "Blend with the original: 1 = fully stylized, 0 = the original.")
+    var strength: Float = 1
+
+    @Flag(name: .customLong("preserve-color"), help: "Keep the original colours (luminance from the stylized picture).")
+    var preserveColor = false
+
+    /// The options for a model with `styleCount` styles; one-line errors for impossible choices.
+    func options(styleCount: Int) throws -> StyleOptions {
+        StyleOptions(styleWeights: try StyleOptions.styleWeights(index: styleIndex, mix: styleMix, styleCount: styleCount),
+                     strength: strength, preserveColor: preserveColor)
+    }
 }
 
 /// Runs a command body and turns any failure into one line on standard error and exit status 1: the

@@ -15,17 +15,7 @@ struct TranscodeCommand: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: .customLong("style-index"), help: "Style of a multi-style model (0-based).")
-    var styleIndex: Int?
-
-    @Option(name: .customLong("style-mix"), help: "Blend of styles of a multi-style model, e.g. 3:0.5,12:0.5.")
-    var styleMix: String?
-
-    @Option(help: "Blend with the original: 1 = fully stylized, 0 = the original.")
-    var strength: Float = 1
-
-    @Flag(name: .customLong("preserve-color"), help: "Keep the original colours.")
-    var preserveColor = false
+    @OptionGroup var style: StyleArguments
 
     @Option(help: "Stylize workers (frames in flight at once).")
     var workers: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
@@ -79,9 +69,7 @@ struct TranscodeCommand: AsyncParsableCommand {
             FFmpegLog.setQuiet()
             try OutputPath.check(output, overwrite: overwrite, extensions: ["mp4", "mov", "mkv", "webm", "avi"])
             let model = try ModelLoader.load(path: try ModelLibrary.standard(modelsDir: modelOptions.modelsDir).resolve(modelOptions.model))
-            let options = StyleOptions(
-                styleWeights: try StyleOptions.styleWeights(index: styleIndex, mix: styleMix, styleCount: model.info.styleCount),
-                strength: strength, preserveColor: preserveColor)
+            let options = try style.options(styleCount: model.info.styleCount)
             // Fail on a model that cannot run before any output exists.
             _ = try Session(model: model).profile(height: 64, width: 64)
             let reader = try VideoReader(path: input, options: VideoReaderOptions(threadCount: 2, start: start, duration: duration))
