@@ -12,11 +12,12 @@ import Darwin
 /// atomic), are flushed to disk, and the file is renamed over the target. Any failure removes the temporary
 /// file. A replaced file gets default permissions (0644 minus the umask), not the old file's.
 enum AtomicFile {
-    static func write(_ bytes: [UInt8], to path: String) throws {
+    /// Creates `.<name>.<pid>.<random>.tmp` in `path`'s directory and returns it open for writing. O_EXCL with a
+    /// random suffix: never clobber someone else's file; retry on the unlikely clash.
+    static func createTemporary(beside path: String) throws -> (path: String, fd: Int32) {
         let (directory, name) = split(path)
         var temporary = ""
         var fd: Int32 = -1
-        // O_EXCL with a random suffix: never clobber someone else's file, retry on the unlikely clash.
         for _ in 0..<8 {
             temporary = "\(directory)/.\(name).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
             fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -25,6 +26,11 @@ enum AtomicFile {
         guard fd >= 0 else {
             throw MediaError(.unwritable, path: path, "cannot create a file in \(directory): \(systemError(errno))")
         }
+        return (temporary, fd)
+    }
+
+    static func write(_ bytes: [UInt8], to path: String) throws {
+        let (temporary, fd) = try createTemporary(beside: path)
         var closed = false
         var renamed = false
         defer {

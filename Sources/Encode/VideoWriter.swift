@@ -545,17 +545,7 @@ private struct Temporary {
     /// Creates `.<name>.<pid>.<random>.tmp` beside `path` with O_EXCL (retrying on the unlikely clash) and
     /// closes it; the muxer reopens it by name (MP4 faststart also re-reads it by name).
     static func file(for path: String) throws -> Temporary {
-        let (directory, name) = AtomicFile.split(path)
-        var temporary = ""
-        var fd: Int32 = -1
-        for _ in 0..<8 {
-            temporary = "\(directory)/.\(name).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
-            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            if fd >= 0 || errno != EEXIST { break }
-        }
-        guard fd >= 0 else {
-            throw MediaError(.unwritable, path: path, "cannot create a file in \(directory): \(AtomicFile.systemError(errno))")
-        }
+        let (temporary, fd) = try AtomicFile.createTemporary(beside: path)
         close(fd)
         return Temporary(path: temporary, destination: path, isDirectory: false)
     }
