@@ -40,13 +40,6 @@ final class Workspace {
         scratch[slot] = b
         return b.base
     }
-
-    /// Bytes held, for the memory report.
-    var bytesHeld: Int {
-        let pooled = free.values.reduce(0) { $0 + $1.reduce(0) { $0 + $1.capacity } }
-        let s = scratch.reduce(0) { $0 + ($1?.capacity ?? 0) }
-        return (pooled + s) * MemoryLayout<Float>.stride
-    }
 }
 
 /// A C×H×W activation (one image, channels planar).
