@@ -1,0 +1,110 @@
+import Decode
+import Encode
+import Foundation
+import Pipeline
+import Stylize
+
+/// One transcode: owns the stage group, the queues and the interrupt handling.
+final class TranscodeJob: @unchecked Sendable {
+    struct Outcome {
+        var frames: Int
+        var seconds: Double
+        var interrupted: Bool
+    }
+
+    let reader: VideoReader
+    let writer: VideoWriter
+    let model: StyleModel
+    let options: StyleOptions
+    let workers: Int, threads: Int
+    let width: Int, height: Int
+    let input: String
+
+    init(reader: VideoReader, writer: VideoWriter, model: StyleModel, options: StyleOptions,
+         workers: Int, threads: Int, width: Int, height: Int, input: String) {
+        self.reader = reader; self.writer = writer; self.model = model; self.options = options
+        self.workers = workers; self.threads = threads; self.width = width; self.height = height; self.input = input
+    }
+
+    func run() async throws -> Outcome {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result { try self.runBlocking() }) }
+            thread.name = "transcode"
+            thread.start()
+        }
+    }
+
+    /// Runs the pipeline on dedicated threads and returns when every stage has been joined.
+    func runBlocking() throws -> Outcome {
+        let group = StageGroup(name: "transcode")
+        let decoded = BoundedQueue<VideoFrame>(capacity: 2, policy: .block)
+        let stylized = BoundedQueue<VideoFrame>(capacity: 2, policy: .block)
+        group.addQueue(decoded)
+        group.addQueue(stylized)
+        let progress = ProgressReporter(total: reader.info.estimatedFrameCount, frameRate: reader.info.frameRate.doubleValue)
+        let (reader, writer, model, options, threads) = (self.reader, self.writer, self.model, self.options, self.threads)
+        let (width, height) = (self.width, self.height)
+        group.addStage("encode") { _ in
+            while let frame = stylized.receive() {
+                try writer.write(frame)
+                progress.frameDone()
+            }
+        }
+        let stylize = OrderedWorkers<VideoFrame, VideoFrame>(name: "stylize", count: workers) { _ in
+            let stylizer = try Stylizer(model: model, threads: threads)
+            return { frame in
+                var out = frame
+                if frame.image.width != width || frame.image.height != height {
+                    out.image = try ImageDecoder.resize(frame.image, width: width, height: height)
+                }
+                out.image = try stylizer.stylize(out.image, options: options)
+                return out
+            }
+        }
+        group.addStage("stylize") { _ in try stylize.run(input: decoded, output: stylized) }
+        group.addStage("decode") { context in
+            while !context.isStopRequested, let frame = try reader.nextFrame() {
+                if decoded.send(frame) == .consumerGone { break }
+            }
+            decoded.finish()
+        }
+        // SIGINT/SIGTERM: stop reading, let what is in flight drain, finalize the file.
+        let interrupted = InterruptFlag()
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
+            let s = DispatchSource.makeSignalSource(signal: sig)
+            s.setEventHandler { interrupted.set(); group.stop() }
+            s.resume()
+            return s
+        }
+        defer {
+            sources.forEach { $0.cancel() }
+            signal(SIGINT, SIG_DFL)
+            signal(SIGTERM, SIG_DFL)
+        }
+        let started = Date()
+        try group.start()
+        _ = try? group.wait()
+        progress.finish()
+        if let error = group.error {
+            writer.abort()
+            throw error.underlying.map { TranscodeFailure(message: oneLine($0)) } ?? TranscodeFailure(message: error.description)
+        }
+        try writer.finish()
+        return Outcome(frames: writer.framesWritten, seconds: Date().timeIntervalSince(started), interrupted: interrupted.isSet)
+    }
+}
+
+struct TranscodeFailure: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+final class InterruptFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}
+
