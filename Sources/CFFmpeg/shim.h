@@ -16,6 +16,7 @@ static inline int streamd_averror_eof(void) { return AVERROR_EOF; }
 static inline int streamd_averror_eagain(void) { return AVERROR(EAGAIN); }
 static inline int streamd_averror_invaliddata(void) { return AVERROR_INVALIDDATA; }
 static inline int streamd_averror_decoder_not_found(void) { return AVERROR_DECODER_NOT_FOUND; }
+static inline int streamd_averror_demuxer_not_found(void) { return AVERROR_DEMUXER_NOT_FOUND; }
 static inline int64_t streamd_nopts_value(void) { return AV_NOPTS_VALUE; }
 static inline const char *streamd_err2str(int err, char *buf, size_t size) {
     return av_make_error_string(buf, size, err);

@@ -8,10 +8,18 @@ import FFmpegSupport
 final class InputContext {
     private(set) var pointer: UnsafeMutablePointer<AVFormatContext>?
 
-    /// Opens `url`, letting libavformat probe the format from the name and the first bytes.
-    init(url: String) throws(FFmpegCallError) {
+    /// Opens `url`, letting libavformat probe the format from the name and the first bytes, or with the
+    /// demuxer named `format` and its private `options` (image2's `pattern_type`, `framerate`).
+    init(url: String, format: String? = nil, options: [(String, String)] = []) throws(FFmpegCallError) {
         var context: UnsafeMutablePointer<AVFormatContext>?
-        let result = avformat_open_input(&context, url, nil, nil)
+        var dictionary: OpaquePointer?
+        for (key, value) in options { av_dict_set(&dictionary, key, value, 0) }
+        defer { av_dict_free(&dictionary) }
+        let demuxer = format.flatMap { av_find_input_format($0) }
+        if format != nil && demuxer == nil {
+            throw FFmpegCallError(function: "av_find_input_format", code: streamd_averror_demuxer_not_found())
+        }
+        let result = avformat_open_input(&context, url, demuxer, &dictionary)
         // On failure avformat_open_input frees the context itself and sets it to NULL.
         guard result >= 0, let context else { throw FFmpegCallError(function: "avformat_open_input", code: result) }
         pointer = context

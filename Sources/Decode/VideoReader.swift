@@ -65,12 +65,16 @@ public struct VideoReaderOptions: Sendable, Equatable {
     public var duration: Double?
     /// Turn frames upright according to the stream's display matrix (as `ffmpeg` does by default).
     public var autorotate: Bool
+    /// Pictures per second of an image-sequence input (`ImageSequence`); pictures carry no timing of their own.
+    public var sequenceFrameRate: Rational
 
-    public init(threadCount: Int = 2, start: Double? = nil, duration: Double? = nil, autorotate: Bool = true) {
+    public init(threadCount: Int = 2, start: Double? = nil, duration: Double? = nil, autorotate: Bool = true,
+                sequenceFrameRate: Rational = Rational(25, 1)) {
         self.threadCount = threadCount
         self.start = start
         self.duration = duration
         self.autorotate = autorotate
+        self.sequenceFrameRate = sequenceFrameRate
     }
 }
 
@@ -124,11 +128,27 @@ public final class VideoReader: @unchecked Sendable {
     ///   `.invalidArgument` (a `start` past the end, a `duration` that is not positive).
     public init(path: String, options: VideoReaderOptions = VideoReaderOptions()) throws {
         self.path = path
-        try Self.checkInputFile(path)
+        let sequence = ImageSequence(path: path)
+        if let sequence {
+            guard !sequence.files(limit: 1).isEmpty else {
+                throw MediaError(.fileNotFound, path: path, "no files match this image-sequence pattern")
+            }
+            guard options.sequenceFrameRate.numerator > 0, options.sequenceFrameRate.denominator > 0 else {
+                throw MediaError(.invalidArgument, path: path, "frame rate \(options.sequenceFrameRate) is not positive")
+            }
+        } else {
+            try Self.checkInputFile(path)
+        }
         let input: InputContext
         do {
-            // "file:" so that a path with a colon in it is never taken for a protocol.
-            input = try InputContext(url: "file:" + path)
+            if let sequence {
+                // image2 expands the pattern itself; a "file:" prefix would become part of the glob.
+                input = try InputContext(url: path, format: "image2",
+                                         options: sequence.demuxerOptions(frameRate: options.sequenceFrameRate))
+            } else {
+                // "file:" so that a path with a colon in it is never taken for a protocol.
+                input = try InputContext(url: "file:" + path)
+            }
         } catch {
             throw Self.openError(path: path, error)
         }

@@ -29,8 +29,7 @@ struct TranscodeCommand: AsyncParsableCommand {
     @Option(help: "Transcode at most this many seconds.")
     var duration: Double?
 
-    @Option(name: .customLong("max-size"), help: "Scale frames down so the longer side is at most N pixels.")
-    var maxSize: Int?
+    @OptionGroup(title: "Frame size") var size: SizeArguments
 
     @Option(help: "Video encoder (default: libx264, or libvpx-vp9 for .webm, mpeg4 for .avi).")
     var codec: String?
@@ -47,10 +46,13 @@ struct TranscodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("pix-fmt"), help: "Output pixel format (default yuv420p).")
     var pixFmt: String?
 
+    @Option(name: .customLong("frame-rate"), help: "Pictures per second of an image-sequence input (default 25).")
+    var frameRate: Double?
+
     @Flag(help: "Replace OUTPUT if it exists.")
     var overwrite = false
 
-    @Argument(help: "Input video file.")
+    @Argument(help: "Input video file, or an image sequence: a numbered pattern (frames/f_%04d.png) or a quoted glob ('frames/*.png').")
     var input: String
 
     @Argument(help: "Output video file (.mp4, .mov, .mkv, .webm or .avi).")
@@ -59,9 +61,9 @@ struct TranscodeCommand: AsyncParsableCommand {
     func validate() throws {
         if workers < 1 || workers > 64 { throw ValidationError("--workers must be between 1 and 64") }
         if threads < 1 || threads > 64 { throw ValidationError("--threads must be between 1 and 64") }
-        if let maxSize, maxSize < 16 { throw ValidationError("--max-size must be at least 16") }
         if let start, start < 0 { throw ValidationError("--start must not be negative") }
         if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
+        if let frameRate, !(frameRate > 0 && frameRate <= 1000) { throw ValidationError("--frame-rate must be between 0 and 1000") }
     }
 
     func run() async throws {
@@ -72,22 +74,21 @@ struct TranscodeCommand: AsyncParsableCommand {
             let options = try style.options(styleCount: model.info.styleCount)
             // Fail on a model that cannot run before any output exists.
             _ = try Session(model: model).profile(height: 64, width: 64)
-            let reader = try VideoReader(path: input, options: VideoReaderOptions(threadCount: 2, start: start, duration: duration))
+            let reader = try VideoReader(path: input, options: VideoReaderOptions(
+                threadCount: 2, start: start, duration: duration,
+                sequenceFrameRate: frameRate.map { Rational(Int(($0 * 1000).rounded()), 1000) } ?? Rational(25, 1)))
             let info = reader.info
-            var width = info.displayWidth, height = info.displayHeight
-            if let maxSize, max(width, height) > maxSize {
-                let scale = Double(maxSize) / Double(max(width, height))
-                width = max(2, Int((Double(width) * scale).rounded()))
-                height = max(2, Int((Double(height) * scale).rounded()))
-            }
+            let inputSize = PixelSize(width: info.displayWidth, height: info.displayHeight)
+            let processing = size.processingSize(input: inputSize)
+            let outputSize = size.outputSize(input: inputSize, processing: processing)
             if info.hasAudio {
                 note("streamd: warning: \(input) has audio; this version writes the video stream only")
             }
-            let settings = VideoEncodeSettings(width: width, height: height, frameRate: info.frameRate, timeBase: info.timeBase,
+            let settings = VideoEncodeSettings(width: outputSize.width, height: outputSize.height, frameRate: info.frameRate, timeBase: info.timeBase,
                                                codec: codec, crf: crf, preset: preset, bitrate: bitrate, pixelFormat: pixFmt)
             let writer = try VideoWriter(path: output, settings: settings)
             let job = TranscodeJob(reader: reader, writer: writer, model: model, options: options,
-                                   workers: workers, threads: threads, width: width, height: height, input: input)
+                                   workers: workers, threads: threads, processing: processing, output: outputSize, input: input)
             let outcome = try await job.run()
             for w in reader.warnings { note("streamd: warning: \(input): \(w)") }
             let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0

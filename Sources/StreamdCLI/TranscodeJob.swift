@@ -17,13 +17,14 @@ final class TranscodeJob: @unchecked Sendable {
     let model: StyleModel
     let options: StyleOptions
     let workers: Int, threads: Int
-    let width: Int, height: Int
+    /// The size frames are stylized at, and the size they are written at.
+    let processing: PixelSize, output: PixelSize
     let input: String
 
     init(reader: VideoReader, writer: VideoWriter, model: StyleModel, options: StyleOptions,
-         workers: Int, threads: Int, width: Int, height: Int, input: String) {
+         workers: Int, threads: Int, processing: PixelSize, output: PixelSize, input: String) {
         self.reader = reader; self.writer = writer; self.model = model; self.options = options
-        self.workers = workers; self.threads = threads; self.width = width; self.height = height; self.input = input
+        self.workers = workers; self.threads = threads; self.processing = processing; self.output = output; self.input = input
     }
 
     func run() async throws -> Outcome {
@@ -43,7 +44,7 @@ final class TranscodeJob: @unchecked Sendable {
         group.addQueue(stylized)
         let progress = ProgressReporter(total: reader.info.estimatedFrameCount, frameRate: reader.info.frameRate.doubleValue)
         let (reader, writer, model, options, threads) = (self.reader, self.writer, self.model, self.options, self.threads)
-        let (width, height) = (self.width, self.height)
+        let (processing, output) = (self.processing, self.output)
         group.addStage("encode") { _ in
             while let frame = stylized.receive() {
                 try writer.write(frame)
@@ -54,10 +55,13 @@ final class TranscodeJob: @unchecked Sendable {
             let stylizer = try Stylizer(model: model, threads: threads)
             return { frame in
                 var out = frame
-                if frame.image.width != width || frame.image.height != height {
-                    out.image = try ImageDecoder.resize(frame.image, width: width, height: height)
+                if frame.image.width != processing.width || frame.image.height != processing.height {
+                    out.image = try ImageDecoder.resize(frame.image, width: processing.width, height: processing.height)
                 }
                 out.image = try stylizer.stylize(out.image, options: options)
+                if output != processing {
+                    out.image = try ImageDecoder.resize(out.image, width: output.width, height: output.height)
+                }
                 return out
             }
         }
