@@ -26,6 +26,8 @@ let package = Package(
         // Thin C-interop targets: a module map and a shim header of static inline wrappers, no logic.
         .systemLibrary(name: "CFFmpeg", path: "Sources/CFFmpeg", pkgConfig: "libavformat libavcodec libavutil libswscale",
                        providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev"])]),
+        // The Linux CPU-affinity calls (glibc hides them from Swift without _GNU_SOURCE).
+        .target(name: "CThreadAffinity", path: "Sources/CThreadAffinity"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
 
@@ -39,7 +41,7 @@ let package = Package(
         .target(name: "Encode", dependencies: ["CFFmpeg", "FFmpegSupport", "Pipeline"], swiftSettings: swiftSettings),
         // Tensors, kernels on OpenBLAS, models and their importers.
         .target(name: "Stylize", dependencies: [
-            "COpenBLAS", "Pipeline",
+            "COpenBLAS", "CThreadAffinity", "Pipeline",
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),

@@ -12,14 +12,30 @@ import Synchronization
 final class ComputePool: @unchecked Sendable {
     let threads: Int
     private let core: Core
+    /// The cores this pool's threads are kept on (see `CoreAffinity`): the caller's (during `pinningCaller`)
+    /// first, then one per worker thread. Nil when the pool runs unpinned.
+    let pinnedCores: [Int]?
 
     init(threads: Int) {
         self.threads = max(1, threads)
-        core = Core(threads: self.threads)
+        pinnedCores = CoreAffinity.reserve(self.threads)
+        core = Core(threads: self.threads, cores: pinnedCores)
     }
 
     /// Stops the workers (they hold `core`, not the pool, so the pool can go away while they run down).
-    deinit { core.stop() }
+    deinit {
+        core.stop()
+        if let pinnedCores { CoreAffinity.release(pinnedCores) }
+    }
+
+    /// Runs `body` with the calling thread kept on the pool's first core, then gives the thread its old CPU
+    /// set back, so a caller's thread is only pinned while it computes for this pool.
+    func pinningCaller<T>(_ body: () throws -> T) rethrows -> T {
+        guard let first = pinnedCores?.first, let previous = CoreAffinity.currentMask(),
+              CoreAffinity.pinCurrentThread(to: [first]) else { return try body() }
+        defer { CoreAffinity.pinCurrentThread(to: previous) }
+        return try body()
+    }
 
     /// Runs `body(i)` for every i in 0..<n across the pool and returns when all have finished. Callers
     /// partition their work so that different i never write the same memory.
@@ -46,12 +62,15 @@ private final class Core: @unchecked Sendable {
     /// How long a worker spins for the next job before it blocks.
     static let spinNanoseconds: UInt64 = 2_000_000
 
-    init(threads: Int) {
+    init(threads: Int, cores: [Int]?) {
         self.threads = threads
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
         for i in 1..<self.threads {
-            let t = Thread { [self] in self.workerLoop() }
+            let t = Thread { [self] in
+                if let cores { CoreAffinity.pinCurrentThread(to: [cores[i]]) }
+                self.workerLoop()
+            }
             t.name = "streamd-compute-\(i)"
             t.start()
         }

@@ -111,6 +111,10 @@ public final class Session {
 
     /// Executes the plan; the input activation's buffer is owned (and recycled) by the run.
     func execute(_ input: Activation, styleWeights: [Float]?) throws -> Activation {
+        try pool.pinningCaller { try executeOnPool(input, styleWeights: styleWeights) }
+    }
+
+    private func executeOnPool(_ input: Activation, styleWeights: [Float]?) throws -> Activation {
         let style = try resolvedStyle(styleWeights)
         lastRunMACs = 0
         layerTimings.removeAll(keepingCapacity: true)
