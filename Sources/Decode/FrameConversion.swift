@@ -25,8 +25,9 @@ enum FrameConversion {
     /// `cache`, one scaler and one output frame kept across calls and rebuilt only when the frame's size,
     /// format, matrix, range or chroma siting changes, so a video does not build a `SwsContext` per frame.
     /// Anything else takes the still-picture paths above.
+    /// With a `pool`, the common case's pixels land in a recycled buffer.
     static func rgbImage(from frame: UnsafeMutablePointer<AVFrame>, codecID: AVCodecID,
-                         cache: inout ScaledConversion?) throws(FFmpegCallError) -> RGBImage {
+                         cache: inout ScaledConversion?, pool: FramePool? = nil) throws(FFmpegCallError) -> RGBImage {
         let format = AVPixelFormat(rawValue: frame.pointee.format)
         guard frame.pointee.width > 0, frame.pointee.height > 0, let descriptor = av_pix_fmt_desc_get(format) else {
             throw FFmpegCallError(function: "av_pix_fmt_desc_get", code: streamd_averror_invaliddata())
@@ -40,7 +41,7 @@ enum FrameConversion {
             cache = nil  // free the old scaler before building the new one
             cache = try ScaledConversion(for: frame, descriptor: descriptor, to: AV_PIX_FMT_RGB24)
         }
-        return packedRGB24(try cache!.run(frame).frame)
+        return packedRGB24(try cache!.run(frame).frame, pool: pool)
     }
 
     static func rgbImage(from frame: UnsafeMutablePointer<AVFrame>, codecID: AVCodecID) throws(FFmpegCallError) -> RGBImage {
@@ -184,10 +185,10 @@ enum FrameConversion {
     }
 
     /// The rows of an RGB24 frame without the padding FFmpeg adds to each line.
-    static func packedRGB24(_ frame: UnsafeMutablePointer<AVFrame>) -> RGBImage {
+    static func packedRGB24(_ frame: UnsafeMutablePointer<AVFrame>, pool: FramePool? = nil) -> RGBImage {
         let width = Int(frame.pointee.width), height = Int(frame.pointee.height)
         let stride = Int(frame.pointee.linesize.0)
-        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+        var pixels = pool?.take(count: width * height * 3) ?? [UInt8](repeating: 0, count: width * height * 3)
         if let base = frame.pointee.data.0 {
             pixels.withUnsafeMutableBytes { dst in
                 for y in 0..<height {

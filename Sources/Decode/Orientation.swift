@@ -49,8 +49,9 @@ struct Orientation: Equatable {
         self = Orientation(displayMatrix: matrix) ?? .identity
     }
 
-    /// The picture as it should be displayed.
-    func apply(to image: RGBImage) -> RGBImage {
+    /// The picture as it should be displayed. With a `pool`, the result's buffer comes from it and the
+    /// input's goes back to it.
+    func apply(to image: RGBImage, pool: FramePool? = nil) -> RGBImage {
         if self == .identity { return image }
         let w = image.width, h = image.height
         let swaps = a == 0
@@ -59,7 +60,8 @@ struct Orientation: Equatable {
         // Shift so the smallest transformed coordinate lands on 0.
         let minX = min(0, a * (w - 1)) + min(0, c * (h - 1))
         let minY = min(0, b * (w - 1)) + min(0, d * (h - 1))
-        var out = [UInt8](repeating: 0, count: outW * outH * 3)
+        var out = pool?.take(count: outW * outH * 3) ?? [UInt8](repeating: 0, count: outW * outH * 3)
+        defer { pool?.recycle(image.pixels) }
         image.pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 for q in 0..<h {

@@ -277,9 +277,12 @@ public final class VideoReader: @unchecked Sendable {
     /// The next decoded frame, upright RGB, or nil at the end of the stream (or of the `duration` window).
     ///
     /// `pts` is the frame's best-effort timestamp in `info.timeBase`; `sequence` counts returned frames from 0.
+    /// With a `pool`, the frame's pixels come from it (give them back with `FramePool.recycle` when done), so
+    /// a steady stream of frames allocates no new picture buffers.
+    ///
     /// - Throws: `MediaError` only for failures that make going on pointless (out of memory, a picture that
     ///   cannot be converted); damaged data becomes a warning.
-    public func nextFrame() throws -> VideoFrame? {
+    public func nextFrame(pool: FramePool? = nil) throws -> VideoFrame? {
         let codecContext = codec.context, format = input.context
         let pkt = packet.packet, decoded = frame.frame
         while !finished {
@@ -287,7 +290,7 @@ public final class VideoReader: @unchecked Sendable {
             if received >= 0 {
                 consecutiveErrors = 0
                 defer { av_frame_unref(decoded) }
-                if let video = try deliver(decoded) { return video }
+                if let video = try deliver(decoded, pool: pool) { return video }
                 continue
             }
             if received == streamd_averror_eof() {
@@ -373,7 +376,7 @@ public final class VideoReader: @unchecked Sendable {
     // MARK: - Frames
 
     /// Turns a decoded frame into a `VideoFrame`, or nil if it falls before the seek target.
-    private func deliver(_ decoded: UnsafeMutablePointer<AVFrame>) throws -> VideoFrame? {
+    private func deliver(_ decoded: UnsafeMutablePointer<AVFrame>, pool: FramePool?) throws -> VideoFrame? {
         let nopts = streamd_nopts_value()
         let bestEffort = decoded.pointee.best_effort_timestamp
         let pts: Int64? = bestEffort != nopts ? bestEffort : (decoded.pointee.pts != nopts ? decoded.pointee.pts : nil)
@@ -395,13 +398,13 @@ public final class VideoReader: @unchecked Sendable {
         }
         let image: RGBImage
         do {
-            image = try FrameConversion.rgbImage(from: decoded, codecID: codecID, cache: &conversion)
+            image = try FrameConversion.rgbImage(from: decoded, codecID: codecID, cache: &conversion, pool: pool)
         } catch {
             throw MediaError(.decodeFailed, path: path, "cannot convert a \(info.pixelFormat) frame to RGB (\(error.text))",
                              detail: error.detail)
         }
         let orientation = autorotate ? frameOrientation(decoded) : .identity
-        let upright = orientation.apply(to: image)
+        let upright = orientation.apply(to: image, pool: pool)
         defer { sequence += 1 }
         return VideoFrame(sequence: sequence, pts: pts, timeBase: info.timeBase, duration: duration, image: upright)
     }

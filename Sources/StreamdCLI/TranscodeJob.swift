@@ -20,6 +20,8 @@ final class TranscodeJob: @unchecked Sendable {
     /// The size frames are stylized at, and the size they are written at.
     let processing: PixelSize, output: PixelSize
     let input: String
+    /// The frame buffers of the last run (for its allocation statistics).
+    private(set) var pool: FramePool?
 
     init(reader: VideoReader, writer: VideoWriter, model: StyleModel, options: StyleOptions,
          workers: Int, threads: Int, processing: PixelSize, output: PixelSize, input: String) {
@@ -42,12 +44,16 @@ final class TranscodeJob: @unchecked Sendable {
         let stylized = BoundedQueue<VideoFrame>(capacity: 2, policy: .block)
         group.addQueue(decoded)
         group.addQueue(stylized)
+        // Every frame buffer in flight at once: both queues, the one each stage holds, and the reorder buffer.
+        let pool = FramePool(capacity: decoded.capacity + stylized.capacity + 2 * workers + 4)
+        self.pool = pool
         let progress = ProgressReporter(total: reader.info.estimatedFrameCount, frameRate: reader.info.frameRate.doubleValue)
         let (reader, writer, model, options, threads) = (self.reader, self.writer, self.model, self.options, self.threads)
         let (processing, output) = (self.processing, self.output)
         group.addStage("encode") { _ in
             while let frame = stylized.receive() {
                 try writer.write(frame)
+                pool.recycle(frame.image.pixels)
                 progress.frameDone()
             }
         }
@@ -57,17 +63,22 @@ final class TranscodeJob: @unchecked Sendable {
                 var out = frame
                 if frame.image.width != processing.width || frame.image.height != processing.height {
                     out.image = try ImageDecoder.resize(frame.image, width: processing.width, height: processing.height)
+                    pool.recycle(frame.image.pixels)
                 }
-                out.image = try stylizer.stylize(out.image, options: options)
+                let source = out.image
+                out.image = try stylizer.stylize(source, options: options, pool: pool)
+                pool.recycle(source.pixels)
                 if output != processing {
-                    out.image = try ImageDecoder.resize(out.image, width: output.width, height: output.height)
+                    let stylized = out.image
+                    out.image = try ImageDecoder.resize(stylized, width: output.width, height: output.height)
+                    pool.recycle(stylized.pixels)
                 }
                 return out
             }
         }
         group.addStage("stylize") { _ in try stylize.run(input: decoded, output: stylized) }
         group.addStage("decode") { context in
-            while !context.isStopRequested, let frame = try reader.nextFrame() {
+            while !context.isStopRequested, let frame = try reader.nextFrame(pool: pool) {
                 if decoded.send(frame) == .consumerGone { break }
             }
             decoded.finish()

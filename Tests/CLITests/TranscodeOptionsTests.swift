@@ -1,5 +1,7 @@
 import ArgumentParser
 import Decode
+import Encode
+import Stylize
 import Foundation
 @testable import StreamdCLI
 import TestSupport
@@ -171,5 +173,27 @@ final class TranscodeOptionsTests: XCTestCase {
         try p.run()
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0, "ffmpeg \(args)")
+    }
+}
+
+/// The transcode pipeline recycles its frame buffers: after the first few frames nothing new is allocated.
+final class TranscodeFramePoolTests: XCTestCase {
+    func testSteadyStateAllocatesNoFrameBuffers() throws {
+        let tmp = try TempDir()
+        let input = try SharedData.path("media/video/carphone_h264_176x144.mp4")
+        let model = try ModelLoader.load(path: try SharedData.path("models/ml5/wave"))
+        let reader = try VideoReader(path: input, options: VideoReaderOptions(duration: 2))
+        let size = PixelSize(width: reader.info.displayWidth, height: reader.info.displayHeight)
+        let writer = try VideoWriter(path: tmp.file("out.mkv"), settings: VideoEncodeSettings(
+            width: size.width, height: size.height, frameRate: reader.info.frameRate, timeBase: reader.info.timeBase))
+        let job = TranscodeJob(reader: reader, writer: writer, model: model, options: StyleOptions(),
+                               workers: 2, threads: 1, processing: size, output: size, input: input)
+        let outcome = try job.runBlocking()
+        XCTAssertEqual(outcome.frames, 60)
+        let pool = try XCTUnwrap(job.pool)
+        let stats = pool.statistics
+        print("frame pool after 60 frames: capacity \(pool.capacity), \(stats)")
+        XCTAssertLessThanOrEqual(stats.allocations, pool.capacity, "allocations stop at the frames in flight: \(stats)")
+        XCTAssertGreaterThanOrEqual(stats.reuses, 2 * 60 - pool.capacity, "decode and stylize reuse buffers: \(stats)")
     }
 }

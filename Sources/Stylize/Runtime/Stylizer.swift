@@ -64,7 +64,8 @@ public final class Stylizer {
 
     public init(session: Session) { self.session = session }
 
-    public func stylize(_ image: RGBImage, options: StyleOptions = StyleOptions()) throws -> RGBImage {
+    /// With a `pool`, the result's pixels come from it (the caller recycles them when done).
+    public func stylize(_ image: RGBImage, options: StyleOptions = StyleOptions(), pool: FramePool? = nil) throws -> RGBImage {
         guard options.strength.isFinite, options.strength >= 0, options.strength <= 1 else {
             throw StylizeError(.invalidArgument, "strength must be between 0 and 1, got \(options.strength)")
         }
@@ -93,7 +94,7 @@ public final class Stylizer {
         guard out.c == 3, out.h >= h, out.w >= w else {
             throw StylizeError(.invalidGraph, "model \(model.info.name) produced \(out.c)x\(out.h)x\(out.w) for a \(h)x\(w) picture")
         }
-        var pixels = [UInt8](repeating: 0, count: h * w * 3)
+        var pixels = pool?.take(count: h * w * 3) ?? [UInt8](repeating: 0, count: h * w * 3)
         let o = model.info.output
         let outOrd = Transforms.order(o.channelOrder)
         pixels.withUnsafeMutableBufferPointer { dst in
