@@ -25,4 +25,51 @@ enum OutputPath {
             throw Problem(description: "\(path): directory \(dir) is not writable")
         }
     }
+
+    /// Video outputs: a file whose extension names a container, or PNG pictures — into an existing directory
+    /// (or one named with a trailing `/`, created here), or named by a `%d` pattern (`frames/f_%04d.png`).
+    static func checkVideo(_ path: String, overwrite: Bool) throws {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            guard fm.isWritableFile(atPath: path) else { throw Problem(description: "\(path): directory is not writable") }
+            if !overwrite, fm.fileExists(atPath: (path as NSString).appendingPathComponent("000001.png")) {
+                throw Problem(description: "\(path): already holds frames (000001.png …; pass --overwrite to replace them)")
+            }
+            return
+        }
+        if path.hasSuffix("/") {
+            let parent = (String(path.dropLast()) as NSString).deletingLastPathComponent
+            guard fm.fileExists(atPath: parent.isEmpty ? "." : parent, isDirectory: &isDir), isDir.boolValue else {
+                throw Problem(description: "\(path): directory \(parent) does not exist")
+            }
+            do {
+                try fm.createDirectory(atPath: path, withIntermediateDirectories: false)
+            } catch {
+                throw Problem(description: "\(path): cannot create the directory (\((error as NSError).localizedDescription))")
+            }
+            return
+        }
+        if (path as NSString).pathExtension.lowercased() == "png" {
+            guard let first = firstFrameName(path) else {
+                throw Problem(description: "\(path): a .png output needs a frame number pattern such as frames/f_%06d.png, or name a directory")
+            }
+            if !overwrite && fm.fileExists(atPath: first) {
+                throw Problem(description: "\(path): \(first) already exists (pass --overwrite to replace the frames)")
+            }
+            try check(path, overwrite: true, extensions: ["png"])
+            return
+        }
+        try check(path, overwrite: overwrite, extensions: ["mp4", "m4v", "mov", "mkv", "webm", "avi"])
+    }
+
+    /// The name of frame 1 for a path with one `%d`/`%0Nd`, or nil.
+    static func firstFrameName(_ path: String) -> String? {
+        guard let range = path.range(of: "%0?[0-9]*d", options: .regularExpression),
+              path.range(of: "%", range: range.upperBound..<path.endIndex) == nil else { return nil }
+        let spec = path[range].dropFirst().dropLast()
+        let width = Int(spec) ?? 0
+        let one = String(repeating: "0", count: max(0, width - 1)) + "1"
+        return path.replacingCharacters(in: range, with: one)
+    }
 }

@@ -55,7 +55,7 @@ struct TranscodeCommand: AsyncParsableCommand {
     @Argument(help: "Input video file, or an image sequence: a numbered pattern (frames/f_%04d.png) or a quoted glob ('frames/*.png').")
     var input: String
 
-    @Argument(help: "Output video file (.mp4, .mov, .mkv, .webm or .avi).")
+    @Argument(help: "Output video file (.mp4, .mov, .mkv, .webm or .avi), or PNG frames: a directory or a pattern such as frames/f_%06d.png.")
     var output: String
 
     func validate() throws {
@@ -69,7 +69,7 @@ struct TranscodeCommand: AsyncParsableCommand {
     func run() async throws {
         try await runReportingErrors {
             FFmpegLog.setQuiet()
-            try OutputPath.check(output, overwrite: overwrite, extensions: ["mp4", "mov", "mkv", "webm", "avi"])
+            try OutputPath.checkVideo(output, overwrite: overwrite)
             let model = try ModelLoader.load(path: try ModelLibrary.standard(modelsDir: modelOptions.modelsDir).resolve(modelOptions.model))
             let options = try style.options(styleCount: model.info.styleCount)
             // Fail on a model that cannot run before any output exists.
@@ -89,11 +89,17 @@ struct TranscodeCommand: AsyncParsableCommand {
             let writer = try VideoWriter(path: output, settings: settings)
             let job = TranscodeJob(reader: reader, writer: writer, model: model, options: options,
                                    workers: workers, threads: threads, processing: processing, output: outputSize, input: input)
+            job.window = (start, duration)
             let outcome = try await job.run()
-            for w in reader.warnings { note("streamd: warning: \(input): \(w)") }
-            let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
-            let summary = String(format: "%d frames in %.1f s (%.2f fps), %@, %.1f MB", outcome.frames, outcome.seconds,
-                                 Double(outcome.frames) / max(outcome.seconds, 1e-9), output, Double(size) / 1e6)
+            // The reader's warnings name the input already.
+            for w in reader.warnings { note("streamd: warning: \(w)") }
+            var summary = String(format: "%d frames in %.1f s (%.2f fps), %@", outcome.frames, outcome.seconds,
+                                 Double(outcome.frames) / max(outcome.seconds, 1e-9), output)
+            if let attributes = try? FileManager.default.attributesOfItem(atPath: output),
+               attributes[.type] as? FileAttributeType == .typeRegular, let bytes = attributes[.size] as? Int {
+                summary += bytes < 1_000_000 ? String(format: ", %.0f kB", Double(bytes) / 1e3)
+                    : String(format: ", %.1f MB", Double(bytes) / 1e6)
+            }
             if outcome.interrupted {
                 note("streamd: interrupted: wrote the first \(summary)")
                 throw ExitCode(130)

@@ -20,6 +20,17 @@ final class TranscodeJob: @unchecked Sendable {
     /// The size frames are stylized at, and the size they are written at.
     let processing: PixelSize, output: PixelSize
     let input: String
+    /// Frames the progress display expects: the input's estimate, cut to the `--start/--duration` window.
+    var expectedFrames: Int? {
+        let info = reader.info
+        guard var frames = info.estimatedFrameCount, info.frameRate.doubleValue > 0 else { return info.estimatedFrameCount }
+        let rate = info.frameRate.doubleValue
+        if let start = window.start { frames -= Int((start * rate).rounded()) }
+        if let duration = window.duration { frames = min(frames, Int((duration * rate).rounded())) }
+        return max(frames, 1)
+    }
+    /// `--start` and `--duration`, for the progress display.
+    var window: (start: Double?, duration: Double?) = (nil, nil)
     /// The frame buffers of the last run (for its allocation statistics).
     private(set) var pool: FramePool?
 
@@ -47,7 +58,7 @@ final class TranscodeJob: @unchecked Sendable {
         // Every frame buffer in flight at once: both queues, the one each stage holds, and the reorder buffer.
         let pool = FramePool(capacity: decoded.capacity + stylized.capacity + 2 * workers + 4)
         self.pool = pool
-        let progress = ProgressReporter(total: reader.info.estimatedFrameCount, frameRate: reader.info.frameRate.doubleValue)
+        let progress = ProgressReporter(total: expectedFrames, frameRate: reader.info.frameRate.doubleValue)
         let (reader, writer, model, options, threads) = (self.reader, self.writer, self.model, self.options, self.threads)
         let (processing, output) = (self.processing, self.output)
         group.addStage("encode") { _ in

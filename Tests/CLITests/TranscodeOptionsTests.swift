@@ -76,6 +76,33 @@ final class TranscodeOptionsTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("none.mp4")))
     }
 
+    func testPictureSequenceOutputs() throws {
+        let tmp = try TempDir()
+        let model = try SharedData.path("models/ml5/wave")
+        let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
+        let args = ["transcode", "--model", model, "--duration", "0.3", "--max-size", "64", clip]
+        // A directory named with a trailing slash is created and gets 000001.png, 000002.png, …
+        let dir = tmp.file("frames") + "/"
+        var r = try CLI.run(args + [dir])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        XCTAssertEqual(names, (1...9).map { String(format: "%06d.png", $0) })
+        let picture = try ImageDecoder.decode(path: dir + "000001.png")
+        XCTAssertEqual(picture.width, 64)
+        XCTAssertEqual(picture.height, 52)
+        // Running again refuses to replace the frames without --overwrite.
+        CLI.assertFails(try CLI.run(args + [dir]), mentioning: [dir, "--overwrite"])
+        XCTAssertEqual(try CLI.run(args + ["--overwrite", dir]).status, 0)
+        // A numbered pattern.
+        r = try CLI.run(args + [tmp.file("f_%03d.png")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: tmp.file("f_009.png")))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("f_010.png")))
+        // A .png name without a frame number is refused before any work.
+        CLI.assertFails(try CLI.run(args + [tmp.file("single.png")]), mentioning: ["single.png", "pattern"])
+        XCTAssertEqual(tmp.contents().filter { $0.hasPrefix(".") }, [], "no temporary files left")
+    }
+
     func testDamagedInputs() throws {
         let tmp = try TempDir()
         let model = try SharedData.path("models/johnson-fns-onnx/candy.onnx")
