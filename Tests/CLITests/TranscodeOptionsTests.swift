@@ -3,6 +3,7 @@ import Decode
 import Encode
 import Stylize
 import Foundation
+import Pipeline
 @testable import StreamdCLI
 import TestSupport
 import XCTest
@@ -138,22 +139,27 @@ final class TranscodeOptionsTests: XCTestCase {
     func testEveryClipTranscodes() throws {
         let tmp = try TempDir()
         let model = try SharedData.path("models/ml5/wave")
+        let stylizer = try Stylizer(model: try ModelLoader.load(path: model))
         let clips = try FileManager.default.contentsOfDirectory(atPath: try SharedData.path("media/video")).sorted()
         XCTAssertGreaterThanOrEqual(clips.count, 10)
         for clip in clips {
             let input = try SharedData.path("media/video/" + clip)
             let reader = try VideoReader(path: input)
             var expectedFrames = 0, lastEnd = 0.0
+            var frames: [VideoFrame] = []
             // Frames and end time as this project's reader sees them over the first 3 s.
             while expectedFrames < 1000, let f = try reader.nextFrame() {
                 let end = (f.seconds ?? 0) + Double(f.duration ?? 0) * f.timeBase.doubleValue
                 if (f.seconds ?? 0) >= 3 { break }
                 expectedFrames += 1
                 lastEnd = end
+                if frames.count < 8 { frames.append(f) }
             }
             let info = reader.info
             let out = tmp.file((clip as NSString).deletingPathExtension + ".mkv")
-            let r = try CLI.run(["transcode", "--model", model, "--max-size", "64", "--duration", "3", input, out], timeout: 600)
+            // Near-lossless encoding, so the comparison with `streamd image` below measures stylization.
+            let r = try CLI.run(["transcode", "--model", model, "--max-size", "64", "--duration", "3", "--crf", "4",
+                                 "--pix-fmt", "yuv444p", input, out], timeout: 600)
             XCTAssertEqual(r.status, 0, "\(clip): \(r.stderr)")
             let p = try probeVideo(out)
             XCTAssertEqual(p.frames, expectedFrames, accuracy: 1, clip)
@@ -163,10 +169,28 @@ final class TranscodeOptionsTests: XCTestCase {
             let longer = max(info.displayWidth, info.displayHeight)
             XCTAssertEqual(max(p.width, p.height), min(64, longer), clip)
             XCTAssertEqual(p.width > p.height, info.displayWidth > info.displayHeight, "\(clip): orientation kept")
+            // Stylized content: output frame k is input frame k run through the model as `streamd image` does.
+            let k = frames.count - 1
+            let source = try ImageDecoder.resize(frames[k].image, width: p.width, height: p.height)
+            let expected = try stylizer.stylize(source)
+            let written = try VideoReader(path: out)
+            var got: VideoFrame?
+            for _ in 0...k { got = try written.nextFrame() }
+            let image = try XCTUnwrap(got, clip).image
+            XCTAssertGreaterThanOrEqual(psnr(image, expected), 30, "\(clip): frame \(k) vs streamd image")
+            XCTAssertLessThan(psnr(image, source), 20, "\(clip): and clearly not the unstylized frame")
         }
     }
 
     // MARK: - Helpers
+
+    func psnr(_ a: RGBImage, _ b: RGBImage) -> Double {
+        guard a.width == b.width, a.height == b.height else { return 0 }
+        var se = 0.0
+        for i in a.pixels.indices { let d = Double(a.pixels[i]) - Double(b.pixels[i]); se += d * d }
+        let mse = se / Double(a.pixels.count)
+        return mse == 0 ? 99 : 10 * log10(255 * 255 / mse)
+    }
 
     struct VideoProbe { var frames: Int; var width: Int; var height: Int; var duration: Double }
 
