@@ -14,6 +14,14 @@ public struct VideoDevice: Sendable, Equatable {
     public var busInfo: String
     public var formats: [Format]
 
+    public init(path: String, card: String, driver: String, busInfo: String, formats: [Format]) {
+        self.path = path
+        self.card = card
+        self.driver = driver
+        self.busInfo = busInfo
+        self.formats = formats
+    }
+
     public struct Format: Sendable, Equatable {
         /// Four-character code, e.g. `MJPG`, `YUYV`.
         public var fourcc: String
@@ -24,6 +32,14 @@ public struct VideoDevice: Sendable, Equatable {
         public var sizes: [FrameSize]
         /// For devices that take any size in a range (stepwise or continuous) instead.
         public var sizeRange: SizeRange?
+
+        public init(fourcc: String, description: String, compressed: Bool, sizes: [FrameSize], sizeRange: SizeRange? = nil) {
+            self.fourcc = fourcc
+            self.description = description
+            self.compressed = compressed
+            self.sizes = sizes
+            self.sizeRange = sizeRange
+        }
     }
 
     public struct FrameSize: Sendable, Equatable {
@@ -33,11 +49,55 @@ public struct VideoDevice: Sendable, Equatable {
         public var frameRates: [Double]
         /// For a continuous or stepwise range of frame intervals instead: slowest and fastest rate.
         public var frameRateRange: ClosedRange<Double>?
+
+        public init(width: Int, height: Int, frameRates: [Double], frameRateRange: ClosedRange<Double>? = nil) {
+            self.width = width
+            self.height = height
+            self.frameRates = frameRates
+            self.frameRateRange = frameRateRange
+        }
     }
 
     public struct SizeRange: Sendable, Equatable {
         public var minWidth: Int, maxWidth: Int, stepWidth: Int
         public var minHeight: Int, maxHeight: Int, stepHeight: Int
+
+        public init(minWidth: Int, maxWidth: Int, stepWidth: Int, minHeight: Int, maxHeight: Int, stepHeight: Int) {
+            (self.minWidth, self.maxWidth, self.stepWidth) = (minWidth, maxWidth, stepWidth)
+            (self.minHeight, self.maxHeight, self.stepHeight) = (minHeight, maxHeight, stepHeight)
+        }
+    }
+}
+
+extension VideoDevice {
+    /// What `streamd devices` prints for the device, one line for it and one per format:
+    /// ```
+    /// /dev/video0: HD Webcam (uvcvideo, usb-0000:00:14.0-1)
+    ///   MJPG (Motion-JPEG, compressed): 1280x720 @ 30, 15 fps; 640x480 @ 30, 15 fps
+    ///   YUYV (YUYV 4:2:2): 640x480 @ 30 fps
+    /// ```
+    public var listing: String {
+        var s = "\(path): \(card) (\(driver), \(busInfo))\n"
+        if formats.isEmpty { s += "  no capture formats listed\n" }
+        for f in formats {
+            var sizes = f.sizes.map { size -> String in
+                var t = "\(size.width)x\(size.height)"
+                if !size.frameRates.isEmpty { t += " @ " + size.frameRates.map(Self.rate).joined(separator: ", ") + " fps" }
+                if let r = size.frameRateRange { t += " @ \(Self.rate(r.lowerBound))-\(Self.rate(r.upperBound)) fps" }
+                return t
+            }
+            if let r = f.sizeRange {
+                sizes.append("\(r.minWidth)x\(r.minHeight) to \(r.maxWidth)x\(r.maxHeight) in steps of \(r.stepWidth)x\(r.stepHeight)")
+            }
+            let what = f.compressed ? "\(f.description), compressed" : f.description
+            s += "  \(f.fourcc) (\(what)): \(sizes.isEmpty ? "no sizes listed" : sizes.joined(separator: "; "))\n"
+        }
+        return s
+    }
+
+    /// 30 → "30", 30000/1001 → "29.97".
+    static func rate(_ fps: Double) -> String {
+        fps == fps.rounded() ? String(Int(fps)) : String(format: "%.2f", fps)
     }
 }
 
