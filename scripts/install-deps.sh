@@ -10,8 +10,10 @@ packages=(
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libavdevice-dev libswresample-dev ffmpeg
   # BLAS for the convolutions (the pthread build is selected by update-alternatives).
   libopenblas-dev
-  # Webcam access (V4L2 headers).
-  libv4l-dev
+  # Webcam access: V4L2 headers (linux/videodev2.h for `streamd devices`).
+  libv4l-dev linux-libc-dev
+  # `systemd-analyze verify` lints configs/streamd.service in the tests; its ExecReload runs /bin/kill.
+  systemd procps
   # Loopback HTTP server for `models pull` tests, and the interpreter of bench/ scripts.
   python3
   ca-certificates
