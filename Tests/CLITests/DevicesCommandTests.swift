@@ -32,6 +32,26 @@ final class DevicesCommandTests: XCTestCase {
         CLI.assertFails(try CLI.run(["devices", missing]), mentioning: ["\(missing): no such file"])
     }
 
+    /// The real ioctl path against PipeWire's userspace V4L2 emulation. It answers QUERYCAP, ENUM_FMT and
+    /// ENUM_FRAMESIZES but not ENUM_FRAMEINTERVALS, so no frame rates are listed for it. `pw-v4l2` intercepts
+    /// `open`, not directory listings, so the device is named explicitly.
+    func testInspectsAFakeCameraThroughPipeWire() throws {
+        let camera = try FakeCamera()
+        defer { camera.stop() }
+        var last: CLI.Result?
+        try camera.waitFor("the fake camera's node", seconds: 20) {
+            let r = try CLI.run(["devices", "/dev/video0"], environment: camera.environment, timeout: 20, launcher: FakeCamera.launcher)
+            last = r
+            return r.status == 0 && r.stdout.contains("YUYV")
+        }
+        let r = try XCTUnwrap(last)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 2, r.stdout)
+        XCTAssertTrue(lines.first?.hasPrefix("/dev/video0: ") ?? false, r.stdout)
+        XCTAssertTrue(lines.first?.contains("(PipeWire, ") ?? false, "driver named: \(r.stdout)")
+        XCTAssertEqual(lines.last, "  YUYV (YUYV 4:2:2): 640x480")
+    }
+
     func testListingShowsFormatsSizesAndRates() {
         let camera = VideoDevice(path: "/dev/video0", card: "HD Webcam", driver: "uvcvideo", busInfo: "usb-0000:00:14.0-1", formats: [
             .init(fourcc: VideoDevices.fourccString(0x4750_4A4D), description: "Motion-JPEG", compressed: true, sizes: [
