@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // Thin C-interop targets: a module map and a shim header of static inline wrappers, no logic.
@@ -30,13 +31,15 @@ let package = Package(
         .target(name: "CThreadAffinity", path: "Sources/CThreadAffinity"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // V4L2 structures and ioctl requests (kernel headers only; plain libc ioctl, no libv4l2).
+        .systemLibrary(name: "CV4L2", path: "Sources/CV4L2"),
 
         // Frames and the pieces every stage shares. Knows nothing of FFmpeg or BLAS.
         .target(name: "Pipeline", swiftSettings: swiftSettings),
         // Owners of FFmpeg objects shared by Decode and Encode (package access only).
         .target(name: "FFmpegSupport", dependencies: ["CFFmpeg"], swiftSettings: swiftSettings),
-        // Everything FFmpeg that reads pictures and video.
-        .target(name: "Decode", dependencies: ["CFFmpeg", "FFmpegSupport", "Pipeline"], swiftSettings: swiftSettings),
+        // Everything FFmpeg (and V4L2) that reads pictures and video.
+        .target(name: "Decode", dependencies: ["CFFmpeg", "CV4L2", "FFmpegSupport", "Pipeline"], swiftSettings: swiftSettings),
         // Everything FFmpeg that writes pictures and video.
         .target(name: "Encode", dependencies: ["CFFmpeg", "FFmpegSupport", "Pipeline"], swiftSettings: swiftSettings),
         // Tensors, kernels on OpenBLAS, models and their importers.
@@ -45,9 +48,13 @@ let package = Package(
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
+        // The daemon's configuration file: typed values, layering (file, environment, flags) and validation.
+        .target(name: "ServeConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
+        // Talking to systemd: sd_notify over $NOTIFY_SOCKET.
+        .target(name: "Systemd", swiftSettings: swiftSettings),
         // The command-line interface as a library, so tests can drive it without a subprocess.
         .target(name: "StreamdCLI", dependencies: [
-            "Pipeline", "Decode", "Encode", "Stylize",
+            "Pipeline", "Decode", "Encode", "Stylize", "ServeConfig",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -61,6 +68,8 @@ let package = Package(
         .testTarget(name: "DecodeTests", dependencies: ["Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MediaTests", dependencies: ["Decode", "Encode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "EncodeTests", dependencies: ["Encode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ServeConfigTests", dependencies: ["ServeConfig"], swiftSettings: swiftSettings),
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: swiftSettings),
         .testTarget(name: "CLITests", dependencies: ["StreamdCLI", "Stylize", "Decode", "Encode", "TestSupport"], swiftSettings: swiftSettings),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
     ]

@@ -10,8 +10,14 @@ packages=(
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libavdevice-dev libswresample-dev ffmpeg
   # BLAS for the convolutions (the pthread build is selected by update-alternatives).
   libopenblas-dev
-  # Webcam access (V4L2 headers).
-  libv4l-dev
+  # Webcam access: V4L2 headers (linux/videodev2.h for `streamd devices`).
+  libv4l-dev linux-libc-dev
+  # A fake V4L2 camera in userspace for the tests (the kernel here has no V4L2): PipeWire's pw-v4l2 preload,
+  # with WirePlumber, a private D-Bus session and a GStreamer test pattern as the video source.
+  pipewire pipewire-bin pipewire-v4l2 wireplumber dbus
+  gstreamer1.0-pipewire gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  # `systemd-analyze verify` lints configs/streamd.service in the tests; its ExecReload runs /bin/kill.
+  systemd procps
   # Loopback HTTP server for `models pull` tests, and the interpreter of bench/ scripts.
   python3
   ca-certificates

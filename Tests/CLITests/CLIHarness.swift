@@ -23,11 +23,18 @@ enum CLI {
         }
     }
 
+    /// `launcher`, when given, runs streamd (e.g. `/usr/bin/pw-v4l2`, which preloads a fake camera).
     @discardableResult
-    static func run(_ args: [String], environment: [String: String] = [:], timeout: TimeInterval = 300) throws -> Result {
+    static func run(_ args: [String], environment: [String: String] = [:], timeout: TimeInterval = 300,
+                    launcher: String? = nil) throws -> Result {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: try binary)
-        p.arguments = args
+        if let launcher {
+            p.executableURL = URL(fileURLWithPath: launcher)
+            p.arguments = [try binary] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: try binary)
+            p.arguments = args
+        }
         var env = ProcessInfo.processInfo.environment
         env["HOME"] = FileManager.default.temporaryDirectory.appendingPathComponent("streamd-home-\(getpid())").path
         env["STREAMD_MODELS"] = nil

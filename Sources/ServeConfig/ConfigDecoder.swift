@@ -1,0 +1,315 @@
+import Foundation
+import Yams
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The schema: turns the (layered) YAML tree into `ServeConfig`, reporting every problem to the reader.
+struct ConfigDecoder {
+    let r: NodeReader
+
+    init(_ reader: NodeReader) { r = reader }
+
+    func decode(_ root: Node) -> ServeConfig? {
+        let top = ConfigPath()
+        guard let f = r.fields(root, top, known: ["server", "pipelines"]) else { return nil }
+        let server = f["server"].map { decodeServer($0, top + "server") } ?? ServerConfig()
+        var pipelines: [PipelineConfig] = []
+        if let node = f["pipelines"], let entries = r.namedEntries(node, top + "pipelines", what: "pipeline names to pipelines") {
+            if entries.isEmpty { r.report(top + "pipelines", node, "at least one pipeline is needed") }
+            for (name, keyNode, value) in entries {
+                let path = top + "pipelines" + name
+                guard Self.isValidName(name) else {
+                    r.report(path, keyNode, "pipeline names are 1-64 lower-case letters, digits, '-' and '_', starting with a letter or digit (they appear in URLs and metrics)")
+                    continue
+                }
+                if let p = decodePipeline(name, value, path) { pipelines.append(p) }
+            }
+            checkDistinctTargets(pipelines)
+        } else if f["pipelines"] == nil {
+            r.report(top + "pipelines", nil, "missing: at least one pipeline is needed")
+        }
+        return ServeConfig(server: server ?? ServerConfig(), pipelines: pipelines)
+    }
+
+    static func isValidName(_ name: String) -> Bool {
+        guard (1...64).contains(name.count), let first = name.unicodeScalars.first else { return false }
+        let allowed = { (c: Unicode.Scalar) in ("a"..."z").contains(c) || ("0"..."9").contains(c) || c == "-" || c == "_" }
+        return name.unicodeScalars.allSatisfy(allowed) && first != "-" && first != "_"
+    }
+
+    // MARK: server
+
+    func decodeServer(_ node: Node, _ path: ConfigPath) -> ServerConfig? {
+        guard let f = r.fields(node, path, known: ServerKeys.all) else { return nil }
+        var s = ServerConfig()
+        if let n = f["listen"], let v = r.string(n, path + "listen") {
+            if Self.isIPAddress(v) { s.listen = v } else {
+                r.report(path + "listen", n, "'\(v)' is not an IP address (use 127.0.0.1, ::1, 0.0.0.0 or ::)")
+            }
+        }
+        if let n = f["port"], let v = r.int(n, path + "port", 1...65535) { s.port = v }
+        if let n = f["token"], let v = r.string(n, path + "token") {
+            if v.count < 16 { r.report(path + "token", n, "too short: use at least 16 characters (e.g. `openssl rand -hex 32`)") }
+            else { s.token = v }
+        }
+        if let n = f["token_file"], let v = r.string(n, path + "token_file") { s.tokenFile = r.resolvePath(v) }
+        if f.has("token") && f.has("token_file") {
+            r.report(path + "token_file", f["token_file"], "token and token_file are exclusive: set one")
+        }
+        if let n = f["model_dirs"], let items = r.list(n, path + "model_dirs") {
+            s.modelDirs = items.enumerated().compactMap { i, item in r.string(item, path + "model_dirs" + i).map(r.resolvePath) }
+        }
+        if let n = f["log_level"], let v = r.choice(n, path + "log_level", ServerConfig.logLevels) { s.logLevel = v }
+        return s
+    }
+
+    static func isIPAddress(_ s: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, s, &v4) == 1 || inet_pton(AF_INET6, s, &v6) == 1
+    }
+
+    // MARK: pipelines
+
+    static let pipelineKeys = ["source", "model", "style_index", "style_mix", "strength", "preserve_color", "max_size",
+                               "workers", "threads", "max_latency", "outputs"]
+
+    func decodePipeline(_ name: String, _ node: Node, _ path: ConfigPath) -> PipelineConfig? {
+        guard let f = r.fields(node, path, known: Self.pipelineKeys) else { return nil }
+        let source: SourceConfig?
+        if let n = f["source"] { source = decodeSource(n, path + "source") } else {
+            r.report(path + "source", nil, "missing: every pipeline needs a source (url or device)")
+            source = nil
+        }
+
+        var model: String?
+        if let n = f["model"], let v = r.string(n, path + "model") { model = v.contains("/") ? r.resolvePath(v) : v }
+        else if f["model"] == nil { r.report(path + "model", nil, "missing: name a model (a name on the search path or a path)") }
+        var style = StyleConfig(model: model ?? "")
+        if let n = f["style_index"], let v = r.int(n, path + "style_index", 0...1023) { style.styleIndex = v }
+        if let n = f["style_mix"] { style.styleMix = decodeStyleMix(n, path + "style_mix") }
+        if f.has("style_index") && f.has("style_mix") {
+            r.report(path + "style_mix", f["style_mix"], "style_index and style_mix are exclusive: set one")
+        }
+        if let n = f["strength"], let v = r.number(n, path + "strength", 0...1) { style.strength = v }
+        if let n = f["preserve_color"], let v = r.bool(n, path + "preserve_color") { style.preserveColor = v }
+        if let n = f["max_size"], let v = r.int(n, path + "max_size", 16...16384) { style.maxSize = v }
+
+        var workers: Int?
+        if let n = f["workers"] { workers = r.int(n, path + "workers", 1...256) }
+        var threads = 1
+        if let n = f["threads"], let v = r.int(n, path + "threads", 1...256) { threads = v }
+        var maxLatency: Duration = .milliseconds(500)
+        if let n = f["max_latency"], let v = r.duration(n, path + "max_latency") { maxLatency = v }
+
+        var outputs: [OutputConfig] = []
+        if let n = f["outputs"], let items = r.list(n, path + "outputs") {
+            if items.isEmpty { r.report(path + "outputs", n, "at least one output is needed") }
+            for (i, item) in items.enumerated() {
+                if let o = decodeOutput(item, path + "outputs" + i) { outputs.append(o) }
+            }
+        } else if f["outputs"] == nil {
+            r.report(path + "outputs", nil, "missing: at least one output is needed")
+        }
+        guard let source, model != nil else { return nil }
+        return PipelineConfig(name: name, source: source, style: style, workers: workers, threads: threads,
+                              maxLatency: maxLatency, outputs: outputs)
+    }
+
+    func decodeStyleMix(_ node: Node, _ path: ConfigPath) -> [StyleWeight]? {
+        guard let entries = r.namedEntries(node, path, what: "style indices to weights (3: 0.5)") else { return nil }
+        var mix: [StyleWeight] = []
+        for (key, keyNode, value) in entries {
+            guard let index = Int(key), index >= 0 else {
+                r.report(path + key, keyNode, "style indices are whole numbers from 0")
+                continue
+            }
+            if let w = r.number(value, path + key, 0...1e6) { mix.append(StyleWeight(index: index, weight: w)) }
+        }
+        if entries.isEmpty { r.report(path, node, "needs at least one style index and weight") }
+        else if !mix.isEmpty && mix.allSatisfy({ $0.weight == 0 }) { r.report(path, node, "the weights are all zero") }
+        return mix.sorted { $0.index < $1.index }
+    }
+
+    // MARK: sources
+
+    static let sourceKeys = ["url", "device", "rtsp_transport", "loop", "timeout", "size", "framerate", "input_format"]
+
+    func decodeSource(_ node: Node, _ path: ConfigPath) -> SourceConfig? {
+        guard let f = r.fields(node, path, known: Self.sourceKeys) else { return nil }
+        let deviceOnly = ["size", "framerate", "input_format"]
+        switch (f["url"], f["device"]) {
+        case (nil, nil):
+            r.report(path, node, "needs either url (a stream or file) or device (/dev/videoN)")
+            return nil
+        case (.some, .some):
+            r.report(path + "device", f["device"], "url and device are exclusive: set one")
+            return nil
+        case (let n?, nil):
+            guard let text = r.string(n, path + "url") else { return nil }
+            for key in deviceOnly where f.has(key) { r.report(path + key, f[key], "only for device sources") }
+            guard let (kind, url) = sourceURL(text, n, path + "url") else { return nil }
+            var s = URLSource(url: url, kind: kind)
+            if let t = f["rtsp_transport"] {
+                if kind == .rtsp || kind == .rtsps {
+                    if let v = r.choice(t, path + "rtsp_transport", URLSource.RTSPTransport.allCases) { s.rtspTransport = v }
+                } else { r.report(path + "rtsp_transport", t, "only for rtsp:// sources") }
+            }
+            if let l = f["loop"] {
+                if kind == .file { s.loop = r.bool(l, path + "loop") ?? false }
+                else { r.report(path + "loop", l, "only for file sources") }
+            }
+            if let t = f["timeout"], let v = r.duration(t, path + "timeout") {
+                if kind == .file { r.report(path + "timeout", t, "only for network sources") } else { s.timeout = v }
+            }
+            return .url(s)
+        case (nil, let n?):
+            guard let device = r.string(n, path + "device") else { return nil }
+            for key in ["rtsp_transport", "loop", "timeout"] where f.has(key) { r.report(path + key, f[key], "only for url sources") }
+            guard device.hasPrefix("/dev/") else {
+                r.report(path + "device", n, "'\(device)' is not a device path (expected /dev/videoN)")
+                return nil
+            }
+            var d = DeviceSource(path: device)
+            if let s = f["size"], let text = r.string(s, path + "size") {
+                if let (w, h) = Self.parseSize(text) { d.width = w; d.height = h }
+                else { r.report(path + "size", s, "expected WIDTHxHEIGHT such as 640x480, got '\(text)'") }
+            }
+            if let fr = f["framerate"], let v = r.number(fr, path + "framerate", 0.1...1000) { d.frameRate = v }
+            if let fmt = f["input_format"] { d.inputFormat = r.choice(fmt, path + "input_format", DeviceSource.InputFormat.allCases) }
+            return .device(d)
+        }
+    }
+
+    static func parseSize(_ s: String) -> (Int, Int)? {
+        let parts = s.lowercased().split(separator: "x")
+        guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), (1...16384).contains(w), (1...16384).contains(h) else { return nil }
+        return (w, h)
+    }
+
+    /// The source kind of `text` and the URL to open (file paths made absolute).
+    func sourceURL(_ text: String, _ node: Node, _ path: ConfigPath) -> (URLSource.Kind, String)? {
+        guard let range = text.range(of: "://") else { return (.file, r.resolvePath(text)) }
+        let scheme = text[..<range.lowerBound].lowercased()
+        guard let kind = URLSource.Kind(rawValue: scheme) else {
+            r.report(path, node, "unsupported scheme '\(scheme)' (expected \(URLSource.Kind.allCases.map(\.rawValue).joined(separator: ", ")) or a file path)")
+            return nil
+        }
+        if kind == .file { return (.file, r.resolvePath(String(text[range.upperBound...]))) }
+        guard checkHost(text, node, path, needsPort: kind == .udp || kind == .srt) else { return nil }
+        return (kind, text)
+    }
+
+    /// Network URLs need a host (and UDP/SRT a port).
+    func checkHost(_ text: String, _ node: Node, _ path: ConfigPath, needsPort: Bool) -> Bool {
+        guard let c = URLComponents(string: text) else {
+            r.report(path, node, "'\(text)' is not a valid URL")
+            return false
+        }
+        guard let host = c.host, !host.isEmpty else {
+            r.report(path, node, "'\(text)' has no host")
+            return false
+        }
+        if needsPort && c.port == nil {
+            r.report(path, node, "'\(text)' needs a port (\(c.scheme ?? "")://HOST:PORT)")
+            return false
+        }
+        return true
+    }
+
+    // MARK: outputs
+
+    static let outputKeys = ["url", "hls", "record", "segment_length", "list_size", "rotate_every", "rotate_size",
+                             "codec", "bitrate", "gop", "preset", "tune"]
+    static let recordExtensions = ["mp4", "mkv", "mov", "ts"]
+
+    func decodeOutput(_ node: Node, _ path: ConfigPath) -> OutputConfig? {
+        guard let f = r.fields(node, path, known: Self.outputKeys) else { return nil }
+        let kinds = ["url", "hls", "record"].filter { f.has($0) }
+        guard kinds.count == 1, let kind = kinds.first, let n = f[kind] else {
+            if kinds.isEmpty { r.report(path, node, "needs one of url (rtmp, rtsp, srt, udp), hls (a directory) or record (a file)") }
+            else { r.report(path + kinds[1], f[kinds[1]], "\(kinds.joined(separator: " and ")) are exclusive: one sink per output") }
+            return nil
+        }
+        let only: [String: [String]] = ["hls": ["segment_length", "list_size"], "record": ["rotate_every", "rotate_size"]]
+        for (owner, keys) in only where owner != kind {
+            for key in keys where f.has(key) { r.report(path + key, f[key], "only for \(owner) outputs") }
+        }
+
+        let encoder = decodeEncoder(f, path)
+        var target: OutputTarget?
+        switch kind {
+        case "url":
+            guard let text = r.string(n, path + "url") else { break }
+            let scheme = text.range(of: "://").map { text[..<$0.lowerBound].lowercased() } ?? ""
+            guard let proto = OutputTarget.PushProtocol(rawValue: scheme) else {
+                let what = scheme.isEmpty ? "'\(text)' is not a URL" : "unsupported scheme '\(scheme)'"
+                r.report(path + "url", n, "\(what) (expected \(OutputTarget.PushProtocol.allCases.map(\.rawValue).joined(separator: ", ")))")
+                break
+            }
+            guard checkHost(text, n, path + "url", needsPort: proto == .udp || proto == .srt) else { break }
+            if proto == .rtmp, let e = encoder, e.codec != .h264 {
+                r.report(path + "codec", f["codec"], "rtmp carries H.264 only (FLV); use codec: h264")
+            }
+            target = .push(url: text, protocol: proto)
+        case "hls":
+            guard let dir = r.string(n, path + "hls") else { break }
+            var segment: Duration = .seconds(2), listSize = 6
+            if let s = f["segment_length"], let v = r.duration(s, path + "segment_length") { segment = v }
+            if let s = f["list_size"], let v = r.int(s, path + "list_size", 1...1000) { listSize = v }
+            target = .hls(directory: r.resolvePath(dir), segmentLength: segment, listSize: listSize)
+        default:
+            guard let file = r.string(n, path + "record") else { break }
+            let ext = URL(fileURLWithPath: file).pathExtension.lowercased()
+            guard Self.recordExtensions.contains(ext) else {
+                r.report(path + "record", n, "unsupported extension '\(ext.isEmpty ? "(none)" : "." + ext)' (expected \(Self.recordExtensions.map { "." + $0 }.joined(separator: ", ")))")
+                break
+            }
+            let every = f["rotate_every"].flatMap { r.duration($0, path + "rotate_every") }
+            let size = f["rotate_size"].flatMap { r.quantity($0, path + "rotate_size", unit: "a size", example: "512MiB or 2G") }
+            if let size, size < 1 << 20 { r.report(path + "rotate_size", f["rotate_size"], "at least 1MiB") }
+            target = .record(path: r.resolvePath(file), rotateEvery: every, rotateSize: size)
+        }
+        guard let target, let encoder else { return nil }
+        return OutputConfig(target: target, encoder: encoder)
+    }
+
+    func decodeEncoder(_ f: NodeReader.Fields, _ path: ConfigPath) -> EncoderConfig? {
+        var e = EncoderConfig(), ok = true
+        if let n = f["codec"] { if let v = r.choice(n, path + "codec", EncoderConfig.Codec.allCases) { e.codec = v } else { ok = false } }
+        if let n = f["bitrate"] {
+            if let v = r.quantity(n, path + "bitrate", unit: "a bit rate", example: "2M or 2500k") {
+                if v < 10_000 || v > 1_000_000_000 { r.report(path + "bitrate", n, "must be between 10k and 1G bits/s"); ok = false }
+                else { e.bitrate = Int(v) }
+            } else { ok = false }
+        }
+        if let n = f["gop"] { if let v = r.int(n, path + "gop", 1...1000) { e.gop = v } else { ok = false } }
+        if let n = f["preset"] { if let v = r.choice(n, path + "preset", EncoderConfig.presets) { e.preset = v } else { ok = false } }
+        if let n = f["tune"] {
+            if let v = r.choice(n, path + "tune", EncoderConfig.tunes) { e.tune = v == "none" ? nil : v } else { ok = false }
+        }
+        return ok ? e : nil
+    }
+
+    /// Two outputs writing the same directory or file would overwrite each other.
+    func checkDistinctTargets(_ pipelines: [PipelineConfig]) {
+        var seen: [String: String] = [:]
+        for p in pipelines {
+            for (i, o) in p.outputs.enumerated() {
+                let key: String
+                switch o.target {
+                case .hls(let dir, _, _): key = "hls:" + dir
+                case .record(let file, _, _): key = "record:" + file
+                case .push: continue
+                }
+                let here = ConfigPath([.key("pipelines"), .key(p.name), .key("outputs"), .index(i)])
+                if let first = seen[key] {
+                    r.report(here, nil, "writes to the same place as \(first)")
+                } else {
+                    seen[key] = here.description
+                }
+            }
+        }
+    }
+}

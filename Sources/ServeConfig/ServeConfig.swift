@@ -1,0 +1,161 @@
+/// The daemon's configuration as typed values: what `streamd config check` validates and what the service
+/// runs. Built by `ConfigLoader` from defaults, the YAML file, `STREAMD_SERVER_*` environment variables and
+/// `--set KEY=VALUE` flags, in that order of precedence (later wins). Relative paths in the file are resolved
+/// against the file's directory.
+public struct ServeConfig: Sendable, Equatable {
+    public var server: ServerConfig
+    /// In the order of the file.
+    public var pipelines: [PipelineConfig]
+}
+
+/// The HTTP API and process-wide settings (`server:`).
+public struct ServerConfig: Sendable, Equatable {
+    /// IP address the API listens on; loopback unless configured otherwise.
+    public var listen = "127.0.0.1"
+    public var port = 8480
+    /// Bearer token for mutating endpoints, given inline (`token`) …
+    public var token: String?
+    /// … or read from a file when the service starts (`token_file`); the two are exclusive.
+    public var tokenFile: String?
+    /// Directories models are looked up in, first to last, and the only ones the API may read.
+    public var modelDirs: [String] = []
+    /// swift-log level name.
+    public var logLevel = "info"
+
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+}
+
+/// One named pipeline: a source, a model and one or more outputs.
+public struct PipelineConfig: Sendable, Equatable {
+    public var name: String
+    public var source: SourceConfig
+    public var style: StyleConfig
+    /// Stylize workers (frames in flight); nil means the number of cores.
+    public var workers: Int?
+    /// Compute threads per worker.
+    public var threads = 1
+    /// Frames older than this (source time to output) are dropped instead of building delay.
+    public var maxLatency: Duration = .milliseconds(500)
+    public var outputs: [OutputConfig]
+}
+
+/// Where frames come from: a URL or file FFmpeg opens, or a V4L2 camera.
+public enum SourceConfig: Sendable, Equatable {
+    case url(URLSource)
+    case device(DeviceSource)
+}
+
+public struct URLSource: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case rtsp, rtsps, rtmp, rtmps, srt, udp, http, https, file
+    }
+    public enum RTSPTransport: String, Sendable, CaseIterable {
+        case tcp, udp
+    }
+
+    /// The URL as written (a file path is made absolute).
+    public var url: String
+    public var kind: Kind
+    /// Only for rtsp(s); TCP unless set.
+    public var rtspTransport: RTSPTransport = .tcp
+    /// Only for files: start over at the end.
+    public var loop = false
+    /// Network read timeout (connect and every read) before the source counts as lost.
+    public var timeout: Duration = .seconds(10)
+}
+
+public struct DeviceSource: Sendable, Equatable {
+    public enum InputFormat: String, Sendable, CaseIterable {
+        case mjpeg, yuyv
+    }
+
+    /// `/dev/videoN` (or a stable `/dev/v4l/by-id/…` link).
+    public var path: String
+    public var width: Int?
+    public var height: Int?
+    public var frameRate: Double?
+    public var inputFormat: InputFormat?
+
+    public init(path: String, width: Int? = nil, height: Int? = nil, frameRate: Double? = nil, inputFormat: InputFormat? = nil) {
+        self.path = path
+        self.width = width
+        self.height = height
+        self.frameRate = frameRate
+        self.inputFormat = inputFormat
+    }
+}
+
+/// Which model and how to apply it.
+public struct StyleConfig: Sendable, Equatable {
+    /// A model name on the search path, or a path (anything with a `/`).
+    public var model: String
+    /// Style of a multi-style model (0-based); exclusive with `styleMix`.
+    public var styleIndex: Int?
+    /// Blend of styles (index → weight, weights ≥ 0, normalised when applied), sorted by index.
+    public var styleMix: [StyleWeight]?
+    public var strength: Double = 1
+    public var preserveColor = false
+    /// Scale frames down so the longer side is at most this many pixels before stylizing.
+    public var maxSize: Int?
+}
+
+public struct StyleWeight: Sendable, Equatable {
+    public var index: Int
+    public var weight: Double
+
+    public init(index: Int, weight: Double) {
+        self.index = index
+        self.weight = weight
+    }
+}
+
+/// One sink and its encoder.
+public struct OutputConfig: Sendable, Equatable {
+    public var target: OutputTarget
+    public var encoder: EncoderConfig
+
+    public init(target: OutputTarget, encoder: EncoderConfig = EncoderConfig()) {
+        self.target = target
+        self.encoder = encoder
+    }
+}
+
+public enum OutputTarget: Sendable, Equatable {
+    /// A network push: RTMP, RTSP (TCP), SRT or UDP MPEG-TS.
+    case push(url: String, protocol: PushProtocol)
+    /// An HLS playlist and its segments in a directory.
+    case hls(directory: String, segmentLength: Duration, listSize: Int)
+    /// Recording to files; a new file starts after `rotateEvery` or at `rotateSize` bytes, whichever first.
+    case record(path: String, rotateEvery: Duration?, rotateSize: Int64?)
+
+    public enum PushProtocol: String, Sendable, CaseIterable {
+        case rtmp, rtsp, srt, udp
+    }
+}
+
+/// Live encoder settings (x264 zerolatency unless changed).
+public struct EncoderConfig: Sendable, Equatable {
+    public enum Codec: String, Sendable, CaseIterable {
+        case h264, hevc
+    }
+
+    public var codec: Codec = .h264
+    /// Bits per second.
+    public var bitrate = 2_000_000
+    /// Frames between keyframes.
+    public var gop = 50
+    public var preset = "veryfast"
+    public var tune: String? = "zerolatency"
+
+    public init(codec: Codec = .h264, bitrate: Int = 2_000_000, gop: Int = 50, preset: String = "veryfast",
+                tune: String? = "zerolatency") {
+        self.codec = codec
+        self.bitrate = bitrate
+        self.gop = gop
+        self.preset = preset
+        self.tune = tune
+    }
+
+    public static let presets = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
+    public static let tunes = ["zerolatency", "film", "animation", "grain", "stillimage", "none"]
+}

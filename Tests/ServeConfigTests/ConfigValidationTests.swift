@@ -1,0 +1,205 @@
+import ServeConfig
+import XCTest
+
+/// A minimal valid pipeline, indented to sit under `pipelines:`.
+let cam1 = """
+  cam1:
+    source:
+      url: rtsp://127.0.0.1:8554/cam
+    model: udnie
+    outputs:
+      - url: rtmp://127.0.0.1/live/cam1
+"""
+
+/// The one-line problems `yaml` has, as `config check` prints them (without the `streamd: ` prefix).
+func problems(_ yaml: String, environment: [String: String] = [:], overrides: [String] = []) -> [String] {
+    do {
+        _ = try ConfigLoader.parse(yaml: yaml, fileName: "streamd.yml", baseDirectory: "/etc/streamd",
+                                   environment: environment, overrides: overrides)
+        return []
+    } catch let e as ConfigErrors {
+        return e.issues.map(\.description)
+    } catch {
+        return ["unexpected error type: \(error)"]
+    }
+}
+
+final class ConfigValidationTests: XCTestCase {
+    /// Asserts `yaml` has exactly one problem and that it is `expected` (the whole line).
+    func assertProblem(_ yaml: String, _ expected: String, environment: [String: String] = [:], overrides: [String] = [],
+                       file: StaticString = #filePath, line: UInt = #line) {
+        let found = problems(yaml, environment: environment, overrides: overrides)
+        XCTAssertEqual(found, [expected], file: file, line: line)
+    }
+
+    func testUnsupportedOutputSchemeNamesKeyLineAndAlternatives() {
+        assertProblem("""
+        pipelines:
+          cam1:
+            source: {url: rtsp://127.0.0.1/cam}
+            model: udnie
+            outputs:
+              - url: ftp://example.com/out
+        """, "streamd.yml:6:14: pipelines.cam1.outputs[0].url: unsupported scheme 'ftp' (expected rtmp, rtsp, srt, udp)")
+    }
+
+    func testUnknownKeyGetsSuggestion() {
+        assertProblem("pipelines:\n" + cam1 + "\n    stength: 0.5\n",
+                      "streamd.yml:8:5: pipelines.cam1.stength: unknown key (did you mean 'strength'?)")
+    }
+
+    func testUnknownKeyWithoutCloseMatchListsKnownKeys() {
+        assertProblem("pipelines:\n" + cam1 + "\nserver:\n  colour: red\n",
+                      "streamd.yml:9:3: server.colour: unknown key (expected one of listen, port, token, token_file, model_dirs, log_level)")
+    }
+
+    func testUnknownTopLevelKey() {
+        assertProblem("pipeline:\n" + cam1 + "\npipelines:\n" + cam1,
+                      "streamd.yml:1:1: pipeline: unknown key (did you mean 'pipelines'?)")
+    }
+
+    func testServerValues() {
+        let base = "pipelines:\n" + cam1 + "\nserver:\n"
+        assertProblem(base + "  port: 70000\n", "streamd.yml:9:9: server.port: must be between 1 and 65535, got 70000")
+        assertProblem(base + "  port: http\n", "streamd.yml:9:9: server.port: expected a whole number, got 'http'")
+        assertProblem(base + "  listen: localhost\n",
+                      "streamd.yml:9:11: server.listen: 'localhost' is not an IP address (use 127.0.0.1, ::1, 0.0.0.0 or ::)")
+        assertProblem(base + "  token: abc\n",
+                      "streamd.yml:9:10: server.token: too short: use at least 16 characters (e.g. `openssl rand -hex 32`)")
+        assertProblem(base + "  token: 0123456789abcdef0123\n  token_file: /etc/streamd/token\n",
+                      "streamd.yml:10:15: server.token_file: token and token_file are exclusive: set one")
+        assertProblem(base + "  log_level: verbose\n",
+                      "streamd.yml:9:14: server.log_level: unknown value 'verbose' (expected trace, debug, info, notice, warning, error, critical)")
+        assertProblem(base + "  model_dirs: /var/lib/streamd/models\n",
+                      "streamd.yml:9:15: server.model_dirs: expected a list, got '/var/lib/streamd/models'")
+    }
+
+    func testSourceProblems() {
+        func source(_ s: String) -> String {
+            "pipelines:\n  cam1:\n    model: udnie\n    outputs: [{url: rtmp://127.0.0.1/live/a}]\n    source:\n" + s
+        }
+        assertProblem("pipelines:\n  cam1:\n    model: udnie\n    outputs: [{url: rtmp://127.0.0.1/live/a}]\n",
+                      "streamd.yml: pipelines.cam1.source: missing: every pipeline needs a source (url or device)")
+        assertProblem(source("      url: rtsp://h/cam\n      device: /dev/video0\n"),
+                      "streamd.yml:7:15: pipelines.cam1.source.device: url and device are exclusive: set one")
+        assertProblem(source("      url: /srv/clip.mp4\n      rtsp_transport: udp\n"),
+                      "streamd.yml:7:23: pipelines.cam1.source.rtsp_transport: only for rtsp:// sources")
+        assertProblem(source("      url: rtsp://h/cam\n      loop: true\n"),
+                      "streamd.yml:7:13: pipelines.cam1.source.loop: only for file sources")
+        assertProblem(source("      url: gopher://h/cam\n"),
+                      "streamd.yml:6:12: pipelines.cam1.source.url: unsupported scheme 'gopher' (expected rtsp, rtsps, rtmp, rtmps, srt, udp, http, https, file or a file path)")
+        assertProblem(source("      url: udp://239.0.0.1\n"),
+                      "streamd.yml:6:12: pipelines.cam1.source.url: 'udp://239.0.0.1' needs a port (udp://HOST:PORT)")
+        assertProblem(source("      device: /dev/video0\n      size: 640by480\n"),
+                      "streamd.yml:7:13: pipelines.cam1.source.size: expected WIDTHxHEIGHT such as 640x480, got '640by480'")
+        assertProblem(source("      device: /dev/video0\n      input_format: mjpg\n"),
+                      "streamd.yml:7:21: pipelines.cam1.source.input_format: unknown value 'mjpg' (did you mean 'mjpeg'?)")
+        assertProblem(source("      device: video0\n"),
+                      "streamd.yml:6:15: pipelines.cam1.source.device: 'video0' is not a device path (expected /dev/videoN)")
+        assertProblem(source("      url: rtsp://h/cam\n      framerate: 30\n"),
+                      "streamd.yml:7:18: pipelines.cam1.source.framerate: only for device sources")
+    }
+
+    func testStyleProblems() {
+        let base = "pipelines:\n" + cam1 + "\n"
+        assertProblem(base + "    strength: 1.5\n", "streamd.yml:8:15: pipelines.cam1.strength: must be between 0.0 and 1.0, got 1.5")
+        assertProblem(base + "    style_index: 2\n    style_mix: {1: 0.5, 2: 0.5}\n",
+                      "streamd.yml:9:16: pipelines.cam1.style_mix: style_index and style_mix are exclusive: set one")
+        assertProblem(base + "    style_mix: {1: 0, 2: 0}\n", "streamd.yml:8:16: pipelines.cam1.style_mix: the weights are all zero")
+        assertProblem(base + "    style_mix: {first: 1}\n",
+                      "streamd.yml:8:17: pipelines.cam1.style_mix.first: style indices are whole numbers from 0")
+        assertProblem(base + "    preserve_color: maybe\n",
+                      "streamd.yml:8:21: pipelines.cam1.preserve_color: expected true or false, got 'maybe'")
+        assertProblem(base + "    workers: 0\n", "streamd.yml:8:14: pipelines.cam1.workers: must be between 1 and 256, got 0")
+        assertProblem(base + "    max_latency: soon\n",
+                      "streamd.yml:8:18: pipelines.cam1.max_latency: expected a duration such as 500ms, 2s, 5m or 1h, got 'soon'")
+        assertProblem("pipelines:\n  cam1:\n    source: {url: rtsp://h/c}\n    outputs: [{url: rtmp://h/a/b}]\n",
+                      "streamd.yml: pipelines.cam1.model: missing: name a model (a name on the search path or a path)")
+    }
+
+    func testOutputProblems() {
+        func output(_ o: String) -> String {
+            "pipelines:\n  cam1:\n    source: {url: rtsp://h/cam}\n    model: udnie\n    outputs:\n" + o
+        }
+        assertProblem("pipelines:\n  cam1:\n    source: {url: rtsp://h/cam}\n    model: udnie\n",
+                      "streamd.yml: pipelines.cam1.outputs: missing: at least one output is needed")
+        assertProblem(output("      []\n").replacingOccurrences(of: "outputs:\n      []", with: "outputs: []"),
+                      "streamd.yml:5:14: pipelines.cam1.outputs: at least one output is needed")
+        assertProblem(output("      - url: rtmp://h/live/a\n        record: /srv/a.mp4\n"),
+                      "streamd.yml:7:17: pipelines.cam1.outputs[0].record: url and record are exclusive: one sink per output")
+        assertProblem(output("      - record: /srv/rec/cam1.avi\n"),
+                      "streamd.yml:6:17: pipelines.cam1.outputs[0].record: unsupported extension '.avi' (expected .mp4, .mkv, .mov, .ts)")
+        assertProblem(output("      - record: /srv/rec/cam1.mp4\n        segment_length: 2s\n"),
+                      "streamd.yml:7:25: pipelines.cam1.outputs[0].segment_length: only for hls outputs")
+        assertProblem(output("      - url: rtmp://h/live/a\n        codec: hevc\n"),
+                      "streamd.yml:7:16: pipelines.cam1.outputs[0].codec: rtmp carries H.264 only (FLV); use codec: h264")
+        assertProblem(output("      - url: udp://127.0.0.1\n"),
+                      "streamd.yml:6:14: pipelines.cam1.outputs[0].url: 'udp://127.0.0.1' needs a port (udp://HOST:PORT)")
+        assertProblem(output("      - url: srt://127.0.0.1:9000\n        bitrate: fast\n"),
+                      "streamd.yml:7:18: pipelines.cam1.outputs[0].bitrate: expected a bit rate such as 2M or 2500k, got 'fast'")
+        assertProblem(output("      - url: srt://127.0.0.1:9000\n        preset: veryfst\n"),
+                      "streamd.yml:7:17: pipelines.cam1.outputs[0].preset: unknown value 'veryfst' (did you mean 'veryfast'?)")
+        assertProblem(output("      - hls: /srv/hls/cam1\n        list_size: 0\n"),
+                      "streamd.yml:7:20: pipelines.cam1.outputs[0].list_size: must be between 1 and 1000, got 0")
+        assertProblem(output("      - record: /srv/a.mkv\n        rotate_size: 10k\n"),
+                      "streamd.yml:7:22: pipelines.cam1.outputs[0].rotate_size: at least 1MiB")
+        assertProblem(output("      - {}\n"),
+                      "streamd.yml:6:9: pipelines.cam1.outputs[0]: needs one of url (rtmp, rtsp, srt, udp), hls (a directory) or record (a file)")
+    }
+
+    func testTwoOutputsWritingTheSamePlace() {
+        let yaml = """
+        pipelines:
+          a:
+            source: {url: rtsp://h/a}
+            model: udnie
+            outputs: [{record: /srv/rec/x.mp4}]
+          b:
+            source: {url: rtsp://h/b}
+            model: udnie
+            outputs: [{record: /srv/rec/x.mp4}]
+        """
+        assertProblem(yaml, "streamd.yml: pipelines.b.outputs[0]: writes to the same place as pipelines.a.outputs[0]")
+    }
+
+    func testPipelineNames() {
+        assertProblem("pipelines:\n" + cam1.replacingOccurrences(of: "cam1:", with: "Cam 1:"),
+                      "streamd.yml:2:3: pipelines.Cam 1: pipeline names are 1-64 lower-case letters, digits, '-' and '_', starting with a letter or digit (they appear in URLs and metrics)")
+        assertProblem("pipelines: {}\n", "streamd.yml:1:12: pipelines: at least one pipeline is needed")
+        assertProblem("", "streamd.yml: pipelines: missing: at least one pipeline is needed")
+    }
+
+    func testEveryProblemIsReportedNotOnlyTheFirst() {
+        let yaml = """
+        server:
+          port: 0
+        pipelines:
+          cam1:
+            source: {url: rtsp://h/c, loop: true}
+            model: udnie
+            strength: 2
+            outputs: [{url: ftp://h/x}]
+        """
+        let found = problems(yaml)
+        XCTAssertEqual(found.count, 4, "\(found)")
+        XCTAssertTrue(found.allSatisfy { !$0.contains("\n") })
+        XCTAssertEqual(found.map { $0.split(separator: " ")[1] },
+                       ["server.port:", "pipelines.cam1.source.loop:", "pipelines.cam1.strength:", "pipelines.cam1.outputs[0].url:"])
+    }
+
+    func testInvalidYAMLIsOneLineWithPosition() {
+        let found = problems("pipelines:\n  cam1:\n    model: [udnie\n")
+        XCTAssertEqual(found.count, 1)
+        let line = found.first ?? ""
+        XCTAssertTrue(line.hasPrefix("streamd.yml: invalid YAML: "), line)
+        XCTAssertTrue(line.contains("line "), line)
+        XCTAssertFalse(line.contains("\n"))
+    }
+
+    func testDuplicateKeysAreRejected() {
+        let found = problems("pipelines:\n" + cam1 + "\n    model: mosaic\n")
+        XCTAssertEqual(found.count, 1, "\(found)")
+        XCTAssertTrue(found.first?.contains("invalid YAML") ?? false, "\(found)")
+        XCTAssertTrue(found.first?.contains("model") ?? false, "the duplicated key is named: \(found)")
+    }
+}
