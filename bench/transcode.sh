@@ -34,3 +34,21 @@ for clip in fox_h264_640x640.mp4 cockatoo_h264_1280x720.mp4 portrait_h264_3840x2
   rss="$(python3 -c "print(round($(cat "$work/rss")/1024))")"
   echo "| $clip | ${w}x${h} | $frames | $e2e | $bench | $ratio | $rss |"
 done
+
+# How to split the cores: stylize workers (frames in flight) × compute threads per worker. The transcode
+# defaults (--workers = cores, --threads 1) come from this table.
+echo
+echo "| fox_h264_640x640.mp4, 5 s | workers × threads | end-to-end fps | peak RSS MB |"
+echo "| --- | --- | ---: | ---: |"
+in="$shared/media/video/fox_h264_640x640.mp4"
+for config in "1 $cores" "$cores 1" "$((cores * 2)) 1"; do
+  set -- $config
+  start=$(date +%s.%N)
+  /usr/bin/time -f "%M" -o "$work/rss" "$streamd" transcode --model "$model" --workers "$1" --threads "$2" --duration 5 \
+    --overwrite "$in" "$work/out.mp4" 2> "$work/log" || { cat "$work/log" >&2; exit 1; }
+  end=$(date +%s.%N)
+  frames="$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$work/out.mp4")"
+  e2e="$(python3 -c "print(f'{$frames/($end-$start):.2f}')")"
+  rss="$(python3 -c "print(round($(cat "$work/rss")/1024))")"
+  echo "| | $1 × $2 | $e2e | $rss |"
+done
