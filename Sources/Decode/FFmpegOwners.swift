@@ -10,8 +10,14 @@ final class InputContext {
 
     /// Opens `url`, letting libavformat probe the format from the name and the first bytes, or with the
     /// demuxer named `format` and its private `options` (image2's `pattern_type`, `framerate`).
-    init(url: String, format: String? = nil, options: [(String, String)] = []) throws(FFmpegCallError) {
+    init(url: String, format: String? = nil, options: [(String, String)] = [],
+         interrupt: AVIOInterruptCB? = nil) throws(FFmpegCallError) {
         var context: UnsafeMutablePointer<AVFormatContext>?
+        if let interrupt {
+            // The callback must be in place before the protocol connects, so the context is allocated first.
+            context = avformat_alloc_context()
+            context?.pointee.interrupt_callback = interrupt
+        }
         var dictionary: OpaquePointer?
         for (key, value) in options { av_dict_set(&dictionary, key, value, 0) }
         defer { av_dict_free(&dictionary) }

@@ -10,7 +10,7 @@ public struct StreamdCommand: AsyncParsableCommand {
         abstract: "Stylize images and video with fast neural style transfer networks.",
         version: StreamdVersion.string,
         subcommands: [ImageCommand.self, TranscodeCommand.self, BenchCommand.self, ModelsCommand.self,
-                      ConfigCommand.self, DevicesCommand.self]
+                      ConfigCommand.self, DevicesCommand.self, ServeCommand.self]
     )
 
     public init() {}

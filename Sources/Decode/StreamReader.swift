@@ -1,0 +1,192 @@
+import CFFmpeg
+import FFmpegSupport
+public import Pipeline
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a live reader opens and how patiently.
+public struct StreamReaderOptions: Sendable, Equatable {
+    /// RTSP only: "tcp" or "udp".
+    public var rtspTransport: String
+    /// Connect and per-read limit for network URLs; a call that takes longer fails (the source is lost).
+    public var timeout: Duration
+    public var threadCount: Int
+
+    public init(rtspTransport: String = "tcp", timeout: Duration = .seconds(10), threadCount: Int = 1) {
+        self.rtspTransport = rtspTransport
+        self.timeout = timeout
+        self.threadCount = threadCount
+    }
+}
+
+/// Decodes the video of a URL (rtsp, rtmp, srt, udp, http/HLS) or a file into RGB frames, for the live
+/// pipeline. Every blocking FFmpeg call is bounded: the protocol's own timeout options are set from
+/// `options.timeout`, and an interrupt callback checks `interrupt` (stop requested, or the current call past
+/// its deadline), so a dead server never blocks the reading thread for longer than the timeout.
+///
+/// One owner at a time on one dedicated thread (`@unchecked Sendable` only to move it there). Every FFmpeg
+/// object is owned by a wrapper class that frees it exactly once.
+public final class StreamReader: @unchecked Sendable {
+    public let url: String
+    /// Frames per second as the stream announces it (0/1 when unknown).
+    public let frameRate: Rational
+    public let timeBase: Rational
+    public let width: Int, height: Int
+
+    private let input: InputContext
+    private let codec: CodecContext
+    private let packet = Packet()!
+    private let frame = Frame()!
+    private var conversion: ScaledConversion?
+    private let streamIndex: Int32
+    private let codecID: AVCodecID
+    private let interrupt: IOInterrupt
+    private let timeout: Duration
+    /// Keeps the interrupt object alive for the C callback's opaque pointer.
+    private let interruptBox: Unmanaged<IOInterrupt>
+    private var sequence = 0
+    private var draining = false
+    private var finished = false
+
+    /// Opens `url` (a path without a scheme is a file) and its video decoder.
+    ///
+    /// - Throws: `MediaError` naming the URL: `.fileNotFound`, `.unreadable` (connection refused, timed out,
+    ///   interrupted), `.unsupportedFormat` (no video stream, no decoder).
+    public init(url: String, options: StreamReaderOptions = StreamReaderOptions(), interrupt: IOInterrupt) throws {
+        self.url = url
+        self.interrupt = interrupt
+        self.timeout = options.timeout
+        let isFile = !url.contains("://")
+        if isFile { try VideoReader.checkInputFile(url) }
+        let scheme = url.split(separator: ":").first.map { String($0).lowercased() } ?? ""
+        let micros = String(max(1, options.timeout.components.seconds * 1_000_000
+                                   + options.timeout.components.attoseconds / 1_000_000_000_000))
+        var dictionary: [(String, String)] = []
+        if !isFile {
+            // rw_timeout: every protocol read/write through avio; the protocol-specific ones cover the rest.
+            dictionary.append(("rw_timeout", micros))
+            switch scheme {
+            case "rtsp", "rtsps":
+                dictionary.append(("rtsp_transport", options.rtspTransport))
+                dictionary.append(("timeout", micros))   // socket I/O timeout (FFmpeg 5.1's name)
+            case "udp":
+                dictionary.append(("timeout", micros))
+                dictionary.append(("fifo_size", "1000000"))
+                dictionary.append(("overrun_nonfatal", "1"))
+            case "srt":
+                dictionary.append(("timeout", micros))
+            case "http", "https":
+                dictionary.append(("reconnect", "0"))
+            default:
+                break
+            }
+        }
+        let box = Unmanaged.passRetained(interrupt)
+        var committed = false
+        defer { if !committed { box.release() } }
+        let callback = AVIOInterruptCB(callback: { opaque in
+            guard let opaque else { return 0 }
+            return Unmanaged<IOInterrupt>.fromOpaque(opaque).takeUnretainedValue().shouldInterrupt ? 1 : 0
+        }, opaque: box.toOpaque())
+        interrupt.arm(options.timeout)
+        let input: InputContext
+        do {
+            input = try InputContext(url: isFile ? "file:" + url : url, options: dictionary, interrupt: callback)
+        } catch {
+            if interrupt.isStopped { throw MediaError(.unreadable, path: url, "interrupted while opening (stopping)") }
+            if error.code == streamd_averror(ETIMEDOUT) || error.code == AVERROR_EXIT_CODE {
+                throw MediaError(.unreadable, path: url, "no answer within \(options.timeout) (\(error.text))", detail: error.detail)
+            }
+            throw VideoReader.openError(path: url, error)
+        }
+        let format = input.context
+        interrupt.arm(options.timeout)
+        if isFile == false { format.pointee.max_analyze_duration = 2_000_000 }
+        var result = avformat_find_stream_info(format, nil)
+        guard result >= 0 else {
+            throw MediaError(.unsupportedFormat, path: url, "cannot read stream information (\(ffmpegErrorText(result)))")
+        }
+        var decoderPointer: UnsafePointer<AVCodec>?
+        let found = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, -1, -1, &decoderPointer, 0)
+        guard found >= 0, let decoderPointer, let stream = format.pointee.streams[Int(found)] else {
+            throw MediaError(.unsupportedFormat, path: url, "has no video stream FFmpeg can decode")
+        }
+        guard let codec = CodecContext(codec: decoderPointer) else {
+            throw MediaError(.decodeFailed, path: url, "out of memory")
+        }
+        result = avcodec_parameters_to_context(codec.context, stream.pointee.codecpar)
+        guard result >= 0 else { throw MediaError(.decodeFailed, path: url, "cannot set up the decoder (\(ffmpegErrorText(result)))") }
+        codec.context.pointee.thread_count = Int32(max(1, options.threadCount))
+        codec.context.pointee.pkt_timebase = stream.pointee.time_base
+        result = avcodec_open2(codec.context, decoderPointer, nil)
+        guard result >= 0 else { throw MediaError(.decodeFailed, path: url, "cannot open the decoder (\(ffmpegErrorText(result)))") }
+        for i in 0..<Int(format.pointee.nb_streams) where i != Int(found) {
+            format.pointee.streams[i]?.pointee.discard = AVDISCARD_ALL
+        }
+        let rate = av_guess_frame_rate(format, stream, nil)
+        self.input = input
+        self.codec = codec
+        self.streamIndex = found
+        self.codecID = codec.context.pointee.codec_id
+        self.frameRate = Rational(Int(rate.num), Int(rate.den))
+        self.timeBase = Rational(Int(stream.pointee.time_base.num), Int(stream.pointee.time_base.den))
+        self.width = Int(stream.pointee.codecpar.pointee.width)
+        self.height = Int(stream.pointee.codecpar.pointee.height)
+        self.interruptBox = box
+        committed = true
+    }
+
+    deinit { interruptBox.release() }
+
+    /// The next decoded frame, or nil at the end of the stream. Throws `MediaError(.unreadable)` when the
+    /// source is lost (read error, timeout, interrupted): the caller reconnects.
+    public func nextFrame(pool: FramePool? = nil) throws -> VideoFrame? {
+        let context = codec.context, format = input.context, pkt = packet.packet, decoded = frame.frame
+        var errorsInARow = 0
+        while !finished {
+            let received = avcodec_receive_frame(context, decoded)
+            if received >= 0 {
+                defer { av_frame_unref(decoded) }
+                let nopts = streamd_nopts_value()
+                let best = decoded.pointee.best_effort_timestamp
+                let pts: Int64? = best != nopts ? best : nil
+                let image: RGBImage
+                do {
+                    image = try FrameConversion.rgbImage(from: decoded, codecID: codecID, cache: &conversion, pool: pool)
+                } catch {
+                    throw MediaError(.decodeFailed, path: url, "cannot convert a frame to RGB (\(error.text))")
+                }
+                defer { sequence += 1 }
+                return VideoFrame(sequence: sequence, pts: pts, timeBase: timeBase, image: image)
+            }
+            if received == streamd_averror_eof() { finished = true; break }
+            if received != streamd_averror_eagain() {
+                errorsInARow += 1
+                if errorsInARow > 64 { throw MediaError(.decodeFailed, path: url, "too many damaged frames in a row") }
+                if draining { continue }
+            }
+            if draining { finished = true; break }
+            interrupt.arm(timeout)
+            let read = av_read_frame(format, pkt)
+            if read < 0 {
+                if read == streamd_averror_eof() {
+                    _ = avcodec_send_packet(context, nil)
+                    draining = true
+                    continue
+                }
+                if interrupt.isStopped { return nil }
+                throw MediaError(.unreadable, path: url, read == AVERROR_EXIT_CODE
+                                 ? "no data within \(timeout)" : "read failed: \(ffmpegErrorText(read))")
+            }
+            defer { av_packet_unref(pkt) }
+            guard pkt.pointee.stream_index == streamIndex else { continue }
+            _ = avcodec_send_packet(context, pkt)
+        }
+        return nil
+    }
+}
+
+/// AVERROR_EXIT: what FFmpeg returns when the interrupt callback fired.
+private let AVERROR_EXIT_CODE: Int32 = -0x54495845  // -MKTAG('E','X','I','T')

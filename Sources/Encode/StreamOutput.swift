@@ -1,0 +1,233 @@
+import CFFmpeg
+import FFmpegSupport
+public import Pipeline
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Live encoder settings: x264/x265 with a bounded GOP, `tune=zerolatency` by default, constant frame rate.
+public struct LiveEncodeSettings: Sendable, Equatable {
+    public var width: Int, height: Int
+    public var frameRate: Int
+    /// "libx264" or "libx265".
+    public var encoder: String
+    public var bitrate: Int
+    public var gop: Int
+    public var preset: String
+    /// nil: no tune.
+    public var tune: String?
+
+    public init(width: Int, height: Int, frameRate: Int, encoder: String = "libx264", bitrate: Int = 2_000_000,
+                gop: Int = 50, preset: String = "veryfast", tune: String? = "zerolatency") {
+        self.width = width; self.height = height; self.frameRate = frameRate; self.encoder = encoder
+        self.bitrate = bitrate; self.gop = gop; self.preset = preset; self.tune = tune
+    }
+}
+
+/// Encodes RGB pictures and muxes them to a URL or a file: RTMP (flv), RTSP push (TCP), SRT and UDP (MPEG-TS),
+/// an HLS playlist, or a recording (mp4, mkv, mov, ts). Timestamps are given by the caller in microseconds
+/// and must increase (a timestamp that does not is moved one tick forward).
+///
+/// Network writes are bounded: `rw_timeout`/`timeout` options and an interrupt callback tied to `interrupt`,
+/// so a dead peer makes `write` throw (the caller reconnects) instead of blocking forever. One owner on one
+/// thread; every FFmpeg object is freed exactly once by its owner class.
+public final class StreamOutput: @unchecked Sendable {
+    public let url: String
+    public let format: String
+    public private(set) var framesWritten = 0
+    /// Bytes the muxer has written so far (files only; 0 for network outputs).
+    public var bytesWritten: Int64 {
+        guard let output, let pb = output.context.pointee.pb else { return 0 }
+        return avio_tell(pb)
+    }
+
+    private var output: OutputFormatContext?
+    private var encoder: CodecContext?
+    private let scaler: Scaler
+    private let frame = Frame()!
+    private let packet = Packet()!
+    private let streamIndex: Int32
+    private let timeBase = AVRational(num: 1, den: 1_000_000)
+    private let settings: LiveEncodeSettings
+    private let interrupt: IOInterrupt
+    private let timeout: Duration
+    private let interruptBox: Unmanaged<IOInterrupt>
+    private var lastPts: Int64?
+    private var finished = false
+
+    /// Opens the encoder and the muxer, connects (network) or creates the file, and writes the header.
+    ///
+    /// - Parameters:
+    ///   - format: the muxer: flv, mpegts, rtsp, hls, mp4, matroska, mov.
+    ///   - muxerOptions: the muxer's private options (hls_time, hls_list_size, …).
+    /// - Throws: `MediaError` naming `url` with the cause (no such encoder, connection refused, timed out).
+    public init(url: String, format: String, settings: LiveEncodeSettings, muxerOptions: [(String, String)] = [],
+                timeout: Duration = .seconds(10), interrupt: IOInterrupt) throws {
+        self.url = url; self.format = format; self.settings = settings
+        self.interrupt = interrupt; self.timeout = timeout
+        guard settings.width > 0, settings.height > 0, settings.width % 2 == 0, settings.height % 2 == 0 else {
+            throw MediaError(.invalidArgument, path: url, "video size \(settings.width)x\(settings.height) must be even and not empty")
+        }
+        guard let codec = avcodec_find_encoder_by_name(settings.encoder) else {
+            throw MediaError(.unsupportedFormat, path: url, "no video encoder named '\(settings.encoder)' in this FFmpeg")
+        }
+        let box = Unmanaged.passRetained(interrupt)
+        var committed = false
+        defer { if !committed { box.release() } }
+        let output: OutputFormatContext
+        do {
+            output = try OutputFormatContext(formatName: format, url: url)
+        } catch {
+            throw MediaError(.encodeFailed, path: url, "cannot set up the \(format) muxer: \(error.text)")
+        }
+        let formatContext = output.context
+        formatContext.pointee.interrupt_callback = AVIOInterruptCB(callback: { opaque in
+            guard let opaque else { return 0 }
+            return Unmanaged<IOInterrupt>.fromOpaque(opaque).takeUnretainedValue().shouldInterrupt ? 1 : 0
+        }, opaque: box.toOpaque())
+        guard let encoder = CodecContext(codec: codec) else { throw MediaError(.encodeFailed, path: url, "out of memory") }
+        let context = encoder.context
+        context.pointee.width = Int32(settings.width)
+        context.pointee.height = Int32(settings.height)
+        context.pointee.pix_fmt = AV_PIX_FMT_YUV420P
+        context.pointee.time_base = timeBase
+        context.pointee.framerate = AVRational(num: Int32(settings.frameRate), den: 1)
+        context.pointee.gop_size = Int32(max(1, settings.gop))
+        context.pointee.max_b_frames = 0
+        context.pointee.bit_rate = Int64(settings.bitrate)
+        context.pointee.rc_max_rate = Int64(settings.bitrate)
+        context.pointee.rc_buffer_size = Int32(clamping: settings.bitrate)
+        context.pointee.thread_count = 1
+        context.pointee.color_range = AVCOL_RANGE_MPEG
+        context.pointee.colorspace = AVCOL_SPC_SMPTE170M
+        context.pointee.color_primaries = AVCOL_PRI_SMPTE170M
+        context.pointee.color_trc = AVCOL_TRC_SMPTE170M
+        if formatContext.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0 {
+            context.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER
+        }
+        let options = OptionDictionary()
+        options.set("preset", settings.preset)
+        if let tune = settings.tune { options.set("tune", tune) }
+        if settings.encoder == "libx265" { options.set("x265-params", "log-level=error") }
+        var result = avcodec_open2(context, codec, &options.pointer)
+        guard result >= 0 else {
+            throw MediaError(.invalidArgument, path: url, "cannot open \(settings.encoder) with these settings: \(ffmpegErrorText(result))")
+        }
+        guard let stream = avformat_new_stream(formatContext, nil) else { throw MediaError(.encodeFailed, path: url, "out of memory") }
+        stream.pointee.time_base = timeBase
+        stream.pointee.avg_frame_rate = context.pointee.framerate
+        result = avcodec_parameters_from_context(stream.pointee.codecpar, context)
+        guard result >= 0 else { throw MediaError(.encodeFailed, path: url, "cannot describe the stream: \(ffmpegErrorText(result))") }
+
+        let micros = String(max(1, timeout.components.seconds * 1_000_000 + timeout.components.attoseconds / 1_000_000_000_000))
+        let scheme = url.contains("://") ? String(url.prefix { $0 != ":" }).lowercased() : "file"
+        let protocolOptions = OptionDictionary()
+        if scheme != "file" { protocolOptions.set("rw_timeout", micros) }
+        if scheme == "srt" { protocolOptions.set("timeout", micros) }
+        interrupt.arm(timeout)
+        if formatContext.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
+            var callback = formatContext.pointee.interrupt_callback
+            result = avio_open2(&formatContext.pointee.pb, url, AVIO_FLAG_WRITE, &callback, &protocolOptions.pointer)
+            guard result >= 0 else {
+                throw MediaError(scheme == "file" ? .unwritable : .unreadable, path: url,
+                                 "cannot \(scheme == "file" ? "create the file" : "connect"): \(Self.describe(result, timeout: timeout))")
+            }
+        }
+        let headerOptions = OptionDictionary()
+        for (key, value) in muxerOptions { headerOptions.set(key, value) }
+        if format == "rtsp" {
+            headerOptions.set("rtsp_transport", "tcp")
+            headerOptions.set("timeout", micros)
+        }
+        interrupt.arm(timeout)
+        result = avformat_write_header(formatContext, &headerOptions.pointer)
+        guard result >= 0 else {
+            throw MediaError(.unreadable, path: url, "cannot start the \(format) stream: \(Self.describe(result, timeout: timeout))")
+        }
+        guard let scaler = Scaler(width: Int32(settings.width), height: Int32(settings.height), srcFormat: AV_PIX_FMT_RGB24,
+                                  dstFormat: AV_PIX_FMT_YUV420P, flags: SWS_BILINEAR | SWS_FULL_CHR_H_INP) else {
+            throw MediaError(.encodeFailed, path: url, "cannot convert RGB to yuv420p")
+        }
+        let coefficients = sws_getCoefficients(SWS_CS_ITU601)
+        _ = sws_setColorspaceDetails(scaler.pointer, coefficients, 1, coefficients, 0, 0, 1 << 16, 1 << 16)
+        let picture = frame.frame
+        picture.pointee.width = Int32(settings.width)
+        picture.pointee.height = Int32(settings.height)
+        picture.pointee.format = AV_PIX_FMT_YUV420P.rawValue
+        picture.pointee.color_range = AVCOL_RANGE_MPEG
+        guard av_frame_get_buffer(picture, 0) >= 0 else { throw MediaError(.encodeFailed, path: url, "out of memory") }
+        self.scaler = scaler
+        self.output = output
+        self.encoder = encoder
+        self.streamIndex = stream.pointee.index
+        self.interruptBox = box
+        committed = true
+    }
+
+    deinit { interruptBox.release() }
+
+    /// Encodes `image` (the configured size) shown at `micros` and sends the packets that are ready.
+    public func write(_ image: RGBImage, micros: Int64) throws {
+        guard !finished, let encoder else { throw MediaError(.invalidArgument, path: url, "the output is closed") }
+        guard image.width == settings.width, image.height == settings.height else {
+            throw MediaError(.invalidArgument, path: url, "frame is \(image.width)x\(image.height), the output is \(settings.width)x\(settings.height)")
+        }
+        var pts = micros
+        if let lastPts, pts <= lastPts { pts = lastPts + 1 }
+        let picture = frame.frame
+        guard av_frame_make_writable(picture) >= 0 else { throw MediaError(.encodeFailed, path: url, "out of memory") }
+        let scaled: Int32 = image.pixels.withUnsafeBufferPointer { rgb in
+            var sourcePlanes: [UnsafePointer<UInt8>?] = [rgb.baseAddress, nil, nil, nil]
+            var sourceStrides: [Int32] = [Int32(image.width * 3), 0, 0, 0]
+            var planes: [UnsafeMutablePointer<UInt8>?] = [picture.pointee.data.0, picture.pointee.data.1, picture.pointee.data.2, nil]
+            var strides: [Int32] = [picture.pointee.linesize.0, picture.pointee.linesize.1, picture.pointee.linesize.2, 0]
+            return sws_scale(scaler.pointer, &sourcePlanes, &sourceStrides, 0, Int32(image.height), &planes, &strides)
+        }
+        guard scaled == Int32(image.height) else { throw MediaError(.encodeFailed, path: url, "cannot convert the frame to yuv420p") }
+        picture.pointee.pts = pts
+        picture.pointee.pict_type = AV_PICTURE_TYPE_NONE
+        let sent = avcodec_send_frame(encoder.context, picture)
+        guard sent >= 0 else { throw MediaError(.encodeFailed, path: url, "cannot encode: \(ffmpegErrorText(sent))") }
+        try drain(encoder)
+        lastPts = pts
+        framesWritten += 1
+    }
+
+    /// Flushes the encoder and writes the trailer (a recording is complete and playable after this).
+    public func finish() throws {
+        guard !finished, let encoder, let output else { return }
+        finished = true
+        defer { self.encoder = nil; self.output = nil }
+        _ = avcodec_send_frame(encoder.context, nil)
+        try drain(encoder)
+        interrupt.arm(timeout)
+        let result = av_write_trailer(output.context)
+        guard result >= 0 else { throw MediaError(.unwritable, path: url, "cannot finish the \(format) stream: \(ffmpegErrorText(result))") }
+        let closed = output.closeFile()
+        guard closed >= 0 else { throw MediaError(.unwritable, path: url, "cannot close: \(ffmpegErrorText(closed))") }
+    }
+
+    private func drain(_ encoder: CodecContext) throws {
+        guard let output else { return }
+        let pkt = packet.packet
+        let stream = output.context.pointee.streams[Int(streamIndex)]!
+        while true {
+            let received = avcodec_receive_packet(encoder.context, pkt)
+            if received == streamd_averror_eagain() || received == streamd_averror_eof() { return }
+            guard received >= 0 else { throw MediaError(.encodeFailed, path: url, "encoder failed: \(ffmpegErrorText(received))") }
+            pkt.pointee.stream_index = streamIndex
+            av_packet_rescale_ts(pkt, timeBase, stream.pointee.time_base)
+            interrupt.arm(timeout)
+            // Takes the packet's reference on success and failure alike.
+            let written = av_interleaved_write_frame(output.context, pkt)
+            guard written >= 0 else {
+                throw MediaError(.unwritable, path: url, "cannot send: \(Self.describe(written, timeout: timeout))")
+            }
+        }
+    }
+
+    private static func describe(_ code: Int32, timeout: Duration) -> String {
+        code == -0x54495845 ? "no progress within \(timeout) (interrupted)" : ffmpegErrorText(code)
+    }
+}

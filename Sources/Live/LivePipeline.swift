@@ -1,0 +1,449 @@
+public import CoreMetrics
+import Decode
+public import Foundation
+public import Logging
+import Pipeline
+public import ServeConfig
+public import Stylize
+
+/// What the API shows about a pipeline.
+public struct PipelineSnapshot: Sendable, Codable, Equatable {
+    public struct Output: Sendable, Codable, Equatable {
+        public var name: String
+        public var state: String
+        public var framesWritten: Int
+        public var reconnects: Int
+        public var lastError: String?
+        public var recordings: [String]
+    }
+    public struct Style: Sendable, Codable, Equatable {
+        public var model: String
+        public var styleIndex: Int?
+        public var styleMix: [String: Double]?
+        public var strength: Double
+        public var preserveColor: Bool
+        public var generation: Int
+    }
+
+    public var name: String
+    /// starting, running, reconnecting, stopping, stopped, failed.
+    public var state: String
+    public var source: String
+    public var framesIn: Int
+    public var framesStylized: Int
+    public var framesOut: Int
+    public var framesDropped: Int
+    public var sourceReconnects: Int
+    public var fps: Double
+    public var lastError: String?
+    public var style: Style
+    public var outputs: [Output]
+}
+
+/// What every pipeline of a service shares.
+public struct LiveEnvironment: Sendable {
+    public var modelDirectories: [String]
+    public var logger: Logger
+    public var metrics: any MetricsFactory
+    /// Reconnect back-off: first delay and cap.
+    public var backoffInitial: Duration
+    public var backoffCap: Duration
+
+    public init(modelDirectories: [String], logger: Logger, metrics: any MetricsFactory,
+                backoffInitial: Duration = .milliseconds(500), backoffCap: Duration = .seconds(10)) {
+        self.modelDirectories = modelDirectories; self.logger = logger; self.metrics = metrics
+        self.backoffInitial = backoffInitial; self.backoffCap = backoffCap
+    }
+}
+
+/// A frame on its way through a live pipeline: the picture and when it was captured (pipeline clock).
+struct LiveFrame: Sendable {
+    var frame: VideoFrame
+    var captured: ContinuousClock.Instant
+}
+
+/// One named live pipeline: source → decode → [drop-oldest queue] → stylize × N (ordered) → encode → sinks.
+///
+/// The data plane runs on dedicated threads (a source thread, the stylize workers, an encode thread); the
+/// control plane talks to it only through thread-safe state: the style holder, the stop flag/IO interrupt
+/// and the counters. The source reconnects with capped back-off when it is lost (state `reconnecting`); each
+/// output does the same on its own. Output timestamps come from the pipeline clock at capture, so they
+/// increase across drops and reconnects.
+public final class LivePipeline: @unchecked Sendable {
+    public let config: PipelineConfig
+    public let style: LiveStyle
+    private let environment: LiveEnvironment
+    private let logger: Logger
+    private let metrics: LiveMetrics
+    private let lock = NSLock()
+    private let origin = ContinuousClock.now
+    // Guarded by `lock`.
+    private var state = "stopped"
+    private var lastError: String?
+    private var framesIn = 0, framesStylized = 0, framesOut = 0, dropped = 0, sourceReconnects = 0
+    private var fps = 0.0
+    private var outputSnapshots: [PipelineSnapshot.Output] = []
+    private var lastFrameAt: ContinuousClock.Instant?
+    private var group: StageGroup?
+    private var decodedQueue: BoundedQueue<LiveFrame>?
+
+    /// Loads the model (so a bad model fails here, not later) and prepares; `start()` runs it.
+    public init(config: PipelineConfig, environment: LiveEnvironment) throws {
+        self.config = config
+        self.environment = environment
+        var logger = environment.logger
+        logger[metadataKey: "pipeline.name"] = .string(config.name)
+        self.logger = logger
+        let library = ModelLibrary(directories: environment.modelDirectories + ModelLibrary.standard().directories)
+        style = LiveStyle(try LiveStyle.load(config.style, library: library))
+        metrics = LiveMetrics(pipeline: config.name, factory: environment.metrics)
+        outputSnapshots = config.outputs.map {
+            let name: String = switch $0.target {
+            case .push(let url, _): url
+            case .hls(let directory, _, _): "hls:" + directory
+            case .record(let path, _, _): "record:" + path
+            }
+            return PipelineSnapshot.Output(name: name, state: "idle", framesWritten: 0, reconnects: 0, lastError: nil, recordings: [])
+        }
+    }
+
+    /// True while frames reached the outputs within `window`.
+    public func isFlowing(within window: Duration) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        guard let lastFrameAt else { return false }
+        return ContinuousClock.now - lastFrameAt < window
+    }
+
+    public var snapshot: PipelineSnapshot {
+        let current = style.current
+        lock.lock(); defer { lock.unlock() }
+        var mix: [String: Double]?
+        if let m = current.config.styleMix { mix = Dictionary(uniqueKeysWithValues: m.map { (String($0.index), $0.weight) }) }
+        let source: String = switch config.source {
+        case .url(let u): u.url
+        case .device(let d): d.path
+        }
+        return PipelineSnapshot(
+            name: config.name, state: state, source: source, framesIn: framesIn, framesStylized: framesStylized,
+            framesOut: framesOut, framesDropped: dropped, sourceReconnects: sourceReconnects, fps: fps, lastError: lastError,
+            style: .init(model: current.modelName, styleIndex: current.config.styleIndex, styleMix: mix,
+                         strength: current.config.strength, preserveColor: current.config.preserveColor,
+                         generation: current.generation),
+            outputs: outputSnapshots)
+    }
+
+    /// Switches style between frames (validated first; the output is not interrupted).
+    @discardableResult
+    public func setStyle(_ change: StyleChange) throws -> PipelineSnapshot {
+        let applied = try style.apply(change, modelDirectories: environment.modelDirectories)
+        logger.info("style switched", metadata: ["model": .string(applied.modelName), "generation": .stringConvertible(applied.generation)])
+        return snapshot
+    }
+
+    public var isRunning: Bool { lock.lock(); defer { lock.unlock() }; return group != nil }
+
+    private func setState(_ value: String, error: String? = nil) {
+        lock.lock()
+        state = value
+        if let error { lastError = error }
+        lock.unlock()
+        metrics.state.record(value == "running" ? 1 : 0)
+    }
+
+    // MARK: - Running
+
+    /// Starts the threads. Returns at once; `stop` ends the run.
+    public func start() throws {
+        lock.lock()
+        if group != nil { lock.unlock(); return }
+        lock.unlock()
+        let group = StageGroup(name: config.name)
+        let decoded = BoundedQueue<LiveFrame>(capacity: 2, policy: .dropOldest)
+        let stylized = BoundedQueue<LiveFrame?>(capacity: 2, policy: .block)
+        group.addQueue(decoded)
+        group.addQueue(stylized)
+        let workers = max(1, config.workers ?? ProcessInfo.processInfo.activeProcessorCount)
+        let pool = FramePool(capacity: decoded.capacity + stylized.capacity + 2 * workers + 6)
+        let interrupt = IOInterrupt()
+        lock.lock()
+        self.group = group
+        self.decodedQueue = decoded
+        self.currentInterrupt = interrupt
+        lastError = nil
+        lock.unlock()
+        setState("starting")
+
+        group.addStage("encode") { [self] _ in runEncode(stylized, pool: pool) }
+        let threads = config.threads, maxSize = config.style.maxSize, maxLatency = config.maxLatency
+        let stylize = OrderedWorkers<LiveFrame, LiveFrame?>(name: "stylize", count: workers) { [self] _ in
+            let worker = StylizeWorker(style: style, threads: threads, maxSize: maxSize, maxLatency: maxLatency,
+                                       pool: pool, metrics: metrics)
+            return { [self] frame in
+                let result = try worker.process(frame)
+                if result == nil { count(dropped: 1) } else { count(stylized: 1) }
+                return result
+            }
+        }
+        group.addStage("stylize") { _ in try stylize.run(input: decoded, output: stylized) }
+        group.addStage("source") { [self] context in runSource(decoded, pool: pool, interrupt: interrupt, context: context) }
+        try group.start()
+        // Joins the threads when the run ends, whatever ends it.
+        let watcher = Thread { [self] in
+            do { try group.wait() } catch {
+                logger.error("pipeline failed: \(error)")
+                setState("failed", error: "\(error)")
+            }
+            lock.lock()
+            if self.group === group { self.group = nil; self.decodedQueue = nil }
+            let failed = state == "failed"
+            lock.unlock()
+            if !failed { setState("stopped") }
+        }
+        watcher.name = "\(config.name)-join"
+        watcher.start()
+    }
+
+    private var currentInterrupt: IOInterrupt?
+
+    /// Graceful stop: the source stops reading (its blocking I/O is interrupted), frames in flight drain,
+    /// recordings are finalized. Waits up to `timeout`, then stops hard. Returns true if it ended in time.
+    @discardableResult
+    public func stop(timeout: Duration = .seconds(10)) -> Bool {
+        lock.lock()
+        let group = self.group, interrupt = currentInterrupt
+        lock.unlock()
+        guard let group else { return true }
+        setState("stopping")
+        group.stop()
+        interrupt?.stop()
+        let ended = (try? group.wait(timeout: timeout)) ?? true
+        if !ended {
+            logger.warning("pipeline did not drain within \(timeout), stopping hard")
+            group.cancel()
+            _ = try? group.wait(timeout: .seconds(5))
+        }
+        lock.lock()
+        if self.group === group { self.group = nil; self.decodedQueue = nil }
+        lock.unlock()
+        setState("stopped")
+        return ended
+    }
+
+    private func count(in n: Int = 0, stylized: Int = 0, out: Int = 0, dropped d: Int = 0) {
+        lock.lock()
+        framesIn += n; framesStylized += stylized; framesOut += out; dropped += d
+        if out > 0 { lastFrameAt = .now }
+        lock.unlock()
+    }
+
+    // MARK: Source
+
+    private func runSource(_ queue: BoundedQueue<LiveFrame>, pool: FramePool, interrupt: IOInterrupt, context: StageContext) {
+        defer { queue.finish() }
+        guard case .url(let source) = config.source else {
+            setState("failed", error: "V4L2 device sources are not supported by serve yet")
+            return
+        }
+        let isFile = source.kind == .file
+        let options = StreamReaderOptions(rtspTransport: source.rtspTransport.rawValue, timeout: source.timeout)
+        var backoff = Backoff(initial: environment.backoffInitial, cap: environment.backoffCap)
+        var knownDrops = 0
+        while !context.isStopRequested {
+            let reader: StreamReader
+            do {
+                reader = try StreamReader(url: source.url, options: options, interrupt: interrupt)
+                backoff.reset()
+                setState("running")
+            } catch {
+                if context.isStopRequested { break }
+                lostSource("\(error)", backoff: &backoff, interrupt: interrupt, context: context)
+                continue
+            }
+            let rate = reader.frameRate.doubleValue > 0 ? reader.frameRate.doubleValue : 25
+            lock.lock(); nominalFrameRate = Int(rate.rounded()); lock.unlock()
+            // Files are read at their native rate: frame k is due k frame periods after the first.
+            var due = ContinuousClock.now
+            let period = Duration.nanoseconds(Int64(1e9 / rate))
+            do {
+                while !context.isStopRequested {
+                    let started = ContinuousClock.now
+                    guard let frame = try reader.nextFrame(pool: pool) else { break }
+                    metrics.stageLatency["decode"]?.recordInterval(since: started)
+                    metrics.framesIn["decode"]?.increment()
+                    if isFile {
+                        let now = ContinuousClock.now
+                        if due > now { Thread.sleep(forTimeInterval: Double((due - now).components.attoseconds) / 1e18 + Double((due - now).components.seconds)) }
+                        else if now - due > .seconds(1) { due = now }   // far behind (a stall): do not burst
+                        due += period
+                    }
+                    count(in: 1)
+                    metrics.framesOut["decode"]?.increment()
+                    if queue.send(LiveFrame(frame: frame, captured: .now)) == .consumerGone { return }
+                    let drops = queue.droppedCount
+                    if drops > knownDrops {
+                        let new = drops - knownDrops
+                        knownDrops = drops
+                        count(dropped: new)
+                        metrics.dropped["decode"]?.increment(by: Int64(new))
+                        logDrop(new)
+                    }
+                    metrics.queueDepth["decoded"]?.record(queue.count)
+                }
+            } catch {
+                if context.isStopRequested { break }
+                lostSource("\(error)", backoff: &backoff, interrupt: interrupt, context: context)
+                continue
+            }
+            if context.isStopRequested { break }
+            if isFile {
+                if source.loop { continue }
+                logger.info("source ended")
+                return
+            }
+            lostSource("\(source.url): the stream ended", backoff: &backoff, interrupt: interrupt, context: context)
+        }
+    }
+
+    private var nominalFrameRate = 25
+    private var lastDropLog: ContinuousClock.Instant?
+    private var dropsSinceLog = 0
+
+    /// Rate-limited: at most one line per 5 s.
+    private func logDrop(_ n: Int) {
+        lock.lock()
+        dropsSinceLog += n
+        let now = ContinuousClock.now
+        guard lastDropLog.map({ now - $0 > .seconds(5) }) ?? true else { lock.unlock(); return }
+        let total = dropsSinceLog
+        dropsSinceLog = 0
+        lastDropLog = now
+        lock.unlock()
+        logger.notice("stylize cannot keep up: dropped \(total) oldest frame(s)")
+    }
+
+    private func lostSource(_ message: String, backoff: inout Backoff, interrupt: IOInterrupt, context: StageContext) {
+        let delay = backoff.next()
+        logger.warning("source lost, reconnecting in \(delay): \(message)")
+        lock.lock(); sourceReconnects += 1; lock.unlock()
+        metrics.sourceReconnects.increment()
+        setState("reconnecting", error: message)
+        // Sleep in small steps so a stop is noticed at once.
+        let until = ContinuousClock.now + delay
+        while ContinuousClock.now < until && !context.isStopRequested && !interrupt.isStopped {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    // MARK: Encode
+
+    private func runEncode(_ queue: BoundedQueue<LiveFrame?>, pool: FramePool) {
+        let timeout: Duration = if case .url(let u) = config.source { u.timeout } else { .seconds(10) }
+        let sinks = config.outputs.map {
+            OutputSink(config: $0, pipeline: config.name, logger: logger, interrupt: IOInterrupt(), timeout: timeout, metrics: metrics)
+        }
+        var windowStart = ContinuousClock.now, windowFrames = 0
+        func publish() {
+            let outs = sinks.map {
+                PipelineSnapshot.Output(name: $0.name, state: $0.state.rawValue, framesWritten: $0.framesWritten,
+                                        reconnects: $0.reconnects, lastError: $0.lastError, recordings: $0.finishedFiles)
+            }
+            lock.lock(); outputSnapshots = outs; lock.unlock()
+        }
+        defer {
+            for sink in sinks { sink.finish() }
+            publish()
+        }
+        while let item = queue.receive() {
+            guard let live = item else { continue }
+            let started = ContinuousClock.now
+            metrics.framesIn["encode"]?.increment()
+            let micros = Int64((live.captured - origin).components.seconds) * 1_000_000
+                + (live.captured - origin).components.attoseconds / 1_000_000_000_000
+            lock.lock(); let rate = nominalFrameRate; lock.unlock()
+            for sink in sinks { sink.write(live.frame.image, micros: micros, frameRate: rate) }
+            pool.recycle(live.frame.image.pixels)
+            metrics.stageLatency["encode"]?.recordInterval(since: started)
+            metrics.endToEnd.recordInterval(since: live.captured)
+            metrics.framesOut["encode"]?.increment()
+            metrics.queueDepth["stylized"]?.record(queue.count)
+            count(out: 1)
+            windowFrames += 1
+            let now = ContinuousClock.now
+            if now - windowStart >= .seconds(1) {
+                let seconds = Double((now - windowStart).components.seconds) + Double((now - windowStart).components.attoseconds) / 1e18
+                let value = Double(windowFrames) / seconds
+                lock.lock(); fps = value; lock.unlock()
+                metrics.fps.record(value)
+                windowStart = now
+                windowFrames = 0
+                publish()
+            }
+        }
+    }
+}
+
+extension CoreMetrics.Timer {
+    func recordInterval(since start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+    }
+}
+
+/// One stylize worker's state: its Stylizer (rebuilt when the model changes) on its own thread.
+final class StylizeWorker {
+    private let style: LiveStyle
+    private let threads: Int
+    private let maxSize: Int?
+    private let maxLatency: Duration
+    private let pool: FramePool
+    private let metrics: LiveMetrics
+    private var stylizer: Stylizer?
+    private var modelPath = ""
+    private var generation = -1
+
+    init(style: LiveStyle, threads: Int, maxSize: Int?, maxLatency: Duration, pool: FramePool, metrics: LiveMetrics) {
+        self.style = style; self.threads = threads; self.maxSize = maxSize; self.maxLatency = maxLatency
+        self.pool = pool; self.metrics = metrics
+    }
+
+    /// The stylized frame, or nil when the frame is already older than `maxLatency` (dropped, counted).
+    func process(_ input: LiveFrame) throws -> LiveFrame? {
+        metrics.framesIn["stylize"]?.increment()
+        if ContinuousClock.now - input.captured > maxLatency {
+            pool.recycle(input.frame.image.pixels)
+            metrics.dropped["stylize"]?.increment()
+            return nil
+        }
+        let started = ContinuousClock.now
+        let current = style.current
+        if stylizer == nil || current.modelPath != modelPath || current.generation != generation && current.modelPath != modelPath {
+            stylizer = try Stylizer(model: current.model, threads: threads)
+            modelPath = current.modelPath
+        }
+        generation = current.generation
+        var frame = input.frame
+        var image = frame.image
+        let (width, height) = Self.processingSize(width: image.width, height: image.height, maxSize: maxSize)
+        if width != image.width || height != image.height {
+            let resized = try ImageDecoder.resize(image, width: width, height: height)
+            pool.recycle(image.pixels)
+            image = resized
+        }
+        let stylized = try stylizer!.stylize(image, options: current.options, pool: pool)
+        pool.recycle(image.pixels)
+        frame.image = stylized
+        metrics.stageLatency["stylize"]?.recordInterval(since: started)
+        metrics.framesOut["stylize"]?.increment()
+        return LiveFrame(frame: frame, captured: input.captured)
+    }
+
+    /// Longer side at most `maxSize`, both sides even (the encoder's 4:2:0 needs it).
+    static func processingSize(width: Int, height: Int, maxSize: Int?) -> (Int, Int) {
+        var w = Double(width), h = Double(height)
+        if let maxSize, max(width, height) > maxSize {
+            let scale = Double(maxSize) / Double(max(width, height))
+            w *= scale; h *= scale
+        }
+        return (max(2, Int(w.rounded()) & ~1), max(2, Int(h.rounded()) & ~1))
+    }
+}

@@ -1,0 +1,131 @@
+public import Foundation
+public import ServeConfig
+public import Stylize
+
+/// What the API accepts to change a running pipeline's style; nil fields keep their current value.
+public struct StyleChange: Sendable, Equatable {
+    public var model: String?
+    public var styleIndex: Int?
+    public var styleMix: [StyleWeight]?
+    public var strength: Double?
+    public var preserveColor: Bool?
+
+    public init(model: String? = nil, styleIndex: Int? = nil, styleMix: [StyleWeight]? = nil,
+                strength: Double? = nil, preserveColor: Bool? = nil) {
+        self.model = model; self.styleIndex = styleIndex; self.styleMix = styleMix
+        self.strength = strength; self.preserveColor = preserveColor
+    }
+}
+
+/// A style change that cannot be applied, with a one-line reason (the API answers 400 with it).
+public struct StyleError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The style a pipeline applies right now: the loaded model, the options, and a generation number the
+/// stylize workers compare between frames to notice a switch. Thread-safe; read by every worker per frame.
+public final class LiveStyle: @unchecked Sendable {
+    public struct Current: @unchecked Sendable {
+        public var generation: Int
+        public var model: StyleModel
+        /// The model as named in the config or the request.
+        public var modelName: String
+        public var modelPath: String
+        public var config: StyleConfig
+        public var options: StyleOptions
+    }
+
+    private let lock = NSLock()
+    private var value: Current
+
+    init(_ value: Current) { self.value = value }
+
+    public var current: Current { lock.lock(); defer { lock.unlock() }; return value }
+
+    /// Builds the initial style of a pipeline. Config models may be any path (the config is the admin's).
+    static func load(_ config: StyleConfig, library: ModelLibrary) throws -> Current {
+        let path = try library.resolve(config.model)
+        let model = try ModelLoader.load(path: path)
+        let options = try options(for: config, styleCount: model.info.styleCount)
+        return Current(generation: 0, model: model, modelName: config.model, modelPath: path, config: config, options: options)
+    }
+
+    static func options(for config: StyleConfig, styleCount: Int) throws -> StyleOptions {
+        var weights: [Float]?
+        if let index = config.styleIndex {
+            guard index >= 0, index < max(styleCount, 1) else {
+                throw StyleError("style_index \(index) is out of range: the model has \(styleCount) style(s)")
+            }
+            if styleCount > 1 { weights = (0..<styleCount).map { $0 == index ? 1 : 0 } }
+        } else if let mix = config.styleMix {
+            guard styleCount > 1 else { throw StyleError("style_mix needs a multi-style model; this one has 1 style") }
+            var w = [Float](repeating: 0, count: styleCount)
+            for entry in mix {
+                guard entry.index >= 0, entry.index < styleCount else {
+                    throw StyleError("style_mix index \(entry.index) is out of range: the model has \(styleCount) styles")
+                }
+                guard entry.weight >= 0, entry.weight.isFinite else { throw StyleError("style_mix weight for \(entry.index) must be >= 0") }
+                w[entry.index] += Float(entry.weight)
+            }
+            let sum = w.reduce(0, +)
+            guard sum > 0 else { throw StyleError("style_mix weights add up to 0") }
+            weights = w.map { $0 / sum }
+        }
+        return StyleOptions(styleWeights: weights, strength: Float(config.strength), preserveColor: config.preserveColor)
+    }
+
+    /// Applies `change`: loads a new model first (from `modelDirectories` only), validates everything, then
+    /// swaps atomically. Workers pick it up at their next frame; nothing is interrupted.
+    func apply(_ change: StyleChange, modelDirectories: [String]) throws -> Current {
+        let old = current
+        var config = old.config
+        var model = old.model, modelPath = old.modelPath, modelName = old.modelName
+        if let name = change.model, name != old.modelName {
+            modelPath = try Self.resolveInside(name, directories: modelDirectories)
+            do { model = try ModelLoader.load(path: modelPath) } catch {
+                throw StyleError("model '\(name)' cannot be loaded: \(error)")
+            }
+            modelName = name
+            config.model = name
+            // A new model starts from its first style unless the request says otherwise.
+            config.styleIndex = nil
+            config.styleMix = nil
+        }
+        if let strength = change.strength {
+            guard strength >= 0, strength <= 1, strength.isFinite else { throw StyleError("strength must be between 0 and 1, got \(strength)") }
+            config.strength = strength
+        }
+        if let preserve = change.preserveColor { config.preserveColor = preserve }
+        if change.styleIndex != nil && change.styleMix != nil { throw StyleError("style_index and style_mix are exclusive") }
+        if let index = change.styleIndex { config.styleIndex = index; config.styleMix = nil }
+        if let mix = change.styleMix { config.styleMix = mix; config.styleIndex = nil }
+        let options = try Self.options(for: config, styleCount: model.info.styleCount)
+        lock.lock(); defer { lock.unlock() }
+        value = Current(generation: value.generation + 1, model: model, modelName: modelName, modelPath: modelPath,
+                        config: config, options: options)
+        return value
+    }
+
+    /// A model name looked up in `directories`, or a path that (symlinks resolved) lies inside one of them.
+    static func resolveInside(_ name: String, directories: [String]) throws -> String {
+        guard !directories.isEmpty else { throw StyleError("no model_dirs are configured, so the API cannot load models") }
+        guard !name.isEmpty, !name.contains("\0") else { throw StyleError("model name is empty") }
+        let roots = directories.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().standardizedFileURL.path }
+        let path: String
+        if name.contains("/") {
+            path = name
+        } else {
+            guard name != ".", name != ".." else { throw StyleError("model '\(name)' is not a model name") }
+            do { path = try ModelLibrary(directories: directories).resolve(name) } catch {
+                throw StyleError("model '\(name)' not found in the model directories (\(directories.joined(separator: ", ")))")
+            }
+        }
+        let real = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+        guard roots.contains(where: { real.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else {
+            throw StyleError("model '\(name)' is outside the configured model directories")
+        }
+        guard FileManager.default.fileExists(atPath: real) else { throw StyleError("model '\(name)' not found") }
+        return real
+    }
+}

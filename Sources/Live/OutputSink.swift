@@ -1,0 +1,178 @@
+import CoreMetrics
+import Encode
+import Foundation
+import Logging
+import Pipeline
+import ServeConfig
+
+/// One output of a pipeline: an encoder and a muxer, opened at the first frame (when the size is known),
+/// reopened with capped back-off when the peer goes away, and, for recordings, rotated into finalized files.
+/// A failing output never stops the pipeline or the other outputs; frames it misses while reconnecting are
+/// counted as its drops. Used only by the pipeline's encode thread.
+final class OutputSink {
+    enum State: String { case idle, connected, reconnecting }
+
+    let config: OutputConfig
+    let name: String
+    private let logger: Logger
+    private let interrupt: IOInterrupt
+    private let timeout: Duration
+    private let counters: (reconnects: Counter, frames: Counter)
+    private var output: StreamOutput?
+    /// Recording: the file being written (a hidden temporary name) and where it goes when finalized.
+    private var segment: (temporary: String, final: String, started: ContinuousClock.Instant)?
+    private var sessionStart: Int64?
+    private var backoff = Backoff()
+    private var retryAt: ContinuousClock.Instant?
+    private(set) var state = State.idle
+    private(set) var lastError: String?
+    private(set) var framesWritten = 0
+    private(set) var reconnects = 0
+    /// Finalized recordings, oldest first.
+    private(set) var finishedFiles: [String] = []
+
+    init(config: OutputConfig, pipeline: String, logger: Logger, interrupt: IOInterrupt, timeout: Duration, metrics: LiveMetrics) {
+        self.config = config
+        switch config.target {
+        case .push(let url, _): name = url
+        case .hls(let directory, _, _): name = "hls:" + directory
+        case .record(let path, _, _): name = "record:" + path
+        }
+        var logger = logger
+        logger[metadataKey: "output"] = .string(name)
+        self.logger = logger
+        self.interrupt = interrupt
+        self.timeout = timeout
+        counters = metrics.output(name)
+    }
+
+    /// Encodes one frame shown at `micros` (pipeline clock). Never throws: failures become reconnects.
+    func write(_ image: RGBImage, micros: Int64, frameRate: Int) {
+        let now = ContinuousClock.now
+        if output == nil {
+            if let retryAt, now < retryAt { return }
+            open(width: image.width, height: image.height, frameRate: frameRate, micros: micros)
+            guard output != nil else { return }
+        }
+        if case .record(_, let every, let size) = config.target, let current = segment, let output {
+            let tooOld = every.map { now - current.started >= $0 } ?? false
+            let tooBig = size.map { output.bytesWritten >= $0 } ?? false
+            if tooOld || tooBig {
+                close(finalize: true)
+                open(width: image.width, height: image.height, frameRate: frameRate, micros: micros)
+                guard self.output != nil else { return }
+            }
+        }
+        guard let output, let start = sessionStart else { return }
+        do {
+            try output.write(image, micros: micros - start)
+            framesWritten += 1
+            counters.frames.increment()
+        } catch {
+            fail("\(error)")
+        }
+    }
+
+    /// Flushes and finalizes (a recording becomes a playable file under its final name).
+    func finish() {
+        close(finalize: true)
+        state = .idle
+    }
+
+    private func open(width: Int, height: Int, frameRate: Int, micros: Int64) {
+        let encoder = config.encoder
+        let settings = LiveEncodeSettings(width: width, height: height, frameRate: max(1, frameRate),
+                                          encoder: encoder.codec == .hevc ? "libx265" : "libx264",
+                                          bitrate: encoder.bitrate, gop: encoder.gop, preset: encoder.preset,
+                                          tune: encoder.tune == "none" ? nil : encoder.tune)
+        do {
+            let opened: StreamOutput
+            switch config.target {
+            case .push(let url, let proto):
+                let format = switch proto { case .rtmp: "flv"; case .rtsp: "rtsp"; case .srt, .udp: "mpegts" }
+                var target = url
+                if proto == .udp && !url.contains("pkt_size") { target += (url.contains("?") ? "&" : "?") + "pkt_size=1316" }
+                if proto == .srt && !url.contains("pkt_size") { target += (url.contains("?") ? "&" : "?") + "pkt_size=1316" }
+                opened = try StreamOutput(url: target, format: format, settings: settings, timeout: timeout, interrupt: interrupt)
+            case .hls(let directory, let segmentLength, let listSize):
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                let seconds = Double(segmentLength.components.seconds) + Double(segmentLength.components.attoseconds) / 1e18
+                opened = try StreamOutput(url: directory + "/index.m3u8", format: "hls", settings: settings,
+                                          muxerOptions: [("hls_time", String(seconds)), ("hls_list_size", String(listSize)),
+                                                         ("hls_flags", "delete_segments+independent_segments"),
+                                                         ("hls_segment_filename", directory + "/segment%06d.ts")],
+                                          timeout: timeout, interrupt: interrupt)
+            case .record(let path, _, _):
+                let final = Self.segmentName(path)
+                let directory = (final as NSString).deletingLastPathComponent
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                let temporary = directory + "/." + (final as NSString).lastPathComponent + ".tmp"
+                let ext = (path as NSString).pathExtension.lowercased()
+                let format = switch ext { case "mkv": "matroska"; case "mov": "mov"; case "ts": "mpegts"; default: "mp4" }
+                opened = try StreamOutput(url: temporary, format: format, settings: settings, timeout: timeout, interrupt: interrupt)
+                segment = (temporary, final, .now)
+            }
+            output = opened
+            sessionStart = micros
+            if state == .reconnecting { logger.info("output reconnected") }
+            state = .connected
+            lastError = nil
+            backoff.reset()
+            retryAt = nil
+        } catch {
+            fail("\(error)")
+        }
+    }
+
+    private func fail(_ message: String) {
+        if state != .reconnecting || lastError != message {
+            logger.warning("output lost, reconnecting: \(message)")
+        }
+        close(finalize: true)
+        lastError = message
+        state = .reconnecting
+        reconnects += 1
+        counters.reconnects.increment()
+        retryAt = .now + backoff.next()
+    }
+
+    private func close(finalize: Bool) {
+        guard let output else { return }
+        self.output = nil
+        sessionStart = nil
+        do {
+            if finalize { try output.finish() }
+            if let segment, output.framesWritten > 0 {
+                guard rename(segment.temporary, segment.final) == 0 else {
+                    throw StyleError("\(segment.final): cannot move the finished recording into place: \(String(cString: strerror(errno)))")
+                }
+                finishedFiles.append(segment.final)
+                logger.info("recording finalized: \(segment.final) (\(output.framesWritten) frames)")
+            } else if let segment {
+                unlink(segment.temporary)
+            }
+        } catch {
+            if let segment { unlink(segment.temporary) }
+            logger.error("\(error)")
+        }
+        segment = nil
+    }
+
+    /// `dir/name.mp4` → `dir/name-20261122-024512.mp4` (UTC), with a counter if that name is taken.
+    static func segmentName(_ path: String) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        let stamp = formatter.string(from: Date())
+        let ext = (path as NSString).pathExtension
+        let base = (path as NSString).deletingPathExtension
+        var candidate = "\(base)-\(stamp).\(ext)"
+        var n = 1
+        while FileManager.default.fileExists(atPath: candidate) {
+            candidate = "\(base)-\(stamp)-\(n).\(ext)"
+            n += 1
+        }
+        return candidate
+    }
+}

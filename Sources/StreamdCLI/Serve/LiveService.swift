@@ -1,0 +1,136 @@
+import Foundation
+import Live
+import Logging
+import ServeConfig
+import ServiceLifecycle
+import Systemd
+
+/// Runs a blocking call on a dedicated thread (never on Swift's cooperative pool) and awaits its result.
+func onThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.name = name
+        thread.start()
+    }
+}
+
+/// Every pipeline of the service: starts them, restarts the changed ones on reload, drains them on shutdown,
+/// and tells systemd (READY, WATCHDOG while frames flow, STOPPING). The API talks to the data plane only
+/// through this object and the pipelines' thread-safe methods.
+final class LiveService: Service, @unchecked Sendable {
+    let configFile: String
+    let overrides: [String]
+    private let logger: Logger
+    private let environment: LiveEnvironment
+    private let notifier: SystemdNotifier?
+    private let lock = NSLock()
+    private var config: ServeConfig
+    private var pipelines: [String: LivePipeline] = [:]
+    /// Pipelines whose start failed (bad model, …), with the one-line reason.
+    private var failures: [String: String] = [:]
+    private var ready = false
+
+    init(configFile: String, overrides: [String], config: ServeConfig, environment: LiveEnvironment, notifier: SystemdNotifier?) {
+        self.configFile = configFile
+        self.overrides = overrides
+        self.config = config
+        self.environment = environment
+        self.logger = environment.logger
+        self.notifier = notifier
+    }
+
+    var names: [String] { lock.withLock { config.pipelines.map(\.name) } }
+    var isReady: Bool { lock.withLock { ready } }
+    func pipeline(_ name: String) -> LivePipeline? { lock.withLock { pipelines[name] } }
+    func failure(_ name: String) -> String? { lock.withLock { failures[name] } }
+
+    /// Builds and starts one pipeline; a failure is logged and kept, never stops the others.
+    private func launch(_ pipelineConfig: PipelineConfig) {
+        do {
+            let pipeline = try LivePipeline(config: pipelineConfig, environment: environment)
+            try pipeline.start()
+            lock.withLock {
+                pipelines[pipelineConfig.name] = pipeline
+                failures[pipelineConfig.name] = nil
+            }
+            logger.info("pipeline started", metadata: ["pipeline.name": .string(pipelineConfig.name)])
+        } catch {
+            lock.withLock { failures[pipelineConfig.name] = "\(error)" }
+            logger.error("pipeline \(pipelineConfig.name) cannot start: \(error)")
+        }
+    }
+
+    func startAll() {
+        for p in lock.withLock({ config.pipelines }) { launch(p) }
+        lock.withLock { ready = true }
+        try? notifier?.ready()
+        try? notifier?.status("\(names.count) pipeline(s) running")
+    }
+
+    /// Re-reads the file: pipelines whose settings changed restart, new ones start, removed ones stop,
+    /// unchanged ones keep running untouched. Returns what happened, by name.
+    func reload() throws -> (restarted: [String], started: [String], stopped: [String], unchanged: [String]) {
+        let fresh = try ConfigLoader.load(file: configFile, overrides: overrides)
+        try? notifier?.reloading()
+        defer { try? notifier?.ready() }
+        let old = lock.withLock { config }
+        if fresh.server != old.server { logger.warning("server settings changed: they take effect at the next restart") }
+        var restarted: [String] = [], started: [String] = [], stopped: [String] = [], unchanged: [String] = []
+        let freshByName = Dictionary(uniqueKeysWithValues: fresh.pipelines.map { ($0.name, $0) })
+        for p in old.pipelines where freshByName[p.name] == nil {
+            pipeline(p.name)?.stop()
+            lock.withLock { pipelines[p.name] = nil; failures[p.name] = nil }
+            stopped.append(p.name)
+        }
+        lock.withLock { var next = old; next.pipelines = fresh.pipelines; config = next }
+        for p in fresh.pipelines {
+            if let previous = old.pipelines.first(where: { $0.name == p.name }) {
+                if previous == p && (pipeline(p.name) != nil) {
+                    unchanged.append(p.name)
+                    continue
+                }
+                pipeline(p.name)?.stop()
+                lock.withLock { pipelines[p.name] = nil }
+                launch(p)
+                restarted.append(p.name)
+            } else {
+                launch(p)
+                started.append(p.name)
+            }
+        }
+        logger.info("reloaded \(configFile): restarted [\(restarted.joined(separator: ", "))], started [\(started.joined(separator: ", "))], stopped [\(stopped.joined(separator: ", "))], unchanged [\(unchanged.joined(separator: ", "))]")
+        return (restarted, started, stopped, unchanged)
+    }
+
+    /// Graceful: every pipeline drains in parallel, recordings are finalized.
+    func stopAll() {
+        try? notifier?.stopping()
+        let all = lock.withLock { Array(pipelines.values) }
+        let group = DispatchGroup()
+        for p in all {
+            group.enter()
+            let thread = Thread { p.stop(timeout: .seconds(15)); group.leave() }
+            thread.start()
+        }
+        _ = group.wait(timeout: .now() + 20)
+        logger.info("all pipelines stopped")
+    }
+
+    func run() async throws {
+        try await onThread("start-pipelines") { self.startAll() }
+        // Watchdog pings only while some pipeline delivers frames (or nothing is configured to run).
+        let interval = notifier?.watchdogInterval.map { $0 / 2 } ?? .seconds(1)
+        await withGracefulShutdownHandler {
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                let all = lock.withLock { Array(pipelines.values) }
+                if notifier?.watchdogInterval != nil, all.isEmpty || all.contains(where: { $0.isFlowing(within: interval * 2) }) {
+                    try? notifier?.watchdog()
+                }
+            }
+        } onGracefulShutdown: {
+            self.logger.info("shutting down: draining pipelines")
+        }
+        _ = try? await onThread("stop-pipelines") { self.stopAll() }
+    }
+}

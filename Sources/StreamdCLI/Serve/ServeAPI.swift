@@ -1,0 +1,179 @@
+import Crypto
+import Foundation
+import Hummingbird
+import Live
+import Prometheus
+import ServeConfig
+
+/// The HTTP API: health, readiness, Prometheus metrics, pipeline status, and (with the bearer token) live
+/// style switches, start/stop and reload. Mutating handlers hand blocking work to dedicated threads.
+enum ServeAPI {
+    /// Request bodies larger than this are refused (413).
+    static let maxBody = 16 * 1024
+
+    static func router(service: LiveService, registry: PrometheusCollectorRegistry, token: String?) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/healthz") { _, _ in json(["status": "ok"]) }
+        router.get("/readyz") { _, _ -> Response in
+            service.isReady ? json(["status": "ready"]) : json(["status": "starting"], status: .serviceUnavailable)
+        }
+        router.get("/metrics") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: registry.emitToString())))
+        }
+        router.get("/v1/pipelines") { _, _ -> Response in
+            let list = service.names.map { describe(service, $0) }
+            return json(["pipelines": list])
+        }
+        router.get("/v1/pipelines/:name") { _, context -> Response in
+            let name = context.parameters.get("name") ?? ""
+            guard service.names.contains(name) else { return error(.notFound, "no pipeline named '\(name)'") }
+            return json(describe(service, name))
+        }
+        router.post("/v1/pipelines/:name/style") { request, context -> Response in
+            if let denied = authorize(request, token: token) { return denied }
+            let name = context.parameters.get("name") ?? ""
+            guard let pipeline = service.pipeline(name) else { return error(.notFound, "no running pipeline named '\(name)'") }
+            let body = try await request.body.collect(upTo: maxBody)
+            let change: StyleChange
+            do { change = try parseStyle(Data(buffer: body)) } catch let e as StyleError { return error(.badRequest, e.description) }
+            do {
+                let snapshot = try await onThread("style-switch") { try pipeline.setStyle(change) }
+                return json(encodeSnapshot(snapshot))
+            } catch let e as StyleError {
+                return error(.badRequest, e.description)
+            }
+        }
+        router.post("/v1/pipelines/:name/start") { request, context -> Response in
+            if let denied = authorize(request, token: token) { return denied }
+            let name = context.parameters.get("name") ?? ""
+            guard let pipeline = service.pipeline(name) else { return error(.notFound, "no pipeline named '\(name)'") }
+            try await onThread("api-start") { try pipeline.start() }
+            return json(describe(service, name))
+        }
+        router.post("/v1/pipelines/:name/stop") { request, context -> Response in
+            if let denied = authorize(request, token: token) { return denied }
+            let name = context.parameters.get("name") ?? ""
+            guard let pipeline = service.pipeline(name) else { return error(.notFound, "no pipeline named '\(name)'") }
+            _ = try await onThread("api-stop") { pipeline.stop() }
+            return json(describe(service, name))
+        }
+        router.post("/v1/reload") { request, _ -> Response in
+            if let denied = authorize(request, token: token) { return denied }
+            do {
+                let result = try await onThread("api-reload") { try service.reload() }
+                return json(["restarted": result.restarted, "started": result.started, "stopped": result.stopped,
+                             "unchanged": result.unchanged])
+            } catch let errors as ConfigErrors {
+                return error(.badRequest, errors.issues.map { "\($0)" }.joined(separator: "; "))
+            }
+        }
+        return router
+    }
+
+    /// 401 unless the request carries `Authorization: Bearer <token>`; compared in constant time (both sides
+    /// hashed, so neither the content nor the length leaks through timing). No token configured: every
+    /// mutating request is refused.
+    static func authorize(_ request: Request, token: String?) -> Response? {
+        guard let token else { return error(.unauthorized, "no API token is configured (server.token, token_file or STREAMD_SERVER_TOKEN): mutating endpoints are disabled") }
+        let header = request.headers[.authorization] ?? ""
+        let prefix = "Bearer "
+        let given = header.hasPrefix(prefix) ? String(header.dropFirst(prefix.count)) : ""
+        let a = SHA256.hash(data: Data(given.utf8)), b = SHA256.hash(data: Data(token.utf8))
+        var difference: UInt8 = 0
+        for (x, y) in zip(a, b) { difference |= x ^ y }
+        guard difference == 0, !given.isEmpty else {
+            var response = error(.unauthorized, "missing or wrong bearer token")
+            response.headers[.wwwAuthenticate] = "Bearer"
+            return response
+        }
+        return nil
+    }
+
+    /// A JSON value with booleans kept apart from numbers (JSONDecoder does not turn 1 into true).
+    enum JSONValue: Decodable {
+        case bool(Bool), number(Double), string(String), object([String: JSONValue]), other
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let b = try? c.decode(Bool.self) { self = .bool(b) }
+            else if let n = try? c.decode(Double.self) { self = .number(n) }
+            else if let s = try? c.decode(String.self) { self = .string(s) }
+            else if let o = try? c.decode([String: JSONValue].self) { self = .object(o) }
+            else { self = .other }
+        }
+    }
+
+    /// The style body: {"model": "udnie", "style_index": 3 | "style_mix": {"3": 0.5}, "strength": 0.8, "preserve_color": true}.
+    static func parseStyle(_ data: Data) throws -> StyleChange {
+        guard let root = try? JSONDecoder().decode(JSONValue.self, from: data), case .object(let body) = root else {
+            throw StyleError("the body must be a JSON object")
+        }
+        let known: Set<String> = ["model", "style_index", "style_mix", "strength", "preserve_color"]
+        if let unknown = body.keys.sorted().first(where: { !known.contains($0) }) {
+            throw StyleError("unknown key '\(unknown)' (expected \(known.sorted().joined(separator: ", ")))")
+        }
+        guard !body.isEmpty else { throw StyleError("the body changes nothing: give at least one of \(known.sorted().joined(separator: ", "))") }
+        var change = StyleChange()
+        if let v = body["model"] {
+            guard case .string(let s) = v, !s.isEmpty else { throw StyleError("model must be a non-empty string") }
+            change.model = s
+        }
+        if let v = body["style_index"] {
+            guard case .number(let n) = v, n == n.rounded(), abs(n) < 1e6 else { throw StyleError("style_index must be an integer") }
+            change.styleIndex = Int(n)
+        }
+        if let v = body["style_mix"] {
+            guard case .object(let mix) = v, !mix.isEmpty else { throw StyleError("style_mix must be an object of index: weight") }
+            change.styleMix = try mix.map { key, value in
+                guard let index = Int(key) else { throw StyleError("style_mix key '\(key)' is not a style index") }
+                guard case .number(let w) = value else { throw StyleError("style_mix weight for \(key) must be a number") }
+                return StyleWeight(index: index, weight: w)
+            }.sorted { $0.index < $1.index }
+        }
+        if let v = body["strength"] {
+            guard case .number(let n) = v else { throw StyleError("strength must be a number between 0 and 1") }
+            change.strength = n
+        }
+        if let v = body["preserve_color"] {
+            guard case .bool(let b) = v else { throw StyleError("preserve_color must be true or false") }
+            change.preserveColor = b
+        }
+        return change
+    }
+
+    static func describe(_ service: LiveService, _ name: String) -> [String: Any] {
+        if let pipeline = service.pipeline(name) { return encodeSnapshot(pipeline.snapshot) }
+        return ["name": name, "state": "failed", "last_error": service.failure(name) ?? "not started"]
+    }
+
+    static func encodeSnapshot(_ s: PipelineSnapshot) -> [String: Any] {
+        var style: [String: Any] = ["model": s.style.model, "strength": s.style.strength,
+                                    "preserve_color": s.style.preserveColor, "generation": s.style.generation]
+        if let i = s.style.styleIndex { style["style_index"] = i }
+        if let m = s.style.styleMix { style["style_mix"] = m }
+        var out: [String: Any] = [
+            "name": s.name, "state": s.state, "source": s.source,
+            "frames": ["in": s.framesIn, "stylized": s.framesStylized, "out": s.framesOut, "dropped": s.framesDropped],
+            "source_reconnects": s.sourceReconnects, "fps": (s.fps * 100).rounded() / 100, "style": style,
+            "outputs": s.outputs.map { o -> [String: Any] in
+                var d: [String: Any] = ["name": o.name, "state": o.state, "frames_written": o.framesWritten,
+                                        "reconnects": o.reconnects, "recordings": o.recordings]
+                if let e = o.lastError { d["last_error"] = e }
+                return d
+            },
+        ]
+        if let e = s.lastError { out["last_error"] = e }
+        return out
+    }
+
+    static func json(_ value: Any, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        json(["error": message], status: status)
+    }
+}

@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Live
+import Logging
+import Prometheus
+import ServeConfig
+import ServiceLifecycle
+import Systemd
+
+/// `streamd serve --config FILE`: runs every pipeline of the file with the HTTP API until SIGTERM/SIGINT
+/// (graceful: recordings finalized), reloading on SIGHUP.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the live service: every pipeline of the configuration file, with the HTTP API.",
+        discussion: """
+        SIGTERM or SIGINT drains the pipelines (recordings are finalized) and exits; SIGHUP (or POST /v1/reload) \
+        re-reads the file and restarts only the pipelines whose settings changed. Under systemd (Type=notify) \
+        it sends READY=1 once the pipelines are up, WATCHDOG=1 while frames flow, and STOPPING=1.
+        """)
+
+    @Option(name: .long, help: "The YAML configuration file (see configs/streamd.yml).")
+    var config: String
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a key, e.g. server.port=9000 (repeatable).", valueName: "KEY=VALUE"))
+    var overrides: [String] = []
+
+    func run() async throws {
+        let serveConfig: ServeConfig
+        do {
+            serveConfig = try ConfigLoader.load(file: config, overrides: overrides)
+        } catch let errors as ConfigErrors {
+            for issue in errors.issues { note("streamd: \(issue)") }
+            throw ExitCode.failure
+        }
+        var baseLogger = Logger(label: "streamd")
+        baseLogger.logLevel = Logger.Level(rawValue: serveConfig.server.logLevel) ?? .info
+        let logger = baseLogger
+        var token = serveConfig.server.token
+        if token == nil, let file = serveConfig.server.tokenFile {
+            do {
+                token = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            } catch {
+                note("streamd: \(file): cannot read the API token file (\(error.localizedDescription))")
+                throw ExitCode.failure
+            }
+        }
+        if token == nil { logger.warning("no API token configured: mutating endpoints answer 401") }
+
+        let registry = PrometheusCollectorRegistry()
+        let environment = LiveEnvironment(modelDirectories: serveConfig.server.modelDirs, logger: logger,
+                                          metrics: PrometheusMetricsFactory(registry: registry))
+        let service = LiveService(configFile: config, overrides: overrides, config: serveConfig,
+                                  environment: environment, notifier: SystemdNotifier())
+        let router = ServeAPI.router(service: service, registry: registry, token: token)
+        let address = serveConfig.server.listen, port = serveConfig.server.port
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(address, port: port), serverName: "streamd"),
+            onServerRunning: { channel in
+                logger.info("API listening on \(channel.localAddress.map { "\($0)" } ?? "\(address):\(port)")")
+            },
+            logger: logger)
+
+        // SIGHUP: reload on a dedicated thread (stopping pipelines blocks).
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP)
+        hangup.setEventHandler {
+            let thread = Thread {
+                do { _ = try service.reload() } catch { logger.error("reload failed, keeping the running pipelines: \(oneLine(error))") }
+            }
+            thread.start()
+        }
+        hangup.resume()
+        defer { hangup.cancel() }
+
+        // The API starts first and stops last, so it reports while the pipelines drain.
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: app), .init(service: service)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+}
