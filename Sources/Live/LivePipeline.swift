@@ -1,10 +1,10 @@
 public import CoreMetrics
 import Decode
-public import Foundation
+import Foundation
 public import Logging
 import Pipeline
 public import ServeConfig
-public import Stylize
+import Stylize
 
 /// What the API shows about a pipeline.
 public struct PipelineSnapshot: Sendable, Codable, Equatable {
@@ -26,6 +26,8 @@ public struct PipelineSnapshot: Sendable, Codable, Equatable {
     }
 
     public var name: String
+    /// When this pipeline object was created (seconds since 1970): a reload that restarts it changes it.
+    public var startedAt: Double
     /// starting, running, reconnecting, stopping, stopped, failed.
     public var state: String
     public var source: String
@@ -77,6 +79,7 @@ public final class LivePipeline: @unchecked Sendable {
     private let metrics: LiveMetrics
     private let lock = NSLock()
     private let origin = ContinuousClock.now
+    private let createdAt = Date().timeIntervalSince1970
     // Guarded by `lock`.
     private var state = "stopped"
     private var lastError: String?
@@ -124,7 +127,7 @@ public final class LivePipeline: @unchecked Sendable {
         case .device(let d): d.path
         }
         return PipelineSnapshot(
-            name: config.name, state: state, source: source, framesIn: framesIn, framesStylized: framesStylized,
+            name: config.name, startedAt: createdAt, state: state, source: source, framesIn: framesIn, framesStylized: framesStylized,
             framesOut: framesOut, framesDropped: dropped, sourceReconnects: sourceReconnects, fps: fps, lastError: lastError,
             style: .init(model: current.modelName, styleIndex: current.config.styleIndex, styleMix: mix,
                          strength: current.config.strength, preserveColor: current.config.preserveColor,

@@ -24,6 +24,7 @@ final class LiveService: Service, @unchecked Sendable {
     private let environment: LiveEnvironment
     private let notifier: SystemdNotifier?
     private let lock = NSLock()
+    private let reloadLock = NSLock()
     private var config: ServeConfig
     private var pipelines: [String: LivePipeline] = [:]
     /// Pipelines whose start failed (bad model, …), with the one-line reason.
@@ -70,6 +71,9 @@ final class LiveService: Service, @unchecked Sendable {
     /// Re-reads the file: pipelines whose settings changed restart, new ones start, removed ones stop,
     /// unchanged ones keep running untouched. Returns what happened, by name.
     func reload() throws -> (restarted: [String], started: [String], stopped: [String], unchanged: [String]) {
+        // One reload at a time (SIGHUP and the API may race).
+        reloadLock.lock()
+        defer { reloadLock.unlock() }
         let fresh = try ConfigLoader.load(file: configFile, overrides: overrides)
         try? notifier?.reloading()
         defer { try? notifier?.ready() }
@@ -89,9 +93,24 @@ final class LiveService: Service, @unchecked Sendable {
                     unchanged.append(p.name)
                     continue
                 }
+                // Build the new one first (model loaded) so a bad change keeps the old one running.
+                let replacement: LivePipeline
+                do {
+                    replacement = try LivePipeline(config: p, environment: environment)
+                } catch {
+                    lock.withLock { failures[p.name] = "\(error)" }
+                    logger.error("pipeline \(p.name) keeps its old settings: the new ones cannot start: \(error)")
+                    unchanged.append(p.name)
+                    continue
+                }
                 pipeline(p.name)?.stop()
-                lock.withLock { pipelines[p.name] = nil }
-                launch(p)
+                do {
+                    try replacement.start()
+                    lock.withLock { pipelines[p.name] = replacement; failures[p.name] = nil }
+                } catch {
+                    lock.withLock { pipelines[p.name] = nil; failures[p.name] = "\(error)" }
+                    logger.error("pipeline \(p.name) cannot start: \(error)")
+                }
                 restarted.append(p.name)
             } else {
                 launch(p)

@@ -153,7 +153,7 @@ enum ServeAPI {
         if let i = s.style.styleIndex { style["style_index"] = i }
         if let m = s.style.styleMix { style["style_mix"] = m }
         var out: [String: Any] = [
-            "name": s.name, "state": s.state, "source": s.source,
+            "name": s.name, "started_at": s.startedAt, "state": s.state, "source": s.source,
             "frames": ["in": s.framesIn, "stylized": s.framesStylized, "out": s.framesOut, "dropped": s.framesDropped],
             "source_reconnects": s.sourceReconnects, "fps": (s.fps * 100).rounded() / 100, "style": style,
             "outputs": s.outputs.map { o -> [String: Any] in

@@ -1,0 +1,202 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import TestSupport
+import XCTest
+
+/// A `streamd serve` process on loopback, started by a test and always stopped by it, with a bounded wait
+/// for everything.
+final class ServeProcess {
+    let process = Process()
+    let port: Int
+    let directory: URL
+    let configPath: String
+    let logPath: String
+    static let token = "test-token-0123456789abcdef"
+
+    /// `yaml` is the `pipelines:` part; the server part (loopback, a free port, the token, the ml5 model
+    /// directory) is written here.
+    init(pipelines yaml: String, directory: URL) throws {
+        self.directory = directory
+        port = try Self.freePort()
+        configPath = directory.appendingPathComponent("streamd.yml").path
+        logPath = directory.appendingPathComponent("serve.log").path
+        try Self.writeConfig(pipelines: yaml, port: port, to: configPath)
+        let binary = try Self.binary
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["serve", "--config", configPath]
+        var env = ProcessInfo.processInfo.environment
+        env["NOTIFY_SOCKET"] = nil
+        env["STREAMD_SERVER_TOKEN"] = nil
+        process.environment = env
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    static func writeConfig(pipelines yaml: String, port: Int, to path: String) throws {
+        let models = try SharedData.path("models/ml5")
+        let text = """
+        server:
+          listen: 127.0.0.1
+          port: \(port)
+          token: "\(token)"
+          model_dirs:
+            - \(models)
+          log_level: info
+        pipelines:
+        \(yaml)
+        """
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    deinit {
+        if process.isRunning {
+            process.terminate()
+            let deadline = Date().addingTimeInterval(20)
+            while process.isRunning && Date() < deadline { usleep(50_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Waits until /readyz answers 200.
+    func waitReady(timeout: TimeInterval = 60) throws {
+        try waitFor("the API to answer /readyz", timeout: timeout) {
+            (try? self.request("GET", "/readyz"))?.status == 200
+        }
+    }
+
+    func waitFor(_ what: String, timeout: TimeInterval, poll: TimeInterval = 0.2, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try condition() { return }
+            if !process.isRunning { throw Failure("streamd exited (status \(process.terminationStatus)) while waiting for \(what); log:\n\(log)") }
+            Thread.sleep(forTimeInterval: poll)
+        }
+        throw Failure("timed out after \(timeout) s waiting for \(what); log:\n\(log.suffix(3000))")
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the status.
+    func terminate(timeout: TimeInterval = 30) throws -> Int32 {
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        guard !process.isRunning else { throw Failure("streamd did not exit within \(timeout) s of SIGTERM") }
+        return process.terminationStatus
+    }
+
+    struct Response {
+        var status: Int
+        var body: Data
+        var text: String { String(decoding: body, as: UTF8.self) }
+        func json() throws -> [String: Any] {
+            guard let object = try JSONSerialization.jsonObject(with: body) as? [String: Any] else { throw Failure("not a JSON object: \(text)") }
+            return object
+        }
+    }
+
+    /// One HTTP request to the API on loopback, 10 s at most.
+    func request(_ method: String, _ path: String, body: String? = nil, token: String? = nil) throws -> Response {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!, timeoutInterval: 10)
+        request.httpMethod = method
+        if let body { request.httpBody = Data(body.utf8); request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: Result<Response, Error> = .failure(Failure("no answer"))
+        let task = URLSession.shared.dataTask(with: request) { data, response, error in
+            if let error { result = .failure(error) } else {
+                result = .success(Response(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: data ?? Data()))
+            }
+            done.signal()
+        }
+        task.resume()
+        guard done.wait(timeout: .now() + 15) == .success else { task.cancel(); throw Failure("\(method) \(path): no answer within 15 s") }
+        return try result.get()
+    }
+
+    func pipeline(_ name: String) throws -> [String: Any] {
+        let r = try request("GET", "/v1/pipelines/\(name)")
+        guard r.status == 200 else { throw Failure("GET /v1/pipelines/\(name): \(r.status) \(r.text)") }
+        return try r.json()
+    }
+
+    func frames(_ name: String, _ key: String = "out") throws -> Int {
+        ((try pipeline(name)["frames"] as? [String: Any])?[key] as? Int) ?? 0
+    }
+
+    static var binary: String {
+        get throws {
+            var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            for _ in 0..<4 {
+                let candidate = dir.appendingPathComponent("streamd").path
+                if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+                dir = dir.deletingLastPathComponent()
+            }
+            throw Failure("streamd binary not found near \(CommandLine.arguments[0]); run `swift build --build-tests` first")
+        }
+    }
+
+    /// A TCP port nothing listens on right now (bound to port 0 on loopback and released).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure("socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard bound == 0 else { throw Failure("bind() failed") }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+struct Failure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs a command with a time limit; returns status and standard output.
+@discardableResult
+func runTool(_ executable: String, _ arguments: [String], timeout: TimeInterval = 60) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    nonisolated(unsafe) var data = Data()
+    let reader = DispatchGroup()
+    reader.enter()
+    DispatchQueue.global().async { data = out.fileHandleForReading.readDataToEndOfFile(); reader.leave() }
+    let deadline = Date().addingTimeInterval(timeout)
+    while p.isRunning && Date() < deadline { usleep(20_000) }
+    if p.isRunning { p.terminate(); p.waitUntilExit(); throw Failure("\(executable) \(arguments.joined(separator: " ")) did not finish within \(timeout) s") }
+    p.waitUntilExit()
+    _ = reader.wait(timeout: .now() + 5)
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// Frames ffprobe decodes in the first video stream, and its size.
+func probe(_ path: String) throws -> (frames: Int, width: Int, height: Int) {
+    let r = try runTool("/usr/bin/ffprobe", ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+                                          "stream=nb_read_frames,width,height", "-of", "json", path])
+    guard r.status == 0, let json = try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any],
+          let stream = (json["streams"] as? [[String: Any]])?.first else { throw Failure("ffprobe cannot read \(path)") }
+    return (Int(stream["nb_read_frames"] as? String ?? "0") ?? 0, stream["width"] as? Int ?? 0, stream["height"] as? Int ?? 0)
+}
+
+func temporaryDirectory(_ name: String) throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("streamd-serve-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
