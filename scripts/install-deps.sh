@@ -18,6 +18,10 @@ packages=(
   gstreamer1.0-pipewire gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   # `systemd-analyze verify` lints configs/streamd.service in the tests; its ExecReload runs /bin/kill.
   systemd procps
+  # Real streaming servers on loopback for the `serve` tests: GStreamer's RTSP server through python3-gi
+  # (x264enc is in plugins-ugly) as a source, nginx with the RTMP module as a sink.
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-ugly
+  nginx libnginx-mod-rtmp
   # Loopback HTTP server for `models pull` tests, and the interpreter of bench/ scripts.
   python3
   ca-certificates

@@ -1,0 +1,125 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// streamd between two real servers on loopback: GStreamer's RTSP server (python3-gi) as the source and
+/// nginx with the RTMP module as the sink, including the source server dying and coming back.
+final class LiveServersTests: XCTestCase {
+    /// A child process the test owns; stopped (TERM, then KILL after a bound) when it goes away.
+    final class Child {
+        let process = Process()
+        let logPath: String
+        init(_ executable: String, _ arguments: [String], log: String) throws {
+            logPath = log
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+            FileManager.default.createFile(atPath: log, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            process.standardOutput = handle
+            process.standardError = handle
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+        }
+        var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+        func stop(timeout: TimeInterval = 10) {
+            guard process.isRunning else { return }
+            kill(process.processIdentifier, SIGTERM)
+            let deadline = Date().addingTimeInterval(timeout)
+            while process.isRunning && Date() < deadline { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        }
+        deinit { stop() }
+    }
+
+    static var rtspScript: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/testing/rtsp-server.py").path
+    }
+
+    func startRTSP(port: Int, directory: URL) throws -> Child {
+        let child = try Child("/usr/bin/python3", [Self.rtspScript, String(port), "cam"],
+                              log: directory.appendingPathComponent("rtsp-\(UInt32.random(in: 0...UInt32.max)).log").path)
+        let deadline = Date().addingTimeInterval(20)
+        while !child.log.contains("ready") && Date() < deadline && child.process.isRunning { usleep(50_000) }
+        guard child.log.contains("ready") else { throw Failure("the RTSP server did not start within 20 s: \(child.log)") }
+        return child
+    }
+
+    func testRTSPInRTMPOutSurvivesSourceServerRestart() throws {
+        let dir = try temporaryDirectory("servers")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // nginx-rtmp records what streamd pushes; its workers run as nobody.
+        let nginxDir = dir.appendingPathComponent("nginx"), recordDir = nginxDir.appendingPathComponent("rec")
+        try FileManager.default.createDirectory(at: recordDir, withIntermediateDirectories: true)
+        chmod(dir.path, 0o755)
+        chmod(recordDir.path, 0o777)
+        let rtmpPort = try ServeProcess.freePort(), rtspPort = try ServeProcess.freePort()
+        let conf = nginxDir.appendingPathComponent("nginx.conf").path
+        try """
+        load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+        daemon off;
+        pid \(nginxDir.path)/nginx.pid;
+        error_log \(nginxDir.path)/error.log;
+        events { worker_connections 64; }
+        rtmp { server { listen 127.0.0.1:\(rtmpPort); application rec { live on; record all; record_path \(recordDir.path); } } }
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let nginx = try Child("/usr/sbin/nginx", ["-c", conf, "-p", nginxDir.path], log: nginxDir.appendingPathComponent("out.log").path)
+        defer { nginx.stop() }
+        var rtsp = try startRTSP(port: rtspPort, directory: dir)
+
+        let serve = try ServeProcess(pipelines: """
+          live:
+            source:
+              url: rtsp://127.0.0.1:\(rtspPort)/cam
+              timeout: 2s
+            model: wave
+            max_size: 96
+            workers: 1
+            outputs:
+              - url: rtmp://127.0.0.1:\(rtmpPort)/rec/live
+                preset: ultrafast
+                gop: 15
+        """, directory: dir)
+        try serve.waitReady()
+        func output() throws -> [String: Any] { try XCTUnwrap((try serve.pipeline("live")["outputs"] as? [[String: Any]])?.first) }
+        try serve.waitFor("10 frames pushed over RTMP", timeout: 90) { (try output()["frames_written"] as? Int ?? 0) >= 10 }
+
+        // The source server dies: the pipeline reports reconnecting (2 s read timeout) and keeps its RTMP output.
+        rtsp.stop()
+        try serve.waitFor("state reconnecting", timeout: 15) { try serve.pipeline("live")["state"] as? String == "reconnecting" }
+        let before = try serve.frames("live")
+        rtsp = try startRTSP(port: rtspPort, directory: dir)
+        defer { rtsp.stop() }
+        let restarted = Date()
+        try serve.waitFor("frames again after the server came back", timeout: 30) {
+            try serve.frames("live") >= before + 10 && serve.pipeline("live")["state"] as? String == "running"
+        }
+        let resumedAfter = Date().timeIntervalSince(restarted)
+        XCTAssertLessThan(resumedAfter, 30)
+        XCTAssertGreaterThanOrEqual(try serve.pipeline("live")["source_reconnects"] as? Int ?? 0, 1)
+        XCTAssertEqual(try output()["reconnects"] as? Int, 0, "the RTMP push stayed connected through the source outage")
+        let metrics = try serve.request("GET", "/metrics").text
+        XCTAssertGreaterThanOrEqual(try ServeTests.sample(metrics, "streamd_source_reconnects_total", labels: ["pipeline": "live"]), 1)
+
+        let pushed = try output()["frames_written"] as? Int ?? 0
+        XCTAssertEqual(try serve.terminate(), 0, serve.log)
+        let pushedFinal = pushed
+        // nginx closes the recording when the publisher goes; quit flushes it.
+        _ = try runTool("/usr/sbin/nginx", ["-c", conf, "-p", nginxDir.path, "-s", "quit"], timeout: 10)
+        let deadline = Date().addingTimeInterval(10)
+        while nginx.process.isRunning && Date() < deadline { usleep(50_000) }
+        let flv = recordDir.appendingPathComponent("live.flv").path
+        let probed = try probe(flv)
+        XCTAssertEqual(probed.width, 96)
+        XCTAssertEqual(probed.height, 78)
+        // Everything streamd counted as pushed is in nginx's recording (a few more may follow the last count).
+        XCTAssertGreaterThanOrEqual(probed.frames, pushedFinal - 2, "nginx recorded \(probed.frames) of \(pushedFinal) pushed frames")
+        // Timestamps stay monotonic across drops and the source reconnect.
+        let packets = try runTool("/usr/bin/ffprobe", ["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts",
+                                                       "-of", "csv=p=0", flv])
+        let pts = packets.output.split(separator: "\n").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        XCTAssertEqual(pts.count, probed.frames)
+        XCTAssertTrue(zip(pts, pts.dropFirst()).allSatisfy { $0 < $1 }, "pts increase: \(pts.prefix(40))")
+        print("source restart → frames again after \((resumedAfter * 10).rounded() / 10) s; \(probed.frames) frames recorded by nginx")
+    }
+}

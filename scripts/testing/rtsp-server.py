@@ -1,0 +1,32 @@
+#!/usr/bin/python3
+"""A real RTSP server on loopback for streamd's tests: GStreamer's RTSP server through python3-gi.
+
+Usage: rtsp-server.py PORT PATH
+Serves rtsp://127.0.0.1:PORT/PATH: a live 176x144 test pattern at 15 fps, H.264 (x264, zerolatency, a key
+frame every 15 frames). Prints "ready" once listening; runs until killed.
+"""
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+
+Gst.init(None)
+port, path = sys.argv[1], sys.argv[2]
+server = GstRtspServer.RTSPServer()
+server.set_address("127.0.0.1")
+server.set_service(port)
+factory = GstRtspServer.RTSPMediaFactory()
+factory.set_launch(
+    "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=176,height=144,framerate=15/1 "
+    "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+)
+factory.set_shared(True)
+server.get_mount_points().add_factory("/" + path, factory)
+if server.attach(None) == 0:
+    print("cannot listen on 127.0.0.1:%s" % port, flush=True)
+    sys.exit(1)
+print("ready", flush=True)
+GLib.MainLoop().run()
