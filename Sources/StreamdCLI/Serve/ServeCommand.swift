@@ -1,4 +1,5 @@
 import ArgumentParser
+import Decode
 import Foundation
 import Hummingbird
 import Live
@@ -46,6 +47,8 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ExitCode.failure
             }
         }
+        // FFmpeg's own messages name no pipeline; our errors carry its error text. Debug logging shows them.
+        if baseLogger.logLevel <= .debug { FFmpegLog.setLevel(.warning) } else { FFmpegLog.setQuiet() }
         if token == nil { logger.warning("no API token configured: mutating endpoints answer 401") }
 
         let registry = PrometheusCollectorRegistry()

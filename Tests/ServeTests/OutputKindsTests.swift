@@ -1,0 +1,89 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Every kind of output at once from one pipeline, each read back by an independent receiver (FFmpeg's
+/// listeners on loopback, ffprobe on files), plus one output whose server is down.
+final class OutputKindsTests: XCTestCase {
+    func testEveryOutputKindCarriesPlayableVideoAndADeadOneDoesNotStopThem() throws {
+        let dir = try temporaryDirectory("outputs")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
+        let udpPort = try ServeProcess.freePort(), srtPort = try ServeProcess.freePort()
+        let rtspPort = try ServeProcess.freePort(), deadPort = try ServeProcess.freePort()
+        let path = dir.path
+        // The receivers listen before streamd connects (streamd would retry with back-off anyway).
+        let udp = try LiveServersTests.Child("/usr/bin/ffmpeg", ["-v", "error", "-i", "udp://127.0.0.1:\(udpPort)?timeout=4000000",
+                                                                 "-c", "copy", "-y", path + "/udp.ts"], log: path + "/udp.log")
+        let srt = try LiveServersTests.Child("/usr/bin/ffmpeg", ["-v", "error", "-i", "srt://127.0.0.1:\(srtPort)?mode=listener",
+                                                                 "-c", "copy", "-f", "mpegts", "-y", path + "/srt.ts"], log: path + "/srt.log")
+        let rtsp = try LiveServersTests.Child("/usr/bin/ffmpeg", ["-v", "error", "-rtsp_flags", "listen", "-i", "rtsp://127.0.0.1:\(rtspPort)/live",
+                                                                  "-c", "copy", "-y", path + "/rtsp.mkv"], log: path + "/rtsp.log")
+        defer { udp.stop(); srt.stop(); rtsp.stop() }
+        Thread.sleep(forTimeInterval: 1)
+        let serve = try ServeProcess(pipelines: """
+          multi:
+            source:
+              url: \(clip)
+              loop: true
+            model: wave
+            max_size: 96
+            workers: 1
+            outputs:
+              - url: udp://127.0.0.1:\(udpPort)
+                preset: ultrafast
+              - url: srt://127.0.0.1:\(srtPort)?mode=caller
+                preset: ultrafast
+              - url: rtsp://127.0.0.1:\(rtspPort)/live
+                preset: ultrafast
+              - hls: \(path)/hls
+                segment_length: 1s
+                list_size: 30
+                gop: 10
+              - url: rtmp://127.0.0.1:\(deadPort)/nobody/home
+              - record: \(path)/rec/multi.mp4
+                rotate_every: 2s
+        """, directory: dir)
+        try serve.waitReady()
+        func outputs() throws -> [[String: Any]] { try XCTUnwrap(try serve.pipeline("multi")["outputs"] as? [[String: Any]]) }
+        try serve.waitFor("20 frames on every live output", timeout: 120) {
+            try outputs().enumerated().allSatisfy { i, o in i == 4 || (o["frames_written"] as? Int ?? 0) >= 20 }
+        }
+        let states = try outputs()
+        let dead = states[4]
+        XCTAssertEqual(dead["state"] as? String, "reconnecting")
+        XCTAssertEqual(dead["frames_written"] as? Int, 0)
+        XCTAssertGreaterThanOrEqual(dead["reconnects"] as? Int ?? 0, 2, "retried with back-off")
+        XCTAssertTrue((dead["last_error"] as? String)?.contains("rtmp://127.0.0.1:\(deadPort)") ?? false, "\(dead)")
+        for (i, o) in states.enumerated() where i != 4 {
+            XCTAssertEqual(o["state"] as? String, "connected", "\(o)")
+            XCTAssertEqual(o["reconnects"] as? Int, 0, "\(o)")
+        }
+        let recorded = states[5]["frames_written"] as? Int ?? 0
+        XCTAssertEqual(try serve.terminate(), 0, serve.log)
+
+        for child in [udp, srt, rtsp] {
+            let deadline = Date().addingTimeInterval(15)
+            while child.process.isRunning && Date() < deadline { usleep(50_000) }
+        }
+        for file in ["udp.ts", "srt.ts", "rtsp.mkv", "hls/index.m3u8"] {
+            let probed = try probe(path + "/" + file)
+            XCTAssertGreaterThanOrEqual(probed.frames, 15, file)
+            XCTAssertEqual(probed.width, 96, file)
+            XCTAssertEqual(probed.height, 78, file)
+        }
+        let segments = try FileManager.default.contentsOfDirectory(atPath: path + "/hls").filter { $0.hasSuffix(".ts") }
+        XCTAssertGreaterThanOrEqual(segments.count, 2, "HLS segments: \(segments)")
+        // Rotation: several finalized files, every one playable, together holding every recorded frame.
+        let files = try FileManager.default.contentsOfDirectory(atPath: path + "/rec").sorted()
+        XCTAssertTrue(files.allSatisfy { $0.hasPrefix("multi-") && $0.hasSuffix(".mp4") }, "\(files)")
+        XCTAssertGreaterThanOrEqual(files.count, 2, "rotated every 2 s: \(files)")
+        var total = 0
+        for file in files {
+            let frames = try probe(path + "/rec/" + file).frames
+            XCTAssertGreaterThan(frames, 0, file)
+            total += frames
+        }
+        XCTAssertGreaterThanOrEqual(total, recorded)
+    }
+}
