@@ -17,7 +17,7 @@ final class ServeProcess {
 
     /// `yaml` is the `pipelines:` part; the server part (loopback, a free port, the token, the ml5 model
     /// directory) is written here.
-    init(pipelines yaml: String, directory: URL) throws {
+    init(pipelines yaml: String, directory: URL, environment: [String: String] = [:]) throws {
         self.directory = directory
         port = try Self.freePort()
         configPath = directory.appendingPathComponent("streamd.yml").path
@@ -29,6 +29,9 @@ final class ServeProcess {
         var env = ProcessInfo.processInfo.environment
         env["NOTIFY_SOCKET"] = nil
         env["STREAMD_SERVER_TOKEN"] = nil
+        env["WATCHDOG_USEC"] = nil
+        env["WATCHDOG_PID"] = nil
+        for (key, value) in environment { env[key] = value }
         process.environment = env
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
