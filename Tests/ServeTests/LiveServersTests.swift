@@ -122,4 +122,68 @@ final class LiveServersTests: XCTestCase {
         XCTAssertTrue(zip(pts, pts.dropFirst()).allSatisfy { $0 < $1 }, "pts increase: \(pts.prefix(40))")
         print("source restart → frames again after \((resumedAfter * 10).rounded() / 10) s; \(probed.frames) frames recorded by nginx")
     }
+
+    /// The RTMP server goes away mid-stream and comes back: the output reports reconnecting, reconnects with
+    /// back-off, and frames flow to the new server; the pipeline itself keeps running throughout.
+    func testRTMPOutputReconnectsWhenTheServerComesBack() throws {
+        let dir = try temporaryDirectory("rtmp-restart")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let nginxDir = dir.appendingPathComponent("nginx"), recordDir = nginxDir.appendingPathComponent("rec")
+        try FileManager.default.createDirectory(at: recordDir, withIntermediateDirectories: true)
+        chmod(dir.path, 0o755)
+        chmod(recordDir.path, 0o777)
+        let rtmpPort = try ServeProcess.freePort()
+        let conf = nginxDir.appendingPathComponent("nginx.conf").path
+        try """
+        load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+        daemon off;
+        pid \(nginxDir.path)/nginx.pid;
+        error_log \(nginxDir.path)/error.log;
+        events { worker_connections 64; }
+        rtmp { server { listen 127.0.0.1:\(rtmpPort); application rec { live on; record all; record_unique on; record_path \(recordDir.path); } } }
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        var nginx = try Child("/usr/sbin/nginx", ["-c", conf, "-p", nginxDir.path], log: nginxDir.appendingPathComponent("out1.log").path)
+        Thread.sleep(forTimeInterval: 0.5)
+        let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
+        let serve = try ServeProcess(pipelines: """
+          cam:
+            source:
+              url: \(clip)
+              loop: true
+            model: wave
+            max_size: 64
+            workers: 1
+            outputs:
+              - url: rtmp://127.0.0.1:\(rtmpPort)/rec/cam
+                preset: ultrafast
+        """, directory: dir)
+        try serve.waitReady()
+        func output() throws -> [String: Any] { try XCTUnwrap((try serve.pipeline("cam")["outputs"] as? [[String: Any]])?.first) }
+        try serve.waitFor("frames pushed", timeout: 90) { (try output()["frames_written"] as? Int ?? 0) >= 5 }
+
+        nginx.stop()   // SIGTERM: nginx's fast shutdown closes the connection
+        try serve.waitFor("the output to notice", timeout: 20) { try output()["state"] as? String == "reconnecting" }
+        XCTAssertEqual(try serve.pipeline("cam")["state"] as? String, "running", "the pipeline keeps running")
+        let during = try serve.frames("cam")
+        try serve.waitFor("frames still flowing through the pipeline", timeout: 30) { try serve.frames("cam") > during + 3 }
+
+        nginx = try Child("/usr/sbin/nginx", ["-c", conf, "-p", nginxDir.path], log: nginxDir.appendingPathComponent("out2.log").path)
+        defer { nginx.stop() }
+        let back = Date()
+        try serve.waitFor("the output to reconnect", timeout: 30) {
+            let o = try output()
+            return o["state"] as? String == "connected" && (o["reconnects"] as? Int ?? 0) >= 1
+        }
+        let written = try output()["frames_written"] as? Int ?? 0
+        try serve.waitFor("frames to the new server", timeout: 30) { (try output()["frames_written"] as? Int ?? 0) >= written + 5 }
+        print("RTMP server back → output reconnected after \((Date().timeIntervalSince(back) * 10).rounded() / 10) s")
+        XCTAssertEqual(try serve.terminate(), 0)
+        _ = try runTool("/usr/sbin/nginx", ["-c", conf, "-p", nginxDir.path, "-s", "quit"], timeout: 10)
+        let deadline = Date().addingTimeInterval(10)
+        while nginx.process.isRunning && Date() < deadline { usleep(50_000) }
+        // Two recordings: one per connection, the second from after the reconnect, and it decodes.
+        let files = try FileManager.default.contentsOfDirectory(atPath: recordDir.path).filter { $0.hasSuffix(".flv") }.sorted()
+        XCTAssertEqual(files.count, 2, "\(files)")
+        if let last = files.last { XCTAssertGreaterThanOrEqual(try probe(recordDir.path + "/" + last).frames, 5) }
+    }
 }
