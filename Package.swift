@@ -29,8 +29,8 @@ let package = Package(
     ],
     targets: [
         // Thin C-interop targets: a module map and a shim header of static inline wrappers, no logic.
-        .systemLibrary(name: "CFFmpeg", path: "Sources/CFFmpeg", pkgConfig: "libavformat libavcodec libavutil libswscale",
-                       providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev"])]),
+        .systemLibrary(name: "CFFmpeg", path: "Sources/CFFmpeg", pkgConfig: "libavformat libavdevice libavcodec libavutil libswscale",
+                       providers: [.apt(["libavformat-dev", "libavdevice-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev"])]),
         // The Linux CPU-affinity calls (glibc hides them from Swift without _GNU_SOURCE).
         .target(name: "CThreadAffinity", path: "Sources/CThreadAffinity"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",

@@ -3,6 +3,7 @@
 #ifndef STREAMD_CFFMPEG_SHIM_H
 #define STREAMD_CFFMPEG_SHIM_H
 #include <libavformat/avformat.h>
+#include <libavdevice/avdevice.h>
 #include <libavcodec/avcodec.h>
 #include <libavutil/avutil.h>
 #include <libavutil/imgutils.h>

@@ -54,17 +54,36 @@ public final class StreamReader: @unchecked Sendable {
     ///
     /// - Throws: `MediaError` naming the URL: `.fileNotFound`, `.unreadable` (connection refused, timed out,
     ///   interrupted), `.unsupportedFormat` (no video stream, no decoder).
-    public init(url: String, options: StreamReaderOptions = StreamReaderOptions(), interrupt: IOInterrupt) throws {
+    public convenience init(url: String, options: StreamReaderOptions = StreamReaderOptions(), interrupt: IOInterrupt) throws {
+        try self.init(url: url, demuxer: nil, demuxerOptions: [], options: options, interrupt: interrupt)
+    }
+
+    /// Opens a V4L2 camera through FFmpeg's v4l2 input (libavdevice): `size` as WIDTHxHEIGHT, `frameRate`,
+    /// and `inputFormat` "mjpeg" or "yuyv" (nil: what the camera offers first).
+    public convenience init(device: String, size: (width: Int, height: Int)?, frameRate: Double?, inputFormat: String?,
+                            options: StreamReaderOptions = StreamReaderOptions(), interrupt: IOInterrupt) throws {
+        _ = Self.registerDevices
+        var demuxerOptions: [(String, String)] = []
+        if let size { demuxerOptions.append(("video_size", "\(size.width)x\(size.height)")) }
+        if let frameRate { demuxerOptions.append(("framerate", String(frameRate))) }
+        if let inputFormat { demuxerOptions.append(("input_format", inputFormat == "yuyv" ? "yuyv422" : inputFormat)) }
+        try self.init(url: device, demuxer: "v4l2", demuxerOptions: demuxerOptions, options: options, interrupt: interrupt)
+    }
+
+    private static let registerDevices: Void = avdevice_register_all()
+
+    private init(url: String, demuxer: String?, demuxerOptions: [(String, String)], options: StreamReaderOptions,
+                 interrupt: IOInterrupt) throws {
         self.url = url
         self.interrupt = interrupt
         self.timeout = options.timeout
-        let isFile = !url.contains("://")
+        let isFile = !url.contains("://") && demuxer == nil
         if isFile { try VideoReader.checkInputFile(url) }
         let scheme = url.split(separator: ":").first.map { String($0).lowercased() } ?? ""
         let micros = String(max(1, options.timeout.components.seconds * 1_000_000
                                    + options.timeout.components.attoseconds / 1_000_000_000_000))
-        var dictionary: [(String, String)] = []
-        if !isFile {
+        var dictionary: [(String, String)] = demuxerOptions
+        if !isFile && demuxer == nil {
             // rw_timeout: every protocol read/write through avio; the protocol-specific ones cover the rest.
             dictionary.append(("rw_timeout", micros))
             switch scheme {
@@ -93,7 +112,7 @@ public final class StreamReader: @unchecked Sendable {
         interrupt.arm(options.timeout)
         let input: InputContext
         do {
-            input = try InputContext(url: isFile ? "file:" + url : url, options: dictionary, interrupt: callback)
+            input = try InputContext(url: isFile ? "file:" + url : url, format: demuxer, options: dictionary, interrupt: callback)
         } catch {
             if interrupt.isStopped { throw MediaError(.unreadable, path: url, "interrupted while opening (stopping)") }
             if error.code == streamd_averror(ETIMEDOUT) || error.code == AVERROR_EXIT_CODE {

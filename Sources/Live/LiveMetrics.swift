@@ -1,4 +1,4 @@
-public import CoreMetrics
+import CoreMetrics
 import Foundation
 
 /// A pipeline's instruments. Metric names and label names are the same for every pipeline:

@@ -243,18 +243,34 @@ public final class LivePipeline: @unchecked Sendable {
 
     private func runSource(_ queue: BoundedQueue<LiveFrame>, pool: FramePool, interrupt: IOInterrupt, context: StageContext) {
         defer { queue.finish() }
-        guard case .url(let source) = config.source else {
-            setState("failed", error: "V4L2 device sources are not supported by serve yet")
-            return
+        let isFile: Bool, loop: Bool, name: String
+        let options: StreamReaderOptions
+        let open: () throws -> StreamReader
+        switch config.source {
+        case .url(let source):
+            isFile = source.kind == .file
+            loop = source.loop
+            name = source.url
+            options = StreamReaderOptions(rtspTransport: source.rtspTransport.rawValue, timeout: source.timeout)
+            open = { try StreamReader(url: source.url, options: options, interrupt: interrupt) }
+        case .device(let device):
+            // A camera paces itself; unplugged or busy, it is retried like a lost network source.
+            isFile = false
+            loop = false
+            name = device.path
+            options = StreamReaderOptions(timeout: .seconds(5))
+            let size = device.width.flatMap { w in device.height.map { (width: w, height: $0) } }
+            open = {
+                try StreamReader(device: device.path, size: size, frameRate: device.frameRate,
+                                 inputFormat: device.inputFormat?.rawValue, options: options, interrupt: interrupt)
+            }
         }
-        let isFile = source.kind == .file
-        let options = StreamReaderOptions(rtspTransport: source.rtspTransport.rawValue, timeout: source.timeout)
         var backoff = Backoff(initial: environment.backoffInitial, cap: environment.backoffCap)
         var knownDrops = 0
         while !context.isStopRequested {
             let reader: StreamReader
             do {
-                reader = try StreamReader(url: source.url, options: options, interrupt: interrupt)
+                reader = try open()
                 backoff.reset()
                 setState("running")
             } catch {
@@ -299,11 +315,11 @@ public final class LivePipeline: @unchecked Sendable {
             }
             if context.isStopRequested { break }
             if isFile {
-                if source.loop { continue }
+                if loop { continue }
                 logger.info("source ended")
                 return
             }
-            lostSource("\(source.url): the stream ended", backoff: &backoff, interrupt: interrupt, context: context)
+            lostSource("\(name): the stream ended", backoff: &backoff, interrupt: interrupt, context: context)
         }
     }
 

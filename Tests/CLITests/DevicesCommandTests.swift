@@ -1,5 +1,6 @@
 import Decode
 import Foundation
+import TestSupport
 import XCTest
 
 final class DevicesCommandTests: XCTestCase {

@@ -17,15 +17,21 @@ final class ServeProcess {
 
     /// `yaml` is the `pipelines:` part; the server part (loopback, a free port, the token, the ml5 model
     /// directory) is written here.
-    init(pipelines yaml: String, directory: URL, environment: [String: String] = [:]) throws {
+    /// `launcher`, when given, runs streamd (e.g. `pw-v4l2`, which preloads a fake camera).
+    init(pipelines yaml: String, directory: URL, environment: [String: String] = [:], launcher: String? = nil) throws {
         self.directory = directory
         port = try Self.freePort()
         configPath = directory.appendingPathComponent("streamd.yml").path
         logPath = directory.appendingPathComponent("serve.log").path
         try Self.writeConfig(pipelines: yaml, port: port, to: configPath)
         let binary = try Self.binary
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", "--config", configPath]
+        if let launcher {
+            process.executableURL = URL(fileURLWithPath: launcher)
+            process.arguments = [binary, "serve", "--config", configPath]
+        } else {
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["serve", "--config", configPath]
+        }
         var env = ProcessInfo.processInfo.environment
         env["NOTIFY_SOCKET"] = nil
         env["STREAMD_SERVER_TOKEN"] = nil

@@ -1,22 +1,21 @@
-import Foundation
-import TestSupport
+public import Foundation
 
 /// A fake V4L2 camera in userspace (this machine kind has no V4L2 in its kernel): a private D-Bus session,
 /// PipeWire and WirePlumber, and a GStreamer test pattern published as a PipeWire video source. Programs see
 /// it as `/dev/video0` when started through `pw-v4l2`, which preloads PipeWire's V4L2 emulation for libc
 /// `open`/`ioctl`. Everything is stopped in `stop()` (and `deinit`).
-final class FakeCamera {
-    static let launcher = "/usr/bin/pw-v4l2"
-    let runtimeDirectory: URL
+public final class FakeCamera {
+    public static let launcher = "/usr/bin/pw-v4l2"
+    public let runtimeDirectory: URL
     private var processes: [Process] = []
 
-    var environment: [String: String] {
+    public var environment: [String: String] {
         ["XDG_RUNTIME_DIR": runtimeDirectory.path,
          "DBUS_SESSION_BUS_ADDRESS": "unix:path=\(runtimeDirectory.path)/bus"]
     }
 
     /// Starts the stack; YUYV 640x480 at 30 frames/s.
-    init() throws {
+    public init() throws {
         runtimeDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("streamd-pw-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: runtimeDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -52,7 +51,7 @@ final class FakeCamera {
     }
 
     /// Polls `condition` every 50 ms for at most `seconds`.
-    func waitFor(_ what: String, seconds: TimeInterval = 15, _ condition: () throws -> Bool) throws {
+    public func waitFor(_ what: String, seconds: TimeInterval = 15, _ condition: () throws -> Bool) throws {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if try condition() { return }
@@ -61,7 +60,7 @@ final class FakeCamera {
         throw SharedData.NotFound(description: "fake camera: \(what) not ready within \(seconds) s")
     }
 
-    func stop() {
+    public func stop() {
         for p in processes.reversed() where p.isRunning {
             p.terminate()
             let deadline = Date().addingTimeInterval(5)
