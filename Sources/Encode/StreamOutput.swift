@@ -54,6 +54,9 @@ public final class StreamOutput: @unchecked Sendable {
     private let timeout: Duration
     private let interruptBox: Unmanaged<IOInterrupt>
     private var lastPts: Int64?
+    /// One tick of the container's time base in microseconds (FLV counts milliseconds): consecutive frames
+    /// are at least this far apart, so no two share a timestamp after the muxer rescales them.
+    private var minimumStep: Int64 = 1
     private var finished = false
 
     /// Opens the encoder and the muxer, connects (network) or creates the file, and writes the header.
@@ -161,6 +164,8 @@ public final class StreamOutput: @unchecked Sendable {
         self.output = output
         self.encoder = encoder
         self.streamIndex = stream.pointee.index
+        let tick = stream.pointee.time_base
+        self.minimumStep = tick.den > 0 ? max(1, (Int64(tick.num) * 1_000_000 + Int64(tick.den) - 1) / Int64(tick.den)) : 1
         self.interruptBox = box
         committed = true
     }
@@ -174,7 +179,7 @@ public final class StreamOutput: @unchecked Sendable {
             throw MediaError(.invalidArgument, path: url, "frame is \(image.width)x\(image.height), the output is \(settings.width)x\(settings.height)")
         }
         var pts = micros
-        if let lastPts, pts <= lastPts { pts = lastPts + 1 }
+        if let lastPts, pts < lastPts + minimumStep { pts = lastPts + minimumStep }
         let picture = frame.frame
         guard av_frame_make_writable(picture) >= 0 else { throw MediaError(.encodeFailed, path: url, "out of memory") }
         let scaled: Int32 = image.pixels.withUnsafeBufferPointer { rgb in

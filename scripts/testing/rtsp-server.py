@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """A real RTSP server on loopback for streamd's tests: GStreamer's RTSP server through python3-gi.
 
-Usage: rtsp-server.py PORT PATH
-Serves rtsp://127.0.0.1:PORT/PATH: a live 176x144 test pattern at 15 fps, H.264 (x264, zerolatency, a key
-frame every 15 frames). Prints "ready" once listening; runs until killed.
+Usage: rtsp-server.py PORT PATH [WIDTHxHEIGHT [FPS]]
+Serves rtsp://127.0.0.1:PORT/PATH: a live test pattern (default 176x144 at 15 fps), H.264 (x264, zerolatency,
+a key frame every second). Prints "ready" once listening; runs until killed.
 """
 import sys
 
@@ -15,13 +15,16 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 Gst.init(None)
 port, path = sys.argv[1], sys.argv[2]
+width, height = (sys.argv[3] if len(sys.argv) > 3 else "176x144").split("x")
+fps = sys.argv[4] if len(sys.argv) > 4 else "15"
 server = GstRtspServer.RTSPServer()
 server.set_address("127.0.0.1")
 server.set_service(port)
 factory = GstRtspServer.RTSPMediaFactory()
 factory.set_launch(
-    "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=176,height=144,framerate=15/1 "
-    "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+    "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=%s,height=%s,framerate=%s/1 "
+    "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=%s ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+    % (width, height, fps, fps)
 )
 factory.set_shared(True)
 server.get_mount_points().add_factory("/" + path, factory)

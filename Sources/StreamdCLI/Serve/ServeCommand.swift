@@ -52,8 +52,12 @@ struct ServeCommand: AsyncParsableCommand {
         if token == nil { logger.warning("no API token configured: mutating endpoints answer 401") }
 
         let registry = PrometheusCollectorRegistry()
-        let environment = LiveEnvironment(modelDirectories: serveConfig.server.modelDirs, logger: logger,
-                                          metrics: PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Stage and end-to-end latencies of a live pipeline: tens to hundreds of milliseconds, so the buckets
+        // are dense there (p50/p95 are read from them).
+        factory.defaultDurationHistogramBuckets = [2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 250, 300, 350, 400, 450, 500,
+                                                   600, 750, 1000, 1500, 2000, 3000, 5000, 10000].map { .milliseconds($0) }
+        let environment = LiveEnvironment(modelDirectories: serveConfig.server.modelDirs, logger: logger, metrics: factory)
         let service = LiveService(configFile: config, overrides: overrides, config: serveConfig,
                                   environment: environment, notifier: SystemdNotifier())
         let router = ServeAPI.router(service: service, registry: registry, token: token)
