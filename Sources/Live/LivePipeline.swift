@@ -418,7 +418,6 @@ final class StylizeWorker {
     private let metrics: LiveMetrics
     private var stylizer: Stylizer?
     private var modelPath = ""
-    private var generation = -1
 
     init(style: LiveStyle, threads: Int, maxSize: Int?, maxLatency: Duration, pool: FramePool, metrics: LiveMetrics) {
         self.style = style; self.threads = threads; self.maxSize = maxSize; self.maxLatency = maxLatency
@@ -443,11 +442,11 @@ final class StylizeWorker {
         }
         let started = ContinuousClock.now
         let current = style.current
-        if stylizer == nil || current.modelPath != modelPath || current.generation != generation && current.modelPath != modelPath {
+        // A new model needs a new session (weights, plan, scratch); new options alone do not.
+        if stylizer == nil || current.modelPath != modelPath {
             stylizer = try Stylizer(model: current.model, threads: threads)
             modelPath = current.modelPath
         }
-        generation = current.generation
         var frame = input.frame
         var image = frame.image
         let (width, height) = Self.processingSize(width: image.width, height: image.height, maxSize: maxSize)

@@ -201,6 +201,29 @@ final class ServeTests: XCTestCase {
         }
     }
 
+    /// A pipeline whose model does not exist fails on its own, with the reason in the API; the other runs.
+    func testAFailingPipelineNeverStopsTheOthers() throws {
+        let dir = try temporaryDirectory("failing")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
+        let rec = dir.appendingPathComponent("rec").path
+        let serve = try ServeProcess(pipelines: pipelineYAML("good", clip: clip, recordDir: rec, maxSize: 64) + "\n"
+                                        + pipelineYAML("bad", clip: clip, recordDir: rec, model: "no-such-model", maxSize: 64),
+                                     directory: dir)
+        try serve.waitReady()
+        try serve.waitFor("frames on the good pipeline", timeout: 60) { try serve.frames("good") >= 3 }
+        let bad = try serve.pipeline("bad")
+        XCTAssertEqual(bad["state"] as? String, "failed")
+        XCTAssertTrue((bad["last_error"] as? String)?.contains("model 'no-such-model' not found") ?? false, "\(bad)")
+        let list = try XCTUnwrap(try serve.request("GET", "/v1/pipelines").json()["pipelines"] as? [[String: Any]])
+        XCTAssertEqual(list.compactMap { $0["name"] as? String }, ["good", "bad"])
+        let start = try serve.request("POST", "/v1/pipelines/bad/start", token: ServeProcess.token)
+        XCTAssertEqual(start.status, 409)
+        XCTAssertTrue(start.text.contains("no-such-model"), start.text)
+        XCTAssertEqual(try serve.pipeline("good")["state"] as? String, "running")
+        XCTAssertEqual(try serve.terminate(), 0)
+    }
+
     // MARK: - Helpers
 
     /// The value of one sample of a Prometheus text exposition.

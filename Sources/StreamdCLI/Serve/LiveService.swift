@@ -61,6 +61,19 @@ final class LiveService: Service, @unchecked Sendable {
         }
     }
 
+    /// Starts a stopped pipeline, or builds one from the configuration whose start failed earlier.
+    func start(_ name: String) throws -> Bool {
+        if let existing = pipeline(name) {
+            try existing.start()
+            return true
+        }
+        guard let p = lock.withLock({ config.pipelines.first { $0.name == name } }) else { return false }
+        let pipeline = try LivePipeline(config: p, environment: environment)
+        try pipeline.start()
+        lock.withLock { pipelines[name] = pipeline; failures[name] = nil }
+        return true
+    }
+
     func startAll() {
         for p in lock.withLock({ config.pipelines }) { launch(p) }
         lock.withLock { ready = true }

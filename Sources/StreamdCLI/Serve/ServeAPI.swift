@@ -47,8 +47,13 @@ enum ServeAPI {
         router.post("/v1/pipelines/:name/start") { request, context -> Response in
             if let denied = authorize(request, token: token) { return denied }
             let name = context.parameters.get("name") ?? ""
-            guard let pipeline = service.pipeline(name) else { return error(.notFound, "no pipeline named '\(name)'") }
-            try await onThread("api-start") { try pipeline.start() }
+            do {
+                guard try await onThread("api-start", { try service.start(name) }) else {
+                    return error(.notFound, "no pipeline named '\(name)'")
+                }
+            } catch let failure {
+                return error(.conflict, "pipeline '\(name)' cannot start: \(failure)")
+            }
             return json(describe(service, name))
         }
         router.post("/v1/pipelines/:name/stop") { request, context -> Response in

@@ -83,10 +83,13 @@ struct ServeCommand: AsyncParsableCommand {
         defer { hangup.cancel() }
 
         // The API starts first and stops last, so it reports while the pipelines drain.
-        let group = ServiceGroup(configuration: .init(
+        var groupConfiguration = ServiceGroupConfiguration(
             services: [.init(service: app), .init(service: service)],
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+            logger: logger)
+        // Draining is bounded inside (15 s per pipeline); past this the group cancels everything.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(30)
+        let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
     }
 }
