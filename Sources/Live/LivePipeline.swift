@@ -357,32 +357,40 @@ public final class LivePipeline: @unchecked Sendable {
 
     private func runEncode(_ queue: BoundedQueue<LiveFrame?>, pool: FramePool) {
         let timeout: Duration = if case .url(let u) = config.source { u.timeout } else { .seconds(10) }
-        let sinks = config.outputs.map {
-            OutputSink(config: $0, pipeline: config.name, logger: logger, interrupt: IOInterrupt(), timeout: timeout, metrics: metrics)
+        let runners = config.outputs.map {
+            SinkRunner(sink: OutputSink(config: $0, pipeline: config.name, logger: logger, interrupt: IOInterrupt(),
+                                        timeout: timeout, metrics: metrics), metrics: metrics)
         }
+        for (i, runner) in runners.enumerated() { runner.start(name: "\(config.name)-out\(i)") }
         var windowStart = ContinuousClock.now, windowFrames = 0
         func publish() {
-            let outs = sinks.map {
-                PipelineSnapshot.Output(name: $0.name, state: $0.state.rawValue, framesWritten: $0.framesWritten,
-                                        reconnects: $0.reconnects, lastError: $0.lastError, recordings: $0.finishedFiles)
-            }
+            let outs = runners.map(\.snapshot)
             lock.lock(); outputSnapshots = outs; lock.unlock()
         }
         defer {
-            for sink in sinks { sink.finish() }
+            // Every output flushes and finalizes on its own thread; a stalled one is bounded by its timeout.
+            for runner in runners where !runner.finish(timeout: timeout + .seconds(5)) {
+                logger.warning("output \(runner.sink.name) did not finish within \(timeout + .seconds(5))")
+            }
             publish()
         }
         while let item = queue.receive() {
             guard let live = item else { continue }
-            let started = ContinuousClock.now
             metrics.framesIn["encode"]?.increment()
             let micros = Int64((live.captured - origin).components.seconds) * 1_000_000
                 + (live.captured - origin).components.attoseconds / 1_000_000_000_000
             lock.lock(); let rate = nominalFrameRate; lock.unlock()
-            for sink in sinks { sink.write(live.frame.image, micros: micros, frameRate: rate) }
-            pool.recycle(live.frame.image.pixels)
-            metrics.stageLatency["encode"]?.recordInterval(since: started)
-            metrics.endToEnd.recordInterval(since: live.captured)
+            if runners.isEmpty {
+                pool.recycle(live.frame.image.pixels)
+            } else {
+                let picture = SharedPicture(image: live.frame.image, micros: micros, frameRate: rate, captured: live.captured,
+                                            holders: runners.count, pool: pool)
+                for runner in runners {
+                    runner.send(picture)
+                    let lagging = runner.takeDrops()
+                    if lagging > 0 { metrics.dropped["encode"]?.increment(by: Int64(lagging)) }
+                }
+            }
             metrics.framesOut["encode"]?.increment()
             metrics.queueDepth["stylized"]?.record(queue.count)
             count(out: 1)

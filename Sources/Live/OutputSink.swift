@@ -176,3 +176,96 @@ final class OutputSink {
         return candidate
     }
 }
+
+/// A stylized picture shared by every output of a pipeline; the last output done with it gives its buffer
+/// back to the pool.
+final class SharedPicture: @unchecked Sendable {
+    let image: RGBImage
+    let micros: Int64
+    let frameRate: Int
+    /// When the source delivered the frame (for the end-to-end latency).
+    let captured: ContinuousClock.Instant
+    private let lock = NSLock()
+    private var holders: Int
+    private let pool: FramePool
+
+    init(image: RGBImage, micros: Int64, frameRate: Int, captured: ContinuousClock.Instant, holders: Int, pool: FramePool) {
+        self.image = image; self.micros = micros; self.frameRate = frameRate; self.captured = captured
+        self.holders = holders; self.pool = pool
+    }
+
+    func release() {
+        lock.lock()
+        holders -= 1
+        let last = holders == 0
+        lock.unlock()
+        if last { pool.recycle(image.pixels) }
+    }
+}
+
+/// One output on its own thread behind a small drop-oldest queue, so a slow or stalled peer (a network write
+/// waiting out its timeout) delays only its own output, never the pipeline or the other outputs.
+final class SinkRunner: @unchecked Sendable {
+    let sink: OutputSink
+    let queue = BoundedQueue<SharedPicture>(capacity: 4, policy: .dropOldest)
+    private let done = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var published: PipelineSnapshot.Output
+    private var knownDrops = 0
+
+    private let metrics: LiveMetrics
+
+    init(sink: OutputSink, metrics: LiveMetrics) {
+        self.sink = sink
+        self.metrics = metrics
+        published = PipelineSnapshot.Output(name: sink.name, state: "idle", framesWritten: 0, reconnects: 0, lastError: nil, recordings: [])
+    }
+
+    var snapshot: PipelineSnapshot.Output { lock.lock(); defer { lock.unlock() }; return published }
+
+    func start(name: String) {
+        let thread = Thread { [self] in
+            while let picture = queue.receive() {
+                let started = ContinuousClock.now
+                let before = sink.framesWritten
+                sink.write(picture.image, micros: picture.micros, frameRate: picture.frameRate)
+                if sink.framesWritten > before {
+                    metrics.stageLatency["encode"]?.recordInterval(since: started)
+                    metrics.endToEnd.recordInterval(since: picture.captured)
+                }
+                picture.release()
+                publish()
+            }
+            sink.finish()
+            publish()
+            done.signal()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Queues a picture; an older one still waiting is dropped (and released) when the output lags.
+    func send(_ picture: SharedPicture) {
+        if queue.send(picture) == .consumerGone { picture.release() }
+    }
+
+    /// Pictures the queue discarded since the last call (their buffers go to ARC, not back to the pool).
+    func takeDrops() -> Int {
+        let total = queue.droppedCount
+        defer { knownDrops = total }
+        return total - knownDrops
+    }
+
+    /// Ends the stream and waits (bounded) for the output to finalize.
+    func finish(timeout: Duration) -> Bool {
+        queue.finish()
+        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        return done.wait(timeout: .now() + seconds) == .success
+    }
+
+    private func publish() {
+        let s = PipelineSnapshot.Output(name: sink.name, state: sink.state.rawValue, framesWritten: sink.framesWritten,
+                                        reconnects: sink.reconnects, lastError: sink.lastError, recordings: sink.finishedFiles)
+        lock.lock(); published = s; lock.unlock()
+    }
+}

@@ -86,4 +86,46 @@ final class OutputKindsTests: XCTestCase {
         }
         XCTAssertGreaterThanOrEqual(total, recorded)
     }
+
+    /// A peer that accepts the connection and then never answers: that output waits out its timeout on its
+    /// own thread and then retries, while the recording beside it keeps receiving every frame.
+    func testAStalledPeerDelaysOnlyItsOwnOutput() throws {
+        let dir = try temporaryDirectory("stalled")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
+        let port = try ServeProcess.freePort()
+        let blackHole = try LiveServersTests.Child("/usr/bin/python3", ["-c", """
+            import socket, sys
+            s = socket.socket(); s.bind(("127.0.0.1", \(port))); s.listen(16)
+            print("ready", flush=True)
+            held = [s.accept() for _ in range(16)]
+            """], log: dir.appendingPathComponent("hole.log").path)
+        defer { blackHole.stop() }
+        let deadline = Date().addingTimeInterval(10)
+        while !blackHole.log.contains("ready") && Date() < deadline { usleep(50_000) }
+        let serve = try ServeProcess(pipelines: """
+          cam:
+            source:
+              url: \(clip)
+              loop: true
+            model: wave
+            max_size: 64
+            workers: 1
+            outputs:
+              - url: rtmp://127.0.0.1:\(port)/live/stalled
+              - record: \(dir.path)/rec/cam.mp4
+        """, directory: dir)
+        try serve.waitReady()
+        func outputs() throws -> [[String: Any]] { try XCTUnwrap(try serve.pipeline("cam")["outputs"] as? [[String: Any]]) }
+        // While the RTMP handshake hangs (up to the 10 s timeout), the recording goes on.
+        try serve.waitFor("the recording to get 10 frames", timeout: 60) { (try outputs()[1]["frames_written"] as? Int ?? 0) >= 10 }
+        XCTAssertEqual(try outputs()[0]["frames_written"] as? Int, 0)
+        // Then the stalled output gives up with a timeout and retries, still without blocking the recording.
+        try serve.waitFor("the stalled output to time out", timeout: 30) { try outputs()[0]["state"] as? String == "reconnecting" }
+        let error = try outputs()[0]["last_error"] as? String ?? ""
+        XCTAssertTrue(error.contains("rtmp://127.0.0.1:\(port)") && error.contains("no progress within 10"), error)
+        let recorded = try outputs()[1]["frames_written"] as? Int ?? 0
+        try serve.waitFor("the recording to keep going", timeout: 30) { (try outputs()[1]["frames_written"] as? Int ?? 0) >= recorded + 5 }
+        XCTAssertEqual(try serve.terminate(timeout: 40), 0)
+    }
 }
