@@ -10,7 +10,7 @@ import Stylize
 struct TranscodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transcode",
-        abstract: "Stylize a video file into a new video file (the video stream; this version does not copy audio yet)."
+        abstract: "Stylize a video file into a new video file, keeping its audio, subtitles and metadata."
     )
 
     @OptionGroup var modelOptions: ModelOptions
@@ -47,6 +47,9 @@ struct TranscodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("pix-fmt"), help: "Output pixel format (default yuv420p).")
     var pixFmt: String?
 
+    @Flag(name: .customLong("no-audio"), help: "Leave the audio out (by default it is copied, or re-encoded when the container needs it).")
+    var noAudio = false
+
     @Flag(help: "Replace OUTPUT if it exists.")
     var overwrite = false
 
@@ -80,12 +83,14 @@ struct TranscodeCommand: AsyncParsableCommand {
                 width = max(2, Int((Double(width) * scale).rounded()))
                 height = max(2, Int((Double(height) * scale).rounded()))
             }
-            if info.hasAudio {
-                note("streamd: warning: \(input) has audio; this version writes the video stream only")
-            }
-            let settings = VideoEncodeSettings(width: width, height: height, frameRate: info.frameRate, timeBase: info.timeBase,
+            var settings = VideoEncodeSettings(width: width, height: height, frameRate: info.frameRate, timeBase: info.timeBase,
                                                codec: codec, crf: crf, preset: preset, bitrate: bitrate, pixelFormat: pixFmt)
-            let writer = try VideoWriter(path: output, settings: settings)
+            settings.startsAtZero = (start ?? 0) > 0
+            // Audio and subtitles: read beside the video and trimmed to the same span by the writer.
+            let passthrough = try Demuxer(path: input, keep: noAudio ? ["subtitle"] : ["audio", "subtitle"])
+            if let start, start > 0 { try passthrough.seek(to: start) }
+            let writer = try VideoWriter(path: output, settings: settings, passthrough: passthrough)
+            for w in writer.passthroughWarnings { note("streamd: warning: \(w)") }
             let job = TranscodeJob(reader: reader, writer: writer, model: model, options: options,
                                    workers: workers, threads: threads, width: width, height: height, input: input)
             let outcome = try await job.run()
