@@ -39,6 +39,8 @@ final class StreamPassthrough {
     private var windowStart: Double?
     /// Seconds subtracted from every timestamp (the video's shift to start at zero).
     private var shift = 0.0
+    /// Streams with a packet the muxer refused (warned about once).
+    private var skippedPacket: Set<Int> = []
     /// The kinds of the streams added to the output, in order ("audio", "subtitle").
     private(set) var outputKinds: [String] = []
 
@@ -72,8 +74,16 @@ final class StreamPassthrough {
                 routes[stream.index] = .copy(output: out.pointee.index)
             } else if stream.kind == "audio" {
                 let target = container == .webm ? "libopus" : "aac"
-                let transcoder = try AudioTranscoder(stream: stream, encoderName: target, output: output, path: path,
+                let transcoder: AudioTranscoder?
+                do {
+                    transcoder = try AudioTranscoder(stream: stream, encoderName: target, output: output, path: path,
                                                      inputPath: demuxer.path)
+                } catch let error as MediaError {
+                    // A stream that is not the video is never a reason to fail (the transcoder adds its output
+                    // stream last, so the muxer has none for it).
+                    warnings.append("\(demuxer.path): dropping \(label): \(error.cause)")
+                    continue
+                }
                 guard let transcoder else {
                     warnings.append("\(demuxer.path): dropping \(label): a .\(container.rawValue) file cannot carry it and \(target) is not available")
                     continue
@@ -103,10 +113,11 @@ final class StreamPassthrough {
         }
         guard !routes.isEmpty else { return }
         while let packet = try nextPacket() {
-            // Only packets that end inside the video written so far: whether the others are kept depends on
-            // where the video ends, which `finish` knows.
+            // Only audio that ends inside the video written so far (whether the rest is kept depends on where
+            // the video ends, which `finish` knows), and subtitles that start inside it (they overlap it).
             let (start, length) = times(packet)
-            guard start + length <= seconds else {
+            let due = streams[packet.streamIndex]?.kind == "audio" ? start + length <= seconds : start < seconds
+            guard due else {
                 pending = packet
                 return
             }
@@ -137,9 +148,14 @@ final class StreamPassthrough {
             return pending
         }
         guard !endOfInput else { return nil }
-        while let packet = try demuxer.readPacket() {
-            // Streams not routed (data, dropped subtitles) and packets without any time are skipped.
-            if routes[packet.streamIndex] != nil, packet.pts != nil || packet.dts != nil { return packet }
+        do {
+            while let packet = try demuxer.readPacket() {
+                // Streams not routed (data, dropped subtitles) and packets without any time are skipped.
+                if routes[packet.streamIndex] != nil, packet.pts != nil || packet.dts != nil { return packet }
+            }
+        } catch let error as MediaError {
+            // Damage the demuxer cannot step over ends the audio and subtitles there, not the video.
+            warnings.append("\(demuxer.path): audio and subtitles end early: \(error.cause)")
         }
         endOfInput = true
         return nil
@@ -178,6 +194,14 @@ final class StreamPassthrough {
                 if pkt.pointee.dts != streamd_nopts_value() { pkt.pointee.dts -= ticks }
             }
             let result = av_interleaved_write_frame(output, pkt)
+            if result == streamd_averror(EINVAL) {
+                // The muxer refuses this packet's timestamps (out of order in a damaged input): skip it.
+                if !skippedPacket.contains(stream.index) {
+                    skippedPacket.insert(stream.index)
+                    warnings.append("\(demuxer.path): skipped packets of \(stream.kind) stream \(stream.index) with timestamps out of order")
+                }
+                return
+            }
             guard result >= 0 else {
                 throw MediaError(.unwritable, path: path, "cannot write \(stream.kind) stream \(stream.index): \(ffmpegErrorText(result))",
                                  detail: "av_interleaved_write_frame returned \(result)")
@@ -279,13 +303,8 @@ final class AudioTranscoder {
         guard result >= 0 else {
             throw MediaError(.encodeFailed, path: path, "cannot open the \(encoderName) encoder for \(label): \(ffmpegErrorText(result))")
         }
-        guard let out = avformat_new_stream(output, nil) else {
-            throw MediaError(.encodeFailed, path: path, "out of memory adding a stream")
-        }
-        out.pointee.time_base = context.pointee.time_base
-        result = avcodec_parameters_from_context(out.pointee.codecpar, context)
-        guard result >= 0, let fifo = AudioFifo(format: format, channels: channels) else {
-            throw MediaError(.encodeFailed, path: path, "cannot describe the \(encoderName) stream: \(ffmpegErrorText(result))")
+        guard let fifo = AudioFifo(format: format, channels: channels) else {
+            throw MediaError(.encodeFailed, path: path, "out of memory for audio samples")
         }
         frameSize = context.pointee.frame_size > 0 ? context.pointee.frame_size : 1024
         encoderFrame.frame.pointee.nb_samples = frameSize
@@ -295,6 +314,15 @@ final class AudioTranscoder {
         if result >= 0 { result = av_frame_get_buffer(encoderFrame.frame, 0) }
         guard result >= 0 else {
             throw MediaError(.encodeFailed, path: path, "out of memory for audio frames")
+        }
+        // The output stream last, so a failure above leaves the muxer without a stream that gets no packets.
+        guard let out = avformat_new_stream(output, nil) else {
+            throw MediaError(.encodeFailed, path: path, "out of memory adding a stream")
+        }
+        out.pointee.time_base = context.pointee.time_base
+        result = avcodec_parameters_from_context(out.pointee.codecpar, context)
+        guard result >= 0 else {
+            throw MediaError(.encodeFailed, path: path, "cannot describe the \(encoderName) stream: \(ffmpegErrorText(result))")
         }
         outputIndex = out.pointee.index
         self.decoder = decoder

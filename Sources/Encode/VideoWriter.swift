@@ -46,8 +46,9 @@ public final class VideoWriter: @unchecked Sendable {
     public private(set) var framesWritten = 0
     /// The kinds of the streams carried over from the passthrough demuxer, in output order ("audio", "subtitle").
     public let passthroughKinds: [String]
-    /// One line for each stream of the passthrough demuxer left out because the container cannot carry it.
-    public let passthroughWarnings: [String]
+    /// One line for each stream of the passthrough demuxer left out because the container cannot carry it
+    /// (known after `init`), and for damage that ended the passthrough streams early (known after `finish`).
+    public var passthroughWarnings: [String] { passthrough?.warnings ?? lastPassthroughWarnings }
 
     private enum State { case open, finished, aborted }
 
@@ -73,6 +74,7 @@ public final class VideoWriter: @unchecked Sendable {
     private var padded: [UInt8] = []
     /// Audio and subtitles from the input, interleaved with the video as it is written.
     private var passthrough: StreamPassthrough?
+    private var lastPassthroughWarnings: [String] = []
     /// Seconds: the first written frame's start and the last one's end (the window the passthrough keeps).
     private var videoStart: Double?
     private var videoEnd: Double?
@@ -323,7 +325,7 @@ public final class VideoWriter: @unchecked Sendable {
             passthrough = try StreamPassthrough(demuxer: demuxer, output: formatContext, container: container, path: path)
         }
         self.passthroughKinds = passthrough?.outputKinds ?? []
-        self.passthroughWarnings = passthrough?.warnings ?? []
+        self.lastPassthroughWarnings = passthrough?.warnings ?? []
         self.passthrough = passthrough.flatMap { $0.isEmpty ? nil : $0 }
         for (key, value) in settings.metadata.sorted(by: { $0.key < $1.key }) {
             av_dict_set(&formatContext.pointee.metadata, key, value, 0)
@@ -486,6 +488,7 @@ public final class VideoWriter: @unchecked Sendable {
             discard()
             throw MediaError(.encodeFailed, path: path, "cannot finish the video: \(error.text)", detail: error.detail)
         }
+        lastPassthroughWarnings = passthroughWarnings
         self.passthrough = nil
         self.encoder = nil
         self.output = nil
@@ -508,6 +511,7 @@ public final class VideoWriter: @unchecked Sendable {
 
     /// Frees the FFmpeg objects (closing the file first) and removes the temporary file.
     private func discard() {
+        lastPassthroughWarnings = passthroughWarnings
         passthrough = nil
         encoder = nil
         output = nil

@@ -90,11 +90,13 @@ struct TranscodeCommand: AsyncParsableCommand {
             let passthrough = try Demuxer(path: input, keep: noAudio ? ["subtitle"] : ["audio", "subtitle"])
             if let start, start > 0 { try passthrough.seek(to: start) }
             let writer = try VideoWriter(path: output, settings: settings, passthrough: passthrough)
+            let dropped = writer.passthroughWarnings.count
             for w in writer.passthroughWarnings { note("streamd: warning: \(w)") }
             let job = TranscodeJob(reader: reader, writer: writer, model: model, options: options,
                                    workers: workers, threads: threads, width: width, height: height, input: input)
             let outcome = try await job.run()
             for w in reader.warnings { note("streamd: warning: \(input): \(w)") }
+            for w in writer.passthroughWarnings.dropFirst(dropped) { note("streamd: warning: \(w)") }
             let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
             let summary = String(format: "%d frames in %.1f s (%.2f fps), %@, %.1f MB", outcome.frames, outcome.seconds,
                                  Double(outcome.frames) / max(outcome.seconds, 1e-9), output, Double(size) / 1e6)
