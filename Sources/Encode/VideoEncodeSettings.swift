@@ -109,6 +109,8 @@ public struct VideoEncodeSettings: Sendable, Equatable {
     /// Shift every timestamp — the video's and the passthrough streams' alike — so the first frame is at 0.
     /// For a clip cut from the middle of a file (`--start`), which would otherwise begin with a gap.
     public var startsAtZero = false
+    /// Tags of the video stream itself (`language`, `title`), e.g. the input video stream's.
+    public var videoStreamMetadata: [String: String] = [:]
 
     public init(width: Int, height: Int, frameRate: Rational, timeBase: Rational? = nil, codec: String? = nil,
                 crf: Int? = nil, preset: String? = nil, bitrate: Int? = nil, pixelFormat: String? = nil,

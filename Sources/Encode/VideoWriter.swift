@@ -311,6 +311,9 @@ public final class VideoWriter: @unchecked Sendable {
         }
         stream.pointee.time_base = timeBase
         stream.pointee.avg_frame_rate = context.pointee.framerate
+        for (key, value) in settings.videoStreamMetadata.sorted(by: { $0.key < $1.key }) {
+            av_dict_set(&stream.pointee.metadata, key, value, 0)
+        }
         result = avcodec_parameters_from_context(stream.pointee.codecpar, context)
         guard result >= 0 else {
             throw MediaError(.encodeFailed, path: path, "cannot describe the stream: \(ffmpegErrorText(result))")

@@ -86,9 +86,18 @@ struct TranscodeCommand: AsyncParsableCommand {
             var settings = VideoEncodeSettings(width: width, height: height, frameRate: info.frameRate, timeBase: info.timeBase,
                                                codec: codec, crf: crf, preset: preset, bitrate: bitrate, pixelFormat: pixFmt)
             settings.startsAtZero = (start ?? 0) > 0
-            // Audio and subtitles: read beside the video and trimmed to the same span by the writer.
-            let passthrough = try Demuxer(path: input, keep: noAudio ? ["subtitle"] : ["audio", "subtitle"])
-            if let start, start > 0 { try passthrough.seek(to: start) }
+            // Audio and subtitles: read beside the video and trimmed to the same span by the writer. They are
+            // never a reason to fail: if they cannot be read, the video is written without them.
+            var passthrough: Demuxer?
+            do {
+                let demuxer = try Demuxer(path: input, keep: noAudio ? ["subtitle"] : ["audio", "subtitle"])
+                if let start, start > 0 { try demuxer.seek(to: start) }
+                settings.videoStreamMetadata = demuxer.streams.first { $0.index == info.streamIndex }?
+                    .metadata.filter { ["language", "title"].contains($0.key) } ?? [:]
+                passthrough = demuxer
+            } catch {
+                if info.hasAudio && !noAudio { note("streamd: warning: leaving the audio out: \(oneLine(error))") }
+            }
             let writer = try VideoWriter(path: output, settings: settings, passthrough: passthrough)
             let dropped = writer.passthroughWarnings.count
             for w in writer.passthroughWarnings { note("streamd: warning: \(w)") }

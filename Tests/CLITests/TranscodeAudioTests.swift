@@ -86,8 +86,8 @@ final class TranscodeAudioTests: XCTestCase {
         XCTAssertEqual(MediaProbe.span(try MediaProbe.packets(out, "a")), 1.0, accuracy: 0.1)
     }
 
-    /// A file with subtitles and a title: Matroska keeps both; MP4 keeps the title and drops the SubRip
-    /// subtitles with one warning line naming the input.
+    /// A file with subtitles, a title and stream languages: Matroska keeps them all; MP4 keeps the title and
+    /// drops the SubRip subtitles with one warning line naming the input.
     func testSubtitlesAndTitleAreKept() throws {
         let tmp = try TempDir()
         let srt = tmp.file("cues.srt")
@@ -95,7 +95,8 @@ final class TranscodeAudioTests: XCTestCase {
             .write(toFile: srt, atomically: true, encoding: .utf8)
         let input = tmp.file("subtitled.mkv")
         try MediaProbe.ffmpeg(["-i", try clip("face_mpeg4_960x400.avi"), "-i", srt, "-t", "1.2", "-map", "0", "-map", "1",
-                               "-c", "copy", "-metadata", "title=Talking face", input])
+                               "-c", "copy", "-metadata", "title=Talking face", "-metadata:s:v:0", "language=deu",
+                               "-metadata:s:a:0", "language=fra", input])
 
         let mkv = tmp.file("out.mkv")
         var r = try transcode([input, mkv])
@@ -103,6 +104,8 @@ final class TranscodeAudioTests: XCTestCase {
         XCTAssertEqual(try MediaProbe.streams(mkv, "s").map { $0["codec_name"] as? String }, ["subrip"])
         XCTAssertEqual(try MediaProbe.streams(mkv, "a").count, 1)
         XCTAssertEqual(try MediaProbe.title(mkv), "Talking face")
+        XCTAssertEqual(try MediaProbe.streams(mkv, "v").map { ($0["tags"] as? [String: Any])?["language"] as? String }, ["deu"])
+        XCTAssertEqual(try MediaProbe.streams(mkv, "a").map { ($0["tags"] as? [String: Any])?["language"] as? String }, ["fra"])
         let text = String(decoding: try MediaProbe.run("ffmpeg", ["-v", "error", "-i", mkv, "-map", "0:s", "-f", "srt", "-"]), as: UTF8.self)
         XCTAssertTrue(text.contains("Hello from the subtitles"), text)
 
