@@ -17,8 +17,10 @@ import Darwin
 /// cannot carry, data and attachments are dropped (with a warning for subtitles and audio, in `warnings`).
 ///
 /// Timing follows the video: packets are kept from the first written video frame to the end of the last one
-/// (an audio packet is kept when its middle falls inside, a subtitle when it overlaps), with their timestamps
-/// unchanged — the writer keeps the video's own timestamps too, so the streams stay in sync after `--start`.
+/// (an audio packet is kept when its middle falls inside, a subtitle when it overlaps), and their timestamps
+/// are shifted exactly as the writer shifts the video's (not at all, or to start at zero under
+/// `startsAtZero`), so the streams stay in sync after `--start`. Packets are read as the video is written, so
+/// the muxer interleaves them with a small buffer.
 /// Used only from the writer's thread; every FFmpeg object is owned by a class that frees it once.
 final class StreamPassthrough {
     private enum Route {
