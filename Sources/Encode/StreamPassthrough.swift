@@ -13,8 +13,9 @@ import Darwin
 /// muxer, from a `Demuxer` opened on the same input.
 ///
 /// Per stream, decided before the header is written: copied untouched when the container accepts the codec;
-/// audio the container cannot carry is re-encoded (Opus for WebM, AAC otherwise); subtitles the container
-/// cannot carry, data and attachments are dropped (with a warning for subtitles and audio, in `warnings`).
+/// audio the container cannot carry is re-encoded (Opus for WebM, AAC otherwise), text subtitles converted
+/// (mov_text for MP4/MOV, SubRip for Matroska, WebVTT for WebM); other subtitles (bitmaps, or any in AVI), data
+/// and attachments are dropped (with a warning for subtitles and audio, in `warnings`).
 ///
 /// Timing follows the video: packets are kept from the first written video frame to the end of the last one
 /// (an audio packet is kept when its middle falls inside, a subtitle when it overlaps), and their timestamps
@@ -26,6 +27,7 @@ final class StreamPassthrough {
     private enum Route {
         case copy(output: Int32)
         case transcode(AudioTranscoder)
+        case subtitles(SubtitleTranscoder)
     }
 
     private let demuxer: Demuxer
@@ -93,8 +95,20 @@ final class StreamPassthrough {
                 Self.copyTags(stream, to: output.pointee.streams[Int(transcoder.outputIndex)]!)
                 routes[stream.index] = .transcode(transcoder)
             } else {
-                warnings.append("\(demuxer.path): dropping \(label): a .\(container.rawValue) file cannot carry it")
-                continue
+                let converter: SubtitleTranscoder?
+                do {
+                    converter = try SubtitleTranscoder(stream: stream, container: container, output: output, path: path,
+                                                       inputPath: demuxer.path)
+                } catch let error as MediaError {
+                    warnings.append("\(demuxer.path): dropping \(label): \(error.cause)")
+                    continue
+                }
+                guard let converter else {
+                    warnings.append("\(demuxer.path): dropping \(label): a .\(container.rawValue) file cannot carry it")
+                    continue
+                }
+                Self.copyTags(stream, to: output.pointee.streams[Int(converter.outputIndex)]!)
+                routes[stream.index] = .subtitles(converter)
             }
             streams[stream.index] = stream
             outputKinds.append(stream.kind)
@@ -210,6 +224,8 @@ final class StreamPassthrough {
             }
         case .transcode(let transcoder):
             try transcoder.encode(packet, shift: shift, output: output)
+        case .subtitles(let converter):
+            try converter.convert(packet, shift: shift, output: output)
         }
     }
 

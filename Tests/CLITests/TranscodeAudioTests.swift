@@ -86,8 +86,8 @@ final class TranscodeAudioTests: XCTestCase {
         XCTAssertEqual(MediaProbe.span(try MediaProbe.packets(out, "a")), 1.0, accuracy: 0.1)
     }
 
-    /// A file with subtitles, a title and stream languages: Matroska keeps them all; MP4 keeps the title and
-    /// drops the SubRip subtitles with one warning line naming the input.
+    /// A file with SubRip subtitles, a title and stream languages: Matroska keeps them all; MP4 gets the
+    /// subtitles as mov_text; AVI, which has no subtitles, leaves them out with a warning.
     func testSubtitlesAndTitleAreKept() throws {
         let tmp = try TempDir()
         let srt = tmp.file("cues.srt")
@@ -109,15 +109,26 @@ final class TranscodeAudioTests: XCTestCase {
         let text = String(decoding: try MediaProbe.run("ffmpeg", ["-v", "error", "-i", mkv, "-map", "0:s", "-f", "srt", "-"]), as: UTF8.self)
         XCTAssertTrue(text.contains("Hello from the subtitles"), text)
 
+        // MP4 cannot carry SubRip: the cue is converted to mov_text, as ffmpeg does.
         let mp4 = tmp.file("out.mp4")
         r = try transcode([input, mp4])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(r.stderr.contains("warning"), r.stderr)
+        XCTAssertEqual(try MediaProbe.streams(mp4, "s").map { $0["codec_name"] as? String }, ["mov_text"])
+        XCTAssertEqual(try MediaProbe.streams(mp4, "a").count, 1)
+        XCTAssertEqual(try MediaProbe.title(mp4), "Talking face")
+        let converted = String(decoding: try MediaProbe.run("ffmpeg", ["-v", "error", "-i", mp4, "-map", "0:s", "-f", "srt", "-"]), as: UTF8.self)
+        XCTAssertTrue(converted.contains("00:00:00,300 --> 00:00:00,900\nHello from the subtitles"), converted)
+
+        // AVI has no subtitles: left out with one warning line naming the input.
+        let avi = tmp.file("out.avi")
+        r = try transcode([input, avi])
         XCTAssertEqual(r.status, 0, r.stderr)
         let warnings = r.stderr.split(separator: "\n").filter { $0.contains("warning") }
         XCTAssertEqual(warnings.count, 1, r.stderr)
         XCTAssertTrue(warnings.first?.contains(input) == true && warnings.first?.contains("subtitle") == true, r.stderr)
-        XCTAssertEqual(try MediaProbe.streams(mp4, "s").count, 0)
-        XCTAssertEqual(try MediaProbe.streams(mp4, "a").count, 1)
-        XCTAssertEqual(try MediaProbe.title(mp4), "Talking face")
+        XCTAssertEqual(try MediaProbe.streams(avi, "s").count, 0)
+        XCTAssertEqual(try MediaProbe.streams(avi, "a").count, 1)
     }
 
     /// An input with audio and no video fails with one line naming it, and writes nothing.

@@ -70,8 +70,9 @@ final class PassthroughTests: XCTestCase {
         XCTAssertGreaterThan(try Probe.meanVolume(path), -40)
     }
 
-    /// The container's title and the audio stream's language survive; subtitles go into Matroska and are
-    /// dropped, with one warning line naming the input, from MP4 (which cannot carry SubRip).
+    /// The container's title and the audio stream's language survive; SubRip subtitles are copied into
+    /// Matroska, converted to mov_text for MP4 and to WebVTT for WebM (the text intact), and dropped from AVI
+    /// (which has no subtitles) with one warning line naming the input.
     func testMetadataLanguageAndSubtitles() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -82,25 +83,31 @@ final class PassthroughTests: XCTestCase {
         try Probe.ffmpeg(["-i", try face, "-i", srt, "-t", "2", "-map", "0", "-map", "1", "-c", "copy",
                           "-metadata", "title=A face, talking", "-metadata:s:a:0", "language=fra", input])
 
-        let mkv = directory.path("out.mkv")
-        let writer = try writeVideo(seconds: 2, to: mkv, passthrough: try Demuxer(path: input, keep: ["audio", "subtitle"]))
-        XCTAssertEqual(writer.passthroughKinds, ["audio", "subtitle"])
-        XCTAssertEqual(try Probe.formatTag(mkv, "title"), "A face, talking")
-        let audio = try XCTUnwrap(try Probe.streams(mkv, "a").first)
-        XCTAssertEqual((audio["tags"] as? [String: Any])?["language"] as? String, "fra")
-        let subtitles = try Probe.streams(mkv, "s")
-        XCTAssertEqual(subtitles.map { $0["codec_name"] as? String }, ["subrip"])
-        let text = String(decoding: try Probe.run("ffmpeg", ["-v", "error", "-i", mkv, "-map", "0:s", "-f", "srt", "-"]), as: UTF8.self)
-        XCTAssertTrue(text.contains("Hello") && text.contains("Again"), text)
+        for (name, codec) in [("out.mkv", "subrip"), ("out.mp4", "mov_text"), ("out.webm", "webvtt")] {
+            let path = directory.path(name)
+            let writer = try writeVideo(seconds: 2, to: path, passthrough: try Demuxer(path: input, keep: ["audio", "subtitle"]))
+            XCTAssertEqual(writer.passthroughKinds, ["audio", "subtitle"], name)
+            XCTAssertEqual(writer.passthroughWarnings, [], name)
+            XCTAssertEqual(try Probe.formatTag(path, "title"), "A face, talking", name)
+            let audio = try XCTUnwrap(try Probe.streams(path, "a").first, name)
+            XCTAssertEqual((audio["tags"] as? [String: Any])?["language"] as? String, "fra", name)
+            XCTAssertEqual(try Probe.streams(path, "s").map { $0["codec_name"] as? String }, [codec], name)
+            let text = String(decoding: try Probe.run("ffmpeg", ["-v", "error", "-i", path, "-map", "0:s", "-f", "srt", "-"]), as: UTF8.self)
+            XCTAssertTrue(text.contains("Hello") && text.contains("Again"), "\(name): \(text)")
+            // WebM shifts every stream by Opus's 6.5 ms start-up (ffmpeg's own WebM has the cues 14 ms late).
+            let starts = Self.cueStarts(text)
+            XCTAssertEqual(starts.count, 2, "\(name): \(text)")
+            for (got, expected) in zip(starts, [0.5, 1.2]) { XCTAssertEqual(got, expected, accuracy: 0.02, "\(name): \(text)") }
+        }
 
-        let mp4 = directory.path("out.mp4")
-        let dropping = try writeVideo(seconds: 2, to: mp4, passthrough: try Demuxer(path: input, keep: ["audio", "subtitle"]))
+        let avi = directory.path("out.avi")
+        let dropping = try writeVideo(seconds: 2, to: avi, passthrough: try Demuxer(path: input, keep: ["audio", "subtitle"]))
         XCTAssertEqual(dropping.passthroughKinds, ["audio"])
         XCTAssertEqual(dropping.passthroughWarnings.count, 1)
         XCTAssertTrue(dropping.passthroughWarnings.first?.contains(input) == true && dropping.passthroughWarnings.first?.contains("subtitle") == true,
                       "\(dropping.passthroughWarnings)")
-        XCTAssertEqual(try Probe.streams(mp4, "s").count, 0)
-        XCTAssertEqual(try Probe.formatTag(mp4, "title"), "A face, talking")
+        XCTAssertEqual(try Probe.streams(avi, "s").count, 0)
+        XCTAssertEqual(try Probe.streams(avi, "a").count, 1)
     }
 
     /// A clip from 1 s to 2 s with `startsAtZero`: video and audio both start at 0 and last 1 s.
@@ -136,6 +143,15 @@ final class PassthroughTests: XCTestCase {
     }
 
     // MARK: - Helpers
+
+    /// The start times of the cues of an SRT text, in seconds.
+    static func cueStarts(_ srt: String) -> [Double] {
+        srt.split(separator: "\n").filter { $0.contains(" --> ") }.compactMap { line in
+            let fields = line.prefix(12).split { $0 == ":" || $0 == "," }.compactMap { Double($0) }
+            guard fields.count == 4 else { return nil }
+            return fields[0] * 3600 + fields[1] * 60 + fields[2] + fields[3] / 1000
+        }
+    }
 
     /// `seconds` of 64×48 frames at 25 fps from pts 0, with `passthrough`; finished.
     @discardableResult
