@@ -10,7 +10,7 @@ import Stylize
 struct TranscodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transcode",
-        abstract: "Stylize a video file into a new video file (the video stream; this version does not copy audio yet)."
+        abstract: "Stylize a video file into a new video file, keeping its audio, subtitles and metadata."
     )
 
     @OptionGroup var modelOptions: ModelOptions
@@ -49,6 +49,9 @@ struct TranscodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("frame-rate"), help: "Pictures per second of an image-sequence input (default 25).")
     var frameRate: Double?
 
+    @Flag(name: .customLong("no-audio"), help: "Leave the audio out (by default it is copied, or re-encoded when the container needs it).")
+    var noAudio = false
+
     @Flag(help: "Replace OUTPUT if it exists.")
     var overwrite = false
 
@@ -81,18 +84,32 @@ struct TranscodeCommand: AsyncParsableCommand {
             let inputSize = PixelSize(width: info.displayWidth, height: info.displayHeight)
             let processing = size.processingSize(input: inputSize)
             let outputSize = size.outputSize(input: inputSize, processing: processing)
-            if info.hasAudio {
-                note("streamd: warning: \(input) has audio; this version writes the video stream only")
-            }
-            let settings = VideoEncodeSettings(width: outputSize.width, height: outputSize.height, frameRate: info.frameRate, timeBase: info.timeBase,
+            var settings = VideoEncodeSettings(width: outputSize.width, height: outputSize.height, frameRate: info.frameRate, timeBase: info.timeBase,
                                                codec: codec, crf: crf, preset: preset, bitrate: bitrate, pixelFormat: pixFmt)
-            let writer = try VideoWriter(path: output, settings: settings)
+            settings.startsAtZero = (start ?? 0) > 0
+            // Audio and subtitles: read beside the video and trimmed to the same span by the writer. They are
+            // never a reason to fail: if they cannot be read, the video is written without them.
+            var passthrough: Demuxer?
+            // (An image sequence has nothing but pictures.)
+            if ImageSequence(path: input) == nil { do {
+                let demuxer = try Demuxer(path: input, keep: noAudio ? ["subtitle"] : ["audio", "subtitle"])
+                if let start, start > 0 { try demuxer.seek(to: start) }
+                settings.videoStreamMetadata = demuxer.streams.first { $0.index == info.streamIndex }?
+                    .metadata.filter { ["language", "title"].contains($0.key) } ?? [:]
+                passthrough = demuxer
+            } catch {
+                if info.hasAudio && !noAudio { note("streamd: warning: leaving the audio out: \(oneLine(error))") }
+            } }
+            let writer = try VideoWriter(path: output, settings: settings, passthrough: passthrough)
+            let dropped = writer.passthroughWarnings.count
+            for w in writer.passthroughWarnings { note("streamd: warning: \(w)") }
             let job = TranscodeJob(reader: reader, writer: writer, model: model, options: options,
                                    workers: workers, threads: threads, processing: processing, output: outputSize, input: input)
             job.window = (start, duration)
             let outcome = try await job.run()
             // The reader's warnings name the input already.
             for w in reader.warnings { note("streamd: warning: \(w)") }
+            for w in writer.passthroughWarnings.dropFirst(dropped) { note("streamd: warning: \(w)") }
             var summary = String(format: "%d frames in %.1f s (%.2f fps), %@", outcome.frames, outcome.seconds,
                                  Double(outcome.frames) / max(outcome.seconds, 1e-9), output)
             if let attributes = try? FileManager.default.attributesOfItem(atPath: output),
