@@ -276,19 +276,13 @@ final class AudioTranscoder {
         guard let decoderCodec = avcodec_find_decoder(parameters.pointee.codec_id) else {
             throw MediaError(.unsupportedFormat, path: inputPath, "no decoder for \(label)")
         }
-        guard let decoder = CodecContext(codec: decoderCodec), let encoder = CodecContext(codec: codec),
+        guard let encoder = CodecContext(codec: codec),
               let decoded = Frame(), let converted = Frame(), let encoderFrame = Frame(), let packet = Packet() else {
             throw MediaError(.encodeFailed, path: path, "out of memory setting up \(encoderName)")
         }
-        inputTimeBase = AVRational(num: Int32(clamping: stream.timeBase.numerator), den: Int32(clamping: stream.timeBase.denominator))
-        var result = avcodec_parameters_to_context(decoder.context, parameters)
-        if result >= 0 {
-            decoder.context.pointee.pkt_timebase = inputTimeBase
-            result = avcodec_open2(decoder.context, decoderCodec, nil)
-        }
-        guard result >= 0 else {
-            throw MediaError(.decodeFailed, path: inputPath, "cannot open the decoder for \(label): \(ffmpegErrorText(result))")
-        }
+        inputTimeBase = stream.avTimeBase
+        let decoder = try openPassthroughDecoder(decoderCodec, stream: stream, label: label, inputPath: inputPath)
+        var result: Int32
 
         // The encoder: the input's rate where the encoder takes it (Opus: 48 kHz), mono or stereo.
         let inputRate = decoder.context.pointee.sample_rate > 0 ? decoder.context.pointee.sample_rate : 48000
@@ -479,4 +473,28 @@ final class AudioTranscoder {
         MediaError(.encodeFailed, path: path, "cannot encode the audio: \(ffmpegErrorText(code))",
                    detail: "\(function) returned \(code)")
     }
+}
+
+extension MediaStream {
+    /// The stream's time base as FFmpeg spells it.
+    var avTimeBase: AVRational {
+        AVRational(num: Int32(clamping: timeBase.numerator), den: Int32(clamping: timeBase.denominator))
+    }
+}
+
+/// Opens `codec` as the decoder of a passed-through `stream` (audio being re-encoded, subtitles being converted).
+func openPassthroughDecoder(_ codec: UnsafePointer<AVCodec>, stream: MediaStream, label: String,
+                            inputPath: String) throws -> CodecContext {
+    guard let decoder = CodecContext(codec: codec) else {
+        throw MediaError(.decodeFailed, path: inputPath, "out of memory opening the decoder for \(label)")
+    }
+    var result = avcodec_parameters_to_context(decoder.context, stream.codecParameters)
+    if result >= 0 {
+        decoder.context.pointee.pkt_timebase = stream.avTimeBase
+        result = avcodec_open2(decoder.context, codec, nil)
+    }
+    guard result >= 0 else {
+        throw MediaError(.decodeFailed, path: inputPath, "cannot open the decoder for \(label): \(ffmpegErrorText(result))")
+    }
+    return decoder
 }

@@ -43,19 +43,12 @@ final class SubtitleTranscoder {
               descriptor.pointee.props & AV_CODEC_PROP_TEXT_SUB != 0,
               let decoderCodec = avcodec_find_decoder(parameters.pointee.codec_id) else { return nil }
         let label = "subtitle stream \(stream.index) (\(stream.codecName))"
-        guard let decoder = CodecContext(codec: decoderCodec), let encoder = CodecContext(codec: codec),
-              let packet = Packet() else {
+        guard let encoder = CodecContext(codec: codec), let packet = Packet() else {
             throw MediaError(.encodeFailed, path: path, "out of memory setting up \(name)")
         }
-        inputTimeBase = AVRational(num: Int32(clamping: stream.timeBase.numerator), den: Int32(clamping: stream.timeBase.denominator))
-        var result = avcodec_parameters_to_context(decoder.context, parameters)
-        if result >= 0 {
-            decoder.context.pointee.pkt_timebase = inputTimeBase
-            result = avcodec_open2(decoder.context, decoderCodec, nil)
-        }
-        guard result >= 0 else {
-            throw MediaError(.decodeFailed, path: inputPath, "cannot open the decoder for \(label): \(ffmpegErrorText(result))")
-        }
+        inputTimeBase = stream.avTimeBase
+        let decoder = try openPassthroughDecoder(decoderCodec, stream: stream, label: label, inputPath: inputPath)
+        var result: Int32
         // The text decoders describe their styles as an ASS header; the encoders start from it. The encoder's
         // context owns the copy (avcodec_free_context frees it).
         let context = encoder.context
