@@ -17,8 +17,12 @@ struct TranscodeCommand: AsyncParsableCommand {
 
     @OptionGroup var style: StyleArguments
 
-    @Option(help: "Stylize workers (frames in flight at once).")
-    var workers: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    @Option(help: "Stylize workers (frames in flight at once; default: one per core, fewer if their estimated working memory would exceed 1.5 GB).")
+    var workers: Int?
+
+    /// Working memory the automatic worker count stays within (leaving room under 2 GB for decoding,
+    /// encoding and queued frames).
+    static let workerMemoryBudget = 1536 << 20
 
     @Option(help: "Compute threads per worker.")
     var threads: Int = 1
@@ -57,7 +61,7 @@ struct TranscodeCommand: AsyncParsableCommand {
     var output: String
 
     func validate() throws {
-        if workers < 1 || workers > 64 { throw ValidationError("--workers must be between 1 and 64") }
+        if let workers, workers < 1 || workers > 64 { throw ValidationError("--workers must be between 1 and 64") }
         if threads < 1 || threads > 64 { throw ValidationError("--threads must be between 1 and 64") }
         if let maxSize, maxSize < 16 { throw ValidationError("--max-size must be at least 16") }
         if let start, start < 0 { throw ValidationError("--start must not be negative") }
@@ -85,6 +89,15 @@ struct TranscodeCommand: AsyncParsableCommand {
             }
             let settings = VideoEncodeSettings(width: width, height: height, frameRate: info.frameRate, timeBase: info.timeBase,
                                                codec: codec, crf: crf, preset: preset, bitrate: bitrate, pixelFormat: pixFmt)
+            var workers = self.workers ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
+            if self.workers == nil {
+                let perWorker = try Stylizer(model: model).estimatedPeakBytes(height: height, width: width)
+                let fit = max(1, Self.workerMemoryBudget / max(perWorker, 1))
+                if fit < workers {
+                    note("streamd: using \(fit) worker(s): each needs about \(perWorker >> 20) MB at \(width)x\(height) (--workers overrides)")
+                    workers = fit
+                }
+            }
             let writer = try VideoWriter(path: output, settings: settings)
             let job = TranscodeJob(reader: reader, writer: writer, model: model, options: options,
                                    workers: workers, threads: threads, width: width, height: height, input: input)
