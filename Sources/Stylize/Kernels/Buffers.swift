@@ -28,7 +28,7 @@ final class FloatBuffer: @unchecked Sendable {
 }
 
 /// Reusable storage for one worker: buffers return here when a value dies and are handed out again for
-/// the next value of the same (or slightly smaller) size, so a steady stream of equally sized frames
+/// the next value of the same or a somewhat smaller size, so a steady stream of equally sized frames
 /// allocates nothing.
 ///
 /// Free buffers are kept only while the memory held (live plus free) stays within the highest live total
@@ -61,11 +61,12 @@ final class Workspace {
             note(live: n)
             return .phantom(n)
         }
-        // The free buffer of the nearest size at or up to 1/8 above the request: the residual blocks of
-        // valid-convolution networks shrink by a row and column per layer, and should share buffers.
+        // The free buffer of the nearest size at or up to twice the request: the residual blocks of
+        // valid-convolution networks shrink by a row and column per layer, and a frame's layers come in a
+        // few sizes that should share buffers rather than each keep their own.
         var fit = free[n] != nil ? n : nil
         if fit == nil {
-            for size in free.keys where size > n && size <= n + n / 8 && size < (fit ?? .max) { fit = size }
+            for size in free.keys where size > n && size <= 2 * n && size < (fit ?? .max) { fit = size }
         }
         if let fit, var list = free[fit], let b = list.popLast() {
             free[fit] = list.isEmpty ? nil : list
