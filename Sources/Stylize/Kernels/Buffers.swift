@@ -98,12 +98,6 @@ final class Workspace {
         peakLiveFloats = max(peakLiveFloats, liveFloats)
     }
 
-    /// Releases every free buffer (the scratch areas stay).
-    func trim() {
-        free.removeAll()
-        freeFloats = 0
-    }
-
     /// Floats held per scratch slot.
     var scratchCapacity: [Int] { scratch.map { $0?.capacity ?? 0 } }
 
