@@ -17,8 +17,12 @@ struct TranscodeCommand: AsyncParsableCommand {
 
     @OptionGroup var style: StyleArguments
 
-    @Option(help: "Stylize workers (frames in flight at once).")
-    var workers: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    @Option(help: "Stylize workers (frames in flight at once; default: one per core, fewer if their estimated working memory would exceed 1.5 GB).")
+    var workers: Int?
+
+    /// Working memory the automatic worker count stays within (leaving room under 2 GB for decoding,
+    /// encoding and queued frames).
+    static let workerMemoryBudget = 1536 << 20
 
     @Option(help: "Compute threads per worker.")
     var threads: Int = 1
@@ -62,7 +66,7 @@ struct TranscodeCommand: AsyncParsableCommand {
     var output: String
 
     func validate() throws {
-        if workers < 1 || workers > 64 { throw ValidationError("--workers must be between 1 and 64") }
+        if let workers, workers < 1 || workers > 64 { throw ValidationError("--workers must be between 1 and 64") }
         if threads < 1 || threads > 64 { throw ValidationError("--threads must be between 1 and 64") }
         if let start, start < 0 { throw ValidationError("--start must not be negative") }
         if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
@@ -86,6 +90,15 @@ struct TranscodeCommand: AsyncParsableCommand {
             let outputSize = size.outputSize(input: inputSize, processing: processing)
             var settings = VideoEncodeSettings(width: outputSize.width, height: outputSize.height, frameRate: info.frameRate, timeBase: info.timeBase,
                                                codec: codec, crf: crf, preset: preset, bitrate: bitrate, pixelFormat: pixFmt)
+            var workers = self.workers ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
+            if self.workers == nil {
+                let perWorker = try Stylizer(model: model).estimatedPeakBytes(height: processing.height, width: processing.width)
+                let fit = max(1, Self.workerMemoryBudget / max(perWorker, 1))
+                if fit < workers {
+                    note("streamd: using \(fit) worker(s): each needs about \(perWorker >> 20) MB at \(processing) (--workers overrides)")
+                    workers = fit
+                }
+            }
             settings.startsAtZero = (start ?? 0) > 0
             // Audio and subtitles: read beside the video and trimmed to the same span by the writer. They are
             // never a reason to fail: if they cannot be read, the video is written without them.
