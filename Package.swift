@@ -29,8 +29,8 @@ let package = Package(
     ],
     targets: [
         // Thin C-interop targets: a module map and a shim header of static inline wrappers, no logic.
-        .systemLibrary(name: "CFFmpeg", path: "Sources/CFFmpeg", pkgConfig: "libavformat libavdevice libavcodec libavutil libswscale",
-                       providers: [.apt(["libavformat-dev", "libavdevice-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev"])]),
+        .systemLibrary(name: "CFFmpeg", path: "Sources/CFFmpeg", pkgConfig: "libavformat libavdevice libavcodec libavutil libswscale libswresample",
+                       providers: [.apt(["libavformat-dev", "libavdevice-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev", "libswresample-dev"])]),
         // The Linux CPU-affinity calls (glibc hides them from Swift without _GNU_SOURCE).
         .target(name: "CThreadAffinity", path: "Sources/CThreadAffinity"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
@@ -44,8 +44,8 @@ let package = Package(
         .target(name: "FFmpegSupport", dependencies: ["CFFmpeg"], swiftSettings: swiftSettings),
         // Everything FFmpeg (and V4L2) that reads pictures and video.
         .target(name: "Decode", dependencies: ["CFFmpeg", "CV4L2", "FFmpegSupport", "Pipeline"], swiftSettings: swiftSettings),
-        // Everything FFmpeg that writes pictures and video.
-        .target(name: "Encode", dependencies: ["CFFmpeg", "FFmpegSupport", "Pipeline"], swiftSettings: swiftSettings),
+        // Everything FFmpeg that writes pictures and video (and the streams passed through from a `Demuxer`).
+        .target(name: "Encode", dependencies: ["CFFmpeg", "FFmpegSupport", "Decode", "Pipeline"], swiftSettings: swiftSettings),
         // Tensors, kernels on OpenBLAS, models and their importers.
         .target(name: "Stylize", dependencies: [
             "COpenBLAS", "CThreadAffinity", "Pipeline",
@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "StylizeTests", dependencies: ["Stylize", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "DecodeTests", dependencies: ["Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MediaTests", dependencies: ["Decode", "Encode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "EncodeTests", dependencies: ["Encode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "EncodeTests", dependencies: ["Encode", "Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ServeConfigTests", dependencies: ["ServeConfig"], swiftSettings: swiftSettings),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: swiftSettings),
         .testTarget(name: "CLITests", dependencies: ["StreamdCLI", "Stylize", "Decode", "Encode", "TestSupport"], swiftSettings: swiftSettings),

@@ -11,6 +11,9 @@
 #include <libavutil/display.h>
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
+#include <libswresample/swresample.h>
+#include <libavutil/audio_fifo.h>
+#include <libavutil/channel_layout.h>
 
 static inline int streamd_averror(int e) { return AVERROR(e); }
 static inline int streamd_averror_eof(void) { return AVERROR_EOF; }

@@ -15,6 +15,8 @@ public final class MediaStream: @unchecked Sendable {
     /// Audio only: samples per second and channel count (0 for other kinds).
     public let sampleRate: Int
     public let channels: Int
+    /// The stream's tags (`language`, `title`, `handler_name`…).
+    public let metadata: [String: String]
     /// For the encode side (same package): the parameters to copy into an output stream. Never mutated after
     /// init, which is what makes sharing the class across threads safe.
     package let codecParameters: UnsafePointer<AVCodecParameters>
@@ -30,6 +32,7 @@ public final class MediaStream: @unchecked Sendable {
         timeBase = Rational(Int(stream.pointee.time_base.num), Int(stream.pointee.time_base.den))
         sampleRate = par.pointee.codec_type == AVMEDIA_TYPE_AUDIO ? Int(par.pointee.sample_rate) : 0
         channels = par.pointee.codec_type == AVMEDIA_TYPE_AUDIO ? Int(par.pointee.ch_layout.nb_channels) : 0
+        metadata = dictionaryEntries(stream.pointee.metadata)
     }
 }
 
@@ -78,6 +81,8 @@ public final class Demuxer: @unchecked Sendable {
     public let streams: [MediaStream]
     /// Length of the file in seconds, when the container says.
     public let durationSeconds: Double?
+    /// The container's tags (`title`, `artist`, `comment`, `creation_time`…).
+    public let metadata: [String: String]
     private let input: InputContext
     /// By stream index: whether `readPacket` returns the stream's packets.
     private let kept: [Bool]
@@ -113,8 +118,24 @@ public final class Demuxer: @unchecked Sendable {
         }
         self.streams = streams
         self.kept = kept
+        metadata = dictionaryEntries(format.pointee.metadata)
         let duration = format.pointee.duration
         durationSeconds = duration != streamd_nopts_value() && duration > 0 ? Double(duration) / Double(AV_TIME_BASE) : nil
+    }
+
+    /// Jumps to the key frame at or before `seconds` from the start of the file, for every stream, so that
+    /// `readPacket` continues from there (packets before `seconds` may still come; the caller drops them).
+    ///
+    /// - Throws: `MediaError` if the container cannot seek.
+    public func seek(to seconds: Double) throws {
+        let format = input.context
+        let start = format.pointee.start_time != streamd_nopts_value() ? format.pointee.start_time : 0
+        let target = start + Int64((max(0, seconds) * Double(AV_TIME_BASE)).rounded())
+        let result = avformat_seek_file(format, -1, Int64.min, target, target, AVSEEK_FLAG_BACKWARD)
+        guard result >= 0 else {
+            throw MediaError(.decodeFailed, path: path, "cannot seek to \(seconds) s (\(ffmpegErrorText(result)))",
+                             detail: "avformat_seek_file returned \(result)")
+        }
     }
 
     /// The next packet of a kept stream in file order, or nil at the end of the file.
@@ -139,4 +160,15 @@ public final class Demuxer: @unchecked Sendable {
             av_packet_unref(packet.packet)
         }
     }
+}
+
+/// The entries of an `AVDictionary` (nil: none).
+func dictionaryEntries(_ dictionary: OpaquePointer?) -> [String: String] {
+    var entries: [String: String] = [:]
+    var entry: UnsafeMutablePointer<AVDictionaryEntry>? = nil
+    while let next = av_dict_get(dictionary, "", entry, AV_DICT_IGNORE_SUFFIX) {
+        entries[String(cString: next.pointee.key)] = String(cString: next.pointee.value)
+        entry = next
+    }
+    return entries
 }

@@ -106,6 +106,11 @@ public struct VideoEncodeSettings: Sendable, Equatable {
     /// Further private encoder options by name (`tune` = `film`, `x264-params` = …, `row-mt` = `1`), applied
     /// last. An option the encoder does not know is an error naming it.
     public var codecOptions: [String: String]
+    /// Shift every timestamp — the video's and the passthrough streams' alike — so the first frame is at 0.
+    /// For a clip cut from the middle of a file (`--start`), which would otherwise begin with a gap.
+    public var startsAtZero = false
+    /// Tags of the video stream itself (`language`, `title`), e.g. the input video stream's.
+    public var videoStreamMetadata: [String: String] = [:]
 
     public init(width: Int, height: Int, frameRate: Rational, timeBase: Rational? = nil, codec: String? = nil,
                 crf: Int? = nil, preset: String? = nil, bitrate: Int? = nil, pixelFormat: String? = nil,

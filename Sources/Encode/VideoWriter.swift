@@ -1,4 +1,5 @@
 import CFFmpeg
+public import Decode
 import FFmpegSupport
 public import Pipeline
 
@@ -43,6 +44,11 @@ public final class VideoWriter: @unchecked Sendable {
     public let pixelFormatName: String
     /// Frames accepted by `write`.
     public private(set) var framesWritten = 0
+    /// The kinds of the streams carried over from the passthrough demuxer, in output order ("audio", "subtitle").
+    public let passthroughKinds: [String]
+    /// One line for each stream of the passthrough demuxer left out because the container cannot carry it
+    /// (known after `init`), and for damage that ended the passthrough streams early (known after `finish`).
+    public var passthroughWarnings: [String] { passthrough?.warnings ?? lastPassthroughWarnings }
 
     private enum State { case open, finished, aborted }
 
@@ -66,8 +72,22 @@ public final class VideoWriter: @unchecked Sendable {
     private var durations: [Int64: Int64] = [:]
     /// Scratch for edge-padded pictures (odd sizes only), reused across frames.
     private var padded: [UInt8] = []
+    /// Audio and subtitles from the input, interleaved with the video as it is written.
+    private var passthrough: StreamPassthrough?
+    private var lastPassthroughWarnings: [String] = []
+    /// Seconds: the first written frame's start and the last one's end (the window the passthrough keeps).
+    private var videoStart: Double?
+    private var videoEnd: Double?
+    /// `startsAtZero`: the first frame's pts in encoder ticks, subtracted from every frame's.
+    private var ptsOffset: Int64?
 
     /// Opens the encoder and the muxer and creates the temporary file; writes the container header.
+    ///
+    /// `passthrough`, a `Demuxer` on the input (keeping the kinds wanted, e.g. audio and subtitles), supplies
+    /// the other streams: each is copied when the container accepts its codec, audio otherwise re-encoded (AAC,
+    /// Opus for WebM), anything else left out with a line in `passthroughWarnings`. Their packets are read as
+    /// the video is written and kept for the span of the written video, timestamps unchanged. The input's
+    /// container metadata is copied too (`settings.metadata` wins). Ignored for PNG sequences.
     ///
     /// `path` picks the output: a file whose extension names the container (`.mp4`/`.m4v`, `.mov`, `.mkv`,
     /// `.webm`, `.avi`), an existing directory (PNG pictures `%06d.png` in it), or a `.png` name with one
@@ -78,7 +98,7 @@ public final class VideoWriter: @unchecked Sendable {
     ///   format, preset or option the encoder rejects (and odd sizes under `.refuse`); `.unwritable` when the
     ///   directory does not accept the temporary file; `.encodeFailed` when FFmpeg cannot open the encoder or
     ///   write the header. Nothing is left on disk when `init` throws.
-    public init(path: String, settings: VideoEncodeSettings) throws {
+    public init(path: String, settings: VideoEncodeSettings, passthrough demuxer: Demuxer? = nil) throws {
         self.path = path
         self.settings = settings
         let ext = ImageEncoder.fileExtension(of: path)
@@ -291,10 +311,25 @@ public final class VideoWriter: @unchecked Sendable {
         }
         stream.pointee.time_base = timeBase
         stream.pointee.avg_frame_rate = context.pointee.framerate
+        for (key, value) in settings.videoStreamMetadata.sorted(by: { $0.key < $1.key }) {
+            av_dict_set(&stream.pointee.metadata, key, value, 0)
+        }
         result = avcodec_parameters_from_context(stream.pointee.codecpar, context)
         guard result >= 0 else {
             throw MediaError(.encodeFailed, path: path, "cannot describe the stream: \(ffmpegErrorText(result))")
         }
+        var passthrough: StreamPassthrough?
+        if let demuxer, container != .pngSequence {
+            // Tags that describe the old file's encoding, not its content, are not carried over.
+            let stale: Set<String> = ["major_brand", "minor_version", "compatible_brands", "encoder", "ENCODER", "DURATION"]
+            for (key, value) in demuxer.metadata.sorted(by: { $0.key < $1.key }) where !stale.contains(key) {
+                av_dict_set(&formatContext.pointee.metadata, key, value, 0)
+            }
+            passthrough = try StreamPassthrough(demuxer: demuxer, output: formatContext, container: container, path: path)
+        }
+        self.passthroughKinds = passthrough?.outputKinds ?? []
+        self.lastPassthroughWarnings = passthrough?.warnings ?? []
+        self.passthrough = passthrough.flatMap { $0.isEmpty ? nil : $0 }
         for (key, value) in settings.metadata.sorted(by: { $0.key < $1.key }) {
             av_dict_set(&formatContext.pointee.metadata, key, value, 0)
         }
@@ -373,6 +408,11 @@ public final class VideoWriter: @unchecked Sendable {
         var pts: Int64
         if let sourcePts = videoFrame.pts, validTimeBase {
             pts = av_rescale_q(sourcePts, frameTimeBase, encoderTimeBase)
+            if settings.startsAtZero {
+                let offset = ptsOffset ?? pts
+                ptsOffset = offset
+                pts -= offset
+            }
         } else {
             pts = lastPts.map { $0 + lastDuration } ?? 0
         }
@@ -400,6 +440,15 @@ public final class VideoWriter: @unchecked Sendable {
             }
             guard result >= 0 else { throw FFmpegCallError(function: "avcodec_send_frame", code: result) }
             try drain(encoder)
+            if let passthrough, let output {
+                // In the input's time: the passthrough streams are cut there, then shifted like the video.
+                let tick = Double(encoderTimeBase.num) / Double(encoderTimeBase.den)
+                let shift = Double(ptsOffset ?? 0) * tick
+                let start = videoStart ?? Double(pts) * tick + shift
+                videoStart = start
+                videoEnd = Double(pts + duration) * tick + shift
+                try passthrough.write(until: videoEnd!, videoStart: start, shift: shift, to: output.context)
+            }
         } catch let error as MediaError {
             discard()
             throw error
@@ -428,6 +477,7 @@ public final class VideoWriter: @unchecked Sendable {
             var result = avcodec_send_frame(encoder.context, nil)
             guard result >= 0 else { throw FFmpegCallError(function: "avcodec_send_frame (flush)", code: result) }
             try drain(encoder)
+            try passthrough?.finish(at: videoEnd, output: output.context)
             result = av_write_trailer(output.context)
             guard result >= 0 else { throw FFmpegCallError(function: "av_write_trailer", code: result) }
             result = output.closeFile()
@@ -441,6 +491,8 @@ public final class VideoWriter: @unchecked Sendable {
             discard()
             throw MediaError(.encodeFailed, path: path, "cannot finish the video: \(error.text)", detail: error.detail)
         }
+        lastPassthroughWarnings = passthroughWarnings
+        self.passthrough = nil
         self.encoder = nil
         self.output = nil
         do {
@@ -462,6 +514,8 @@ public final class VideoWriter: @unchecked Sendable {
 
     /// Frees the FFmpeg objects (closing the file first) and removes the temporary file.
     private func discard() {
+        lastPassthroughWarnings = passthroughWarnings
+        passthrough = nil
         encoder = nil
         output = nil
         temporary.remove()

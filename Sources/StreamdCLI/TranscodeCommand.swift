@@ -10,15 +10,19 @@ import Stylize
 struct TranscodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transcode",
-        abstract: "Stylize a video file into a new video file (the video stream; this version does not copy audio yet)."
+        abstract: "Stylize a video file into a new video file, keeping its audio, subtitles and metadata."
     )
 
     @OptionGroup var modelOptions: ModelOptions
 
     @OptionGroup var style: StyleArguments
 
-    @Option(help: "Stylize workers (frames in flight at once).")
-    var workers: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    @Option(help: "Stylize workers (frames in flight at once; default: one per core, fewer if their estimated working memory would exceed 1.5 GB).")
+    var workers: Int?
+
+    /// Working memory the automatic worker count stays within (leaving room under 2 GB for decoding,
+    /// encoding and queued frames).
+    static let workerMemoryBudget = 1536 << 20
 
     @Option(help: "Compute threads per worker.")
     var threads: Int = 1
@@ -49,6 +53,9 @@ struct TranscodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("frame-rate"), help: "Pictures per second of an image-sequence input (default 25).")
     var frameRate: Double?
 
+    @Flag(name: .customLong("no-audio"), help: "Leave the audio out (by default it is copied, or re-encoded when the container needs it).")
+    var noAudio = false
+
     @Flag(help: "Replace OUTPUT if it exists.")
     var overwrite = false
 
@@ -59,7 +66,7 @@ struct TranscodeCommand: AsyncParsableCommand {
     var output: String
 
     func validate() throws {
-        if workers < 1 || workers > 64 { throw ValidationError("--workers must be between 1 and 64") }
+        if let workers, workers < 1 || workers > 64 { throw ValidationError("--workers must be between 1 and 64") }
         if threads < 1 || threads > 64 { throw ValidationError("--threads must be between 1 and 64") }
         if let start, start < 0 { throw ValidationError("--start must not be negative") }
         if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
@@ -81,18 +88,41 @@ struct TranscodeCommand: AsyncParsableCommand {
             let inputSize = PixelSize(width: info.displayWidth, height: info.displayHeight)
             let processing = size.processingSize(input: inputSize)
             let outputSize = size.outputSize(input: inputSize, processing: processing)
-            if info.hasAudio {
-                note("streamd: warning: \(input) has audio; this version writes the video stream only")
-            }
-            let settings = VideoEncodeSettings(width: outputSize.width, height: outputSize.height, frameRate: info.frameRate, timeBase: info.timeBase,
+            var settings = VideoEncodeSettings(width: outputSize.width, height: outputSize.height, frameRate: info.frameRate, timeBase: info.timeBase,
                                                codec: codec, crf: crf, preset: preset, bitrate: bitrate, pixelFormat: pixFmt)
-            let writer = try VideoWriter(path: output, settings: settings)
+            var workers = self.workers ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
+            if self.workers == nil {
+                let perWorker = try Stylizer(model: model).estimatedPeakBytes(height: processing.height, width: processing.width)
+                let fit = max(1, Self.workerMemoryBudget / max(perWorker, 1))
+                if fit < workers {
+                    note("streamd: using \(fit) worker(s): each needs about \(perWorker >> 20) MB at \(processing) (--workers overrides)")
+                    workers = fit
+                }
+            }
+            settings.startsAtZero = (start ?? 0) > 0
+            // Audio and subtitles: read beside the video and trimmed to the same span by the writer. They are
+            // never a reason to fail: if they cannot be read, the video is written without them.
+            var passthrough: Demuxer?
+            // (An image sequence has nothing but pictures.)
+            if ImageSequence(path: input) == nil { do {
+                let demuxer = try Demuxer(path: input, keep: noAudio ? ["subtitle"] : ["audio", "subtitle"])
+                if let start, start > 0 { try demuxer.seek(to: start) }
+                settings.videoStreamMetadata = demuxer.streams.first { $0.index == info.streamIndex }?
+                    .metadata.filter { ["language", "title"].contains($0.key) } ?? [:]
+                passthrough = demuxer
+            } catch {
+                if info.hasAudio && !noAudio { note("streamd: warning: leaving the audio out: \(oneLine(error))") }
+            } }
+            let writer = try VideoWriter(path: output, settings: settings, passthrough: passthrough)
+            let dropped = writer.passthroughWarnings.count
+            for w in writer.passthroughWarnings { note("streamd: warning: \(w)") }
             let job = TranscodeJob(reader: reader, writer: writer, model: model, options: options,
                                    workers: workers, threads: threads, processing: processing, output: outputSize, input: input)
             job.window = (start, duration)
             let outcome = try await job.run()
             // The reader's warnings name the input already.
             for w in reader.warnings { note("streamd: warning: \(w)") }
+            for w in writer.passthroughWarnings.dropFirst(dropped) { note("streamd: warning: \(w)") }
             var summary = String(format: "%d frames in %.1f s (%.2f fps), %@", outcome.frames, outcome.seconds,
                                  Double(outcome.frames) / max(outcome.seconds, 1e-9), output)
             if let attributes = try? FileManager.default.attributesOfItem(atPath: output),

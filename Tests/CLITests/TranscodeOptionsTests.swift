@@ -135,7 +135,7 @@ final class TranscodeOptionsTests: XCTestCase {
     }
 
     /// Every shared clip, small and short: same frame count and duration as the input (±1 frame), the right
-    /// size, upright. (Audio is checked in `TranscodeAudioTests`.)
+    /// size, upright, audio where the input has some (its timing is checked in `TranscodeAudioTests`).
     func testEveryClipTranscodes() throws {
         let tmp = try TempDir()
         let model = try SharedData.path("models/ml5/wave")
@@ -169,6 +169,8 @@ final class TranscodeOptionsTests: XCTestCase {
             let longer = max(info.displayWidth, info.displayHeight)
             XCTAssertEqual(max(p.width, p.height), min(64, longer), clip)
             XCTAssertEqual(p.width > p.height, info.displayWidth > info.displayHeight, "\(clip): orientation kept")
+            let audio = (try ffprobeJSON(["-select_streams", "a", "-show_entries", "stream=index", out])["streams"] as? [Any])?.count ?? 0
+            XCTAssertEqual(audio > 0, info.hasAudio, "\(clip): audio kept where the input has it")
             // Stylized content: output frame k is input frame k run through the model as `streamd image` does.
             let k = frames.count - 1
             let source = try ImageDecoder.resize(frames[k].image, width: p.width, height: p.height)

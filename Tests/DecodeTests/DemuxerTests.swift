@@ -59,6 +59,32 @@ final class DemuxerTests: XCTestCase {
         XCTAssertGreaterThan(keyframes, 0)
     }
 
+    /// After `seek(to: 2)` the audio continues from the packet at or just before 2 s (MP3 packets are 24 ms),
+    /// not from the start.
+    func testSeekContinuesNearTheTarget() throws {
+        for file in ["face_mpeg4_960x400.avi", "cockatoo_h264-444_1280x720.mp4"] {
+            let demuxer = try Demuxer(path: try VideoReaderTests.clipPath(file), keep: ["audio"])
+            try demuxer.seek(to: 2)
+            let audio = try XCTUnwrap(demuxer.streams.first { $0.kind == "audio" }, file)
+            let first = try XCTUnwrap(try demuxer.readPacket(), file)
+            let seconds = Double(try XCTUnwrap(first.pts ?? first.dts, file)) * audio.timeBase.doubleValue
+            XCTAssertLessThanOrEqual(seconds, 2.0, file)
+            XCTAssertGreaterThan(seconds, 1.0, file)
+        }
+    }
+
+    /// The container's tags and the streams' tags, as `ffmpeg -metadata` wrote them.
+    func testMetadata() throws {
+        let tmp = try TempDir()
+        defer { tmp.remove() }
+        let path = tmp.path("tagged.mkv")
+        try runFFmpeg(["-i", try VideoReaderTests.clipPath("face_mpeg4_960x400.avi"), "-t", "0.5", "-c", "copy",
+                       "-metadata", "title=Tagged", "-metadata:s:a:0", "language=fra", path])
+        let demuxer = try Demuxer(path: path)
+        XCTAssertEqual(demuxer.metadata["title"], "Tagged")
+        XCTAssertEqual(demuxer.streams.first { $0.kind == "audio" }?.metadata["language"], "fra")
+    }
+
     func testErrors() throws {
         XCTAssertThrowsError(try Demuxer(path: "/nonexistent/x.mp4")) { error in
             XCTAssertEqual((error as? MediaError)?.code, .fileNotFound)

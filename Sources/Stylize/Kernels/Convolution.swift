@@ -32,15 +32,39 @@ enum Convolution {
     }
 
     /// y[cout, ho, wo] = W[cout, K] · im2col(xp), band by band.
+    /// Scratch floats per slot that `forward…`/`transposed` ask the workspace for (slot 0, slot 1).
+    static func im2colScratch(_ g: Geometry) -> [Int] {
+        if g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 { return [0, 0] }
+        return [g.k * balancedBand(g.ho, budget: bandBudget, perRow: g.k * g.wo) * g.wo, 0]
+    }
+
+    static func rowShiftScratch(_ g: Geometry) -> [Int] {
+        let kRow = g.cin * g.kw
+        return [kRow * (balancedBand(g.ho, budget: bandBudget, perRow: kRow * g.wo) + g.kh - 1) * g.wo, 0]
+    }
+
+    static func col2imScratch(_ g: Geometry) -> [Int] {
+        let m = g.cout * g.kh * g.kw
+        return [0, m * balancedBand(g.hp, budget: bandBudget, perRow: m * g.wp) * g.wp]
+    }
+
+    static func transposedScratch(_ g: TransposeGeometry) -> [Int] {
+        let m = g.cout * g.kh * g.kw
+        return [0, m * balancedBand(g.hin, budget: bandBudget, perRow: m * g.win) * g.win]
+    }
+
+    /// y[cout, ho, wo] = W[cout, K] · im2col(xp), band by band. Output channel planes are `yPlane` floats
+    /// apart (ho·wo when y is the whole output; more when this call computes a band of a larger output).
     static func forwardIm2col(_ xp: UnsafePointer<Float>, _ g: Geometry, weight: UnsafePointer<Float>,
-                              into y: UnsafeMutablePointer<Float>, workspace: Workspace, pool: ComputePool) {
+                              into y: UnsafeMutablePointer<Float>, yPlane: Int? = nil, workspace: Workspace, pool: ComputePool) {
         let ho = g.ho, wo = g.wo, k = g.k
+        let yPlane = yPlane ?? ho * wo
         if g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 {
-            GEMM.multiply(m: g.cout, n: ho * wo, k: k, a: weight, lda: k, b: xp, ldb: ho * wo, c: y, ldc: ho * wo, pool: pool)
+            GEMM.multiply(m: g.cout, n: ho * wo, k: k, a: weight, lda: k, b: xp, ldb: ho * wo, c: y, ldc: yPlane, pool: pool)
             return
         }
         let bandRows = balancedBand(ho, budget: bandBudget, perRow: k * wo)
-        let col = workspace.scratch(0, k * bandRows * wo)
+        let col = workspace.scratch(0, im2colScratch(g)[0])
         var oy0 = 0
         while oy0 < ho {
             let rows = min(bandRows, ho - oy0)
@@ -59,7 +83,7 @@ enum Convolution {
                     }
                 }
             }
-            GEMM.multiply(m: g.cout, n: n, k: k, a: weight, lda: k, b: col, ldb: n, c: y + oy0 * wo, ldc: ho * wo, pool: pool)
+            GEMM.multiply(m: g.cout, n: n, k: k, a: weight, lda: k, b: col, ldb: n, c: y + oy0 * wo, ldc: yPlane, pool: pool)
             oy0 += rows
         }
     }
@@ -84,11 +108,12 @@ enum Convolution {
     /// that reads them ky rows further down and adds into the output. The column matrix is kh times smaller
     /// than im2col's (27 instead of 243 rows for conv1), which is most of that layer's memory traffic.
     static func forwardRowShift(_ xp: UnsafePointer<Float>, _ g: Geometry, packedWeight: UnsafePointer<Float>,
-                                into y: UnsafeMutablePointer<Float>, workspace: Workspace, pool: ComputePool) {
+                                into y: UnsafeMutablePointer<Float>, yPlane: Int? = nil, workspace: Workspace, pool: ComputePool) {
         let ho = g.ho, wo = g.wo
+        let yPlane = yPlane ?? ho * wo
         let kRow = g.cin * g.kw
         let bandRows = balancedBand(ho, budget: bandBudget, perRow: kRow * wo)
-        let col = workspace.scratch(0, kRow * (bandRows + g.kh - 1) * wo)
+        let col = workspace.scratch(0, rowShiftScratch(g)[0])
         var oy0 = 0
         while oy0 < ho {
             let rows = min(bandRows, ho - oy0)
@@ -104,7 +129,7 @@ enum Convolution {
             }
             for ky in 0..<g.kh {
                 GEMM.multiply(m: g.cout, n: rows * wo, k: kRow, a: packedWeight + ky * g.cout * kRow, lda: kRow,
-                              b: col + ky * wo, ldb: n, c: y + oy0 * wo, ldc: ho * wo, accumulate: ky > 0, pool: pool)
+                              b: col + ky * wo, ldb: n, c: y + oy0 * wo, ldc: yPlane, accumulate: ky > 0, pool: pool)
             }
             oy0 += rows
         }
@@ -129,12 +154,13 @@ enum Convolution {
     /// not overlap: each band's products are added into every output row they reach, so no product is
     /// computed twice. Threads own output rows, so the additions never race.
     static func forwardCol2im(_ xp: UnsafePointer<Float>, _ g: Geometry, packedWeight: UnsafePointer<Float>,
-                              into y: UnsafeMutablePointer<Float>, workspace: Workspace, pool: ComputePool) {
+                              into y: UnsafeMutablePointer<Float>, yPlane: Int? = nil, workspace: Workspace, pool: ComputePool) {
         let ho = g.ho, wo = g.wo
+        let yPlane = yPlane ?? ho * wo
         let m = g.cout * g.kh * g.kw
         let bandRows = balancedBand(g.hp, budget: bandBudget, perRow: m * g.wp)
-        let tmp = workspace.scratch(1, m * bandRows * g.wp)
-        y.update(repeating: 0, count: g.cout * ho * wo)
+        let tmp = workspace.scratch(1, col2imScratch(g)[1])
+        for co in 0..<g.cout { (y + co * yPlane).update(repeating: 0, count: ho * wo) }
         var r0 = 0
         while r0 < g.hp {
             let rows = min(bandRows, g.hp - r0)
@@ -150,7 +176,7 @@ enum Convolution {
                         let r = oy * g.sh + ky
                         if r < r0 || r >= r0 + rows { continue }
                         for co in 0..<g.cout {
-                            let dst = y + (co * ho + oy) * wo
+                            let dst = y + co * yPlane + oy * wo
                             for kx in 0..<g.kw {
                                 let src = tmp + ((co * g.kh + ky) * g.kw + kx) * n + (r - r0) * g.wp + kx
                                 if g.sw == 1 {
@@ -181,7 +207,7 @@ enum Convolution {
                            into y: UnsafeMutablePointer<Float>, workspace: Workspace, pool: ComputePool) {
         let m = g.cout * g.kh * g.kw
         let bandRows = balancedBand(g.hin, budget: bandBudget, perRow: m * g.win)
-        let tmp = workspace.scratch(1, m * bandRows * g.win)
+        let tmp = workspace.scratch(1, transposedScratch(g)[1])
         // Output rows are written (not added) the first time a band reaches them, so y needs no clearing;
         // `doneBelow` is the first row no earlier band has reached.
         var doneBelow = 0

@@ -64,6 +64,40 @@ enum Elementwise {
         }
     }
 
+    /// Rows `rowStart ..< rowStart + rows` of pad(upsampleNearest(x, factor), pads, mode) for every channel,
+    /// into y (c × rows × (w·factor + left + right)): the part of a padded (and upsampled) input that one band
+    /// of a convolution reads, so the whole padded tensor never has to exist.
+    static func padUpsampleRows(_ x: UnsafePointer<Float>, c: Int, h: Int, w: Int, factor f: Int, pads: Pads, mode: PadMode,
+                                rowStart: Int, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ComputePool) {
+        let uh = h * f, uw = w * f
+        let wo = uw + pads.left + pads.right
+        let colMap = (0..<wo).map { sourceIndex($0 - pads.left, uw, mode) / f }
+        colMap.withUnsafeBufferPointer { cmap in
+            pool.parallelFor(c) { ch in
+                let src = x + ch * h * w, dst = y + ch * rows * wo
+                for i in 0..<rows {
+                    let uy = rowStart + i - pads.top
+                    let drow = dst + i * wo
+                    if mode == .zero && (uy < 0 || uy >= uh) {
+                        drow.update(repeating: 0, count: wo)
+                        continue
+                    }
+                    let srow = src + (sourceIndex(uy, uh, mode) / f) * w
+                    let mid = drow + pads.left
+                    if f == 1 {
+                        mid.update(from: srow, count: w)
+                    } else if f == 2 {
+                        for j in 0..<w { let v = srow[j]; mid[2 * j] = v; mid[2 * j + 1] = v }
+                    } else {
+                        for j in 0..<uw { mid[j] = srow[j / f] }
+                    }
+                    for ox in 0..<pads.left { drow[ox] = mode == .zero ? 0 : srow[cmap[ox]] }
+                    for ox in (pads.left + uw)..<wo { drow[ox] = mode == .zero ? 0 : srow[cmap[ox]] }
+                }
+            }
+        }
+    }
+
     static func crop(_ x: UnsafePointer<Float>, c: Int, h: Int, w: Int, pads: Pads, into y: UnsafeMutablePointer<Float>) {
         let ho = h - pads.top - pads.bottom, wo = w - pads.left - pads.right
         for ch in 0..<c {

@@ -163,14 +163,25 @@ enum Winograd {
     }
 
     /// y[cout, hp-2, wp-2] = conv3×3(xp) for an already padded input.
+    /// Tile rows per band and the scratch floats (slot 0, slot 1) `forward` uses.
+    static func bands(cin: Int, hp: Int, wp: Int, cout: Int, transform t: Transform) -> (rows: Int, scratch: [Int]) {
+        let m = t.m, planes = t.alpha * t.alpha
+        let th = (hp - 2 + m - 1) / m, tw = (wp - 2 + m - 1) / m
+        let bandRows = Convolution.balancedBand(th, budget: Convolution.bandBudget * 4, perRow: planes * max(cin, cout) * tw)
+        return (bandRows, [planes * cin * bandRows * tw, planes * cout * bandRows * tw])
+    }
+
+    /// Output channel planes are `yPlane` floats apart (default (hp−2)·(wp−2)).
     static func forward(_ xp: UnsafePointer<Float>, cin: Int, hp: Int, wp: Int, packed u: UnsafePointer<Float>, cout: Int,
-                        transform t: Transform, into y: UnsafeMutablePointer<Float>, workspace: Workspace, pool: ComputePool) {
+                        transform t: Transform, into y: UnsafeMutablePointer<Float>, yPlane: Int? = nil,
+                        workspace: Workspace, pool: ComputePool) {
         let m = t.m, a = t.alpha, planes = a * a
         let ho = hp - 2, wo = wp - 2
+        let yPlane = yPlane ?? ho * wo
         let th = (ho + m - 1) / m, tw = (wo + m - 1) / m
-        let bandRows = Convolution.balancedBand(th, budget: Convolution.bandBudget * 4, perRow: planes * max(cin, cout) * tw)
-        let v = workspace.scratch(0, planes * cin * bandRows * tw)
-        let mm = workspace.scratch(1, planes * cout * bandRows * tw)
+        let (bandRows, scratch) = bands(cin: cin, hp: hp, wp: wp, cout: cout, transform: t)
+        let v = workspace.scratch(0, scratch[0])
+        let mm = workspace.scratch(1, scratch[1])
         // Each input row is split into its m column phases (x = m·tc + p), so that every later step reads
         // and writes contiguous runs of tiles: row i, phase p is rows[(i·m + p)·phaseLen ..].
         let phaseLen = tw + 1
@@ -224,7 +235,7 @@ enum Winograd {
             // Output transform Y = Aᵀ·M·A.
             pool.parallelFor(cout) { co in
                 let xiStride = cout * n
-                let plane = y + co * ho * wo
+                let plane = y + co * yPlane
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: m * a * tw + m * tw) { tmp in
                 withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 6) { srcs in
                 withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: 6) { dsts in

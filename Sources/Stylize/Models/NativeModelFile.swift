@@ -1,4 +1,5 @@
 public import Foundation
+import Pipeline
 
 /// streamd's own model file: safetensors (an 8-byte little-endian header length, a JSON header, then the
 /// raw little-endian tensors) with the graph and the model info as JSON strings in `__metadata__`.
@@ -36,7 +37,11 @@ public enum NativeModelFile {
         for name in names {
             model.weights[name]!.data.withUnsafeBytes { out.append(contentsOf: $0) }
         }
-        try AtomicFile.write(out, to: path)
+        do {
+            try AtomicFile.write([UInt8](out), to: path)
+        } catch let error as MediaError {
+            throw StylizeError(.unwritable, error.description)
+        }
     }
 
     /// True when the file starts like a safetensors file (a sane header length followed by `{`).
@@ -97,39 +102,5 @@ public enum NativeModelFile {
             throw StylizeError(e.code, "\(path): \(e.message)")
         }
         return model
-    }
-}
-
-/// Writes a file so that readers see either the old content or the whole new one: a temporary file in the
-/// same directory, then a rename. A failure removes the temporary file.
-public enum AtomicFile {
-    public static func write(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent()
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
-            throw StylizeError(.unwritable, "\(path): directory \(dir.path) does not exist")
-        }
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        do {
-            try data.write(to: tmp)
-        } catch {
-            try? FileManager.default.removeItem(at: tmp)
-            throw StylizeError(.unwritable, "\(path): cannot write (\(Self.reason(error)))")
-        }
-        if rename(tmp.path, url.path) != 0 {
-            let why = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: tmp)
-            throw StylizeError(.unwritable, "\(path): cannot write (\(why))")
-        }
-    }
-
-    static func reason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(u.code)))
-        }
-        if ns.domain == NSCocoaErrorDomain && ns.code == NSFileWriteNoPermissionError { return "permission denied" }
-        return ns.localizedDescription
     }
 }

@@ -1,5 +1,6 @@
 /// A graph compiled for execution: value names replaced by slots, weights resolved and checked, ReLUs fused
-/// into the normalisation before them, and the last use of every slot known so its buffer can be recycled.
+/// into the normalisation before them, pads and nearest upsampling fused into the convolution after them,
+/// and the last use of every slot known so its buffer can be recycled.
 final class Plan: @unchecked Sendable {
     enum ConvStrategy: Equatable { case im2col, col2im, rowShift, winograd2, winograd4 }
 
@@ -12,6 +13,10 @@ final class Plan: @unchecked Sendable {
         var padding: ConvPadding
         var padMode: PadMode
         var strategy: ConvStrategy
+        /// Nearest-neighbour upsampling applied to the input before padding (1 = none): an `UpsampleNearest`
+        /// (and a `Pad`) whose only reader is this convolution is folded into it, and the convolution builds
+        /// the upsampled, padded rows it needs band by band instead of materialising them (see `Session`).
+        var upsample: Int = 1
     }
 
     struct ConvTStep {
@@ -118,6 +123,8 @@ final class Plan: @unchecked Sendable {
         var slotOf: [String: Int] = [graph.input: 0]
         var next = 1
         var steps: [(Node, Step, [Int], Int)] = []
+        /// Steps folded into a later convolution (they compute nothing of their own).
+        var folded = Set<Int>()
         var multiStyle = 0
 
         for node in graph.nodes {
@@ -170,8 +177,25 @@ final class Plan: @unchecked Sendable {
                     }
                     packed = store.pointer(key)
                 }
+                var padding = c.padding, padMode = c.padMode, upsample = 1
+                // Fold a Pad (when the convolution pads nothing itself) and then a nearest upsample before it,
+                // each only if this convolution is its sole reader.
+                var source = node.inputs[0]
+                if case .explicit(let own) = c.padding, own.isZero, uses[source] == 1, let p = producer[source],
+                   !folded.contains(p), case .pad(let pads, let mode) = steps[p].1 {
+                    padding = .explicit(pads); padMode = mode
+                    folded.insert(p)
+                    source = steps[p].0.inputs[0]
+                    ins = steps[p].2
+                }
+                if uses[source] == 1, let p = producer[source], !folded.contains(p), case .upsample(let f) = steps[p].1 {
+                    upsample = f
+                    folded.insert(p)
+                    ins = steps[p].2
+                }
                 step = .conv(ConvStep(weight: w, packed: packed, bias: bias, cout: s[0], cin: s[1], kh: s[2], kw: s[3],
-                                      sh: c.strideH, sw: c.strideW, padding: c.padding, padMode: c.padMode, strategy: strategy))
+                                      sh: c.strideH, sw: c.strideW, padding: padding, padMode: padMode, strategy: strategy,
+                                      upsample: upsample))
             case .convTranspose2d(let c):
                 let (w, s) = try weight(node, c.weight, rank: 4)
                 guard c.strideH >= 1, c.strideW >= 1 else { throw fail(node, "stride must be at least 1") }
@@ -222,6 +246,7 @@ final class Plan: @unchecked Sendable {
         guard let outSlot = slotOf[graph.output] else {
             throw StylizeError(.invalidGraph, "graph output '\(graph.output)' is not produced by any node")
         }
+        steps = steps.enumerated().filter { !folded.contains($0.offset) }.map(\.element)
         var lastUse: [Int: Int] = [:]
         for (i, s) in steps.enumerated() { for slot in s.2 { lastUse[slot] = i } }
         var built: [Instruction] = []

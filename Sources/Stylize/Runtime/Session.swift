@@ -86,6 +86,24 @@ public final class Session {
         return (layerShapes ?? [], lastRunMACs)
     }
 
+    /// The most bytes one run on a `height`×`width` network input holds at once: its activations (each
+    /// buffer recycled after its last reader), the band and scratch buffers of its convolutions, and its
+    /// input and output. Weights, shared by every session of a model, are not included. Computed by
+    /// walking the plan without allocating or computing anything.
+    public func estimatedPeakBytes(height: Int, width: Int, styleWeights: [Float]? = nil) throws -> Int {
+        guard height > 0, width > 0 else {
+            throw StylizeError(.invalidArgument, "frame size must be positive, got \(height)x\(width)")
+        }
+        dryRun = true
+        defer { dryRun = false }
+        let measured = try workspace.count {
+            let buf = workspace.take(3 * height * width)
+            let out = try execute(Activation(c: 3, h: height, w: width, buffer: buf), styleWeights: styleWeights)
+            workspace.give(out.buffer)
+        }
+        return (measured.peakLive + measured.scratch.reduce(0, +)) * MemoryLayout<Float>.stride
+    }
+
     public struct LayerShape: Sendable, Equatable {
         public var name: String, kind: String
         public var channels: Int, height: Int, width: Int
@@ -136,7 +154,8 @@ public final class Session {
             }
             layerShapes?.append(LayerShape(name: ins.name, kind: ins.kind, channels: y.c, height: y.h, width: y.w, macs: lastRunMACs - before))
             for r in ins.releases {
-                if let a = slots[r], !(inPlace && r == ins.inputs[0]) { workspace.give(a.buffer) }
+                // Ops that ran in place hand their input's buffer on as the output; the rest return it here.
+                if let a = slots[r], a.buffer !== y.buffer { workspace.give(a.buffer) }
                 slots[r] = nil
             }
             slots[ins.output] = y
@@ -146,6 +165,55 @@ public final class Session {
         }
         slots[plan.outputSlot] = nil
         return out
+    }
+
+    /// Floats of padded input one band of a padded or upsampled convolution reads at most: whole frames
+    /// up to about 640×480 at 64 channels, bands of rows beyond (64 MB). Tests lower it to get many bands.
+    var convBandBudget = 1 << 24
+
+    /// Output rows per band for a convolution that builds its padded input band by band (`g` is the whole
+    /// padded geometry). Winograd bands are whole tile rows so no tile is computed twice.
+    static func convBandRows(_ c: Plan.ConvStep, _ g: Convolution.Geometry, budget: Int) -> Int {
+        var rows = Convolution.balancedBand(g.ho, budget: budget, perRow: c.cin * c.sh * g.wp)
+        let tile = c.strategy == .winograd4 ? 4 : c.strategy == .winograd2 ? 2 : 1
+        rows = (rows + tile - 1) / tile * tile
+        // col2im recomputes the kh−1 halo rows of every band: keep bands several kernels tall.
+        if c.strategy == .col2im { rows = max(rows, 8 * c.kh) }
+        return min(rows, g.ho)
+    }
+
+    /// Runs the convolution kernel of `c` on an already padded input of geometry `g`.
+    private func convolve(_ c: Plan.ConvStep, _ xp: UnsafePointer<Float>, _ g: Convolution.Geometry,
+                          into y: UnsafeMutablePointer<Float>, yPlane: Int) {
+        switch c.strategy {
+        case .im2col:
+            Convolution.forwardIm2col(xp, g, weight: c.weight, into: y, yPlane: yPlane, workspace: workspace, pool: pool)
+        case .col2im:
+            Convolution.forwardCol2im(xp, g, packedWeight: c.packed!, into: y, yPlane: yPlane, workspace: workspace, pool: pool)
+        case .rowShift:
+            Convolution.forwardRowShift(xp, g, packedWeight: c.packed!, into: y, yPlane: yPlane, workspace: workspace, pool: pool)
+        case .winograd2, .winograd4:
+            Winograd.forward(xp, cin: c.cin, hp: g.hp, wp: g.wp, packed: c.packed!, cout: c.cout,
+                             transform: c.strategy == .winograd4 ? Winograd.f4 : Winograd.f2,
+                             into: y, yPlane: yPlane, workspace: workspace, pool: pool)
+        }
+    }
+
+    /// Records (in a counting run) the scratch the kernel of `c` would ask for on geometry `g`.
+    private func noteScratch(_ c: Plan.ConvStep, _ g: Convolution.Geometry) {
+        switch c.strategy {
+        case .im2col: noteScratch(Convolution.im2colScratch(g))
+        case .col2im: noteScratch(Convolution.col2imScratch(g))
+        case .rowShift: noteScratch(Convolution.rowShiftScratch(g))
+        case .winograd2, .winograd4:
+            noteScratch(Winograd.bands(cin: c.cin, hp: g.hp, wp: g.wp, cout: c.cout,
+                                       transform: c.strategy == .winograd4 ? Winograd.f4 : Winograd.f2).scratch)
+        }
+    }
+
+    private func noteScratch(_ sizes: [Int]) {
+        guard workspace.counting else { return }
+        for (slot, n) in sizes.enumerated() where n > 0 { _ = workspace.scratch(slot, n) }
     }
 
     private func fail(_ ins: Plan.Instruction, _ why: String) -> StylizeError {
@@ -178,41 +246,44 @@ public final class Session {
         switch ins.step {
         case .conv(let c):
             guard x.c == c.cin else { throw fail(ins, "input has \(x.c) channels, weights expect \(c.cin)") }
+            // The convolution reads pad(upsample(x)): `vh`×`vw` after upsampling, `g.hp`×`g.wp` after padding.
+            let f = c.upsample
+            let vh = x.h * f, vw = x.w * f
             let pads: Pads
             switch c.padding {
             case .explicit(let p): pads = p
             case .tfSame:
-                let (t0, b0) = Session.tfSame(x.h, k: c.kh, s: c.sh)
-                let (l0, r0) = Session.tfSame(x.w, k: c.kw, s: c.sw)
+                let (t0, b0) = Session.tfSame(vh, k: c.kh, s: c.sh)
+                let (l0, r0) = Session.tfSame(vw, k: c.kw, s: c.sw)
                 pads = Pads(top: t0, left: l0, bottom: b0, right: r0)
             }
-            var padded = x
-            var ownsPadded = false
-            if !pads.isZero && !dryRun {
-                padded = alloc(x.c, x.h + pads.top + pads.bottom, x.w + pads.left + pads.right)
-                ownsPadded = true
-                Elementwise.pad(x.ptr, c: x.c, h: x.h, w: x.w, pads: pads, mode: c.padMode, into: padded.ptr, pool: pool)
-            }
-            defer { if ownsPadded { workspace.give(padded.buffer) } }
-            if dryRun { padded.h = x.h + pads.top + pads.bottom; padded.w = x.w + pads.left + pads.right }
-            let g = Convolution.Geometry(cin: c.cin, hp: padded.h, wp: padded.w, cout: c.cout, kh: c.kh, kw: c.kw, sh: c.sh, sw: c.sw)
-            guard padded.h >= c.kh, padded.w >= c.kw else {
-                throw fail(ins, "input \(x.h)x\(x.w) is smaller than the \(c.kh)x\(c.kw) kernel")
+            let g = Convolution.Geometry(cin: c.cin, hp: vh + pads.top + pads.bottom, wp: vw + pads.left + pads.right,
+                                         cout: c.cout, kh: c.kh, kw: c.kw, sh: c.sh, sw: c.sw)
+            guard g.hp >= c.kh, g.wp >= c.kw else {
+                throw fail(ins, "input \(g.hp)x\(g.wp) (padded) is smaller than the \(c.kh)x\(c.kw) kernel")
             }
             let y = alloc(c.cout, g.ho, g.wo)
             lastRunMACs += c.cout * g.k * g.ho * g.wo
-            if dryRun { return y }
-            switch c.strategy {
-            case .im2col:
-                Convolution.forwardIm2col(padded.ptr, g, weight: c.weight, into: y.ptr, workspace: workspace, pool: pool)
-            case .col2im:
-                Convolution.forwardCol2im(padded.ptr, g, packedWeight: c.packed!, into: y.ptr, workspace: workspace, pool: pool)
-            case .rowShift:
-                Convolution.forwardRowShift(padded.ptr, g, packedWeight: c.packed!, into: y.ptr, workspace: workspace, pool: pool)
-            case .winograd2, .winograd4:
-                Winograd.forward(padded.ptr, cin: c.cin, hp: padded.h, wp: padded.w, packed: c.packed!, cout: c.cout,
-                                 transform: c.strategy == .winograd4 ? Winograd.f4 : Winograd.f2,
-                                 into: y.ptr, workspace: workspace, pool: pool)
+            if pads.isZero && f == 1 {
+                if dryRun { noteScratch(c, g); return y }
+                convolve(c, x.ptr, g, into: y.ptr, yPlane: g.ho * g.wo)
+            } else {
+                // Bands of output rows, each from just the padded rows it reads (halo included).
+                let band = Session.convBandRows(c, g, budget: convBandBudget)
+                let bandIn = workspace.take(c.cin * ((band - 1) * c.sh + c.kh) * g.wp)
+                defer { workspace.give(bandIn) }
+                var oy0 = 0
+                while oy0 < g.ho {
+                    let rows = min(band, g.ho - oy0)
+                    var gb = g
+                    gb.hp = (rows - 1) * c.sh + c.kh
+                    if dryRun { noteScratch(c, gb); oy0 += rows; continue }
+                    Elementwise.padUpsampleRows(x.ptr, c: x.c, h: x.h, w: x.w, factor: f, pads: pads, mode: c.padMode,
+                                                rowStart: oy0 * c.sh, rows: gb.hp, into: bandIn.base, pool: pool)
+                    convolve(c, bandIn.base, gb, into: y.ptr + oy0 * g.wo, yPlane: g.ho * g.wo)
+                    oy0 += rows
+                }
+                if dryRun { return y }
             }
             if let b = c.bias { Convolution.addBias(y.ptr, channels: y.c, plane: y.plane, bias: b) }
             return y
@@ -234,13 +305,14 @@ public final class Session {
                                                   sh: c.sh, sw: c.sw, padTop: pt, padLeft: pl, ho: ho, wo: wo)
             let y = alloc(c.cout, ho, wo)
             lastRunMACs += c.cin * c.cout * c.kh * c.kw * x.h * x.w
-            if dryRun { return y }
+            if dryRun { noteScratch(Convolution.transposedScratch(g)); return y }
             Convolution.transposed(x.ptr, g, weight: c.weight, into: y.ptr, workspace: workspace, pool: pool)
             if let b = c.bias { Convolution.addBias(y.ptr, channels: y.c, plane: y.plane, bias: b) }
             return y
         case .norm(let n):
             if let ch = n.channels, ch != x.c { throw fail(ins, "input has \(x.c) channels, parameters have \(ch)") }
             let y = inPlace ? x : alloc(x.c, x.h, x.w)
+            if dryRun { return y }
             Normalization.instanceNorm(x.ptr, channels: x.c, plane: x.plane, scale: n.scale, shift: n.shift,
                                        epsilon: n.epsilon, relu: n.relu, into: y.ptr, pool: pool)
             return y
@@ -255,6 +327,7 @@ public final class Session {
                 }
             }
             let y = inPlace ? x : alloc(x.c, x.h, x.w)
+            if dryRun { return y }
             scale.withUnsafeBufferPointer { sp in
                 shift.withUnsafeBufferPointer { bp in
                     Normalization.instanceNorm(x.ptr, channels: x.c, plane: x.plane, scale: sp.baseAddress, shift: bp.baseAddress,
@@ -264,6 +337,7 @@ public final class Session {
             return y
         case .relu:
             let y = inPlace ? x : alloc(x.c, x.h, x.w)
+            if dryRun { return y }
             if !inPlace { y.ptr.update(from: x.ptr, count: x.count) }
             Elementwise.relu(y.ptr, y.count)
             return y
@@ -274,31 +348,36 @@ public final class Session {
             }
             let reuse = ins.releases.contains(ins.inputs[0]) && ins.inputs[0] != ins.inputs[1]
             let y = reuse ? x : alloc(x.c, x.h, x.w)
-            Elementwise.add(x.ptr, b.ptr, into: y.ptr, x.count)
+            if !dryRun { Elementwise.add(x.ptr, b.ptr, into: y.ptr, x.count) }
             if reuse { slots[ins.inputs[0]] = nil }
             return y
         case .crop(let p):
             let ho = x.h - p.top - p.bottom, wo = x.w - p.left - p.right
             guard ho > 0, wo > 0 else { throw fail(ins, "crops all of a \(x.h)x\(x.w) input") }
             let y = alloc(x.c, ho, wo)
+            if dryRun { return y }
             Elementwise.crop(x.ptr, c: x.c, h: x.h, w: x.w, pads: p, into: y.ptr)
             return y
         case .pad(let p, let m):
             let y = alloc(x.c, x.h + p.top + p.bottom, x.w + p.left + p.right)
+            if dryRun { return y }
             Elementwise.pad(x.ptr, c: x.c, h: x.h, w: x.w, pads: p, mode: m, into: y.ptr, pool: pool)
             return y
         case .upsample(let f):
             let y = alloc(x.c, x.h * f, x.w * f)
+            if dryRun { return y }
             Elementwise.upsampleNearest(x.ptr, c: x.c, h: x.h, w: x.w, factor: f, into: y.ptr)
             return y
         case .scalarAffine(let a, let b):
             let y = inPlace ? x : alloc(x.c, x.h, x.w)
+            if dryRun { return y }
             Elementwise.scalarAffine(x.ptr, into: y.ptr, x.count, alpha: a, beta: b)
             return y
         case .channelAffine(let scale, let shift):
             let n = max(scale?.count ?? 0, shift?.count ?? 0)
             guard n == x.c || n == 1 else { throw fail(ins, "has \(n) channel values for a \(x.c)-channel input") }
             let y = inPlace ? x : alloc(x.c, x.h, x.w)
+            if dryRun { return y }
             for c in 0..<x.c {
                 let a = scale.map { $0[$0.count == 1 ? 0 : c] } ?? 1
                 let b = shift.map { $0[$0.count == 1 ? 0 : c] } ?? 0
@@ -307,15 +386,18 @@ public final class Session {
             return y
         case .tanh:
             let y = inPlace ? x : alloc(x.c, x.h, x.w)
+            if dryRun { return y }
             Session.chunked(x.count, pool: pool) { Elementwise.tanh(x.ptr + $0, into: y.ptr + $0, $1) }
             return y
         case .sigmoid:
             let y = inPlace ? x : alloc(x.c, x.h, x.w)
+            if dryRun { return y }
             Session.chunked(x.count, pool: pool) { Elementwise.sigmoid(x.ptr + $0, into: y.ptr + $0, $1) }
             return y
         case .maxPool(let k, let s):
             guard x.h >= k, x.w >= k else { throw fail(ins, "input \(x.h)x\(x.w) is smaller than the \(k)x\(k) window") }
             let y = alloc(x.c, (x.h - k) / s + 1, (x.w - k) / s + 1)
+            if dryRun { return y }
             pool.parallelFor(x.c) { c in
                 Elementwise.maxPool(x.ptr + c * x.plane, h: x.h, w: x.w, kernel: k, stride: s, into: y.ptr + c * y.plane)
             }

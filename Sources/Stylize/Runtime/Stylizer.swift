@@ -64,6 +64,15 @@ public final class Stylizer {
 
     public init(session: Session) { self.session = session }
 
+    /// The most bytes `stylize` holds at once for a `height`×`width` picture (see
+    /// `Session.estimatedPeakBytes`), plus the picture itself and the stylized copy it returns. Several
+    /// stylizers running at once need about the sum of their estimates (plus the shared weights).
+    public func estimatedPeakBytes(height: Int, width: Int) throws -> Int {
+        let m = max(1, model.info.sizeMultiple)
+        let hp = (height + m - 1) / m * m, wp = (width + m - 1) / m * m
+        return try session.estimatedPeakBytes(height: hp, width: wp) + 2 * height * width * 3
+    }
+
     /// With a `pool`, the result's pixels come from it (the caller recycles them when done).
     public func stylize(_ image: RGBImage, options: StyleOptions = StyleOptions(), pool: FramePool? = nil) throws -> RGBImage {
         guard options.strength.isFinite, options.strength >= 0, options.strength <= 1 else {

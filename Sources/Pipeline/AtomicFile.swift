@@ -1,5 +1,3 @@
-import Pipeline
-
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -10,11 +8,12 @@ import Darwin
 ///
 /// The bytes go to a uniquely named hidden file in the same directory (the same file system, so `rename` is
 /// atomic), are flushed to disk, and the file is renamed over the target. Any failure removes the temporary
-/// file. A replaced file gets default permissions (0644 minus the umask), not the old file's.
-enum AtomicFile {
+/// file. A replaced file gets default permissions (0644 minus the umask), not the old file's. Used for every
+/// file streamd writes: pictures, videos (the temporary file) and model files.
+public enum AtomicFile {
     /// Creates `.<name>.<pid>.<random>.tmp` in `path`'s directory and returns it open for writing. O_EXCL with a
     /// random suffix: never clobber someone else's file; retry on the unlikely clash.
-    static func createTemporary(beside path: String) throws -> (path: String, fd: Int32) {
+    public static func createTemporary(beside path: String) throws -> (path: String, fd: Int32) {
         let (directory, name) = split(path)
         var temporary = ""
         var fd: Int32 = -1
@@ -29,7 +28,9 @@ enum AtomicFile {
         return (temporary, fd)
     }
 
-    static func write(_ bytes: [UInt8], to path: String) throws {
+    /// - Throws: `MediaError(.unwritable)` naming `path` (directory missing or not writable, disk full, `path`
+    ///   is a directory).
+    public static func write(_ bytes: [UInt8], to path: String) throws {
         let (temporary, fd) = try createTemporary(beside: path)
         var closed = false
         var renamed = false
@@ -62,13 +63,13 @@ enum AtomicFile {
     }
 
     /// The directory ("." for a bare name) and the last component of `path`.
-    static func split(_ path: String) -> (directory: String, name: String) {
+    public static func split(_ path: String) -> (directory: String, name: String) {
         guard let slash = path.lastIndex(of: "/") else { return (".", path) }
         let directory = String(path[..<slash])
         return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
     }
 
-    static func systemError(_ code: Int32) -> String {
+    public static func systemError(_ code: Int32) -> String {
         String(cString: strerror(code))
     }
 }

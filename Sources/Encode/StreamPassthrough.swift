@@ -1,0 +1,500 @@
+import CFFmpeg
+import Decode
+import FFmpegSupport
+import Pipeline
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Carries the streams of the input that are not the stylized video (audio, subtitles) into a `VideoWriter`'s
+/// muxer, from a `Demuxer` opened on the same input.
+///
+/// Per stream, decided before the header is written: copied untouched when the container accepts the codec;
+/// audio the container cannot carry is re-encoded (Opus for WebM, AAC otherwise), text subtitles converted
+/// (mov_text for MP4/MOV, SubRip for Matroska, WebVTT for WebM); other subtitles (bitmaps, or any in AVI), data
+/// and attachments are dropped (with a warning for subtitles and audio, in `warnings`).
+///
+/// Timing follows the video: packets are kept from the first written video frame to the end of the last one
+/// (an audio packet is kept when its middle falls inside, a subtitle when it overlaps), and their timestamps
+/// are shifted exactly as the writer shifts the video's (not at all, or to start at zero under
+/// `startsAtZero`), so the streams stay in sync after `--start`. Packets are read as the video is written, so
+/// the muxer interleaves them with a small buffer.
+/// Used only from the writer's thread; every FFmpeg object is owned by a class that frees it once.
+final class StreamPassthrough {
+    private enum Route {
+        case copy(output: Int32)
+        case transcode(AudioTranscoder)
+        case subtitles(SubtitleTranscoder)
+    }
+
+    private let demuxer: Demuxer
+    private let path: String
+    private var routes: [Int: Route] = [:]
+    private var streams: [Int: MediaStream] = [:]
+    /// One line per stream left out.
+    private(set) var warnings: [String] = []
+    /// A packet read but not yet due.
+    private var pending: MediaPacket?
+    private var endOfInput = false
+    /// Seconds: the first video frame's start, once known.
+    private var windowStart: Double?
+    /// Seconds subtracted from every timestamp (the video's shift to start at zero).
+    private var shift = 0.0
+    /// Streams with a packet the muxer refused (warned about once).
+    private var skippedPacket: Set<Int> = []
+    /// The kinds of the streams added to the output, in order ("audio", "subtitle").
+    private(set) var outputKinds: [String] = []
+
+    /// Adds an output stream for each stream of `demuxer` the container can carry (copied or re-encoded).
+    /// Call before `avformat_write_header`.
+    init(demuxer: Demuxer, output: UnsafeMutablePointer<AVFormatContext>, container: VideoEncodeSettings.Container,
+         path: String) throws {
+        self.demuxer = demuxer
+        self.path = path
+        let muxer = output.pointee.oformat!
+        for stream in demuxer.streams where stream.kind == "audio" || stream.kind == "subtitle" {
+            let id = stream.codecParameters.pointee.codec_id
+            let label = "\(stream.kind) stream \(stream.index) (\(stream.codecName))"
+            if id == AV_CODEC_ID_NONE {
+                warnings.append("\(demuxer.path): dropping \(label): unknown codec")
+                continue
+            }
+            if avformat_query_codec(muxer, id, FF_COMPLIANCE_NORMAL) == 1 {
+                guard let out = avformat_new_stream(output, nil) else {
+                    throw MediaError(.encodeFailed, path: path, "out of memory adding a stream")
+                }
+                let result = avcodec_parameters_copy(out.pointee.codecpar, stream.codecParameters)
+                guard result >= 0 else {
+                    throw MediaError(.encodeFailed, path: path, "cannot copy \(label): \(ffmpegErrorText(result))")
+                }
+                // The input's tag (an AVI FourCC, an MP4 sample entry) may mean nothing here; let the muxer choose.
+                out.pointee.codecpar.pointee.codec_tag = 0
+                out.pointee.time_base = AVRational(num: Int32(clamping: stream.timeBase.numerator),
+                                                   den: Int32(clamping: stream.timeBase.denominator))
+                Self.copyTags(stream, to: out)
+                routes[stream.index] = .copy(output: out.pointee.index)
+            } else if stream.kind == "audio" {
+                let target = container == .webm ? "libopus" : "aac"
+                let transcoder: AudioTranscoder?
+                do {
+                    transcoder = try AudioTranscoder(stream: stream, encoderName: target, output: output, path: path,
+                                                     inputPath: demuxer.path)
+                } catch let error as MediaError {
+                    // A stream that is not the video is never a reason to fail (the transcoder adds its output
+                    // stream last, so the muxer has none for it).
+                    warnings.append("\(demuxer.path): dropping \(label): \(error.cause)")
+                    continue
+                }
+                guard let transcoder else {
+                    warnings.append("\(demuxer.path): dropping \(label): a .\(container.rawValue) file cannot carry it and \(target) is not available")
+                    continue
+                }
+                Self.copyTags(stream, to: output.pointee.streams[Int(transcoder.outputIndex)]!)
+                routes[stream.index] = .transcode(transcoder)
+            } else {
+                let converter: SubtitleTranscoder?
+                do {
+                    converter = try SubtitleTranscoder(stream: stream, container: container, output: output, path: path,
+                                                       inputPath: demuxer.path)
+                } catch let error as MediaError {
+                    warnings.append("\(demuxer.path): dropping \(label): \(error.cause)")
+                    continue
+                }
+                guard let converter else {
+                    warnings.append("\(demuxer.path): dropping \(label): a .\(container.rawValue) file cannot carry it")
+                    continue
+                }
+                Self.copyTags(stream, to: output.pointee.streams[Int(converter.outputIndex)]!)
+                routes[stream.index] = .subtitles(converter)
+            }
+            streams[stream.index] = stream
+            outputKinds.append(stream.kind)
+        }
+    }
+
+    /// Whether any stream is carried over.
+    var isEmpty: Bool { routes.isEmpty }
+
+    /// Writes the packets that end before `seconds` (the end of the video written so far). `videoStart` is the
+    /// first video frame's start, which opens the window.
+    /// `shift` (seconds) is subtracted from every timestamp, as the writer does for the video.
+    func write(until seconds: Double, videoStart: Double, shift: Double,
+               to output: UnsafeMutablePointer<AVFormatContext>) throws {
+        if windowStart == nil {
+            windowStart = videoStart
+            self.shift = shift
+        }
+        guard !routes.isEmpty else { return }
+        while let packet = try nextPacket() {
+            // Only audio that ends inside the video written so far (whether the rest is kept depends on where
+            // the video ends, which `finish` knows), and subtitles that start inside it (they overlap it).
+            let (start, length) = times(packet)
+            let due = streams[packet.streamIndex]?.kind == "audio" ? start + length <= seconds : start < seconds
+            guard due else {
+                pending = packet
+                return
+            }
+            try route(packet, start: start, length: length, end: .infinity, output: output)
+        }
+    }
+
+    /// At the end of the video (`seconds`): writes what falls before it, then flushes the audio encoders.
+    func finish(at seconds: Double?, output: UnsafeMutablePointer<AVFormatContext>) throws {
+        if let seconds, windowStart != nil, !routes.isEmpty {
+            while let packet = try nextPacket() {
+                let (start, length) = times(packet)
+                if start >= seconds { break }
+                try route(packet, start: start, length: length, end: seconds, output: output)
+            }
+        }
+        pending = nil
+        for case .transcode(let transcoder) in routes.values {
+            try transcoder.flush(output: output)
+        }
+    }
+
+    // MARK: - Internals
+
+    private func nextPacket() throws -> MediaPacket? {
+        if let pending {
+            self.pending = nil
+            return pending
+        }
+        guard !endOfInput else { return nil }
+        do {
+            while let packet = try demuxer.readPacket() {
+                // Streams not routed (data, dropped subtitles) and packets without any time are skipped.
+                if routes[packet.streamIndex] != nil, packet.pts != nil || packet.dts != nil { return packet }
+            }
+        } catch let error as MediaError {
+            // Damage the demuxer cannot step over ends the audio and subtitles there, not the video.
+            warnings.append("\(demuxer.path): audio and subtitles end early: \(error.cause)")
+        }
+        endOfInput = true
+        return nil
+    }
+
+    /// A packet's start and length in seconds.
+    private func times(_ packet: MediaPacket) -> (Double, Double) {
+        let timeBase = streams[packet.streamIndex]!.timeBase
+        let scale = Double(timeBase.numerator) / Double(timeBase.denominator)
+        return (Double(packet.pts ?? packet.dts!) * scale, Double(max(0, packet.duration)) * scale)
+    }
+
+    /// Keeps or drops one packet by the window, then copies or transcodes it.
+    private func route(_ packet: MediaPacket, start: Double, length: Double, end: Double,
+                       output: UnsafeMutablePointer<AVFormatContext>) throws {
+        guard let stream = streams[packet.streamIndex], let route = routes[packet.streamIndex],
+              let windowStart else { return }
+        if stream.kind == "audio" {
+            let middle = start + length / 2
+            guard middle >= windowStart, middle < end else { return }
+        } else {
+            guard start + max(length, 1e-6) > windowStart, start < end else { return }
+        }
+        switch route {
+        case .copy(let index):
+            let pkt = packet.avPacket
+            let outStream = output.pointee.streams[Int(index)]!
+            pkt.pointee.stream_index = index
+            pkt.pointee.pos = -1
+            av_packet_rescale_ts(pkt, AVRational(num: Int32(clamping: stream.timeBase.numerator),
+                                                 den: Int32(clamping: stream.timeBase.denominator)),
+                                 outStream.pointee.time_base)
+            if shift != 0 {
+                let ticks = ticks(shift, outStream.pointee.time_base)
+                if pkt.pointee.pts != streamd_nopts_value() { pkt.pointee.pts -= ticks }
+                if pkt.pointee.dts != streamd_nopts_value() { pkt.pointee.dts -= ticks }
+            }
+            let result = av_interleaved_write_frame(output, pkt)
+            if result == streamd_averror(EINVAL) {
+                // The muxer refuses this packet's timestamps (out of order in a damaged input): skip it.
+                if !skippedPacket.contains(stream.index) {
+                    skippedPacket.insert(stream.index)
+                    warnings.append("\(demuxer.path): skipped packets of \(stream.kind) stream \(stream.index) with timestamps out of order")
+                }
+                return
+            }
+            guard result >= 0 else {
+                throw MediaError(.unwritable, path: path, "cannot write \(stream.kind) stream \(stream.index): \(ffmpegErrorText(result))",
+                                 detail: "av_interleaved_write_frame returned \(result)")
+            }
+        case .transcode(let transcoder):
+            try transcoder.encode(packet, shift: shift, output: output)
+        case .subtitles(let converter):
+            try converter.convert(packet, shift: shift, output: output)
+        }
+    }
+
+    /// `seconds` in ticks of `timeBase`, rounded.
+    private func ticks(_ seconds: Double, _ timeBase: AVRational) -> Int64 {
+        Int64((seconds * Double(timeBase.den) / Double(timeBase.num)).rounded())
+    }
+
+    /// Language and title (what players show), not tags that describe the old file (durations, encoder).
+    private static func copyTags(_ stream: MediaStream, to out: UnsafeMutablePointer<AVStream>) {
+        for key in ["language", "title", "handler_name"] {
+            if let value = stream.metadata[key] { av_dict_set(&out.pointee.metadata, key, value, 0) }
+        }
+    }
+}
+
+/// Decodes one audio stream, converts its samples with swresample and encodes them with AAC or Opus into
+/// an output stream, feeding the encoder exactly `frame_size` samples per frame through an `AVAudioFifo`.
+final class AudioTranscoder {
+    let outputIndex: Int32
+    private let path: String
+    private let inputPath: String
+    private let inputTimeBase: AVRational
+    private let decoder: CodecContext
+    private let encoder: CodecContext
+    private var resampler: Resampler?
+    private let fifo: AudioFifo
+    private let decoded: Frame
+    private var converted: Frame
+    private let encoderFrame: Frame
+    private let packet: Packet
+    private let outLayout: ChannelLayout
+    private let frameSize: Int32
+    /// The next encoder frame's pts, in 1/sample rate.
+    private var nextPts: Int64?
+    /// Seconds subtracted from the first pts (the video's shift to start at zero).
+    private var shift = 0.0
+
+    /// nil when this FFmpeg has no encoder `encoderName` or the container rejects it.
+    init?(stream: MediaStream, encoderName: String, output: UnsafeMutablePointer<AVFormatContext>,
+          path: String, inputPath: String) throws {
+        self.path = path
+        self.inputPath = inputPath
+        let label = "audio stream \(stream.index) (\(stream.codecName))"
+        guard let codec = avcodec_find_encoder_by_name(encoderName),
+              avformat_query_codec(output.pointee.oformat, codec.pointee.id, FF_COMPLIANCE_NORMAL) == 1 else { return nil }
+        let parameters = stream.codecParameters
+        guard let decoderCodec = avcodec_find_decoder(parameters.pointee.codec_id) else {
+            throw MediaError(.unsupportedFormat, path: inputPath, "no decoder for \(label)")
+        }
+        guard let encoder = CodecContext(codec: codec),
+              let decoded = Frame(), let converted = Frame(), let encoderFrame = Frame(), let packet = Packet() else {
+            throw MediaError(.encodeFailed, path: path, "out of memory setting up \(encoderName)")
+        }
+        inputTimeBase = stream.avTimeBase
+        let decoder = try openPassthroughDecoder(decoderCodec, stream: stream, label: label, inputPath: inputPath)
+        var result: Int32
+
+        // The encoder: the input's rate where the encoder takes it (Opus: 48 kHz), mono or stereo.
+        let inputRate = decoder.context.pointee.sample_rate > 0 ? decoder.context.pointee.sample_rate : 48000
+        var rates: [Int32] = []
+        if let list = codec.pointee.supported_samplerates {
+            var i = 0
+            while list[i] != 0 { rates.append(list[i]); i += 1 }
+        }
+        let rate: Int32 = codec.pointee.id == AV_CODEC_ID_OPUS ? 48000
+            : (rates.isEmpty || rates.contains(inputRate) ? inputRate : (rates.min { abs($0 - inputRate) < abs($1 - inputRate) } ?? 48000))
+        var formats: [AVSampleFormat] = []
+        if let list = codec.pointee.sample_fmts {
+            var i = 0
+            while list[i] != AV_SAMPLE_FMT_NONE { formats.append(list[i]); i += 1 }
+        }
+        let format = formats.contains(AV_SAMPLE_FMT_FLTP) ? AV_SAMPLE_FMT_FLTP
+            : formats.contains(AV_SAMPLE_FMT_FLT) ? AV_SAMPLE_FMT_FLT : (formats.first ?? AV_SAMPLE_FMT_FLTP)
+        let channels: Int32 = decoder.context.pointee.ch_layout.nb_channels <= 1 ? 1 : 2
+        let outLayout = ChannelLayout(channels: channels)
+        let context = encoder.context
+        context.pointee.sample_rate = rate
+        context.pointee.sample_fmt = format
+        result = av_channel_layout_copy(&context.pointee.ch_layout, &outLayout.layout)
+        context.pointee.time_base = AVRational(num: 1, den: rate)
+        context.pointee.bit_rate = Int64(channels) * (codec.pointee.id == AV_CODEC_ID_OPUS ? 48000 : 64000)
+        if output.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0 {
+            context.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER
+        }
+        if result >= 0 { result = avcodec_open2(context, codec, nil) }
+        guard result >= 0 else {
+            throw MediaError(.encodeFailed, path: path, "cannot open the \(encoderName) encoder for \(label): \(ffmpegErrorText(result))")
+        }
+        guard let fifo = AudioFifo(format: format, channels: channels) else {
+            throw MediaError(.encodeFailed, path: path, "out of memory for audio samples")
+        }
+        frameSize = context.pointee.frame_size > 0 ? context.pointee.frame_size : 1024
+        encoderFrame.frame.pointee.nb_samples = frameSize
+        encoderFrame.frame.pointee.format = format.rawValue
+        encoderFrame.frame.pointee.sample_rate = rate
+        result = av_channel_layout_copy(&encoderFrame.frame.pointee.ch_layout, &outLayout.layout)
+        if result >= 0 { result = av_frame_get_buffer(encoderFrame.frame, 0) }
+        guard result >= 0 else {
+            throw MediaError(.encodeFailed, path: path, "out of memory for audio frames")
+        }
+        // The output stream last, so a failure above leaves the muxer without a stream that gets no packets.
+        guard let out = avformat_new_stream(output, nil) else {
+            throw MediaError(.encodeFailed, path: path, "out of memory adding a stream")
+        }
+        out.pointee.time_base = context.pointee.time_base
+        result = avcodec_parameters_from_context(out.pointee.codecpar, context)
+        guard result >= 0 else {
+            throw MediaError(.encodeFailed, path: path, "cannot describe the \(encoderName) stream: \(ffmpegErrorText(result))")
+        }
+        outputIndex = out.pointee.index
+        self.decoder = decoder
+        self.encoder = encoder
+        self.fifo = fifo
+        self.decoded = decoded
+        self.converted = converted
+        self.encoderFrame = encoderFrame
+        self.packet = packet
+        self.outLayout = outLayout
+    }
+
+    /// Decodes one packet and encodes every whole encoder frame of samples that is ready. Damaged audio
+    /// packets are skipped (the decoder conceals), as the video decoder does.
+    func encode(_ mediaPacket: MediaPacket, shift: Double, output: UnsafeMutablePointer<AVFormatContext>) throws {
+        self.shift = shift
+        let sent = avcodec_send_packet(decoder.context, mediaPacket.avPacket)
+        if sent < 0 && sent != streamd_averror_eagain() { return }
+        try receiveDecoded(output: output)
+    }
+
+    /// At the end: drains the decoder and resampler, encodes the last short frame and drains the encoder.
+    func flush(output: UnsafeMutablePointer<AVFormatContext>) throws {
+        _ = avcodec_send_packet(decoder.context, nil)
+        try receiveDecoded(output: output)
+        if resampler != nil { try resample(nil, output: output) }
+        try encodeFifo(final: true, output: output)
+        let result = avcodec_send_frame(encoder.context, nil)
+        guard result >= 0 || result == streamd_averror_eof() else { throw failure("avcodec_send_frame (flush)", result) }
+        try drainEncoder(output: output)
+    }
+
+    private func receiveDecoded(output: UnsafeMutablePointer<AVFormatContext>) throws {
+        while true {
+            let result = avcodec_receive_frame(decoder.context, decoded.frame)
+            if result == streamd_averror_eagain() || result == streamd_averror_eof() { return }
+            if result < 0 { return }   // a damaged frame: skip it
+            defer { av_frame_unref(decoded.frame) }
+            if nextPts == nil {
+                let nopts = streamd_nopts_value()
+                let pts = decoded.frame.pointee.best_effort_timestamp != nopts ? decoded.frame.pointee.best_effort_timestamp
+                    : decoded.frame.pointee.pts
+                let rate = Double(encoder.context.pointee.sample_rate)
+                nextPts = (pts != nopts ? av_rescale_q(pts, inputTimeBase, encoder.context.pointee.time_base) : 0)
+                    - Int64((shift * rate).rounded())
+            }
+            try resample(decoded.frame, output: output)
+        }
+    }
+
+    /// Converts `frame` (nil: what the resampler still holds) into the FIFO and encodes whole frames.
+    private func resample(_ frame: UnsafeMutablePointer<AVFrame>?, output: UnsafeMutablePointer<AVFormatContext>) throws {
+        if resampler == nil, let frame {
+            let inLayout = ChannelLayout(copying: &frame.pointee.ch_layout)
+            do {
+                resampler = try Resampler(inLayout: &inLayout.layout, inFormat: AVSampleFormat(frame.pointee.format),
+                                          inRate: frame.pointee.sample_rate, outLayout: &outLayout.layout,
+                                          outFormat: encoder.context.pointee.sample_fmt, outRate: encoder.context.pointee.sample_rate)
+            } catch {
+                throw MediaError(.encodeFailed, path: path, "cannot convert the audio: \(error.text)", detail: error.detail)
+            }
+        }
+        guard let resampler else { return }
+        let inCount = frame?.pointee.nb_samples ?? 0
+        let capacity = swr_get_out_samples(resampler.context, inCount)
+        guard capacity > 0 else { return }
+        let target = converted.frame
+        if target.pointee.nb_samples < capacity || target.pointee.data.0 == nil {
+            guard let fresh = Frame() else { throw MediaError(.encodeFailed, path: path, "out of memory for audio") }
+            fresh.frame.pointee.nb_samples = capacity
+            fresh.frame.pointee.format = encoder.context.pointee.sample_fmt.rawValue
+            fresh.frame.pointee.sample_rate = encoder.context.pointee.sample_rate
+            var result = av_channel_layout_copy(&fresh.frame.pointee.ch_layout, &outLayout.layout)
+            if result >= 0 { result = av_frame_get_buffer(fresh.frame, 0) }
+            guard result >= 0 else { throw MediaError(.encodeFailed, path: path, "out of memory for audio") }
+            converted = fresh
+        }
+        let out = converted.frame
+        let count: Int32 = out.pointee.extended_data.withMemoryRebound(to: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { outData in
+            if let frame {
+                return frame.pointee.extended_data.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: 8) { inData in
+                    swr_convert(resampler.context, outData, capacity, inData, inCount)
+                }
+            }
+            return swr_convert(resampler.context, outData, capacity, nil, 0)
+        }
+        guard count >= 0 else { throw failure("swr_convert", count) }
+        if count > 0 {
+            let written = UnsafeMutableRawPointer(out.pointee.extended_data).withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) {
+                av_audio_fifo_write(fifo.pointer, $0, count)
+            }
+            guard written == count else { throw failure("av_audio_fifo_write", written < 0 ? written : streamd_averror(ENOMEM)) }
+        }
+        try encodeFifo(final: false, output: output)
+    }
+
+    /// Encodes frame_size samples at a time from the FIFO; with `final`, also the short rest.
+    private func encodeFifo(final: Bool, output: UnsafeMutablePointer<AVFormatContext>) throws {
+        while fifo.size >= frameSize || (final && fifo.size > 0) {
+            let count = min(frameSize, fifo.size)
+            let target = encoderFrame.frame
+            var result = av_frame_make_writable(target)
+            guard result >= 0 else { throw failure("av_frame_make_writable", result) }
+            target.pointee.nb_samples = count
+            let read = UnsafeMutableRawPointer(target.pointee.extended_data).withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) {
+                av_audio_fifo_read(fifo.pointer, $0, count)
+            }
+            guard read == count else { throw failure("av_audio_fifo_read", read < 0 ? read : streamd_averror(EINVAL)) }
+            let pts = nextPts ?? 0
+            target.pointee.pts = pts
+            nextPts = pts + Int64(count)
+            result = avcodec_send_frame(encoder.context, target)
+            guard result >= 0 else { throw failure("avcodec_send_frame", result) }
+            try drainEncoder(output: output)
+        }
+    }
+
+    private func drainEncoder(output: UnsafeMutablePointer<AVFormatContext>) throws {
+        let pkt = packet.packet
+        let stream = output.pointee.streams[Int(outputIndex)]!
+        while true {
+            var result = avcodec_receive_packet(encoder.context, pkt)
+            if result == streamd_averror_eagain() || result == streamd_averror_eof() { return }
+            guard result >= 0 else { throw failure("avcodec_receive_packet", result) }
+            pkt.pointee.stream_index = outputIndex
+            av_packet_rescale_ts(pkt, encoder.context.pointee.time_base, stream.pointee.time_base)
+            result = av_interleaved_write_frame(output, pkt)
+            guard result >= 0 else {
+                throw MediaError(.unwritable, path: path, "cannot write the audio: \(ffmpegErrorText(result))",
+                                 detail: "av_interleaved_write_frame returned \(result)")
+            }
+        }
+    }
+
+    private func failure(_ function: String, _ code: Int32) -> MediaError {
+        MediaError(.encodeFailed, path: path, "cannot encode the audio: \(ffmpegErrorText(code))",
+                   detail: "\(function) returned \(code)")
+    }
+}
+
+extension MediaStream {
+    /// The stream's time base as FFmpeg spells it.
+    var avTimeBase: AVRational {
+        AVRational(num: Int32(clamping: timeBase.numerator), den: Int32(clamping: timeBase.denominator))
+    }
+}
+
+/// Opens `codec` as the decoder of a passed-through `stream` (audio being re-encoded, subtitles being converted).
+func openPassthroughDecoder(_ codec: UnsafePointer<AVCodec>, stream: MediaStream, label: String,
+                            inputPath: String) throws -> CodecContext {
+    guard let decoder = CodecContext(codec: codec) else {
+        throw MediaError(.decodeFailed, path: inputPath, "out of memory opening the decoder for \(label)")
+    }
+    var result = avcodec_parameters_to_context(decoder.context, stream.codecParameters)
+    if result >= 0 {
+        decoder.context.pointee.pkt_timebase = stream.avTimeBase
+        result = avcodec_open2(decoder.context, codec, nil)
+    }
+    guard result >= 0 else {
+        throw MediaError(.decodeFailed, path: inputPath, "cannot open the decoder for \(label): \(ffmpegErrorText(result))")
+    }
+    return decoder
+}
