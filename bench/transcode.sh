@@ -15,7 +15,7 @@ cores="$(nproc)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-echo "model: $model; $cores cores; transcode uses its defaults (one worker per core, fewer when memory needs it; 1 thread each), bench uses --threads $cores"
+echo "model: $model; $cores cores; transcode uses its defaults (one worker per core, fewer when memory needs it, the cores divided among them as compute threads), bench uses --threads $cores"
 echo
 echo "| clip | size | frames | end-to-end fps | bench fps (same size) | ratio | peak RSS MB |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"

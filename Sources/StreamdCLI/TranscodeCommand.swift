@@ -24,8 +24,8 @@ struct TranscodeCommand: AsyncParsableCommand {
     /// encoding and queued frames).
     static let workerMemoryBudget = 1536 << 20
 
-    @Option(help: "Compute threads per worker.")
-    var threads: Int = 1
+    @Option(help: "Compute threads per worker (default: the cores divided among the workers, at least 1).")
+    var threads: Int?
 
     @Option(help: "Start at this many seconds into the input.")
     var start: Double?
@@ -67,7 +67,7 @@ struct TranscodeCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let workers, workers < 1 || workers > 64 { throw ValidationError("--workers must be between 1 and 64") }
-        if threads < 1 || threads > 64 { throw ValidationError("--threads must be between 1 and 64") }
+        if let threads, threads < 1 || threads > 64 { throw ValidationError("--threads must be between 1 and 64") }
         if let start, start < 0 { throw ValidationError("--start must not be negative") }
         if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
         if let frameRate, !(frameRate > 0 && frameRate <= 1000) { throw ValidationError("--frame-rate must be between 0 and 1000") }
@@ -90,7 +90,11 @@ struct TranscodeCommand: AsyncParsableCommand {
             let outputSize = size.outputSize(input: inputSize, processing: processing)
             var settings = VideoEncodeSettings(width: outputSize.width, height: outputSize.height, frameRate: info.frameRate, timeBase: info.timeBase,
                                                codec: codec, crf: crf, preset: preset, bitrate: bitrate, pixelFormat: pixFmt)
-            var workers = self.workers ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
+            // Measured (bench/transcode.sh): a worker per core with one compute thread each beats fewer workers
+            // with more threads (frames are independent; a single frame's passes must synchronise). When memory
+            // allows fewer workers, the spare cores become their compute threads.
+            let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+            var workers = self.workers ?? cores
             if self.workers == nil {
                 let perWorker = try Stylizer(model: model).estimatedPeakBytes(height: processing.height, width: processing.width)
                 let fit = max(1, Self.workerMemoryBudget / max(perWorker, 1))
@@ -117,7 +121,7 @@ struct TranscodeCommand: AsyncParsableCommand {
             let dropped = writer.passthroughWarnings.count
             for w in writer.passthroughWarnings { note("streamd: warning: \(w)") }
             let job = TranscodeJob(reader: reader, writer: writer, model: model, options: options,
-                                   workers: workers, threads: threads, processing: processing, output: outputSize, input: input)
+                                   workers: workers, threads: threads ?? max(1, cores / workers), processing: processing, output: outputSize, input: input)
             job.window = (start, duration)
             let outcome = try await job.run()
             // The reader's warnings name the input already.
