@@ -116,8 +116,10 @@ public enum ImageDecoder {
     /// `image` scaled to `width`×`height` with libswscale: area averaging when shrinking in both directions
     /// (no aliasing, the right filter for `--max-size`), bicubic otherwise.
     ///
+    /// With a `pool`, the result's pixels come from it.
+    ///
     /// - Throws: `MediaError.Code.invalidArgument` for a size of zero or beyond FFmpeg's limits.
-    public static func resize(_ image: RGBImage, width: Int, height: Int) throws -> RGBImage {
+    public static func resize(_ image: RGBImage, width: Int, height: Int, pool: FramePool? = nil) throws -> RGBImage {
         guard width > 0, height > 0, width <= Int(Int32.max), height <= Int(Int32.max),
               av_image_check_size(UInt32(width), UInt32(height), 0, nil) >= 0 else {
             throw MediaError(.invalidArgument, path: nil, "cannot resize a picture to \(width)x\(height)")
@@ -134,7 +136,7 @@ public enum ImageDecoder {
                              "cannot resize \(image.width)x\(image.height) to \(width)x\(height)",
                              detail: "sws_init_context failed")
         }
-        var output = [UInt8](repeating: 0, count: width * height * 3)
+        var output = pool?.take(count: width * height * 3) ?? [UInt8](repeating: 0, count: width * height * 3)
         let result = image.pixels.withUnsafeBufferPointer { src in
             output.withUnsafeMutableBufferPointer { dst in
                 var srcPlanes: [UnsafePointer<UInt8>?] = [src.baseAddress, nil, nil, nil]

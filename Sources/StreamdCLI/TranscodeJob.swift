@@ -73,7 +73,7 @@ final class TranscodeJob: @unchecked Sendable {
             return { frame in
                 var out = frame
                 if frame.image.width != processing.width || frame.image.height != processing.height {
-                    out.image = try ImageDecoder.resize(frame.image, width: processing.width, height: processing.height)
+                    out.image = try ImageDecoder.resize(frame.image, width: processing.width, height: processing.height, pool: pool)
                     pool.recycle(frame.image.pixels)
                 }
                 let source = out.image
@@ -81,7 +81,7 @@ final class TranscodeJob: @unchecked Sendable {
                 pool.recycle(source.pixels)
                 if output != processing {
                     let stylized = out.image
-                    out.image = try ImageDecoder.resize(stylized, width: output.width, height: output.height)
+                    out.image = try ImageDecoder.resize(stylized, width: output.width, height: output.height, pool: pool)
                     pool.recycle(stylized.pixels)
                 }
                 return out
