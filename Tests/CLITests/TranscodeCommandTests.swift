@@ -91,6 +91,8 @@ final class TranscodeCommandTests: XCTestCase {
         try Data((0..<20_000).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 7) }).write(to: URL(fileURLWithPath: junk))
         CLI.assertFails(try CLI.run(["transcode", "--model", model, junk, out]), mentioning: [junk])
         CLI.assertFails(try CLI.run(["transcode", "--model", model, clip, "/nonexistent-dir/out.mp4"]), mentioning: ["/nonexistent-dir"])
+        // A directory nobody may create files in (sysfs refuses even root, which the tests may run as).
+        CLI.assertFails(try CLI.run(["transcode", "--model", model, clip, "/sys/streamd-out.mp4"]), mentioning: ["/sys", "Permission denied"])
         CLI.assertFails(try CLI.run(["transcode", "--model", model, clip, tmp.file("out.xyz")]), mentioning: ["out.xyz"])
         CLI.assertFails(try CLI.run(["transcode", "--model", tmp.file("nomodel.onnx"), clip, out]), mentioning: ["nomodel.onnx"])
         XCTAssertEqual(tmp.contents(), ["junk.mp4"], "no output or temporary file left behind")
