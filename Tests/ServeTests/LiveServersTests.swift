@@ -36,8 +36,9 @@ final class LiveServersTests: XCTestCase {
             .appendingPathComponent("scripts/testing/rtsp-server.py").path
     }
 
-    func startRTSP(port: Int, directory: URL) throws -> Child {
-        let child = try Child("/usr/bin/python3", [Self.rtspScript, String(port), "cam"],
+    /// GStreamer's RTSP server on `port`, serving `clip` (a real H.264 MP4) or, without one, a live test pattern.
+    func startRTSP(port: Int, directory: URL, clip: String? = nil) throws -> Child {
+        let child = try Child("/usr/bin/python3", [Self.rtspScript, String(port), "cam"] + (clip.map { ["--file", $0] } ?? []),
                               log: directory.appendingPathComponent("rtsp-\(UInt32.random(in: 0...UInt32.max)).log").path)
         let deadline = Date().addingTimeInterval(20)
         while !child.log.contains("ready") && Date() < deadline && child.process.isRunning { usleep(50_000) }
@@ -65,7 +66,9 @@ final class LiveServersTests: XCTestCase {
         """.write(toFile: conf, atomically: true, encoding: .utf8)
         let nginx = try Child("/usr/sbin/nginx", ["-c", conf, "-p", nginxDir.path], log: nginxDir.appendingPathComponent("out.log").path)
         defer { nginx.stop() }
-        var rtsp = try startRTSP(port: rtspPort, directory: dir)
+        // A real clip (14 s at 30 fps; each new RTSP session plays it from the start).
+        let clip = try SharedData.path("media/video/fox_h264_640x640.mp4")
+        var rtsp = try startRTSP(port: rtspPort, directory: dir, clip: clip)
 
         let serve = try ServeProcess(pipelines: """
           live:
@@ -88,7 +91,7 @@ final class LiveServersTests: XCTestCase {
         rtsp.stop()
         try serve.waitFor("state reconnecting", timeout: 15) { try serve.pipeline("live")["state"] as? String == "reconnecting" }
         let before = try serve.frames("live")
-        rtsp = try startRTSP(port: rtspPort, directory: dir)
+        rtsp = try startRTSP(port: rtspPort, directory: dir, clip: clip)
         defer { rtsp.stop() }
         let restarted = Date()
         try serve.waitFor("frames again after the server came back", timeout: 30) {
@@ -111,7 +114,7 @@ final class LiveServersTests: XCTestCase {
         let flv = recordDir.appendingPathComponent("live.flv").path
         let probed = try probe(flv)
         XCTAssertEqual(probed.width, 96)
-        XCTAssertEqual(probed.height, 78)
+        XCTAssertEqual(probed.height, 96)
         // Everything streamd counted as pushed is in nginx's recording (a few more may follow the last count).
         XCTAssertGreaterThanOrEqual(probed.frames, pushedFinal - 2, "nginx recorded \(probed.frames) of \(pushedFinal) pushed frames")
         // Timestamps stay monotonic across drops and the source reconnect.
