@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: swiftSettings),
         .testTarget(name: "CLITests", dependencies: ["StreamdCLI", "Stylize", "Decode", "Encode", "TestSupport"], swiftSettings: swiftSettings),
         // `streamd serve` end to end: the real binary, real files and servers on loopback.
-        .testTarget(name: "ServeTests", dependencies: ["Stylize", "Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ServeTests", dependencies: ["Live", "Stylize", "Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
     ]
 )

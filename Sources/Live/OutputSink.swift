@@ -23,6 +23,8 @@ final class OutputSink {
     private var segment: (temporary: String, final: String, started: ContinuousClock.Instant)?
     private var sessionStart: Int64?
     private var backoff = Backoff()
+    /// UDP and SRT outputs send frames at their own rate (see `FramePacer`); nil for the others.
+    private var pacer: FramePacer?
     private var retryAt: ContinuousClock.Instant?
     private(set) var state = State.idle
     private(set) var lastError: String?
@@ -34,7 +36,9 @@ final class OutputSink {
     init(config: OutputConfig, pipeline: String, logger: Logger, interrupt: IOInterrupt, timeout: Duration, metrics: LiveMetrics) {
         self.config = config
         switch config.target {
-        case .push(let url, _): name = url
+        case .push(let url, let proto):
+            name = url
+            if proto == .udp || proto == .srt { pacer = FramePacer() }
         case .hls(let directory, _, _): name = "hls:" + directory
         case .record(let path, _, _): name = "record:" + path
         }
@@ -64,6 +68,11 @@ final class OutputSink {
             }
         }
         guard let output, let start = sessionStart else { return }
+        if var pacer = self.pacer {
+            let wait = pacer.delay(micros: micros, now: .now)
+            self.pacer = pacer
+            if wait > .zero { Thread.sleep(forTimeInterval: Double(wait.components.attoseconds) / 1e18 + Double(wait.components.seconds)) }
+        }
         do {
             try output.write(image, micros: micros - start)
             framesWritten += 1
@@ -114,6 +123,7 @@ final class OutputSink {
             }
             output = opened
             sessionStart = micros
+            pacer?.reset()
             if state == .reconnecting { logger.info("output reconnected") }
             state = .connected
             lastError = nil
