@@ -41,9 +41,12 @@ let package = Package(
         // Frames and the pieces every stage shares. Knows nothing of FFmpeg or BLAS.
         .target(name: "Pipeline", swiftSettings: swiftSettings),
         // Owners of FFmpeg objects shared by Decode and Encode (package access only).
+        // FFmpeg's va_list log callback turned into whole lines for swift-log (Decode's FFmpegLog).
+        .target(name: "CFFmpegLogBridge", dependencies: ["CFFmpeg"], path: "Sources/CFFmpegLogBridge"),
         .target(name: "FFmpegSupport", dependencies: ["CFFmpeg"], swiftSettings: swiftSettings),
         // Everything FFmpeg (and V4L2) that reads pictures and video.
-        .target(name: "Decode", dependencies: ["CFFmpeg", "CV4L2", "FFmpegSupport", "Pipeline"], swiftSettings: swiftSettings),
+        .target(name: "Decode", dependencies: ["CFFmpeg", "CFFmpegLogBridge", "CV4L2", "FFmpegSupport", "Pipeline",
+                                               .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         // Everything FFmpeg that writes pictures and video (and the streams passed through from a `Demuxer`).
         .target(name: "Encode", dependencies: ["CFFmpeg", "FFmpegSupport", "Decode", "Pipeline"], swiftSettings: swiftSettings),
         // Tensors, kernels on OpenBLAS, models and their importers.
@@ -79,7 +82,7 @@ let package = Package(
 
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"], swiftSettings: swiftSettings),
         .testTarget(name: "StylizeTests", dependencies: ["Stylize", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "DecodeTests", dependencies: ["Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "DecodeTests", dependencies: ["Decode", "Pipeline", "TestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .testTarget(name: "MediaTests", dependencies: ["Decode", "Encode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "EncodeTests", dependencies: ["Encode", "Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ServeConfigTests", dependencies: ["ServeConfig"], swiftSettings: swiftSettings),

@@ -47,8 +47,11 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ExitCode.failure
             }
         }
-        // FFmpeg's own messages name no pipeline; our errors carry its error text. Debug logging shows them.
-        if baseLogger.logLevel <= .debug { FFmpegLog.setLevel(.warning) } else { FFmpegLog.setQuiet() }
+        // FFmpeg's own warnings (a muxer's complaints, an RTSP session's trouble) go into the same log, rate-limited;
+        // its informational chatter only with debug logging.
+        var ffmpegLogger = baseLogger
+        ffmpegLogger[metadataKey: "component"] = "ffmpeg"
+        FFmpegLog.route(to: ffmpegLogger, level: baseLogger.logLevel <= .debug ? .info : .warning)
         if token == nil { logger.warning("no API token configured: mutating endpoints answer 401") }
 
         let registry = PrometheusCollectorRegistry()
