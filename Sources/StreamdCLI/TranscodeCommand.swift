@@ -79,8 +79,6 @@ struct TranscodeCommand: AsyncParsableCommand {
             try OutputPath.checkVideo(output, overwrite: overwrite)
             let model = try ModelLoader.load(path: try ModelLibrary.standard(modelsDir: modelOptions.modelsDir).resolve(modelOptions.model))
             let options = try style.options(styleCount: model.info.styleCount)
-            // Fail on a model that cannot run before any output exists.
-            _ = try Session(model: model).profile(height: 64, width: 64)
             let reader = try VideoReader(path: input, options: VideoReaderOptions(
                 threadCount: 2, start: start, duration: duration,
                 sequenceFrameRate: frameRate.map { Rational(Int(($0 * 1000).rounded()), 1000) } ?? Rational(25, 1)))
@@ -94,9 +92,15 @@ struct TranscodeCommand: AsyncParsableCommand {
             // with more threads (frames are independent; a single frame's passes must synchronise). When memory
             // allows fewer workers, the spare cores become their compute threads.
             let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+            // One throwaway session fails on a model that cannot run before any output exists, and estimates a
+            // worker's working memory. It goes away here, so its core reservation is free for the workers.
+            let perWorker = try {
+                let probe = try Stylizer(model: model)
+                _ = try probe.session.profile(height: 64, width: 64)
+                return try probe.estimatedPeakBytes(height: processing.height, width: processing.width)
+            }()
             var workers = self.workers ?? cores
             if self.workers == nil {
-                let perWorker = try Stylizer(model: model).estimatedPeakBytes(height: processing.height, width: processing.width)
                 let fit = max(1, Self.workerMemoryBudget / max(perWorker, 1))
                 if fit < workers {
                     note("streamd: using \(fit) worker(s): each needs about \(perWorker >> 20) MB at \(processing) (--workers overrides)")
