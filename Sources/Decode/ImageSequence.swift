@@ -42,11 +42,11 @@ public struct ImageSequence: Sendable, Equatable {
         switch kind {
         case let .numbered(prefix, digits, suffix):
             // image2 starts at the first number in 0…4 that exists and stops at the first gap.
-            guard let first = (0...4).first(where: { exists(name(prefix, $0, digits, suffix)) }) else { return [] }
+            guard let first = (0...4).first(where: { exists(Self.name(prefix, $0, digits, suffix)) }) else { return [] }
             var found: [String] = []
             var n = first
-            while found.count < limit, exists(name(prefix, n, digits, suffix)) {
-                found.append(name(prefix, n, digits, suffix))
+            while found.count < limit, exists(Self.name(prefix, n, digits, suffix)) {
+                found.append(Self.name(prefix, n, digits, suffix))
                 n += 1
             }
             return found
@@ -56,6 +56,13 @@ public struct ImageSequence: Sendable, Equatable {
             guard glob(path, 0, nil, &result) == 0 else { return [] }
             return (0..<min(Int(result.gl_pathc), limit)).compactMap { i in result.gl_pathv[i].map { String(cString: $0) } }
         }
+    }
+
+    /// The file name of picture `number` for a path with one `%d`/`%0Nd` (as image2 and the PNG writer number
+    /// them), or nil when the path has no such pattern.
+    public static func pictureName(pattern path: String, number: Int) -> String? {
+        guard case let .numbered(prefix, digits, suffix)? = numbered(path) else { return nil }
+        return name(prefix, number, digits, suffix)
     }
 
     /// image2's private options for this sequence at `frameRate` pictures per second.
@@ -97,7 +104,7 @@ public struct ImageSequence: Sendable, Equatable {
         return found ? .numbered(prefix: prefix, digits: digits, suffix: suffix) : nil
     }
 
-    private func name(_ prefix: String, _ n: Int, _ digits: Int, _ suffix: String) -> String {
+    private static func name(_ prefix: String, _ n: Int, _ digits: Int, _ suffix: String) -> String {
         let number = String(n)
         return prefix + String(repeating: "0", count: max(0, digits - number.count)) + number + suffix
     }

@@ -1,3 +1,4 @@
+import Decode
 import Foundation
 
 /// Checks an output path before any work is done, so a long run does not end in "cannot write".
@@ -51,7 +52,7 @@ enum OutputPath {
             return
         }
         if (path as NSString).pathExtension.lowercased() == "png" {
-            guard let first = firstFrameName(path) else {
+            guard let first = ImageSequence.pictureName(pattern: path, number: 1) else {
                 throw Problem(description: "\(path): a .png output needs a frame number pattern such as frames/f_%06d.png, or name a directory")
             }
             if !overwrite && fm.fileExists(atPath: first) {
@@ -61,15 +62,5 @@ enum OutputPath {
             return
         }
         try check(path, overwrite: overwrite, extensions: ["mp4", "m4v", "mov", "mkv", "webm", "avi"])
-    }
-
-    /// The name of frame 1 for a path with one `%d`/`%0Nd`, or nil.
-    static func firstFrameName(_ path: String) -> String? {
-        guard let range = path.range(of: "%0?[0-9]*d", options: .regularExpression),
-              path.range(of: "%", range: range.upperBound..<path.endIndex) == nil else { return nil }
-        let spec = path[range].dropFirst().dropLast()
-        let width = Int(spec) ?? 0
-        let one = String(repeating: "0", count: max(0, width - 1)) + "1"
-        return path.replacingCharacters(in: range, with: one)
     }
 }
