@@ -46,25 +46,48 @@ final class LiveServersTests: XCTestCase {
         return child
     }
 
+    /// nginx with the RTMP module on 127.0.0.1:`port`, recording every stream it is sent into `recordDir`
+    /// (its workers run as nobody, hence the permissions). `unique` gives each connection its own file.
+    struct RTMPRecorder {
+        let home: URL, recordDir: URL, conf: String
+
+        init(directory: URL, port: Int, unique: Bool = false) throws {
+            home = directory.appendingPathComponent("nginx")
+            recordDir = home.appendingPathComponent("rec")
+            try FileManager.default.createDirectory(at: recordDir, withIntermediateDirectories: true)
+            chmod(directory.path, 0o755)
+            chmod(recordDir.path, 0o777)
+            conf = home.appendingPathComponent("nginx.conf").path
+            try """
+            load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+            daemon off;
+            pid \(home.path)/nginx.pid;
+            error_log \(home.path)/error.log;
+            events { worker_connections 64; }
+            rtmp { server { listen 127.0.0.1:\(port); application rec { live on; record all;\(unique ? " record_unique on;" : "") record_path \(recordDir.path); } } }
+            """.write(toFile: conf, atomically: true, encoding: .utf8)
+        }
+
+        func start(log: String) throws -> Child {
+            try Child("/usr/sbin/nginx", ["-c", conf, "-p", home.path], log: home.appendingPathComponent(log).path)
+        }
+
+        /// Graceful quit (nginx closes and flushes its recordings), waiting at most 10 s.
+        func quit(_ nginx: Child) throws {
+            _ = try runTool("/usr/sbin/nginx", ["-c", conf, "-p", home.path, "-s", "quit"], timeout: 10)
+            let deadline = Date().addingTimeInterval(10)
+            while nginx.process.isRunning && Date() < deadline { usleep(50_000) }
+        }
+    }
+
     func testRTSPInRTMPOutSurvivesSourceServerRestart() throws {
         let dir = try temporaryDirectory("servers")
         defer { try? FileManager.default.removeItem(at: dir) }
-        // nginx-rtmp records what streamd pushes; its workers run as nobody.
-        let nginxDir = dir.appendingPathComponent("nginx"), recordDir = nginxDir.appendingPathComponent("rec")
-        try FileManager.default.createDirectory(at: recordDir, withIntermediateDirectories: true)
-        chmod(dir.path, 0o755)
-        chmod(recordDir.path, 0o777)
+        // nginx-rtmp records what streamd pushes.
         let rtmpPort = try ServeProcess.freePort(), rtspPort = try ServeProcess.freePort()
-        let conf = nginxDir.appendingPathComponent("nginx.conf").path
-        try """
-        load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-        daemon off;
-        pid \(nginxDir.path)/nginx.pid;
-        error_log \(nginxDir.path)/error.log;
-        events { worker_connections 64; }
-        rtmp { server { listen 127.0.0.1:\(rtmpPort); application rec { live on; record all; record_path \(recordDir.path); } } }
-        """.write(toFile: conf, atomically: true, encoding: .utf8)
-        let nginx = try Child("/usr/sbin/nginx", ["-c", conf, "-p", nginxDir.path], log: nginxDir.appendingPathComponent("out.log").path)
+        let recorder = try RTMPRecorder(directory: dir, port: rtmpPort)
+        let recordDir = recorder.recordDir
+        let nginx = try recorder.start(log: "out.log")
         defer { nginx.stop() }
         // A real clip (14 s at 30 fps; each new RTSP session plays it from the start).
         let clip = try SharedData.path("media/video/fox_h264_640x640.mp4")
@@ -108,9 +131,7 @@ final class LiveServersTests: XCTestCase {
         XCTAssertEqual(try serve.terminate(), 0, serve.log)
         let pushedFinal = pushed
         // nginx closes the recording when the publisher goes; quit flushes it.
-        _ = try runTool("/usr/sbin/nginx", ["-c", conf, "-p", nginxDir.path, "-s", "quit"], timeout: 10)
-        let deadline = Date().addingTimeInterval(10)
-        while nginx.process.isRunning && Date() < deadline { usleep(50_000) }
+        try recorder.quit(nginx)
         let flv = recordDir.appendingPathComponent("live.flv").path
         let probed = try probe(flv)
         XCTAssertEqual(probed.width, 96)
@@ -131,21 +152,10 @@ final class LiveServersTests: XCTestCase {
     func testRTMPOutputReconnectsWhenTheServerComesBack() throws {
         let dir = try temporaryDirectory("rtmp-restart")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let nginxDir = dir.appendingPathComponent("nginx"), recordDir = nginxDir.appendingPathComponent("rec")
-        try FileManager.default.createDirectory(at: recordDir, withIntermediateDirectories: true)
-        chmod(dir.path, 0o755)
-        chmod(recordDir.path, 0o777)
         let rtmpPort = try ServeProcess.freePort()
-        let conf = nginxDir.appendingPathComponent("nginx.conf").path
-        try """
-        load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-        daemon off;
-        pid \(nginxDir.path)/nginx.pid;
-        error_log \(nginxDir.path)/error.log;
-        events { worker_connections 64; }
-        rtmp { server { listen 127.0.0.1:\(rtmpPort); application rec { live on; record all; record_unique on; record_path \(recordDir.path); } } }
-        """.write(toFile: conf, atomically: true, encoding: .utf8)
-        var nginx = try Child("/usr/sbin/nginx", ["-c", conf, "-p", nginxDir.path], log: nginxDir.appendingPathComponent("out1.log").path)
+        let recorder = try RTMPRecorder(directory: dir, port: rtmpPort, unique: true)
+        let recordDir = recorder.recordDir
+        var nginx = try recorder.start(log: "out1.log")
         Thread.sleep(forTimeInterval: 0.5)
         let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
         let serve = try ServeProcess(pipelines: """
@@ -170,7 +180,7 @@ final class LiveServersTests: XCTestCase {
         let during = try serve.frames("cam")
         try serve.waitFor("frames still flowing through the pipeline", timeout: 30) { try serve.frames("cam") > during + 3 }
 
-        nginx = try Child("/usr/sbin/nginx", ["-c", conf, "-p", nginxDir.path], log: nginxDir.appendingPathComponent("out2.log").path)
+        nginx = try recorder.start(log: "out2.log")
         defer { nginx.stop() }
         let back = Date()
         try serve.waitFor("the output to reconnect", timeout: 30) {
@@ -181,9 +191,7 @@ final class LiveServersTests: XCTestCase {
         try serve.waitFor("frames to the new server", timeout: 30) { (try output()["frames_written"] as? Int ?? 0) >= written + 5 }
         print("RTMP server back → output reconnected after \((Date().timeIntervalSince(back) * 10).rounded() / 10) s")
         XCTAssertEqual(try serve.terminate(), 0)
-        _ = try runTool("/usr/sbin/nginx", ["-c", conf, "-p", nginxDir.path, "-s", "quit"], timeout: 10)
-        let deadline = Date().addingTimeInterval(10)
-        while nginx.process.isRunning && Date() < deadline { usleep(50_000) }
+        try recorder.quit(nginx)
         // Two recordings: one per connection, the second from after the reconnect, and it decodes.
         let files = try FileManager.default.contentsOfDirectory(atPath: recordDir.path).filter { $0.hasSuffix(".flv") }.sorted()
         XCTAssertEqual(files.count, 2, "\(files)")
