@@ -34,6 +34,9 @@ public final class StreamReader: @unchecked Sendable {
     public let frameRate: Rational
     public let timeBase: Rational
     public let width: Int, height: Int
+    /// True for segmented streams (HLS, DASH): the demuxer fetches a whole segment and hands its frames over
+    /// at once, then nothing until the next one, so a live reader has to pace them itself.
+    public let isSegmented: Bool
 
     private let input: InputContext
     private let codec: CodecContext
@@ -153,6 +156,8 @@ public final class StreamReader: @unchecked Sendable {
         self.timeBase = Rational(Int(stream.pointee.time_base.num), Int(stream.pointee.time_base.den))
         self.width = Int(stream.pointee.codecpar.pointee.width)
         self.height = Int(stream.pointee.codecpar.pointee.height)
+        let demuxerName = format.pointee.iformat.map { String(cString: $0.pointee.name) } ?? ""
+        self.isSegmented = demuxerName.split(separator: ",").contains { $0 == "hls" || $0 == "dash" }
         self.interruptBox = box
         committed = true
     }

@@ -280,7 +280,10 @@ public final class LivePipeline: @unchecked Sendable {
             }
             let rate = reader.frameRate.doubleValue > 0 ? reader.frameRate.doubleValue : 25
             lock.lock(); nominalFrameRate = Int(rate.rounded()); lock.unlock()
-            // Files are read at their native rate: frame k is due k frame periods after the first.
+            // Files are read at their native rate: frame k is due k frame periods after the first. So are
+            // segmented streams (HLS), whose frames arrive a segment at a time: unpaced, the drop-oldest queue
+            // would keep two frames of every segment.
+            let paced = isFile || reader.isSegmented
             var due = ContinuousClock.now
             let period = Duration.nanoseconds(Int64(1e9 / rate))
             do {
@@ -289,7 +292,7 @@ public final class LivePipeline: @unchecked Sendable {
                     guard let frame = try reader.nextFrame(pool: pool) else { break }
                     metrics.stageLatency["decode"]?.recordInterval(since: started)
                     metrics.framesIn["decode"]?.increment()
-                    if isFile {
+                    if paced {
                         let now = ContinuousClock.now
                         if due > now { Thread.sleep(forTimeInterval: Double((due - now).components.attoseconds) / 1e18 + Double((due - now).components.seconds)) }
                         else if now - due > .seconds(1) { due = now }   // far behind (a stall): do not burst
