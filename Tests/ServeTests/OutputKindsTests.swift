@@ -87,6 +87,64 @@ final class OutputKindsTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(total, recorded)
     }
 
+    /// `rotate_size`: a recording is closed (finalized, playable) once it reaches the size, and the next one
+    /// starts; no file grows past the size by more than a frame and the container's trailer.
+    func testRecordingsRotateBySize() throws {
+        let dir = try temporaryDirectory("rotate-size")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
+        // All-intra at a high bitrate: about 30 KB a frame, so 1 MiB fills in a few dozen frames.
+        let serve = try ServeProcess(pipelines: """
+          big:
+            source:
+              url: \(clip)
+              loop: true
+            model: wave
+            workers: 1
+            outputs:
+              - record: \(dir.path)/rec/big.mp4
+                rotate_size: 1MiB
+                bitrate: 20M
+                gop: 1
+                preset: ultrafast
+        """, directory: dir)
+        try serve.waitReady()
+        func output() throws -> [String: Any] { try XCTUnwrap((try serve.pipeline("big")["outputs"] as? [[String: Any]])?.first) }
+        try serve.waitFor("a recording to reach 1 MiB and rotate", timeout: 120) {
+            (try output()["recordings"] as? [Any])?.isEmpty == false
+        }
+        let written = try output()["frames_written"] as? Int ?? 0
+        try serve.waitFor("frames in the next recording", timeout: 30) { (try output()["frames_written"] as? Int ?? 0) >= written + 3 }
+        XCTAssertEqual(try serve.terminate(), 0, serve.log)
+        let total = try recordedFrames(loggedBy: serve)
+
+        let limit = 1 << 20
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/rec").sorted()
+        XCTAssertGreaterThanOrEqual(files.count, 2, "\(files)")
+        var frames = 0
+        for (i, file) in files.enumerated() {
+            let size = try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: dir.path + "/rec/" + file)[.size] as? Int)
+            // A frame is ~30 KB here; 128 KiB of slack covers the last frame and the trailer.
+            XCTAssertLessThan(size, limit + 128 << 10, "\(file) grew past rotate_size")
+            if i < files.count - 1 { XCTAssertGreaterThanOrEqual(size, limit, "\(file) was rotated before reaching rotate_size") }
+            let probed = try probe(dir.path + "/rec/" + file)
+            XCTAssertGreaterThan(probed.frames, 0, file)
+            frames += probed.frames
+        }
+        XCTAssertGreaterThanOrEqual(total, written + 3)
+        XCTAssertEqual(frames, total, "every frame streamd says it recorded decodes from some file")
+    }
+
+    /// Frames written as counted in the log's last "recording finalized" lines (the API is gone after exit).
+    private func recordedFrames(loggedBy serve: ServeProcess) throws -> Int {
+        let counts = serve.log.split(separator: "\n").filter { $0.contains("recording finalized") }.compactMap { line -> Int? in
+            guard let open = line.lastIndex(of: "("), let space = line[open...].firstIndex(of: " ") else { return nil }
+            return Int(line[line.index(after: open)..<space])
+        }
+        guard !counts.isEmpty else { throw Failure("no 'recording finalized' line in the log:\n\(serve.log)") }
+        return counts.reduce(0, +)
+    }
+
     /// A peer that accepts the connection and then never answers: that output waits out its timeout on its
     /// own thread and then retries, while the recording beside it keeps receiving every frame.
     func testAStalledPeerDelaysOnlyItsOwnOutput() throws {
