@@ -15,7 +15,7 @@ public struct ServerConfig: Sendable, Equatable {
     public var port = 8480
     /// Bearer token for mutating endpoints, given inline (`token`) …
     public var token: String?
-    /// … or read from a file when the service starts (`token_file`); the two are exclusive.
+    /// … or read from a file at start-up and at every reload (`token_file`); the two are exclusive.
     public var tokenFile: String?
     /// Directories models are looked up in, first to last, and the only ones the API may read.
     public var modelDirs: [String] = []

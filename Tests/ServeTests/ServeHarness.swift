@@ -47,7 +47,7 @@ final class ServeProcess {
         try process.run()
     }
 
-    static func writeConfig(pipelines yaml: String, port: Int, to path: String) throws {
+    static func writeConfig(pipelines yaml: String, port: Int, token: String = token, to path: String) throws {
         let models = try SharedData.path("models/ml5")
         let text = """
         server:

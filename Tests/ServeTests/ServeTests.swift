@@ -179,7 +179,9 @@ final class ServeTests: XCTestCase {
         let startedB = try XCTUnwrap(try serve.pipeline("b")["started_at"] as? Double)
         let framesB = try serve.frames("b")
 
-        try ServeProcess.writeConfig(pipelines: yaml(0.5), port: serve.port, to: serve.configPath)
+        // The same reload rotates the API token: the old one is refused from then on, without a restart.
+        let rotated = "rotated-token-fedcba9876543210"
+        try ServeProcess.writeConfig(pipelines: yaml(0.5), port: serve.port, token: rotated, to: serve.configPath)
         kill(serve.process.processIdentifier, SIGHUP)
         try serve.waitFor("pipeline a to restart", timeout: 30) {
             let started = try serve.pipeline("a")["started_at"] as? Double
@@ -191,6 +193,11 @@ final class ServeTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(try serve.frames("b"), framesB, "b's counters went on")
         try serve.waitFor("a to record again", timeout: 60) { try serve.frames("a") >= 3 }
         XCTAssertTrue(serve.log.contains("restarted [a]"), serve.log)
+        XCTAssertTrue(serve.log.contains("API token replaced"), serve.log)
+        XCTAssertFalse(serve.log.contains("take effect at the next restart") || serve.log.contains("takes effect at the next restart"),
+                       "only the token changed, and it applies at once")
+        XCTAssertEqual(try serve.request("POST", "/v1/pipelines/b/style", body: #"{"strength": 1}"#, token: ServeProcess.token).status, 401)
+        XCTAssertEqual(try serve.request("POST", "/v1/pipelines/b/style", body: #"{"strength": 1}"#, token: rotated).status, 200)
         XCTAssertEqual(try recordings(in: rec + "/a").count, 1, "a's first recording was finalized at the restart")
         XCTAssertEqual(try recordings(in: rec + "/b").count, 0, "b still records its first file")
         XCTAssertEqual(try serve.terminate(), 0)

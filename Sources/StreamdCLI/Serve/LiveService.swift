@@ -23,6 +23,7 @@ final class LiveService: Service, @unchecked Sendable {
     private let logger: Logger
     private let environment: LiveEnvironment
     private let notifier: SystemdNotifier?
+    private let token: APIToken
     private let lock = NSLock()
     private let reloadLock = NSLock()
     private var config: ServeConfig
@@ -31,7 +32,9 @@ final class LiveService: Service, @unchecked Sendable {
     private var failures: [String: String] = [:]
     private var ready = false
 
-    init(configFile: String, overrides: [String], config: ServeConfig, environment: LiveEnvironment, notifier: SystemdNotifier?) {
+    init(configFile: String, overrides: [String], config: ServeConfig, environment: LiveEnvironment, token: APIToken,
+         notifier: SystemdNotifier?) {
+        self.token = token
         self.configFile = configFile
         self.overrides = overrides
         self.config = config
@@ -91,7 +94,7 @@ final class LiveService: Service, @unchecked Sendable {
         try? notifier?.reloading()
         defer { try? notifier?.ready() }
         let old = lock.withLock { config }
-        if fresh.server != old.server { logger.warning("server settings changed: they take effect at the next restart") }
+        applyServerChanges(from: old.server, to: fresh.server)
         var restarted: [String] = [], started: [String] = [], stopped: [String] = [], unchanged: [String] = []
         let freshByName = Dictionary(uniqueKeysWithValues: fresh.pipelines.map { ($0.name, $0) })
         for p in old.pipelines where freshByName[p.name] == nil {
@@ -132,6 +135,25 @@ final class LiveService: Service, @unchecked Sendable {
         }
         logger.info("reloaded \(configFile): restarted [\(restarted.joined(separator: ", "))], started [\(started.joined(separator: ", "))], stopped [\(stopped.joined(separator: ", "))], unchanged [\(unchanged.joined(separator: ", "))]")
         return (restarted, started, stopped, unchanged)
+    }
+
+    /// The token (inline, from the environment or re-read from its file) takes effect at once; the other
+    /// `server:` settings shape the listener, the model lookup and the loggers built at start-up, so a change
+    /// there is reported, key by key, as waiting for the next restart.
+    private func applyServerChanges(from old: ServerConfig, to fresh: ServerConfig) {
+        do {
+            let next = try APIToken.resolve(fresh)
+            if next != token.current {
+                token.replace(with: next)
+                logger.notice(next == nil ? "API token removed: mutating endpoints answer 401" : "API token replaced")
+            }
+        } catch {
+            logger.error("keeping the current API token: \(error)")
+        }
+        let later = [("listen", old.listen != fresh.listen), ("port", old.port != fresh.port),
+                     ("model_dirs", old.modelDirs != fresh.modelDirs), ("log_level", old.logLevel != fresh.logLevel)]
+            .filter(\.1).map { "server.\($0.0)" }
+        if !later.isEmpty { logger.warning("\(later.joined(separator: ", ")) changed: takes effect at the next restart") }
     }
 
     /// Graceful: every pipeline drains in parallel, recordings are finalized.

@@ -11,7 +11,7 @@ enum ServeAPI {
     /// Request bodies larger than this are refused (413).
     static let maxBody = 16 * 1024
 
-    static func router(service: LiveService, registry: PrometheusCollectorRegistry, token: String?) -> Router<BasicRequestContext> {
+    static func router(service: LiveService, registry: PrometheusCollectorRegistry, token: APIToken) -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/healthz") { _, _ in json(["status": "ok"]) }
         router.get("/readyz") { _, _ -> Response in
@@ -31,7 +31,7 @@ enum ServeAPI {
             return json(describe(service, name))
         }
         router.post("/v1/pipelines/:name/style") { request, context -> Response in
-            if let denied = authorize(request, token: token) { return denied }
+            if let denied = authorize(request, token: token.current) { return denied }
             let name = context.parameters.get("name") ?? ""
             guard let pipeline = service.pipeline(name) else { return error(.notFound, "no running pipeline named '\(name)'") }
             let body = try await request.body.collect(upTo: maxBody)
@@ -45,7 +45,7 @@ enum ServeAPI {
             }
         }
         router.post("/v1/pipelines/:name/start") { request, context -> Response in
-            if let denied = authorize(request, token: token) { return denied }
+            if let denied = authorize(request, token: token.current) { return denied }
             let name = context.parameters.get("name") ?? ""
             do {
                 guard try await onThread("api-start", { try service.start(name) }) else {
@@ -57,14 +57,14 @@ enum ServeAPI {
             return json(describe(service, name))
         }
         router.post("/v1/pipelines/:name/stop") { request, context -> Response in
-            if let denied = authorize(request, token: token) { return denied }
+            if let denied = authorize(request, token: token.current) { return denied }
             let name = context.parameters.get("name") ?? ""
             guard let pipeline = service.pipeline(name) else { return error(.notFound, "no pipeline named '\(name)'") }
             _ = try await onThread("api-stop") { pipeline.stop() }
             return json(describe(service, name))
         }
         router.post("/v1/reload") { request, _ -> Response in
-            if let denied = authorize(request, token: token) { return denied }
+            if let denied = authorize(request, token: token.current) { return denied }
             do {
                 let result = try await onThread("api-reload") { try service.reload() }
                 return json(["restarted": result.restarted, "started": result.started, "stopped": result.stopped,

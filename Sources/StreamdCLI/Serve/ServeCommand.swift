@@ -38,21 +38,19 @@ struct ServeCommand: AsyncParsableCommand {
         var baseLogger = Logger(label: "streamd")
         baseLogger.logLevel = Logger.Level(rawValue: serveConfig.server.logLevel) ?? .info
         let logger = baseLogger
-        var token = serveConfig.server.token
-        if token == nil, let file = serveConfig.server.tokenFile {
-            do {
-                token = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            } catch {
-                note("streamd: \(file): cannot read the API token file (\(error.localizedDescription))")
-                throw ExitCode.failure
-            }
+        let token: APIToken
+        do {
+            token = APIToken(try APIToken.resolve(serveConfig.server))
+        } catch {
+            note("streamd: \(error)")
+            throw ExitCode.failure
         }
         // FFmpeg's own warnings (a muxer's complaints, an RTSP session's trouble) go into the same log, rate-limited;
         // its informational chatter only with debug logging.
         var ffmpegLogger = baseLogger
         ffmpegLogger[metadataKey: "component"] = "ffmpeg"
         FFmpegLog.route(to: ffmpegLogger, level: baseLogger.logLevel <= .debug ? .info : .warning)
-        if token == nil { logger.warning("no API token configured: mutating endpoints answer 401") }
+        if token.current == nil { logger.warning("no API token configured: mutating endpoints answer 401") }
 
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -62,7 +60,7 @@ struct ServeCommand: AsyncParsableCommand {
                                                    600, 750, 1000, 1500, 2000, 3000, 5000, 10000].map { .milliseconds($0) }
         let environment = LiveEnvironment(modelDirectories: serveConfig.server.modelDirs, logger: logger, metrics: factory)
         let service = LiveService(configFile: config, overrides: overrides, config: serveConfig,
-                                  environment: environment, notifier: SystemdNotifier())
+                                  environment: environment, token: token, notifier: SystemdNotifier())
         let router = ServeAPI.router(service: service, registry: registry, token: token)
         let address = serveConfig.server.listen, port = serveConfig.server.port
         let app = Application(
