@@ -27,6 +27,7 @@ struct ConfigDecoder {
                 if let p = decodePipeline(name, value, path) { pipelines.append(p) }
             }
             checkDistinctTargets(pipelines)
+            checkDistinctCameras(pipelines)
         } else if f["pipelines"] == nil {
             r.report(top + "pipelines", nil, "missing: at least one pipeline is needed")
         }
@@ -290,6 +291,22 @@ struct ConfigDecoder {
             if let v = r.choice(n, path + "tune", EncoderConfig.tunes) { e.tune = v == "none" ? nil : v } else { ok = false }
         }
         return ok ? e : nil
+    }
+
+    /// A V4L2 camera streams to one reader at a time: a second pipeline on it would only ever see "busy".
+    /// Stable `/dev/v4l/by-id` links are resolved, so two names for one camera are caught too.
+    func checkDistinctCameras(_ pipelines: [PipelineConfig]) {
+        var seen: [String: String] = [:]
+        for p in pipelines {
+            guard case .device(let device) = p.source else { continue }
+            let key = URL(fileURLWithPath: device.path).resolvingSymlinksInPath().path
+            let here = ConfigPath([.key("pipelines"), .key(p.name), .key("source"), .key("device")])
+            if let first = seen[key] {
+                r.report(here, nil, "the same camera as \(first) (a camera streams to one reader at a time)")
+            } else {
+                seen[key] = here.description
+            }
+        }
     }
 
     /// Two outputs writing the same directory or file would overwrite each other.

@@ -162,6 +162,21 @@ final class ConfigValidationTests: XCTestCase {
         assertProblem(yaml, "streamd.yml: pipelines.b.outputs[0]: writes to the same place as pipelines.a.outputs[0]")
     }
 
+    func testTwoPipelinesOnOneCamera() {
+        let yaml = """
+        pipelines:
+          a:
+            source: {device: /dev/video7}
+            model: udnie
+            outputs: [{record: /srv/rec/a.mp4}]
+          b:
+            source: {device: /dev/video7, input_format: mjpeg}
+            model: udnie
+            outputs: [{record: /srv/rec/b.mp4}]
+        """
+        assertProblem(yaml, "streamd.yml: pipelines.b.source.device: the same camera as pipelines.a.source.device (a camera streams to one reader at a time)")
+    }
+
     func testPipelineNames() {
         assertProblem("pipelines:\n" + cam1.replacingOccurrences(of: "cam1:", with: "Cam 1:"),
                       "streamd.yml:2:3: pipelines.Cam 1: pipeline names are 1-64 lower-case letters, digits, '-' and '_', starting with a letter or digit (they appear in URLs and metrics)")
