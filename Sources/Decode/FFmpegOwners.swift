@@ -10,13 +10,16 @@ final class InputContext {
 
     /// Opens `url`, letting libavformat probe the format from the name and the first bytes, or with the
     /// demuxer named `format` and its private `options` (image2's `pattern_type`, `framerate`).
+    /// `nonBlocking`: reads answer EAGAIN instead of waiting (a camera's VIDIOC_DQBUF would otherwise wait
+    /// forever for a frame that never comes); the caller polls and applies its own deadline.
     init(url: String, format: String? = nil, options: [(String, String)] = [],
-         interrupt: AVIOInterruptCB? = nil) throws(FFmpegCallError) {
+         interrupt: AVIOInterruptCB? = nil, nonBlocking: Bool = false) throws(FFmpegCallError) {
         var context: UnsafeMutablePointer<AVFormatContext>?
-        if let interrupt {
+        if interrupt != nil || nonBlocking {
             // The callback must be in place before the protocol connects, so the context is allocated first.
             context = avformat_alloc_context()
-            context?.pointee.interrupt_callback = interrupt
+            if let interrupt { context?.pointee.interrupt_callback = interrupt }
+            if nonBlocking { context?.pointee.flags |= AVFMT_FLAG_NONBLOCK }
         }
         var dictionary: OpaquePointer?
         for (key, value) in options { av_dict_set(&dictionary, key, value, 0) }

@@ -34,6 +34,10 @@ public final class StreamReader: @unchecked Sendable {
     public let frameRate: Rational
     public let timeBase: Rational
     public let width: Int, height: Int
+    /// What the source delivers, in the names a camera's `input_format` uses: "mjpeg", "yuyv", else FFmpeg's
+    /// codec name (and pixel format for raw video). A camera that cannot give the requested format or size is
+    /// silently switched by the driver; the caller compares this and `width`/`height` with what it asked for.
+    public let deliveredFormat: String
     /// True for segmented streams (HLS, DASH): the demuxer fetches a whole segment and hands its frames over
     /// at once, then nothing until the next one, so a live reader has to pace them itself.
     public let isSegmented: Bool
@@ -115,7 +119,8 @@ public final class StreamReader: @unchecked Sendable {
         interrupt.arm(options.timeout)
         let input: InputContext
         do {
-            input = try InputContext(url: isFile ? "file:" + url : url, format: demuxer, options: dictionary, interrupt: callback)
+            input = try InputContext(url: isFile ? "file:" + url : url, format: demuxer, options: dictionary, interrupt: callback,
+                                     nonBlocking: demuxer == "v4l2")
         } catch {
             if interrupt.isStopped { throw MediaError(.unreadable, path: url, "interrupted while opening (stopping)") }
             if error.code == streamd_averror(ETIMEDOUT) || error.code == AVERROR_EXIT_CODE {
@@ -156,19 +161,39 @@ public final class StreamReader: @unchecked Sendable {
         self.timeBase = Rational(Int(stream.pointee.time_base.num), Int(stream.pointee.time_base.den))
         self.width = Int(stream.pointee.codecpar.pointee.width)
         self.height = Int(stream.pointee.codecpar.pointee.height)
+        let codecpar = stream.pointee.codecpar.pointee
+        if codecpar.codec_id == AV_CODEC_ID_MJPEG {
+            self.deliveredFormat = "mjpeg"
+        } else if codecpar.codec_id == AV_CODEC_ID_RAWVIDEO {
+            let pixelFormat = AVPixelFormat(rawValue: codecpar.format)
+            self.deliveredFormat = pixelFormat == AV_PIX_FMT_YUYV422 ? "yuyv" : av_get_pix_fmt_name(pixelFormat).map { String(cString: $0) } ?? "raw"
+        } else {
+            self.deliveredFormat = String(cString: avcodec_get_name(codecpar.codec_id))
+        }
         let demuxerName = format.pointee.iformat.map { String(cString: $0.pointee.name) } ?? ""
         self.isSegmented = demuxerName.split(separator: ",").contains { $0 == "hls" || $0 == "dash" }
         self.interruptBox = box
         committed = true
     }
 
-    deinit { interruptBox.release() }
+    deinit {
+        // A camera's packets point into the device's mmap'ed buffers, and the decoder (or a raw frame passed
+        // through) may still hold one. Hand them back while the device is open, or the v4l2 input complains on
+        // close and the late release hits a closed descriptor.
+        av_frame_unref(frame.frame)
+        av_packet_unref(packet.packet)
+        avcodec_flush_buffers(codec.context)
+        interruptBox.release()
+    }
 
     /// The next decoded frame, or nil at the end of the stream. Throws `MediaError(.unreadable)` when the
     /// source is lost (read error, timeout, interrupted): the caller reconnects.
     public func nextFrame(pool: FramePool? = nil) throws -> VideoFrame? {
         let context = codec.context, format = input.context, pkt = packet.packet, decoded = frame.frame
         var errorsInARow = 0
+        // A non-blocking source (a camera) said "nothing yet": poll, under the deadline armed before the
+        // first attempt, so a camera that stops delivering counts as lost after `timeout`.
+        var waiting = false
         while !finished {
             let received = avcodec_receive_frame(context, decoded)
             if received >= 0 {
@@ -192,8 +217,16 @@ public final class StreamReader: @unchecked Sendable {
                 if draining { continue }
             }
             if draining { finished = true; break }
-            interrupt.arm(timeout)
+            if !waiting { interrupt.arm(timeout) }
             let read = av_read_frame(format, pkt)
+            if read == streamd_averror_eagain() {
+                if interrupt.isStopped { return nil }
+                if interrupt.shouldInterrupt { throw MediaError(.unreadable, path: url, "no frame within \(timeout)") }
+                waiting = true
+                usleep(10_000)   // as FFmpeg's own tool polls a non-blocking input
+                continue
+            }
+            waiting = false
             if read < 0 {
                 if read == streamd_averror_eof() {
                     _ = avcodec_send_packet(context, nil)

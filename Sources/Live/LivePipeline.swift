@@ -260,9 +260,23 @@ public final class LivePipeline: @unchecked Sendable {
             name = device.path
             options = StreamReaderOptions(timeout: .seconds(5))
             let size = device.width.flatMap { w in device.height.map { (width: w, height: $0) } }
-            open = {
-                try StreamReader(device: device.path, size: size, frameRate: device.frameRate,
-                                 inputFormat: device.inputFormat?.rawValue, options: options, interrupt: interrupt)
+            // The driver quietly substitutes a format or size the camera does not offer: say so, once.
+            var warned = false
+            open = { [logger] in
+                let reader = try StreamReader(device: device.path, size: size, frameRate: device.frameRate,
+                                              inputFormat: device.inputFormat?.rawValue, options: options, interrupt: interrupt)
+                var differences: [String] = []
+                if let wanted = device.inputFormat?.rawValue, reader.deliveredFormat != wanted {
+                    differences.append("\(reader.deliveredFormat) instead of \(wanted)")
+                }
+                if let size, reader.width != size.width || reader.height != size.height {
+                    differences.append("\(reader.width)x\(reader.height) instead of \(size.width)x\(size.height)")
+                }
+                if !differences.isEmpty && !warned {
+                    warned = true
+                    logger.warning("\(device.path): the camera does not offer what the source asks for; capturing \(differences.joined(separator: " and "))")
+                }
+                return reader
             }
         }
         var backoff = Backoff(initial: environment.backoffInitial, cap: environment.backoffCap)
@@ -271,7 +285,6 @@ public final class LivePipeline: @unchecked Sendable {
             let reader: StreamReader
             do {
                 reader = try open()
-                backoff.reset()
                 setState("running")
             } catch {
                 if context.isStopRequested { break }
@@ -290,6 +303,9 @@ public final class LivePipeline: @unchecked Sendable {
                 while !context.isStopRequested {
                     let started = ContinuousClock.now
                     guard let frame = try reader.nextFrame(pool: pool) else { break }
+                    // Back-off starts over only once frames come: a source that opens and then delivers
+                    // nothing (a starved camera, a stream with no video yet) keeps backing off.
+                    backoff.reset()
                     metrics.stageLatency["decode"]?.recordInterval(since: started)
                     metrics.framesIn["decode"]?.increment()
                     if paced {

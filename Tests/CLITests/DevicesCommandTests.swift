@@ -37,20 +37,23 @@ final class DevicesCommandTests: XCTestCase {
     /// ENUM_FRAMESIZES but not ENUM_FRAMEINTERVALS, so no frame rates are listed for it. `pw-v4l2` intercepts
     /// `open`, not directory listings, so the device is named explicitly.
     func testInspectsAFakeCameraThroughPipeWire() throws {
-        let camera = try FakeCamera()
-        defer { camera.stop() }
-        var last: CLI.Result?
-        try camera.waitFor("the fake camera's node", seconds: 20) {
-            let r = try CLI.run(["devices", "/dev/video0"], environment: camera.environment, timeout: 20, launcher: FakeCamera.launcher)
-            last = r
-            return r.status == 0 && r.stdout.contains("YUYV")
+        for (format, line) in [(FakeCamera.Format.yuyv, "  YUYV (YUYV 4:2:2): 640x480"),
+                               (.mjpeg, "  MJPG (Motion-JPEG, compressed): 640x480")] {
+            let camera = try FakeCamera(format: format)
+            defer { camera.stop() }
+            var last: CLI.Result?
+            try camera.waitFor("the fake camera's node", seconds: 20) {
+                let r = try CLI.run(["devices", "/dev/video0"], environment: camera.environment, timeout: 20, launcher: FakeCamera.launcher)
+                last = r
+                return r.status == 0 && r.stdout.contains(line)
+            }
+            let r = try XCTUnwrap(last)
+            let lines = r.stdout.split(separator: "\n").map(String.init)
+            XCTAssertEqual(lines.count, 2, r.stdout)
+            XCTAssertTrue(lines.first?.hasPrefix("/dev/video0: ") ?? false, r.stdout)
+            XCTAssertTrue(lines.first?.contains("(PipeWire, ") ?? false, "driver named: \(r.stdout)")
+            XCTAssertEqual(lines.last, line)
         }
-        let r = try XCTUnwrap(last)
-        let lines = r.stdout.split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines.count, 2, r.stdout)
-        XCTAssertTrue(lines.first?.hasPrefix("/dev/video0: ") ?? false, r.stdout)
-        XCTAssertTrue(lines.first?.contains("(PipeWire, ") ?? false, "driver named: \(r.stdout)")
-        XCTAssertEqual(lines.last, "  YUYV (YUYV 4:2:2): 640x480")
     }
 
     func testListingShowsFormatsSizesAndRates() {

@@ -9,10 +9,11 @@ final class LiveServersTests: XCTestCase {
     final class Child {
         let process = Process()
         let logPath: String
-        init(_ executable: String, _ arguments: [String], log: String) throws {
+        init(_ executable: String, _ arguments: [String], log: String, environment: [String: String] = [:]) throws {
             logPath = log
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
+            if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
             FileManager.default.createFile(atPath: log, contents: nil)
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             process.standardOutput = handle

@@ -14,8 +14,22 @@ public final class FakeCamera {
          "DBUS_SESSION_BUS_ADDRESS": "unix:path=\(runtimeDirectory.path)/bus"]
     }
 
-    /// Starts the stack; YUYV 640x480 at 30 frames/s.
-    public init() throws {
+    /// What the camera offers; a real UVC camera typically has both, this one has exactly one.
+    public enum Format: Sendable {
+        case yuyv, mjpeg
+
+        /// The GStreamer caps (and encoder) publishing a moving test pattern in this format.
+        var pipeline: [String] {
+            let size = "width=640,height=480,framerate=30/1"
+            switch self {
+            case .yuyv: return ["video/x-raw,format=YUY2,\(size)"]
+            case .mjpeg: return ["video/x-raw,\(size)", "!", "jpegenc", "!", "image/jpeg,\(size)"]
+            }
+        }
+    }
+
+    /// Starts the stack; 640x480 at 30 frames/s in `format`.
+    public init(format: Format = .yuyv) throws {
         runtimeDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("streamd-pw-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: runtimeDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -25,8 +39,7 @@ public final class FakeCamera {
             try start("/usr/bin/pipewire", [])
             try waitFor("the PipeWire socket") { FileManager.default.fileExists(atPath: self.runtimeDirectory.path + "/pipewire-0") }
             try start("/usr/bin/wireplumber", [])
-            try start("/usr/bin/gst-launch-1.0", ["-q", "videotestsrc", "is-live=true", "pattern=ball", "!",
-                                                 "video/x-raw,format=YUY2,width=640,height=480,framerate=30/1", "!",
+            try start("/usr/bin/gst-launch-1.0", ["-q", "videotestsrc", "is-live=true", "pattern=ball", "!"] + format.pipeline + ["!",
                                                  "pipewiresink", "mode=provide",
                                                  "stream-properties=props,media.class=Video/Source,node.name=fakecam"])
         } catch {
