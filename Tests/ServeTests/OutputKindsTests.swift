@@ -177,6 +177,7 @@ final class OutputKindsTests: XCTestCase {
         func outputs() throws -> [[String: Any]] { try XCTUnwrap(try serve.pipeline("cam")["outputs"] as? [[String: Any]]) }
         // While the RTMP handshake hangs (up to the 10 s timeout), the recording goes on.
         try serve.waitFor("the recording to get 10 frames", timeout: 60) { (try outputs()[1]["frames_written"] as? Int ?? 0) >= 10 }
+        let residentAtStart = try serve.residentBytes()
         XCTAssertEqual(try outputs()[0]["frames_written"] as? Int, 0)
         // Then the stalled output gives up with a timeout and retries, still without blocking the recording.
         try serve.waitFor("the stalled output to time out", timeout: 30) { try outputs()[0]["state"] as? String == "reconnecting" }
@@ -184,6 +185,11 @@ final class OutputKindsTests: XCTestCase {
         XCTAssertTrue(error.contains("rtmp://127.0.0.1:\(port)") && error.contains("no progress within 10"), error)
         let recorded = try outputs()[1]["frames_written"] as? Int ?? 0
         try serve.waitFor("the recording to keep going", timeout: 30) { (try outputs()[1]["frames_written"] as? Int ?? 0) >= recorded + 5 }
+        // Memory stays bounded while the peer takes nothing: the stalled output's queue drops its oldest frames
+        // (each 176x144 frame is ~300 KB as floats; hundreds went by in this time).
+        let growth = try serve.residentBytes() - residentAtStart
+        print("resident memory growth while the peer stalled: \(growth >> 10) KiB over \(try outputs()[1]["frames_written"] as? Int ?? 0) frames")
+        XCTAssertLessThan(growth, 32 << 20, "resident memory grew by \(growth >> 20) MiB while an output stalled")
         XCTAssertEqual(try serve.terminate(timeout: 40), 0)
     }
 }

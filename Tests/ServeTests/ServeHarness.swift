@@ -74,6 +74,14 @@ final class ServeProcess {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// The process's resident memory now (VmRSS).
+    func residentBytes() throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kib = Int(line.split(separator: " ").dropFirst().first ?? "") else { throw Failure("no VmRSS in /proc/\(process.processIdentifier)/status") }
+        return kib << 10
+    }
+
     /// Waits until /readyz answers 200.
     func waitReady(timeout: TimeInterval = 60) throws {
         try waitFor("the API to answer /readyz", timeout: timeout) {
