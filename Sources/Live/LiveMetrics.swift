@@ -12,11 +12,23 @@ final class LiveMetrics: @unchecked Sendable {
     let queueDepth: [String: Gauge]
     let sourceReconnects: Counter
     let fps: Gauge
-    let state: Gauge
+    /// 1 while running (kept beside the per-state gauges for simple alerts).
+    let running: Gauge
+    /// `streamd_pipeline_state{state=…}`: 1 for the current state, 0 for the others.
+    let states: [String: Gauge]
     private let factory: any MetricsFactory
     private let pipeline: String
     private let lock = NSLock()
-    private var outputs: [String: (reconnects: Counter, frames: Counter)] = [:]
+    private var outputs: [String: OutputInstruments] = [:]
+
+    static let stateNames = ["starting", "running", "reconnecting", "stopping", "stopped", "failed"]
+
+    struct OutputInstruments {
+        let reconnects: Counter
+        let frames: Counter
+        /// 1 while connected (or recording), 0 while idle or reconnecting.
+        let connected: Gauge
+    }
 
     init(pipeline: String, factory: any MetricsFactory) {
         self.factory = factory
@@ -41,15 +53,25 @@ final class LiveMetrics: @unchecked Sendable {
         })
         sourceReconnects = Counter(label: "streamd_source_reconnects_total", dimensions: dims(), factory: factory)
         fps = Gauge(label: "streamd_output_fps", dimensions: dims(), factory: factory)
-        state = Gauge(label: "streamd_pipeline_running", dimensions: dims(), factory: factory)
+        running = Gauge(label: "streamd_pipeline_running", dimensions: dims(), factory: factory)
+        states = Dictionary(uniqueKeysWithValues: Self.stateNames.map {
+            ($0, Gauge(label: "streamd_pipeline_state", dimensions: dims([("state", $0)]), factory: factory))
+        })
     }
 
-    func output(_ name: String) -> (reconnects: Counter, frames: Counter) {
+    func setState(_ value: String) {
+        running.record(value == "running" ? 1 : 0)
+        for (name, gauge) in states { gauge.record(name == value ? 1 : 0) }
+    }
+
+    func output(_ name: String) -> OutputInstruments {
         lock.lock(); defer { lock.unlock() }
         if let existing = outputs[name] { return existing }
         let dims = [("pipeline", pipeline), ("output", name)]
-        let made = (Counter(label: "streamd_output_reconnects_total", dimensions: dims, factory: factory),
-                    Counter(label: "streamd_output_frames_total", dimensions: dims, factory: factory))
+        let made = OutputInstruments(
+            reconnects: Counter(label: "streamd_output_reconnects_total", dimensions: dims, factory: factory),
+            frames: Counter(label: "streamd_output_frames_total", dimensions: dims, factory: factory),
+            connected: Gauge(label: "streamd_output_connected", dimensions: dims, factory: factory))
         outputs[name] = made
         return made
     }

@@ -150,7 +150,7 @@ public final class LivePipeline: @unchecked Sendable {
         state = value
         if let error { lastError = error }
         lock.unlock()
-        metrics.state.record(value == "running" ? 1 : 0)
+        metrics.setState(value)
     }
 
     // MARK: - Running

@@ -17,7 +17,7 @@ final class OutputSink {
     private let logger: Logger
     private let interrupt: IOInterrupt
     private let timeout: Duration
-    private let counters: (reconnects: Counter, frames: Counter)
+    private let counters: LiveMetrics.OutputInstruments
     private var output: StreamOutput?
     /// Recording: the file being written (a hidden temporary name) and where it goes when finalized.
     private var segment: (temporary: String, final: String, started: ContinuousClock.Instant)?
@@ -26,7 +26,9 @@ final class OutputSink {
     /// UDP and SRT outputs send frames at their own rate (see `FramePacer`); nil for the others.
     private var pacer: FramePacer?
     private var retryAt: ContinuousClock.Instant?
-    private(set) var state = State.idle
+    private(set) var state = State.idle {
+        didSet { counters.connected.record(state == .connected ? 1 : 0) }
+    }
     private(set) var lastError: String?
     private(set) var framesWritten = 0
     private(set) var reconnects = 0

@@ -114,6 +114,11 @@ final class LiveServersTests: XCTestCase {
         // The source server dies: the pipeline reports reconnecting (2 s read timeout) and keeps its RTMP output.
         rtsp.stop()
         try serve.waitFor("state reconnecting", timeout: 15) { try serve.pipeline("live")["state"] as? String == "reconnecting" }
+        func state(_ name: String) throws -> Double {
+            try ServeTests.sample(try serve.request("GET", "/metrics").text, "streamd_pipeline_state", labels: ["pipeline": "live", "state": name])
+        }
+        XCTAssertEqual(try state("reconnecting"), 1, "the metrics say reconnecting too")
+        XCTAssertEqual(try state("running"), 0)
         let before = try serve.frames("live")
         rtsp = try startRTSP(port: rtspPort, directory: dir, clip: clip)
         defer { rtsp.stop() }
@@ -127,6 +132,8 @@ final class LiveServersTests: XCTestCase {
         XCTAssertEqual(try output()["reconnects"] as? Int, 0, "the RTMP push stayed connected through the source outage")
         let metrics = try serve.request("GET", "/metrics").text
         XCTAssertGreaterThanOrEqual(try ServeTests.sample(metrics, "streamd_source_reconnects_total", labels: ["pipeline": "live"]), 1)
+        XCTAssertEqual(try state("running"), 1)
+        XCTAssertEqual(try state("reconnecting"), 0)
 
         let pushed = try output()["frames_written"] as? Int ?? 0
         XCTAssertEqual(try serve.terminate(), 0, serve.log)
@@ -177,6 +184,11 @@ final class LiveServersTests: XCTestCase {
 
         nginx.stop()   // SIGTERM: nginx's fast shutdown closes the connection
         try serve.waitFor("the output to notice", timeout: 20) { try output()["state"] as? String == "reconnecting" }
+        func connected() throws -> Double {
+            try ServeTests.sample(try serve.request("GET", "/metrics").text, "streamd_output_connected",
+                                  labels: ["pipeline": "cam", "output": "rtmp://127.0.0.1:\(rtmpPort)/rec/cam"])
+        }
+        XCTAssertEqual(try connected(), 0)
         XCTAssertEqual(try serve.pipeline("cam")["state"] as? String, "running", "the pipeline keeps running")
         let during = try serve.frames("cam")
         try serve.waitFor("frames still flowing through the pipeline", timeout: 30) { try serve.frames("cam") > during + 3 }
@@ -190,6 +202,7 @@ final class LiveServersTests: XCTestCase {
         }
         let written = try output()["frames_written"] as? Int ?? 0
         try serve.waitFor("frames to the new server", timeout: 30) { (try output()["frames_written"] as? Int ?? 0) >= written + 5 }
+        XCTAssertEqual(try connected(), 1, "the metrics say connected again")
         print("RTMP server back → output reconnected after \((Date().timeIntervalSince(back) * 10).rounded() / 10) s")
         XCTAssertEqual(try serve.terminate(), 0)
         try recorder.quit(nginx)
