@@ -9,7 +9,7 @@ import XCTest
 final class ServeTests: XCTestCase {
     /// A pipeline reading `clip` in a loop at its native rate, recording into `recordDir`.
     func pipelineYAML(_ name: String, clip: String, recordDir: String, model: String = "wave", strength: Double = 1,
-                      maxSize: Int? = 128) -> String {
+                      maxSize: Int? = 128, preset: String? = "ultrafast") -> String {
         """
           \(name):
             source:
@@ -21,7 +21,7 @@ final class ServeTests: XCTestCase {
             workers: 1
             outputs:
               - record: \(recordDir)/\(name).mp4
-                preset: ultrafast
+        \(preset.map { "        preset: \($0)" } ?? "")
         """
     }
 
@@ -29,13 +29,14 @@ final class ServeTests: XCTestCase {
         try FileManager.default.contentsOfDirectory(atPath: dir).filter { !$0.hasPrefix(".") }.sorted().map { dir + "/" + $0 }
     }
 
-    /// Record a looped file, scrape the metrics twice, SIGTERM: the recording is finalized and decodes.
+    /// Record a looped file with the default (live) encoder settings, scrape the metrics twice, SIGTERM: the
+    /// recording is finalized and decodes, without B-frames and with a keyframe at least every 50 frames.
     func testRecordingMetricsAndSIGTERM() throws {
         let dir = try temporaryDirectory("record")
         defer { try? FileManager.default.removeItem(at: dir) }
         let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
         let rec = dir.appendingPathComponent("rec").path
-        let serve = try ServeProcess(pipelines: pipelineYAML("cam", clip: clip, recordDir: rec), directory: dir)
+        let serve = try ServeProcess(pipelines: pipelineYAML("cam", clip: clip, recordDir: rec, preset: nil), directory: dir)
         try serve.waitReady()
         XCTAssertEqual(try serve.request("GET", "/healthz").status, 200)
         try serve.waitFor("10 frames out", timeout: 90) { try serve.frames("cam") >= 10 }
@@ -54,6 +55,7 @@ final class ServeTests: XCTestCase {
         let after = try Self.sample(try serve.request("GET", "/metrics").text, "streamd_frames_out_total",
                                     labels: ["pipeline": "cam", "stage": "encode"])
         XCTAssertGreaterThan(after, before)
+        try serve.waitFor("more than one GOP", timeout: 90) { try serve.frames("cam") >= 110 }
 
         let written = try serve.frames("cam")
         XCTAssertEqual(try serve.terminate(), 0, serve.log)
@@ -65,6 +67,17 @@ final class ServeTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(probed.frames, written, "every frame counted before SIGTERM is in the file")
         XCTAssertEqual(probed.width, 128)
         XCTAssertEqual(probed.height, 104)
+        // Live defaults (veryfast, zerolatency, GOP 50): no frame waits for a later one, and a viewer joining
+        // mid-stream waits at most 50 frames for a keyframe.
+        let types = try runTool("/usr/bin/ffprobe", ["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=key_frame,pict_type",
+                                                     "-of", "csv=p=0", try XCTUnwrap(files.first)])
+        let frames = types.output.split(separator: "\n").map { $0.split(separator: ",").map(String.init) }
+        XCTAssertGreaterThanOrEqual(frames.count, 110)
+        XCTAssertFalse(frames.contains { $0.last == "B" }, "no B-frames")
+        let keys = frames.indices.filter { frames[$0].first == "1" }
+        XCTAssertEqual(keys.first, 0)
+        let gaps = zip(keys.dropFirst(), keys).map { $0 - $1 } + [frames.count - (keys.last ?? 0)]
+        XCTAssertLessThanOrEqual(gaps.max() ?? .max, 50, "keyframes at \(keys)")
     }
 
     /// Auth (401 without or with a wrong token, 200 with it), validation (400 with a message), 404, 413.
