@@ -111,6 +111,8 @@ final class LiveServersTests: XCTestCase {
         func output() throws -> [String: Any] { try XCTUnwrap((try serve.pipeline("live")["outputs"] as? [[String: Any]])?.first) }
         try serve.waitFor("10 frames pushed over RTMP", timeout: 90) { (try output()["frames_written"] as? Int ?? 0) >= 10 }
 
+        XCTAssertEqual(try serve.udpSocketCount(), 0, "RTSP goes over TCP unless rtsp_transport says otherwise")
+
         // The source server dies: the pipeline reports reconnecting (2 s read timeout) and keeps its RTMP output.
         rtsp.stop()
         try serve.waitFor("state reconnecting", timeout: 15) { try serve.pipeline("live")["state"] as? String == "reconnecting" }
@@ -210,5 +212,39 @@ final class LiveServersTests: XCTestCase {
         let files = try FileManager.default.contentsOfDirectory(atPath: recordDir.path).filter { $0.hasSuffix(".flv") }.sorted()
         XCTAssertEqual(files.count, 2, "\(files)")
         if let last = files.last { XCTAssertGreaterThanOrEqual(try probe(recordDir.path + "/" + last).frames, 5) }
+    }
+
+    /// `rtsp_transport: udp`: RTP arrives over UDP (the process holds UDP sockets for it), and the clip is
+    /// stylized and recorded.
+    func testRTSPOverUDPWhenAsked() throws {
+        let dir = try temporaryDirectory("rtsp-udp")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let rtspPort = try ServeProcess.freePort()
+        let rtsp = try startRTSP(port: rtspPort, directory: dir, clip: try SharedData.path("media/video/fox_h264_640x640.mp4"))
+        defer { rtsp.stop() }
+        let rec = dir.appendingPathComponent("rec").path
+        let serve = try ServeProcess(pipelines: """
+          live:
+            source:
+              url: rtsp://127.0.0.1:\(rtspPort)/cam
+              rtsp_transport: udp
+            model: wave
+            max_size: 64
+            workers: 1
+            outputs:
+              - record: \(rec)/live.mp4
+                preset: ultrafast
+        """, directory: dir)
+        try serve.waitReady()
+        try serve.waitFor("20 frames over RTSP/UDP", timeout: 60) { try serve.frames("live") >= 20 }
+        XCTAssertGreaterThanOrEqual(try serve.udpSocketCount(), 2, "RTP and RTCP sockets")
+        XCTAssertEqual(try serve.pipeline("live")["state"] as? String, "running")
+        XCTAssertEqual(try serve.terminate(), 0, serve.log)
+        let files = try FileManager.default.contentsOfDirectory(atPath: rec).filter { !$0.hasPrefix(".") }
+        XCTAssertEqual(files.count, 1, "\(files)")
+        let probed = try probe(rec + "/" + (files.first ?? ""))
+        XCTAssertGreaterThanOrEqual(probed.frames, 20)
+        XCTAssertEqual(probed.width, 64)
+        XCTAssertEqual(probed.height, 64)
     }
 }

@@ -74,6 +74,25 @@ final class ServeProcess {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// UDP sockets the process holds now (its socket descriptors matched against /proc/net/udp and udp6).
+    func udpSocketCount() throws -> Int {
+        let fdDir = "/proc/\(process.processIdentifier)/fd"
+        let inodes = Set(try FileManager.default.contentsOfDirectory(atPath: fdDir).compactMap { fd -> String? in
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: fdDir + "/" + fd),
+                  target.hasPrefix("socket:[") else { return nil }
+            return String(target.dropFirst(8).dropLast())
+        })
+        var count = 0
+        for table in ["/proc/net/udp", "/proc/net/udp6"] {
+            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let columns = line.split(separator: " ")
+                if columns.count > 9, inodes.contains(String(columns[9])) { count += 1 }
+            }
+        }
+        return count
+    }
+
     /// The process's resident memory now (VmRSS).
     func residentBytes() throws -> Int {
         let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
