@@ -87,6 +87,48 @@ final class OutputKindsTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(total, recorded)
     }
 
+    /// An HLS output that runs for long keeps only `list_size` segments in its playlist and deletes the older
+    /// ones from the disk, so the directory stays small; the live playlist stays playable.
+    func testHLSKeepsOnlyListSizeSegments() throws {
+        let dir = try temporaryDirectory("hls-window")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
+        let hls = dir.appendingPathComponent("hls").path
+        let serve = try ServeProcess(pipelines: """
+          live:
+            source:
+              url: \(clip)
+              loop: true
+            model: wave
+            max_size: 64
+            workers: 1
+            outputs:
+              - hls: \(hls)
+                segment_length: 1s
+                list_size: 2
+                gop: 5
+                preset: ultrafast
+        """, directory: dir)
+        try serve.waitReady()
+        func playlist() -> String { (try? String(contentsOfFile: hls + "/index.m3u8", encoding: .utf8)) ?? "" }
+        func mediaSequence() -> Int {
+            playlist().split(separator: "\n").first { $0.hasPrefix("#EXT-X-MEDIA-SEQUENCE:") }
+                .flatMap { Int($0.split(separator: ":")[1]) } ?? 0
+        }
+        try serve.waitFor("five segments to have rolled out of the playlist", timeout: 120) { mediaSequence() >= 5 }
+        let listed = playlist().split(separator: "\n").filter { $0.hasSuffix(".ts") }.map(String.init)
+        let onDisk = try FileManager.default.contentsOfDirectory(atPath: hls).filter { $0.hasSuffix(".ts") }
+        XCTAssertEqual(listed.count, 2, playlist())
+        XCTAssertTrue(listed.allSatisfy { onDisk.contains($0) }, "listed \(listed), on disk \(onDisk)")
+        // FFmpeg keeps one segment past the list (hls_delete_threshold) and the one being written.
+        XCTAssertLessThanOrEqual(onDisk.count, 4, "old segments are deleted: \(onDisk.sorted())")
+        XCTAssertFalse(onDisk.contains("segment000000.ts"), "the first segment was deleted")
+        // At the end the playlist is closed (#EXT-X-ENDLIST) and what it lists still plays.
+        XCTAssertEqual(try serve.terminate(), 0, serve.log)
+        XCTAssertTrue(playlist().contains("#EXT-X-ENDLIST"), playlist())
+        XCTAssertGreaterThan(try probe(hls + "/index.m3u8").frames, 0)
+    }
+
     /// `rotate_size`: a recording is closed (finalized, playable) once it reaches the size, and the next one
     /// starts; no file grows past the size by more than a frame and the container's trailer.
     func testRecordingsRotateBySize() throws {
