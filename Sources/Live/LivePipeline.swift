@@ -104,7 +104,7 @@ public final class LivePipeline: @unchecked Sendable {
             let name: String = switch $0.target {
             case .push(let url, _): url
             case .hls(let directory, _, _): "hls:" + directory
-            case .record(let path, _, _): "record:" + path
+            case .record(let path, _, _, _): "record:" + path
             }
             return PipelineSnapshot.Output(name: name, state: "idle", framesWritten: 0, reconnects: 0, lastError: nil, recordings: [])
         }

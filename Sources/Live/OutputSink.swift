@@ -42,7 +42,7 @@ final class OutputSink {
             name = url
             if proto == .udp || proto == .srt { pacer = FramePacer() }
         case .hls(let directory, _, _): name = "hls:" + directory
-        case .record(let path, _, _): name = "record:" + path
+        case .record(let path, _, _, _): name = "record:" + path
         }
         var logger = logger
         logger[metadataKey: "output"] = .string(name)
@@ -60,7 +60,7 @@ final class OutputSink {
             open(width: image.width, height: image.height, frameRate: frameRate, micros: micros)
             guard output != nil else { return }
         }
-        if case .record(_, let every, let size) = config.target, let current = segment, let output {
+        if case .record(_, let every, let size, _) = config.target, let current = segment, let output {
             let tooOld = every.map { now - current.started >= $0 } ?? false
             let tooBig = size.map { output.bytesWritten >= $0 } ?? false
             if tooOld || tooBig {
@@ -113,7 +113,7 @@ final class OutputSink {
                                                          ("hls_flags", "delete_segments+independent_segments"),
                                                          ("hls_segment_filename", directory + "/segment%06d.ts")],
                                           timeout: timeout, interrupt: interrupt)
-            case .record(let path, _, _):
+            case .record(let path, _, _, _):
                 let final = Self.segmentName(path)
                 let directory = (final as NSString).deletingLastPathComponent
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -160,6 +160,7 @@ final class OutputSink {
                 }
                 finishedFiles.append(segment.final)
                 logger.info("recording finalized: \(segment.final) (\(output.framesWritten) frames)")
+                if case .record(let path, _, _, let keep?) = config.target { prune(path, keep: keep) }
             } else if let segment {
                 unlink(segment.temporary)
             }
@@ -168,6 +169,36 @@ final class OutputSink {
             logger.error("\(error)")
         }
         segment = nil
+    }
+
+    /// `keep`: deletes this output's oldest finished recordings beyond the newest `keep`, including those
+    /// left by earlier runs (same name pattern), so a service recording for weeks does not fill the disk.
+    private func prune(_ path: String, keep: Int) {
+        let directory = (path as NSString).deletingLastPathComponent
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let ours = names.compactMap { Self.recordingOrder(of: $0, for: path) }.sorted { $0.key < $1.key }
+        for old in ours.dropLast(keep) {
+            let file = directory + "/" + old.name
+            if unlink(file) == 0 {
+                finishedFiles.removeAll { $0 == file }
+                logger.info("deleted old recording (keep: \(keep)): \(file)")
+            } else {
+                logger.warning("\(file): cannot delete an old recording (keep: \(keep)): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    /// For a file this output names (`name-YYYYMMDD-HHMMSS[-N].ext`), a key that sorts oldest first.
+    static func recordingOrder(of file: String, for path: String) -> (name: String, key: String)? {
+        let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension + "-"
+        let ext = "." + (path as NSString).pathExtension
+        guard file.hasPrefix(stem), file.hasSuffix(ext) else { return nil }
+        let middle = file.dropFirst(stem.count).dropLast(ext.count)
+        let parts = middle.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2 || parts.count == 3, parts[0].count == 8, parts[1].count == 6,
+              parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }) else { return nil }
+        let counter = parts.count == 3 ? Int(parts[2]) ?? 0 : 0
+        return (file, "\(parts[0])\(parts[1])-" + String(repeating: "0", count: max(0, 6 - String(counter).count)) + String(counter))
     }
 
     /// `dir/name.mp4` → `dir/name-20261122-024512.mp4` (UTC), with a counter if that name is taken.

@@ -221,7 +221,7 @@ struct ConfigDecoder {
 
     // MARK: outputs
 
-    static let outputKeys = ["url", "hls", "record", "segment_length", "list_size", "rotate_every", "rotate_size",
+    static let outputKeys = ["url", "hls", "record", "segment_length", "list_size", "rotate_every", "rotate_size", "keep",
                              "codec", "bitrate", "gop", "preset", "tune"]
     static let recordExtensions = ["mp4", "mkv", "mov", "ts"]
 
@@ -233,7 +233,7 @@ struct ConfigDecoder {
             else { r.report(path + kinds[1], f[kinds[1]], "\(kinds.joined(separator: " and ")) are exclusive: one sink per output") }
             return nil
         }
-        let only: [String: [String]] = ["hls": ["segment_length", "list_size"], "record": ["rotate_every", "rotate_size"]]
+        let only: [String: [String]] = ["hls": ["segment_length", "list_size"], "record": ["rotate_every", "rotate_size", "keep"]]
         for (owner, keys) in only where owner != kind {
             for key in keys where f.has(key) { r.report(path + key, f[key], "only for \(owner) outputs") }
         }
@@ -270,7 +270,8 @@ struct ConfigDecoder {
             let every = f["rotate_every"].flatMap { r.duration($0, path + "rotate_every") }
             let size = f["rotate_size"].flatMap { r.quantity($0, path + "rotate_size", unit: "a size", example: "512MiB or 2G") }
             if let size, size < 1 << 20 { r.report(path + "rotate_size", f["rotate_size"], "at least 1MiB") }
-            target = .record(path: r.resolvePath(file), rotateEvery: every, rotateSize: size)
+            let keep = f["keep"].flatMap { r.int($0, path + "keep", 1...1_000_000) }
+            target = .record(path: r.resolvePath(file), rotateEvery: every, rotateSize: size, keep: keep)
         }
         guard let target, let encoder else { return nil }
         return OutputConfig(target: target, encoder: encoder)
@@ -317,7 +318,7 @@ struct ConfigDecoder {
                 let key: String
                 switch o.target {
                 case .hls(let dir, _, _): key = "hls:" + dir
-                case .record(let file, _, _): key = "record:" + file
+                case .record(let file, _, _, _): key = "record:" + file
                 case .push: continue
                 }
                 let here = ConfigPath([.key("pipelines"), .key(p.name), .key("outputs"), .index(i)])

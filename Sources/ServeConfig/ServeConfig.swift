@@ -126,7 +126,8 @@ public enum OutputTarget: Sendable, Equatable {
     /// An HLS playlist and its segments in a directory.
     case hls(directory: String, segmentLength: Duration, listSize: Int)
     /// Recording to files; a new file starts after `rotateEvery` or at `rotateSize` bytes, whichever first.
-    case record(path: String, rotateEvery: Duration?, rotateSize: Int64?)
+    /// With `keep`, only the newest `keep` finished recordings of this output stay on disk.
+    case record(path: String, rotateEvery: Duration?, rotateSize: Int64?, keep: Int? = nil)
 
     public enum PushProtocol: String, Sendable, CaseIterable {
         case rtmp, rtsp, srt, udp

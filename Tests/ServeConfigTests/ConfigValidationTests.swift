@@ -143,6 +143,10 @@ final class ConfigValidationTests: XCTestCase {
                       "streamd.yml:7:20: pipelines.cam1.outputs[0].list_size: must be between 1 and 1000, got 0")
         assertProblem(output("      - record: /srv/a.mkv\n        rotate_size: 10k\n"),
                       "streamd.yml:7:22: pipelines.cam1.outputs[0].rotate_size: at least 1MiB")
+        assertProblem(output("      - record: /srv/a.mkv\n        keep: 0\n"),
+                      "streamd.yml:7:15: pipelines.cam1.outputs[0].keep: must be between 1 and 1000000, got 0")
+        assertProblem(output("      - hls: /srv/hls/cam1\n        keep: 3\n"),
+                      "streamd.yml:7:15: pipelines.cam1.outputs[0].keep: only for record outputs")
         assertProblem(output("      - {}\n"),
                       "streamd.yml:6:9: pipelines.cam1.outputs[0]: needs one of url (rtmp, rtsp, srt, udp), hls (a directory) or record (a file)")
     }

@@ -129,6 +129,44 @@ final class OutputKindsTests: XCTestCase {
         XCTAssertGreaterThan(try probe(hls + "/index.m3u8").frames, 0)
     }
 
+    /// `keep: 2` with hourly-style rotation (every second here): only the two newest recordings of this output
+    /// stay, counting one left by an earlier run; other files in the directory are not touched.
+    func testKeepDeletesTheOldestRecordings() throws {
+        let dir = try temporaryDirectory("keep")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
+        let rec = dir.appendingPathComponent("rec")
+        try FileManager.default.createDirectory(at: rec, withIntermediateDirectories: true)
+        let bystanders = ["cam-20200101-000000.mkv", "cam-notes.mp4", "other-20200101-000000.mp4", "cam.mp4"]
+        for name in bystanders + ["cam-20200101-000000.mp4"] {
+            try Data("not ours to delete".utf8).write(to: rec.appendingPathComponent(name))
+        }
+        let serve = try ServeProcess(pipelines: """
+          cam:
+            source:
+              url: \(clip)
+              loop: true
+            model: wave
+            max_size: 64
+            workers: 1
+            outputs:
+              - record: \(rec.path)/cam.mp4
+                rotate_every: 1s
+                keep: 2
+                preset: ultrafast
+        """, directory: dir)
+        try serve.waitReady()
+        try serve.waitFor("four rotations", timeout: 90) { serve.log.components(separatedBy: "recording finalized").count > 4 }
+        XCTAssertEqual(try serve.terminate(), 0, serve.log)
+        let files = try FileManager.default.contentsOfDirectory(atPath: rec.path).sorted()
+        let ours = files.filter { $0.hasPrefix("cam-2") && $0.hasSuffix(".mp4") }
+        XCTAssertEqual(ours.count, 2, "\(files)")
+        XCTAssertFalse(ours.contains("cam-20200101-000000.mp4"), "the earlier run's recording counts and went first")
+        for name in bystanders { XCTAssertTrue(files.contains(name), "\(name) left alone: \(files)") }
+        for name in ours { XCTAssertGreaterThan(try probe(rec.path + "/" + name).frames, 0, name) }
+        XCTAssertTrue(serve.log.contains("deleted old recording (keep: 2): \(rec.path)/cam-20200101-000000.mp4"), serve.log)
+    }
+
     /// `rotate_size`: a recording is closed (finalized, playable) once it reaches the size, and the next one
     /// starts; no file grows past the size by more than a frame and the container's trailer.
     func testRecordingsRotateBySize() throws {
