@@ -198,7 +198,7 @@ final class OutputSink {
         guard parts.count == 2 || parts.count == 3, parts[0].count == 8, parts[1].count == 6,
               parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }) else { return nil }
         let counter = parts.count == 3 ? Int(parts[2]) ?? 0 : 0
-        return (file, "\(parts[0])\(parts[1])-" + String(repeating: "0", count: max(0, 6 - String(counter).count)) + String(counter))
+        return (file, "\(parts[0])\(parts[1])-" + String(format: "%06d", counter))
     }
 
     /// `dir/name.mp4` → `dir/name-20261122-024512.mp4` (UTC), with a counter if that name is taken.
