@@ -21,29 +21,21 @@ final class OutputKindsTests: XCTestCase {
                                                                   "-c", "copy", "-y", path + "/rtsp.mkv"], log: path + "/rtsp.log")
         defer { udp.stop(); srt.stop(); rtsp.stop() }
         Thread.sleep(forTimeInterval: 1)
-        let serve = try ServeProcess(pipelines: """
-          multi:
-            source:
-              url: \(clip)
-              loop: true
-            model: wave
-            max_size: 96
-            workers: 1
-            outputs:
-              - url: udp://127.0.0.1:\(udpPort)
-                preset: ultrafast
-              - url: srt://127.0.0.1:\(srtPort)?mode=caller
-                preset: ultrafast
-              - url: rtsp://127.0.0.1:\(rtspPort)/live
-                preset: ultrafast
-              - hls: \(path)/hls
-                segment_length: 1s
-                list_size: 30
-                gop: 10
-              - url: rtmp://127.0.0.1:\(deadPort)/nobody/home
-              - record: \(path)/rec/multi.mp4
-                rotate_every: 2s
-        """, directory: dir)
+        let serve = try ServeProcess(pipelines: try loopedClipPipeline("multi", clip: clip, maxSize: 96, outputs: """
+            - url: udp://127.0.0.1:\(udpPort)
+              preset: ultrafast
+            - url: srt://127.0.0.1:\(srtPort)?mode=caller
+              preset: ultrafast
+            - url: rtsp://127.0.0.1:\(rtspPort)/live
+              preset: ultrafast
+            - hls: \(path)/hls
+              segment_length: 1s
+              list_size: 30
+              gop: 10
+            - url: rtmp://127.0.0.1:\(deadPort)/nobody/home
+            - record: \(path)/rec/multi.mp4
+              rotate_every: 2s
+            """), directory: dir)
         try serve.waitReady()
         func outputs() throws -> [[String: Any]] { try XCTUnwrap(try serve.pipeline("multi")["outputs"] as? [[String: Any]]) }
         try serve.waitFor("20 frames on every live output", timeout: 120) {
@@ -94,21 +86,13 @@ final class OutputKindsTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
         let hls = dir.appendingPathComponent("hls").path
-        let serve = try ServeProcess(pipelines: """
-          live:
-            source:
-              url: \(clip)
-              loop: true
-            model: wave
-            max_size: 64
-            workers: 1
-            outputs:
-              - hls: \(hls)
-                segment_length: 1s
-                list_size: 2
-                gop: 5
-                preset: ultrafast
-        """, directory: dir)
+        let serve = try ServeProcess(pipelines: try loopedClipPipeline("live", outputs: """
+            - hls: \(hls)
+              segment_length: 1s
+              list_size: 2
+              gop: 5
+              preset: ultrafast
+            """), directory: dir)
         try serve.waitReady()
         func playlist() -> String { (try? String(contentsOfFile: hls + "/index.m3u8", encoding: .utf8)) ?? "" }
         func mediaSequence() -> Int {
@@ -141,20 +125,12 @@ final class OutputKindsTests: XCTestCase {
         for name in bystanders + ["cam-20200101-000000.mp4"] {
             try Data("not ours to delete".utf8).write(to: rec.appendingPathComponent(name))
         }
-        let serve = try ServeProcess(pipelines: """
-          cam:
-            source:
-              url: \(clip)
-              loop: true
-            model: wave
-            max_size: 64
-            workers: 1
-            outputs:
-              - record: \(rec.path)/cam.mp4
-                rotate_every: 1s
-                keep: 2
-                preset: ultrafast
-        """, directory: dir)
+        let serve = try ServeProcess(pipelines: try loopedClipPipeline("cam", outputs: """
+            - record: \(rec.path)/cam.mp4
+              rotate_every: 1s
+              keep: 2
+              preset: ultrafast
+            """), directory: dir)
         try serve.waitReady()
         try serve.waitFor("four rotations", timeout: 90) { serve.log.components(separatedBy: "recording finalized").count > 4 }
         XCTAssertEqual(try serve.terminate(), 0, serve.log)
@@ -174,20 +150,13 @@ final class OutputKindsTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
         // All-intra at a high bitrate: about 30 KB a frame, so 1 MiB fills in a few dozen frames.
-        let serve = try ServeProcess(pipelines: """
-          big:
-            source:
-              url: \(clip)
-              loop: true
-            model: wave
-            workers: 1
-            outputs:
-              - record: \(dir.path)/rec/big.mp4
-                rotate_size: 1MiB
-                bitrate: 20M
-                gop: 1
-                preset: ultrafast
-        """, directory: dir)
+        let serve = try ServeProcess(pipelines: try loopedClipPipeline("big", maxSize: nil, outputs: """
+            - record: \(dir.path)/rec/big.mp4
+              rotate_size: 1MiB
+              bitrate: 20M
+              gop: 1
+              preset: ultrafast
+            """), directory: dir)
         try serve.waitReady()
         func output() throws -> [String: Any] { try XCTUnwrap((try serve.pipeline("big")["outputs"] as? [[String: Any]])?.first) }
         try serve.waitFor("a recording to reach 1 MiB and rotate", timeout: 120) {
@@ -241,18 +210,10 @@ final class OutputKindsTests: XCTestCase {
         defer { blackHole.stop() }
         let deadline = Date().addingTimeInterval(10)
         while !blackHole.log.contains("ready") && Date() < deadline { usleep(50_000) }
-        let serve = try ServeProcess(pipelines: """
-          cam:
-            source:
-              url: \(clip)
-              loop: true
-            model: wave
-            max_size: 64
-            workers: 1
-            outputs:
-              - url: rtmp://127.0.0.1:\(port)/live/stalled
-              - record: \(dir.path)/rec/cam.mp4
-        """, directory: dir)
+        let serve = try ServeProcess(pipelines: try loopedClipPipeline("cam", outputs: """
+            - url: rtmp://127.0.0.1:\(port)/live/stalled
+            - record: \(dir.path)/rec/cam.mp4
+            """), directory: dir)
         try serve.waitReady()
         func outputs() throws -> [[String: Any]] { try XCTUnwrap(try serve.pipeline("cam")["outputs"] as? [[String: Any]]) }
         // While the RTMP handshake hangs (up to the 10 s timeout), the recording goes on.

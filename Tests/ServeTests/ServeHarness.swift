@@ -200,6 +200,27 @@ struct Failure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
+/// One pipeline of a `pipelines:` section: `clip` (the carphone clip unless given) looped at its native rate
+/// through `model` with one worker, the longer side at most `maxSize`, and `outputs`: the YAML list that goes
+/// under `outputs:`, written from column 0 (`- record: …` / `  rotate_every: 2s`).
+func loopedClipPipeline(_ name: String, clip: String? = nil, model: String = "wave", strength: Double? = nil,
+                        maxSize: Int? = 64, outputs: String) throws -> String {
+    let source = try clip ?? SharedData.path("media/video/carphone_h264_176x144.mp4")
+    var lines = ["  \(name):", "    source:", "      url: \(source)", "      loop: true", "    model: \(model)"]
+    if let strength { lines.append("    strength: \(strength)") }
+    if let maxSize { lines.append("    max_size: \(maxSize)") }
+    lines += ["    workers: 1", "    outputs:"]
+    lines += outputs.split(separator: "\n", omittingEmptySubsequences: false).map { "      " + $0 }
+    return lines.joined(separator: "\n")
+}
+
+/// The one finished recording in `directory` (hidden temporary files aside), as ffprobe decodes it.
+func onlyRecording(in directory: String) throws -> (frames: Int, width: Int, height: Int) {
+    let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { !$0.hasPrefix(".") }
+    guard files.count == 1, let file = files.first else { throw Failure("expected one recording in \(directory), found \(files)") }
+    return try probe(directory + "/" + file)
+}
+
 /// Runs a command with a time limit; returns status and standard output.
 @discardableResult
 func runTool(_ executable: String, _ arguments: [String], timeout: TimeInterval = 60) throws -> (status: Int32, output: String) {

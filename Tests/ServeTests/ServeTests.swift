@@ -9,20 +9,9 @@ import XCTest
 final class ServeTests: XCTestCase {
     /// A pipeline reading `clip` in a loop at its native rate, recording into `recordDir`.
     func pipelineYAML(_ name: String, clip: String, recordDir: String, model: String = "wave", strength: Double = 1,
-                      maxSize: Int? = 128, preset: String? = "ultrafast") -> String {
-        """
-          \(name):
-            source:
-              url: \(clip)
-              loop: true
-            model: \(model)
-            strength: \(strength)
-        \(maxSize.map { "    max_size: \($0)" } ?? "")
-            workers: 1
-            outputs:
-              - record: \(recordDir)/\(name).mp4
-        \(preset.map { "        preset: \($0)" } ?? "")
-        """
+                      maxSize: Int? = 128, preset: String? = "ultrafast") throws -> String {
+        try loopedClipPipeline(name, clip: clip, model: model, strength: strength, maxSize: maxSize,
+                               outputs: "- record: \(recordDir)/\(name).mp4" + (preset.map { "\n  preset: \($0)" } ?? ""))
     }
 
     func recordings(in dir: String) throws -> [String] {
@@ -234,11 +223,11 @@ final class ServeTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
         let rec = dir.appendingPathComponent("rec").path
-        func yaml(_ strengthA: Double) -> String {
-            pipelineYAML("a", clip: clip, recordDir: rec + "/a", strength: strengthA, maxSize: 64) + "\n"
+        func yaml(_ strengthA: Double) throws -> String {
+            try pipelineYAML("a", clip: clip, recordDir: rec + "/a", strength: strengthA, maxSize: 64) + "\n"
                 + pipelineYAML("b", clip: clip, recordDir: rec + "/b", maxSize: 64)
         }
-        let serve = try ServeProcess(pipelines: yaml(1), directory: dir)
+        let serve = try ServeProcess(pipelines: try yaml(1), directory: dir)
         try serve.waitReady()
         try serve.waitFor("frames on both", timeout: 90) { try serve.frames("a") >= 3 && serve.frames("b") >= 3 }
         let startedA = try XCTUnwrap(try serve.pipeline("a")["started_at"] as? Double)
@@ -247,7 +236,7 @@ final class ServeTests: XCTestCase {
 
         // The same reload rotates the API token: the old one is refused from then on, without a restart.
         let rotated = "rotated-token-fedcba9876543210"
-        try ServeProcess.writeConfig(pipelines: yaml(0.5), port: serve.port, token: rotated, to: serve.configPath)
+        try ServeProcess.writeConfig(pipelines: try yaml(0.5), port: serve.port, token: rotated, to: serve.configPath)
         kill(serve.process.processIdentifier, SIGHUP)
         try serve.waitFor("pipeline a to restart", timeout: 30) {
             let started = try serve.pipeline("a")["started_at"] as? Double

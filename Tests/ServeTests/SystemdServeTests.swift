@@ -60,17 +60,9 @@ final class SystemdServeTests: XCTestCase {
         let notify = try Collector()
         defer { notify.close() }
         let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
-        let serve = try ServeProcess(pipelines: """
-          cam:
-            source:
-              url: \(clip)
-              loop: true
-            model: wave
-            max_size: 64
-            workers: 1
-            outputs:
-              - record: \(dir.path)/rec/cam.mp4
-        """, directory: dir, environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"])
+        let serve = try ServeProcess(pipelines: try loopedClipPipeline("cam", clip: clip, outputs: """
+            - record: \(dir.path)/rec/cam.mp4
+            """), directory: dir, environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"])
         try serve.waitReady()
         try serve.waitFor("READY=1", timeout: 10) { notify.count("READY=1") >= 1 }
         try serve.waitFor("frames", timeout: 60) { try serve.frames("cam") >= 3 }
