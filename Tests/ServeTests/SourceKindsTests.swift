@@ -4,14 +4,15 @@ import XCTest
 
 /// The network sources besides RTSP, each fed by a real FFmpeg sender on loopback playing a real clip in a loop:
 /// RTMP pulled from nginx-rtmp, UDP MPEG-TS (streamd listens), SRT (streamd calls FFmpeg's listener) and a live
-/// HLS playlist served over HTTP. Every pipeline records what it stylizes, and every recording must decode.
+/// HLS playlist served over HTTP and over HTTPS (a self-signed certificate: like FFmpeg, streamd does not verify
+/// certificates). Every pipeline records what it stylizes, and every recording must decode.
 final class SourceKindsTests: XCTestCase {
-    func testRTMPUDPSRTAndHLSSourcesAreStylizedAndRecorded() throws {
+    func testRTMPUDPSRTHLSAndHTTPSSourcesAreStylizedAndRecorded() throws {
         let dir = try temporaryDirectory("sources")
         defer { try? FileManager.default.removeItem(at: dir) }
         let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
         let rtmpPort = try ServeProcess.freePort(), udpPort = try ServeProcess.freePort()
-        let srtPort = try ServeProcess.freePort(), httpPort = try ServeProcess.freePort()
+        let srtPort = try ServeProcess.freePort(), httpPort = try ServeProcess.freePort(), httpsPort = try ServeProcess.freePort()
         let path = dir.path
         // A sender plays the clip in a loop at its native rate, copying the H.264 stream into `format`.
         func sender(_ name: String, _ format: [String], _ url: String) throws -> LiveServersTests.Child {
@@ -27,6 +28,20 @@ final class SourceKindsTests: XCTestCase {
         let http = try LiveServersTests.Child("/usr/bin/python3", ["-m", "http.server", String(httpPort), "--bind", "127.0.0.1",
                                                                    "--directory", hlsDir.path], log: path + "/http.log")
         defer { http.stop() }
+        let key = path + "/key.pem", certificate = path + "/cert.pem"
+        let made = try runTool("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
+                                                    "-days", "1", "-subj", "/CN=127.0.0.1"])
+        XCTAssertEqual(made.status, 0, "openssl made a self-signed certificate")
+        let https = try LiveServersTests.Child("/usr/bin/python3", ["-c", """
+            import functools, http.server, ssl
+            handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory="\(hlsDir.path)")
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", \(httpsPort)), handler)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain("\(certificate)", "\(key)")
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+            server.serve_forever()
+            """], log: path + "/https.log")
+        defer { https.stop() }
         Thread.sleep(forTimeInterval: 1)
         let senders = [
             try sender("rtmp", ["-f", "flv"], "rtmp://127.0.0.1:\(rtmpPort)/rec/src"),
@@ -42,6 +57,7 @@ final class SourceKindsTests: XCTestCase {
             ("udp", "udp://127.0.0.1:\(udpPort)"),
             ("srt", "srt://127.0.0.1:\(srtPort)?mode=caller"),
             ("hls", "http://127.0.0.1:\(httpPort)/live.m3u8"),
+            ("https", "https://127.0.0.1:\(httpsPort)/live.m3u8"),
         ]
         let serve = try ServeProcess(pipelines: sources.map { name, url in
             """
