@@ -22,8 +22,9 @@ packages=(
   # (x264enc is in plugins-ugly) as a source, nginx with the RTMP module as a sink.
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-ugly
   nginx libnginx-mod-rtmp
-  # Loopback HTTP server for `models pull` tests, and the interpreter of bench/ scripts.
-  python3
+  # Loopback HTTP(S) servers for the `models pull` and HLS-source tests (openssl makes the test certificate),
+  # and the interpreter of bench/ scripts.
+  python3 openssl
   ca-certificates
 )
 
