@@ -440,29 +440,23 @@ final class StylizeWorker {
     private let style: LiveStyle
     private let threads: Int
     private let maxSize: Int?
-    private let maxLatency: Duration
+    private var gate: LatencyGate
     private let pool: FramePool
     private let metrics: LiveMetrics
     private var stylizer: Stylizer?
     private var modelPath = ""
 
     init(style: LiveStyle, threads: Int, maxSize: Int?, maxLatency: Duration, pool: FramePool, metrics: LiveMetrics) {
-        self.style = style; self.threads = threads; self.maxSize = maxSize; self.maxLatency = maxLatency
+        self.style = style; self.threads = threads; self.maxSize = maxSize; gate = LatencyGate(budget: maxLatency)
         self.pool = pool; self.metrics = metrics
     }
 
-    /// Recent stylize time of this worker (exponential moving average, seconds).
-    private var typicalSeconds: Double?
-
-    /// The stylized frame, or nil when it would leave later than `maxLatency` after capture: its age now plus
-    /// this worker's typical stylize time is over the budget (dropped, counted). When stylizing alone takes
-    /// most of the budget, frames younger than a quarter of it still go through, so the output never starves.
+    /// The stylized frame, or nil when `LatencyGate` says it would leave too late after capture (dropped,
+    /// counted).
     func process(_ input: LiveFrame) throws -> LiveFrame? {
         metrics.framesIn["stylize"]?.increment()
-        let age = ContinuousClock.now - input.captured
-        let budget = Self.seconds(maxLatency)
-        let allowed = max(budget - (typicalSeconds ?? 0), budget / 4)
-        if Self.seconds(age) > allowed {
+        let now = ContinuousClock.now
+        if !gate.admit(age: Self.seconds(now - input.captured), now: now) {
             pool.recycle(input.frame.image.pixels)
             metrics.dropped["stylize"]?.increment()
             return nil
@@ -487,8 +481,7 @@ final class StylizeWorker {
         frame.image = stylized
         metrics.stageLatency["stylize"]?.recordInterval(since: started)
         metrics.framesOut["stylize"]?.increment()
-        let took = Self.seconds(ContinuousClock.now - started)
-        typicalSeconds = typicalSeconds.map { 0.8 * $0 + 0.2 * took } ?? took
+        gate.record(stylizeSeconds: Self.seconds(ContinuousClock.now - started))
         return LiveFrame(frame: frame, captured: input.captured)
     }
 

@@ -108,6 +108,8 @@ final class ServeProcess {
         }
     }
 
+    /// Polls `condition` until it holds, for at most `timeout`; on a timeout the failure carries the API's view
+    /// of every pipeline (state, frames, last error) and the end of the log.
     func waitFor(_ what: String, timeout: TimeInterval, poll: TimeInterval = 0.2, _ condition: () throws -> Bool) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -115,7 +117,8 @@ final class ServeProcess {
             if !process.isRunning { throw Failure("streamd exited (status \(process.terminationStatus)) while waiting for \(what); log:\n\(log)") }
             Thread.sleep(forTimeInterval: poll)
         }
-        throw Failure("timed out after \(timeout) s waiting for \(what); log:\n\(log.suffix(3000))")
+        let pipelines = (try? request("GET", "/v1/pipelines").text) ?? "(no answer from the API)"
+        throw Failure("timed out after \(timeout) s waiting for \(what); pipelines: \(pipelines)\nlog:\n\(log.suffix(3000))")
     }
 
     /// Sends SIGTERM and waits for the exit; returns the status.

@@ -3,32 +3,101 @@ import TestSupport
 import XCTest
 
 /// The network sources besides RTSP, each fed by a real FFmpeg sender on loopback playing a real clip in a loop:
-/// RTMP pulled from nginx-rtmp, UDP MPEG-TS (streamd listens), SRT (streamd calls FFmpeg's listener) and a live
+/// RTMP pulled from nginx-rtmp, UDP MPEG-TS (streamd listens), SRT (streamd calls FFmpeg's listener), and a live
 /// HLS playlist served over HTTP and over HTTPS (a self-signed certificate: like FFmpeg, streamd does not verify
 /// certificates). Every pipeline records what it stylizes, and every recording must decode.
 final class SourceKindsTests: XCTestCase {
-    func testRTMPUDPSRTHLSAndHTTPSSourcesAreStylizedAndRecorded() throws {
+    let clip = (try? SharedData.path("media/video/carphone_h264_176x144.mp4")) ?? "(shared data not found)"
+
+    /// A sender plays the clip in a loop at its native rate, copying the H.264 stream into `format` at `url`.
+    func sender(_ name: String, _ format: [String], _ url: String, in dir: URL) throws -> LiveServersTests.Child {
+        try LiveServersTests.Child("/usr/bin/ffmpeg", ["-v", "error", "-re", "-stream_loop", "-1", "-i", try SharedData.path("media/video/carphone_h264_176x144.mp4"),
+                                                       "-an", "-c", "copy"] + format + [url],
+                                   log: dir.appendingPathComponent("\(name)-sender.log").path)
+    }
+
+    /// Serves one pipeline per source (recording into `dir/rec`; a file is looped) and waits for 20 stylized
+    /// frames from each.
+    func serveSources(_ sources: [(name: String, url: String)], in dir: URL) throws -> ServeProcess {
+        let serve = try ServeProcess(pipelines: sources.map { name, url in
+            """
+              \(name):
+                source:
+                  url: "\(url)"
+                  \(url.contains("://") ? "timeout: 3s" : "loop: true")
+                model: wave
+                max_size: 64
+                workers: 1
+                outputs:
+                  - record: \(dir.path)/rec/\(name).mp4
+                    preset: ultrafast
+            """
+        }.joined(separator: "\n"), directory: dir)
+        try serve.waitReady()
+        // Every source connected and delivers video. (The HLS playlist and the SRT listener may need a retry or
+        // two at start-up while their senders begin.)
+        try serve.waitFor("20 frames out of every pipeline", timeout: 120) {
+            try sources.allSatisfy { name, _ in try serve.frames(name) >= 20 }
+        }
+        for (name, url) in sources {
+            let state = try serve.pipeline(name)
+            XCTAssertEqual(state["state"] as? String, "running", "\(name): \(state)")
+            XCTAssertEqual(state["source"] as? String, url, name)
+        }
+        return serve
+    }
+
+    /// After SIGTERM: one finished recording per source, each decoding to at least 20 frames at 64x52.
+    func assertRecordings(_ sources: [(name: String, url: String)], in dir: URL) throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/rec")
+        for (name, _) in sources {
+            let recordings = files.filter { $0.hasPrefix(name + "-") && $0.hasSuffix(".mp4") }
+            XCTAssertEqual(recordings.count, 1, "\(name): \(files)")
+            guard let file = recordings.first else { continue }
+            let probed = try probe(dir.path + "/rec/" + file)
+            XCTAssertGreaterThanOrEqual(probed.frames, 20, file)
+            XCTAssertEqual(probed.width, 64, file)
+            XCTAssertEqual(probed.height, 52, file)
+        }
+    }
+
+    func testRTMPUDPAndSRTSourcesAreStylizedAndRecorded() throws {
         let dir = try temporaryDirectory("sources")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
-        let rtmpPort = try ServeProcess.freePort(), udpPort = try ServeProcess.freePort()
-        let srtPort = try ServeProcess.freePort(), httpPort = try ServeProcess.freePort(), httpsPort = try ServeProcess.freePort()
-        let path = dir.path
-        // A sender plays the clip in a loop at its native rate, copying the H.264 stream into `format`.
-        func sender(_ name: String, _ format: [String], _ url: String) throws -> LiveServersTests.Child {
-            try LiveServersTests.Child("/usr/bin/ffmpeg", ["-v", "error", "-re", "-stream_loop", "-1", "-i", clip, "-an", "-c", "copy"]
-                                       + format + [url], log: path + "/\(name)-sender.log")
-        }
-
+        let rtmpPort = try ServeProcess.freePort(), udpPort = try ServeProcess.freePort(), srtPort = try ServeProcess.freePort()
         let recorder = try LiveServersTests.RTMPRecorder(directory: dir, port: rtmpPort)
         let nginx = try recorder.start(log: "nginx.log")
         defer { nginx.stop() }
+        Thread.sleep(forTimeInterval: 1)
+        let senders = [
+            try sender("rtmp", ["-f", "flv"], "rtmp://127.0.0.1:\(rtmpPort)/rec/src", in: dir),
+            try sender("udp", ["-f", "mpegts"], "udp://127.0.0.1:\(udpPort)?pkt_size=1316", in: dir),
+            try sender("srt", ["-f", "mpegts"], "srt://127.0.0.1:\(srtPort)?mode=listener&pkt_size=1316", in: dir),
+        ]
+        defer { for s in senders { s.stop() } }
+        let sources = [
+            (name: "rtmp", url: "rtmp://127.0.0.1:\(rtmpPort)/rec/src"),
+            (name: "udp", url: "udp://127.0.0.1:\(udpPort)"),
+            (name: "srt", url: "srt://127.0.0.1:\(srtPort)?mode=caller"),
+        ]
+        let serve = try serveSources(sources, in: dir)
+        XCTAssertEqual(try serve.terminate(), 0, serve.log)
+        try assertRecordings(sources, in: dir)
+    }
+
+    /// A live HLS playlist over HTTP and HTTPS. HLS hands over a segment's frames at once; paced at the
+    /// stream's rate, the pipeline keeps most of them instead of the two the drop-oldest queue would hold per
+    /// segment, so it does about as well as the same clip read frame by frame from a file beside it.
+    func testLiveHLSOverHTTPAndHTTPSIsStylizedAndRecorded() throws {
+        let dir = try temporaryDirectory("sources-hls")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let httpPort = try ServeProcess.freePort(), httpsPort = try ServeProcess.freePort()
         let hlsDir = dir.appendingPathComponent("hls-in")
         try FileManager.default.createDirectory(at: hlsDir, withIntermediateDirectories: true)
         let http = try LiveServersTests.Child("/usr/bin/python3", ["-m", "http.server", String(httpPort), "--bind", "127.0.0.1",
-                                                                   "--directory", hlsDir.path], log: path + "/http.log")
+                                                                   "--directory", hlsDir.path], log: dir.path + "/http.log")
         defer { http.stop() }
-        let key = path + "/key.pem", certificate = path + "/cert.pem"
+        let key = dir.path + "/key.pem", certificate = dir.path + "/cert.pem"
         let made = try runTool("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
                                                     "-days", "1", "-subj", "/CN=127.0.0.1"])
         XCTAssertEqual(made.status, 0, "openssl made a self-signed certificate")
@@ -40,69 +109,23 @@ final class SourceKindsTests: XCTestCase {
             context.load_cert_chain("\(certificate)", "\(key)")
             server.socket = context.wrap_socket(server.socket, server_side=True)
             server.serve_forever()
-            """], log: path + "/https.log")
+            """], log: dir.path + "/https.log")
         defer { https.stop() }
-        Thread.sleep(forTimeInterval: 1)
-        let senders = [
-            try sender("rtmp", ["-f", "flv"], "rtmp://127.0.0.1:\(rtmpPort)/rec/src"),
-            try sender("udp", ["-f", "mpegts"], "udp://127.0.0.1:\(udpPort)?pkt_size=1316"),
-            try sender("srt", ["-f", "mpegts"], "srt://127.0.0.1:\(srtPort)?mode=listener&pkt_size=1316"),
-            try sender("hls", ["-f", "hls", "-hls_time", "1", "-hls_list_size", "6", "-hls_flags", "delete_segments"],
-                       hlsDir.appendingPathComponent("live.m3u8").path),
-        ]
-        defer { for s in senders { s.stop() } }
-
+        let hls = try sender("hls", ["-f", "hls", "-hls_time", "1", "-hls_list_size", "6", "-hls_flags", "delete_segments"],
+                             hlsDir.appendingPathComponent("live.m3u8").path, in: dir)
+        defer { hls.stop() }
         let sources = [
-            ("rtmp", "rtmp://127.0.0.1:\(rtmpPort)/rec/src"),
-            ("udp", "udp://127.0.0.1:\(udpPort)"),
-            ("srt", "srt://127.0.0.1:\(srtPort)?mode=caller"),
-            ("hls", "http://127.0.0.1:\(httpPort)/live.m3u8"),
-            ("https", "https://127.0.0.1:\(httpsPort)/live.m3u8"),
+            (name: "hls", url: "http://127.0.0.1:\(httpPort)/live.m3u8"),
+            (name: "https", url: "https://127.0.0.1:\(httpsPort)/live.m3u8"),
+            (name: "file", url: clip),
         ]
-        let serve = try ServeProcess(pipelines: sources.map { name, url in
-            """
-              \(name):
-                source:
-                  url: "\(url)"
-                  timeout: 3s
-                model: wave
-                max_size: 64
-                workers: 1
-                outputs:
-                  - record: \(path)/rec/\(name).mp4
-                    preset: ultrafast
-            """
-        }.joined(separator: "\n"), directory: dir)
-        try serve.waitReady()
-        // 20 stylized frames from each: every source connected and delivers video. (The HLS playlist and the SRT
-        // listener may need a retry or two at start-up while their senders begin.)
-        try serve.waitFor("20 frames out of every pipeline", timeout: 120) {
-            try sources.allSatisfy { name, _ in try serve.frames(name) >= 20 }
-        }
-        for (name, url) in sources {
-            let state = try serve.pipeline(name)
-            XCTAssertEqual(state["state"] as? String, "running", "\(name): \(state)")
-            XCTAssertEqual(state["source"] as? String, url, name)
-        }
-        // HLS hands over a segment's frames at once; paced at the stream's rate, the pipeline keeps most of them
-        // instead of the two the drop-oldest queue would hold per segment. It has to do about as well as the
-        // source that arrives frame by frame (UDP) over the same stretch.
-        let udpBefore = try serve.frames("udp"), hlsBefore = try serve.frames("hls")
+        let serve = try serveSources(sources, in: dir)
+        let fileBefore = try serve.frames("file"), hlsBefore = try serve.frames("hls")
         Thread.sleep(forTimeInterval: 6)
-        let udpGained = try serve.frames("udp") - udpBefore, hlsGained = try serve.frames("hls") - hlsBefore
-        XCTAssertGreaterThan(udpGained, 10, "UDP kept flowing")
-        XCTAssertGreaterThan(Double(hlsGained), 0.6 * Double(udpGained), "HLS \(hlsGained) frames against UDP \(udpGained) in 6 s")
+        let fileGained = try serve.frames("file") - fileBefore, hlsGained = try serve.frames("hls") - hlsBefore
+        XCTAssertGreaterThan(fileGained, 10, "the file source kept flowing")
+        XCTAssertGreaterThan(Double(hlsGained), 0.6 * Double(fileGained), "HLS \(hlsGained) frames against the file's \(fileGained) in 6 s")
         XCTAssertEqual(try serve.terminate(), 0, serve.log)
-
-        let files = try FileManager.default.contentsOfDirectory(atPath: path + "/rec")
-        for (name, _) in sources {
-            let recordings = files.filter { $0.hasPrefix(name + "-") && $0.hasSuffix(".mp4") }
-            XCTAssertEqual(recordings.count, 1, "\(name): \(files)")
-            guard let file = recordings.first else { continue }
-            let probed = try probe(path + "/rec/" + file)
-            XCTAssertGreaterThanOrEqual(probed.frames, 20, file)
-            XCTAssertEqual(probed.width, 64, file)
-            XCTAssertEqual(probed.height, 52, file)
-        }
+        try assertRecordings(sources, in: dir)
     }
 }
