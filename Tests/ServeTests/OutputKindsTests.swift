@@ -84,7 +84,6 @@ final class OutputKindsTests: XCTestCase {
     func testHLSKeepsOnlyListSizeSegments() throws {
         let dir = try temporaryDirectory("hls-window")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
         let hls = dir.appendingPathComponent("hls").path
         let serve = try ServeProcess(pipelines: try loopedClipPipeline("live", outputs: """
             - hls: \(hls)
@@ -118,7 +117,6 @@ final class OutputKindsTests: XCTestCase {
     func testKeepDeletesTheOldestRecordings() throws {
         let dir = try temporaryDirectory("keep")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
         let rec = dir.appendingPathComponent("rec")
         try FileManager.default.createDirectory(at: rec, withIntermediateDirectories: true)
         let bystanders = ["cam-20200101-000000.mkv", "cam-notes.mp4", "other-20200101-000000.mp4", "cam.mp4"]
@@ -148,7 +146,6 @@ final class OutputKindsTests: XCTestCase {
     func testRecordingsRotateBySize() throws {
         let dir = try temporaryDirectory("rotate-size")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
         // All-intra at a high bitrate: about 30 KB a frame, so 1 MiB fills in a few dozen frames.
         let serve = try ServeProcess(pipelines: try loopedClipPipeline("big", maxSize: nil, outputs: """
             - record: \(dir.path)/rec/big.mp4
@@ -199,7 +196,6 @@ final class OutputKindsTests: XCTestCase {
     func testAStalledPeerDelaysOnlyItsOwnOutput() throws {
         let dir = try temporaryDirectory("stalled")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let clip = try SharedData.path("media/video/carphone_h264_176x144.mp4")
         let port = try ServeProcess.freePort()
         let blackHole = try LiveServersTests.Child("/usr/bin/python3", ["-c", """
             import socket, sys

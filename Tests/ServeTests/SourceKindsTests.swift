@@ -7,11 +7,12 @@ import XCTest
 /// HLS playlist served over HTTP and over HTTPS (a self-signed certificate: like FFmpeg, streamd does not verify
 /// certificates). Every pipeline records what it stylizes, and every recording must decode.
 final class SourceKindsTests: XCTestCase {
-    let clip = (try? SharedData.path("media/video/carphone_h264_176x144.mp4")) ?? "(shared data not found)"
+    /// The real clip every sender plays (a missing shared directory fails the test, naming it).
+    func clipPath() throws -> String { try SharedData.path("media/video/carphone_h264_176x144.mp4") }
 
     /// A sender plays the clip in a loop at its native rate, copying the H.264 stream into `format` at `url`.
     func sender(_ name: String, _ format: [String], _ url: String, in dir: URL) throws -> LiveServersTests.Child {
-        try LiveServersTests.Child("/usr/bin/ffmpeg", ["-v", "error", "-re", "-stream_loop", "-1", "-i", try SharedData.path("media/video/carphone_h264_176x144.mp4"),
+        try LiveServersTests.Child("/usr/bin/ffmpeg", ["-v", "error", "-re", "-stream_loop", "-1", "-i", try clipPath(),
                                                        "-an", "-c", "copy"] + format + [url],
                                    log: dir.appendingPathComponent("\(name)-sender.log").path)
     }
@@ -117,7 +118,7 @@ final class SourceKindsTests: XCTestCase {
         let sources = [
             (name: "hls", url: "http://127.0.0.1:\(httpPort)/live.m3u8"),
             (name: "https", url: "https://127.0.0.1:\(httpsPort)/live.m3u8"),
-            (name: "file", url: clip),
+            (name: "file", url: try clipPath()),
         ]
         let serve = try serveSources(sources, in: dir)
         let fileBefore = try serve.frames("file"), hlsBefore = try serve.frames("hls")
