@@ -293,12 +293,8 @@ public final class LivePipeline: @unchecked Sendable {
             }
             let rate = reader.frameRate.doubleValue > 0 ? reader.frameRate.doubleValue : 25
             lock.lock(); nominalFrameRate = Int(rate.rounded()); lock.unlock()
-            // Files are read at their native rate: frame k is due k frame periods after the first. So are
-            // segmented streams (HLS), whose frames arrive a segment at a time: unpaced, the drop-oldest queue
-            // would keep two frames of every segment.
-            let paced = isFile || reader.isSegmented
-            var due = ContinuousClock.now
-            let period = Duration.nanoseconds(Int64(1e9 / rate))
+            // Files and segmented streams (HLS) are handed on at their own rate (see SourcePacer).
+            var pacer = isFile || reader.isSegmented ? SourcePacer(framesPerSecond: rate) : nil
             do {
                 while !context.isStopRequested {
                     let started = ContinuousClock.now
@@ -308,11 +304,8 @@ public final class LivePipeline: @unchecked Sendable {
                     backoff.reset()
                     metrics.stageLatency["decode"]?.recordInterval(since: started)
                     metrics.framesIn["decode"]?.increment()
-                    if paced {
-                        let now = ContinuousClock.now
-                        if due > now { Thread.sleep(forTimeInterval: Double((due - now).components.attoseconds) / 1e18 + Double((due - now).components.seconds)) }
-                        else if now - due > .seconds(1) { due = now }   // far behind (a stall): do not burst
-                        due += period
+                    if let wait = pacer?.delay(now: .now), wait > .zero {
+                        Thread.sleep(forTimeInterval: Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18)
                     }
                     count(in: 1)
                     metrics.framesOut["decode"]?.increment()

@@ -17,15 +17,14 @@ final class SourceKindsTests: XCTestCase {
                                    log: dir.appendingPathComponent("\(name)-sender.log").path)
     }
 
-    /// Serves one pipeline per source (recording into `dir/rec`; a file is looped) and waits for 20 stylized
-    /// frames from each.
+    /// Serves one pipeline per source (recording into `dir/rec`) and waits for 20 stylized frames from each.
     func serveSources(_ sources: [(name: String, url: String)], in dir: URL) throws -> ServeProcess {
         let serve = try ServeProcess(pipelines: sources.map { name, url in
             """
               \(name):
                 source:
                   url: "\(url)"
-                  \(url.contains("://") ? "timeout: 3s" : "loop: true")
+                  timeout: 3s
                 model: wave
                 max_size: 64
                 workers: 1
@@ -86,9 +85,8 @@ final class SourceKindsTests: XCTestCase {
         try assertRecordings(sources, in: dir)
     }
 
-    /// A live HLS playlist over HTTP and HTTPS. HLS hands over a segment's frames at once; paced at the
-    /// stream's rate, the pipeline keeps most of them instead of the two the drop-oldest queue would hold per
-    /// segment, so it does about as well as the same clip read frame by frame from a file beside it.
+    /// A live HLS playlist over HTTP and HTTPS. (Its pacing is tested deterministically in SourcePacerTests and
+    /// StreamReaderSegmentedTests: throughput comparisons between pipelines were too noisy for CI here.)
     func testLiveHLSOverHTTPAndHTTPSIsStylizedAndRecorded() throws {
         let dir = try temporaryDirectory("sources-hls")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -118,14 +116,8 @@ final class SourceKindsTests: XCTestCase {
         let sources = [
             (name: "hls", url: "http://127.0.0.1:\(httpPort)/live.m3u8"),
             (name: "https", url: "https://127.0.0.1:\(httpsPort)/live.m3u8"),
-            (name: "file", url: try clipPath()),
         ]
         let serve = try serveSources(sources, in: dir)
-        let fileBefore = try serve.frames("file"), hlsBefore = try serve.frames("hls")
-        Thread.sleep(forTimeInterval: 6)
-        let fileGained = try serve.frames("file") - fileBefore, hlsGained = try serve.frames("hls") - hlsBefore
-        XCTAssertGreaterThan(fileGained, 10, "the file source kept flowing")
-        XCTAssertGreaterThan(Double(hlsGained), 0.6 * Double(fileGained), "HLS \(hlsGained) frames against the file's \(fileGained) in 6 s")
         XCTAssertEqual(try serve.terminate(), 0, serve.log)
         try assertRecordings(sources, in: dir)
     }
