@@ -9,7 +9,7 @@ struct LatencyGate {
     private var lastAdmitted: ContinuousClock.Instant?
 
     init(budget: Duration) {
-        self.budget = Double(budget.components.seconds) + Double(budget.components.attoseconds) / 1e18
+        self.budget = budget.inSeconds
     }
 
     /// A frame captured `age` seconds ago is admitted when it can still leave within the budget (its age

@@ -305,7 +305,7 @@ public final class LivePipeline: @unchecked Sendable {
                     metrics.stageLatency["decode"]?.recordInterval(since: started)
                     metrics.framesIn["decode"]?.increment()
                     if let wait = pacer?.delay(now: .now), wait > .zero {
-                        Thread.sleep(forTimeInterval: Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18)
+                        Thread.sleep(forTimeInterval: wait.inSeconds)
                     }
                     count(in: 1)
                     metrics.framesOut["decode"]?.increment()
@@ -409,7 +409,7 @@ public final class LivePipeline: @unchecked Sendable {
             windowFrames += 1
             let now = ContinuousClock.now
             if now - windowStart >= .seconds(1) {
-                let seconds = Double((now - windowStart).components.seconds) + Double((now - windowStart).components.attoseconds) / 1e18
+                let seconds = (now - windowStart).inSeconds
                 let value = Double(windowFrames) / seconds
                 lock.lock(); fps = value; lock.unlock()
                 metrics.fps.record(value)
@@ -479,7 +479,7 @@ final class StylizeWorker {
     }
 
     static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        d.inSeconds
     }
 
     /// Longer side at most `maxSize`, both sides even (the encoder's 4:2:0 needs it).

@@ -73,7 +73,7 @@ final class OutputSink {
         if var pacer = self.pacer {
             let wait = pacer.delay(micros: micros, now: .now)
             self.pacer = pacer
-            if wait > .zero { Thread.sleep(forTimeInterval: Double(wait.components.attoseconds) / 1e18 + Double(wait.components.seconds)) }
+            if wait > .zero { Thread.sleep(forTimeInterval: wait.inSeconds) }
         }
         do {
             try output.write(image, micros: micros - start)
@@ -107,7 +107,7 @@ final class OutputSink {
                 opened = try StreamOutput(url: target, format: format, settings: settings, timeout: timeout, interrupt: interrupt)
             case .hls(let directory, let segmentLength, let listSize):
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                let seconds = Double(segmentLength.components.seconds) + Double(segmentLength.components.attoseconds) / 1e18
+                let seconds = segmentLength.inSeconds
                 opened = try StreamOutput(url: directory + "/index.m3u8", format: "hls", settings: settings,
                                           muxerOptions: [("hls_time", String(seconds)), ("hls_list_size", String(listSize)),
                                                          ("hls_flags", "delete_segments+independent_segments"),
@@ -302,7 +302,7 @@ final class SinkRunner: @unchecked Sendable {
     /// Ends the stream and waits (bounded) for the output to finalize.
     func finish(timeout: Duration) -> Bool {
         queue.finish()
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        let seconds = timeout.inSeconds
         return done.wait(timeout: .now() + seconds) == .success
     }
 
