@@ -14,6 +14,11 @@ final class InputContext {
     /// forever for a frame that never comes); the caller polls and applies its own deadline.
     init(url: String, format: String? = nil, options: [(String, String)] = [],
          interrupt: AVIOInterruptCB? = nil, nonBlocking: Bool = false) throws(FFmpegCallError) {
+        // The demuxer is looked up before anything is allocated, so an unknown one leaks nothing.
+        let demuxer = format.flatMap { av_find_input_format($0) }
+        if format != nil && demuxer == nil {
+            throw FFmpegCallError(function: "av_find_input_format", code: streamd_averror_demuxer_not_found())
+        }
         var context: UnsafeMutablePointer<AVFormatContext>?
         if interrupt != nil || nonBlocking {
             // The callback must be in place before the protocol connects, so the context is allocated first.
@@ -24,10 +29,6 @@ final class InputContext {
         var dictionary: OpaquePointer?
         for (key, value) in options { av_dict_set(&dictionary, key, value, 0) }
         defer { av_dict_free(&dictionary) }
-        let demuxer = format.flatMap { av_find_input_format($0) }
-        if format != nil && demuxer == nil {
-            throw FFmpegCallError(function: "av_find_input_format", code: streamd_averror_demuxer_not_found())
-        }
         let result = avformat_open_input(&context, url, demuxer, &dictionary)
         // On failure avformat_open_input frees the context itself and sets it to NULL.
         guard result >= 0, let context else { throw FFmpegCallError(function: "avformat_open_input", code: result) }
@@ -36,7 +37,11 @@ final class InputContext {
 
     var context: UnsafeMutablePointer<AVFormatContext> { pointer! }
 
-    deinit { avformat_close_input(&pointer) }
+    /// Closes the input now (an owner whose interrupt callback must outlive the close calls this first);
+    /// safe to call more than once.
+    func close() { avformat_close_input(&pointer) }
+
+    deinit { close() }
 }
 
 /// A copy of a stream's `AVCodecParameters` (from `avcodec_parameters_alloc`), freed by

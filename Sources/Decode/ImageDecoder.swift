@@ -113,44 +113,14 @@ public enum ImageDecoder {
                          detail: lastError?.detail ?? "\(codecName): no frame before end of file")
     }
 
-    /// `image` scaled to `width`×`height` with libswscale: area averaging when shrinking in both directions
-    /// (no aliasing, the right filter for `--max-size`), bicubic otherwise.
+    /// `image` scaled to `width`×`height` with libswscale (see `PictureResizer`, which a stage resizing every
+    /// frame keeps instead, so its scaler is built once).
     ///
     /// With a `pool`, the result's pixels come from it.
     ///
     /// - Throws: `MediaError.Code.invalidArgument` for a size of zero or beyond FFmpeg's limits.
     public static func resize(_ image: RGBImage, width: Int, height: Int, pool: FramePool? = nil) throws -> RGBImage {
-        guard width > 0, height > 0, width <= Int(Int32.max), height <= Int(Int32.max),
-              av_image_check_size(UInt32(width), UInt32(height), 0, nil) >= 0 else {
-            throw MediaError(.invalidArgument, path: nil, "cannot resize a picture to \(width)x\(height)")
-        }
-        if width == image.width && height == image.height { return image }
-        let shrinking = width <= image.width && height <= image.height
-        let flags = (shrinking ? SWS_AREA : SWS_BICUBIC) | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_FULL_CHR_H_INP
-            | SWS_BITEXACT
-        guard let scaler = Scaler(srcWidth: Int32(image.width), srcHeight: Int32(image.height), srcFormat: AV_PIX_FMT_RGB24,
-                                  dstWidth: Int32(width), dstHeight: Int32(height), dstFormat: AV_PIX_FMT_RGB24, flags: flags,
-                                  noDither: true)
-        else {
-            throw MediaError(.invalidArgument, path: nil,
-                             "cannot resize \(image.width)x\(image.height) to \(width)x\(height)",
-                             detail: "sws_init_context failed")
-        }
-        var output = pool?.take(count: width * height * 3) ?? [UInt8](repeating: 0, count: width * height * 3)
-        let result = image.pixels.withUnsafeBufferPointer { src in
-            output.withUnsafeMutableBufferPointer { dst in
-                var srcPlanes: [UnsafePointer<UInt8>?] = [src.baseAddress, nil, nil, nil]
-                var srcStrides: [Int32] = [Int32(image.width * 3), 0, 0, 0]
-                var dstPlanes: [UnsafeMutablePointer<UInt8>?] = [dst.baseAddress, nil, nil, nil]
-                var dstStrides: [Int32] = [Int32(width * 3), 0, 0, 0]
-                return sws_scale(scaler.pointer, &srcPlanes, &srcStrides, 0, Int32(image.height), &dstPlanes, &dstStrides)
-            }
-        }
-        guard result == Int32(height) else {
-            throw MediaError(.invalidArgument, path: nil, "cannot resize \(image.width)x\(image.height) to \(width)x\(height)",
-                             detail: "sws_scale returned \(result)")
-        }
-        return RGBImage(width: width, height: height, pixels: output)
+        try PictureResizer().resize(image, width: width, height: height, pool: pool)
     }
 
     // MARK: - Helpers

@@ -56,6 +56,9 @@ public final class StreamReader: @unchecked Sendable {
     private var sequence = 0
     private var draining = false
     private var finished = false
+    /// `packet` holds a packet the decoder refused with EAGAIN (it had frames to hand out first); it is sent
+    /// again before anything new is read, never dropped.
+    private var packetPending = false
 
     /// Opens `url` (a path without a scheme is a file) and its video decoder.
     ///
@@ -183,6 +186,9 @@ public final class StreamReader: @unchecked Sendable {
         av_frame_unref(frame.frame)
         av_packet_unref(packet.packet)
         avcodec_flush_buffers(codec.context)
+        // Closed explicitly before the box is released: closing a network input may call the interrupt
+        // callback, which must not depend on the order stored properties are destroyed in.
+        input.close()
         interruptBox.release()
     }
 
@@ -217,6 +223,14 @@ public final class StreamReader: @unchecked Sendable {
                 if draining { continue }
             }
             if draining { finished = true; break }
+            if packetPending {
+                let sent = avcodec_send_packet(context, pkt)
+                // Still full although it just handed out frames (or an error): take frames out first.
+                if sent == streamd_averror_eagain() && received != streamd_averror_eagain() { continue }
+                packetPending = false
+                av_packet_unref(pkt)
+                continue
+            }
             if !waiting { interrupt.arm(timeout) }
             let read = av_read_frame(format, pkt)
             if read == streamd_averror_eagain() {
@@ -237,9 +251,15 @@ public final class StreamReader: @unchecked Sendable {
                 throw MediaError(.unreadable, path: url, read == AVERROR_EXIT_CODE
                                  ? "no data within \(timeout)" : "read failed: \(ffmpegErrorText(read))")
             }
-            defer { av_packet_unref(pkt) }
-            guard pkt.pointee.stream_index == streamIndex else { continue }
-            _ = avcodec_send_packet(context, pkt)
+            guard pkt.pointee.stream_index == streamIndex else {
+                av_packet_unref(pkt)
+                continue
+            }
+            if avcodec_send_packet(context, pkt) == streamd_averror_eagain() {
+                packetPending = true
+                continue
+            }
+            av_packet_unref(pkt)
         }
         return nil
     }

@@ -170,7 +170,20 @@ public final class StreamOutput: @unchecked Sendable {
         committed = true
     }
 
-    deinit { interruptBox.release() }
+    deinit {
+        // Closed here, explicitly and in this order, not by the order stored properties happen to be destroyed
+        // in: closing the muxer may call the interrupt callback, which reads the box released last. An output
+        // dropped without `finish` still gets its trailer (the RTSP muxer frees its socket only there), bounded
+        // by a short deadline.
+        if !finished, let output {
+            interrupt.arm(min(timeout, .seconds(2)))
+            av_write_trailer(output.context)
+        }
+        output?.closeFile()
+        output = nil
+        encoder = nil
+        interruptBox.release()
+    }
 
     /// Encodes `image` (the configured size) shown at `micros` and sends the packets that are ready.
     public func write(_ image: RGBImage, micros: Int64) throws {
@@ -205,11 +218,15 @@ public final class StreamOutput: @unchecked Sendable {
         finished = true
         defer { self.encoder = nil; self.output = nil }
         _ = avcodec_send_frame(encoder.context, nil)
-        try drain(encoder)
+        var drainFailure: (any Error)?
+        do { try drain(encoder) } catch { drainFailure = error }
+        // The trailer is written even when draining failed: the RTSP muxer frees its socket only there, so
+        // skipping it would leak one per reconnect.
         interrupt.arm(timeout)
         let result = av_write_trailer(output.context)
-        guard result >= 0 else { throw MediaError(.unwritable, path: url, "cannot finish the \(format) stream: \(ffmpegErrorText(result))") }
         let closed = output.closeFile()
+        if let drainFailure { throw drainFailure }
+        guard result >= 0 else { throw MediaError(.unwritable, path: url, "cannot finish the \(format) stream: \(ffmpegErrorText(result))") }
         guard closed >= 0 else { throw MediaError(.unwritable, path: url, "cannot close: \(ffmpegErrorText(closed))") }
     }
 

@@ -151,8 +151,10 @@ final class StreamPassthrough {
             }
         }
         pending = nil
-        for case .transcode(let transcoder) in routes.values {
+        for (index, route) in routes.sorted(by: { $0.key < $1.key }) {
+            guard case .transcode(let transcoder) = route else { continue }
             try transcoder.flush(output: output)
+            warnings += transcoder.report(label: "\(demuxer.path): audio stream \(index)")
         }
     }
 
@@ -252,6 +254,9 @@ final class AudioTranscoder {
     private let decoder: CodecContext
     private let encoder: CodecContext
     private var resampler: Resampler?
+    /// What `resampler` was built for: a change of layout, format or rate mid-stream (broadcast streams switch
+    /// between stereo, mono and 5.1) rebuilds it, since a converter fed planes it does not expect reads past them.
+    private var resamplerInput: (layout: ChannelLayout, format: Int32, rate: Int32)?
     private let fifo: AudioFifo
     private let decoded: Frame
     private var converted: Frame
@@ -263,6 +268,20 @@ final class AudioTranscoder {
     private var nextPts: Int64?
     /// Seconds subtracted from the first pts (the video's shift to start at zero).
     private var shift = 0.0
+    /// Packets or frames the decoder refused, and the first reason, for the caller's one warning.
+    private(set) var decodeErrors = 0
+    private(set) var firstDecodeError: String?
+    /// Gaps filled with silence and overlaps dropped, in output samples, for the caller's warnings.
+    private(set) var samplesInserted: Int64 = 0
+    private(set) var samplesDropped: Int64 = 0
+    /// Format changes that rebuilt the converter.
+    private(set) var formatChanges = 0
+
+    /// A frame whose timestamp is further than this from where the samples before it end is a gap (filled
+    /// with silence) or an overlap (dropped); less is jitter and is ignored. Seconds.
+    static let driftTolerance = 0.05
+    /// The longest gap filled with silence; the rest is left out (a longer hole is damage, not a pause).
+    static let maxSilence = 30.0
 
     /// nil when this FFmpeg has no encoder `encoderName` or the container rejects it.
     init?(stream: MediaStream, encoderName: String, output: UnsafeMutablePointer<AVFormatContext>,
@@ -351,9 +370,36 @@ final class AudioTranscoder {
     /// packets are skipped (the decoder conceals), as the video decoder does.
     func encode(_ mediaPacket: MediaPacket, shift: Double, output: UnsafeMutablePointer<AVFormatContext>) throws {
         self.shift = shift
-        let sent = avcodec_send_packet(decoder.context, mediaPacket.avPacket)
-        if sent < 0 && sent != streamd_averror_eagain() { return }
+        var sent = avcodec_send_packet(decoder.context, mediaPacket.avPacket)
+        if sent == streamd_averror_eagain() {
+            // The decoder holds frames it wants taken first; the packet goes in after them, never dropped.
+            try receiveDecoded(output: output)
+            sent = avcodec_send_packet(decoder.context, mediaPacket.avPacket)
+        }
+        if sent < 0 && sent != streamd_averror_eagain() { noteDecodeError(sent) }
         try receiveDecoded(output: output)
+    }
+
+    /// One line for each thing done to the audio that a listener might notice, prefixed with `label`.
+    func report(label: String) -> [String] {
+        let rate = Double(encoder.context.pointee.sample_rate)
+        var lines: [String] = []
+        if decodeErrors > 0 {
+            lines.append("\(label): skipped \(decodeErrors) damaged packet(s) or frame(s) (first: \(firstDecodeError ?? "unknown"))")
+        }
+        if formatChanges > 0 { lines.append("\(label): the channel layout, sample format or rate changed \(formatChanges) time(s); converted on") }
+        if samplesInserted > 0 {
+            lines.append("\(label): filled \((Double(samplesInserted) / rate * 100).rounded() / 100) s of gaps in its timestamps with silence")
+        }
+        if samplesDropped > 0 {
+            lines.append("\(label): dropped \((Double(samplesDropped) / rate * 100).rounded() / 100) s of audio overlapping in its timestamps")
+        }
+        return lines
+    }
+
+    private func noteDecodeError(_ code: Int32) {
+        decodeErrors += 1
+        if firstDecodeError == nil { firstDecodeError = ffmpegErrorText(code) }
     }
 
     /// At the end: drains the decoder and resampler, encodes the last short frame and drains the encoder.
@@ -371,32 +417,84 @@ final class AudioTranscoder {
         while true {
             let result = avcodec_receive_frame(decoder.context, decoded.frame)
             if result == streamd_averror_eagain() || result == streamd_averror_eof() { return }
-            if result < 0 { return }   // a damaged frame: skip it
-            defer { av_frame_unref(decoded.frame) }
-            if nextPts == nil {
-                let nopts = streamd_nopts_value()
-                let pts = decoded.frame.pointee.best_effort_timestamp != nopts ? decoded.frame.pointee.best_effort_timestamp
-                    : decoded.frame.pointee.pts
-                let rate = Double(encoder.context.pointee.sample_rate)
-                nextPts = (pts != nopts ? av_rescale_q(pts, inputTimeBase, encoder.context.pointee.time_base) : 0)
-                    - Int64((shift * rate).rounded())
+            if result < 0 {   // a damaged frame: skip it, counted
+                noteDecodeError(result)
+                return
             }
+            defer { av_frame_unref(decoded.frame) }
+            try prepareResampler(for: decoded.frame, output: output)
+            try align(decoded.frame)
             try resample(decoded.frame, output: output)
+        }
+    }
+
+    /// The frame's start in output samples (encoder time base, shifted like the video), or nil without a pts.
+    private func outputStart(of frame: UnsafeMutablePointer<AVFrame>) -> Int64? {
+        let nopts = streamd_nopts_value()
+        let pts = frame.pointee.best_effort_timestamp != nopts ? frame.pointee.best_effort_timestamp : frame.pointee.pts
+        guard pts != nopts else { return nil }
+        let rate = Double(encoder.context.pointee.sample_rate)
+        return av_rescale_q(pts, inputTimeBase, encoder.context.pointee.time_base) - Int64((shift * rate).rounded())
+    }
+
+    /// Builds the converter for the first frame, and rebuilds it (after draining the old one into the FIFO)
+    /// when the layout, sample format or rate changes.
+    private func prepareResampler(for frame: UnsafeMutablePointer<AVFrame>, output: UnsafeMutablePointer<AVFormatContext>) throws {
+        let inLayout = ChannelLayout(copying: &frame.pointee.ch_layout)
+        if let current = resamplerInput, current.format == frame.pointee.format, current.rate == frame.pointee.sample_rate,
+           av_channel_layout_compare(&current.layout.layout, &inLayout.layout) == 0 {
+            return
+        }
+        if resampler != nil {
+            try resample(nil, output: output)
+            formatChanges += 1
+        }
+        resampler = nil
+        resamplerInput = nil
+        guard frame.pointee.sample_rate > 0 else {
+            throw MediaError(.encodeFailed, path: path, "cannot convert the audio: a frame has no sample rate")
+        }
+        do {
+            resampler = try Resampler(inLayout: &inLayout.layout, inFormat: AVSampleFormat(frame.pointee.format),
+                                      inRate: frame.pointee.sample_rate, outLayout: &outLayout.layout,
+                                      outFormat: encoder.context.pointee.sample_fmt, outRate: encoder.context.pointee.sample_rate)
+        } catch {
+            throw MediaError(.encodeFailed, path: path, "cannot convert the audio: \(error.text)", detail: error.detail)
+        }
+        resamplerInput = (inLayout, frame.pointee.format, frame.pointee.sample_rate)
+    }
+
+    /// Keeps the audio where the frames' timestamps put it: the first frame sets the start; later, a gap
+    /// between where the samples so far end and where this frame starts is filled with silence, and an
+    /// overlap is dropped, so a hole in the input does not pull the rest of the audio out of sync.
+    private func align(_ frame: UnsafeMutablePointer<AVFrame>) throws {
+        guard let start = outputStart(of: frame) else {
+            if nextPts == nil { nextPts = 0 }
+            return
+        }
+        guard let first = nextPts, let resampler else {
+            nextPts = start
+            return
+        }
+        let rate = Int64(encoder.context.pointee.sample_rate)
+        let queuedEnd = first + Int64(fifo.size) + swr_get_delay(resampler.context, rate)
+        let drift = start - queuedEnd
+        let tolerance = Int64(Self.driftTolerance * Double(rate))
+        if drift > tolerance {
+            let fill = min(drift, Int64(Self.maxSilence * Double(rate)))
+            let inRate = Int64(frame.pointee.sample_rate)
+            let result = swr_inject_silence(resampler.context, Int32(clamping: fill * inRate / rate))
+            guard result >= 0 else { throw failure("swr_inject_silence", result) }
+            samplesInserted += fill
+        } else if drift < -tolerance {
+            let result = swr_drop_output(resampler.context, Int32(clamping: -drift))
+            guard result >= 0 else { throw failure("swr_drop_output", result) }
+            samplesDropped += -drift
         }
     }
 
     /// Converts `frame` (nil: what the resampler still holds) into the FIFO and encodes whole frames.
     private func resample(_ frame: UnsafeMutablePointer<AVFrame>?, output: UnsafeMutablePointer<AVFormatContext>) throws {
-        if resampler == nil, let frame {
-            let inLayout = ChannelLayout(copying: &frame.pointee.ch_layout)
-            do {
-                resampler = try Resampler(inLayout: &inLayout.layout, inFormat: AVSampleFormat(frame.pointee.format),
-                                          inRate: frame.pointee.sample_rate, outLayout: &outLayout.layout,
-                                          outFormat: encoder.context.pointee.sample_fmt, outRate: encoder.context.pointee.sample_rate)
-            } catch {
-                throw MediaError(.encodeFailed, path: path, "cannot convert the audio: \(error.text)", detail: error.detail)
-            }
-        }
         guard let resampler else { return }
         let inCount = frame?.pointee.nb_samples ?? 0
         let capacity = swr_get_out_samples(resampler.context, inCount)

@@ -15,13 +15,11 @@ final class LiveMetrics: @unchecked Sendable {
     /// 1 while running (kept beside the per-state gauges for simple alerts).
     let running: Gauge
     /// `streamd_pipeline_state{state=…}`: 1 for the current state, 0 for the others.
-    let states: [String: Gauge]
+    let states: [PipelineState: Gauge]
     private let factory: any MetricsFactory
     private let pipeline: String
     private let lock = NSLock()
     private var outputs: [String: OutputInstruments] = [:]
-
-    static let stateNames = ["starting", "running", "reconnecting", "stopping", "stopped", "failed"]
 
     struct OutputInstruments {
         let reconnects: Counter
@@ -54,14 +52,14 @@ final class LiveMetrics: @unchecked Sendable {
         sourceReconnects = Counter(label: "streamd_source_reconnects_total", dimensions: dims(), factory: factory)
         fps = Gauge(label: "streamd_output_fps", dimensions: dims(), factory: factory)
         running = Gauge(label: "streamd_pipeline_running", dimensions: dims(), factory: factory)
-        states = Dictionary(uniqueKeysWithValues: Self.stateNames.map {
-            ($0, Gauge(label: "streamd_pipeline_state", dimensions: dims([("state", $0)]), factory: factory))
+        states = Dictionary(uniqueKeysWithValues: PipelineState.allCases.map {
+            ($0, Gauge(label: "streamd_pipeline_state", dimensions: dims([("state", $0.rawValue)]), factory: factory))
         })
     }
 
-    func setState(_ value: String) {
-        running.record(value == "running" ? 1 : 0)
-        for (name, gauge) in states { gauge.record(name == value ? 1 : 0) }
+    func setState(_ value: PipelineState) {
+        running.record(value == .running ? 1 : 0)
+        for (state, gauge) in states { gauge.record(state == value ? 1 : 0) }
     }
 
     func output(_ name: String) -> OutputInstruments {

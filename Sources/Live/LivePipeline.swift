@@ -28,8 +28,7 @@ public struct PipelineSnapshot: Sendable, Codable, Equatable {
     public var name: String
     /// When this pipeline object was created (seconds since 1970): a reload that restarts it changes it.
     public var startedAt: Double
-    /// starting, running, reconnecting, stopping, stopped, failed.
-    public var state: String
+    public var state: PipelineState
     public var source: String
     public var framesIn: Int
     public var framesStylized: Int
@@ -40,6 +39,42 @@ public struct PipelineSnapshot: Sendable, Codable, Equatable {
     public var lastError: String?
     public var style: Style
     public var outputs: [Output]
+}
+
+/// Where a pipeline is in its life (the API and `streamd_pipeline_state` show the raw value).
+public enum PipelineState: String, Sendable, Codable, CaseIterable {
+    case starting, running, reconnecting, stopping, stopped, failed
+
+    /// A run is over in these; `start` may begin a new one.
+    public var isFinal: Bool { self == .stopped || self == .failed }
+}
+
+/// One run of a pipeline: its stage group (every thread of the run, outputs included), the source's I/O
+/// interrupt and the outputs. Stage threads write state only through their own run, so a run that is ending
+/// can never overwrite the state of the run after it.
+final class PipelineRun: @unchecked Sendable {
+    let group: StageGroup
+    let sourceInterrupt: IOInterrupt
+    let outputs: [SinkRunner]
+    private let condition = NSCondition()
+    private var ended = false
+
+    init(group: StageGroup, sourceInterrupt: IOInterrupt, outputs: [SinkRunner]) {
+        self.group = group; self.sourceInterrupt = sourceInterrupt; self.outputs = outputs
+    }
+
+    /// Called once, by the thread that joined the group.
+    func markEnded() {
+        condition.lock(); ended = true; condition.broadcast(); condition.unlock()
+    }
+
+    /// True once every thread of the run has been joined; false if `timeout` passed first.
+    func waitEnded(_ timeout: Duration) -> Bool {
+        let limit = Date().addingTimeInterval(timeout.inSeconds)
+        condition.lock(); defer { condition.unlock() }
+        while !ended { if !condition.wait(until: limit) { return ended } }
+        return true
+    }
 }
 
 /// What every pipeline of a service shares.
@@ -80,15 +115,17 @@ public final class LivePipeline: @unchecked Sendable {
     private let lock = NSLock()
     private let origin = ContinuousClock.now
     private let createdAt = Date().timeIntervalSince1970
+    /// Held for the whole of `start` and `stop`, so they never interleave (a start during a stop waits for
+    /// the stop to finish, then starts a fresh run; a second start finds the first run and returns).
+    private let lifecycle = NSLock()
     // Guarded by `lock`.
-    private var state = "stopped"
+    private var state = PipelineState.stopped
+    private var run: PipelineRun?
     private var lastError: String?
     private var framesIn = 0, framesStylized = 0, framesOut = 0, dropped = 0, sourceReconnects = 0
     private var fps = 0.0
     private var outputSnapshots: [PipelineSnapshot.Output] = []
     private var lastFrameAt: ContinuousClock.Instant?
-    private var group: StageGroup?
-    private var decodedQueue: BoundedQueue<LiveFrame>?
 
     /// Loads the model (so a bad model fails here, not later) and prepares; `start()` runs it.
     public init(config: PipelineConfig, environment: LiveEnvironment) throws {
@@ -97,7 +134,7 @@ public final class LivePipeline: @unchecked Sendable {
         var logger = environment.logger
         logger[metadataKey: "pipeline.name"] = .string(config.name)
         self.logger = logger
-        let library = ModelLibrary(directories: environment.modelDirectories + ModelLibrary.standard().directories)
+        let library = LiveStyle.library(modelDirectories: environment.modelDirectories)
         style = LiveStyle(try LiveStyle.load(config.style, library: library))
         metrics = LiveMetrics(pipeline: config.name, factory: environment.metrics)
         outputSnapshots = config.outputs.map {
@@ -122,12 +159,8 @@ public final class LivePipeline: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         var mix: [String: Double]?
         if let m = current.config.styleMix { mix = Dictionary(uniqueKeysWithValues: m.map { (String($0.index), $0.weight) }) }
-        let source: String = switch config.source {
-        case .url(let u): u.url
-        case .device(let d): d.path
-        }
         return PipelineSnapshot(
-            name: config.name, startedAt: createdAt, state: state, source: source, framesIn: framesIn, framesStylized: framesStylized,
+            name: config.name, startedAt: createdAt, state: state, source: sourceName, framesIn: framesIn, framesStylized: framesStylized,
             framesOut: framesOut, framesDropped: dropped, sourceReconnects: sourceReconnects, fps: fps, lastError: lastError,
             style: .init(model: current.modelName, styleIndex: current.config.styleIndex, styleMix: mix,
                          strength: current.config.strength, preserveColor: current.config.preserveColor,
@@ -143,23 +176,29 @@ public final class LivePipeline: @unchecked Sendable {
         return snapshot
     }
 
-    public var isRunning: Bool { lock.lock(); defer { lock.unlock() }; return group != nil }
+    /// True while a run exists (from `start` until its threads are joined).
+    public var isRunning: Bool { lock.withLock { run != nil } }
 
-    private func setState(_ value: String, error: String? = nil) {
-        lock.lock()
-        state = value
-        if let error { lastError = error }
-        lock.unlock()
-        metrics.setState(value)
+    public var currentState: PipelineState { lock.withLock { state } }
+
+    /// Sets the state of `run` if it is still the current run. `stopping` is left only for a final state, so a
+    /// source reconnecting during a stop cannot make the pipeline look alive again.
+    private func setState(_ value: PipelineState, for run: PipelineRun, error: String? = nil) {
+        let applied: Bool = lock.withLock {
+            guard self.run === run, state != value, state != .stopping || value.isFinal else { return false }
+            state = value
+            if let error { lastError = error }
+            return true
+        }
+        if applied { metrics.setState(value) }
     }
 
     // MARK: - Running
 
-    /// Starts the threads. Returns at once; `stop` ends the run.
+    /// Starts a run. Returns at once; `stop` ends the run. Calling it while a run exists does nothing.
     public func start() throws {
-        lock.lock()
-        if group != nil { lock.unlock(); return }
-        lock.unlock()
+        lifecycle.lock(); defer { lifecycle.unlock() }
+        guard lock.withLock({ self.run == nil }) else { return }
         let group = StageGroup(name: config.name)
         let decoded = BoundedQueue<LiveFrame>(capacity: 2, policy: .dropOldest)
         let stylized = BoundedQueue<LiveFrame?>(capacity: 2, policy: .block)
@@ -167,20 +206,39 @@ public final class LivePipeline: @unchecked Sendable {
         group.addQueue(stylized)
         let workers = max(1, config.workers ?? ProcessInfo.processInfo.activeProcessorCount)
         let pool = FramePool(capacity: decoded.capacity + stylized.capacity + 2 * workers + 6)
-        let interrupt = IOInterrupt()
-        lock.lock()
-        self.group = group
-        self.decodedQueue = decoded
-        self.currentInterrupt = interrupt
-        lastError = nil
-        lock.unlock()
-        setState("starting")
+        let timeout: Duration = if case .url(let u) = config.source { u.timeout } else { .seconds(10) }
+        let outputs = config.outputs.map {
+            SinkRunner(sink: OutputSink(config: $0, pipeline: config.name, logger: logger, interrupt: IOInterrupt(),
+                                        timeout: timeout, metrics: metrics), metrics: metrics)
+        }
+        let run = PipelineRun(group: group, sourceInterrupt: IOInterrupt(), outputs: outputs)
+        lock.withLock {
+            self.run = run
+            state = .starting
+            lastError = nil
+        }
+        metrics.setState(.starting)
 
-        group.addStage("encode") { [self] _ in runEncode(stylized, pool: pool) }
+        // Sinks first, source last: every consumer is waiting before anything is produced. Each output is a
+        // stage of the group, so a hard stop cancels its queue and the group joins its thread.
+        for (i, output) in outputs.enumerated() {
+            group.addQueue(output.queue)
+            group.addStage("output\(i)") { [self] _ in
+                output.run()
+                publishOutputs(run)
+            }
+        }
+        group.addStage("encode") { [self] _ in
+            defer {
+                // End of stream for every output; they finalize in parallel, joined by the group.
+                for output in outputs { output.queue.finish() }
+            }
+            runEncode(stylized, run: run, pool: pool)
+        }
         let threads = config.threads, maxSize = config.style.maxSize, maxLatency = config.maxLatency
         let stylize = OrderedWorkers<LiveFrame, LiveFrame?>(name: "stylize", count: workers) { [self] _ in
             let worker = StylizeWorker(style: style, threads: threads, maxSize: maxSize, maxLatency: maxLatency,
-                                       pool: pool, metrics: metrics)
+                                       pool: pool, metrics: metrics, source: sourceName)
             return { [self] frame in
                 let result = try worker.process(frame)
                 if result == nil { count(dropped: 1) } else { count(stylized: 1) }
@@ -188,48 +246,64 @@ public final class LivePipeline: @unchecked Sendable {
             }
         }
         group.addStage("stylize") { _ in try stylize.run(input: decoded, output: stylized) }
-        group.addStage("source") { [self] context in runSource(decoded, pool: pool, interrupt: interrupt, context: context) }
-        try group.start()
-        // Joins the threads when the run ends, whatever ends it.
-        let watcher = Thread { [self] in
+        group.addStage("source") { [self] context in runSource(decoded, pool: pool, run: run, context: context) }
+        do {
+            try group.start()
+        } catch {
+            // `start` has cancelled and joined whatever began.
+            setState(.failed, for: run, error: "\(error)")
+            lock.withLock { if self.run === run { self.run = nil } }
+            run.markEnded()
+            throw error
+        }
+        // The one thread that joins the run; it alone ends it, whatever ended it.
+        let joiner = Thread { [self] in
+            var failure: String?
             do { try group.wait() } catch {
                 logger.error("pipeline failed: \(error)")
-                setState("failed", error: "\(error)")
+                failure = "\(error)"
             }
-            lock.lock()
-            if self.group === group { self.group = nil; self.decodedQueue = nil }
-            let failed = state == "failed"
-            lock.unlock()
-            if !failed { setState("stopped") }
+            publishOutputs(run)
+            if let failure { setState(.failed, for: run, error: failure) } else { setState(.stopped, for: run) }
+            lock.withLock { if self.run === run { self.run = nil } }
+            run.markEnded()
         }
-        watcher.name = "\(config.name)-join"
-        watcher.start()
+        joiner.name = "\(config.name)-join"
+        joiner.start()
     }
 
-    private var currentInterrupt: IOInterrupt?
-
     /// Graceful stop: the source stops reading (its blocking I/O is interrupted), frames in flight drain,
-    /// recordings are finalized. Waits up to `timeout`, then stops hard. Returns true if it ended in time.
+    /// recordings are finalized, all outputs at once. Past `timeout` it stops hard: every queue is cancelled
+    /// and the network outputs' I/O interrupted (recordings still finalize); 5 s later the recordings' I/O too
+    /// (a recording that cannot finish then is deleted, never left half-written). Returns true if it drained.
     @discardableResult
     public func stop(timeout: Duration = .seconds(10)) -> Bool {
-        lock.lock()
-        let group = self.group, interrupt = currentInterrupt
-        lock.unlock()
-        guard let group else { return true }
-        setState("stopping")
-        group.stop()
-        interrupt?.stop()
-        let ended = (try? group.wait(timeout: timeout)) ?? true
-        if !ended {
-            logger.warning("pipeline did not drain within \(timeout), stopping hard")
-            group.cancel()
-            _ = try? group.wait(timeout: .seconds(5))
+        lifecycle.lock(); defer { lifecycle.unlock() }
+        guard let run = lock.withLock({ self.run }) else { return true }
+        setState(.stopping, for: run)
+        run.group.stop()
+        run.sourceInterrupt.stop()
+        if run.waitEnded(timeout) { return true }
+        logger.warning("pipeline did not drain within \(timeout), stopping hard")
+        run.group.cancel()
+        for output in run.outputs where output.sink.isNetwork { output.sink.interrupt.stop() }
+        if run.waitEnded(.seconds(5)) { return false }
+        logger.warning("outputs still finalizing 5 s after the hard stop: interrupting their files")
+        for output in run.outputs { output.sink.interrupt.stop() }
+        if !run.waitEnded(.seconds(5)) { logger.error("pipeline threads still running after the hard stop") }
+        return false
+    }
+
+    private func publishOutputs(_ run: PipelineRun) {
+        let outs = run.outputs.map(\.snapshot)
+        lock.withLock { if self.run === run || self.run == nil { outputSnapshots = outs } }
+    }
+
+    private var sourceName: String {
+        switch config.source {
+        case .url(let u): u.url
+        case .device(let d): d.path
         }
-        lock.lock()
-        if self.group === group { self.group = nil; self.decodedQueue = nil }
-        lock.unlock()
-        setState("stopped")
-        return ended
     }
 
     private func count(in n: Int = 0, stylized: Int = 0, out: Int = 0, dropped d: Int = 0) {
@@ -241,8 +315,9 @@ public final class LivePipeline: @unchecked Sendable {
 
     // MARK: Source
 
-    private func runSource(_ queue: BoundedQueue<LiveFrame>, pool: FramePool, interrupt: IOInterrupt, context: StageContext) {
+    private func runSource(_ queue: BoundedQueue<LiveFrame>, pool: FramePool, run: PipelineRun, context: StageContext) {
         defer { queue.finish() }
+        let interrupt = run.sourceInterrupt
         let isFile: Bool, loop: Bool, name: String
         let options: StreamReaderOptions
         let open: () throws -> StreamReader
@@ -285,10 +360,10 @@ public final class LivePipeline: @unchecked Sendable {
             let reader: StreamReader
             do {
                 reader = try open()
-                setState("running")
+                setState(.running, for: run)
             } catch {
                 if context.isStopRequested { break }
-                lostSource("\(error)", backoff: &backoff, interrupt: interrupt, context: context)
+                lostSource("\(error)", backoff: &backoff, run: run, context: context)
                 continue
             }
             let rate = reader.frameRate.doubleValue > 0 ? reader.frameRate.doubleValue : 25
@@ -322,7 +397,7 @@ public final class LivePipeline: @unchecked Sendable {
                 }
             } catch {
                 if context.isStopRequested { break }
-                lostSource("\(error)", backoff: &backoff, interrupt: interrupt, context: context)
+                lostSource("\(error)", backoff: &backoff, run: run, context: context)
                 continue
             }
             if context.isStopRequested { break }
@@ -331,7 +406,7 @@ public final class LivePipeline: @unchecked Sendable {
                 logger.info("source ended")
                 return
             }
-            lostSource("\(name): the stream ended", backoff: &backoff, interrupt: interrupt, context: context)
+            lostSource("\(name): the stream ended", backoff: &backoff, run: run, context: context)
         }
     }
 
@@ -352,12 +427,13 @@ public final class LivePipeline: @unchecked Sendable {
         logger.notice("stylize cannot keep up: dropped \(total) oldest frame(s)")
     }
 
-    private func lostSource(_ message: String, backoff: inout Backoff, interrupt: IOInterrupt, context: StageContext) {
+    private func lostSource(_ message: String, backoff: inout Backoff, run: PipelineRun, context: StageContext) {
+        let interrupt = run.sourceInterrupt
         let delay = backoff.next()
         logger.warning("source lost, reconnecting in \(delay): \(message)")
         lock.lock(); sourceReconnects += 1; lock.unlock()
         metrics.sourceReconnects.increment()
-        setState("reconnecting", error: message)
+        setState(.reconnecting, for: run, error: message)
         // Sleep in small steps so a stop is noticed at once.
         let until = ContinuousClock.now + delay
         while ContinuousClock.now < until && !context.isStopRequested && !interrupt.isStopped {
@@ -367,25 +443,12 @@ public final class LivePipeline: @unchecked Sendable {
 
     // MARK: Encode
 
-    private func runEncode(_ queue: BoundedQueue<LiveFrame?>, pool: FramePool) {
-        let timeout: Duration = if case .url(let u) = config.source { u.timeout } else { .seconds(10) }
-        let runners = config.outputs.map {
-            SinkRunner(sink: OutputSink(config: $0, pipeline: config.name, logger: logger, interrupt: IOInterrupt(),
-                                        timeout: timeout, metrics: metrics), metrics: metrics)
-        }
-        for (i, runner) in runners.enumerated() { runner.start(name: "\(config.name)-out\(i)") }
+    /// The fan-out: every stylized frame to every output's queue (a lagging output drops its oldest).
+    private func runEncode(_ queue: BoundedQueue<LiveFrame?>, run: PipelineRun, pool: FramePool) {
+        let runners = run.outputs
         var windowStart = ContinuousClock.now, windowFrames = 0
-        func publish() {
-            let outs = runners.map(\.snapshot)
-            lock.lock(); outputSnapshots = outs; lock.unlock()
-        }
-        defer {
-            // Every output flushes and finalizes on its own thread; a stalled one is bounded by its timeout.
-            for runner in runners where !runner.finish(timeout: timeout + .seconds(5)) {
-                logger.warning("output \(runner.sink.name) did not finish within \(timeout + .seconds(5))")
-            }
-            publish()
-        }
+        func publish() { publishOutputs(run) }
+        defer { publish() }
         while let item = queue.receive() {
             guard let live = item else { continue }
             metrics.framesIn["encode"]?.increment()
@@ -438,10 +501,15 @@ final class StylizeWorker {
     private let metrics: LiveMetrics
     private var stylizer: Stylizer?
     private var modelPath = ""
+    /// Kept across frames: the scaler is rebuilt only when the source's size changes.
+    private let resizer = PictureResizer()
+    /// The source, named in errors.
+    private let source: String
 
-    init(style: LiveStyle, threads: Int, maxSize: Int?, maxLatency: Duration, pool: FramePool, metrics: LiveMetrics) {
+    init(style: LiveStyle, threads: Int, maxSize: Int?, maxLatency: Duration, pool: FramePool, metrics: LiveMetrics,
+         source: String) {
         self.style = style; self.threads = threads; self.maxSize = maxSize; gate = LatencyGate(budget: maxLatency)
-        self.pool = pool; self.metrics = metrics
+        self.pool = pool; self.metrics = metrics; self.source = source
     }
 
     /// The stylized frame, or nil when `LatencyGate` says it would leave too late after capture (dropped,
@@ -464,12 +532,18 @@ final class StylizeWorker {
         var frame = input.frame
         var image = frame.image
         let (width, height) = Self.processingSize(width: image.width, height: image.height, maxSize: maxSize)
-        if width != image.width || height != image.height {
-            let resized = try ImageDecoder.resize(image, width: width, height: height)
+        let stylized: RGBImage
+        do {
+            if width != image.width || height != image.height {
+                let resized = try resizer.resize(image, width: width, height: height, pool: pool)
+                pool.recycle(image.pixels)
+                image = resized
+            }
+            stylized = try stylizer!.stylize(image, options: current.options, pool: pool)
+        } catch {
             pool.recycle(image.pixels)
-            image = resized
+            throw StyleError("\(source): frame \(frame.sequence + 1) (\(image.width)x\(image.height)): \(error)")
         }
-        let stylized = try stylizer!.stylize(image, options: current.options, pool: pool)
         pool.recycle(image.pixels)
         frame.image = stylized
         metrics.stageLatency["stylize"]?.recordInterval(since: started)

@@ -37,16 +37,42 @@ public final class LiveStyle: @unchecked Sendable {
     }
 
     private let lock = NSLock()
+    /// Held for a whole `apply`: changes are made one after another, each against the value the previous one
+    /// left (two overlapping requests both take effect). `lock` alone guards `value`, so workers reading the
+    /// style per frame never wait for a model to load.
+    private let changes = NSLock()
     private var value: Current
 
     init(_ value: Current) { self.value = value }
 
     public var current: Current { lock.lock(); defer { lock.unlock() }; return value }
 
+    /// Where a pipeline's `model` is looked up: `server.model_dirs`, then the standard search path. The service
+    /// and `config check` both use this, so a name that passes the check is the model the service loads.
+    public static func library(modelDirectories: [String]) -> ModelLibrary {
+        ModelLibrary(directories: modelDirectories + ModelLibrary.standard().directories)
+    }
+
+    /// One issue per pipeline whose model cannot be found (or is no model streamd reads), named by its key;
+    /// the models are not loaded.
+    public static func modelIssues(in config: ServeConfig, file: String) -> [ConfigIssue] {
+        let library = library(modelDirectories: config.server.modelDirs)
+        return config.pipelines.compactMap { pipeline in
+            do {
+                let path = try library.resolve(pipeline.style.model)
+                _ = try ModelLoader.detect(path)
+                return nil
+            } catch {
+                return ConfigIssue(location: file, path: "pipelines.\(pipeline.name).model", message: "\(error)")
+            }
+        }
+    }
+
     /// Builds the initial style of a pipeline. Config models may be any path (the config is the admin's).
     static func load(_ config: StyleConfig, library: ModelLibrary) throws -> Current {
         let path = try library.resolve(config.model)
         let model = try ModelLoader.load(path: path)
+        try checkRunnable(model, name: config.model)
         let options = try options(for: config, styleCount: model.info.styleCount)
         return Current(generation: 0, model: model, modelName: config.model, modelPath: path, config: config, options: options)
     }
@@ -65,19 +91,40 @@ public final class LiveStyle: @unchecked Sendable {
                 guard entry.index >= 0, entry.index < styleCount else {
                     throw StyleError("style_mix index \(entry.index) is out of range: the model has \(styleCount) styles")
                 }
-                guard entry.weight >= 0, entry.weight.isFinite else { throw StyleError("style_mix weight for \(entry.index) must be >= 0") }
-                w[entry.index] += Float(entry.weight)
+                // Checked as the engine sees it: 1e300 is a finite Double but an infinite Float.
+                let weight = Float(entry.weight)
+                guard entry.weight >= 0, weight.isFinite else {
+                    throw StyleError("style_mix weight for \(entry.index) must be a number from 0 to \(Float.greatestFiniteMagnitude), got \(entry.weight)")
+                }
+                w[entry.index] += weight
             }
             let sum = w.reduce(0, +)
+            guard sum.isFinite else { throw StyleError("style_mix weights are too large: their sum overflows") }
             guard sum > 0 else { throw StyleError("style_mix weights add up to 0") }
             weights = w.map { $0 / sum }
         }
-        return StyleOptions(styleWeights: weights, strength: Float(config.strength), preserveColor: config.preserveColor)
+        let strength = Float(config.strength)
+        guard config.strength.isFinite, strength >= 0, strength <= 1 else {
+            throw StyleError("strength must be between 0 and 1, got \(config.strength)")
+        }
+        return StyleOptions(styleWeights: weights, strength: strength, preserveColor: config.preserveColor)
+    }
+
+    /// A model that loads may still fail to build a session (an operator the engine cannot plan): try it on a
+    /// small picture before anything is swapped, so the running pipeline never gets a model it cannot run.
+    static func checkRunnable(_ model: StyleModel, name: String) throws {
+        do {
+            let probe = try Stylizer(model: model)
+            _ = try probe.session.profile(height: 64, width: 64)
+        } catch {
+            throw StyleError("model '\(name)' loads but cannot run: \(error)")
+        }
     }
 
     /// Applies `change`: loads a new model first (from `modelDirectories` only), validates everything, then
     /// swaps atomically. Workers pick it up at their next frame; nothing is interrupted.
     func apply(_ change: StyleChange, modelDirectories: [String]) throws -> Current {
+        changes.lock(); defer { changes.unlock() }
         let old = current
         var config = old.config
         var model = old.model, modelPath = old.modelPath, modelName = old.modelName
@@ -86,6 +133,7 @@ public final class LiveStyle: @unchecked Sendable {
             do { model = try ModelLoader.load(path: modelPath) } catch {
                 throw StyleError("model '\(name)' cannot be loaded: \(error)")
             }
+            try Self.checkRunnable(model, name: name)
             modelName = name
             config.model = name
             // A new model starts from its first style unless the request says otherwise.

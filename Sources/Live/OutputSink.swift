@@ -15,7 +15,8 @@ final class OutputSink {
     let config: OutputConfig
     let name: String
     private let logger: Logger
-    private let interrupt: IOInterrupt
+    /// Interrupts this output's blocking I/O; the pipeline trips it on a hard stop.
+    let interrupt: IOInterrupt
     private let timeout: Duration
     private let counters: LiveMetrics.OutputInstruments
     private var output: StreamOutput?
@@ -50,6 +51,12 @@ final class OutputSink {
         self.interrupt = interrupt
         self.timeout = timeout
         counters = metrics.output(name)
+    }
+
+    /// Pushed to a peer over the network (as opposed to files on this machine: recordings, HLS).
+    var isNetwork: Bool {
+        if case .push = config.target { return true }
+        return false
     }
 
     /// Encodes one frame shown at `micros` (pipeline clock). Never throws: failures become reconnects.
@@ -247,11 +254,11 @@ final class SharedPicture: @unchecked Sendable {
 }
 
 /// One output on its own thread behind a small drop-oldest queue, so a slow or stalled peer (a network write
-/// waiting out its timeout) delays only its own output, never the pipeline or the other outputs.
+/// waiting out its timeout) delays only its own output, never the pipeline or the other outputs. The thread is a
+/// stage of the pipeline's `StageGroup`: the group cancels the queue on a hard stop and joins the thread.
 final class SinkRunner: @unchecked Sendable {
     let sink: OutputSink
     let queue = BoundedQueue<SharedPicture>(capacity: 4, policy: .dropOldest)
-    private let done = DispatchSemaphore(value: 0)
     private let lock = NSLock()
     private var published: PipelineSnapshot.Output
     private var knownDrops = 0
@@ -266,25 +273,21 @@ final class SinkRunner: @unchecked Sendable {
 
     var snapshot: PipelineSnapshot.Output { lock.lock(); defer { lock.unlock() }; return published }
 
-    func start(name: String) {
-        let thread = Thread { [self] in
-            while let picture = queue.receive() {
-                let started = ContinuousClock.now
-                let before = sink.framesWritten
-                sink.write(picture.image, micros: picture.micros, frameRate: picture.frameRate)
-                if sink.framesWritten > before {
-                    metrics.stageLatency["encode"]?.recordInterval(since: started)
-                    metrics.endToEnd.recordInterval(since: picture.captured)
-                }
-                picture.release()
-                publish()
+    /// The output's stage body: writes pictures until the queue ends (finished or cancelled), then finalizes.
+    func run() {
+        while let picture = queue.receive() {
+            let started = ContinuousClock.now
+            let before = sink.framesWritten
+            sink.write(picture.image, micros: picture.micros, frameRate: picture.frameRate)
+            if sink.framesWritten > before {
+                metrics.stageLatency["encode"]?.recordInterval(since: started)
+                metrics.endToEnd.recordInterval(since: picture.captured)
             }
-            sink.finish()
+            picture.release()
             publish()
-            done.signal()
         }
-        thread.name = name
-        thread.start()
+        sink.finish()
+        publish()
     }
 
     /// Queues a picture; an older one still waiting is dropped (and released) when the output lags.
@@ -297,13 +300,6 @@ final class SinkRunner: @unchecked Sendable {
         let total = queue.droppedCount
         defer { knownDrops = total }
         return total - knownDrops
-    }
-
-    /// Ends the stream and waits (bounded) for the output to finalize.
-    func finish(timeout: Duration) -> Bool {
-        queue.finish()
-        let seconds = timeout.inSeconds
-        return done.wait(timeout: .now() + seconds) == .success
     }
 
     private func publish() {

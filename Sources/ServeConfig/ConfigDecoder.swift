@@ -129,7 +129,8 @@ struct ConfigDecoder {
             if let w = r.number(value, path + key, 0...1e6) { mix.append(StyleWeight(index: index, weight: w)) }
         }
         if entries.isEmpty { r.report(path, node, "needs at least one style index and weight") }
-        else if !mix.isEmpty && mix.allSatisfy({ $0.weight == 0 }) { r.report(path, node, "the weights are all zero") }
+        // As the engine sees them (Float32): 1e-300 is not zero as a Double but is as a Float.
+        else if !mix.isEmpty && mix.allSatisfy({ Float($0.weight) == 0 }) { r.report(path, node, "the weights are all zero") }
         return mix.sorted { $0.index < $1.index }
     }
 

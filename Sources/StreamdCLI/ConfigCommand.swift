@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Live
 import ServeConfig
 
 /// `streamd config …`: the daemon's configuration file.
@@ -15,7 +16,8 @@ struct ConfigCommand: AsyncParsableCommand {
             abstract: "Validate a configuration file (with STREAMD_SERVER_* variables and --set applied).",
             discussion: """
             Prints "ok: N pipelines (names)", or one line per problem naming the file, line, key and cause, and \
-            exits with status 1. Precedence: defaults, then FILE, then STREAMD_SERVER_<KEY> environment \
+            exits with status 1. Each pipeline's model is looked up as the service does (server.model_dirs, then \
+            the standard search path) and its format recognised; models are not loaded. Precedence: defaults, then FILE, then STREAMD_SERVER_<KEY> environment \
             variables (server keys only), then --set flags.
             """)
 
@@ -28,6 +30,8 @@ struct ConfigCommand: AsyncParsableCommand {
         func run() async throws {
             do {
                 let config = try ConfigLoader.load(file: file, overrides: overrides)
+                let missing = LiveStyle.modelIssues(in: config, file: file)
+                guard missing.isEmpty else { throw ConfigErrors(missing) }
                 let names = config.pipelines.map(\.name)
                 print("ok: \(names.count) pipeline\(names.count == 1 ? "" : "s") (\(names.joined(separator: ", ")))")
             } catch let errors as ConfigErrors {

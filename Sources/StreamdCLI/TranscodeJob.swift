@@ -68,21 +68,28 @@ final class TranscodeJob: @unchecked Sendable {
                 progress.frameDone()
             }
         }
+        let input = self.input
         let stylize = OrderedWorkers<VideoFrame, VideoFrame>(name: "stylize", count: workers) { _ in
             let stylizer = try Stylizer(model: model, threads: threads)
+            // One scaler each way per worker, built at the first frame (not per frame).
+            let toProcessing = PictureResizer(), toOutput = PictureResizer()
             return { frame in
                 var out = frame
-                if frame.image.width != processing.width || frame.image.height != processing.height {
-                    out.image = try ImageDecoder.resize(frame.image, width: processing.width, height: processing.height, pool: pool)
-                    pool.recycle(frame.image.pixels)
-                }
-                let source = out.image
-                out.image = try stylizer.stylize(source, options: options, pool: pool)
-                pool.recycle(source.pixels)
-                if output != processing {
-                    let stylized = out.image
-                    out.image = try ImageDecoder.resize(stylized, width: output.width, height: output.height, pool: pool)
-                    pool.recycle(stylized.pixels)
+                do {
+                    if frame.image.width != processing.width || frame.image.height != processing.height {
+                        out.image = try toProcessing.resize(frame.image, width: processing.width, height: processing.height, pool: pool)
+                        pool.recycle(frame.image.pixels)
+                    }
+                    let source = out.image
+                    out.image = try stylizer.stylize(source, options: options, pool: pool)
+                    pool.recycle(source.pixels)
+                    if output != processing {
+                        let stylized = out.image
+                        out.image = try toOutput.resize(stylized, width: output.width, height: output.height, pool: pool)
+                        pool.recycle(stylized.pixels)
+                    }
+                } catch {
+                    throw PipelineError(stage: "stylize", message: "\(input): frame \(frame.sequence + 1): \(error)", underlying: error)
                 }
                 return out
             }

@@ -183,18 +183,25 @@ final class ServeProcess {
 
     /// A TCP port nothing listens on right now (bound to port 0 on loopback and released).
     static func freePort() throws -> Int {
+        let (fd, port) = try loopbackSocket(listening: false)
+        close(fd)
+        return port
+    }
+
+    /// A TCP socket bound to a free loopback port, listening (backlog 16) when `listening`; the caller closes it.
+    /// A listener nobody accepts on is a peer that completes the TCP handshake and then never answers.
+    static func loopbackSocket(listening: Bool) throws -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure("socket() failed") }
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        guard bound == 0 else { throw Failure("bind() failed") }
+        guard bound == 0, !listening || listen(fd, 16) == 0 else { close(fd); throw Failure("bind() or listen() failed") }
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 }
 
@@ -224,15 +231,18 @@ func onlyRecording(in directory: String) throws -> (frames: Int, width: Int, hei
     return try probe(directory + "/" + file)
 }
 
-/// Runs a command with a time limit; returns status and standard output.
+/// Runs a command with a time limit; returns status and standard output (with standard error after it when
+/// `captureErrors`). `environment` is added to this process's.
 @discardableResult
-func runTool(_ executable: String, _ arguments: [String], timeout: TimeInterval = 60) throws -> (status: Int32, output: String) {
+func runTool(_ executable: String, _ arguments: [String], timeout: TimeInterval = 60, environment: [String: String] = [:],
+             captureErrors: Bool = false) throws -> (status: Int32, output: String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = arguments
+    if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe()
     p.standardOutput = out
-    p.standardError = FileHandle.nullDevice
+    p.standardError = captureErrors ? out : FileHandle.nullDevice
     try p.run()
     nonisolated(unsafe) var data = Data()
     let reader = DispatchGroup()

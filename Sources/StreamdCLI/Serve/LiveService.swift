@@ -25,12 +25,18 @@ final class LiveService: Service, @unchecked Sendable {
     private let notifier: SystemdNotifier?
     private let token: APIToken
     private let lock = NSLock()
-    private let reloadLock = NSLock()
+    /// Serializes everything that starts or stops pipelines (API start/stop, SIGHUP and API reload, start-up and
+    /// shutdown): each acts on the state the previous one left, so no two runs of a pipeline can ever overlap.
+    private let lifecycle = NSLock()
     private var config: ServeConfig
     private var pipelines: [String: LivePipeline] = [:]
     /// Pipelines whose start failed (bad model, …), with the one-line reason.
     private var failures: [String: String] = [:]
     private var ready = false
+    /// Set when shutdown begins: from then on nothing starts.
+    private var shuttingDown = false
+    /// Pipelines an operator stopped through the API (not expected to deliver frames).
+    private var stoppedOnPurpose: Set<String> = []
 
     init(configFile: String, overrides: [String], config: ServeConfig, environment: LiveEnvironment, token: APIToken,
          notifier: SystemdNotifier?) {
@@ -64,32 +70,53 @@ final class LiveService: Service, @unchecked Sendable {
         }
     }
 
-    /// Starts a stopped pipeline, or builds one from the configuration whose start failed earlier.
+    /// Refused because the service is shutting down.
+    struct ShuttingDown: Error, CustomStringConvertible {
+        var description: String { "the service is shutting down" }
+    }
+
+    /// Starts a stopped pipeline, or builds one from the configuration whose start failed earlier. False when no
+    /// pipeline has that name. Starting one that runs does nothing.
     func start(_ name: String) throws -> Bool {
+        lifecycle.lock(); defer { lifecycle.unlock() }
+        guard !lock.withLock({ shuttingDown }) else { throw ShuttingDown() }
         if let existing = pipeline(name) {
             try existing.start()
+            lock.withLock { _ = stoppedOnPurpose.remove(name) }
             return true
         }
         guard let p = lock.withLock({ config.pipelines.first { $0.name == name } }) else { return false }
         let pipeline = try LivePipeline(config: p, environment: environment)
         try pipeline.start()
-        lock.withLock { pipelines[name] = pipeline; failures[name] = nil }
+        lock.withLock { pipelines[name] = pipeline; failures[name] = nil; stoppedOnPurpose.remove(name) }
+        return true
+    }
+
+    /// Stops one pipeline (draining it like SIGTERM). False when no pipeline has that name.
+    func stop(_ name: String) -> Bool {
+        lifecycle.lock(); defer { lifecycle.unlock() }
+        guard let pipeline = pipeline(name) else { return names.contains(name) }
+        pipeline.stop()
+        lock.withLock { _ = stoppedOnPurpose.insert(name) }
         return true
     }
 
     func startAll() {
+        lifecycle.lock(); defer { lifecycle.unlock() }
+        guard !lock.withLock({ shuttingDown }) else { return }
         for p in lock.withLock({ config.pipelines }) { launch(p) }
         lock.withLock { ready = true }
         try? notifier?.ready()
-        try? notifier?.status("\(names.count) pipeline(s) running")
+        try? notifier?.status("\(lock.withLock { pipelines.count }) of \(names.count) pipeline(s) running")
     }
 
     /// Re-reads the file: pipelines whose settings changed restart, new ones start, removed ones stop,
     /// unchanged ones keep running untouched. Returns what happened, by name.
     func reload() throws -> (restarted: [String], started: [String], stopped: [String], unchanged: [String]) {
-        // One reload at a time (SIGHUP and the API may race).
-        reloadLock.lock()
-        defer { reloadLock.unlock() }
+        // One reload at a time, never beside a start or stop (SIGHUP and the API may race).
+        lifecycle.lock()
+        defer { lifecycle.unlock() }
+        guard !lock.withLock({ shuttingDown }) else { throw ShuttingDown() }
         let fresh = try ConfigLoader.load(file: configFile, overrides: overrides)
         try? notifier?.reloading()
         defer { try? notifier?.ready() }
@@ -99,7 +126,7 @@ final class LiveService: Service, @unchecked Sendable {
         let freshByName = Dictionary(uniqueKeysWithValues: fresh.pipelines.map { ($0.name, $0) })
         for p in old.pipelines where freshByName[p.name] == nil {
             pipeline(p.name)?.stop()
-            lock.withLock { pipelines[p.name] = nil; failures[p.name] = nil }
+            lock.withLock { pipelines[p.name] = nil; failures[p.name] = nil; stoppedOnPurpose.remove(p.name) }
             stopped.append(p.name)
         }
         lock.withLock { var next = old; next.pipelines = fresh.pipelines; config = next }
@@ -122,7 +149,7 @@ final class LiveService: Service, @unchecked Sendable {
                 pipeline(p.name)?.stop()
                 do {
                     try replacement.start()
-                    lock.withLock { pipelines[p.name] = replacement; failures[p.name] = nil }
+                    lock.withLock { pipelines[p.name] = replacement; failures[p.name] = nil; stoppedOnPurpose.remove(p.name) }
                 } catch {
                     lock.withLock { pipelines[p.name] = nil; failures[p.name] = "\(error)" }
                     logger.error("pipeline \(p.name) cannot start: \(error)")
@@ -156,18 +183,32 @@ final class LiveService: Service, @unchecked Sendable {
         if !later.isEmpty { logger.warning("\(later.joined(separator: ", ")) changed: takes effect at the next restart") }
     }
 
-    /// Graceful: every pipeline drains in parallel, recordings are finalized.
-    func stopAll() {
+    /// Graceful: every pipeline drains in parallel, recordings are finalized. Waits for every pipeline's stop,
+    /// which is bounded (its drain `timeout`, then a hard stop of at most 10 s more), so the process never exits
+    /// while a recording is being finalized. Nothing starts afterwards.
+    func stopAll(timeout: Duration = .seconds(15)) {
+        lock.withLock { shuttingDown = true }
+        lifecycle.lock(); defer { lifecycle.unlock() }
         try? notifier?.stopping()
         let all = lock.withLock { Array(pipelines.values) }
         let group = DispatchGroup()
         for p in all {
             group.enter()
-            let thread = Thread { p.stop(timeout: .seconds(15)); group.leave() }
+            let thread = Thread { p.stop(timeout: timeout); group.leave() }
+            thread.name = "stop-\(p.config.name)"
             thread.start()
         }
-        _ = group.wait(timeout: .now() + 20)
+        group.wait()
         logger.info("all pipelines stopped")
+    }
+
+    /// Whether the watchdog should be fed: some pipeline delivered frames within `window`, or none is meant to
+    /// (none configured, or the operator stopped them all). Pipelines that all failed to start get no ping, so
+    /// systemd restarts the service.
+    func isHealthy(within window: Duration) -> Bool {
+        let (all, configured, onPurpose) = lock.withLock { (Array(pipelines.values), config.pipelines.map(\.name), stoppedOnPurpose) }
+        if configured.allSatisfy({ onPurpose.contains($0) }) { return true }
+        return all.contains { $0.isFlowing(within: window) }
     }
 
     func run() async throws {
@@ -177,8 +218,7 @@ final class LiveService: Service, @unchecked Sendable {
         await withGracefulShutdownHandler {
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 try? await Task.sleep(for: interval)
-                let all = lock.withLock { Array(pipelines.values) }
-                if notifier?.watchdogInterval != nil, all.isEmpty || all.contains(where: { $0.isFlowing(within: interval * 2) }) {
+                if notifier?.watchdogInterval != nil, isHealthy(within: interval * 2) {
                     try? notifier?.watchdog()
                 }
             }

@@ -59,8 +59,9 @@ enum ServeAPI {
         router.post("/v1/pipelines/:name/stop") { request, context -> Response in
             if let denied = authorize(request, token: token.current) { return denied }
             let name = context.parameters.get("name") ?? ""
-            guard let pipeline = service.pipeline(name) else { return error(.notFound, "no pipeline named '\(name)'") }
-            _ = try await onThread("api-stop") { pipeline.stop() }
+            guard try await onThread("api-stop", { service.stop(name) }) else {
+                return error(.notFound, "no pipeline named '\(name)'")
+            }
             return json(describe(service, name))
         }
         router.post("/v1/reload") { request, _ -> Response in
@@ -148,7 +149,9 @@ enum ServeAPI {
     }
 
     static func describe(_ service: LiveService, _ name: String) -> [String: Any] {
-        if let pipeline = service.pipeline(name) { return encodeSnapshot(pipeline.snapshot) }
+        if let pipeline = service.pipeline(name), service.failure(name) == nil || pipeline.isRunning {
+            return encodeSnapshot(pipeline.snapshot)
+        }
         return ["name": name, "state": "failed", "last_error": service.failure(name) ?? "not started"]
     }
 
@@ -158,7 +161,7 @@ enum ServeAPI {
         if let i = s.style.styleIndex { style["style_index"] = i }
         if let m = s.style.styleMix { style["style_mix"] = m }
         var out: [String: Any] = [
-            "name": s.name, "started_at": s.startedAt, "state": s.state, "source": s.source,
+            "name": s.name, "started_at": s.startedAt, "state": s.state.rawValue, "source": s.source,
             "frames": ["in": s.framesIn, "stylized": s.framesStylized, "out": s.framesOut, "dropped": s.framesDropped],
             "source_reconnects": s.sourceReconnects, "fps": (s.fps * 100).rounded() / 100, "style": style,
             "outputs": s.outputs.map { o -> [String: Any] in

@@ -32,20 +32,27 @@ public struct ModelLibrary: Sendable {
 
     static let extensions = ["safetensors", "onnx", "pth", "pt"]
 
-    /// A path as given if it exists; otherwise the first model called `name` in the search path.
+    /// Where `nameOrPath` is, decided the same way by every command and by the service (and by `config check`):
+    /// - with a `/` it is a path (the service's configuration makes relative ones relative to its file);
+    /// - otherwise it is a name, looked for in each directory in order, first as written
+    ///   (`multistyle26.onnx`, `udnie` for an ml5 folder), then with each model extension added (`candy` finds
+    ///   `candy.onnx`); only when no directory has it, a file of that name in the current directory.
     public func resolve(_ nameOrPath: String) throws -> String {
-        if FileManager.default.fileExists(atPath: nameOrPath) { return nameOrPath }
-        let looksLikePath = nameOrPath.contains("/") || Self.extensions.contains((nameOrPath as NSString).pathExtension.lowercased())
-        if !looksLikePath {
+        guard !nameOrPath.isEmpty else { throw StylizeError(.fileNotFound, "model name is empty") }
+        if nameOrPath.contains("/") {
+            if FileManager.default.fileExists(atPath: nameOrPath) { return nameOrPath }
+            throw StylizeError(.fileNotFound, "\(nameOrPath): no such file or directory")
+        }
+        if nameOrPath != ".", nameOrPath != ".." {
             for dir in directories {
                 let base = (dir as NSString).appendingPathComponent(nameOrPath)
                 for candidate in Self.extensions.map({ base + "." + $0 }) + [base] where FileManager.default.fileExists(atPath: candidate) {
                     return candidate
                 }
             }
-            throw StylizeError(.fileNotFound, "model '\(nameOrPath)' not found (searched \(directories.joined(separator: ", ")))")
+            if FileManager.default.fileExists(atPath: nameOrPath) { return nameOrPath }
         }
-        throw StylizeError(.fileNotFound, "\(nameOrPath): no such file or directory")
+        throw StylizeError(.fileNotFound, "model '\(nameOrPath)' not found (searched \(directories.joined(separator: ", ")) and the current directory)")
     }
 
     /// Every model in the search path; a name found twice is listed where it is found first.
