@@ -2,10 +2,11 @@
 import PackageDescription
 
 /// Every target is built in the Swift 6 language mode (strict concurrency); public signatures of the
-/// FFmpeg and BLAS wrappers mention no C type, so C modules are imported `internal` only.
+/// FFmpeg and BLAS wrappers mention no C type, so C modules are imported `internal` only. Release builds keep
+/// Swift's bounds, overflow and precondition checks everywhere (this code parses network media, HTTP bodies and
+/// model files); kernels whose inner loops cannot afford them use unsafe buffer pointers there.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
-    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
 ]
 
 let package = Package(

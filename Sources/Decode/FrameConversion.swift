@@ -32,16 +32,19 @@ enum FrameConversion {
         guard frame.pointee.width > 0, frame.pointee.height > 0, let descriptor = av_pix_fmt_desc_get(format) else {
             throw FFmpegCallError(function: "av_pix_fmt_desc_get", code: streamd_averror_invaliddata())
         }
-        let flags = descriptor.pointee.flags
-        let special = isDirectlyReadable(descriptor) || flags & UInt64(AV_PIX_FMT_FLAG_ALPHA) != 0
-            || (codecID == AV_CODEC_ID_MJPEG && format == AV_PIX_FMT_YUVA444P)
+        // Read without a scaler (RGB, gray, palette), or the folded CMYK of a JPEG: nothing to cache.
+        let special = isDirectlyReadable(descriptor) || (codecID == AV_CODEC_ID_MJPEG && format == AV_PIX_FMT_YUVA444P)
         if special { return try rgbImage(from: frame, codecID: codecID) }
-        let key = ScaledConversion.Key(frame: frame, descriptor: descriptor, dstFormat: AV_PIX_FMT_RGB24)
+        // YUV with alpha goes through 16-bit RGBA (then over white) with the same cached scaler.
+        let hasAlpha = descriptor.pointee.flags & UInt64(AV_PIX_FMT_FLAG_ALPHA) != 0
+        let target = hasAlpha ? AV_PIX_FMT_RGBA64LE : AV_PIX_FMT_RGB24
+        let key = ScaledConversion.Key(frame: frame, descriptor: descriptor, dstFormat: target)
         if cache?.key != key {
             cache = nil  // free the old scaler before building the new one
-            cache = try ScaledConversion(for: frame, descriptor: descriptor, to: AV_PIX_FMT_RGB24)
+            cache = try ScaledConversion(for: frame, descriptor: descriptor, to: target)
         }
-        return packedRGB24(try cache!.run(frame).frame, pool: pool)
+        let converted = try cache!.run(frame)
+        return hasAlpha ? overWhite(rgba64: converted.frame) : packedRGB24(converted.frame, pool: pool)
     }
 
     static func rgbImage(from frame: UnsafeMutablePointer<AVFrame>, codecID: AVCodecID) throws(FFmpegCallError) -> RGBImage {
@@ -161,10 +164,14 @@ enum FrameConversion {
     /// YUV with alpha (lossy WebP with alpha, yuva JPEGs): libswscale to 16-bit RGBA, then the blend over white.
     private static func compositeOverWhite(_ frame: UnsafeMutablePointer<AVFrame>,
                                            descriptor: UnsafePointer<AVPixFmtDescriptor>) throws(FFmpegCallError) -> RGBImage {
-        let rgba = try scaled(frame, descriptor: descriptor, to: AV_PIX_FMT_RGBA64LE)
-        let width = Int(rgba.frame.pointee.width), height = Int(rgba.frame.pointee.height)
-        let stride = Int(rgba.frame.pointee.linesize.0)
-        guard let base = rgba.frame.pointee.data.0 else { return RGBImage(width: width, height: height, fill: 255) }
+        overWhite(rgba64: try scaled(frame, descriptor: descriptor, to: AV_PIX_FMT_RGBA64LE).frame)
+    }
+
+    /// A 16-bit RGBA frame blended over white into 8-bit RGB.
+    private static func overWhite(rgba64 rgba: UnsafeMutablePointer<AVFrame>) -> RGBImage {
+        let width = Int(rgba.pointee.width), height = Int(rgba.pointee.height)
+        let stride = Int(rgba.pointee.linesize.0)
+        guard let base = rgba.pointee.data.0 else { return RGBImage(width: width, height: height, fill: 255) }
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
         pixels.withUnsafeMutableBufferPointer { dst in
             for y in 0..<height {

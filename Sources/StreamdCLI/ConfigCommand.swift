@@ -17,7 +17,7 @@ struct ConfigCommand: AsyncParsableCommand {
             discussion: """
             Prints "ok: N pipelines (names)", or one line per problem naming the file, line, key and cause, and \
             exits with status 1. Each pipeline's model is looked up as the service does (server.model_dirs, then \
-            the standard search path) and its format recognised; models are not loaded. Precedence: defaults, then FILE, then STREAMD_SERVER_<KEY> environment \
+            the standard search path) and its format recognised (not loaded); --skip-models leaves that out. Precedence: defaults, then FILE, then STREAMD_SERVER_<KEY> environment \
             variables (server keys only), then --set flags.
             """)
 
@@ -27,10 +27,13 @@ struct ConfigCommand: AsyncParsableCommand {
         @Option(name: .customLong("set"), help: ArgumentHelp("Override a key, e.g. server.port=9000 or pipelines.cam1.strength=0.5 (repeatable).", valueName: "KEY=VALUE"))
         var overrides: [String] = []
 
+        @Flag(name: .long, help: "Do not look up the pipelines' models (for checking a file on a machine other than the one that runs it).")
+        var skipModels = false
+
         func run() async throws {
             do {
                 let config = try ConfigLoader.load(file: file, overrides: overrides)
-                let missing = LiveStyle.modelIssues(in: config, file: file)
+                let missing = skipModels ? [] : LiveStyle.modelIssues(in: config, file: file)
                 guard missing.isEmpty else { throw ConfigErrors(missing) }
                 let names = config.pipelines.map(\.name)
                 print("ok: \(names.count) pipeline\(names.count == 1 ? "" : "s") (\(names.joined(separator: ", ")))")

@@ -5,11 +5,20 @@ import XCTest
 final class ServiceFilesTests: XCTestCase {
     var repo: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
 
+    /// The example is valid as a file; its models (udnie by name, multistyle26 by path) are not installed on a
+    /// test machine, and the check, which looks models up as the service does, names both keys.
     func testExampleConfigPassesConfigCheck() throws {
-        let r = try CLI.run(["config", "check", repo.appendingPathComponent("configs/streamd.yml").path], timeout: 60)
+        let example = repo.appendingPathComponent("configs/streamd.yml").path
+        let r = try CLI.run(["config", "check", "--skip-models", example], timeout: 60)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.stdout, "ok: 2 pipelines (lobby, webcam)\n")
         XCTAssertEqual(r.stderr, "")
+        let withModels = try CLI.run(["config", "check", example], timeout: 60)
+        XCTAssertEqual(withModels.status, 1)
+        let lines = withModels.stderr.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 2, withModels.stderr)
+        XCTAssertTrue(lines.first?.hasPrefix("streamd: \(example): pipelines.lobby.model: model 'udnie' not found (searched /var/lib/streamd/models") ?? false, withModels.stderr)
+        XCTAssertTrue(lines.last?.hasPrefix("streamd: \(example): pipelines.webcam.model: /var/lib/streamd/models/multistyle26.safetensors: no such file") ?? false, withModels.stderr)
     }
 
     func testConfigCheckPrintsEveryProblemOnItsOwnLineAndFails() throws {
@@ -42,7 +51,7 @@ final class ServiceFilesTests: XCTestCase {
         CLI.assertFails(env, mentioning: ["environment STREAMD_SERVER_PORT: server.port: expected a whole number, got 'eighty'"])
         let flag = try CLI.run(["config", "check", config, "--set", "pipelines.lobby.outputs[0].url=ftp://h/x"], timeout: 60)
         CLI.assertFails(flag, mentioning: ["--set pipelines.lobby.outputs[0].url=ftp://h/x: pipelines.lobby.outputs[0].url: unsupported scheme 'ftp'"])
-        let fixed = try CLI.run(["config", "check", config, "--set", "server.port=9000"],
+        let fixed = try CLI.run(["config", "check", "--skip-models", config, "--set", "server.port=9000"],
                                 environment: ["STREAMD_SERVER_PORT": "eighty"], timeout: 60)
         XCTAssertEqual(fixed.status, 0, "a flag overrides the environment: \(fixed.stderr)")
     }
