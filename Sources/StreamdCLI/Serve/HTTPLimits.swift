@@ -7,8 +7,8 @@ import ServeConfig
 
 /// The HTTP server's defences against clients that open connections and never finish a request (a slowloris
 /// dripping header bytes, a `Content-Length` larger than the body sent, a kept-alive connection left idle):
-/// per-connection deadlines and a cap on open connections, so such clients cannot pin the event loops' file
-/// descriptors and memory forever, and `/healthz` keeps answering while they try.
+/// per-connection deadlines and a cap on open connections, so such clients cannot hold file descriptors and
+/// memory forever, and `/healthz` keeps answering while they try.
 ///
 /// Hummingbird's own `idleTimeout` is not used: it restarts on every request part read, so a body sent one
 /// small chunk at a time never trips it, and it cannot tell a dripping header from an idle connection.
@@ -126,7 +126,8 @@ final class RequestBytesObserver: ChannelInboundHandler, RemovableChannelHandler
 /// (however steadily it trickles), and between requests it may sit idle for `idleTimeout`. While the server
 /// computes a response there is no deadline: a slow handler (a reload loading models) is not the client's fault.
 /// Deadlines are absolute, never extended by activity, so a drip of bytes cannot keep a connection alive.
-/// One instance per connection, on its event loop, behind the HTTP codec.
+/// One instance per connection, on its event loop, behind the HTTP codec. (A next request whose first bytes come
+/// in the same read as the end of the previous one is held to the idle deadline instead: still bounded.)
 final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
