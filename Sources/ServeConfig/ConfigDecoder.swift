@@ -63,7 +63,22 @@ struct ConfigDecoder {
             s.modelDirs = items.enumerated().compactMap { i, item in r.string(item, path + "model_dirs" + i).map(r.resolvePath) }
         }
         if let n = f["log_level"], let v = r.choice(n, path + "log_level", ServerConfig.logLevels) { s.logLevel = v }
+        if let v = httpTimeout(f, "header_timeout", path) { s.headerTimeout = v }
+        if let v = httpTimeout(f, "body_timeout", path) { s.bodyTimeout = v }
+        if let v = httpTimeout(f, "idle_timeout", path) { s.idleTimeout = v }
+        if let n = f["max_connections"], let v = r.int(n, path + "max_connections", 1...65_536) { s.maxConnections = v }
         return s
+    }
+
+    /// One of the HTTP server's timeouts: a duration of at least 100ms (shorter would cut off ordinary clients,
+    /// and a value that rounds to 0 would close every connection at once).
+    func httpTimeout(_ f: NodeReader.Fields, _ key: String, _ path: ConfigPath) -> Duration? {
+        guard let n = f[key], let v = r.duration(n, path + key) else { return nil }
+        guard v >= .milliseconds(100) else {
+            r.report(path + key, n, "must be at least 100ms")
+            return nil
+        }
+        return v
     }
 
     static func isIPAddress(_ s: String) -> Bool {

@@ -145,5 +145,6 @@ public enum ConfigLoader {
 }
 
 enum ServerKeys {
-    static let all = ["listen", "port", "token", "token_file", "model_dirs", "log_level"]
+    static let all = ["listen", "port", "token", "token_file", "model_dirs", "log_level",
+                      "header_timeout", "body_timeout", "idle_timeout", "max_connections"]
 }

@@ -21,6 +21,15 @@ public struct ServerConfig: Sendable, Equatable {
     public var modelDirs: [String] = []
     /// swift-log level name.
     public var logLevel = "info"
+    /// A connection must deliver a complete request head this soon after it opens (or after the first byte of
+    /// a later request on a kept-alive connection), or it is closed: a client dripping headers cannot hold it.
+    public var headerTimeout: Duration = .seconds(10)
+    /// A request's body must be complete this soon after its head, however steadily it trickles in.
+    public var bodyTimeout: Duration = .seconds(30)
+    /// A kept-alive connection with no request in progress is closed after this long.
+    public var idleTimeout: Duration = .seconds(60)
+    /// Connections served at once; further ones wait in the listen backlog until one closes.
+    public var maxConnections = 256
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 }

@@ -66,7 +66,11 @@ func runReportingErrors(_ body: () async throws -> Void) async throws {
 }
 
 func oneLine(_ error: Error) -> String {
-    String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+    oneLine(String(describing: error))
+}
+
+func oneLine(_ text: String) -> String {
+    text.split(whereSeparator: \.isNewline).joined(separator: " ")
 }
 
 /// Writes a line to standard error (progress, summaries that are not the command's output).

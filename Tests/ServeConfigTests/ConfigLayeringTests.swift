@@ -12,6 +12,10 @@ final class ConfigLayeringTests: XCTestCase {
         XCTAssertEqual(c.server.listen, "127.0.0.1", "the API binds to loopback unless configured otherwise")
         XCTAssertEqual(c.server.port, 8480)
         XCTAssertNil(c.server.token)
+        XCTAssertEqual(c.server.headerTimeout, .seconds(10))
+        XCTAssertEqual(c.server.bodyTimeout, .seconds(30))
+        XCTAssertEqual(c.server.idleTimeout, .seconds(60))
+        XCTAssertEqual(c.server.maxConnections, 256)
         XCTAssertEqual(c.pipelines.map(\.name), ["cam1"])
         let p = c.pipelines[0]
         guard case .url(let source) = p.source else { return XCTFail("\(p.source)") }
@@ -57,18 +61,25 @@ final class ConfigLayeringTests: XCTestCase {
     }
 
     func testEnvironmentOverridesFileAndFlagsOverrideEnvironment() throws {
-        let yaml = "server: {port: 9000, listen: 127.0.0.1}\npipelines:\n" + cam1
+        let yaml = "server: {port: 9000, listen: 127.0.0.1, header_timeout: 5s, max_connections: 32}\npipelines:\n" + cam1
         XCTAssertEqual(try load(yaml).server.port, 9000)
         let env = ["STREAMD_SERVER_PORT": "9100", "STREAMD_SERVER_TOKEN": "0123456789abcdef0123",
-                   "STREAMD_SERVER_MODEL_DIRS": "/a:/b", "STREAMD_MODELS": "/not/config", "STREAMD_SHARED_DIR": "/x"]
+                   "STREAMD_SERVER_MODEL_DIRS": "/a:/b", "STREAMD_MODELS": "/not/config", "STREAMD_SHARED_DIR": "/x",
+                   "STREAMD_SERVER_IDLE_TIMEOUT": "1.5m", "STREAMD_SERVER_MAX_CONNECTIONS": "64"]
         let fromEnv = try load(yaml, environment: env)
         XCTAssertEqual(fromEnv.server.port, 9100)
         XCTAssertEqual(fromEnv.server.listen, "127.0.0.1", "keys not in the environment keep the file's value")
         XCTAssertEqual(fromEnv.server.token, "0123456789abcdef0123")
         XCTAssertEqual(fromEnv.server.modelDirs, ["/a", "/b"])
-        let fromFlag = try load(yaml, environment: env, overrides: ["server.port=9200", "pipelines.cam1.strength=0.25",
+        XCTAssertEqual(fromEnv.server.idleTimeout, .seconds(90))
+        XCTAssertEqual(fromEnv.server.maxConnections, 64)
+        XCTAssertEqual(fromEnv.server.headerTimeout, .seconds(5), "the file's timeout stays when the environment has none")
+        let fromFlag = try load(yaml, environment: env, overrides: ["server.port=9200", "server.body_timeout=750ms",
+                                                                    "pipelines.cam1.strength=0.25",
                                                                     "pipelines.cam1.outputs[0].bitrate=4M"])
         XCTAssertEqual(fromFlag.server.port, 9200)
+        XCTAssertEqual(fromFlag.server.bodyTimeout, .milliseconds(750))
+        XCTAssertEqual(fromFlag.server.maxConnections, 64)
         XCTAssertEqual(fromFlag.pipelines[0].style.strength, 0.25)
         XCTAssertEqual(fromFlag.pipelines[0].outputs[0].encoder.bitrate, 4_000_000)
         // A token from the environment conflicts with a token_file in the file: both are "set".

@@ -50,7 +50,7 @@ final class ConfigValidationTests: XCTestCase {
 
     func testUnknownKeyWithoutCloseMatchListsKnownKeys() {
         assertProblem("pipelines:\n" + cam1 + "\nserver:\n  colour: red\n",
-                      "streamd.yml:9:3: server.colour: unknown key (expected one of listen, port, token, token_file, model_dirs, log_level)")
+                      "streamd.yml:9:3: server.colour: unknown key (expected one of listen, port, token, token_file, model_dirs, log_level, header_timeout, body_timeout, idle_timeout, max_connections)")
     }
 
     func testUnknownTopLevelKey() {
@@ -72,6 +72,13 @@ final class ConfigValidationTests: XCTestCase {
                       "streamd.yml:9:14: server.log_level: unknown value 'verbose' (expected trace, debug, info, notice, warning, error, critical)")
         assertProblem(base + "  model_dirs: /var/lib/streamd/models\n",
                       "streamd.yml:9:15: server.model_dirs: expected a list, got '/var/lib/streamd/models'")
+        assertProblem(base + "  header_timeout: 50ms\n", "streamd.yml:9:19: server.header_timeout: must be at least 100ms")
+        assertProblem(base + "  body_timeout: soon\n",
+                      "streamd.yml:9:17: server.body_timeout: expected a duration such as 500ms, 2s, 5m or 1h, got 'soon'")
+        assertProblem(base + "  idle_timeout: 0s\n", "streamd.yml:9:17: server.idle_timeout: must be more than zero, got '0s'")
+        assertProblem(base + "  max_connections: 0\n", "streamd.yml:9:20: server.max_connections: must be between 1 and 65536, got 0")
+        assertProblem(base, "--set server.max_connections=100000: server.max_connections: must be between 1 and 65536, got 100000",
+                      overrides: ["server.max_connections=100000"])
     }
 
     func testSourceProblems() {

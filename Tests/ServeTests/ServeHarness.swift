@@ -16,14 +16,15 @@ final class ServeProcess {
     static let token = "test-token-0123456789abcdef"
 
     /// `yaml` is the `pipelines:` part; the server part (loopback, a free port, the token, the ml5 model
-    /// directory) is written here.
+    /// directory, then the `server` lines, e.g. `  max_connections: 4`) is written here.
     /// `launcher`, when given, runs streamd (e.g. `pw-v4l2`, which preloads a fake camera).
-    init(pipelines yaml: String, directory: URL, environment: [String: String] = [:], launcher: String? = nil) throws {
+    init(pipelines yaml: String, directory: URL, server: String = "", environment: [String: String] = [:],
+         launcher: String? = nil) throws {
         self.directory = directory
         port = try Self.freePort()
         configPath = directory.appendingPathComponent("streamd.yml").path
         logPath = directory.appendingPathComponent("serve.log").path
-        try Self.writeConfig(pipelines: yaml, port: port, to: configPath)
+        try Self.writeConfig(pipelines: yaml, port: port, server: server, to: configPath)
         let binary = try Self.binary
         if let launcher {
             process.executableURL = URL(fileURLWithPath: launcher)
@@ -47,7 +48,7 @@ final class ServeProcess {
         try process.run()
     }
 
-    static func writeConfig(pipelines yaml: String, port: Int, token: String = token, to path: String) throws {
+    static func writeConfig(pipelines yaml: String, port: Int, token: String = token, server: String = "", to path: String) throws {
         let models = try SharedData.path("models/ml5")
         let text = """
         server:
@@ -57,6 +58,7 @@ final class ServeProcess {
           model_dirs:
             - \(models)
           log_level: info
+        \(server)
         pipelines:
         \(yaml)
         """

@@ -290,7 +290,7 @@ final class ServeTests: XCTestCase {
 
     /// The value of one sample of a Prometheus text exposition.
     static func sample(_ text: String, _ name: String, labels: [String: String]) throws -> Double {
-        for line in text.split(separator: "\n") where line.hasPrefix(name + "{") {
+        for line in text.split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {
             let matches = labels.allSatisfy { line.contains("\($0.key)=\"\($0.value)\"") }
             if matches, let value = line.split(separator: " ").last.flatMap({ Double($0) }) { return value }
         }

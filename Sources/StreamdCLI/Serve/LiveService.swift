@@ -165,8 +165,8 @@ final class LiveService: Service, @unchecked Sendable {
     }
 
     /// The token (inline, from the environment or re-read from its file) takes effect at once; the other
-    /// `server:` settings shape the listener, the model lookup and the loggers built at start-up, so a change
-    /// there is reported, key by key, as waiting for the next restart.
+    /// `server:` settings shape the listener (its timeouts and connection limit included), the model lookup and
+    /// the loggers built at start-up, so a change there is reported, key by key, as waiting for the next restart.
     private func applyServerChanges(from old: ServerConfig, to fresh: ServerConfig) {
         do {
             let next = try APIToken.resolve(fresh)
@@ -178,7 +178,9 @@ final class LiveService: Service, @unchecked Sendable {
             logger.error("keeping the current API token: \(error)")
         }
         let later = [("listen", old.listen != fresh.listen), ("port", old.port != fresh.port),
-                     ("model_dirs", old.modelDirs != fresh.modelDirs), ("log_level", old.logLevel != fresh.logLevel)]
+                     ("model_dirs", old.modelDirs != fresh.modelDirs), ("log_level", old.logLevel != fresh.logLevel),
+                     ("header_timeout", old.headerTimeout != fresh.headerTimeout), ("body_timeout", old.bodyTimeout != fresh.bodyTimeout),
+                     ("idle_timeout", old.idleTimeout != fresh.idleTimeout), ("max_connections", old.maxConnections != fresh.maxConnections)]
             .filter(\.1).map { "server.\($0.0)" }
         if !later.isEmpty { logger.warning("\(later.joined(separator: ", ")) changed: takes effect at the next restart") }
     }

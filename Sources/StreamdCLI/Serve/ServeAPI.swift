@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Hummingbird
 import Live
+import NIOCore
 import Prometheus
 import ServeConfig
 
@@ -13,6 +14,8 @@ enum ServeAPI {
 
     static func router(service: LiveService, registry: PrometheusCollectorRegistry, token: APIToken) -> Router<BasicRequestContext> {
         let router = Router()
+        // First: middleware wraps only the routes added after it.
+        router.add(middleware: JSONErrorMiddleware())
         router.get("/healthz") { _, _ in json(["status": "ok"]) }
         router.get("/readyz") { _, _ -> Response in
             service.isReady ? json(["status": "ready"]) : json(["status": "starting"], status: .serviceUnavailable)
@@ -183,5 +186,31 @@ enum ServeAPI {
 
     static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
         json(["error": message], status: status)
+    }
+}
+
+/// Every error the server answers is `{"error": "one line"}`, as the README promises, including those thrown out
+/// of handlers, which Hummingbird would otherwise answer with an empty body (a body over `ServeAPI.maxBody`: 413)
+/// or its own shape (an unknown route: 404).
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch is NIOTooManyBytesError {
+            return ServeAPI.error(.contentTooLarge, "the request body is over the \(ServeAPI.maxBody / 1024) KiB limit")
+        } catch let error as any HTTPResponseError {
+            let httpError = error as? HTTPError
+            let message = httpError?.body
+                ?? (error.status == .notFound ? "no endpoint \(request.method) \(request.uri.path)" : error.status.reasonPhrase)
+            var response = ServeAPI.error(error.status, oneLine(message))
+            // Headers the error asks for (Allow, WWW-Authenticate, …), but not ones describing its own body.
+            for field in httpError?.headers ?? [:] where field.name != .contentType && field.name != .contentLength {
+                response.headers.append(field)
+            }
+            return response
+        } catch {
+            context.logger.warning("\(request.method) \(request.uri.path) failed: \(oneLine(error))")
+            return ServeAPI.error(.internalServerError, "internal error: \(oneLine(error))")
+        }
     }
 }

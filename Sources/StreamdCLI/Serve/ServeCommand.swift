@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Live
 import Logging
+import NIOCore
 import Prometheus
 import ServeConfig
 import ServiceLifecycle
@@ -63,10 +64,18 @@ struct ServeCommand: AsyncParsableCommand {
                                   environment: environment, token: token, notifier: SystemdNotifier())
         let router = ServeAPI.router(service: service, registry: registry, token: token)
         let address = serveConfig.server.listen, port = serveConfig.server.port
+        let limits = HTTPLimits(serveConfig.server, metrics: HTTPLimitMetrics(factory: factory), logger: logger)
         let app = Application(
             router: router,
-            configuration: .init(address: .hostname(address, port: port), serverName: "streamd"),
+            server: .http1(limits: limits),
+            configuration: .init(address: .hostname(address, port: port), serverName: "streamd",
+                                 availableConnectionsDelegate: limits.connectionLimit),
             onServerRunning: { channel in
+                // One accept per read of the listening socket: the connection limit is checked between reads,
+                // so a burst accepted in one read (4 by default) could overshoot max_connections.
+                do { try await channel.setOption(ChannelOptions.maxMessagesPerRead, value: 1).get() } catch {
+                    logger.warning("cannot limit accepts per read (max_connections may be overshot by a burst): \(oneLine(error))")
+                }
                 logger.info("API listening on \(channel.localAddress.map { "\($0)" } ?? "\(address):\(port)")")
             },
             logger: logger)
