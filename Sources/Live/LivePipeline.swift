@@ -283,6 +283,11 @@ public final class LivePipeline: @unchecked Sendable {
         setState(.stopping, for: run)
         run.group.stop()
         run.sourceInterrupt.stop()
+        // A network output still connecting (or waiting to reconnect) has nothing to finalize: interrupt it now
+        // rather than let a peer that never answers hold the stop for its whole timeout.
+        for output in run.outputs where output.sink.isNetwork && output.snapshot.state != OutputSink.State.connected.rawValue {
+            output.sink.interrupt.stop()
+        }
         if run.waitEnded(timeout) { return true }
         logger.warning("pipeline did not drain within \(timeout), stopping hard")
         run.group.cancel()

@@ -197,7 +197,10 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch is NIOTooManyBytesError {
-            return ServeAPI.error(.contentTooLarge, "the request body is over the \(ServeAPI.maxBody / 1024) KiB limit")
+            var response = ServeAPI.error(.contentTooLarge, "the request body is over the \(ServeAPI.maxBody / 1024) KiB limit")
+            // The rest of the body is not wanted: close instead of reading it until the body deadline.
+            response.headers[.connection] = "close"
+            return response
         } catch let error as any HTTPResponseError {
             let httpError = error as? HTTPError
             let message = httpError?.body
