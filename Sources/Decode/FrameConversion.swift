@@ -44,7 +44,9 @@ enum FrameConversion {
             cache = try ScaledConversion(for: frame, descriptor: descriptor, to: target)
         }
         let converted = try cache!.run(frame)
-        return hasAlpha ? overWhite(rgba64: converted.frame) : packedRGB24(converted.frame, pool: pool)
+        return withExtendedLifetime(converted) {
+            hasAlpha ? overWhite(rgba64: converted.frame) : packedRGB24(converted.frame, pool: pool)
+        }
     }
 
     static func rgbImage(from frame: UnsafeMutablePointer<AVFrame>, codecID: AVCodecID) throws(FFmpegCallError) -> RGBImage {
@@ -164,7 +166,9 @@ enum FrameConversion {
     /// YUV with alpha (lossy WebP with alpha, yuva JPEGs): libswscale to 16-bit RGBA, then the blend over white.
     private static func compositeOverWhite(_ frame: UnsafeMutablePointer<AVFrame>,
                                            descriptor: UnsafePointer<AVPixFmtDescriptor>) throws(FFmpegCallError) -> RGBImage {
-        overWhite(rgba64: try scaled(frame, descriptor: descriptor, to: AV_PIX_FMT_RGBA64LE).frame)
+        let rgba = try scaled(frame, descriptor: descriptor, to: AV_PIX_FMT_RGBA64LE)
+        // The owner must outlive the read: its deinit frees the frame.
+        return withExtendedLifetime(rgba) { overWhite(rgba64: rgba.frame) }
     }
 
     /// A 16-bit RGBA frame blended over white into 8-bit RGB.

@@ -86,4 +86,21 @@ final class SystemdServeTests: XCTestCase {
         while notify.count("STOPPING=1") == 0 && Date() < deadline { usleep(50_000) }
         XCTAssertEqual(notify.count("STOPPING=1"), 1)
     }
+    /// Every pipeline failed to start (its model is missing): READY=1 comes (the API is up and says why), but
+    /// no WATCHDOG=1, so systemd restarts the service instead of watching a daemon that does nothing.
+    func testNoWatchdogWhenEveryPipelineFailedToStart() throws {
+        let dir = try temporaryDirectory("systemd-failed")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let notify = try Collector()
+        defer { notify.close() }
+        let serve = try ServeProcess(pipelines: try loopedClipPipeline("cam", model: "nosuch", outputs: """
+            - record: \(dir.path)/rec/cam.mp4
+            """), directory: dir, environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"])
+        try serve.waitReady()
+        try serve.waitFor("READY=1", timeout: 10) { notify.count("READY=1") >= 1 }
+        XCTAssertEqual(try serve.pipeline("cam")["state"] as? String, "failed")
+        Thread.sleep(forTimeInterval: 2.5)
+        XCTAssertEqual(notify.count("WATCHDOG=1"), 0, "no watchdog ping while every pipeline has failed")
+        XCTAssertEqual(try serve.terminate(), 0)
+    }
 }

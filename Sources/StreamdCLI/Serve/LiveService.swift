@@ -35,8 +35,6 @@ final class LiveService: Service, @unchecked Sendable {
     private var ready = false
     /// Set when shutdown begins: from then on nothing starts.
     private var shuttingDown = false
-    /// Pipelines an operator stopped through the API (not expected to deliver frames).
-    private var stoppedOnPurpose: Set<String> = []
 
     init(configFile: String, overrides: [String], config: ServeConfig, environment: LiveEnvironment, token: APIToken,
          notifier: SystemdNotifier?) {
@@ -82,13 +80,12 @@ final class LiveService: Service, @unchecked Sendable {
         guard !lock.withLock({ shuttingDown }) else { throw ShuttingDown() }
         if let existing = pipeline(name) {
             try existing.start()
-            lock.withLock { _ = stoppedOnPurpose.remove(name) }
             return true
         }
         guard let p = lock.withLock({ config.pipelines.first { $0.name == name } }) else { return false }
         let pipeline = try LivePipeline(config: p, environment: environment)
         try pipeline.start()
-        lock.withLock { pipelines[name] = pipeline; failures[name] = nil; stoppedOnPurpose.remove(name) }
+        lock.withLock { pipelines[name] = pipeline; failures[name] = nil }
         return true
     }
 
@@ -97,7 +94,6 @@ final class LiveService: Service, @unchecked Sendable {
         lifecycle.lock(); defer { lifecycle.unlock() }
         guard let pipeline = pipeline(name) else { return names.contains(name) }
         pipeline.stop()
-        lock.withLock { _ = stoppedOnPurpose.insert(name) }
         return true
     }
 
@@ -126,7 +122,7 @@ final class LiveService: Service, @unchecked Sendable {
         let freshByName = Dictionary(uniqueKeysWithValues: fresh.pipelines.map { ($0.name, $0) })
         for p in old.pipelines where freshByName[p.name] == nil {
             pipeline(p.name)?.stop()
-            lock.withLock { pipelines[p.name] = nil; failures[p.name] = nil; stoppedOnPurpose.remove(p.name) }
+            lock.withLock { pipelines[p.name] = nil; failures[p.name] = nil }
             stopped.append(p.name)
         }
         lock.withLock { var next = old; next.pipelines = fresh.pipelines; config = next }
@@ -149,7 +145,7 @@ final class LiveService: Service, @unchecked Sendable {
                 pipeline(p.name)?.stop()
                 do {
                     try replacement.start()
-                    lock.withLock { pipelines[p.name] = replacement; failures[p.name] = nil; stoppedOnPurpose.remove(p.name) }
+                    lock.withLock { pipelines[p.name] = replacement; failures[p.name] = nil }
                 } catch {
                     lock.withLock { pipelines[p.name] = nil; failures[p.name] = "\(error)" }
                     logger.error("pipeline \(p.name) cannot start: \(error)")
@@ -204,13 +200,11 @@ final class LiveService: Service, @unchecked Sendable {
         logger.info("all pipelines stopped")
     }
 
-    /// Whether the watchdog should be fed: some pipeline delivered frames within `window`, or none is meant to
-    /// (none configured, or the operator stopped them all). Pipelines that all failed to start get no ping, so
-    /// systemd restarts the service.
+    /// Whether the watchdog should be fed: some pipeline delivered frames within `window`, or none is configured.
+    /// When every pipeline failed to start (or none delivers), there is no ping, so systemd restarts the service.
     func isHealthy(within window: Duration) -> Bool {
-        let (all, configured, onPurpose) = lock.withLock { (Array(pipelines.values), config.pipelines.map(\.name), stoppedOnPurpose) }
-        if configured.allSatisfy({ onPurpose.contains($0) }) { return true }
-        return all.contains { $0.isFlowing(within: window) }
+        let (all, configured) = lock.withLock { (Array(pipelines.values), config.pipelines.count) }
+        return configured == 0 || all.contains { $0.isFlowing(within: window) }
     }
 
     func run() async throws {
