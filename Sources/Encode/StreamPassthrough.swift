@@ -274,13 +274,16 @@ final class AudioTranscoder {
     /// Gaps filled with silence and overlaps dropped, in output samples, for the caller's warnings.
     private(set) var samplesInserted: Int64 = 0
     private(set) var samplesDropped: Int64 = 0
+    /// Jumps in the timestamps longer than `maxSilence`, stepped over rather than filled, in output samples.
+    private(set) var samplesSkipped: Int64 = 0
     /// Format changes that rebuilt the converter.
     private(set) var formatChanges = 0
 
     /// A frame whose timestamp is further than this from where the samples before it end is a gap (filled
     /// with silence) or an overlap (dropped); less is jitter and is ignored. Seconds.
     static let driftTolerance = 0.05
-    /// The longest gap filled with silence; the rest is left out (a longer hole is damage, not a pause).
+    /// The longest gap filled with silence, in seconds; a longer one is a jump of the stream's clock, and the
+    /// audio steps over it (ends the audio before it with whole frames and goes on at the new time).
     static let maxSilence = 30.0
 
     /// nil when this FFmpeg has no encoder `encoderName` or the container rejects it.
@@ -391,6 +394,9 @@ final class AudioTranscoder {
         if samplesInserted > 0 {
             lines.append("\(label): filled \((Double(samplesInserted) / rate * 100).rounded() / 100) s of gaps in its timestamps with silence")
         }
+        if samplesSkipped > 0 {
+            lines.append("\(label): stepped over \((Double(samplesSkipped) / rate * 100).rounded() / 100) s of jumps in its timestamps")
+        }
         if samplesDropped > 0 {
             lines.append("\(label): dropped \((Double(samplesDropped) / rate * 100).rounded() / 100) s of audio overlapping in its timestamps")
         }
@@ -423,7 +429,7 @@ final class AudioTranscoder {
             }
             defer { av_frame_unref(decoded.frame) }
             try prepareResampler(for: decoded.frame, output: output)
-            try align(decoded.frame)
+            try align(decoded.frame, output: output)
             try resample(decoded.frame, output: output)
         }
     }
@@ -467,7 +473,7 @@ final class AudioTranscoder {
     /// Keeps the audio where the frames' timestamps put it: the first frame sets the start; later, a gap
     /// between where the samples so far end and where this frame starts is filled with silence, and an
     /// overlap is dropped, so a hole in the input does not pull the rest of the audio out of sync.
-    private func align(_ frame: UnsafeMutablePointer<AVFrame>) throws {
+    private func align(_ frame: UnsafeMutablePointer<AVFrame>, output: UnsafeMutablePointer<AVFormatContext>) throws {
         guard let start = outputStart(of: frame) else {
             if nextPts == nil { nextPts = 0 }
             return
@@ -480,8 +486,15 @@ final class AudioTranscoder {
         let queuedEnd = first + Int64(fifo.size) + swr_get_delay(resampler.context, rate)
         let drift = start - queuedEnd
         let tolerance = Int64(Self.driftTolerance * Double(rate))
-        if drift > tolerance {
-            let fill = min(drift, Int64(Self.maxSilence * Double(rate)))
+        if drift > Int64(Self.maxSilence * Double(rate)) {
+            // A jump, not a pause (a stream's clock reset, a splice): finish the audio before it with whole
+            // frames, then carry on at this frame's time, which stays in sync with the picture.
+            try resample(nil, output: output)
+            try encodeFifo(final: false, padWithSilence: true, output: output)
+            nextPts = start
+            samplesSkipped += drift
+        } else if drift > tolerance {
+            let fill = drift
             let inRate = Int64(frame.pointee.sample_rate)
             let result = swr_inject_silence(resampler.context, Int32(clamping: fill * inRate / rate))
             guard result >= 0 else { throw failure("swr_inject_silence", result) }
@@ -530,20 +543,28 @@ final class AudioTranscoder {
     }
 
     /// Encodes frame_size samples at a time from the FIFO; with `final`, also the short rest.
-    private func encodeFifo(final: Bool, output: UnsafeMutablePointer<AVFormatContext>) throws {
-        while fifo.size >= frameSize || (final && fifo.size > 0) {
+    /// With `padWithSilence`, a short rest becomes a whole frame ending in silence: the encoders take a short
+    /// frame only as the very last one, so this is how the audio is cut before a jump in its timestamps.
+    private func encodeFifo(final: Bool, padWithSilence: Bool = false, output: UnsafeMutablePointer<AVFormatContext>) throws {
+        while fifo.size >= frameSize || ((final || padWithSilence) && fifo.size > 0) {
             let count = min(frameSize, fifo.size)
             let target = encoderFrame.frame
             var result = av_frame_make_writable(target)
             guard result >= 0 else { throw failure("av_frame_make_writable", result) }
-            target.pointee.nb_samples = count
+            let length = padWithSilence ? frameSize : count
+            target.pointee.nb_samples = length
             let read = UnsafeMutableRawPointer(target.pointee.extended_data).withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) {
                 av_audio_fifo_read(fifo.pointer, $0, count)
             }
             guard read == count else { throw failure("av_audio_fifo_read", read < 0 ? read : streamd_averror(EINVAL)) }
+            if length > count {
+                result = av_samples_set_silence(target.pointee.extended_data, count, length - count, outLayout.layout.nb_channels,
+                                                AVSampleFormat(target.pointee.format))
+                guard result >= 0 else { throw failure("av_samples_set_silence", result) }
+            }
             let pts = nextPts ?? 0
             target.pointee.pts = pts
-            nextPts = pts + Int64(count)
+            nextPts = pts + Int64(length)
             result = avcodec_send_frame(encoder.context, target)
             guard result >= 0 else { throw failure("avcodec_send_frame", result) }
             try drainEncoder(output: output)
