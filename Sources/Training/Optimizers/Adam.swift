@@ -45,11 +45,14 @@ public struct Adam: Sendable {
         let eps = Float(epsilon)
         for i in 0..<parameters.count {
             let g = gradient[i]
-            // The operations in PyTorch's order (`lerp_`, `mul_().addcmul_()`, `addcdiv_`), so fp32 rounding agrees.
+            // PyTorch's operations in their order: `exp_avg.lerp_(g, 1 − β₁)` (self + w·(end − self) for w < ½),
+            // `exp_avg_sq.mul_(β₂).addcmul_(g, g, value: 1 − β₂)`, `param.addcdiv_(m, denom, value: −step_size)`,
+            // each evaluated left to right as in their scalar kernels. (Their vectorised kernels may fuse
+            // multiply-adds, so agreement is to fp32 rounding, not bit for bit.)
             firstMoment[i] += oneMinusB1 * (g - firstMoment[i])
-            secondMoment[i] = b2 * secondMoment[i] + oneMinusB2 * (g * g)
+            secondMoment[i] = b2 * secondMoment[i] + oneMinusB2 * g * g
             let denominator = secondMoment[i].squareRoot() / correction2Root + eps
-            parameters[i] -= stepSize * (firstMoment[i] / denominator)
+            parameters[i] -= stepSize * firstMoment[i] / denominator
         }
     }
 }
