@@ -24,8 +24,8 @@ final class PoolingGradientTests: XCTestCase {
 
     static func naiveReLU(_ x: [Double]) -> [Double] { x.map { max($0, 0) } }
 
-    /// y[c, oy, ox] = reduce over x[c, 2oy + {0,1}, 2ox + {0,1}].
-    func naivePool(_ x: [Double], _ reduce: ([Double]) -> Double) -> [Double] {
+    /// y[c, oy, ox] = reduce over x[c, 2oy + {0,1}, 2ox + {0,1}], for oy < ⌊h/2⌋, ox < ⌊w/2⌋.
+    static func naivePool(_ x: [Double], channels: Int, height: Int, width: Int, _ reduce: ([Double]) -> Double) -> [Double] {
         let ho = height / 2, wo = width / 2
         var y = [Double]()
         for c in 0..<channels { for oy in 0..<ho { for ox in 0..<wo {
@@ -61,13 +61,13 @@ final class PoolingGradientTests: XCTestCase {
 
     func testMaxPool() {
         let pool = MaxPool2x2()
-        check("max pool 2×2", seed: 2, forward: pool.forward, backward: pool.backward) { self.naivePool($0) { $0.max()! } }
+        check("max pool 2×2", seed: 2, forward: pool.forward, backward: pool.backward) { Self.naivePool($0, channels: self.channels, height: self.height, width: self.width) { $0.max()! } }
     }
 
     func testAveragePool() {
         let pool = AvgPool2x2()
         check("average pool 2×2", seed: 3, forward: pool.forward, backward: pool.backward) {
-            self.naivePool($0) { $0.reduce(0, +) / 4 }
+            Self.naivePool($0, channels: self.channels, height: self.height, width: self.width) { $0.reduce(0, +) / 4 }
         }
     }
 
