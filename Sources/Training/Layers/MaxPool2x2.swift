@@ -10,6 +10,7 @@ public final class MaxPool2x2 {
     public init() {}
 
     public func forward(_ x: FeatureMap, into y: inout FeatureMap) {
+        precondition(x.count <= Int(Int32.max), "argmax indices are 32-bit")
         inputShape = (x.channels, x.height, x.width)
         let ho = x.height / 2, wo = x.width / 2
         y.reshape(channels: x.channels, height: ho, width: wo)
@@ -19,9 +20,10 @@ public final class MaxPool2x2 {
                 for ox in 0..<wo {
                     let first = (c * x.height + 2 * oy) * x.width + 2 * ox
                     var best = first
-                    for i in [first + 1, first + x.width, first + x.width + 1] where x.values[i] > x.values[best] || x.values[i].isNaN {
-                        best = i
-                    }
+                    func consider(_ i: Int) { if x.values[i] > x.values[best] || x.values[i].isNaN { best = i } }
+                    consider(first + 1)
+                    consider(first + x.width)
+                    consider(first + x.width + 1)
                     let o = (c * ho + oy) * wo + ox
                     argmax[o] = Int32(best)
                     y.values[o] = x.values[best]

@@ -1,5 +1,5 @@
-/// max(x, 0), with the backward pass. The forward keeps one bit of the input per element (x > 0), which is all
-/// the backward needs: dx = dy where x > 0, else 0 (PyTorch's `threshold_backward`, so the gradient at exactly
+/// max(x, 0), with the backward pass. The forward keeps one flag per element (x > 0), which is all the
+/// backward needs: dx = dy where x > 0, else 0 (PyTorch's `threshold_backward`, so the gradient at exactly
 /// 0 is 0).
 public final class ReLU {
     private var positive: [Bool] = []
