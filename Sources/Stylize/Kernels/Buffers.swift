@@ -35,10 +35,12 @@ final class FloatBuffer: @unchecked Sendable {
 /// seen so far plus `slack`: when a request finds no free buffer of its size and keeping the free ones
 /// would exceed that, the largest free buffers are released first. So a worker never holds much more than
 /// the true peak of what one run needs at once, however many distinct sizes a frame goes through.
-final class Workspace {
+package final class Workspace {
     private var free: [Int: [FloatBuffer]] = [:]
     /// Scratch areas (im2col columns, GEMM results) grow to the largest request and stay.
     private var scratch: [FloatBuffer?] = [nil, nil]
+
+    package init() {}
 
     /// Floats in buffers handed out and not yet given back, in free lists, and the most ever handed out at once.
     private(set) var liveFloats = 0
@@ -102,7 +104,7 @@ final class Workspace {
     var scratchCapacity: [Int] { scratch.map { $0?.capacity ?? 0 } }
 
     /// Scratch slot `slot` with room for at least `count` floats; valid until the next call for that slot.
-    func scratch(_ slot: Int, _ count: Int) -> UnsafeMutablePointer<Float> {
+    package func scratch(_ slot: Int, _ count: Int) -> UnsafeMutablePointer<Float> {
         if counting {
             scratchPeak[slot] = max(scratchPeak[slot], count)
             return FloatBuffer.phantom(1).base

@@ -8,27 +8,33 @@
 ///   output layer, a 3-row GEMM that runs at a few GFLOP/s, into a 243-row one.
 /// Both work on an input that is already padded (`Elementwise.pad`) and process bands of output rows so the
 /// scratch matrices stay within a few megabytes (cache-sized) at any frame size.
-enum Convolution {
+package enum Convolution {
     /// Floats of scratch per band: 4 MB, large enough for efficient GEMMs, small enough to stay in cache
     /// between the GEMM and the pass that reads its result (measured: 1 MB to 16 MB bands are within noise
     /// of each other at 640×480; 256 KB bands are 2× slower).
-    static let bandBudget = 1 << 20
+    package static let bandBudget = 1 << 20
 
     /// Rows per band for `rows` rows of `perRow` floats each within `budget`, evened out so the last band is
     /// not a small remainder (a 320-column product runs far below the speed of a 2,400-column one).
-    static func balancedBand(_ rows: Int, budget: Int, perRow: Int) -> Int {
+    package static func balancedBand(_ rows: Int, budget: Int, perRow: Int) -> Int {
         let most = max(1, min(rows, budget / max(perRow, 1)))
         let bands = (rows + most - 1) / most
         return (rows + bands - 1) / bands
     }
 
-    struct Geometry {
-        var cin: Int, hp: Int, wp: Int        // padded input
-        var cout: Int, kh: Int, kw: Int
-        var sh: Int, sw: Int
-        var ho: Int { (hp - kh) / sh + 1 }
-        var wo: Int { (wp - kw) / sw + 1 }
-        var k: Int { cin * kh * kw }
+    package struct Geometry {
+        package var cin: Int, hp: Int, wp: Int        // padded input
+        package var cout: Int, kh: Int, kw: Int
+        package var sh: Int, sw: Int
+        package var ho: Int { (hp - kh) / sh + 1 }
+        package var wo: Int { (wp - kw) / sw + 1 }
+        package var k: Int { cin * kh * kw }
+
+        package init(cin: Int, hp: Int, wp: Int, cout: Int, kh: Int, kw: Int, sh: Int, sw: Int) {
+            self.cin = cin; self.hp = hp; self.wp = wp
+            self.cout = cout; self.kh = kh; self.kw = kw
+            self.sh = sh; self.sw = sw
+        }
     }
 
     /// y[cout, ho, wo] = W[cout, K] · im2col(xp), band by band.
@@ -55,8 +61,8 @@ enum Convolution {
 
     /// y[cout, ho, wo] = W[cout, K] · im2col(xp), band by band. Output channel planes are `yPlane` floats
     /// apart (ho·wo when y is the whole output; more when this call computes a band of a larger output).
-    static func forwardIm2col(_ xp: UnsafePointer<Float>, _ g: Geometry, weight: UnsafePointer<Float>,
-                              into y: UnsafeMutablePointer<Float>, yPlane: Int? = nil, workspace: Workspace, pool: ComputePool) {
+    package static func forwardIm2col(_ xp: UnsafePointer<Float>, _ g: Geometry, weight: UnsafePointer<Float>,
+                                      into y: UnsafeMutablePointer<Float>, yPlane: Int? = nil, workspace: Workspace, pool: ComputePool) {
         let ho = g.ho, wo = g.wo, k = g.k
         let yPlane = yPlane ?? ho * wo
         if g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 {
@@ -69,22 +75,29 @@ enum Convolution {
         while oy0 < ho {
             let rows = min(bandRows, ho - oy0)
             let n = rows * wo
-            pool.parallelFor(k) { r in
-                let ci = r / (g.kh * g.kw), rem = r % (g.kh * g.kw), ky = rem / g.kw, kx = rem % g.kw
-                let dst = col + r * n
-                let plane = xp + ci * g.hp * g.wp
-                for oy in 0..<rows {
-                    let src = plane + ((oy0 + oy) * g.sh + ky) * g.wp + kx
-                    let d = dst + oy * wo
-                    if g.sw == 1 {
-                        d.update(from: src, count: wo)
-                    } else {
-                        for ox in 0..<wo { d[ox] = src[ox * g.sw] }
-                    }
-                }
-            }
+            im2col(xp, g, rows: oy0..<(oy0 + rows), into: col, pool: pool)
             GEMM.multiply(m: g.cout, n: n, k: k, a: weight, lda: k, b: col, ldb: n, c: y + oy0 * wo, ldc: yPlane, pool: pool)
             oy0 += rows
+        }
+    }
+
+    /// The K×(rows·wo) patch matrix of output rows `rows`: row r = (ci, ky, kx) holds xp[ci, oy·sh+ky, ox·sw+kx]
+    /// for each (oy, ox) of the band. Shared with training, whose weight gradient multiplies by the same matrix.
+    package static func im2col(_ xp: UnsafePointer<Float>, _ g: Geometry, rows: Range<Int>, into col: UnsafeMutablePointer<Float>, pool: ComputePool) {
+        let wo = g.wo, n = rows.count * wo
+        pool.parallelFor(g.k) { r in
+            let ci = r / (g.kh * g.kw), rem = r % (g.kh * g.kw), ky = rem / g.kw, kx = rem % g.kw
+            let dst = col + r * n
+            let plane = xp + ci * g.hp * g.wp
+            for (i, oy) in rows.enumerated() {
+                let src = plane + (oy * g.sh + ky) * g.wp + kx
+                let d = dst + i * wo
+                if g.sw == 1 {
+                    d.update(from: src, count: wo)
+                } else {
+                    for ox in 0..<wo { d[ox] = src[ox * g.sw] }
+                }
+            }
         }
     }
 
@@ -280,7 +293,7 @@ enum Convolution {
         }
     }
 
-    static func addBias(_ y: UnsafeMutablePointer<Float>, channels: Int, plane: Int, bias: UnsafePointer<Float>) {
+    package static func addBias(_ y: UnsafeMutablePointer<Float>, channels: Int, plane: Int, bias: UnsafePointer<Float>) {
         for c in 0..<channels {
             let p = y + c * plane, b = bias[c]
             for i in 0..<plane { p[i] += b }

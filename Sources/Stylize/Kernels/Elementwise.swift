@@ -2,7 +2,7 @@ import Foundation
 
 /// Element-wise and layout kernels on C×H×W planes. Each has the obvious loop form; they are written over raw
 /// pointers so the optimiser vectorises them.
-enum Elementwise {
+package enum Elementwise {
     static func relu(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
         for i in 0..<n { p[i] = max(p[i], 0) }
     }
@@ -41,7 +41,7 @@ enum Elementwise {
     }
 
     /// Pads every plane of `x` (c×h×w) into `y` (c×(h+t+b)×(w+l+r)).
-    static func pad(_ x: UnsafePointer<Float>, c: Int, h: Int, w: Int, pads: Pads, mode: PadMode,
+    package static func pad(_ x: UnsafePointer<Float>, c: Int, h: Int, w: Int, pads: Pads, mode: PadMode,
                     into y: UnsafeMutablePointer<Float>, pool: ComputePool) {
         let ho = h + pads.top + pads.bottom, wo = w + pads.left + pads.right
         let colMap = (0..<wo).map { sourceIndex($0 - pads.left, w, mode) }
@@ -98,7 +98,7 @@ enum Elementwise {
         }
     }
 
-    static func crop(_ x: UnsafePointer<Float>, c: Int, h: Int, w: Int, pads: Pads, into y: UnsafeMutablePointer<Float>) {
+    package static func crop(_ x: UnsafePointer<Float>, c: Int, h: Int, w: Int, pads: Pads, into y: UnsafeMutablePointer<Float>) {
         let ho = h - pads.top - pads.bottom, wo = w - pads.left - pads.right
         for ch in 0..<c {
             for oy in 0..<ho {

@@ -8,13 +8,15 @@ import COpenBLAS
 /// the same cores (measured: 20–40% slower, and very noisy, at 2 threads on 2 cores). Keeping OpenBLAS at one
 /// thread and parallelising ourselves means exactly `threads` busy threads at any time; it also makes
 /// several single-threaded workers in one process safe and predictable.
-enum GEMM {
-    /// C[m×n] = op(A)·B (+ C when `accumulate`), row-major, split over `pool` (nil: on the calling thread). `transA` reads A as stored [k×m] (lda ≥ m); otherwise A is [m×k].
-    static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, transA: Bool = false,
-                         b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
-                         accumulate: Bool = false, pool: ComputePool?) {
+package enum GEMM {
+    /// C[m×n] = op(A)·op(B) (+ C when `accumulate`), row-major, split over `pool` (nil: on the calling thread).
+    /// `transA` reads A as stored [k×m] (lda ≥ m); otherwise A is [m×k]. `transB` reads B as stored [n×k]
+    /// (ldb ≥ k; the weight gradient dY·colᵀ of training); otherwise B is [k×n].
+    package static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, transA: Bool = false,
+                                 b: UnsafePointer<Float>, ldb: Int, transB: Bool = false, c: UnsafeMutablePointer<Float>, ldc: Int,
+                                 accumulate: Bool = false, pool: ComputePool?) {
         func run(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
-            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),
                         1, a, Int32(lda), b, Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
         }
         let t = pool?.threads ?? 1
@@ -28,7 +30,7 @@ enum GEMM {
             let parts = (n + chunk - 1) / chunk
             pool.parallelFor(parts) { i in
                 let j0 = i * chunk, j1 = min(n, j0 + chunk)
-                run(m, j1 - j0, a, b + j0, c + j0)
+                run(m, j1 - j0, a, transB ? b + j0 * ldb : b + j0, c + j0)
             }
         } else {
             let chunk = (m + t - 1) / t

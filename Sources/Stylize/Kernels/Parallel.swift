@@ -9,14 +9,14 @@ import Synchronization
 /// not wait for wake-ups, and an idle pool costs nothing. Each session owns its pool, so the threads of a
 /// process are exactly workers × threads. Blocking work (BLAS) runs on these threads, never on Swift's
 /// cooperative pool.
-final class ComputePool: @unchecked Sendable {
-    let threads: Int
+package final class ComputePool: @unchecked Sendable {
+    package let threads: Int
     private let core: Core
     /// The cores this pool's threads are kept on (see `CoreAffinity`): the caller's (during `pinningCaller`)
     /// first, then one per worker thread. Nil when the pool runs unpinned.
     let pinnedCores: [Int]?
 
-    init(threads: Int) {
+    package init(threads: Int) {
         self.threads = max(1, threads)
         pinnedCores = CoreAffinity.reserve(self.threads)
         core = Core(threads: self.threads, cores: pinnedCores)
@@ -39,7 +39,7 @@ final class ComputePool: @unchecked Sendable {
 
     /// Runs `body(i)` for every i in 0..<n across the pool and returns when all have finished. Callers
     /// partition their work so that different i never write the same memory.
-    func parallelFor(_ n: Int, _ body: (Int) -> Void) { core.parallelFor(n, body) }
+    package func parallelFor(_ n: Int, _ body: (Int) -> Void) { core.parallelFor(n, body) }
 }
 
 /// The pool's shared state and worker loop.

@@ -1,0 +1,97 @@
+import TestSupport
+import Training
+import XCTest
+
+/// Content, style and total-variation losses: values against their definitions written as loops in Double
+/// (the PyTorch expressions in the types' documentation), gradients against central finite differences.
+final class LossGradientTests: XCTestCase {
+    /// PyTorch `F.mse_loss(x, t)`: mean of squared differences.
+    static func naiveContent(_ x: [Double], _ t: [Double]) -> Double {
+        zip(x, t).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / Double(x.count)
+    }
+
+    /// `f = x.view(c, h*w); f @ f.t() / (c*h*w)`.
+    static func naiveGram(_ x: [Double], c: Int, hw: Int) -> [Double] {
+        var g = [Double](repeating: 0, count: c * c)
+        for i in 0..<c { for j in 0..<c {
+            var s = 0.0
+            for p in 0..<hw { s += x[i * hw + p] * x[j * hw + p] }
+            g[i * c + j] = s / Double(c * hw)
+        } }
+        return g
+    }
+
+    /// `F.mse_loss(gram(x), gram(t))`.
+    static func naiveStyle(_ x: [Double], c: Int, hw: Int, targetGram: [Double]) -> Double {
+        naiveContent(naiveGram(x, c: c, hw: hw), targetGram)
+    }
+
+    /// `((x[..., 1:, :] - x[..., :-1, :])**2).sum() + ((x[..., :, 1:] - x[..., :, :-1])**2).sum()`.
+    static func naiveTV(_ x: [Double], c: Int, h: Int, w: Int) -> Double {
+        var s = 0.0
+        for ch in 0..<c { for y in 0..<h { for xx in 0..<w {
+            let v = x[(ch * h + y) * w + xx]
+            if y + 1 < h { let d = x[(ch * h + y + 1) * w + xx] - v; s += d * d }
+            if xx + 1 < w { let d = x[(ch * h + y) * w + xx + 1] - v; s += d * d }
+        } } }
+        return s
+    }
+
+    /// Checks the loss value (relative) and the gradient, with a nonzero starting gradient so "adds into" is
+    /// tested too, and a weight other than 1.
+    func check(_ name: String, x: FeatureMap, weight: Double,
+               evaluate: (FeatureMap, Double, inout FeatureMap) -> Double, naive: ([Double]) -> Double) {
+        var rng = SplitMix64(seed: 99)
+        let start = rng.floats(x.count)
+        var gradient = FeatureMap(channels: x.channels, height: x.height, width: x.width, values: start)
+        let loss = evaluate(x, weight, &gradient)
+        let expected = weight * naive(x.doubles)
+        let lossErr = abs(loss - expected) / abs(expected)
+        let numeric = GradientCheck.numericalGradient(at: x.doubles) { weight * naive($0) }
+        let added = zip(gradient.values, start).map { $0 - $1 }
+        let gradErr = GradientCheck.relativeError(added, numeric)
+        print("\(name): loss \(loss), relative error \(lossErr); gradient relative error \(gradErr)")
+        XCTAssertLessThan(lossErr, 1e-5, name)
+        XCTAssertLessThan(gradErr, 1e-4, name)
+    }
+
+    func testContentLoss() {
+        var rng = SplitMix64(seed: 1)
+        let x = GradientCheck.randomMap(&rng, channels: 3, height: 4, width: 5)
+        let target = GradientCheck.randomMap(&rng, channels: 3, height: 4, width: 5)
+        let content = ContentLoss(target: target)
+        check("content loss", x: x, weight: 2.5, evaluate: { content.evaluate($0, weight: $1, addingGradientTo: &$2) }) {
+            Self.naiveContent($0, target.doubles)
+        }
+    }
+
+    func testGramMatchesNaive() {
+        var rng = SplitMix64(seed: 2)
+        let x = GradientCheck.randomMap(&rng, channels: 4, height: 3, width: 5)
+        let style = StyleLoss(target: x, context: TrainingContext(threads: 2))
+        let err = GradientCheck.maxAbsDifference(style.targetGram, Self.naiveGram(x.doubles, c: 4, hw: 15))
+        print("gram: max |sgemm − naive| = \(err)")
+        XCTAssertLessThan(err, 1e-6)
+        XCTAssertEqual(style.gram(x), style.targetGram)
+    }
+
+    /// The style picture's features have another size than the optimised picture's, as in practice.
+    func testStyleLoss() {
+        var rng = SplitMix64(seed: 3)
+        let x = GradientCheck.randomMap(&rng, channels: 4, height: 3, width: 5)
+        let target = GradientCheck.randomMap(&rng, channels: 4, height: 6, width: 2)
+        let style = StyleLoss(target: target, context: TrainingContext(threads: 2))
+        let targetGram = Self.naiveGram(target.doubles, c: 4, hw: 12)
+        check("style loss", x: x, weight: 1e3, evaluate: { style.evaluate($0, weight: $1, addingGradientTo: &$2) }) {
+            Self.naiveStyle($0, c: 4, hw: 15, targetGram: targetGram)
+        }
+    }
+
+    func testTotalVariationLoss() {
+        var rng = SplitMix64(seed: 4)
+        let x = GradientCheck.randomMap(&rng, channels: 3, height: 5, width: 6)
+        check("total variation loss", x: x, weight: 0.5, evaluate: { TotalVariationLoss.evaluate($0, weight: $1, addingGradientTo: &$2) }) {
+            Self.naiveTV($0, c: 3, h: 5, w: 6)
+        }
+    }
+}
