@@ -268,43 +268,20 @@ extension ServeProcess {
     /// `count` requests on connections opened first, written at the same instant (after a barrier), so they
     /// reach the server together; the status of each.
     func simultaneous(_ count: Int, _ method: String, _ path: String, token: String) throws -> [Int] {
-        var sockets: [Int32] = []
-        defer { sockets.forEach { close($0) } }
-        for _ in 0..<count {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard fd >= 0, connected == 0 else { throw Failure("cannot connect to 127.0.0.1:\(port)") }
-            var limit = timeval(tv_sec: 30, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-            sockets.append(fd)
-        }
-        let request = Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
-        let ready = DispatchGroup(), go = DispatchSemaphore(value: 0)
+        let connections = try (0..<count).map { _ in try RawConnection(port: port) }
+        let request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        let ready = DispatchGroup(), done = DispatchGroup(), go = DispatchSemaphore(value: 0)
         let lock = NSLock()
         nonisolated(unsafe) var statuses = [Int](repeating: -1, count: count)
-        let fds = sockets
-        for _ in 0..<count { ready.enter() }
-        let done = DispatchGroup()
+        nonisolated(unsafe) let shared = connections
         for i in 0..<count {
+            ready.enter()
             done.enter()
             Thread {
                 ready.leave()
                 go.wait()
-                _ = request.withUnsafeBytes { write(fds[i], $0.baseAddress, $0.count) }
-                var buffer = [UInt8](repeating: 0, count: 4096), received: [UInt8] = []
-                while true {
-                    let n = read(fds[i], &buffer, buffer.count)
-                    if n <= 0 { break }
-                    received += buffer[0..<n]
-                }
-                let line = String(decoding: received.prefix(while: { $0 != 13 }), as: UTF8.self)
-                lock.withLock { statuses[i] = Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1 }
+                let status = (try? shared[i].exchange(request, timeout: 30).status) ?? -1
+                lock.withLock { statuses[i] = status }
                 done.leave()
             }.start()
         }
