@@ -8,8 +8,8 @@
 ///
 /// Rounding: F(2×2) stays within ~1e-6 relative of direct convolution; F(4×4) within ~1e-5 (its transform
 /// coefficients reach 8 and 1/24), still far inside the reference tests' tolerance.
-enum Winograd {
-    struct Transform: Sendable {
+package enum Winograd {
+    package struct Transform: Sendable {
         let m: Int
         var alpha: Int { m + 2 }
         /// G (alpha × 3), row-major, for the weight transform. Bᵀ and Aᵀ are written out in
@@ -17,14 +17,14 @@ enum Winograd {
         let g: [Float]
     }
 
-    static let f2 = Transform(
+    package static let f2 = Transform(
         m: 2,
         g: [1, 0, 0,
             0.5, 0.5, 0.5,
             0.5, -0.5, 0.5,
             0, 0, 1])
 
-    static let f4 = Transform(
+    package static let f4 = Transform(
         m: 4,
         g: [1.0 / 4, 0, 0,
             -1.0 / 6, -1.0 / 6, -1.0 / 6,
@@ -34,7 +34,7 @@ enum Winograd {
             0, 0, 1])
 
     /// U = G·g·Gᵀ for every (co, ci), stored as alpha² matrices [Cout × Cin] (index ξ = alpha·i + j).
-    static func pack(_ w: [Float], cout: Int, cin: Int, transform t: Transform) -> [Float] {
+    package static func pack(_ w: [Float], cout: Int, cin: Int, transform t: Transform) -> [Float] {
         let a = t.alpha
         var u = [Float](repeating: 0, count: a * a * cout * cin)
         var gg = [Double](repeating: 0, count: a * 3)
@@ -172,7 +172,7 @@ enum Winograd {
     }
 
     /// Output channel planes are `yPlane` floats apart (default (hp−2)·(wp−2)).
-    static func forward(_ xp: UnsafePointer<Float>, cin: Int, hp: Int, wp: Int, packed u: UnsafePointer<Float>, cout: Int,
+    package static func forward(_ xp: UnsafePointer<Float>, cin: Int, hp: Int, wp: Int, packed u: UnsafePointer<Float>, cout: Int,
                         transform t: Transform, into y: UnsafeMutablePointer<Float>, yPlane: Int? = nil,
                         workspace: Workspace, pool: ComputePool) {
         let m = t.m, a = t.alpha, planes = a * a
