@@ -60,7 +60,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         // Gradients for the loss network: explicit layers with backward passes, losses and optimisers, on Stylize's kernels.
-        .target(name: "Training", dependencies: ["Stylize", "COpenBLAS"], swiftSettings: swiftSettings),
+        .target(name: "Training", dependencies: ["Stylize", "Pipeline", "COpenBLAS"], swiftSettings: swiftSettings),
         // The daemon's configuration file: typed values, layering (file, environment, flags) and validation.
         .target(name: "ServeConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         // Talking to systemd: sd_notify over $NOTIFY_SOCKET.
@@ -73,7 +73,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // The command-line interface as a library, so tests can drive it without a subprocess.
         .target(name: "StreamdCLI", dependencies: [
-            "Pipeline", "Decode", "Encode", "Stylize", "ServeConfig", "Live", "Systemd",
+            "Pipeline", "Decode", "Encode", "Stylize", "Training", "ServeConfig", "Live", "Systemd",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -91,7 +91,7 @@ let package = Package(
 
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"], swiftSettings: swiftSettings),
         .testTarget(name: "StylizeTests", dependencies: ["Stylize", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Stylize", "TestSupport"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Stylize", "Decode", "Pipeline", "TestSupport"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "DecodeTests", dependencies: ["Decode", "Pipeline", "TestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .testTarget(name: "MediaTests", dependencies: ["Decode", "Encode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "EncodeTests", dependencies: ["Encode", "Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),

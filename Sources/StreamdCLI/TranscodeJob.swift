@@ -102,20 +102,8 @@ final class TranscodeJob: @unchecked Sendable {
             decoded.finish()
         }
         // SIGINT/SIGTERM: stop reading, let what is in flight drain, finalize the file.
-        let interrupted = InterruptFlag()
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
-            let s = DispatchSource.makeSignalSource(signal: sig)
-            s.setEventHandler { interrupted.set(); group.stop() }
-            s.resume()
-            return s
-        }
-        defer {
-            sources.forEach { $0.cancel() }
-            signal(SIGINT, SIG_DFL)
-            signal(SIGTERM, SIG_DFL)
-        }
+        let interrupted = InterruptSignals { group.stop() }
+        defer { interrupted.cancel() }
         let started = Date()
         try group.start()
         _ = try? group.wait()
@@ -139,5 +127,32 @@ final class InterruptFlag: @unchecked Sendable {
     private var value = false
     func set() { lock.lock(); value = true; lock.unlock() }
     var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}
+
+/// SIGINT and SIGTERM turned into a flag (and an optional action) for a long command that stops cleanly between
+/// units of work instead of dying mid-file; `cancel()` gives the signals back their default action.
+final class InterruptSignals {
+    let flag = InterruptFlag()
+    private let sources: [DispatchSourceSignal]
+
+    init(onSignal action: @escaping @Sendable () -> Void = {}) {
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let flag = self.flag
+        sources = [SIGINT, SIGTERM].map { sig in
+            let s = DispatchSource.makeSignalSource(signal: sig)
+            s.setEventHandler { flag.set(); action() }
+            s.resume()
+            return s
+        }
+    }
+
+    var isSet: Bool { flag.isSet }
+
+    func cancel() {
+        sources.forEach { $0.cancel() }
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+    }
 }
 

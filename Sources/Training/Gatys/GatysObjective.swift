@@ -52,6 +52,12 @@ public final class GatysObjective {
         public var style = 0.0
         public var totalVariation = 0.0
         public var total: Double { content + style + totalVariation }
+
+        public init(content: Double = 0, style: Double = 0, totalVariation: Double = 0) {
+            self.content = content
+            self.style = style
+            self.totalVariation = totalVariation
+        }
     }
 
     public let weights: Weights
