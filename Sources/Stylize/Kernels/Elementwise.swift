@@ -26,7 +26,7 @@ package enum Elementwise {
     /// Folds an index that may lie outside 0..<n back inside by mirroring (without repeating the edge), or
     /// clamps it (edge mode). Repeated folding keeps very large pads well defined on tiny inputs.
     @inline(__always)
-    static func sourceIndex(_ i: Int, _ n: Int, _ mode: PadMode) -> Int {
+    package static func sourceIndex(_ i: Int, _ n: Int, _ mode: PadMode) -> Int {
         if i >= 0 && i < n { return i }
         switch mode {
         case .edge, .zero:

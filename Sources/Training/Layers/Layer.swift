@@ -6,7 +6,10 @@ public protocol Layer: AnyObject {
     func backward(_ dy: FeatureMap, into dx: inout FeatureMap)
 }
 
-extension Conv3x3: Layer {}
+extension Conv2d: Layer {}
 extension ReLU: Layer {}
 extension MaxPool2x2: Layer {}
 extension AvgPool2x2: Layer {}
+extension InstanceNorm: Layer {}
+extension UpsampleNearest2x: Layer {}
+extension ScaledTanh: Layer {}

@@ -1,21 +1,27 @@
-import Stylize
+public import Stylize
 
-/// VGG's only convolution: 3×3 kernel, stride 1, zero padding 1, with bias (PyTorch `Conv2d(cin, cout, 3,
-/// padding=1)`), with the backward pass Gatys' optimisation needs.
+/// A trainable square convolution with bias: k×k kernel, stride s, padding p on every side by zeros, mirroring
+/// or edge repetition (PyTorch `Conv2d(cin, cout, k, stride=s, padding=p, padding_mode=…)`; the style networks'
+/// `ReflectionPad2d` + `Conv2d` is `padMode: .reflect`). `Conv3x3` is the 3×3, stride-1, zero-padded case.
 ///
 /// Forward and backward use the inference engine's im2col + GEMM lowering, band by band of output rows so the
 /// column matrix stays cache-sized at any picture size (VGG's conv1_2 at 512×512 would need 600 MB of columns
-/// at once). The forward keeps only the zero-padded input; the backward rebuilds each band's columns from it
+/// at once). The forward keeps only the padded input; the backward rebuilds each band's columns from it
 /// (Caffe does the same) and computes, per band:
 /// - weight gradient  dW += dY_band · colᵀ            (GEMM, [cout × n]·[n × K])
 /// - input gradient   dXp += col2im(Wᵀ · dY_band)     (GEMM, [K × cout]·[cout × n], then `Col2im`)
 /// - bias gradient    db[c] += Σ dY[c, ·]             (summed in Double)
-/// then crops the padding off dXp. Parameter gradients accumulate across calls, like PyTorch's `.grad`, until
-/// `zeroGradients()`.
-public final class Conv3x3 {
+/// then folds dXp back onto the unpadded input: the padding's adjoint (a crop for zeros; for mirrored or
+/// repeated borders each padded position adds its gradient to the pixel it copied). Parameter gradients
+/// accumulate across calls, like PyTorch's `.grad`, until `zeroGradients()`.
+public final class Conv2d {
     public let inputChannels: Int
     public let outputChannels: Int
-    /// OIHW, [cout][cin][3][3], the layout of PyTorch's `Conv2d.weight`.
+    public let kernel: Int
+    public let stride: Int
+    public let padding: Int
+    public let padMode: PadMode
+    /// OIHW, [cout][cin][k][k], the layout of PyTorch's `Conv2d.weight`.
     public var weight: [Float]
     public var bias: [Float]
     public private(set) var weightGradient: [Float]
@@ -28,11 +34,18 @@ public final class Conv3x3 {
     /// dL/d(padded input), reused between calls.
     private var paddedInputGradient: [Float] = []
 
-    public init(inputChannels: Int, outputChannels: Int, weight: [Float], bias: [Float], context: TrainingContext) {
-        precondition(weight.count == outputChannels * inputChannels * 9, "weight is not \(outputChannels)×\(inputChannels)×3×3")
+    public init(inputChannels: Int, outputChannels: Int, kernel: Int = 3, stride: Int = 1, padding: Int = 1,
+                padMode: PadMode = .zero, weight: [Float], bias: [Float], context: TrainingContext) {
+        precondition(weight.count == outputChannels * inputChannels * kernel * kernel,
+                     "weight is not \(outputChannels)×\(inputChannels)×\(kernel)×\(kernel)")
         precondition(bias.count == outputChannels, "bias is not \(outputChannels) values")
+        precondition(kernel >= 1 && stride >= 1 && padding >= 0, "kernel and stride must be positive, padding not negative")
         self.inputChannels = inputChannels
         self.outputChannels = outputChannels
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        self.padMode = padMode
         self.weight = weight
         self.bias = bias
         weightGradient = [Float](repeating: 0, count: weight.count)
@@ -45,18 +58,20 @@ public final class Conv3x3 {
         for i in biasGradient.indices { biasGradient[i] = 0 }
     }
 
-    /// y = W ⊛ x + b, same height and width as x.
+    /// y = W ⊛ pad(x) + b: ⌊(h + 2p − k)/s⌋ + 1 rows, likewise columns.
     public func forward(_ x: FeatureMap, into y: inout FeatureMap) {
         precondition(x.channels == inputChannels, "input has \(x.channels) channels, not \(inputChannels)")
-        let g = Convolution.Geometry(cin: inputChannels, hp: x.height + 2, wp: x.width + 2,
-                                     cout: outputChannels, kh: 3, kw: 3, sh: 1, sw: 1)
+        precondition(padMode == .zero || (padding < x.height && padding < x.width), "reflection padding \(padding) needs more than \(padding) rows and columns")
+        let g = Convolution.Geometry(cin: inputChannels, hp: x.height + 2 * padding, wp: x.width + 2 * padding,
+                                     cout: outputChannels, kh: kernel, kw: kernel, sh: stride, sw: stride)
+        precondition(g.hp >= kernel && g.wp >= kernel, "a \(x.height)×\(x.width) input is smaller than the \(kernel)×\(kernel) kernel")
         geometry = g
         if paddedInput.count != g.cin * g.hp * g.wp { paddedInput = [Float](repeating: 0, count: g.cin * g.hp * g.wp) }
-        y.reshape(channels: outputChannels, height: x.height, width: x.width)
+        y.reshape(channels: outputChannels, height: g.ho, width: g.wo)
         let (pool, workspace) = (context.pool, context.workspace)
         x.values.withUnsafeBufferPointer { xb in
             paddedInput.withUnsafeMutableBufferPointer { xp in
-                Elementwise.pad(xb.baseAddress!, c: g.cin, h: x.height, w: x.width, pads: .uniform(1), mode: .zero,
+                Elementwise.pad(xb.baseAddress!, c: g.cin, h: x.height, w: x.width, pads: .uniform(padding), mode: padMode,
                                 into: xp.baseAddress!, pool: pool)
                 weight.withUnsafeBufferPointer { w in
                     bias.withUnsafeBufferPointer { b in
@@ -109,10 +124,33 @@ public final class Conv3x3 {
                 }
             }
         }
-        dx.reshape(channels: g.cin, height: g.hp - 2, width: g.wp - 2)
+        let h = g.hp - 2 * padding, w = g.wp - 2 * padding
+        dx.reshape(channels: g.cin, height: h, width: w)
         paddedInputGradient.withUnsafeBufferPointer { dxp in
             dx.values.withUnsafeMutableBufferPointer { d in
-                Elementwise.crop(dxp.baseAddress!, c: g.cin, h: g.hp, w: g.wp, pads: .uniform(1), into: d.baseAddress!)
+                Elementwise.crop(dxp.baseAddress!, c: g.cin, h: g.hp, w: g.wp, pads: .uniform(padding), into: d.baseAddress!)
+                if padMode != .zero && padding > 0 {
+                    Self.foldBorder(dxp.baseAddress!, channels: g.cin, height: h, width: w, padding: padding, mode: padMode,
+                                    into: d.baseAddress!, pool: context.pool)
+                }
+            }
+        }
+    }
+
+    /// The adjoint of mirrored or repeated padding beyond the crop: each border position of the padded gradient
+    /// adds onto the input pixel it was copied from (`Elementwise.sourceIndex`, the map the forward used).
+    static func foldBorder(_ dxp: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, padding p: Int, mode: PadMode,
+                           into dx: UnsafeMutablePointer<Float>, pool: ComputePool) {
+        let hp = h + 2 * p, wp = w + 2 * p
+        pool.parallelFor(channels) { c in
+            let src = dxp + c * hp * wp, dst = dx + c * h * w
+            for py in 0..<hp {
+                let sy = Elementwise.sourceIndex(py - p, h, mode)
+                let interiorRow = py >= p && py < p + h
+                for px in 0..<wp {
+                    if interiorRow && px >= p && px < p + w { continue }
+                    dst[sy * w + Elementwise.sourceIndex(px - p, w, mode)] += src[py * wp + px]
+                }
             }
         }
     }
@@ -128,3 +166,6 @@ public final class Conv3x3 {
         }
     }
 }
+
+/// VGG's convolution: 3×3, stride 1, zero padding 1 (the defaults of `Conv2d`).
+public typealias Conv3x3 = Conv2d
