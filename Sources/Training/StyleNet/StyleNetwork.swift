@@ -1,0 +1,287 @@
+public import Stylize
+
+/// The shape of a feed-forward style network (Johnson et al.'s TransformerNet and lighter variants of it):
+/// a 9×9 convolution, two stride-2 3×3 convolutions, residual blocks, two nearest-2× upsample + 3×3 convolution
+/// stages and a 9×9 output convolution; every convolution reflection-padded, every inner one followed by
+/// instance norm (conditional with several styles) and ReLU, as pytorch/examples' `transformer_net.py`.
+public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
+    /// "johnson" or "light".
+    public var name: String
+    /// Channels of the three encoder stages (the decoder mirrors them).
+    public var widths: [Int]
+    public var residualBlocks: Int
+    /// Styles of conditional instance norm (1: plain instance norm).
+    public var styles: Int
+
+    public init(name: String, widths: [Int], residualBlocks: Int, styles: Int = 1) {
+        precondition(widths.count == 3 && widths.allSatisfy { $0 > 0 } && residualBlocks >= 0 && styles >= 1)
+        self.name = name
+        self.widths = widths
+        self.residualBlocks = residualBlocks
+        self.styles = styles
+    }
+
+    /// TransformerNet as published: 32/64/128 channels, 5 residual blocks.
+    public static func johnson(styles: Int = 1) -> Self {
+        Self(name: "johnson", widths: [32, 64, 128], residualBlocks: 5, styles: styles)
+    }
+
+    /// Half the width and 3 residual blocks.
+    public static func light(styles: Int = 1) -> Self {
+        Self(name: "light", widths: [16, 32, 64], residualBlocks: 3, styles: styles)
+    }
+
+    /// One reflection-padded convolution and what follows it.
+    struct Unit {
+        var name: String
+        var inChannels: Int, outChannels: Int
+        var kernel: Int, stride: Int
+        var upsample: Bool
+        var norm: Bool
+        var relu: Bool
+    }
+
+    enum Step {
+        case unit(Unit)
+        case residual(name: String, first: Unit, second: Unit)
+    }
+
+    var steps: [Step] {
+        let (a, b, c) = (widths[0], widths[1], widths[2])
+        func unit(_ name: String, _ cin: Int, _ cout: Int, _ k: Int, stride: Int = 1, upsample: Bool = false,
+                  norm: Bool = true, relu: Bool = true) -> Unit {
+            Unit(name: name, inChannels: cin, outChannels: cout, kernel: k, stride: stride, upsample: upsample, norm: norm, relu: relu)
+        }
+        return [.unit(unit("conv1", 3, a, 9)), .unit(unit("conv2", a, b, 3, stride: 2)), .unit(unit("conv3", b, c, 3, stride: 2))]
+            + (0..<residualBlocks).map { i in
+                .residual(name: "res\(i + 1)", first: unit("res\(i + 1).conv1", c, c, 3), second: unit("res\(i + 1).conv2", c, c, 3, relu: false))
+            }
+            + [.unit(unit("up1", c, b, 3, upsample: true)), .unit(unit("up2", b, a, 3, upsample: true)),
+               .unit(unit("out", a, 3, 9, norm: false, relu: false))]
+    }
+
+    var units: [Unit] {
+        steps.flatMap { step -> [Unit] in
+            switch step {
+            case .unit(let u): [u]
+            case .residual(_, let f, let s): [f, s]
+            }
+        }
+    }
+
+    /// Multiply-adds per input pixel (convolutions only; norms and ReLUs are a few operations per value).
+    public var multiplyAddsPerPixel: Int {
+        var scale = 1.0, total = 0.0
+        for u in units {
+            if u.upsample { scale *= 4 }
+            if u.stride == 2 { scale /= 4 }
+            total += scale * Double(u.inChannels * u.outChannels * u.kernel * u.kernel)
+        }
+        return Int(total.rounded())
+    }
+}
+
+/// A trainable style network: explicit layers run forward for one picture and backward from the gradient of
+/// its output, parameter gradients accumulating over the pictures of a batch (Caffe's per-sample layers), and
+/// exported as a `StyleModel` graph that the inference engine runs as it runs any imported network.
+///
+/// Input and output are pytorch/examples' convention: RGB 0…255 in, 0…255 out (unclamped; inference clamps).
+public final class StyleNetwork {
+    public let architecture: StyleNetworkArchitecture
+
+    final class UnitLayers {
+        let unit: StyleNetworkArchitecture.Unit
+        let upsample: UpsampleNearest2x?
+        let conv: Conv2d
+        let norm: InstanceNorm?
+        let relu: ReLU?
+        /// Outputs of each layer in the last forward: [upsample], conv, [norm], [relu].
+        var maps: [FeatureMap]
+        var gradient = FeatureMap(), spare = FeatureMap()
+
+        init(_ u: StyleNetworkArchitecture.Unit, styles: Int, random: inout SeededRandom, context: TrainingContext) {
+            unit = u
+            upsample = u.upsample ? UpsampleNearest2x() : nil
+            // PyTorch's default Conv2d initialisation: uniform in ±1/√fan_in for weights and biases.
+            let fanIn = u.inChannels * u.kernel * u.kernel
+            let bound = Float(1 / Double(fanIn).squareRoot())
+            let weight = (0..<(u.outChannels * fanIn)).map { _ in (random.unit() * 2 - 1) * bound }
+            let bias = (0..<u.outChannels).map { _ in (random.unit() * 2 - 1) * bound }
+            conv = Conv2d(inputChannels: u.inChannels, outputChannels: u.outChannels, kernel: u.kernel, stride: u.stride,
+                          padding: u.kernel / 2, padMode: .reflect, weight: weight, bias: bias, context: context)
+            norm = u.norm ? InstanceNorm(channels: u.outChannels, styles: styles, context: context) : nil
+            relu = u.relu ? ReLU() : nil
+            maps = Array(repeating: FeatureMap(), count: 1 + (upsample == nil ? 0 : 1) + (norm == nil ? 0 : 1) + (relu == nil ? 0 : 1))
+        }
+
+        var layers: [any Layer] { [upsample as (any Layer)?, conv, norm, relu].compactMap { $0 } }
+
+        func forward(_ x: FeatureMap) -> FeatureMap {
+            var input = x
+            for (i, layer) in layers.enumerated() {
+                layer.forward(input, into: &maps[i])
+                input = maps[i]
+            }
+            return input
+        }
+
+        /// dL/d(unit input) from dL/d(unit output).
+        func backward(_ dy: FeatureMap) -> FeatureMap {
+            gradient = dy
+            for layer in layers.reversed() {
+                layer.backward(gradient, into: &spare)
+                swap(&gradient, &spare)
+            }
+            return gradient
+        }
+    }
+
+    enum Block {
+        case unit(UnitLayers)
+        case residual(name: String, UnitLayers, UnitLayers)
+    }
+
+    let blocks: [Block]
+    private let context: TrainingContext
+    private var output = FeatureMap()
+
+    /// A freshly initialised network (PyTorch's default initialisation, from `seed`).
+    public init(architecture: StyleNetworkArchitecture, seed: UInt64, context: TrainingContext) {
+        self.architecture = architecture
+        self.context = context
+        var random = SeededRandom(seed: seed)
+        blocks = architecture.steps.map { step in
+            switch step {
+            case .unit(let u): .unit(UnitLayers(u, styles: architecture.styles, random: &random, context: context))
+            case .residual(let name, let f, let s):
+                .residual(name: name, UnitLayers(f, styles: architecture.styles, random: &random, context: context),
+                          UnitLayers(s, styles: architecture.styles, random: &random, context: context))
+            }
+        }
+    }
+
+    var unitLayers: [UnitLayers] {
+        blocks.flatMap { block -> [UnitLayers] in
+            switch block {
+            case .unit(let u): [u]
+            case .residual(_, let a, let b): [a, b]
+            }
+        }
+    }
+
+    /// The style mix of conditional instance norm for the next forward (one weight per style).
+    public func setStyleWeights(_ weights: [Float]) {
+        precondition(weights.count == architecture.styles, "\(weights.count) weights for \(architecture.styles) styles")
+        for u in unitLayers { u.norm?.styleWeights = weights }
+    }
+
+    /// The stylized picture (0…255) of a 0…255 RGB picture; its height and width must be multiples of 4.
+    @discardableResult
+    public func forward(_ x: FeatureMap) -> FeatureMap {
+        precondition(x.channels == 3 && x.height % 4 == 0 && x.width % 4 == 0, "a 3-channel picture with sides divisible by 4")
+        var current = x
+        for block in blocks {
+            switch block {
+            case .unit(let u):
+                current = u.forward(current)
+            case .residual(_, let a, let b):
+                let skip = current
+                current = b.forward(a.forward(current))
+                for i in current.values.indices { current.values[i] += skip.values[i] }
+            }
+        }
+        output = current
+        return output
+    }
+
+    /// Backward from dL/d(output) of the last forward; parameter gradients accumulate. Returns dL/d(input).
+    @discardableResult
+    public func backward(_ dy: FeatureMap) -> FeatureMap {
+        var gradient = dy
+        for block in blocks.reversed() {
+            switch block {
+            case .unit(let u):
+                gradient = u.backward(gradient)
+            case .residual(_, let a, let b):
+                var through = a.backward(b.backward(gradient))
+                for i in through.values.indices { through.values[i] += gradient.values[i] }
+                gradient = through
+            }
+        }
+        return gradient
+    }
+
+    /// Every parameter array with its gradient, named as in the exported model ("conv1.weight", "res1.in1.scale").
+    public func visitParameters(_ body: (String, inout [Float], [Float]) -> Void) {
+        for u in unitLayers {
+            body("\(u.unit.name).weight", &u.conv.weight, u.conv.weightGradient)
+            body("\(u.unit.name).bias", &u.conv.bias, u.conv.biasGradient)
+            if let n = u.norm {
+                body("\(u.unit.name).norm.scale", &n.scale, n.scaleGradient)
+                body("\(u.unit.name).norm.shift", &n.shift, n.shiftGradient)
+            }
+        }
+    }
+
+    public func zeroGradients() {
+        for u in unitLayers {
+            u.conv.zeroGradients()
+            u.norm?.zeroGradients()
+        }
+    }
+
+    public var parameterCount: Int {
+        var n = 0
+        visitParameters { _, values, _ in n += values.count }
+        return n
+    }
+
+    /// The network as an inference model: the same operators as a graph, the same weights.
+    public func export(name: String, styleNames: [String] = [], notes: String = "") -> StyleModel {
+        var nodes: [Node] = []
+        var weights: [String: Tensor] = [:]
+        var current = "input"
+        func append(_ node: Node) {
+            nodes.append(node)
+            current = node.output
+        }
+        func add(_ u: UnitLayers) {
+            let n = u.unit.name
+            if u.upsample != nil { append(Node(name: "\(n).upsample", op: .upsampleNearest(2), inputs: [current], output: "\(n).upsample")) }
+            weights["\(n).weight"] = Tensor(shape: [u.unit.outChannels, u.unit.inChannels, u.unit.kernel, u.unit.kernel], data: u.conv.weight)
+            weights["\(n).bias"] = Tensor(shape: [u.unit.outChannels], data: u.conv.bias)
+            append(Node(name: n, op: .conv2d(Conv2DSpec(weight: "\(n).weight", bias: "\(n).bias", strideH: u.unit.stride, strideW: u.unit.stride,
+                                                         padding: .explicit(.uniform(u.unit.kernel / 2)), padMode: .reflect)),
+                        inputs: [current], output: n))
+            if let norm = u.norm {
+                let epsilon = Float(norm.epsilon)
+                if architecture.styles == 1 {
+                    weights["\(n).norm.scale"] = Tensor(shape: [norm.channels], data: norm.scale)
+                    weights["\(n).norm.shift"] = Tensor(shape: [norm.channels], data: norm.shift)
+                    append(Node(name: "\(n).norm", op: .instanceNorm(InstanceNormSpec(scale: "\(n).norm.scale", shift: "\(n).norm.shift", epsilon: epsilon)),
+                                inputs: [current], output: "\(n).norm"))
+                } else {
+                    weights["\(n).norm.scale"] = Tensor(shape: [architecture.styles, norm.channels], data: norm.scale)
+                    weights["\(n).norm.shift"] = Tensor(shape: [architecture.styles, norm.channels], data: norm.shift)
+                    append(Node(name: "\(n).norm", op: .conditionalInstanceNorm(ConditionalInstanceNormSpec(gamma: "\(n).norm.scale", beta: "\(n).norm.shift", epsilon: epsilon)),
+                                inputs: [current], output: "\(n).norm"))
+                }
+            }
+            if u.relu != nil { append(Node(name: "\(n).relu", op: .relu, inputs: [current], output: "\(n).relu")) }
+        }
+        for block in blocks {
+            switch block {
+            case .unit(let u): add(u)
+            case .residual(let name, let a, let b):
+                let skip = current
+                add(a)
+                add(b)
+                append(Node(name: "\(name).add", op: .add, inputs: [skip, current], output: "\(name).add"))
+            }
+        }
+        let info = ModelInfo(name: name, architecture: "streamd-\(architecture.name)", sourceFormat: "native",
+                             input: .identity255, output: .identity255, styleNames: architecture.styles > 1 ? styleNames : [],
+                             sizeMultiple: 4, notes: notes)
+        return StyleModel(info: info, graph: Graph(input: "input", output: current, nodes: nodes), weights: weights)
+    }
+}
