@@ -60,7 +60,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         // Gradients for the loss network: explicit layers with backward passes, losses and optimisers, on Stylize's kernels.
-        .target(name: "Training", dependencies: ["Stylize", "Pipeline", "COpenBLAS"], swiftSettings: swiftSettings),
+        .target(name: "Training", dependencies: ["Stylize", "Pipeline", "Decode", "COpenBLAS"], swiftSettings: swiftSettings),
         // The daemon's configuration file: typed values, layering (file, environment, flags) and validation.
         .target(name: "ServeConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         // Talking to systemd: sd_notify over $NOTIFY_SOCKET.

@@ -29,6 +29,14 @@ public struct Adam: Sendable {
         self.epsilon = epsilon
     }
 
+    /// Puts back the state of a checkpoint (`step`, `firstMoment`, `secondMoment` as they were saved).
+    public mutating func restore(step: Int, firstMoment: [Float], secondMoment: [Float]) {
+        precondition(firstMoment.count == secondMoment.count, "moments of different sizes")
+        self.step = step
+        self.firstMoment = firstMoment
+        self.secondMoment = secondMoment
+    }
+
     /// One step: updates `parameters` in place from their gradient.
     public mutating func update(_ parameters: inout [Float], gradient: [Float]) {
         precondition(parameters.count == gradient.count, "\(gradient.count) gradients for \(parameters.count) parameters")

