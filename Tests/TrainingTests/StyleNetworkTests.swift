@@ -8,7 +8,21 @@ import XCTest
 /// parameter gradient of a small random network with conditional instance norm; and its export against the
 /// inference engine.
 final class StyleNetworkTests: XCTestCase {
+    struct Step: Decodable {
+        var photo_shape: [Int]
+        var style_shapes: [[Int]]
+        var content: Double
+        var style: Double
+        var lambda_content: Double
+        var lambda_style: Double
+        var feature_scale: Double
+        var lr: Double
+        var content_layers: [String]
+        var style_layers: [String]
+    }
+
     struct Index: Decodable {
+        var step: Step
         var widths: [Int]
         var residual_blocks: Int
         var styles: Int
@@ -95,6 +109,53 @@ final class StyleNetworkTests: XCTestCase {
         let error = GradientCheck.relativeError(out.data, y.values.map(Double.init))
         print("exported style network on the inference engine: relative error \(error)")
         XCTAssertLessThan(error, 1e-4)
+    }
+
+    /// One whole training step (two photos, one per style, VGG19 perceptual losses, Adam) against PyTorch.
+    func testOneTrainingStepMatchesPyTorch() throws {
+        let (network, ix, _) = try fixtureNetwork()
+        let st = ix.step
+        var settings = PerceptualTrainer.Settings()
+        settings.lambdaContent = st.lambda_content
+        settings.lambdaStyle = st.lambda_style
+        settings.featureScale = st.feature_scale
+        settings.learningRate = st.lr
+        settings.contentLayers = st.content_layers
+        settings.styleLayers = st.style_layers
+        func map(_ name: String, _ shape: [Int]) throws -> FeatureMap {
+            FeatureMap(channels: shape[0], height: shape[1], width: shape[2], values: try floats(name))
+        }
+        let styles = [try map("step.style0.f32", st.style_shapes[0]), try map("step.style1.f32", st.style_shapes[1])]
+        let trainer = PerceptualTrainer(network: network, vgg: try SharedVGG.network(), styles: styles, settings: settings, context: SharedVGG.context)
+        let losses = trainer.step([try map("step.photo0.f32", st.photo_shape), try map("step.photo1.f32", st.photo_shape)], styleIndices: [0, 1])
+        print("training step: content \(losses.content) (PyTorch \(st.content)), style \(losses.style) (PyTorch \(st.style))")
+        XCTAssertEqual(losses.content, st.content, accuracy: 1e-4 * st.content)
+        XCTAssertEqual(losses.style, st.style, accuracy: 1e-4 * st.style)
+        var pairs: [(String, [Float], [Double], [Float], [Double])] = []
+        var failure: Error?
+        network.visitParameters { name, values, gradient in
+            do {
+                pairs.append((name, gradient, try floats("step.grad.\(name).f32").map(Double.init),
+                              values, try floats("step.param.\(name).f32").map(Double.init)))
+            } catch { failure = error }
+        }
+        if let failure { throw failure }
+        let largest = pairs.map { $0.2.map(abs).max() ?? 0 }.max() ?? 0
+        var worstGradient = 0.0, worstWeight = 0.0
+        for (name, gradient, wantGradient, values, wantValues) in pairs {
+            let own = wantGradient.map(abs).max() ?? 0
+            let e = own < 1e-5 * largest ? GradientCheck.maxAbsDifference(gradient, wantGradient) / largest
+                                         : GradientCheck.relativeError(gradient, wantGradient)
+            worstGradient = max(worstGradient, e)
+            XCTAssertLessThan(e, 1e-3, "gradient of \(name)")
+            // Adam moves each weight by about lr; compare the weights after the step to a fraction of that. Where
+            // the gradient is zero in theory, Adam's first step is ±lr by the sign of rounding noise: skip those.
+            let moved = GradientCheck.maxAbsDifference(values, wantValues)
+            if own < 1e-5 * largest { continue }
+            worstWeight = max(worstWeight, moved)
+            XCTAssertLessThan(moved, st.lr * 0.05, "\(name) after the Adam step")
+        }
+        print("training step: worst gradient error \(worstGradient), worst weight difference after Adam \(worstWeight)")
     }
 
     func testMultiplyAddsPerPixel() {
