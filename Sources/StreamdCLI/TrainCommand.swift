@@ -182,6 +182,7 @@ struct TrainCommand: AsyncParsableCommand {
         let startStep = trainer.steps
         var last: (epoch: Int, position: Int) = (startEpoch, startPosition - 1)
         var pending: TrainingSample?
+        var stepSeconds = 0.0
         func checkpoint(_ name: String) throws {
             try TrainingCheckpoint.write(trainer, epoch: last.epoch, position: last.position, seed: seed, imageSize: imageSize,
                                          styleNames: styleNames, to: (checkpoints as NSString).appendingPathComponent(name))
@@ -196,7 +197,9 @@ struct TrainCommand: AsyncParsableCommand {
             }
             if batch.isEmpty { break }
             let styleIndices = batch.map { ($0.epoch * dataset.files.count + $0.position) % styles.count }
+            let stepStarted = Date()
             let losses = trainer.step(batch.map(\.picture), styleIndices: styleIndices)
+            stepSeconds += Date().timeIntervalSince(stepStarted)
             last = (batch.last!.epoch, batch.last!.position)
             guard losses.total.isFinite else {
                 throw ValidationError("the loss became \(losses.total) at step \(trainer.steps): lower --lr or the lambdas")
@@ -221,7 +224,9 @@ struct TrainCommand: AsyncParsableCommand {
             throw ExitCode(130)
         }
         try NativeModelFile.write(model, to: out)
-        note("streamd: wrote \(out) after \(trainer.steps) steps in \(formatDuration(progress.elapsed)) (\(String(format: "%.2f", Double((trainer.steps - startStep) * batchSize) / max(progress.elapsed, 1e-6))) images/s)")
+        let done = trainer.steps - startStep
+        note(String(format: "streamd: wrote %@ after %d steps in %@ (%.3f s/step, %.2f images/s)", out, trainer.steps, formatDuration(progress.elapsed),
+                    stepSeconds / Double(max(done, 1)), Double(done * batchSize) / max(stepSeconds, 1e-6)))
     }
 }
 
