@@ -243,7 +243,7 @@ final class TrainingLog {
 
     init(path: String, resume: Bool) {
         if !resume || !FileManager.default.fileExists(atPath: path) {
-            FileManager.default.createFile(atPath: path, contents: Data("step,epoch,content,style,tv,total,unix_time\n".utf8))
+            _ = FileManager.default.createFile(atPath: path, contents: Data("step,epoch,content,style,tv,total,unix_time\n".utf8))
         }
         handle = FileHandle(forWritingAtPath: path)
         _ = try? handle?.seekToEnd()
