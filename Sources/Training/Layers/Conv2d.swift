@@ -28,7 +28,7 @@ public final class Conv2d {
     public private(set) var biasGradient: [Float]
 
     private let context: TrainingContext
-    /// The last forward's input, zero-padded: what the backward's im2col reads.
+    /// The last forward's input, padded: what the backward's im2col reads.
     private var paddedInput: [Float] = []
     private var geometry: Convolution.Geometry?
     /// dL/d(padded input), reused between calls.
