@@ -32,8 +32,18 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(help: "Output model file (.safetensors).")
     var out: String
 
-    @Option(help: "Architecture: johnson (TransformerNet) or light (half width, 3 residual blocks).")
+    @Option(help: "Architecture: johnson (TransformerNet) or light (half width, 3 depthwise-separable residual blocks).")
     var arch: TrainArchitecture = .johnson
+
+    @Option(name: .customLong("width-multiplier"), help: "Scale the architecture's channel widths (johnson: 32/64/128).")
+    var widthMultiplier: Double?
+
+    @Option(name: .customLong("residual-blocks"), help: "Residual blocks (default: johnson 5, light 3).")
+    var residualBlocks: Int?
+
+    @Flag(name: .customLong("depthwise-residual"), inversion: .prefixedNo,
+          help: "Depthwise-separable residual convolutions (default: on for light, off for johnson).")
+    var depthwiseResidual: Bool?
 
     @Option(help: "Passes over the dataset.")
     var epochs: Int = 1
@@ -91,6 +101,8 @@ struct TrainCommand: AsyncParsableCommand {
     func validate() throws {
         if styleImages.isEmpty { throw ValidationError("give at least one --style-image") }
         if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+        if let widthMultiplier, !(widthMultiplier > 0 && widthMultiplier <= 4) { throw ValidationError("--width-multiplier must be in (0, 4]") }
+        if let residualBlocks, !(0...16).contains(residualBlocks) { throw ValidationError("--residual-blocks must be between 0 and 16") }
         if let maxSteps, maxSteps < 1 { throw ValidationError("--max-steps must be at least 1") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if imageSize < 16 || imageSize % 4 != 0 || imageSize > 4096 { throw ValidationError("--image-size must be a multiple of 4 between 16 and 4096") }
@@ -149,7 +161,12 @@ struct TrainCommand: AsyncParsableCommand {
         let vggPath = try loss.resolve()
         let context = TrainingContext(threads: loss.threads)
         let vgg = try VGG19LossNetwork(path: vggPath, deepest: settings.deepestLayer, context: context)
-        let architecture = arch.architecture(styles: styles.count)
+        var architecture = arch.architecture(styles: styles.count)
+        if let widthMultiplier {
+            architecture.widths = StyleNetworkArchitecture.johnson().widths.map { max(1, Int((Double($0) * widthMultiplier).rounded())) }
+        }
+        if let residualBlocks { architecture.residualBlocks = residualBlocks }
+        if let depthwiseResidual { architecture.depthwiseResidual = depthwiseResidual }
         let network = StyleNetwork(architecture: architecture, seed: seed, context: context)
         let trainer = PerceptualTrainer(network: network, vgg: vgg, styles: styles, settings: settings, context: context)
 

@@ -111,6 +111,36 @@ final class ReferenceKernelTests: XCTestCase {
         }
     }
 
+    /// Depthwise convolution (groups = channels) against the reference run on the equivalent full weight (each
+    /// channel's kernel on the diagonal, zeros elsewhere), with every padding mode, strides 1 and 2, and the
+    /// upsample and pad folding the style networks' decoders use.
+    func testDepthwiseConvolutionMatchesReference() throws {
+        var rng = SplitMix64(seed: 23)
+        for trial in 0..<24 {
+            let c = rng.int(1...12), k = [1, 3, 3, 5][rng.int(0...3)], s = rng.int(1...2)
+            let h = rng.int(max(k, 3)...21), w = rng.int(max(k, 3)...25)
+            let mode: PadMode = [.zero, .reflect, .edge][rng.int(0...2)]
+            let pads = Pads.uniform(k / 2)
+            let x = rng.floats(c * h * w), wt = rng.floats(c * k * k), bias = rng.floats(c)
+            var full = [Float](repeating: 0, count: c * c * k * k)
+            for ch in 0..<c { for t in 0..<(k * k) { full[(ch * c + ch) * k * k + t] = wt[ch * k * k + t] } }
+            let weights = ["w": Tensor(shape: [c, 1, k, k], data: wt), "b": Tensor(shape: [c], data: bias)]
+            let spec = Conv2DSpec(weight: "w", bias: "b", strideH: s, strideW: s, padding: .explicit(pads), padMode: mode, groups: c)
+            for threads in [1, 2] {
+                let got = try Session(model: single(.conv2d(spec), weights: weights), threads: threads).run(Tensor(shape: [c, h, w], data: x))
+                let (ho, wo, ref) = Self.referenceConv(x, cin: c, h: h, w: w, weight: full, cout: c, kh: k, kw: k,
+                                                       bias: bias, sh: s, sw: s, pads: pads, mode: mode)
+                XCTAssertEqual(got.shape, [c, ho, wo])
+                assertClose(got.data, ref, "depthwise trial \(trial) c \(c) k \(k) s \(s) \(h)x\(w) \(mode) threads \(threads)")
+            }
+        }
+        // Only depthwise grouping is accepted, with a one-line error naming the node.
+        let grouped = Conv2DSpec(weight: "w", padding: .explicit(.uniform(1)), groups: 2)
+        XCTAssertThrowsError(try Session(model: single(.conv2d(grouped), weights: ["w": Tensor(shape: [4, 2, 3, 3], repeating: 1)]), threads: 1)) { e in
+            XCTAssertTrue("\(e)".contains("depthwise"), "\(e)")
+        }
+    }
+
     /// 3×3 stride-1 layers with many channels take the Winograd paths: F(2×2, 3×3) from 16 channels,
     /// F(4×4, 3×3) from 64.
     func testWinogradConvolutionMatchesReference() throws {

@@ -68,6 +68,34 @@ final class StyleNetworkLayerTests: XCTestCase {
         }
     }
 
+    func testDepthwiseConvolution() {
+        for (i, c) in [ConvShape(cin: 3, cout: 3, h: 7, w: 6, k: 3, s: 1, p: 1, mode: .reflect),
+                       ConvShape(cin: 2, cout: 2, h: 8, w: 9, k: 3, s: 2, p: 1, mode: .zero)].enumerated() {
+            var rng = SplitMix64(seed: 80 + UInt64(i))
+            let x = GradientCheck.randomMap(&rng, channels: c.cin, height: c.h, width: c.w)
+            let wt = rng.floats(c.cin * c.k * c.k), b = rng.floats(c.cin)
+            let r = (0..<(c.cout * c.ho * c.wo)).map { _ in Double(rng.float()) }
+            let conv = DepthwiseConv2d(channels: c.cin, kernel: c.k, stride: c.s, padding: c.p, padMode: c.mode, weight: wt, bias: b,
+                                       context: TrainingContext(threads: 2))
+            var y = FeatureMap(), dx = FeatureMap()
+            conv.forward(x, into: &y)
+            conv.backward(FeatureMap(channels: c.cout, height: c.ho, width: c.wo, values: r.map(Float.init)), into: &dx)
+            // The naive definition on the equivalent full weight (each kernel on the diagonal).
+            func full(_ w: [Double]) -> [Double] {
+                var f = [Double](repeating: 0, count: c.cin * c.cin * c.k * c.k)
+                for ch in 0..<c.cin { for t in 0..<(c.k * c.k) { f[(ch * c.cin + ch) * c.k * c.k + t] = w[ch * c.k * c.k + t] } }
+                return f
+            }
+            let xd = x.doubles, wd = wt.map(Double.init), bd = b.map(Double.init)
+            XCTAssertLessThan(GradientCheck.maxAbsDifference(y.values, Self.naiveConv(xd, full(wd), bd, c)), 1e-5)
+            let loss = { (x: [Double], w: [Double], b: [Double]) in GradientCheck.dot(Self.naiveConv(x, full(w), b, c), r) }
+            let label = "depthwise k\(c.k) s\(c.s) \(c.mode)"
+            check("\(label) input", dx.values, GradientCheck.numericalGradient(at: xd) { loss($0, wd, bd) })
+            check("\(label) weight", conv.weightGradient, GradientCheck.numericalGradient(at: wd) { loss(xd, $0, bd) })
+            check("\(label) bias", conv.biasGradient, GradientCheck.numericalGradient(at: bd) { loss(xd, wd, $0) })
+        }
+    }
+
     static func naiveInstanceNorm(_ x: [Double], channels: Int, plane: Int, gamma: [Double], beta: [Double]) -> [Double] {
         var y = x
         for c in 0..<channels {

@@ -70,12 +70,16 @@ public struct Conv2DSpec: Codable, Sendable, Equatable {
     public var strideH: Int, strideW: Int
     public var padding: ConvPadding
     public var padMode: PadMode
+    /// Channel groups; nil or 1 for an ordinary convolution. Only depthwise grouping is supported (groups = input
+    /// channels = output channels, weight [C, 1, kh, kw]), the light style networks' separable convolutions.
+    public var groups: Int?
 
     public init(weight: String, bias: String? = nil, strideH: Int = 1, strideW: Int = 1,
-                padding: ConvPadding, padMode: PadMode = .zero) {
+                padding: ConvPadding, padMode: PadMode = .zero, groups: Int? = nil) {
         self.weight = weight; self.bias = bias
         self.strideH = strideH; self.strideW = strideW
         self.padding = padding; self.padMode = padMode
+        self.groups = groups
     }
 }
 

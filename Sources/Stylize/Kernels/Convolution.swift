@@ -293,6 +293,32 @@ package enum Convolution {
         }
     }
 
+    /// Depthwise convolution: channel c of y is channel c of xp (already padded) convolved with its own kh×kw
+    /// kernel (weight [C, 1, kh, kw]). Each kernel tap adds a scaled input row to the output row, so the inner
+    /// loop is a contiguous multiply-add for stride 1. Threads own channels.
+    package static func forwardDepthwise(_ xp: UnsafePointer<Float>, _ g: Geometry, weight: UnsafePointer<Float>,
+                                         into y: UnsafeMutablePointer<Float>, yPlane: Int? = nil, pool: ComputePool) {
+        let ho = g.ho, wo = g.wo, yPlane = yPlane ?? ho * wo
+        pool.parallelFor(g.cout) { c in
+            let src = xp + c * g.hp * g.wp, dst = y + c * yPlane, w = weight + c * g.kh * g.kw
+            for oy in 0..<ho {
+                let out = dst + oy * wo
+                out.update(repeating: 0, count: wo)
+                for ky in 0..<g.kh {
+                    let row = src + (oy * g.sh + ky) * g.wp
+                    for kx in 0..<g.kw {
+                        let tap = w[ky * g.kw + kx], input = row + kx
+                        if g.sw == 1 {
+                            for ox in 0..<wo { out[ox] += tap * input[ox] }
+                        } else {
+                            for ox in 0..<wo { out[ox] += tap * input[ox * g.sw] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     package static func addBias(_ y: UnsafeMutablePointer<Float>, channels: Int, plane: Int, bias: UnsafePointer<Float>) {
         for c in 0..<channels {
             let p = y + c * plane, b = bias[c]

@@ -2,7 +2,7 @@
 /// into the normalisation before them, pads and nearest upsampling fused into the convolution after them,
 /// and the last use of every slot known so its buffer can be recycled.
 final class Plan: @unchecked Sendable {
-    enum ConvStrategy: Equatable { case im2col, col2im, rowShift, winograd2, winograd4 }
+    enum ConvStrategy: Equatable { case im2col, col2im, rowShift, winograd2, winograd4, depthwise }
 
     struct ConvStep {
         var weight: UnsafeMutablePointer<Float>
@@ -160,9 +160,13 @@ final class Plan: @unchecked Sendable {
                 let (w, s) = try weight(node, c.weight, rank: 4)
                 guard c.strideH >= 1, c.strideW >= 1 else { throw fail(node, "stride must be at least 1") }
                 let bias = try vector(node, c.bias, length: s[0])
-                let strategy = Plan.strategy(cout: s[0], cin: s[1], kh: s[2], kw: s[3], sh: c.strideH, sw: c.strideW)
+                let groups = c.groups ?? 1
+                guard groups == 1 || (groups == s[0] && s[1] == 1) else {
+                    throw fail(node, "\(groups) groups of a [\(s.map(String.init).joined(separator: ", "))] weight: only depthwise grouping (groups = channels, weight [C, 1, kh, kw]) is supported")
+                }
+                let strategy = groups > 1 ? .depthwise : Plan.strategy(cout: s[0], cin: s[1], kh: s[2], kw: s[3], sh: c.strideH, sw: c.strideW)
                 var packed: UnsafeMutablePointer<Float>? = nil
-                if strategy != .im2col {
+                if strategy != .im2col && strategy != .depthwise {
                     let key = c.weight + "#\(strategy)"
                     if store.pointer(key) == nil {
                         let w = store.values(c.weight)!
@@ -193,7 +197,7 @@ final class Plan: @unchecked Sendable {
                     folded.insert(p)
                     ins = steps[p].2
                 }
-                step = .conv(ConvStep(weight: w, packed: packed, bias: bias, cout: s[0], cin: s[1], kh: s[2], kw: s[3],
+                step = .conv(ConvStep(weight: w, packed: packed, bias: bias, cout: s[0], cin: groups > 1 ? groups : s[1], kh: s[2], kw: s[3],
                                       sh: c.strideH, sw: c.strideW, padding: padding, padMode: padMode, strategy: strategy,
                                       upsample: upsample))
             case .convTranspose2d(let c):

@@ -196,6 +196,8 @@ public final class Session {
             Winograd.forward(xp, cin: c.cin, hp: g.hp, wp: g.wp, packed: c.packed!, cout: c.cout,
                              transform: c.strategy == .winograd4 ? Winograd.f4 : Winograd.f2,
                              into: y, yPlane: yPlane, workspace: workspace, pool: pool)
+        case .depthwise:
+            Convolution.forwardDepthwise(xp, g, weight: c.weight, into: y, yPlane: yPlane, pool: pool)
         }
     }
 
@@ -208,6 +210,7 @@ public final class Session {
         case .winograd2, .winograd4:
             noteScratch(Winograd.bands(cin: c.cin, hp: g.hp, wp: g.wp, cout: c.cout,
                                        transform: c.strategy == .winograd4 ? Winograd.f4 : Winograd.f2).scratch)
+        case .depthwise: break
         }
     }
 
@@ -263,7 +266,7 @@ public final class Session {
                 throw fail(ins, "input \(g.hp)x\(g.wp) (padded) is smaller than the \(c.kh)x\(c.kw) kernel")
             }
             let y = alloc(c.cout, g.ho, g.wo)
-            lastRunMACs += c.cout * g.k * g.ho * g.wo
+            lastRunMACs += c.cout * (c.strategy == .depthwise ? c.kh * c.kw : g.k) * g.ho * g.wo
             if pads.isZero && f == 1 {
                 if dryRun { noteScratch(c, g); return y }
                 convolve(c, x.ptr, g, into: y.ptr, yPlane: g.ho * g.wo)

@@ -13,3 +13,4 @@ extension AvgPool2x2: Layer {}
 extension InstanceNorm: Layer {}
 extension UpsampleNearest2x: Layer {}
 extension ScaledTanh: Layer {}
+extension DepthwiseConv2d: Layer {}

@@ -10,14 +10,17 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
     /// Channels of the three encoder stages (the decoder mirrors them).
     public var widths: [Int]
     public var residualBlocks: Int
+    /// Residual convolutions as depthwise 3×3 + pointwise 1×1 (MobileNet's separable form) instead of full 3×3.
+    public var depthwiseResidual: Bool
     /// Styles of conditional instance norm (1: plain instance norm).
     public var styles: Int
 
-    public init(name: String, widths: [Int], residualBlocks: Int, styles: Int = 1) {
+    public init(name: String, widths: [Int], residualBlocks: Int, depthwiseResidual: Bool = false, styles: Int = 1) {
         precondition(widths.count == 3 && widths.allSatisfy { $0 > 0 } && residualBlocks >= 0 && styles >= 1)
         self.name = name
         self.widths = widths
         self.residualBlocks = residualBlocks
+        self.depthwiseResidual = depthwiseResidual
         self.styles = styles
     }
 
@@ -26,9 +29,9 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
         Self(name: "johnson", widths: [32, 64, 128], residualBlocks: 5, styles: styles)
     }
 
-    /// Half the width and 3 residual blocks.
+    /// Half the width, 3 residual blocks of depthwise-separable convolutions.
     public static func light(styles: Int = 1) -> Self {
-        Self(name: "light", widths: [16, 32, 64], residualBlocks: 3, styles: styles)
+        Self(name: "light", widths: [16, 32, 64], residualBlocks: 3, depthwiseResidual: true, styles: styles)
     }
 
     /// One reflection-padded convolution and what follows it.
@@ -37,6 +40,8 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
         var inChannels: Int, outChannels: Int
         var kernel: Int, stride: Int
         var upsample: Bool
+        /// A depthwise kernel×kernel convolution (reflection-padded) before a pointwise 1×1 one.
+        var depthwise: Bool = false
         var norm: Bool
         var relu: Bool
     }
@@ -49,12 +54,15 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
     var steps: [Step] {
         let (a, b, c) = (widths[0], widths[1], widths[2])
         func unit(_ name: String, _ cin: Int, _ cout: Int, _ k: Int, stride: Int = 1, upsample: Bool = false,
-                  norm: Bool = true, relu: Bool = true) -> Unit {
-            Unit(name: name, inChannels: cin, outChannels: cout, kernel: k, stride: stride, upsample: upsample, norm: norm, relu: relu)
+                  depthwise: Bool = false, norm: Bool = true, relu: Bool = true) -> Unit {
+            Unit(name: name, inChannels: cin, outChannels: cout, kernel: k, stride: stride, upsample: upsample, depthwise: depthwise,
+                 norm: norm, relu: relu)
         }
+        let dw = depthwiseResidual
         return [.unit(unit("conv1", 3, a, 9)), .unit(unit("conv2", a, b, 3, stride: 2)), .unit(unit("conv3", b, c, 3, stride: 2))]
             + (0..<residualBlocks).map { i in
-                .residual(name: "res\(i + 1)", first: unit("res\(i + 1).conv1", c, c, 3), second: unit("res\(i + 1).conv2", c, c, 3, relu: false))
+                .residual(name: "res\(i + 1)", first: unit("res\(i + 1).conv1", c, c, 3, depthwise: dw),
+                          second: unit("res\(i + 1).conv2", c, c, 3, depthwise: dw, relu: false))
             }
             + [.unit(unit("up1", c, b, 3, upsample: true)), .unit(unit("up2", b, a, 3, upsample: true)),
                .unit(unit("out", a, 3, 9, norm: false, relu: false))]
@@ -75,7 +83,8 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
         for u in units {
             if u.upsample { scale *= 4 }
             if u.stride == 2 { scale /= 4 }
-            total += scale * Double(u.inChannels * u.outChannels * u.kernel * u.kernel)
+            total += scale * Double(u.depthwise ? u.inChannels * u.kernel * u.kernel + u.inChannels * u.outChannels
+                                                : u.inChannels * u.outChannels * u.kernel * u.kernel)
         }
         return Int(total.rounded())
     }
@@ -92,6 +101,7 @@ public final class StyleNetwork {
     final class UnitLayers {
         let unit: StyleNetworkArchitecture.Unit
         let upsample: UpsampleNearest2x?
+        let depthwise: DepthwiseConv2d?
         let conv: Conv2d
         let norm: InstanceNorm?
         let relu: ReLU?
@@ -103,18 +113,30 @@ public final class StyleNetwork {
             unit = u
             upsample = u.upsample ? UpsampleNearest2x() : nil
             // PyTorch's default Conv2d initialisation: uniform in ±1/√fan_in for weights and biases.
-            let fanIn = u.inChannels * u.kernel * u.kernel
-            let bound = Float(1 / Double(fanIn).squareRoot())
-            let weight = (0..<(u.outChannels * fanIn)).map { _ in (random.unit() * 2 - 1) * bound }
-            let bias = (0..<u.outChannels).map { _ in (random.unit() * 2 - 1) * bound }
-            conv = Conv2d(inputChannels: u.inChannels, outputChannels: u.outChannels, kernel: u.kernel, stride: u.stride,
-                          padding: u.kernel / 2, padMode: .reflect, weight: weight, bias: bias, context: context)
+            func uniform(_ count: Int, fanIn: Int) -> [Float] {
+                let bound = Float(1 / Double(fanIn).squareRoot())
+                return (0..<count).map { _ in (random.unit() * 2 - 1) * bound }
+            }
+            if u.depthwise {
+                let taps = u.kernel * u.kernel
+                depthwise = DepthwiseConv2d(channels: u.inChannels, kernel: u.kernel, stride: u.stride, padding: u.kernel / 2, padMode: .reflect,
+                                            weight: uniform(u.inChannels * taps, fanIn: taps), bias: uniform(u.inChannels, fanIn: taps), context: context)
+                conv = Conv2d(inputChannels: u.inChannels, outputChannels: u.outChannels, kernel: 1, stride: 1, padding: 0,
+                              weight: uniform(u.outChannels * u.inChannels, fanIn: u.inChannels), bias: uniform(u.outChannels, fanIn: u.inChannels),
+                              context: context)
+            } else {
+                depthwise = nil
+                let fanIn = u.inChannels * u.kernel * u.kernel
+                conv = Conv2d(inputChannels: u.inChannels, outputChannels: u.outChannels, kernel: u.kernel, stride: u.stride,
+                              padding: u.kernel / 2, padMode: .reflect, weight: uniform(u.outChannels * fanIn, fanIn: fanIn),
+                              bias: uniform(u.outChannels, fanIn: fanIn), context: context)
+            }
             norm = u.norm ? InstanceNorm(channels: u.outChannels, styles: styles, context: context) : nil
             relu = u.relu ? ReLU() : nil
-            maps = Array(repeating: FeatureMap(), count: 1 + (upsample == nil ? 0 : 1) + (norm == nil ? 0 : 1) + (relu == nil ? 0 : 1))
+            maps = Array(repeating: FeatureMap(), count: 1 + [upsample != nil, depthwise != nil, norm != nil, relu != nil].filter { $0 }.count)
         }
 
-        var layers: [any Layer] { [upsample as (any Layer)?, conv, norm, relu].compactMap { $0 } }
+        var layers: [any Layer] { [upsample as (any Layer)?, depthwise, conv, norm, relu].compactMap { $0 } }
 
         func forward(_ x: FeatureMap) -> FeatureMap {
             var input = x
@@ -214,6 +236,10 @@ public final class StyleNetwork {
     /// Every parameter array with its gradient, named as in the exported model ("conv1.weight", "res1.in1.scale").
     public func visitParameters(_ body: (String, inout [Float], [Float]) -> Void) {
         for u in unitLayers {
+            if let d = u.depthwise {
+                body("\(u.unit.name).depthwise.weight", &d.weight, d.weightGradient)
+                body("\(u.unit.name).depthwise.bias", &d.bias, d.biasGradient)
+            }
             body("\(u.unit.name).weight", &u.conv.weight, u.conv.weightGradient)
             body("\(u.unit.name).bias", &u.conv.bias, u.conv.biasGradient)
             if let n = u.norm {
@@ -225,6 +251,7 @@ public final class StyleNetwork {
 
     public func zeroGradients() {
         for u in unitLayers {
+            u.depthwise?.zeroGradients()
             u.conv.zeroGradients()
             u.norm?.zeroGradients()
         }
@@ -248,10 +275,19 @@ public final class StyleNetwork {
         func add(_ u: UnitLayers) {
             let n = u.unit.name
             if u.upsample != nil { append(Node(name: "\(n).upsample", op: .upsampleNearest(2), inputs: [current], output: "\(n).upsample")) }
-            weights["\(n).weight"] = Tensor(shape: [u.unit.outChannels, u.unit.inChannels, u.unit.kernel, u.unit.kernel], data: u.conv.weight)
-            weights["\(n).bias"] = Tensor(shape: [u.unit.outChannels], data: u.conv.bias)
-            append(Node(name: n, op: .conv2d(Conv2DSpec(weight: "\(n).weight", bias: "\(n).bias", strideH: u.unit.stride, strideW: u.unit.stride,
-                                                         padding: .explicit(.uniform(u.unit.kernel / 2)), padMode: .reflect)),
+            if let d = u.depthwise {
+                weights["\(n).depthwise.weight"] = Tensor(shape: [d.channels, 1, d.kernel, d.kernel], data: d.weight)
+                weights["\(n).depthwise.bias"] = Tensor(shape: [d.channels], data: d.bias)
+                append(Node(name: "\(n).depthwise", op: .conv2d(Conv2DSpec(weight: "\(n).depthwise.weight", bias: "\(n).depthwise.bias",
+                                                                          strideH: d.stride, strideW: d.stride, padding: .explicit(.uniform(d.padding)),
+                                                                          padMode: .reflect, groups: d.channels)),
+                            inputs: [current], output: "\(n).depthwise"))
+            }
+            let c = u.conv
+            weights["\(n).weight"] = Tensor(shape: [c.outputChannels, c.inputChannels, c.kernel, c.kernel], data: c.weight)
+            weights["\(n).bias"] = Tensor(shape: [c.outputChannels], data: c.bias)
+            append(Node(name: n, op: .conv2d(Conv2DSpec(weight: "\(n).weight", bias: "\(n).bias", strideH: c.stride, strideW: c.stride,
+                                                         padding: .explicit(.uniform(c.padding)), padMode: .reflect)),
                         inputs: [current], output: n))
             if let norm = u.norm {
                 let epsilon = Float(norm.epsilon)
