@@ -70,14 +70,15 @@ done
 echo
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# The strip: six consecutive frames of the webcam-like clip; rows: original, unsmoothed, smoothed (flow 0.5),
-# then the change from each frame to the next (×4) unsmoothed and smoothed: flicker shows as bright texture.
+# The strip: five consecutive frames of the webcam-like clip; rows: original, unsmoothed, smoothed (flow 0.5),
+# then the change from the frame before to each frame (×8) unsmoothed and smoothed: flicker shows as bright
+# texture where the scene itself did not change.
 if [ -n "$strip" ]; then
   smoothed="$work/$(echo "$strip_clip-flow-0.5" | tr ' .' '__')/"
-  row() { echo "[$1:v]select='between(n,30,35)',scale=160:-1,tile=6x1[$2]"; }
-  diff() { echo "[$1:v]select='between(n,29,35)',scale=160:-1,tblend=all_mode=difference,select='gte(n,1)',lutrgb=r='min(val*4,255)':g='min(val*4,255)':b='min(val*4,255)',tile=6x1[$2]"; }
+  row() { echo "[$1:v]select='between(n,30,34)',scale=128:-1,tile=5x1[$2]"; }
+  diff() { echo "[$1:v]select='between(n,29,34)',tblend=all_mode=difference,scale=128:-1,lutrgb=r='min(val*8,255)':g='min(val*8,255)':b='min(val*8,255)',tile=5x1[$2]"; }
   ffmpeg -v error -y -i "$strip_original" -i "$strip_base/%06d.png" -i "$smoothed/%06d.png" \
     -i "$strip_base/%06d.png" -i "$smoothed/%06d.png" -filter_complex \
     "$(row 0 a);$(row 1 b);$(row 2 c);$(diff 3 d);$(diff 4 e);[a][b][c][d][e]vstack=inputs=5" -frames:v 1 "$strip"
-  echo "strip: $strip ($strip_clip, frames 31-36; rows: original, unsmoothed, smoothed flow 0.5, |change| ×4 unsmoothed, |change| ×4 smoothed)"
+  echo "strip: $strip ($strip_clip, frames 31-35; rows: original, unsmoothed, smoothed flow 0.5, |change| ×8 unsmoothed, |change| ×8 smoothed)"
 fi

@@ -21,6 +21,10 @@ extern "C" streamd_dis_flow *streamd_dis_create(int preset, char *error, size_t 
         return nullptr;
     }
     try {
+        // OpenCV would otherwise spread each flow over a pool of one thread per core, beside stylize workers
+        // that already keep every core busy: no faster overall, and the stage's cost would hide in other
+        // threads instead of showing on its own. (Process-wide; streamd uses OpenCV for nothing else.)
+        cv::setNumThreads(1);
         auto *flow = new streamd_dis_flow;
         flow->dis = cv::DISOpticalFlow::create(preset);
         return flow;

@@ -180,11 +180,11 @@ struct TranscodeCommand: AsyncParsableCommand {
                     : String(format: ", %.1f MB", Double(bytes) / 1e6)
             }
             if let statistics = job.smoothingStatistics?.values, statistics.frames > 0, job.stylizeSeconds > 0 {
-                // Smoothing's cost against stylization's, both as time spent per frame on one core.
+                // Smoothing's cost against stylization's, both as CPU time per frame of the threads doing them.
                 let smooth = (statistics.seconds + job.guideSeconds) / Double(statistics.frames)
                 let stylize = job.stylizeSeconds / Double(statistics.frames)
                 let cuts = statistics.resets[.sceneCut] ?? 0
-                note(String(format: "streamd: smoothing (%@, strength %g): %.1f ms/frame, %.1f%% of stylization (%.1f ms/frame); %d of %d frames blended, %d scene cut(s)",
+                note(String(format: "streamd: smoothing (%@, strength %g): %.1f ms/frame, %.1f%% of stylization (%.1f ms/frame, CPU time); %d of %d frames blended, %d scene cut(s)",
                             smoothing?.mode.rawValue ?? "", smoothing?.strength ?? 0, smooth * 1e3, 100 * smooth / stylize, stylize * 1e3,
                             statistics.blended, statistics.frames, cuts))
             }

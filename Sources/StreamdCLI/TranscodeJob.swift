@@ -50,10 +50,11 @@ final class TranscodeJob: @unchecked Sendable {
     private(set) var pool: FramePool?
     /// What the smoothing stage of the last run did, and how long it took.
     private(set) var smoothingStatistics: SmoothingStatistics?
-    /// Seconds the workers spent stylizing (resizes included), summed over workers: smoothing's cost is
-    /// reported against it.
+    /// CPU seconds the workers' own threads spent stylizing (resizes included), summed over workers:
+    /// smoothing's cost is reported against it. With `--threads` above 1 the session's other compute threads
+    /// are not counted, so the share reported is then an upper bound.
     var stylizeSeconds: Double { stylizeTime.total }
-    /// Seconds the workers spent making smoothing guides (part of smoothing's cost).
+    /// CPU seconds the workers spent making smoothing guides (part of smoothing's cost).
     var guideSeconds: Double { guideTime.total }
     private let stylizeTime = SecondsCounter(), guideTime = SecondsCounter()
 
@@ -114,10 +115,10 @@ final class TranscodeJob: @unchecked Sendable {
                 var out = frame
                 // The guide comes from the input as decoded, before it is resized and its buffer recycled; its
                 // time counts as smoothing's.
-                let guideStarted = ContinuousClock.now
+                let guideStarted = ThreadCPUClock.seconds()
                 let tag = smoothing.map { TemporalTag(guide: TemporalGuide(reducing: frame.image), continuity: Continuity(), settings: $0) }
-                if tag != nil { guideTime.add((ContinuousClock.now - guideStarted).seconds) }
-                let started = ContinuousClock.now
+                if tag != nil { guideTime.add(ThreadCPUClock.seconds() - guideStarted) }
+                let started = ThreadCPUClock.seconds()
                 do {
                     if frame.image.width != processing.width || frame.image.height != processing.height {
                         out.image = try toProcessing.resize(frame.image, width: processing.width, height: processing.height, pool: pool)
@@ -134,7 +135,7 @@ final class TranscodeJob: @unchecked Sendable {
                 } catch {
                     throw PipelineError(stage: "stylize", message: "\(input): frame \(frame.sequence + 1): \(error)", underlying: error)
                 }
-                stylizeTime.add((ContinuousClock.now - started).seconds)
+                stylizeTime.add(ThreadCPUClock.seconds() - started)
                 return TranscodeFrame(frame: out, temporalTag: tag)
             }
         }
@@ -178,11 +179,6 @@ final class SecondsCounter: Sendable {
     private let value = Mutex(0.0)
     func add(_ seconds: Double) { value.withLock { $0 += seconds } }
     var total: Double { value.withLock { $0 } }
-}
-
-extension Duration {
-    /// The duration in seconds as a Double.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
 
 struct TranscodeFailure: Error, CustomStringConvertible {

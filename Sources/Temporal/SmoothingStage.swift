@@ -24,7 +24,8 @@ public final class SmoothingStatistics: Sendable {
         public var blended = 0
         /// Resets by reason (a scene cut, a discontinuity the pipeline announced, …).
         public var resets: [SmoothingReset: Int] = [:]
-        /// Time spent smoothing (flow, trust, warp and blend), for the cost against stylization.
+        /// CPU time the stage's thread spent smoothing (flow, trust, warp and blend), for the cost against
+        /// stylization.
         public var seconds = 0.0
     }
 
@@ -71,11 +72,10 @@ public final class SmoothingStage: Sendable {
             let tag = item.temporalTag
             var failure: Error?
             item.withStylizedImage { image in
-                let started = ContinuousClock.now
+                let started = ThreadCPUClock.seconds()
                 do {
                     let step = try smoother.process(&image, tag: tag)
-                    let elapsed = ContinuousClock.now - started
-                    statistics.record(step, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+                    statistics.record(step, seconds: ThreadCPUClock.seconds() - started)
                 } catch {
                     failure = error
                 }

@@ -64,13 +64,17 @@ public enum SmoothingStep: Equatable, Sendable {
 ///    from guide to picture size) and a = strength × `SmoothingSettings.maxBlend`. Blending the previous
 ///    output, not the previous stylization, makes it a recursive filter along motion paths: strokes settle.
 ///
-/// Still mode replaces 1–2 by trust from the unwarped inputs' difference |Gₜ(x) − Gₜ₋₁(x)| and blends the
+/// Still mode replaces 1–2 by trust from the unwarped inputs' largest difference |Gₜ − Gₜ₋₁| within
+/// `Tuning.stillRadius` guide pixels of x, and blends the
 /// unwarped previous output; a cut when the inputs differ by more than `Tuning.stillCutDifference` on average.
 public final class TemporalSmoother {
     /// The thresholds, in grey levels of the guides and shares of the picture.
     public struct Tuning: Sendable, Equatable {
         public var residualTrusted: Float = 16, residualRejected: Float = 48
         public var stillTrusted: Float = 3, stillRejected: Float = 10
+        /// Still mode looks at the largest change within this many guide pixels around each pixel, so the edge
+        /// of something moving is not taken for a place where nothing changed.
+        public var stillRadius = 1
         public var cutTrust = 0.25
         public var stillCutDifference = 30.0
         public init() {}
@@ -89,6 +93,7 @@ public final class TemporalSmoother {
     private var backward = FlowField(width: 0, height: 0, vectors: [])
     private var forward = FlowField(width: 0, height: 0, vectors: [])
     private var trust: [Float] = []
+    private var change: [UInt8] = []
 
     /// `flowPreset`: DIS's speed/accuracy preset on the guides (fast by default: measured well within budget).
     public init(flowPreset: DISFlow.Preset = .fast, tuning: Tuning = Tuning()) {
@@ -203,19 +208,31 @@ public final class TemporalSmoother {
     /// Fills `trust` from the unwarped difference of the guides; returns the trusted share and the mean
     /// difference in grey levels.
     private func stillTrust(current: TemporalGuide, previous: TemporalGuide) -> (Double, Double) {
-        let n = current.pixels.count
+        let w = current.width, h = current.height, n = w * h, radius = tuning.stillRadius
         if trust.count != n { trust = [Float](repeating: 0, count: n) }
+        if change.count != n { change = [UInt8](repeating: 0, count: n) }
         let r0 = tuning.stillTrusted, span = tuning.stillRejected - tuning.stillTrusted
         var total: Double = 0, difference = 0
         current.pixels.withUnsafeBufferPointer { cur in
             previous.pixels.withUnsafeBufferPointer { prev in
-                trust.withUnsafeMutableBufferPointer { t in
+                change.withUnsafeMutableBufferPointer { d in
                     for i in 0..<n {
-                        let d = abs(Int(cur[i]) - Int(prev[i]))
-                        difference += d
-                        let value = min(max((r0 + span - Float(d)) / span, 0), 1)
-                        t[i] = value
-                        total += Double(value)
+                        let v = abs(Int(cur[i]) - Int(prev[i]))
+                        difference += v
+                        d[i] = UInt8(v)
+                    }
+                    trust.withUnsafeMutableBufferPointer { t in
+                        for y in 0..<h {
+                            for x in 0..<w {
+                                var largest: UInt8 = 0
+                                for yy in max(0, y - radius)...min(h - 1, y + radius) {
+                                    for xx in max(0, x - radius)...min(w - 1, x + radius) { largest = max(largest, d[yy * w + xx]) }
+                                }
+                                let value = min(max((r0 + span - Float(largest)) / span, 0), 1)
+                                t[y * w + x] = value
+                                total += Double(value)
+                            }
+                        }
                     }
                 }
             }

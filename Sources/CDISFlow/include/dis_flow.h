@@ -18,7 +18,8 @@ typedef struct streamd_dis_flow streamd_dis_flow;
 /// OpenCV's presets: 0 ultrafast, 1 fast, 2 medium.
 enum { STREAMD_DIS_ULTRAFAST = 0, STREAMD_DIS_FAST = 1, STREAMD_DIS_MEDIUM = 2 };
 
-/// A new instance, or NULL with a message in `error` (at most `error_size` bytes, NUL-terminated).
+/// A new instance, or NULL with a message in `error` (at most `error_size` bytes, NUL-terminated). Also sets
+/// OpenCV's process-wide thread count to 1: each flow runs on the calling thread only.
 streamd_dis_flow *streamd_dis_create(int preset, char *error, size_t error_size);
 
 /// Frees an instance made by `streamd_dis_create` (NULL is ignored).
