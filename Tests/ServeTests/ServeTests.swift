@@ -100,7 +100,14 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(switched.status, 200, switched.text)
         XCTAssertEqual(smoothing(try serve.pipeline("cam")["style"] as? [String: Any]), "0.4 still")
         let before = try serve.frames("cam")
-        try serve.waitFor("frames with smoothing on", timeout: 60) { try serve.frames("cam") > before + 5 }
+        try serve.waitFor("frames with still smoothing", timeout: 60) { try serve.frames("cam") > before + 5 }
+        XCTAssertEqual(try serve.request("POST", "/v1/pipelines/cam/style", body: #"{"smoothing": 0.6}"#, token: ServeProcess.token).status, 200)
+        XCTAssertEqual(smoothing(try serve.pipeline("cam")["style"] as? [String: Any]), "0.6 flow")
+        let flowing = try serve.frames("cam")
+        try serve.waitFor("frames with flow smoothing", timeout: 60) { try serve.frames("cam") > flowing + 5 }
+        XCTAssertEqual(try serve.pipeline("cam")["state"] as? String, "running")
+        XCTAssertEqual(try serve.request("POST", "/v1/pipelines/cam/style", body: #"{"smoothing": {"strength": 0.4, "mode": "still"}}"#,
+                                         token: ServeProcess.token).status, 200)
 
         let bad: [(String, String)] = [
             (#"{"smoothing": 2}"#, "smoothing must be a number between 0 and 1"),
