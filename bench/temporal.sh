@@ -4,7 +4,8 @@
 # moving one and a webcam-like one (plus a fast dashcam clip as the hard case), for no smoothing, each mode and
 # a few strengths. Frames are written as PNG so the codec adds nothing to either measure.
 # Usage: bench/temporal.sh [STRIP.png]   (with a path: also writes a side-by-side strip of frames of one clip)
-# Environment: MODEL (default multistyle26, style STYLE=0), STREAMD_BUILD_DIR (default .build).
+# Environment: MODEL (default multistyle26, style STYLE=0), STREAMD_BUILD_DIR (default .build), ONLY (run only
+# the clips whose file name contains it), SETTINGS (e.g. "none|flow 0.5"; the first must be none).
 # Prints a Markdown table. Builds streamd in release mode first.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -28,6 +29,7 @@ clips=(
   "dashcam (hard)|roadtrip_vp9-10bit_426x240.webm|"
 )
 settings=("none" "flow 0.3" "flow 0.5" "flow 0.7" "still 0.5" "still 1")
+if [ -n "${SETTINGS:-}" ]; then IFS='|' read -r -a settings <<< "$SETTINGS"; fi
 
 echo "model: $(basename "$model") style $style; $(nproc) cores; transcode defaults (one worker per core); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
@@ -35,6 +37,7 @@ echo "| clip | size, frames | smoothing | warping error | change | PSNR vs unsmo
 echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"
 for entry in "${clips[@]}"; do
   IFS='|' read -r name file options <<< "$entry"
+  case "$file" in *"${ONLY:-}"*) ;; *) continue;; esac
   in="$shared/media/video/$file"
   base=""
   for setting in "${settings[@]}"; do
@@ -79,6 +82,8 @@ if [ -n "$strip" ]; then
   diff() { echo "[$1:v]select='between(n,29,34)',tblend=all_mode=difference,scale=128:-1,lutrgb=r='min(val*8,255)':g='min(val*8,255)':b='min(val*8,255)',tile=5x1[$2]"; }
   ffmpeg -v error -y -i "$strip_original" -i "$strip_base/%06d.png" -i "$smoothed/%06d.png" \
     -i "$strip_base/%06d.png" -i "$smoothed/%06d.png" -filter_complex \
-    "$(row 0 a);$(row 1 b);$(row 2 c);$(diff 3 d);$(diff 4 e);[a][b][c][d][e]vstack=inputs=5" -frames:v 1 "$strip"
+    "$(row 0 a);$(row 1 b);$(row 2 c);$(diff 3 d);$(diff 4 e);[a][b][c][d][e]vstack=inputs=5" -frames:v 1 "$work/strip.png"
+  # A 256-colour palette (no dithering, so the difference rows stay clean) keeps the file small.
+  ffmpeg -v error -y -i "$work/strip.png" -vf "split[a][b];[a]palettegen=max_colors=256:stats_mode=full[p];[b][p]paletteuse=dither=none" "$strip"
   echo "strip: $strip ($strip_clip, frames 31-35; rows: original, unsmoothed, smoothed flow 0.5, |change| ×8 unsmoothed, |change| ×8 smoothed)"
 fi
