@@ -81,6 +81,8 @@ public final class TemporalSmoother {
     }
 
     public let tuning: Tuning
+    /// Pictures whose guide is smaller than this on a side pass through unsmoothed.
+    public static let minimumGuideSide = 16
     private let flowPreset: DISFlow.Preset
     private var dis: DISFlow?
     // History: the previous output (own copy, buffer reused), its input guide, its key and settings.
@@ -111,7 +113,8 @@ public final class TemporalSmoother {
     /// Smooths `image` in place (the stylized frame whose input is described by `tag`) and remembers it.
     @discardableResult
     public func process(_ image: inout RGBImage, tag: TemporalTag?) throws -> SmoothingStep {
-        guard let tag, !tag.settings.isOff else {
+        // Below `minimumGuideSide` there is too little picture for DIS's 8-pixel patches to say anything.
+        guard let tag, !tag.settings.isOff, min(tag.guide.width, tag.guide.height) >= Self.minimumGuideSide else {
             reset()
             return .passedThrough
         }

@@ -84,6 +84,20 @@ final class TemporalSmoothingTests: XCTestCase {
         XCTAssertEqual(steps.filter { $0 == .reset(.sceneCut) }.count, 1, "\(steps)")
     }
 
+    /// A picture too small for flow (a guide under 16 pixels on a side) passes through instead of failing.
+    func testPicturesTooSmallForFlowPassThrough() throws {
+        let clip = try Clips.clip("carphone_h264_176x144.mp4", frames: 16)
+        let smoother = TemporalSmoother()
+        for i in 0..<3 {
+            var image = clip.stylized[i].cropped(x: 40, y: 40, width: 40, height: 12)
+            let before = image
+            let guide = TemporalGuide(reducing: clip.originals[i].cropped(x: 40, y: 40, width: 40, height: 12))
+            let step = try smoother.process(&image, tag: TemporalTag(guide: guide, continuity: Continuity(), settings: SmoothingSettings()))
+            XCTAssertEqual(step, .passedThrough)
+            XCTAssertEqual(image, before)
+        }
+    }
+
     /// A discontinuity the pipeline announces (reconnect, style switch, seek) resets even when the pictures
     /// would have been blended.
     func testAnAnnouncedDiscontinuityResets() throws {
