@@ -41,6 +41,12 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         // V4L2 structures and ioctl requests (kernel headers only; plain libc ioctl, no libv4l2).
         .systemLibrary(name: "CV4L2", path: "Sources/CV4L2"),
+        // OpenCV's DIS optical flow behind a C interface (C++ cannot be called from Swift 6 without C++ interop,
+        // and OpenCV reports errors as exceptions). Debian's libopencv-video-dev ships no pkg-config file (that
+        // comes with libopencv-dev, which pulls every OpenCV module), so the header path and libraries are named.
+        .target(name: "CDISFlow", path: "Sources/CDISFlow",
+                cxxSettings: [.unsafeFlags(["-isystem", "/usr/include/opencv4"])],
+                linkerSettings: [.linkedLibrary("opencv_video"), .linkedLibrary("opencv_core")]),
 
         // Frames and the pieces every stage shares. Knows nothing of FFmpeg or BLAS.
         .target(name: "Pipeline", swiftSettings: swiftSettings),
@@ -59,6 +65,9 @@ let package = Package(
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
+        // Temporal smoothing of stylized video (the stage after the stylize workers) and its measure, the
+        // warping error.
+        .target(name: "Temporal", dependencies: ["CDISFlow", "Pipeline"], swiftSettings: swiftSettings),
         // Gradients for the loss network: explicit layers with backward passes, losses and optimisers, on Stylize's kernels.
         .target(name: "Training", dependencies: ["Stylize", "Pipeline", "Decode", "COpenBLAS"], swiftSettings: swiftSettings),
         // The daemon's configuration file: typed values, layering (file, environment, flags) and validation.
@@ -67,13 +76,13 @@ let package = Package(
         .target(name: "Systemd", swiftSettings: swiftSettings),
         // The live daemon's data plane: sources, the stylize stage with live style switching, sinks, reconnects.
         .target(name: "Live", dependencies: [
-            "Pipeline", "Decode", "Encode", "Stylize", "ServeConfig",
+            "Pipeline", "Decode", "Encode", "Stylize", "ServeConfig", "Temporal",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ], swiftSettings: swiftSettings),
         // The command-line interface as a library, so tests can drive it without a subprocess.
         .target(name: "StreamdCLI", dependencies: [
-            "Pipeline", "Decode", "Encode", "Stylize", "Training", "ServeConfig", "Live", "Systemd",
+            "Pipeline", "Decode", "Encode", "Stylize", "Training", "ServeConfig", "Live", "Systemd", "Temporal",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -91,13 +100,14 @@ let package = Package(
 
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"], swiftSettings: swiftSettings),
         .testTarget(name: "StylizeTests", dependencies: ["Stylize", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "TemporalTests", dependencies: ["Temporal", "Stylize", "Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Stylize", "Decode", "Pipeline", "TestSupport"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "DecodeTests", dependencies: ["Decode", "Pipeline", "TestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .testTarget(name: "MediaTests", dependencies: ["Decode", "Encode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "EncodeTests", dependencies: ["Encode", "Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ServeConfigTests", dependencies: ["ServeConfig"], swiftSettings: swiftSettings),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: swiftSettings),
-        .testTarget(name: "CLITests", dependencies: ["StreamdCLI", "Stylize", "Decode", "Encode", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CLITests", dependencies: ["StreamdCLI", "Stylize", "Decode", "Encode", "Temporal", "TestSupport"], swiftSettings: swiftSettings),
         // `streamd serve` end to end: the real binary, real files and servers on loopback.
         .testTarget(name: "ServeTests", dependencies: ["Live", "Stylize", "Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),

@@ -10,6 +10,8 @@ packages=(
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libavdevice-dev libswresample-dev ffmpeg
   # BLAS for the convolutions (the pthread build is selected by update-alternatives).
   libopenblas-dev
+  # OpenCV's optical flow (DIS) for temporal smoothing and the warping-error measure (pulls core and imgproc).
+  libopencv-video-dev
   # Webcam access: V4L2 headers (linux/videodev2.h for `streamd devices`).
   libv4l-dev linux-libc-dev
   # A fake V4L2 camera in userspace for the tests (the kernel here has no V4L2): PipeWire's pw-v4l2 preload,

@@ -5,6 +5,7 @@ public import Logging
 import Pipeline
 public import ServeConfig
 import Stylize
+import Temporal
 
 /// What the API shows about a pipeline.
 public struct PipelineSnapshot: Sendable, Codable, Equatable {
@@ -22,7 +23,13 @@ public struct PipelineSnapshot: Sendable, Codable, Equatable {
         public var styleMix: [String: Double]?
         public var strength: Double
         public var preserveColor: Bool
+        public var smoothing: Smoothing
         public var generation: Int
+    }
+    public struct Smoothing: Sendable, Codable, Equatable {
+        /// 0 when off.
+        public var strength: Double
+        public var mode: String
     }
 
     public var name: String
@@ -94,12 +101,20 @@ public struct LiveEnvironment: Sendable {
 }
 
 /// A frame on its way through a live pipeline: the picture and when it was captured (pipeline clock).
-struct LiveFrame: Sendable {
+struct LiveFrame: SmoothableFrame {
     var frame: VideoFrame
     var captured: ContinuousClock.Instant
+    /// Counts the source's (re)connections: frames of different segments are not one continuous stream.
+    var segment = 0
+    /// Set by the stylize worker when the style smooths: the guide of the input frame.
+    var temporalTag: TemporalTag?
+
+    mutating func withStylizedImage(_ body: (inout RGBImage) throws -> Void) rethrows {
+        try body(&frame.image)
+    }
 }
 
-/// One named live pipeline: source → decode → [drop-oldest queue] → stylize × N (ordered) → encode → sinks.
+/// One named live pipeline: source → decode → [drop-oldest queue] → stylize × N (ordered) → smooth → encode → sinks.
 ///
 /// The data plane runs on dedicated threads (a source thread, the stylize workers, an encode thread); the
 /// control plane talks to it only through thread-safe state: the style holder, the stop flag/IO interrupt
@@ -164,6 +179,7 @@ public final class LivePipeline: @unchecked Sendable {
             framesOut: framesOut, framesDropped: dropped, sourceReconnects: sourceReconnects, fps: fps, lastError: lastError,
             style: .init(model: current.modelName, styleIndex: current.config.styleIndex, styleMix: mix,
                          strength: current.config.strength, preserveColor: current.config.preserveColor,
+                         smoothing: .init(strength: current.config.smoothing.strength, mode: current.config.smoothing.mode.rawValue),
                          generation: current.generation),
             outputs: outputSnapshots)
     }
@@ -202,10 +218,14 @@ public final class LivePipeline: @unchecked Sendable {
         let group = StageGroup(name: config.name)
         let decoded = BoundedQueue<LiveFrame>(capacity: 2, policy: .dropOldest)
         let stylized = BoundedQueue<LiveFrame?>(capacity: 2, policy: .block)
+        // Always built: smoothing can be switched on at any time through the style API. While it is off the
+        // frames only pass through (no flow, no copy).
+        let smoothed = BoundedQueue<LiveFrame?>(capacity: 2, policy: .block)
         group.addQueue(decoded)
         group.addQueue(stylized)
+        group.addQueue(smoothed)
         let workers = max(1, config.workers ?? ProcessInfo.processInfo.activeProcessorCount)
-        let pool = FramePool(capacity: decoded.capacity + stylized.capacity + 2 * workers + 6)
+        let pool = FramePool(capacity: decoded.capacity + stylized.capacity + smoothed.capacity + 2 * workers + 7)
         let timeout: Duration = if case .url(let u) = config.source { u.timeout } else { .seconds(10) }
         let outputs = config.outputs.map {
             SinkRunner(sink: OutputSink(config: $0, pipeline: config.name, logger: logger, interrupt: IOInterrupt(),
@@ -233,8 +253,10 @@ public final class LivePipeline: @unchecked Sendable {
                 // End of stream for every output; they finalize in parallel, joined by the group.
                 for output in outputs { output.queue.finish() }
             }
-            runEncode(stylized, run: run, pool: pool)
+            runEncode(smoothed, run: run, pool: pool)
         }
+        let smoothing = SmoothingStage()
+        group.addStage("smooth") { _ in try smoothing.run(input: stylized, output: smoothed) }
         let threads = config.threads, maxSize = config.style.maxSize, maxLatency = config.maxLatency
         let stylize = OrderedWorkers<LiveFrame, LiveFrame?>(name: "stylize", count: workers) { [self] _ in
             let worker = StylizeWorker(style: style, threads: threads, maxSize: maxSize, maxLatency: maxLatency,
@@ -361,10 +383,13 @@ public final class LivePipeline: @unchecked Sendable {
         }
         var backoff = Backoff(initial: environment.backoffInitial, cap: environment.backoffCap)
         var knownDrops = 0
+        // Bumped at every (re)open: smoothing never blends across a reconnect or a file that starts over.
+        var segment = -1
         while !context.isStopRequested {
             let reader: StreamReader
             do {
                 reader = try open()
+                segment += 1
                 setState(.running, for: run)
             } catch {
                 if context.isStopRequested { break }
@@ -389,7 +414,7 @@ public final class LivePipeline: @unchecked Sendable {
                     }
                     count(in: 1)
                     metrics.framesOut["decode"]?.increment()
-                    if queue.send(LiveFrame(frame: frame, captured: .now)) == .consumerGone { return }
+                    if queue.send(LiveFrame(frame: frame, captured: .now, segment: segment)) == .consumerGone { return }
                     let drops = queue.droppedCount
                     if drops > knownDrops {
                         let new = drops - knownDrops
@@ -536,6 +561,11 @@ final class StylizeWorker {
         }
         var frame = input.frame
         var image = frame.image
+        // The smoothing guide comes from the input as captured, before it is resized and recycled.
+        let smoothing = current.config.smoothing
+        let tag = smoothing.strength > 0 ? TemporalTag(
+            guide: TemporalGuide(reducing: image), continuity: Continuity(segment: input.segment, style: current.generation),
+            settings: SmoothingSettings(strength: smoothing.strength, mode: smoothing.mode == .still ? .still : .flow)) : nil
         let (width, height) = Self.processingSize(width: image.width, height: image.height, maxSize: maxSize)
         let stylized: RGBImage
         do {
@@ -554,7 +584,7 @@ final class StylizeWorker {
         metrics.stageLatency["stylize"]?.recordInterval(since: started)
         metrics.framesOut["stylize"]?.increment()
         gate.record(stylizeSeconds: Self.seconds(ContinuousClock.now - started))
-        return LiveFrame(frame: frame, captured: input.captured)
+        return LiveFrame(frame: frame, captured: input.captured, segment: input.segment, temporalTag: tag)
     }
 
     static func seconds(_ d: Duration) -> Double {

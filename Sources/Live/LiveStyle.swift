@@ -9,11 +9,13 @@ public struct StyleChange: Sendable, Equatable {
     public var styleMix: [StyleWeight]?
     public var strength: Double?
     public var preserveColor: Bool?
+    /// Temporal smoothing from the next frame on (a change starts a new smoothing history, as any style change).
+    public var smoothing: SmoothingConfig?
 
     public init(model: String? = nil, styleIndex: Int? = nil, styleMix: [StyleWeight]? = nil,
-                strength: Double? = nil, preserveColor: Bool? = nil) {
+                strength: Double? = nil, preserveColor: Bool? = nil, smoothing: SmoothingConfig? = nil) {
         self.model = model; self.styleIndex = styleIndex; self.styleMix = styleMix
-        self.strength = strength; self.preserveColor = preserveColor
+        self.strength = strength; self.preserveColor = preserveColor; self.smoothing = smoothing
     }
 }
 
@@ -145,6 +147,12 @@ public final class LiveStyle: @unchecked Sendable {
             config.strength = strength
         }
         if let preserve = change.preserveColor { config.preserveColor = preserve }
+        if let smoothing = change.smoothing {
+            guard smoothing.strength.isFinite, smoothing.strength >= 0, smoothing.strength <= 1 else {
+                throw StyleError("smoothing strength must be between 0 and 1, got \(smoothing.strength)")
+            }
+            config.smoothing = smoothing
+        }
         if change.styleIndex != nil && change.styleMix != nil { throw StyleError("style_index and style_mix are exclusive") }
         if let index = change.styleIndex { config.styleIndex = index; config.styleMix = nil }
         if let mix = change.styleMix { config.styleMix = mix; config.styleIndex = nil }

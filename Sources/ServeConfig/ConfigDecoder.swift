@@ -89,7 +89,7 @@ struct ConfigDecoder {
     // MARK: pipelines
 
     static let pipelineKeys = ["source", "model", "style_index", "style_mix", "strength", "preserve_color", "max_size",
-                               "workers", "threads", "max_latency", "outputs"]
+                               "smoothing", "workers", "threads", "max_latency", "outputs"]
 
     func decodePipeline(_ name: String, _ node: Node, _ path: ConfigPath) -> PipelineConfig? {
         guard let f = r.fields(node, path, known: Self.pipelineKeys) else { return nil }
@@ -111,6 +111,7 @@ struct ConfigDecoder {
         if let n = f["strength"], let v = r.number(n, path + "strength", 0...1) { style.strength = v }
         if let n = f["preserve_color"], let v = r.bool(n, path + "preserve_color") { style.preserveColor = v }
         if let n = f["max_size"], let v = r.int(n, path + "max_size", 16...16384) { style.maxSize = v }
+        if let n = f["smoothing"], let v = decodeSmoothing(n, path + "smoothing") { style.smoothing = v }
 
         var workers: Int?
         if let n = f["workers"] { workers = r.int(n, path + "workers", 1...256) }
@@ -131,6 +132,31 @@ struct ConfigDecoder {
         guard let source, model != nil else { return nil }
         return PipelineConfig(name: name, source: source, style: style, workers: workers, threads: threads,
                               maxLatency: maxLatency, outputs: outputs)
+    }
+
+    static let smoothingKeys = ["strength", "mode"]
+
+    /// `smoothing: 0.5` or `smoothing: {strength: 0.5, mode: still}`; a mapping without a strength means
+    /// `SmoothingConfig.defaultStrength`. Anything else (`smoothing: yes`) is an error naming the key.
+    func decodeSmoothing(_ node: Node, _ path: ConfigPath) -> SmoothingConfig? {
+        if node.mapping == nil {
+            if let text = node.scalar?.string, Double(text) == nil {
+                r.report(path, node, "expected a strength from 0 to 1 or a mapping of \(Self.smoothingKeys.joined(separator: ", ")), got '\(text)'")
+                return nil
+            }
+            return r.number(node, path, 0...1).map { SmoothingConfig(strength: $0) }
+        }
+        guard let f = r.fields(node, path, known: Self.smoothingKeys) else { return nil }
+        var s = SmoothingConfig(strength: SmoothingConfig.defaultStrength)
+        if let n = f["strength"] {
+            guard let v = r.number(n, path + "strength", 0...1) else { return nil }
+            s.strength = v
+        }
+        if let n = f["mode"] {
+            guard let v = r.choice(n, path + "mode", SmoothingConfig.Mode.allCases) else { return nil }
+            s.mode = v
+        }
+        return s
     }
 
     func decodeStyleMix(_ node: Node, _ path: ConfigPath) -> [StyleWeight]? {

@@ -106,6 +106,28 @@ public struct StyleConfig: Sendable, Equatable {
     public var preserveColor = false
     /// Scale frames down so the longer side is at most this many pixels before stylizing.
     public var maxSize: Int?
+    /// Temporal smoothing after stylization (off unless set); switched live with the style.
+    public var smoothing = SmoothingConfig()
+}
+
+/// `smoothing:` of a pipeline: a strength (`smoothing: 0.5`) or `{strength: 0.5, mode: still}`.
+public struct SmoothingConfig: Sendable, Equatable {
+    /// The names of the Temporal module's modes (that module is not a dependency of the configuration).
+    public enum Mode: String, Sendable, CaseIterable {
+        case flow, still
+    }
+
+    /// 0 (off) to 1.
+    public var strength: Double
+    public var mode: Mode
+
+    /// The strength of a mapping that names only the mode (the same as `--smooth` alone).
+    public static let defaultStrength = 0.5
+
+    public init(strength: Double = 0, mode: Mode = .flow) {
+        self.strength = strength
+        self.mode = mode
+    }
 }
 
 public struct StyleWeight: Sendable, Equatable {

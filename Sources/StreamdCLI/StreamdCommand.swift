@@ -10,10 +10,16 @@ public struct StreamdCommand: AsyncParsableCommand {
         abstract: "Stylize images and video with fast neural style transfer networks.",
         version: StreamdVersion.string,
         subcommands: [ImageCommand.self, TranscodeCommand.self, OptimizeCommand.self, TrainCommand.self, BenchCommand.self, ModelsCommand.self,
-                      ConfigCommand.self, DevicesCommand.self, ServeCommand.self]
+                      ConfigCommand.self, DevicesCommand.self, ServeCommand.self, EvalCommand.self]
     )
 
     public init() {}
+
+    /// The command line as the parser should see it: options whose value is optional are given one.
+    public static func normalizedArguments(_ arguments: [String]) -> [String] {
+        guard arguments.first == "transcode" else { return arguments }
+        return TranscodeCommand.normalizedArguments(arguments)
+    }
 }
 
 public enum StreamdVersion {

@@ -4,6 +4,7 @@ import Encode
 import Foundation
 import Pipeline
 import Stylize
+import Temporal
 
 /// `streamd transcode`: a video file in, its stylized version out, through the staged pipeline
 /// decode → [queue] → stylize × N workers (in order) → [queue] → encode, each stage on its own thread.
@@ -53,6 +54,14 @@ struct TranscodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("frame-rate"), help: "Pictures per second of an image-sequence input (default 25).")
     var frameRate: Double?
 
+    @Option(name: .customLong("smooth"), help: ArgumentHelp(
+        "Temporal smoothing against flicker: 0 (off) to 1 (the most); `--smooth` alone means \(SmoothingSettings.defaultStrength).",
+        valueName: "strength"))
+    var smooth: String?
+
+    @Option(name: .customLong("smooth-mode"), help: "How smoothing follows the picture: flow (optical flow of the input, default) or still (no flow: only where the input did not change; cheaper).")
+    var smoothMode: String?
+
     @Flag(name: .customLong("no-audio"), help: "Leave the audio out (by default it is copied, or re-encoded when the container needs it).")
     var noAudio = false
 
@@ -73,9 +82,40 @@ struct TranscodeCommand: AsyncParsableCommand {
         if let frameRate, !(frameRate > 0 && frameRate <= 1000) { throw ValidationError("--frame-rate must be between 0 and 1000") }
     }
 
+    /// `--smooth` and `--smooth-mode` checked (one-line errors naming the option); nil for no smoothing.
+    func smoothingSettings() throws -> SmoothingSettings? {
+        guard let smooth else {
+            if smoothMode != nil { throw SmoothingSettingsError("--smooth-mode needs --smooth") }
+            return nil
+        }
+        let strength = try SmoothingSettings.strength(parsing: smooth, key: "--smooth")
+        let mode = try smoothMode.map { try SmoothingSettings.mode(parsing: $0, key: "--smooth-mode") } ?? .flow
+        return SmoothingSettings(strength: strength, mode: mode)
+    }
+
+    /// `--smooth` may stand alone (`--smooth IN OUT`): ArgumentParser has no options with an optional value, so
+    /// the command line is rewritten first. A `--smooth` not followed by a number gets the default strength;
+    /// one followed by a number keeps it, in or out of range (so `--smooth 2` is an error, not a file name).
+    static func normalizedArguments(_ arguments: [String]) -> [String] {
+        var out: [String] = []
+        var i = 0
+        while i < arguments.count {
+            let a = arguments[i]
+            if a == "--" { out += arguments[i...]; break }
+            if a == "--smooth", i + 1 >= arguments.count || Double(arguments[i + 1]) == nil {
+                out.append("--smooth=\(SmoothingSettings.defaultStrength)")
+            } else {
+                out.append(a)
+            }
+            i += 1
+        }
+        return out
+    }
+
     func run() async throws {
         try await runReportingErrors {
             FFmpegLog.setQuiet()
+            let smoothing = try smoothingSettings()
             try OutputPath.checkVideo(output, overwrite: overwrite)
             let model = try ModelLoader.load(path: try ModelLibrary.standard(modelsDir: modelOptions.modelsDir).resolve(modelOptions.model))
             let options = try style.options(styleCount: model.info.styleCount)
@@ -125,7 +165,8 @@ struct TranscodeCommand: AsyncParsableCommand {
             let dropped = writer.passthroughWarnings.count
             for w in writer.passthroughWarnings { note("streamd: warning: \(w)") }
             let job = TranscodeJob(reader: reader, writer: writer, model: model, options: options,
-                                   workers: workers, threads: threads ?? max(1, cores / workers), processing: processing, output: outputSize, input: input)
+                                   workers: workers, threads: threads ?? max(1, cores / workers), processing: processing, output: outputSize, input: input,
+                                   smoothing: smoothing)
             job.window = (start, duration)
             let outcome = try await job.run()
             // The reader's warnings name the input already.
@@ -137,6 +178,15 @@ struct TranscodeCommand: AsyncParsableCommand {
                attributes[.type] as? FileAttributeType == .typeRegular, let bytes = attributes[.size] as? Int {
                 summary += bytes < 1_000_000 ? String(format: ", %.0f kB", Double(bytes) / 1e3)
                     : String(format: ", %.1f MB", Double(bytes) / 1e6)
+            }
+            if let statistics = job.smoothingStatistics?.values, statistics.frames > 0, job.stylizeSeconds > 0 {
+                // Smoothing's cost against stylization's, both as CPU time per frame of the threads doing them.
+                let smooth = (statistics.seconds + job.guideSeconds) / Double(statistics.frames)
+                let stylize = job.stylizeSeconds / Double(statistics.frames)
+                let cuts = statistics.resets[.sceneCut] ?? 0
+                note(String(format: "streamd: smoothing (%@, strength %g): %.1f ms/frame, %.1f%% of stylization (%.1f ms/frame, CPU time); %d of %d frames blended, %d scene cut(s)",
+                            smoothing?.mode.rawValue ?? "", smoothing?.strength ?? 0, smooth * 1e3, 100 * smooth / stylize, stylize * 1e3,
+                            statistics.blended, statistics.frames, cuts))
             }
             if outcome.interrupted {
                 note("streamd: interrupted: wrote the first \(summary)")

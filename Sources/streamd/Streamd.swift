@@ -6,4 +6,9 @@ import StreamdCLI
 @main
 struct Streamd: AsyncParsableCommand {
     static let configuration = StreamdCommand.configuration
+
+    /// The command line with `transcode --smooth` given a value when it has none (see `normalizedArguments`).
+    static func main() async {
+        await main(StreamdCommand.normalizedArguments(Array(CommandLine.arguments.dropFirst())))
+    }
 }

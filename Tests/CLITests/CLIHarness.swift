@@ -77,6 +77,20 @@ enum CLI {
     }
 }
 
+/// ffprobe's JSON answer for `args` (`-v error -of json` added), as an independent reader of what streamd wrote.
+func ffprobeJSON(_ args: [String]) throws -> [String: Any] {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/ffprobe")
+    p.arguments = ["-v", "error", "-of", "json"] + args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+}
+
 /// A fresh temporary directory, removed at the end of the test.
 final class TempDir {
     let url: URL

@@ -206,19 +206,6 @@ final class TranscodeOptionsTests: XCTestCase {
                           duration: Double(format?["duration"] as? String ?? "") ?? -1)
     }
 
-    func ffprobeJSON(_ args: [String]) throws -> [String: Any] {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/ffprobe")
-        p.arguments = ["-v", "error", "-of", "json"] + args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-    }
-
     func ffmpeg(_ args: [String]) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")

@@ -89,8 +89,32 @@ final class ServeTests: XCTestCase {
         let style = try XCTUnwrap(try ok.json()["style"] as? [String: Any])
         XCTAssertEqual(style["strength"] as? Double, 0.5)
         XCTAssertEqual(style["preserve_color"] as? Bool, true)
+        func smoothing(_ style: [String: Any]?) -> String {
+            let s = style?["smoothing"] as? [String: Any]
+            return "\(s?["strength"] as? Double ?? -1) \(s?["mode"] as? String ?? "none")"
+        }
+        XCTAssertEqual(smoothing(style), "0.0 flow", "off unless configured")
+        // Smoothing switched on live: shown at once, and frames keep coming through the smoothing stage.
+        let switched = try serve.request("POST", "/v1/pipelines/cam/style", body: #"{"smoothing": {"strength": 0.4, "mode": "still"}}"#,
+                                         token: ServeProcess.token)
+        XCTAssertEqual(switched.status, 200, switched.text)
+        XCTAssertEqual(smoothing(try serve.pipeline("cam")["style"] as? [String: Any]), "0.4 still")
+        let before = try serve.frames("cam")
+        try serve.waitFor("frames with still smoothing", timeout: 60) { try serve.frames("cam") > before + 5 }
+        XCTAssertEqual(try serve.request("POST", "/v1/pipelines/cam/style", body: #"{"smoothing": 0.6}"#, token: ServeProcess.token).status, 200)
+        XCTAssertEqual(smoothing(try serve.pipeline("cam")["style"] as? [String: Any]), "0.6 flow")
+        let flowing = try serve.frames("cam")
+        try serve.waitFor("frames with flow smoothing", timeout: 60) { try serve.frames("cam") > flowing + 5 }
+        XCTAssertEqual(try serve.pipeline("cam")["state"] as? String, "running")
+        XCTAssertEqual(try serve.request("POST", "/v1/pipelines/cam/style", body: #"{"smoothing": {"strength": 0.4, "mode": "still"}}"#,
+                                         token: ServeProcess.token).status, 200)
 
         let bad: [(String, String)] = [
+            (#"{"smoothing": 2}"#, "smoothing must be a number between 0 and 1"),
+            (#"{"smoothing": true}"#, "smoothing must be a strength between 0 and 1 or an object"),
+            (#"{"smoothing": {"mode": "wobble"}}"#, "smoothing.mode must be one of flow, still"),
+            (#"{"smoothing": {"strength": -1}}"#, "smoothing.strength must be a number between 0 and 1"),
+            (#"{"smoothing": {"strenght": 1}}"#, "unknown key 'smoothing.strenght'"),
             (#"{"strength": "x"}"#, "strength"),
             (#"{"strength": 2}"#, "strength must be between 0 and 1"),
             (#"{"preserve_color": 1}"#, "preserve_color"),
@@ -114,6 +138,7 @@ final class ServeTests: XCTestCase {
         let current = try XCTUnwrap(try serve.pipeline("cam")["style"] as? [String: Any])
         XCTAssertEqual(current["model"] as? String, "wave")
         XCTAssertEqual(current["strength"] as? Double, 0.5)
+        XCTAssertEqual(smoothing(current), "0.4 still")
 
         // stop and start with the token.
         XCTAssertEqual(try serve.request("POST", "/v1/pipelines/cam/stop", token: ServeProcess.token).status, 200)

@@ -113,12 +113,13 @@ enum ServeAPI {
         }
     }
 
-    /// The style body: {"model": "udnie", "style_index": 3 | "style_mix": {"3": 0.5}, "strength": 0.8, "preserve_color": true}.
+    /// The style body: {"model": "udnie", "style_index": 3 | "style_mix": {"3": 0.5}, "strength": 0.8, "preserve_color": true,
+    /// "smoothing": 0.5 | {"strength": 0.5, "mode": "still"}}.
     static func parseStyle(_ data: Data) throws -> StyleChange {
         guard let root = try? JSONDecoder().decode(JSONValue.self, from: data), case .object(let body) = root else {
             throw StyleError("the body must be a JSON object")
         }
-        let known: Set<String> = ["model", "style_index", "style_mix", "strength", "preserve_color"]
+        let known: Set<String> = ["model", "style_index", "style_mix", "strength", "preserve_color", "smoothing"]
         if let unknown = body.keys.sorted().first(where: { !known.contains($0) }) {
             throw StyleError("unknown key '\(unknown)' (expected \(known.sorted().joined(separator: ", ")))")
         }
@@ -148,7 +149,37 @@ enum ServeAPI {
             guard case .bool(let b) = v else { throw StyleError("preserve_color must be true or false") }
             change.preserveColor = b
         }
+        if let v = body["smoothing"] { change.smoothing = try parseSmoothing(v) }
         return change
+    }
+
+    /// `smoothing` as in the configuration file: a strength, or an object of strength (default
+    /// `SmoothingConfig.defaultStrength`) and mode.
+    static func parseSmoothing(_ value: JSONValue) throws -> SmoothingConfig {
+        let modes = SmoothingConfig.Mode.allCases.map(\.rawValue).joined(separator: ", ")
+        func strength(_ v: JSONValue, key: String) throws -> Double {
+            guard case .number(let n) = v, n.isFinite, n >= 0, n <= 1 else { throw StyleError("\(key) must be a number between 0 and 1") }
+            return n
+        }
+        switch value {
+        case .number:
+            return SmoothingConfig(strength: try strength(value, key: "smoothing"))
+        case .object(let fields):
+            if let unknown = fields.keys.sorted().first(where: { $0 != "strength" && $0 != "mode" }) {
+                throw StyleError("unknown key 'smoothing.\(unknown)' (expected mode, strength)")
+            }
+            var config = SmoothingConfig(strength: SmoothingConfig.defaultStrength)
+            if let v = fields["strength"] { config.strength = try strength(v, key: "smoothing.strength") }
+            if let v = fields["mode"] {
+                guard case .string(let name) = v, let mode = SmoothingConfig.Mode(rawValue: name) else {
+                    throw StyleError("smoothing.mode must be one of \(modes)")
+                }
+                config.mode = mode
+            }
+            return config
+        default:
+            throw StyleError("smoothing must be a strength between 0 and 1 or an object of strength and mode (\(modes))")
+        }
     }
 
     static func describe(_ service: LiveService, _ name: String) -> [String: Any] {
@@ -163,6 +194,7 @@ enum ServeAPI {
                                     "preserve_color": s.style.preserveColor, "generation": s.style.generation]
         if let i = s.style.styleIndex { style["style_index"] = i }
         if let m = s.style.styleMix { style["style_mix"] = m }
+        style["smoothing"] = ["strength": s.style.smoothing.strength, "mode": s.style.smoothing.mode]
         var out: [String: Any] = [
             "name": s.name, "started_at": s.startedAt, "state": s.state.rawValue, "source": s.source,
             "frames": ["in": s.framesIn, "stylized": s.framesStylized, "out": s.framesOut, "dropped": s.framesDropped],
