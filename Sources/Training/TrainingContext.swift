@@ -10,6 +10,9 @@ public final class TrainingContext {
     public init(threads: Int = 1) {
         pool = ComputePool(threads: threads)
         workspace = Workspace()
+        // As for inference: the pool splits the products, so OpenBLAS must not start threads of its own (they
+        // would oversubscribe the cores and spin in sched_yield between calls).
+        Session.keepBLASSingleThreaded()
     }
 
     public var threads: Int { pool.threads }

@@ -31,7 +31,7 @@ public final class Session {
 
     /// OpenBLAS starts one thread per core by default; streamd parallelises the products itself, so it sets
     /// OpenBLAS's process-wide count to 1 explicitly.
-    static func keepBLASSingleThreaded() {
+    package static func keepBLASSingleThreaded() {
         openblas_set_num_threads(1)
     }
 
