@@ -146,7 +146,8 @@ final class ModelCatalog: @unchecked Sendable {
 /// from a file, so the binary needs no picture beside it and no licence is involved. Shapes and smooth colour
 /// ramps show what a style does to edges and flat areas alike.
 enum ThumbnailPicture {
-    static let width = 160, height = 120
+    /// Small: a thumbnail is shown about 120 pixels wide, and each costs a stylization.
+    static let width = 128, height = 96
 
     static let image: RGBImage = {
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
@@ -156,8 +157,9 @@ enum ThumbnailPicture {
         }
         for y in 0..<height {
             for x in 0..<width {
-                let fx = Double(x), fy = Double(y)
-                let t = fy / Double(height)
+                // Drawn in a 160×120 design space, whatever the size.
+                let fx = Double(x) * 160 / Double(width), fy = Double(y) * 120 / Double(height)
+                let t = fy / 120
                 // Sky: deep blue at the top to pale near the horizon.
                 var c = (70 + 150 * t, 120 + 110 * t, 210 + 30 * t)
                 // Sun with a soft halo.
@@ -169,11 +171,11 @@ enum ThumbnailPicture {
                 if fy > far { c = (90, 140 - (fy - far), 110) }
                 if fy > near { c = (60 + 0.4 * (fy - near), 150 - 0.6 * (fy - near), 60) }
                 // A house: red roof, cream walls, a dark door.
-                if x >= 30 && x < 62 && y >= 74 && y < 100 { c = (236, 224, 196) }
-                if y >= 58 && y < 74 && abs(fx - 46) < Double(y - 56) * 1.2 { c = (190, 48, 40) }
-                if x >= 42 && x < 50 && y >= 86 && y < 100 { c = (70, 45, 30) }
+                if fx >= 30 && fx < 62 && fy >= 74 && fy < 100 { c = (236, 224, 196) }
+                if fy >= 58 && fy < 74 && abs(fx - 46) < (fy - 56) * 1.2 { c = (190, 48, 40) }
+                if fx >= 42 && fx < 50 && fy >= 86 && fy < 100 { c = (70, 45, 30) }
                 // A tree: trunk and crown.
-                if x >= 97 && x < 101 && y >= 80 && y < 100 { c = (95, 60, 35) }
+                if fx >= 97 && fx < 101 && fy >= 80 && fy < 100 { c = (95, 60, 35) }
                 if ((fx - 99) * (fx - 99) + (fy - 72) * (fy - 72)) < 130 { c = (40, 120 - 0.8 * (fy - 62), 45) }
                 put(x, y, c.0, c.1, c.2)
             }

@@ -420,8 +420,8 @@ function makeTile(choice) {
   const image = document.createElement('img');
   image.className = 'thumb';
   image.alt = '';
-  image.width = 160;
-  image.height = 120;
+  image.width = 128;
+  image.height = 96;
   const label = document.createElement('span');
   label.textContent = choice.short || choice.label;
   tile.append(image, label);
