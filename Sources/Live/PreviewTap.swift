@@ -34,6 +34,8 @@ public final class PreviewTap: @unchecked Sendable {
     /// A buffer the preview thread is done with, reused for the next copy.
     private var spare: [UInt8] = []
     private var threadRunning = false
+    /// The last preview thread, joined before the next one starts (it has returned by then).
+    private var thread: StageThread?
     private var lastTaken: ContinuousClock.Instant?
     private var latest: PreviewFrame?
     private var failure: String?
@@ -84,10 +86,15 @@ public final class PreviewTap: @unchecked Sendable {
             return
         }
         threadRunning = true
+        let previous = thread
         condition.unlock()
-        let thread = Thread { [self] in run() }
-        thread.name = "preview"
-        thread.start()
+        previous?.join()
+        do {
+            let started = try StageThread(name: "preview") { [self] in run() }
+            condition.withLock { thread = started }
+        } catch {
+            condition.withLock { threadRunning = false; pending = nil; failure = "\(error)" }
+        }
     }
 
     /// The preview thread: encodes pending frames until none has come for `idleExit`.
