@@ -16,11 +16,19 @@ port, token, pipeline = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 styles = [int(sys.argv[4]), int(sys.argv[5])]
 rounds = int(sys.argv[6]) if len(sys.argv) > 6 else 3
 
-frames = []  # (arrival time, mean RGB)
+frames = []  # (arrival time, JPEG bytes): decoding waits, so the reader never falls behind the stream
 lock = threading.Lock()
+colours = {}  # id of a frame's bytes → mean RGB, decoded once
 
 
 def mean_colour(jpeg):
+    key = id(jpeg)
+    if key not in colours:
+        colours[key] = decode_mean(jpeg)
+    return colours[key]
+
+
+def decode_mean(jpeg):
     raw = subprocess.run(["ffmpeg", "-v", "error", "-f", "image2pipe", "-i", "-", "-vf", "scale=16:12", "-f", "rawvideo",
                           "-pix_fmt", "rgb24", "-"], input=jpeg, capture_output=True, timeout=10).stdout
     n = len(raw) // 3 or 1
@@ -44,9 +52,8 @@ def read_preview(stop):
             headers[name.lower()] = value.strip()
         jpeg = response.read(int(headers["content-length"]))
         arrived = time.monotonic()
-        colour = mean_colour(jpeg)
         with lock:
-            frames.append((arrived, colour))
+            frames.append((arrived, jpeg))
 
 
 def distance(a, b):
@@ -75,7 +82,8 @@ delays = []
 for round_ in range(rounds):
     for index in (styles[1], styles[0]):
         with lock:
-            before = mean([c for _, c in frames[-5:]])
+            recent = frames[-5:]
+        before = mean([mean_colour(j) for _, j in recent])
         sent = time.monotonic()
         set_style(index)
         applied = time.monotonic()
@@ -83,17 +91,17 @@ for round_ in range(rounds):
         limit = time.monotonic() + 20
         while time.monotonic() < limit:
             with lock:
-                after_frames = [(t, c) for t, c in frames if t > applied]
-            late = [c for t, c in after_frames if t - applied >= 3]
+                after_frames = [(t, j) for t, j in frames if t > applied]
+            late = [j for t, j in after_frames if t - applied >= 3]
             if len(late) >= 3:
                 break
             time.sleep(0.2)
         if len(late) < 3:
             print(f"round {round_ + 1}: too few preview frames after the change")
             continue
-        final = mean(late)
+        final = mean([mean_colour(j) for j in late[:5]])
         gap = distance(final, before)
-        shown = next((t for t, c in after_frames if distance(c, before) > gap / 2), None)
+        shown = next((t for t, j in after_frames if distance(mean_colour(j), before) > gap / 2), None)
         if gap < 15 or shown is None:
             print(f"round {round_ + 1}: styles {styles} look too alike in the preview (distance {gap:.0f}); choose others")
             continue

@@ -14,6 +14,8 @@ struct WebRoutes: Sendable {
     let access: ServerConfig.UIAccess
     let catalog: ModelCatalog
     let jobs: JobSlots
+    /// Thumbnails are made one at a time at low priority; a few dozen requests may wait (a page asks for all).
+    let thumbnails = JobSlots(running: 1, waiting: 64)
     let maxUpload: Int
 
     init(service: LiveService, token: APIToken, server: ServerConfig) {
@@ -24,7 +26,7 @@ struct WebRoutes: Sendable {
         jobs = JobSlots(running: server.stylizeJobs, waiting: server.stylizeQueue)
         maxUpload = server.stylizeMaxBytes
         // Waiting uploads are refused at shutdown rather than held until the drain deadline.
-        service.onShutdown { [jobs] in jobs.close() }
+        service.onShutdown { [jobs, thumbnails] in jobs.close(); thumbnails.close() }
     }
 
     /// 401 when `server.ui` is `locked` and the request has no valid token; nil when it may read.
@@ -59,12 +61,21 @@ struct WebRoutes: Sendable {
             } else {
                 style = nil
             }
+            guard let ticket = thumbnails.ticket() else {
+                var response = ServeAPI.error(.serviceUnavailable, "too many thumbnails are being made: try again in a few seconds")
+                response.headers[.retryAfter] = "5"
+                return response
+            }
             do {
-                let jpeg = try await onThread("thumbnail") { try catalog.thumbnail(model: name, style: style) }
+                let jpeg = try await onThread("thumbnail") {
+                    try ticket.run(waitingAtMost: .seconds(60)) { try catalog.thumbnail(model: name, style: style) }
+                }
                 return Response(status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "private, max-age=300"],
                                 body: .init(byteBuffer: ByteBuffer(bytes: jpeg)))
             } catch let e as CatalogError {
                 return ServeAPI.error(e.code == .notFound ? .notFound : e.code == .badStyle ? .badRequest : .unprocessableContent, oneLine(e))
+            } catch let e as JobSlots.Refusal {
+                return ServeAPI.error(.serviceUnavailable, e.description)
             }
         }
         router.post("/v1/stylize") { request, _ -> Response in try await stylize(request) }
