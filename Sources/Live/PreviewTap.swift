@@ -38,6 +38,8 @@ public final class PreviewTap: @unchecked Sendable {
     private var thread: StageThread?
     private var lastTaken: ContinuousClock.Instant?
     private var latest: PreviewFrame?
+    /// The last sequence number given, kept across viewers and threads so numbers never repeat.
+    private var lastSequence = 0
     private var failure: String?
 
     public init(framesPerSecond: Double = 5, maxSide: Int = 320, quality: Int = 70, idleExit: Duration = .seconds(2)) {
@@ -100,7 +102,6 @@ public final class PreviewTap: @unchecked Sendable {
     /// The preview thread: encodes pending frames until none has come for `idleExit`.
     private func run() {
         let resizer = PictureResizer()
-        var sequence = condition.withLock { latest?.sequence ?? 0 }
         while true {
             condition.lock()
             let deadline = Date().addingTimeInterval(idleExit.inSeconds)
@@ -120,9 +121,11 @@ public final class PreviewTap: @unchecked Sendable {
             spare = image.pixels
             switch result {
             case .success(let (jpeg, width, height)):
-                sequence = max(sequence, latest?.sequence ?? 0) + 1
                 // A picture finished after the last viewer left is not kept.
-                if viewers > 0 { latest = PreviewFrame(sequence: sequence, jpeg: jpeg, width: width, height: height) }
+                if viewers > 0 {
+                    lastSequence += 1
+                    latest = PreviewFrame(sequence: lastSequence, jpeg: jpeg, width: width, height: height)
+                }
                 failure = nil
             case .failure(let error):
                 failure = "\(error)"
