@@ -9,15 +9,19 @@ import Glibc
 final class JobSlots: @unchecked Sendable {
     let running: Int
     let waiting: Int
+    /// Jobs run at nice +10 (uploads: seconds of work each). Thumbnails, a few milliseconds each and made once,
+    /// keep normal priority: on a busy machine a page would otherwise wait minutes for them.
+    let lowersPriority: Bool
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var busy = 0
     private var admitted = 0
     private var closed = false
 
-    init(running: Int, waiting: Int) {
+    init(running: Int, waiting: Int, lowersPriority: Bool = true) {
         self.running = max(1, running)
         self.waiting = max(0, waiting)
+        self.lowersPriority = lowersPriority
     }
 
     /// Why a job did not run.
@@ -46,13 +50,13 @@ final class JobSlots: @unchecked Sendable {
         deinit { if !used { slots?.giveBack() } }
 
         /// Waits (at most `timeout`) for a slot, then runs `body` on the calling thread, which must be one that may
-        /// block. The thread runs at a lower CPU priority (nice +10), so live pipelines keep their cores first.
+        /// block. With `lowersPriority` the thread runs at nice +10, so live pipelines keep their cores first.
         func run<T>(waitingAtMost timeout: Duration, _ body: () throws -> T) throws -> T {
             guard let slots, !used else { throw Refusal.closed }
             used = true
             try slots.acquire(timeout: timeout)
             defer { slots.release() }
-            lowerCurrentThreadPriority()
+            if slots.lowersPriority { lowerCurrentThreadPriority() }
             return try body()
         }
     }

@@ -14,8 +14,8 @@ struct WebRoutes: Sendable {
     let access: ServerConfig.UIAccess
     let catalog: ModelCatalog
     let jobs: JobSlots
-    /// Thumbnails are made one at a time at low priority; a few dozen requests may wait (a page asks for all).
-    let thumbnails = JobSlots(running: 1, waiting: 64)
+    /// Thumbnails are made one at a time; a few dozen requests may wait (a page asks for all of them at once).
+    let thumbnails = JobSlots(running: 1, waiting: 64, lowersPriority: false)
     let maxUpload: Int
 
     init(service: LiveService, token: APIToken, server: ServerConfig) {
