@@ -8,14 +8,20 @@ final class WebPageTests: XCTestCase {
     /// The page of a server whose one pipeline, `lobby`, runs the carphone clip through `wave`.
     func open(_ name: String, height: Int = 1000) throws -> (ServeProcess, Browser, URL) {
         let dir = try temporaryDirectory(name)
-        let yaml = try loopedClipPipeline("lobby", outputs: "- record: \(dir.path)/rec/lobby.mp4\n  preset: ultrafast")
-        let serve = try ServeProcess(pipelines: yaml, directory: dir)
-        try serve.waitReady()
-        try serve.waitFor("frames at the output", timeout: 60) { try serve.frames("lobby") > 3 }
-        let browser = try Browser(directory: dir, height: height)
-        try browser.open("http://127.0.0.1:\(serve.port)/")
-        _ = try browser.element(".pipeline[data-name=lobby]", timeout: 15)
-        return (serve, browser, dir)
+        do {
+            let yaml = try loopedClipPipeline("lobby", outputs: "- record: \(dir.path)/rec/lobby.mp4\n  preset: ultrafast")
+            let serve = try ServeProcess(pipelines: yaml, directory: dir)
+            try serve.waitReady()
+            try serve.waitFor("frames at the output", timeout: 60) { try serve.frames("lobby") > 3 }
+            let browser = try Browser(directory: dir, height: height)
+            try browser.open("http://127.0.0.1:\(serve.port)/")
+            _ = try browser.element(".pipeline[data-name=lobby]", timeout: 15)
+            return (serve, browser, dir)
+        } catch {
+            // The caller's cleanup is not in place yet.
+            try? FileManager.default.removeItem(at: dir)
+            throw error
+        }
     }
 
     /// Brightness statistics and a checksum of the preview canvas as the page shows it now.
