@@ -51,8 +51,12 @@ final class Browser {
         session = id
     }
 
-    deinit {
+    deinit { close() }
+
+    /// Ends the session (Chromium quits, having written its profile) and chromedriver. Idempotent.
+    func close() {
         if !session.isEmpty { _ = try? command("DELETE", "/session/\(session)", timeout: 20) }
+        session = ""
         if driver.isRunning {
             driver.terminate()
             let deadline = Date().addingTimeInterval(10)

@@ -86,7 +86,7 @@ final class WebPageTests: XCTestCase {
     /// (pixels) within the time allowed.
     func testPreviewIsLiveAndPickingAStyleChangesThePipeline() throws {
         let (serve, browser, dir) = try open("web-preview")
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { browser.close(); try? FileManager.default.removeItem(at: dir) }
 
         // Live: frames keep coming, and they differ (the clip moves).
         let first = try waitForPreview(browser, beyond: 0)
@@ -137,7 +137,7 @@ final class WebPageTests: XCTestCase {
     /// A wrong token: the page says so where the change was attempted, and nothing changes.
     func testWrongTokenShowsAnErrorAndChangesNothing() throws {
         let (serve, browser, dir) = try open("web-token")
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { browser.close(); try? FileManager.default.removeItem(at: dir) }
         try browser.waitUntil("the style tiles", timeout: 30, "return document.querySelectorAll('#styles .tile').length === 9;")
         let before = try style(serve)
         try enterToken(browser, "wrong-token-0123456789abcdef")
@@ -164,7 +164,7 @@ final class WebPageTests: XCTestCase {
     /// The screenshot of the whole page is kept as a test artifact.
     func testUploadedPictureComesBackStylized() throws {
         let (serve, browser, dir) = try open("web-upload", height: 1500)
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { browser.close(); try? FileManager.default.removeItem(at: dir) }
         _ = serve
         let photo = dir.appendingPathComponent("photo.jpg")
         try WebAPITests.smallPhoto(in: dir, width: 160).write(to: photo)

@@ -17,6 +17,7 @@ const state = {
   pictureFile: null,
   resultURL: null,
   originalURL: null,
+  modelsLoading: null,     // the running /v1/models request, if any
 };
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -371,7 +372,15 @@ function styleChoices() {
   return singles.concat(multi);
 }
 
-async function loadModels() {
+/** Loads the models once at a time: a second call while one runs waits for it instead of racing it. */
+function loadModels() {
+  if (!state.modelsLoading) {
+    state.modelsLoading = fetchModels().finally(() => { state.modelsLoading = null; });
+  }
+  return state.modelsLoading;
+}
+
+async function fetchModels() {
   const container = $('#styles');
   let models;
   try {
@@ -401,8 +410,11 @@ async function loadModels() {
     }
     container.replaceChildren(...items);
   }
+  // Rebuilt options keep what the person had chosen.
   const select = $('#picture-style');
+  const chosen = select.value;
   select.replaceChildren(...choices.map((c) => new Option(c.label, JSON.stringify({ model: c.model, style: c.style }))));
+  if (chosen && [...select.options].some((o) => o.value === chosen)) select.value = chosen;
   updatePictureButton();
   markActiveTile();
   for (const view of state.cards.values()) updateCard(view, state.snapshots.get(view.node.dataset.name));
