@@ -80,9 +80,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ], swiftSettings: swiftSettings),
+        // The web page `streamd serve` answers at `/`: HTML, CSS, script and icon compiled into the binary.
+        .target(name: "WebUI", resources: [
+            .embedInCode("Assets/index.html"), .embedInCode("Assets/app.js"), .embedInCode("Assets/app.css"),
+            .embedInCode("Assets/icon.svg"),
+        ], swiftSettings: swiftSettings),
         // The command-line interface as a library, so tests can drive it without a subprocess.
         .target(name: "StreamdCLI", dependencies: [
-            "Pipeline", "Decode", "Encode", "Stylize", "Training", "ServeConfig", "Live", "Systemd", "Temporal",
+            "Pipeline", "Decode", "Encode", "Stylize", "Training", "ServeConfig", "Live", "Systemd", "Temporal", "WebUI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),

@@ -28,6 +28,8 @@ packages=(
   # and the interpreter of bench/ scripts.
   python3 openssl
   ca-certificates
+  # The web page's end-to-end tests: a real headless Chromium driven over WebDriver on loopback.
+  chromium chromium-driver
 )
 
 sudo=""

@@ -43,6 +43,9 @@ public struct PipelineSnapshot: Sendable, Codable, Equatable {
     public var framesDropped: Int
     public var sourceReconnects: Int
     public var fps: Double
+    /// Mean time from capture to the stylized frame's hand-off to the outputs over the last second, in ms
+    /// (nil before the first second of output). The outputs' own encode and write come on top.
+    public var latencyMs: Double?
     public var lastError: String?
     public var style: Style
     public var outputs: [Output]
@@ -124,6 +127,8 @@ struct LiveFrame: SmoothableFrame {
 public final class LivePipeline: @unchecked Sendable {
     public let config: PipelineConfig
     public let style: LiveStyle
+    /// The web page's preview of this pipeline's output (idle, and free, while nobody watches).
+    public let preview = PreviewTap()
     private let environment: LiveEnvironment
     private let logger: Logger
     private let metrics: LiveMetrics
@@ -139,6 +144,7 @@ public final class LivePipeline: @unchecked Sendable {
     private var lastError: String?
     private var framesIn = 0, framesStylized = 0, framesOut = 0, dropped = 0, sourceReconnects = 0
     private var fps = 0.0
+    private var latencyMs: Double?
     private var outputSnapshots: [PipelineSnapshot.Output] = []
     private var lastFrameAt: ContinuousClock.Instant?
 
@@ -176,7 +182,8 @@ public final class LivePipeline: @unchecked Sendable {
         if let m = current.config.styleMix { mix = Dictionary(uniqueKeysWithValues: m.map { (String($0.index), $0.weight) }) }
         return PipelineSnapshot(
             name: config.name, startedAt: createdAt, state: state, source: sourceName, framesIn: framesIn, framesStylized: framesStylized,
-            framesOut: framesOut, framesDropped: dropped, sourceReconnects: sourceReconnects, fps: fps, lastError: lastError,
+            framesOut: framesOut, framesDropped: dropped, sourceReconnects: sourceReconnects, fps: fps, latencyMs: latencyMs,
+            lastError: lastError,
             style: .init(model: current.modelName, styleIndex: current.config.styleIndex, styleMix: mix,
                          strength: current.config.strength, preserveColor: current.config.preserveColor,
                          smoothing: .init(strength: current.config.smoothing.strength, mode: current.config.smoothing.mode.rawValue),
@@ -476,7 +483,7 @@ public final class LivePipeline: @unchecked Sendable {
     /// The fan-out: every stylized frame to every output's queue (a lagging output drops its oldest).
     private func runEncode(_ queue: BoundedQueue<LiveFrame?>, run: PipelineRun, pool: FramePool) {
         let runners = run.outputs
-        var windowStart = ContinuousClock.now, windowFrames = 0
+        var windowStart = ContinuousClock.now, windowFrames = 0, windowLatency = Duration.zero
         func publish() { publishOutputs(run) }
         defer { publish() }
         while let item = queue.receive() {
@@ -485,6 +492,8 @@ public final class LivePipeline: @unchecked Sendable {
             let micros = Int64((live.captured - origin).components.seconds) * 1_000_000
                 + (live.captured - origin).components.attoseconds / 1_000_000_000_000
             lock.lock(); let rate = nominalFrameRate; lock.unlock()
+            preview.offer(live.frame.image)
+            windowLatency += ContinuousClock.now - live.captured
             if runners.isEmpty {
                 pool.recycle(live.frame.image.pixels)
             } else {
@@ -504,10 +513,12 @@ public final class LivePipeline: @unchecked Sendable {
             if now - windowStart >= .seconds(1) {
                 let seconds = (now - windowStart).inSeconds
                 let value = Double(windowFrames) / seconds
-                lock.lock(); fps = value; lock.unlock()
+                let latency = windowLatency.inSeconds * 1000 / Double(windowFrames)
+                lock.lock(); fps = value; latencyMs = latency; lock.unlock()
                 metrics.fps.record(value)
                 windowStart = now
                 windowFrames = 0
+                windowLatency = .zero
                 publish()
             }
         }

@@ -10,15 +10,16 @@ import Darwin
 ///
 /// Foundation's `Thread` cannot be joined, and a pipeline that says it stopped must have no thread left
 /// behind (a blocked avcodec or sgemm call on a forgotten thread keeps memory and file descriptors alive), so
-/// stages and workers run on raw pthreads and `join()` really waits for the thread to exit.
-final class StageThread: @unchecked Sendable {
+/// stages and workers run on raw pthreads and `join()` really waits for the thread to exit. Public for the few
+/// threads outside a stage group (a pipeline's preview encoder), which are named and counted the same way.
+public final class StageThread: @unchecked Sendable {
     /// Threads started by this module that have not returned yet, for leak checks and diagnostics.
-    static var liveCount: Int { counter.withLock { live } }
+    public static var liveCount: Int { counter.withLock { live } }
 
     nonisolated(unsafe) private static var live = 0
     private static let counter = Monitor(conditions: 0)
 
-    let name: String
+    public let name: String
     #if canImport(Darwin)
     private var handle: pthread_t?
     #else
@@ -37,7 +38,7 @@ final class StageThread: @unchecked Sendable {
     }
 
     /// Starts `body` on a new thread named `name` (Linux keeps the first 15 bytes, which `top -H` shows).
-    init(name: String, body: @escaping @Sendable () -> Void) throws {
+    public init(name: String, body: @escaping @Sendable () -> Void) throws {
         self.name = name
         let payload = Unmanaged.passRetained(Payload(name: name, body: body)).toOpaque()
         Self.counter.withLock { Self.live += 1 }
@@ -62,7 +63,7 @@ final class StageThread: @unchecked Sendable {
     }
 
     /// Waits for the thread to exit. Called once, from one thread (the owner); later calls return at once.
-    func join() {
+    public func join() {
         if joined { return }
         joined = true
         #if canImport(Darwin)

@@ -67,6 +67,14 @@ struct ConfigDecoder {
         if let v = httpTimeout(f, "body_timeout", path) { s.bodyTimeout = v }
         if let v = httpTimeout(f, "idle_timeout", path) { s.idleTimeout = v }
         if let n = f["max_connections"], let v = r.int(n, path + "max_connections", 1...65_536) { s.maxConnections = v }
+        if let n = f["ui"], let v = r.choice(n, path + "ui", ServerConfig.UIAccess.allCases) { s.ui = v }
+        if let n = f["stylize_jobs"], let v = r.int(n, path + "stylize_jobs", 1...64) { s.stylizeJobs = v }
+        if let n = f["stylize_queue"], let v = r.int(n, path + "stylize_queue", 0...1024) { s.stylizeQueue = v }
+        if let n = f["stylize_max_bytes"],
+           let v = r.quantity(n, path + "stylize_max_bytes", unit: "a size", example: "16MiB or 500kB") {
+            // An upload is held in memory while it is decoded: 1 GiB is far beyond any photo.
+            if v > 1 << 30 { r.report(path + "stylize_max_bytes", n, "must be at most 1GiB") } else { s.stylizeMaxBytes = Int(v) }
+        }
         return s
     }
 

@@ -30,6 +30,24 @@ public struct ServerConfig: Sendable, Equatable {
     public var idleTimeout: Duration = .seconds(60)
     /// Connections served at once; further ones wait in the listen backlog until one closes.
     public var maxConnections = 256
+    /// Who may see the web page's data (pipelines, previews, models, thumbnails) without the token.
+    public var ui = UIAccess.open
+    /// Pictures `POST /v1/stylize` works on at once; more wait (up to `stylizeQueue`), beyond that 429.
+    public var stylizeJobs = 1
+    /// Requests to `POST /v1/stylize` that may wait for a free job slot before the next one gets 429.
+    public var stylizeQueue = 2
+    /// The largest upload `POST /v1/stylize` reads (413 beyond it).
+    public var stylizeMaxBytes = 16 << 20
+
+    /// `server.ui`: the web page at `/` and the read-only views it uses.
+    public enum UIAccess: String, Sendable, CaseIterable {
+        /// The page, status, previews, model list and thumbnails answer without a token (changes still need it).
+        case open
+        /// The page loads (it has nothing secret) but every view it reads needs the token, status included.
+        case locked
+        /// No page: `/` answers 404; the API behaves as without the page.
+        case off
+    }
 
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 }

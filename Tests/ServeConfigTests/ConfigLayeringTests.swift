@@ -16,6 +16,10 @@ final class ConfigLayeringTests: XCTestCase {
         XCTAssertEqual(c.server.bodyTimeout, .seconds(30))
         XCTAssertEqual(c.server.idleTimeout, .seconds(60))
         XCTAssertEqual(c.server.maxConnections, 256)
+        XCTAssertEqual(c.server.ui, .open, "the page's read-only views open without the token unless locked")
+        XCTAssertEqual(c.server.stylizeJobs, 1)
+        XCTAssertEqual(c.server.stylizeQueue, 2)
+        XCTAssertEqual(c.server.stylizeMaxBytes, 16 << 20)
         XCTAssertEqual(c.pipelines.map(\.name), ["cam1"])
         let p = c.pipelines[0]
         guard case .url(let source) = p.source else { return XCTFail("\(p.source)") }
@@ -65,7 +69,7 @@ final class ConfigLayeringTests: XCTestCase {
         XCTAssertEqual(try load(yaml).server.port, 9000)
         let env = ["STREAMD_SERVER_PORT": "9100", "STREAMD_SERVER_TOKEN": "0123456789abcdef0123",
                    "STREAMD_SERVER_MODEL_DIRS": "/a:/b", "STREAMD_MODELS": "/not/config", "STREAMD_SHARED_DIR": "/x",
-                   "STREAMD_SERVER_IDLE_TIMEOUT": "1.5m", "STREAMD_SERVER_MAX_CONNECTIONS": "64"]
+                   "STREAMD_SERVER_IDLE_TIMEOUT": "1.5m", "STREAMD_SERVER_MAX_CONNECTIONS": "64", "STREAMD_SERVER_UI": "locked"]
         let fromEnv = try load(yaml, environment: env)
         XCTAssertEqual(fromEnv.server.port, 9100)
         XCTAssertEqual(fromEnv.server.listen, "127.0.0.1", "keys not in the environment keep the file's value")
@@ -73,6 +77,7 @@ final class ConfigLayeringTests: XCTestCase {
         XCTAssertEqual(fromEnv.server.modelDirs, ["/a", "/b"])
         XCTAssertEqual(fromEnv.server.idleTimeout, .seconds(90))
         XCTAssertEqual(fromEnv.server.maxConnections, 64)
+        XCTAssertEqual(fromEnv.server.ui, .locked)
         XCTAssertEqual(fromEnv.server.headerTimeout, .seconds(5), "the file's timeout stays when the environment has none")
         let fromFlag = try load(yaml, environment: env, overrides: ["server.port=9200", "server.body_timeout=750ms",
                                                                     "pipelines.cam1.strength=0.25",

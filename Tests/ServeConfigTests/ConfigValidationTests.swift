@@ -50,7 +50,7 @@ final class ConfigValidationTests: XCTestCase {
 
     func testUnknownKeyWithoutCloseMatchListsKnownKeys() {
         assertProblem("pipelines:\n" + cam1 + "\nserver:\n  colour: red\n",
-                      "streamd.yml:9:3: server.colour: unknown key (expected one of listen, port, token, token_file, model_dirs, log_level, header_timeout, body_timeout, idle_timeout, max_connections)")
+                      "streamd.yml:9:3: server.colour: unknown key (expected one of listen, port, token, token_file, model_dirs, log_level, header_timeout, body_timeout, idle_timeout, max_connections, ui, stylize_jobs, stylize_queue, stylize_max_bytes)")
     }
 
     func testUnknownTopLevelKey() {
@@ -79,6 +79,13 @@ final class ConfigValidationTests: XCTestCase {
         assertProblem(base + "  max_connections: 0\n", "streamd.yml:9:20: server.max_connections: must be between 1 and 65536, got 0")
         assertProblem(base, "--set server.max_connections=100000: server.max_connections: must be between 1 and 65536, got 100000",
                       overrides: ["server.max_connections=100000"])
+        assertProblem(base + "  ui: public\n", "streamd.yml:9:7: server.ui: unknown value 'public' (expected open, locked, off)")
+        assertProblem(base + "  ui: lock\n", "streamd.yml:9:7: server.ui: unknown value 'lock' (did you mean 'locked'?)")
+        assertProblem(base + "  stylize_jobs: 0\n", "streamd.yml:9:17: server.stylize_jobs: must be between 1 and 64, got 0")
+        assertProblem(base + "  stylize_queue: -1\n", "streamd.yml:9:18: server.stylize_queue: must be between 0 and 1024, got -1")
+        assertProblem(base + "  stylize_max_bytes: 2GiB\n", "streamd.yml:9:22: server.stylize_max_bytes: must be at most 1GiB")
+        assertProblem(base + "  stylize_max_bytes: big\n",
+                      "streamd.yml:9:22: server.stylize_max_bytes: expected a size such as 16MiB or 500kB, got 'big'")
     }
 
     func testSourceProblems() {

@@ -195,8 +195,9 @@ final class RawConnection {
     deinit { close(fd) }
 
     /// False once the server has closed the connection (the write fails with EPIPE or ECONNRESET).
-    func send(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
+    func send(_ text: String) -> Bool { send(bytes: Array(text.utf8)) }
+
+    func send(bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }

@@ -35,6 +35,8 @@ final class LiveService: Service, @unchecked Sendable {
     private var ready = false
     /// Set when shutdown begins: from then on nothing starts.
     private var shuttingDown = false
+    /// Told once when shutdown begins (long-lived API work, such as previews and queued uploads, ends then).
+    private var shutdownHandlers: [@Sendable () -> Void] = []
 
     init(configFile: String, overrides: [String], config: ServeConfig, environment: LiveEnvironment, token: APIToken,
          notifier: SystemdNotifier?) {
@@ -51,6 +53,17 @@ final class LiveService: Service, @unchecked Sendable {
     var isReady: Bool { lock.withLock { ready } }
     func pipeline(_ name: String) -> LivePipeline? { lock.withLock { pipelines[name] } }
     func failure(_ name: String) -> String? { lock.withLock { failures[name] } }
+    var isShuttingDown: Bool { lock.withLock { shuttingDown } }
+
+    /// Runs `handler` when shutdown begins (at once if it has).
+    func onShutdown(_ handler: @escaping @Sendable () -> Void) {
+        let now: Bool = lock.withLock {
+            if shuttingDown { return true }
+            shutdownHandlers.append(handler)
+            return false
+        }
+        if now { handler() }
+    }
 
     /// Builds and starts one pipeline; a failure is logged and kept, never stops the others.
     private func launch(_ pipelineConfig: PipelineConfig) {
@@ -176,7 +189,10 @@ final class LiveService: Service, @unchecked Sendable {
         let later = [("listen", old.listen != fresh.listen), ("port", old.port != fresh.port),
                      ("model_dirs", old.modelDirs != fresh.modelDirs), ("log_level", old.logLevel != fresh.logLevel),
                      ("header_timeout", old.headerTimeout != fresh.headerTimeout), ("body_timeout", old.bodyTimeout != fresh.bodyTimeout),
-                     ("idle_timeout", old.idleTimeout != fresh.idleTimeout), ("max_connections", old.maxConnections != fresh.maxConnections)]
+                     ("idle_timeout", old.idleTimeout != fresh.idleTimeout), ("max_connections", old.maxConnections != fresh.maxConnections),
+                     ("ui", old.ui != fresh.ui), ("stylize_jobs", old.stylizeJobs != fresh.stylizeJobs),
+                     ("stylize_queue", old.stylizeQueue != fresh.stylizeQueue),
+                     ("stylize_max_bytes", old.stylizeMaxBytes != fresh.stylizeMaxBytes)]
             .filter(\.1).map { "server.\($0.0)" }
         if !later.isEmpty { logger.warning("\(later.joined(separator: ", ")) changed: takes effect at the next restart") }
     }
@@ -185,7 +201,12 @@ final class LiveService: Service, @unchecked Sendable {
     /// which is bounded (its drain `timeout`, then a hard stop of at most 10 s more), so the process never exits
     /// while a recording is being finalized. Nothing starts afterwards.
     func stopAll(timeout: Duration = .seconds(15)) {
-        lock.withLock { shuttingDown = true }
+        let handlers: [@Sendable () -> Void] = lock.withLock {
+            shuttingDown = true
+            defer { shutdownHandlers = [] }
+            return shutdownHandlers
+        }
+        for handler in handlers { handler() }
         lifecycle.lock(); defer { lifecycle.unlock() }
         try? notifier?.stopping()
         let all = lock.withLock { Array(pipelines.values) }

@@ -12,10 +12,11 @@ enum ServeAPI {
     /// Request bodies larger than this are refused (413).
     static let maxBody = 16 * 1024
 
-    static func router(service: LiveService, registry: PrometheusCollectorRegistry, token: APIToken) -> Router<BasicRequestContext> {
+    static func router(service: LiveService, registry: PrometheusCollectorRegistry, token: APIToken, web: WebRoutes) -> Router<BasicRequestContext> {
         let router = Router()
         // First: middleware wraps only the routes added after it.
         router.add(middleware: JSONErrorMiddleware())
+        web.add(to: router)
         router.get("/healthz") { _, _ in json(["status": "ok"]) }
         router.get("/readyz") { _, _ -> Response in
             service.isReady ? json(["status": "ready"]) : json(["status": "starting"], status: .serviceUnavailable)
@@ -24,11 +25,13 @@ enum ServeAPI {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: registry.emitToString())))
         }
-        router.get("/v1/pipelines") { _, _ -> Response in
+        router.get("/v1/pipelines") { request, _ -> Response in
+            if let denied = web.authorizeRead(request) { return denied }
             let list = service.names.map { describe(service, $0) }
             return json(["pipelines": list])
         }
-        router.get("/v1/pipelines/:name") { _, context -> Response in
+        router.get("/v1/pipelines/:name") { request, context -> Response in
+            if let denied = web.authorizeRead(request) { return denied }
             let name = context.parameters.get("name") ?? ""
             guard service.names.contains(name) else { return error(.notFound, "no pipeline named '\(name)'") }
             return json(describe(service, name))
@@ -207,6 +210,7 @@ enum ServeAPI {
             },
         ]
         if let e = s.lastError { out["last_error"] = e }
+        if let l = s.latencyMs { out["latency_ms"] = (l * 10).rounded() / 10 }
         return out
     }
 

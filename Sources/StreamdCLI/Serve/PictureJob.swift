@@ -1,0 +1,121 @@
+import Decode
+import Encode
+import Foundation
+import Pipeline
+import Stylize
+
+/// One `POST /v1/stylize`: the query's choices, checked before any work is done.
+struct PictureRequest: Sendable {
+    var model: String
+    var style: Int?
+    var strength: Float = 1
+    var preserveColor = false
+    /// The result's longer side at most this (the picture is shrunk first; stylizing cost grows with pixels).
+    var maxSize = 1024
+    var format = ImageEncoder.Format.jpeg
+
+    static let maxSizeRange = 64...2048
+
+    /// Reads `model`, `style`, `strength`, `preserve_color`, `max_size` and `format` (jpeg or png).
+    /// - Throws: `PictureJobError.badRequest` naming the parameter.
+    static func parse(_ query: [String: String]) throws(PictureJobError) -> PictureRequest {
+        let known: Set<String> = ["model", "style", "strength", "preserve_color", "max_size", "format"]
+        if let unknown = query.keys.sorted().first(where: { !known.contains($0) }) {
+            throw .badRequest("unknown parameter '\(unknown)' (expected \(known.sorted().joined(separator: ", ")))")
+        }
+        guard let model = query["model"], !model.isEmpty else { throw .badRequest("the model parameter is missing (?model=NAME, see GET /v1/models)") }
+        var request = PictureRequest(model: model)
+        if let s = query["style"] {
+            guard let v = Int(s), v >= 0 else { throw .badRequest("style must be a style index (0, 1, …), got '\(s)'") }
+            request.style = v
+        }
+        if let s = query["strength"] {
+            guard let v = Float(s), v.isFinite, (0...1).contains(v) else { throw .badRequest("strength must be between 0 and 1, got '\(s)'") }
+            request.strength = v
+        }
+        if let s = query["preserve_color"] {
+            switch s.lowercased() {
+            case "true", "1": request.preserveColor = true
+            case "false", "0": request.preserveColor = false
+            default: throw .badRequest("preserve_color must be true or false, got '\(s)'")
+            }
+        }
+        if let s = query["max_size"] {
+            guard let v = Int(s), maxSizeRange.contains(v) else {
+                throw .badRequest("max_size must be a whole number from \(maxSizeRange.lowerBound) to \(maxSizeRange.upperBound), got '\(s)'")
+            }
+            request.maxSize = v
+        }
+        if let s = query["format"] {
+            guard let f = ImageEncoder.Format(extension: s) else { throw .badRequest("format must be jpeg or png, got '\(s)'") }
+            request.format = f
+        }
+        return request
+    }
+}
+
+/// Why a picture was not stylized; `status` is the HTTP answer.
+struct PictureJobError: Error, CustomStringConvertible {
+    var status: Int
+    var description: String
+
+    static func badRequest(_ message: String) -> PictureJobError { PictureJobError(status: 400, description: message) }
+}
+
+/// Stylizes one uploaded picture. Blocking (FFmpeg and BLAS): runs on a dedicated thread, behind `JobSlots`.
+enum PictureJob {
+    /// Pictures with more pixels than this are refused after decoding (a small PNG can unpack to gigabytes).
+    static let maxPixels = 50_000_000
+
+    static func run(_ upload: [UInt8], _ request: PictureRequest, catalog: ModelCatalog) throws -> (bytes: [UInt8], width: Int, height: Int) {
+        let (entry, model): (ModelCatalog.Entry, StyleModel)
+        do { (entry, model) = try catalog.model(named: request.model) } catch {
+            throw PictureJobError(status: error.code == .notFound ? 404 : 400, description: error.description)
+        }
+        let weights: [Float]?
+        do { weights = try ModelCatalog.styleWeights(request.style, of: entry) } catch {
+            throw PictureJobError(status: 400, description: error.description)
+        }
+        var picture = try decode(upload)
+        guard picture.width * picture.height <= maxPixels else {
+            throw PictureJobError(status: 413, description: "the picture has \(picture.width)x\(picture.height) pixels, more than \(maxPixels / 1_000_000) megapixels")
+        }
+        let (width, height) = StylizeSize.fit(width: picture.width, height: picture.height, maxSide: request.maxSize)
+        if width != picture.width || height != picture.height {
+            picture = try ImageDecoder.resize(picture, width: width, height: height)
+        }
+        let stylized: RGBImage
+        do {
+            let stylizer = try Stylizer(model: model, threads: 1)
+            stylized = try stylizer.stylize(picture, options: StyleOptions(styleWeights: weights, strength: request.strength,
+                                                                          preserveColor: request.preserveColor))
+        } catch {
+            throw PictureJobError(status: 500, description: "model '\(request.model)' failed: \(error)")
+        }
+        let quality = request.format == .jpeg ? 92 : nil
+        return (try ImageEncoder.encoded(stylized, as: request.format, quality: quality), width, height)
+    }
+
+    /// The upload decoded by content (the decoder reads files, so it goes through a private temporary file that
+    /// is removed at once). Anything that is not a still picture is a 415.
+    static func decode(_ upload: [UInt8]) throws -> RGBImage {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("streamd-upload-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // No extension: the demuxer is chosen by content, never by a name the client picked.
+        let file = directory.appendingPathComponent("upload")
+        try Data(upload).write(to: file)
+        do { return try ImageDecoder.decode(path: file.path) } catch {
+            throw PictureJobError(status: 415, description: "the body is not a picture streamd can read (JPEG, PNG, WebP, BMP, …)")
+        }
+    }
+}
+
+/// The size a picture is stylized at: the longer side at most `maxSide`, aspect kept, both sides at least 16.
+enum StylizeSize {
+    static func fit(width: Int, height: Int, maxSide: Int) -> (Int, Int) {
+        guard max(width, height) > maxSide else { return (width, height) }
+        let scale = Double(maxSide) / Double(max(width, height))
+        return (max(16, Int((Double(width) * scale).rounded())), max(16, Int((Double(height) * scale).rounded())))
+    }
+}

@@ -1,0 +1,602 @@
+// streamd's page: pipelines with live previews, the style picker, and stylizing a picture, all through the
+// public HTTP API. The token lives in sessionStorage (this tab only) and travels in the Authorization header,
+// never in a cookie or a URL; so previews, thumbnails and results are fetched with it and shown from blobs.
+'use strict';
+
+const TOKEN_KEY = 'streamd.token';
+/** Previews streamed at once: each holds one of the browser's six connections to this server. */
+const MAX_PREVIEWS = 4;
+const POLL_MS = 1000;
+
+const state = {
+  token: sessionStorage.getItem(TOKEN_KEY),
+  cards: new Map(),        // pipeline name → card view
+  snapshots: new Map(),    // pipeline name → last JSON
+  models: [],
+  target: null,            // pipeline the style picker applies to
+  pictureFile: null,
+  resultURL: null,
+  originalURL: null,
+  modelsLoading: null,     // the running /v1/models request, if any
+};
+
+const $ = (selector, root = document) => root.querySelector(selector);
+
+class APIError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+function authHeaders(extra = {}) {
+  const headers = { ...extra };
+  if (state.token) headers.Authorization = 'Bearer ' + state.token;
+  return headers;
+}
+
+/** fetch with the token; a non-2xx answer becomes an APIError carrying the server's one-line message. */
+async function api(path, options = {}) {
+  const response = await fetch(path, { ...options, headers: authHeaders(options.headers), cache: 'no-store' });
+  if (response.ok) return response;
+  let message = `${response.status} ${response.statusText}`;
+  try {
+    const body = await response.json();
+    if (body && body.error) message = body.error;
+  } catch (_) { /* not JSON: keep the status line */ }
+  if (response.status === 401) {
+    if (state.token) {
+      forgetToken();
+      message = `The token was refused (${message}). Enter the right one.`;
+    } else {
+      message = `This needs the API token (${message}): use “Enter token” above.`;
+    }
+  }
+  throw new APIError(response.status, message);
+}
+
+async function postJSON(path, body) {
+  const response = await api(path, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  });
+  return response.json();
+}
+
+function showError(element, error) {
+  element.textContent = error ? (error.message || String(error)) : '';
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// MARK: token
+
+function setToken(token) {
+  state.token = token || null;
+  if (state.token) sessionStorage.setItem(TOKEN_KEY, state.token); else sessionStorage.removeItem(TOKEN_KEY);
+  renderToken();
+}
+
+function forgetToken() { setToken(null); }
+
+function renderToken() {
+  const label = $('#token-state');
+  label.textContent = state.token ? 'Token set for this tab' : 'No token: read-only';
+  label.classList.toggle('set', Boolean(state.token));
+  $('#token-button').textContent = state.token ? 'Change token' : 'Enter token';
+  $('#token-forget').hidden = !state.token;
+}
+
+function setUpToken() {
+  const dialog = $('#token-dialog');
+  $('#token-button').addEventListener('click', () => {
+    $('#token-input').value = '';
+    dialog.showModal();
+  });
+  $('#token-cancel').addEventListener('click', () => dialog.close());
+  $('#token-forget').addEventListener('click', () => forgetToken());
+  $('#token-form').addEventListener('submit', () => {
+    const value = $('#token-input').value.trim();
+    if (value) setToken(value);
+    $('#token-input').value = '';
+    // A locked server's views open once the token is there.
+    refreshPipelines();
+    if (!state.models.length) loadModels();
+  });
+  renderToken();
+}
+
+// MARK: pipelines
+
+function formatNumber(value, digits = 0) {
+  return typeof value === 'number' && isFinite(value) ? value.toFixed(digits) : '–';
+}
+
+function formatLatency(ms) {
+  if (typeof ms !== 'number' || !isFinite(ms)) return '–';
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function describeStyle(style) {
+  if (!style) return '';
+  const model = state.models.find((m) => m.name === style.model);
+  let text = style.model;
+  if (typeof style.style_index === 'number') {
+    const name = model && model.styles[style.style_index];
+    text += ` · ${name || 'style ' + style.style_index}`;
+  } else if (style.style_mix) {
+    text += ' · mix';
+  }
+  text += ` · strength ${formatNumber(style.strength, 2)}`;
+  if (style.preserve_color) text += ' · colours kept';
+  return text;
+}
+
+function makeCard(name) {
+  const node = $('#pipeline-template').content.firstElementChild.cloneNode(true);
+  node.dataset.name = name;
+  $('.name', node).textContent = name;
+  $('.name', node).title = name;
+  const view = {
+    node,
+    canvas: $('canvas', node),
+    overlay: $('.overlay', node),
+    error: $('.error', node),
+    frames: 0,
+    lastFrame: 0,
+    abort: null,
+  };
+  $('.start', node).addEventListener('click', () => lifecycle(name, 'start', view));
+  $('.stop', node).addEventListener('click', () => lifecycle(name, 'stop', view));
+  return view;
+}
+
+async function lifecycle(name, action, view) {
+  const buttons = [$('.start', view.node), $('.stop', view.node)];
+  buttons.forEach((b) => { b.disabled = true; });
+  try {
+    const snapshot = await postJSON(`/v1/pipelines/${encodeURIComponent(name)}/${action}`, {});
+    showError(view.error, null);
+    updateCard(view, snapshot);
+  } catch (error) {
+    showError(view.error, error);
+    updateCard(view, state.snapshots.get(name));
+  }
+}
+
+function updateCard(view, p) {
+  if (!p) return;
+  state.snapshots.set(p.name, p);
+  const badge = $('.state', view.node);
+  badge.textContent = p.state;
+  badge.className = 'badge state ' + p.state;
+  const frames = p.frames || {};
+  $('.fps', view.node).textContent = formatNumber(p.fps, 1);
+  $('.latency', view.node).textContent = formatLatency(p.latency_ms);
+  $('.dropped', view.node).textContent = formatNumber(frames.dropped);
+  $('.out', view.node).textContent = formatNumber(frames.out);
+  $('.style-line', view.node).textContent = describeStyle(p.style);
+  $('.style-line', view.node).title = p.last_error ? 'Last error: ' + p.last_error : '';
+  const running = ['running', 'starting', 'reconnecting'].includes(p.state);
+  $('.start', view.node).disabled = running || p.state === 'stopping';
+  $('.stop', view.node).disabled = !running;
+  const list = $('.outputs', view.node);
+  const outputs = p.outputs || [];
+  while (list.children.length > outputs.length) list.lastElementChild.remove();
+  outputs.forEach((o, i) => {
+    let item = list.children[i];
+    if (!item) {
+      item = document.createElement('li');
+      item.append(document.createElement('span'), document.createElement('span'));
+      item.firstChild.className = 'target';
+      list.append(item);
+    }
+    item.firstChild.textContent = o.name;
+    item.firstChild.title = o.last_error ? `${o.name}: ${o.last_error}` : o.name;
+    item.lastChild.textContent = `${o.state} · ${o.frames_written}`;
+    item.lastChild.className = o.last_error && o.state !== 'connected' && o.state !== 'recording' ? 'bad'
+      : (o.state === 'connected' || o.state === 'recording' ? 'ok' : '');
+  });
+  if (!running && view.frames > 0) {
+    view.overlay.textContent = `Pipeline ${p.state}`;
+    view.overlay.hidden = false;
+  }
+  if (p.state === 'failed' && p.last_error) showError(view.error, new Error(p.last_error));
+}
+
+async function refreshPipelines() {
+  const status = $('#api-status');
+  let list;
+  try {
+    list = (await (await api('/v1/pipelines')).json()).pipelines;
+  } catch (error) {
+    status.textContent = error.status === 401 ? 'This server’s views are locked: enter the token.' : `API unreachable: ${error.message}`;
+    status.classList.add('bad');
+    return;
+  }
+  status.textContent = `${list.length} pipeline${list.length === 1 ? '' : 's'} · updated ${new Date().toLocaleTimeString()}`;
+  status.classList.remove('bad');
+  const container = $('#pipelines');
+  $('#pipelines-empty').hidden = list.length > 0;
+  $('#pipelines-empty').textContent = 'No pipelines are configured.';
+  const names = new Set(list.map((p) => p.name));
+  for (const [name, view] of state.cards) {
+    if (!names.has(name)) {
+      if (view.abort) view.abort.abort();
+      view.node.remove();
+      state.cards.delete(name);
+      state.snapshots.delete(name);
+    }
+  }
+  list.forEach((p, index) => {
+    let view = state.cards.get(p.name);
+    if (!view) {
+      view = makeCard(p.name);
+      state.cards.set(p.name, view);
+      container.append(view.node);
+      if (index < MAX_PREVIEWS) runPreview(p.name, view);
+      else view.overlay.textContent = `Previews are shown for the first ${MAX_PREVIEWS} pipelines only.`;
+    }
+    updateCard(view, p);
+  });
+  renderTargets(list);
+}
+
+// MARK: preview
+
+/**
+ * Reads the MJPEG stream (multipart/x-mixed-replace; every part has a Content-Length) and calls `onPicture`
+ * with each JPEG's bytes. Returns when the stream ends.
+ */
+async function readParts(reader, onPicture) {
+  let buffer = new Uint8Array(0);
+  const decoder = new TextDecoder();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    const joined = new Uint8Array(buffer.length + value.length);
+    joined.set(buffer);
+    joined.set(value, buffer.length);
+    buffer = joined;
+    for (;;) {
+      const headerEnd = indexOfBlankLine(buffer);
+      if (headerEnd < 0) break;
+      const headers = decoder.decode(buffer.subarray(0, headerEnd));
+      const match = /content-length:\s*(\d+)/i.exec(headers);
+      if (!match) throw new Error('preview part without Content-Length');
+      const length = Number(match[1]);
+      const start = headerEnd + 4;
+      if (buffer.length < start + length + 2) break;
+      await onPicture(buffer.slice(start, start + length));
+      buffer = buffer.slice(start + length + 2);
+    }
+  }
+}
+
+function indexOfBlankLine(bytes) {
+  for (let i = 0; i + 3 < bytes.length; i++) {
+    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) return i;
+  }
+  return -1;
+}
+
+async function runPreview(name, view) {
+  const controller = new AbortController();
+  view.abort = controller;
+  const context = view.canvas.getContext('2d');
+  while (!controller.signal.aborted) {
+    try {
+      const response = await api(`/v1/pipelines/${encodeURIComponent(name)}/preview`, { signal: controller.signal });
+      view.overlay.textContent = 'Waiting for frames…';
+      await readParts(response.body.getReader(), async (jpeg) => {
+        const bitmap = await createImageBitmap(new Blob([jpeg], { type: 'image/jpeg' }));
+        if (view.canvas.width !== bitmap.width || view.canvas.height !== bitmap.height) {
+          view.canvas.width = bitmap.width;
+          view.canvas.height = bitmap.height;
+        }
+        context.drawImage(bitmap, 0, 0);
+        bitmap.close();
+        view.frames += 1;
+        view.lastFrame = performance.now();
+        view.canvas.dataset.frames = String(view.frames);
+        view.overlay.hidden = true;
+      });
+    } catch (error) {
+      if (controller.signal.aborted) return;
+      view.overlay.textContent = `Preview unavailable: ${error.message}`;
+      view.overlay.hidden = false;
+    }
+    await sleep(2000);
+  }
+}
+
+/** A preview that stopped delivering says so instead of showing a frozen picture as if it were live. */
+function watchStalls() {
+  const now = performance.now();
+  for (const view of state.cards.values()) {
+    if (view.frames > 0 && now - view.lastFrame > 3000 && view.overlay.hidden) {
+      view.overlay.textContent = 'No new frames';
+      view.overlay.hidden = false;
+    }
+  }
+}
+
+// MARK: styles
+
+function renderTargets(list) {
+  const select = $('#style-target');
+  const names = list.map((p) => p.name);
+  const current = [...select.options].map((o) => o.value);
+  if (names.join('\n') !== current.join('\n')) {
+    select.replaceChildren(...names.map((n) => new Option(n, n)));
+    if (state.target && names.includes(state.target)) select.value = state.target;
+  }
+  const target = names.includes(state.target) ? state.target : names[0] || null;
+  if (target !== state.target) {
+    state.target = target;
+    syncStyleControls();
+  }
+  markActiveTile();
+}
+
+/** The strength and colour controls show the target pipeline's current values. */
+function syncStyleControls() {
+  const p = state.target && state.snapshots.get(state.target);
+  if (!p || !p.style) return;
+  $('#strength').value = p.style.strength;
+  $('#strength-value').textContent = Number(p.style.strength).toFixed(2);
+  $('#preserve-color').checked = Boolean(p.style.preserve_color);
+}
+
+function markActiveTile() {
+  const p = state.target && state.snapshots.get(state.target);
+  for (const tile of document.querySelectorAll('#styles .tile')) {
+    let active = false;
+    if (p && p.style && tile.dataset.model === p.style.model) {
+      active = tile.dataset.style === undefined || Number(tile.dataset.style) === (p.style.style_index ?? 0);
+    }
+    tile.setAttribute('aria-pressed', String(active));
+  }
+}
+
+/** Every style: one entry per single-style model, one per style of a multi-style model. */
+function styleChoices() {
+  const singles = [];
+  const multi = [];
+  for (const model of state.models) {
+    if (model.error) continue;
+    if (model.styles.length > 1) {
+      model.styles.forEach((styleName, index) => multi.push({
+        model: model.name, style: index, label: `${model.name} · ${styleName}`, short: styleName, group: model,
+      }));
+    } else {
+      singles.push({ model: model.name, style: null, label: model.name });
+    }
+  }
+  return singles.concat(multi);
+}
+
+/** Loads the models once at a time: a second call while one runs waits for it instead of racing it. */
+function loadModels() {
+  if (!state.modelsLoading) {
+    state.modelsLoading = fetchModels().finally(() => { state.modelsLoading = null; });
+  }
+  return state.modelsLoading;
+}
+
+async function fetchModels() {
+  const container = $('#styles');
+  let models;
+  try {
+    models = (await (await api('/v1/models')).json()).models;
+  } catch (error) {
+    showError($('#styles-error'), error);
+    return;
+  }
+  showError($('#styles-error'), null);
+  state.models = models;
+  const choices = styleChoices();
+  if (!choices.length) {
+    container.replaceChildren(Object.assign(document.createElement('p'), { className: 'empty', textContent: 'No usable models in server.model_dirs.' }));
+  } else {
+    // Single-style models first, then one titled group per multi-style model.
+    const items = [];
+    let group = null;
+    for (const choice of choices) {
+      if (choice.group && choice.group !== group) {
+        group = choice.group;
+        const heading = document.createElement('h3');
+        heading.className = 'group';
+        heading.textContent = `${group.name}: ${group.styles.length} styles`;
+        items.push(heading);
+      }
+      items.push(makeTile(choice));
+    }
+    container.replaceChildren(...items);
+  }
+  // Rebuilt options keep what the person had chosen.
+  const select = $('#picture-style');
+  const chosen = select.value;
+  select.replaceChildren(...choices.map((c) => new Option(c.label, JSON.stringify({ model: c.model, style: c.style }))));
+  if (chosen && [...select.options].some((o) => o.value === chosen)) select.value = chosen;
+  updatePictureButton();
+  markActiveTile();
+  for (const view of state.cards.values()) updateCard(view, state.snapshots.get(view.node.dataset.name));
+  loadThumbnails(choices);
+}
+
+function makeTile(choice) {
+  const tile = document.createElement('button');
+  tile.type = 'button';
+  tile.className = 'tile';
+  tile.dataset.model = choice.model;
+  if (choice.style !== null) tile.dataset.style = String(choice.style);
+  tile.title = choice.label;
+  tile.setAttribute('aria-pressed', 'false');
+  const image = document.createElement('img');
+  image.className = 'thumb';
+  image.alt = '';
+  image.width = 128;
+  image.height = 96;
+  const label = document.createElement('span');
+  label.textContent = choice.short || choice.label;
+  tile.append(image, label);
+  tile.addEventListener('click', () => applyStyle(choice, tile));
+  return tile;
+}
+
+/** Thumbnails two at a time (the server makes them one at a time, once each, and keeps them). */
+async function loadThumbnails(choices) {
+  const queue = [...choices];
+  const worker = async () => {
+    for (let choice = queue.shift(); choice; choice = queue.shift()) {
+      const selector = `#styles .tile[data-model="${CSS.escape(choice.model)}"]` + (choice.style === null ? ':not([data-style])' : `[data-style="${choice.style}"]`);
+      const tile = document.querySelector(selector);
+      if (!tile) continue;
+      const query = choice.style === null ? '' : `?style=${choice.style}`;
+      try {
+        const blob = await (await api(`/v1/models/${encodeURIComponent(choice.model)}/thumbnail${query}`)).blob();
+        $('img', tile).src = URL.createObjectURL(blob);
+      } catch (error) {
+        tile.title = `${choice.label}: ${error.message}`;
+        tile.classList.add('busy');
+      }
+    }
+  };
+  await Promise.all([worker(), worker()]);
+}
+
+async function applyStyle(choice, tile) {
+  const errorLine = $('#styles-error');
+  if (!state.target) { showError(errorLine, new Error('No pipeline to apply the style to.')); return; }
+  const body = { model: choice.model, strength: Number($('#strength').value), preserve_color: $('#preserve-color').checked };
+  if (choice.style !== null) body.style_index = choice.style;
+  tile.classList.add('busy');
+  try {
+    const snapshot = await postJSON(`/v1/pipelines/${encodeURIComponent(state.target)}/style`, body);
+    showError(errorLine, null);
+    const view = state.cards.get(state.target);
+    if (view) updateCard(view, snapshot);
+    markActiveTile();
+  } catch (error) {
+    showError(errorLine, error);
+  } finally {
+    tile.classList.remove('busy');
+  }
+}
+
+async function applyOptions() {
+  const errorLine = $('#styles-error');
+  if (!state.target) return;
+  try {
+    const snapshot = await postJSON(`/v1/pipelines/${encodeURIComponent(state.target)}/style`, {
+      strength: Number($('#strength').value), preserve_color: $('#preserve-color').checked,
+    });
+    showError(errorLine, null);
+    const view = state.cards.get(state.target);
+    if (view) updateCard(view, snapshot);
+  } catch (error) {
+    showError(errorLine, error);
+    syncStyleControls();
+  }
+}
+
+function setUpStyles() {
+  $('#style-target').addEventListener('change', (event) => {
+    state.target = event.target.value;
+    syncStyleControls();
+    markActiveTile();
+  });
+  $('#strength').addEventListener('input', (event) => {
+    $('#strength-value').textContent = Number(event.target.value).toFixed(2);
+  });
+  $('#strength').addEventListener('change', applyOptions);
+  $('#preserve-color').addEventListener('change', applyOptions);
+}
+
+// MARK: picture
+
+function updatePictureButton() {
+  $('#picture-go').disabled = !state.pictureFile || !$('#picture-style').value;
+}
+
+function choosePicture(file) {
+  const errorLine = $('#picture-error');
+  if (!file) return;
+  if (file.type && !file.type.startsWith('image/')) {
+    showError(errorLine, new Error(`${file.name} is not a picture (${file.type}).`));
+    return;
+  }
+  showError(errorLine, null);
+  state.pictureFile = file;
+  if (state.originalURL) URL.revokeObjectURL(state.originalURL);
+  state.originalURL = URL.createObjectURL(file);
+  const original = $('#picture-original');
+  original.src = state.originalURL;
+  original.hidden = false;
+  $('#drop-text').textContent = `${file.name} (${Math.round(file.size / 1024)} KiB): drop another or choose a file`;
+  updatePictureButton();
+}
+
+async function stylizePicture() {
+  const errorLine = $('#picture-error');
+  const file = state.pictureFile;
+  if (!file) return;
+  const choice = JSON.parse($('#picture-style').value);
+  const query = new URLSearchParams({
+    model: choice.model, strength: $('#strength').value, preserve_color: String($('#preserve-color').checked),
+  });
+  if (choice.style !== null) query.set('style', String(choice.style));
+  const button = $('#picture-go');
+  button.disabled = true;
+  $('#picture-busy').hidden = false;
+  try {
+    const response = await api(`/v1/stylize?${query}`, {
+      method: 'POST', headers: { 'Content-Type': file.type || 'application/octet-stream' }, body: file,
+    });
+    const blob = await response.blob();
+    if (state.resultURL) URL.revokeObjectURL(state.resultURL);
+    state.resultURL = URL.createObjectURL(blob);
+    const result = $('#picture-result');
+    result.src = state.resultURL;
+    result.hidden = false;
+    const link = $('#picture-download');
+    link.href = state.resultURL;
+    link.download = `${file.name.replace(/\.[^.]*$/, '')}-${choice.model}.jpg`;
+    link.hidden = false;
+    showError(errorLine, null);
+  } catch (error) {
+    showError(errorLine, error);
+  } finally {
+    $('#picture-busy').hidden = true;
+    updatePictureButton();
+  }
+}
+
+function setUpPicture() {
+  const drop = $('#drop');
+  $('#picture-file').addEventListener('change', (event) => choosePicture(event.target.files[0]));
+  drop.addEventListener('dragover', (event) => { event.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (event) => {
+    event.preventDefault();
+    drop.classList.remove('over');
+    choosePicture(event.dataTransfer.files[0]);
+  });
+  $('#picture-style').addEventListener('change', updatePictureButton);
+  $('#picture-go').addEventListener('click', stylizePicture);
+}
+
+// MARK: start
+
+async function pollForever() {
+  for (;;) {
+    await refreshPipelines();
+    watchStalls();
+    await sleep(POLL_MS);
+  }
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  setUpToken();
+  setUpStyles();
+  setUpPicture();
+  loadModels();
+  pollForever();
+});
