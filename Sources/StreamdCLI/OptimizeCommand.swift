@@ -160,10 +160,13 @@ struct OptimizeCommand: AsyncParsableCommand {
         scaleLoop: for scale in 0..<scales {
             let longer = size >> (scales - 1 - scale)
             let target = GatysSizes.fit(width: contentPicture.width, height: contentPicture.height, longer: longer)
+            try GatysSizes.checkLargeEnough(target.width, target.height, content)
             let contentMap = FeatureMap(picture: try ImageDecoder.resize(contentPicture, width: target.width, height: target.height))
             let styleLonger = max(16, (styleSize ?? size) >> (scales - 1 - scale))
-            let styleMaps = try zip(styles, blend).map { style, beta -> (FeatureMap, Double) in
+            let styleMaps = try zip(zip(styles, styleImages), blend).map { pair, beta -> (FeatureMap, Double) in
+                let (style, path) = pair
                 let s = GatysSizes.fit(width: style.width, height: style.height, longer: styleLonger)
+                try GatysSizes.checkLargeEnough(s.width, s.height, path)
                 return (FeatureMap(picture: try ImageDecoder.resize(style, width: s.width, height: s.height)), beta)
             }
             let objective = GatysObjective(network: network, content: contentMap, styles: styleMaps, weights: weights, context: context)
@@ -246,6 +249,10 @@ enum GatysLayerList {
     static func parse(_ text: String, option: String) throws -> [(String, Double)] {
         let items = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard !items.isEmpty else { throw ValidationError("\(option): give at least one layer") }
+        let names = items.map { $0.split(separator: ":", maxSplits: 1).first.map(String.init) ?? "" }
+        if let repeated = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
+            throw ValidationError("\(option): '\(repeated)' is named twice")
+        }
         return try items.map { item in
             let parts = item.split(separator: ":", maxSplits: 1).map(String.init)
             guard VGG19LossNetwork.layerNames.contains(parts[0]), parts[0].hasPrefix("relu") else {
@@ -282,6 +289,13 @@ enum GatysSizes {
             if fields.count >= 2, let kb = Int(fields[1]) { return kb * 1024 }
         }
         return nil
+    }
+
+    /// VGG19 halves a picture four times before relu5_1: a side under 16 pixels would vanish.
+    static func checkLargeEnough(_ width: Int, _ height: Int, _ path: String) throws {
+        guard min(width, height) >= 16 else {
+            throw ValidationError("\(path): \(width)x\(height) at this size is too small for VGG19 (16 pixels on each side at least; raise --size or --style-size)")
+        }
     }
 
     /// out.png → out-step0050.png

@@ -149,6 +149,7 @@ struct TrainCommand: AsyncParsableCommand {
                 let s = GatysSizes.fit(width: image.width, height: image.height, longer: styleSize)
                 image = try ImageDecoder.resize(image, width: s.width, height: s.height)
             }
+            try GatysSizes.checkLargeEnough(image.width, image.height, path)
             return FeatureMap(picture: image)
         }
         var settings = PerceptualTrainer.Settings()

@@ -78,8 +78,12 @@ final class OptimizeCommandTests: XCTestCase {
                                      "--loss-network", try vgg()]), mentioning: ["--size 16384", "GB"])
         CLI.assertFails(try CLI.run(["optimize", content, out, "--style-image", style, "--size", "32", "--loss-network", tmp.file("nowhere")]),
                         mentioning: ["nowhere"])
+        // A panorama whose short side would vanish inside VGG19.
+        CLI.assertFails(try CLI.run(["optimize", content, out, "--style-image", style, "--size", "32", "--style-size", "20", "--steps", "1",
+                                     "--loss-network", try vgg()]), mentioning: ["wave.jpg", "too small"])
         // Option errors name the option.
         for (args, mention) in [(["--style-blend", "1,2"], "--style-blend"), (["--style-layers", "relu9_1"], "relu9_1"),
+                                (["--style-layers", "relu1_1,relu1_1:0.5"], "named twice"),
                                 (["--optimizer", "sgd"], "sgd"), (["--steps", "0"], "--steps")] {
             let r = try CLI.run(["optimize", content, out, "--style-image", style] + args)
             XCTAssertNotEqual(r.status, 0)
