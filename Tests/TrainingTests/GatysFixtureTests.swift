@@ -8,6 +8,8 @@ import XCTest
 /// with respect to the picture (dequantised VGG19, two blended style pictures, TV), three Adam steps, and an
 /// L-BFGS run with strong-Wolfe line search, all from PyTorch itself.
 final class GatysFixtureTests: XCTestCase {
+    override class func tearDown() { SharedVGG.release() }
+
     struct Index: Decodable {
         struct Losses: Decodable { var content: Double, style: Double, tv: Double }
         struct LBFGSRun: Decodable { var history_size: Int, iterations: Int, evaluations: [Double], regularisation: Double }

@@ -7,6 +7,8 @@ import XCTest
 
 /// A short real optimisation: a Kodak photo toward Hokusai's Great Wave with L-BFGS, small enough for a test.
 final class GatysOptimizationTests: XCTestCase {
+    override class func tearDown() { SharedVGG.release() }
+
     func picture(_ relative: String, width: Int, height: Int) throws -> FeatureMap {
         FeatureMap(picture: try ImageDecoder.resize(try ImageDecoder.decode(path: try SharedData.path(relative)), width: width, height: height))
     }

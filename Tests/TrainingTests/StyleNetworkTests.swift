@@ -8,6 +8,8 @@ import XCTest
 /// parameter gradient of a small random network with conditional instance norm; and its export against the
 /// inference engine.
 final class StyleNetworkTests: XCTestCase {
+    override class func tearDown() { SharedVGG.release() }
+
     struct Step: Decodable {
         var photo_shape: [Int]
         var style_shapes: [[Int]]

@@ -7,6 +7,8 @@ import XCTest
 /// The frozen loss network: `ConvReLU3x3` (Winograd forward, Winograd flipped-kernel input gradient) against the
 /// naive definition, and the whole VGG19 chain against TensorFlow's activations.
 final class VGG19LossNetworkTests: XCTestCase {
+    override class func tearDown() { SharedVGG.release() }
+
     /// ConvReLU3x3 forward and input gradient against `ConvolutionGradientTests`' naive loops, on every lowering
     /// it picks: im2col (3 → 16, and 16 → 3 backward), Winograd F(2×2) (16 → 24) and F(4×4) (64 → 64), on sizes
     /// that leave partial tiles.
