@@ -124,14 +124,22 @@ public final class Conv2d {
                 }
             }
         }
-        let h = g.hp - 2 * padding, w = g.wp - 2 * padding
-        dx.reshape(channels: g.cin, height: h, width: w)
-        paddedInputGradient.withUnsafeBufferPointer { dxp in
+        Self.unpad(paddedInputGradient, channels: g.cin, paddedHeight: g.hp, paddedWidth: g.wp, padding: padding, mode: padMode,
+                   into: &dx, pool: context.pool)
+    }
+
+    /// The padding's adjoint: dx = the interior of dxp, plus (for mirrored or repeated borders) every border
+    /// position's gradient added onto the pixel it was copied from. Shared by every padded training layer.
+    static func unpad(_ dxp: [Float], channels: Int, paddedHeight hp: Int, paddedWidth wp: Int, padding: Int, mode: PadMode,
+                      into dx: inout FeatureMap, pool: ComputePool) {
+        let h = hp - 2 * padding, w = wp - 2 * padding
+        dx.reshape(channels: channels, height: h, width: w)
+        dxp.withUnsafeBufferPointer { gp in
             dx.values.withUnsafeMutableBufferPointer { d in
-                Elementwise.crop(dxp.baseAddress!, c: g.cin, h: g.hp, w: g.wp, pads: .uniform(padding), into: d.baseAddress!)
-                if padMode != .zero && padding > 0 {
-                    Self.foldBorder(dxp.baseAddress!, channels: g.cin, height: h, width: w, padding: padding, mode: padMode,
-                                    into: d.baseAddress!, pool: context.pool)
+                Elementwise.crop(gp.baseAddress!, c: channels, h: hp, w: wp, pads: .uniform(padding), into: d.baseAddress!)
+                if mode != .zero && padding > 0 {
+                    foldBorder(gp.baseAddress!, channels: channels, height: h, width: w, padding: padding, mode: mode,
+                               into: d.baseAddress!, pool: pool)
                 }
             }
         }

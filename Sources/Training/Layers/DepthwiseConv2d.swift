@@ -120,16 +120,7 @@ public final class DepthwiseConv2d {
         }
         for i in weightGradient.indices { weightGradient[i] += Float(weightSums[i]) }
         for c in 0..<channels { biasGradient[c] += Float(biasSums[c]) }
-        let h = hp - 2 * padding, w = wp - 2 * padding
-        dx.reshape(channels: channels, height: h, width: w)
-        paddedInputGradient.withUnsafeBufferPointer { gp in
-            dx.values.withUnsafeMutableBufferPointer { d in
-                Elementwise.crop(gp.baseAddress!, c: channels, h: hp, w: wp, pads: .uniform(padding), into: d.baseAddress!)
-                if padMode != .zero && padding > 0 {
-                    Conv2d.foldBorder(gp.baseAddress!, channels: channels, height: h, width: w, padding: padding, mode: padMode,
-                                      into: d.baseAddress!, pool: context.pool)
-                }
-            }
-        }
+        Conv2d.unpad(paddedInputGradient, channels: channels, paddedHeight: hp, paddedWidth: wp, padding: padding, mode: padMode,
+                     into: &dx, pool: context.pool)
     }
 }
