@@ -16,14 +16,17 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "fixtures"))
 from vgg19_torch import features, gram, load_vgg, picture  # noqa: E402
 
-ARCHS = {"johnson": ([32, 64, 128], 5), "light": ([16, 32, 64], 3)}
+# widths, residual blocks, depthwise-separable residual convolutions (as streamd's --arch presets)
+ARCHS = {"johnson": ([32, 64, 128], 5, False), "light": ([16, 32, 64], 3, True)}
 
 
 class Unit(nn.Module):
-    def __init__(self, cin, cout, k, stride=1, upsample=False, norm=True, relu=True):
+    def __init__(self, cin, cout, k, stride=1, upsample=False, norm=True, relu=True, depthwise=False):
         super().__init__()
         self.k, self.stride, self.upsample, self.relu = k, stride, upsample, relu
-        self.conv = nn.Conv2d(cin, cout, k, stride)
+        # depthwise: a k×k convolution per channel, then a pointwise 1×1 one (MobileNet's separable form)
+        self.conv = (nn.Sequential(nn.Conv2d(cin, cin, k, stride, groups=cin), nn.Conv2d(cin, cout, 1)) if depthwise
+                     else nn.Conv2d(cin, cout, k, stride))
         self.norm = nn.InstanceNorm2d(cout, affine=True) if norm else None
 
     def forward(self, x):
@@ -36,11 +39,11 @@ class Unit(nn.Module):
 
 
 class Net(nn.Module):
-    def __init__(self, widths, blocks):
+    def __init__(self, widths, blocks, depthwise):
         super().__init__()
         a, b, c = widths
         self.head = nn.Sequential(Unit(3, a, 9), Unit(a, b, 3, 2), Unit(b, c, 3, 2))
-        self.res = nn.ModuleList([nn.Sequential(Unit(c, c, 3), Unit(c, c, 3, relu=False)) for _ in range(blocks)])
+        self.res = nn.ModuleList([nn.Sequential(Unit(c, c, 3, depthwise=depthwise), Unit(c, c, 3, relu=False, depthwise=depthwise)) for _ in range(blocks)])
         self.tail = nn.Sequential(Unit(c, b, 3, upsample=True), Unit(b, a, 3, upsample=True), Unit(a, 3, 9, norm=False, relu=False))
 
     def forward(self, x):

@@ -45,6 +45,9 @@ struct TrainCommand: AsyncParsableCommand {
           help: "Depthwise-separable residual convolutions (default: on for light, off for johnson).")
     var depthwiseResidual: Bool?
 
+    @Option(name: .customLong("edge-kernel"), help: "Kernel of the first and last convolution (default 9; 5 or 3 make a light network much cheaper).")
+    var edgeKernel: Int?
+
     @Option(help: "Passes over the dataset.")
     var epochs: Int = 1
 
@@ -103,6 +106,7 @@ struct TrainCommand: AsyncParsableCommand {
         if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
         if let widthMultiplier, !(widthMultiplier > 0 && widthMultiplier <= 4) { throw ValidationError("--width-multiplier must be in (0, 4]") }
         if let residualBlocks, !(0...16).contains(residualBlocks) { throw ValidationError("--residual-blocks must be between 0 and 16") }
+        if let edgeKernel, !(edgeKernel >= 1 && edgeKernel <= 11 && edgeKernel % 2 == 1) { throw ValidationError("--edge-kernel must be odd, between 1 and 11") }
         if let maxSteps, maxSteps < 1 { throw ValidationError("--max-steps must be at least 1") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if imageSize < 16 || imageSize % 4 != 0 || imageSize > 4096 { throw ValidationError("--image-size must be a multiple of 4 between 16 and 4096") }
@@ -168,6 +172,7 @@ struct TrainCommand: AsyncParsableCommand {
         }
         if let residualBlocks { architecture.residualBlocks = residualBlocks }
         if let depthwiseResidual { architecture.depthwiseResidual = depthwiseResidual }
+        if let edgeKernel { architecture.edgeKernel = edgeKernel }
         let network = StyleNetwork(architecture: architecture, seed: seed, context: context)
         let trainer = PerceptualTrainer(network: network, vgg: vgg, styles: styles, settings: settings, context: context)
 

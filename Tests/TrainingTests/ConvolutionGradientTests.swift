@@ -1,3 +1,4 @@
+import Stylize
 import TestSupport
 import Training
 import XCTest
@@ -120,6 +121,43 @@ final class ConvolutionGradientTests: XCTestCase {
                       GradientCheck.relativeError(conv.biasGradient, naive.db)]
         print("conv3x3 multi-band input/weight/bias gradient: relative error against naive \(errors)")
         for e in errors { XCTAssertLessThan(e, 1e-5) }
+    }
+
+    /// A convolution with 16 or more channels each side runs its forward and input gradient on Winograd
+    /// (F(2×2) below 64 channels, F(4×4) from 64); both must agree with the im2col lowering, with zero and
+    /// mirrored borders, across two optimiser-style weight changes (the packed weights must follow `weight`).
+    func testWinogradLoweringMatchesIm2col() {
+        for (i, (cin, cout, mode)) in [(16, 24, PadMode.reflect), (64, 64, .reflect), (32, 16, .zero)].enumerated() {
+            var rng = SplitMix64(seed: 40 + UInt64(i))
+            let x = GradientCheck.randomMap(&rng, channels: cin, height: 19, width: 13)
+            let dy = GradientCheck.randomMap(&rng, channels: cout, height: 19, width: 13)
+            let context = TrainingContext(threads: 2)
+            let layers = [Conv2d.Lowering.automatic, .im2col].map {
+                Conv2d(inputChannels: cin, outputChannels: cout, padMode: mode, weight: rng.floats(cout * cin * 9), bias: rng.floats(cout),
+                       lowering: $0, context: context)
+            }
+            layers[1].weight = layers[0].weight
+            layers[1].bias = layers[0].bias
+            for round in 0..<2 {
+                var results: [(y: FeatureMap, dx: FeatureMap)] = []
+                for layer in layers {
+                    var y = FeatureMap(), dx = FeatureMap()
+                    layer.zeroGradients()
+                    layer.forward(x, into: &y)
+                    layer.backward(dy, into: &dx)
+                    results.append((y, dx))
+                }
+                let yErr = GradientCheck.relativeError(results[0].y.values, results[1].y.values.map(Double.init))
+                let dxErr = GradientCheck.relativeError(results[0].dx.values, results[1].dx.values.map(Double.init))
+                let dwErr = GradientCheck.relativeError(layers[0].weightGradient, layers[1].weightGradient.map(Double.init))
+                print("conv3x3 \(cin)→\(cout) \(mode) round \(round): Winograd against im2col, output \(yErr), input gradient \(dxErr), weight gradient \(dwErr)")
+                XCTAssertLessThan(yErr, 1e-4)
+                XCTAssertLessThan(dxErr, 1e-4)
+                XCTAssertLessThan(dwErr, 1e-5)
+                // An optimiser step changes the weights in place.
+                for layer in layers { layer.weight = layer.weight.map { $0 * 0.5 } }
+            }
+        }
     }
 
     /// Parameter gradients add up over backward calls (a batch, or several losses) until zeroed, like `.grad`;

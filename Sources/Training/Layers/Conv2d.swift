@@ -14,7 +14,15 @@ public import Stylize
 /// then folds dXp back onto the unpadded input: the padding's adjoint (a crop for zeros; for mirrored or
 /// repeated borders each padded position adds its gradient to the pixel it copied). Parameter gradients
 /// accumulate across calls, like PyTorch's `.grad`, until `zeroGradients()`.
+///
+/// A 3×3 stride-1 convolution on at least 16 channels each side (a style network's residual and decoder
+/// convolutions, most of its work) runs its forward and its input gradient on the engine's Winograd
+/// lowering instead, as `ConvReLU3x3` does for VGG: dXp = conv3×3(pad₂(dY), W′), W′ the kernel flipped with
+/// channels swapped. Its weights are packed once per change of `weight` (once per optimiser step); the
+/// weight gradient keeps the im2col GEMM. `lowering: .im2col` forces the plain path (the tests' reference).
 public final class Conv2d {
+    public enum Lowering: Sendable { case automatic, im2col }
+
     public let inputChannels: Int
     public let outputChannels: Int
     public let kernel: Int
@@ -22,7 +30,7 @@ public final class Conv2d {
     public let padding: Int
     public let padMode: PadMode
     /// OIHW, [cout][cin][k][k], the layout of PyTorch's `Conv2d.weight`.
-    public var weight: [Float]
+    public var weight: [Float] { didSet { packed = nil } }
     public var bias: [Float]
     public private(set) var weightGradient: [Float]
     public private(set) var biasGradient: [Float]
@@ -33,9 +41,16 @@ public final class Conv2d {
     private var geometry: Convolution.Geometry?
     /// dL/d(padded input), reused between calls.
     private var paddedInputGradient: [Float] = []
+    /// The Winograd transform when this convolution qualifies for it (see the type's documentation).
+    private let winograd: Winograd.Transform?
+    /// `weight` packed for the Winograd forward and, flipped and transposed, for the input gradient; nil
+    /// until needed after each change of `weight`.
+    private var packed: (forward: [Float], backward: [Float])?
+    /// pad₂(dY) for the Winograd input gradient.
+    private var paddedOutputGradient: [Float] = []
 
     public init(inputChannels: Int, outputChannels: Int, kernel: Int = 3, stride: Int = 1, padding: Int = 1,
-                padMode: PadMode = .zero, weight: [Float], bias: [Float], context: TrainingContext) {
+                padMode: PadMode = .zero, weight: [Float], bias: [Float], lowering: Lowering = .automatic, context: TrainingContext) {
         precondition(weight.count == outputChannels * inputChannels * kernel * kernel,
                      "weight is not \(outputChannels)×\(inputChannels)×\(kernel)×\(kernel)")
         precondition(bias.count == outputChannels, "bias is not \(outputChannels) values")
@@ -51,6 +66,26 @@ public final class Conv2d {
         weightGradient = [Float](repeating: 0, count: weight.count)
         biasGradient = [Float](repeating: 0, count: bias.count)
         self.context = context
+        if lowering == .automatic && kernel == 3 && stride == 1 && padding == 1 && inputChannels >= 16 && outputChannels >= 16 {
+            winograd = inputChannels >= 64 && outputChannels >= 64 ? Winograd.f4 : Winograd.f2
+        } else {
+            winograd = nil
+        }
+    }
+
+    /// The packed Winograd weights for the current `weight`.
+    private func packedWeights(_ t: Winograd.Transform) -> (forward: [Float], backward: [Float]) {
+        if let packed { return packed }
+        let (cin, cout) = (inputChannels, outputChannels)
+        var flipped = [Float](repeating: 0, count: weight.count)
+        for co in 0..<cout {
+            for ci in 0..<cin {
+                for t in 0..<9 { flipped[(ci * cout + co) * 9 + (8 - t)] = weight[(co * cin + ci) * 9 + t] }
+            }
+        }
+        let result = (Winograd.pack(weight, cout: cout, cin: cin, transform: t), Winograd.pack(flipped, cout: cin, cin: cout, transform: t))
+        packed = result
+        return result
     }
 
     public func zeroGradients() {
@@ -73,11 +108,19 @@ public final class Conv2d {
             paddedInput.withUnsafeMutableBufferPointer { xp in
                 Elementwise.pad(xb.baseAddress!, c: g.cin, h: x.height, w: x.width, pads: .uniform(padding), mode: padMode,
                                 into: xp.baseAddress!, pool: pool)
+                let winogradWeights = winograd.map { packedWeights($0).forward }
                 weight.withUnsafeBufferPointer { w in
                     bias.withUnsafeBufferPointer { b in
                         y.values.withUnsafeMutableBufferPointer { yb in
-                            Convolution.forwardIm2col(UnsafePointer(xp.baseAddress!), g, weight: w.baseAddress!, into: yb.baseAddress!,
-                                                      workspace: workspace, pool: pool)
+                            if let t = winograd, let u = winogradWeights {
+                                u.withUnsafeBufferPointer { ub in
+                                    Winograd.forward(UnsafePointer(xp.baseAddress!), cin: g.cin, hp: g.hp, wp: g.wp, packed: ub.baseAddress!,
+                                                     cout: g.cout, transform: t, into: yb.baseAddress!, workspace: workspace, pool: pool)
+                                }
+                            } else {
+                                Convolution.forwardIm2col(UnsafePointer(xp.baseAddress!), g, weight: w.baseAddress!, into: yb.baseAddress!,
+                                                          workspace: workspace, pool: pool)
+                            }
                             Convolution.addBias(yb.baseAddress!, channels: g.cout, plane: g.ho * g.wo, bias: b.baseAddress!)
                         }
                     }
@@ -114,9 +157,11 @@ public final class Conv2d {
                                 Convolution.im2col(xp.baseAddress!, g, rows: rows, into: col, pool: pool)
                                 GEMM.multiply(m: g.cout, n: k, k: n, a: dyBand, lda: ho * wo, b: col, ldb: n, transB: true,
                                               c: dw.baseAddress!, ldc: k, accumulate: true, pool: pool)
-                                GEMM.multiply(m: k, n: n, k: g.cout, a: w.baseAddress!, lda: k, transA: true, b: dyBand, ldb: ho * wo,
-                                              c: dcol, ldc: n, pool: pool)
-                                Col2im.add(dcol, g, rows: rows, into: dxp.baseAddress!, pool: pool)
+                                if winograd == nil {
+                                    GEMM.multiply(m: k, n: n, k: g.cout, a: w.baseAddress!, lda: k, transA: true, b: dyBand, ldb: ho * wo,
+                                                  c: dcol, ldc: n, pool: pool)
+                                    Col2im.add(dcol, g, rows: rows, into: dxp.baseAddress!, pool: pool)
+                                }
                                 oy0 = rows.upperBound
                             }
                         }
@@ -124,8 +169,28 @@ public final class Conv2d {
                 }
             }
         }
+        if let t = winograd { winogradInputGradient(dy, g, transform: t) }
         Self.unpad(paddedInputGradient, channels: g.cin, paddedHeight: g.hp, paddedWidth: g.wp, padding: padding, mode: padMode,
                    into: &dx, pool: context.pool)
+    }
+
+    /// dXp = conv3×3(pad₂(dY), W′) on the Winograd lowering, into `paddedInputGradient` (hp × wp = ho+2 × wo+2).
+    private func winogradInputGradient(_ dy: FeatureMap, _ g: Convolution.Geometry, transform t: Winograd.Transform) {
+        let backwardWeights = packedWeights(t).backward
+        let (hp2, wp2) = (g.ho + 4, g.wo + 4)
+        if paddedOutputGradient.count != g.cout * hp2 * wp2 { paddedOutputGradient = [Float](repeating: 0, count: g.cout * hp2 * wp2) }
+        let (pool, workspace) = (context.pool, context.workspace)
+        dy.values.withUnsafeBufferPointer { d in
+            paddedOutputGradient.withUnsafeMutableBufferPointer { p in
+                Elementwise.pad(d.baseAddress!, c: g.cout, h: g.ho, w: g.wo, pads: .uniform(2), mode: .zero, into: p.baseAddress!, pool: pool)
+                backwardWeights.withUnsafeBufferPointer { u in
+                    paddedInputGradient.withUnsafeMutableBufferPointer { dxp in
+                        Winograd.forward(UnsafePointer(p.baseAddress!), cin: g.cout, hp: hp2, wp: wp2, packed: u.baseAddress!, cout: g.cin,
+                                         transform: t, into: dxp.baseAddress!, workspace: workspace, pool: pool)
+                    }
+                }
+            }
+        }
     }
 
     /// The padding's adjoint: dx = the interior of dxp, plus (for mirrored or repeated borders) every border

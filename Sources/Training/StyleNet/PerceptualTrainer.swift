@@ -48,6 +48,8 @@ public final class PerceptualTrainer {
     private let styleLosses: [[String: StyleLoss]]
     private var optimizers: [String: Adam] = [:]
     private var networkInput = FeatureMap(), outputPicture = FeatureMap(), outputGradient = FeatureMap()
+    /// The deepest content layer: the photo's forward stops there (nil: no content loss, no forward).
+    private let contentDepth: String?
 
     /// `styles` are RGB 0…1 pictures (any size), one per style of the network.
     public init(network: StyleNetwork, vgg: VGG19LossNetwork, styles: [FeatureMap], settings: Settings, context: TrainingContext) {
@@ -55,6 +57,7 @@ public final class PerceptualTrainer {
         self.network = network
         self.vgg = vgg
         self.settings = settings
+        contentDepth = VGG19LossNetwork.layerNames.last { settings.contentLayers.contains($0) }
         styleLosses = styles.map { style in
             vgg.forward(picture: style)
             return Dictionary(uniqueKeysWithValues: settings.styleLayers.map { ($0, StyleLoss(target: vgg.output($0), context: context)) })
@@ -76,8 +79,8 @@ public final class PerceptualTrainer {
             var mix = [Float](repeating: 0, count: network.architecture.styles)
             mix[styleIndex] = 1
             network.setStyleWeights(mix)
-            // Content targets: the photo's own features.
-            vgg.forward(picture: photo)
+            // Content targets: the photo's own features, computed only as deep as a content layer.
+            if let contentDepth { vgg.forward(picture: photo, through: contentDepth) }
             let targets = Dictionary(uniqueKeysWithValues: settings.contentLayers.map { ($0, ContentLoss(target: vgg.output($0))) })
             // The network's picture, 0…255 in and out; VGG sees it as 0…1.
             networkInput = photo

@@ -14,14 +14,30 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
     public var depthwiseResidual: Bool
     /// Styles of conditional instance norm (1: plain instance norm).
     public var styles: Int
+    /// Kernel of the first and the last convolution (9 in TransformerNet). They run at full resolution on few
+    /// channels, so in a light network they cost as much as everything between them: 5 or 3 buys speed.
+    public var edgeKernel: Int
 
-    public init(name: String, widths: [Int], residualBlocks: Int, depthwiseResidual: Bool = false, styles: Int = 1) {
+    public init(name: String, widths: [Int], residualBlocks: Int, depthwiseResidual: Bool = false, styles: Int = 1, edgeKernel: Int = 9) {
         precondition(widths.count == 3 && widths.allSatisfy { $0 > 0 } && residualBlocks >= 0 && styles >= 1)
+        precondition(edgeKernel >= 1 && edgeKernel % 2 == 1, "the edge kernel must be odd")
         self.name = name
         self.widths = widths
         self.residualBlocks = residualBlocks
         self.depthwiseResidual = depthwiseResidual
         self.styles = styles
+        self.edgeKernel = edgeKernel
+    }
+
+    private enum CodingKeys: String, CodingKey { case name, widths, residualBlocks, depthwiseResidual, styles, edgeKernel }
+
+    /// Checkpoints written before `edgeKernel` existed have TransformerNet's 9.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try c.decode(String.self, forKey: .name), widths: try c.decode([Int].self, forKey: .widths),
+                  residualBlocks: try c.decode(Int.self, forKey: .residualBlocks),
+                  depthwiseResidual: try c.decodeIfPresent(Bool.self, forKey: .depthwiseResidual) ?? false,
+                  styles: try c.decode(Int.self, forKey: .styles), edgeKernel: try c.decodeIfPresent(Int.self, forKey: .edgeKernel) ?? 9)
     }
 
     /// TransformerNet as published: 32/64/128 channels, 5 residual blocks.
@@ -59,13 +75,14 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
                  norm: norm, relu: relu)
         }
         let dw = depthwiseResidual
-        return [.unit(unit("conv1", 3, a, 9)), .unit(unit("conv2", a, b, 3, stride: 2)), .unit(unit("conv3", b, c, 3, stride: 2))]
+        let e = edgeKernel
+        return [.unit(unit("conv1", 3, a, e)), .unit(unit("conv2", a, b, 3, stride: 2)), .unit(unit("conv3", b, c, 3, stride: 2))]
             + (0..<residualBlocks).map { i in
                 .residual(name: "res\(i + 1)", first: unit("res\(i + 1).conv1", c, c, 3, depthwise: dw),
                           second: unit("res\(i + 1).conv2", c, c, 3, depthwise: dw, relu: false))
             }
             + [.unit(unit("up1", c, b, 3, upsample: true)), .unit(unit("up2", b, a, 3, upsample: true)),
-               .unit(unit("out", a, 3, 9, norm: false, relu: false))]
+               .unit(unit("out", a, 3, e, norm: false, relu: false))]
     }
 
     var units: [Unit] {

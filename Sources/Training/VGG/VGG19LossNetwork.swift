@@ -84,9 +84,18 @@ public final class VGG19LossNetwork {
         return outputs[i]
     }
 
-    /// Runs the network on an RGB 0…1 picture.
-    public func forward(picture: FeatureMap) {
+    /// Runs the network on an RGB 0…1 picture, through layer `through` (default: the deepest). Stopping early
+    /// serves targets that only shallow layers read (a training step's content target at relu2_2 costs a tenth
+    /// of the whole network); `output` of a layer beyond it then still holds an older forward's value.
+    public func forward(picture: FeatureMap, through: String? = nil) {
         precondition(picture.channels == 3, "a picture has 3 channels")
+        let end: Int
+        if let through {
+            guard let i = index(of: through) else { preconditionFailure("\(through) is not in this network (deepest \(names.last!))") }
+            end = i
+        } else {
+            end = stages.count - 1
+        }
         input.reshape(channels: 3, height: picture.height, width: picture.width)
         let plane = picture.plane
         for k in 0..<3 {
@@ -95,7 +104,7 @@ public final class VGG19LossNetwork {
             for i in 0..<plane { input.values[dst + i] = picture.values[src + i] * 255 - mean }
         }
         var x = input
-        for i in stages.indices {
+        for i in 0...end {
             switch stages[i] {
             case .conv(let c): c.forward(x, into: &outputs[i], padded: &padded)
             case .maxPool(let p): p.forward(x, into: &outputs[i])
