@@ -48,6 +48,10 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .customLong("edge-kernel"), help: "Kernel of the first and last convolution (default 9; 5 or 3 make a light network much cheaper).")
     var edgeKernel: Int?
 
+    @Flag(name: .customLong("output-tanh"), inversion: .prefixedNo,
+          help: "Bound the output with 150·tanh + 127.5 (Engstrom's form; default: on for light, off for johnson).")
+    var outputTanh: Bool?
+
     @Option(help: "Passes over the dataset.")
     var epochs: Int = 1
 
@@ -173,6 +177,7 @@ struct TrainCommand: AsyncParsableCommand {
         if let residualBlocks { architecture.residualBlocks = residualBlocks }
         if let depthwiseResidual { architecture.depthwiseResidual = depthwiseResidual }
         if let edgeKernel { architecture.edgeKernel = edgeKernel }
+        if let outputTanh { architecture.outputTanh = outputTanh }
         let network = StyleNetwork(architecture: architecture, seed: seed, context: context)
         let trainer = PerceptualTrainer(network: network, vgg: vgg, styles: styles, settings: settings, context: context)
 

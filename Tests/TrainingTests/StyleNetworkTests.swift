@@ -160,19 +160,31 @@ final class StyleNetworkTests: XCTestCase {
         print("training step: worst gradient error \(worstGradient), worst weight difference after Adam \(worstWeight)")
     }
 
-    /// The light architecture (depthwise-separable residual blocks) exported and run by the inference engine.
+    /// The light architecture (depthwise-separable residual blocks, tanh output), as preset and with 5×5 edge
+    /// convolutions and a raw output, exported and run by the inference engine.
     func testLightNetworkExportRunsLikeTheTrainingNetwork() throws {
-        let network = StyleNetwork(architecture: .light(styles: 2), seed: 3, context: TrainingContext(threads: 2))
-        network.setStyleWeights([0.25, 0.75])
-        var rng = SplitMix64(seed: 5)
-        let input = FeatureMap(channels: 3, height: 20, width: 28, values: (0..<(3 * 20 * 28)).map { _ in (rng.float() + 1) * 127.5 })
-        let y = network.forward(input)
-        let model = network.export(name: "light", styleNames: ["a", "b"])
-        XCTAssertTrue(model.graph.nodes.contains { if case .conv2d(let c) = $0.op { return c.groups == 64 } else { return false } })
-        let out = try Session(model: model, threads: 2).run(Tensor(shape: [3, 20, 28], data: input.values), styleWeights: [0.25, 0.75])
-        let error = GradientCheck.relativeError(out.data, y.values.map(Double.init))
-        print("exported light network on the inference engine: relative error \(error)")
-        XCTAssertLessThan(error, 1e-4)
+        var variant = StyleNetworkArchitecture.light(styles: 2)
+        variant.edgeKernel = 5
+        variant.outputTanh = false
+        for architecture in [StyleNetworkArchitecture.light(styles: 2), variant] {
+            let network = StyleNetwork(architecture: architecture, seed: 3, context: TrainingContext(threads: 2))
+            network.setStyleWeights([0.25, 0.75])
+            var rng = SplitMix64(seed: 5)
+            let input = FeatureMap(channels: 3, height: 20, width: 28, values: (0..<(3 * 20 * 28)).map { _ in (rng.float() + 1) * 127.5 })
+            let y = network.forward(input)
+            let model = network.export(name: "light", styleNames: ["a", "b"])
+            XCTAssertTrue(model.graph.nodes.contains { if case .conv2d(let c) = $0.op { return c.groups == 64 } else { return false } })
+            XCTAssertEqual(model.graph.nodes.contains { $0.op == .tanh }, architecture.outputTanh)
+            if architecture.outputTanh {
+                // Starts at mid-grey, not black.
+                let mean = y.values.reduce(0, +) / Float(y.count)
+                XCTAssertEqual(mean, 127.5, accuracy: 40)
+            }
+            let out = try Session(model: model, threads: 2).run(Tensor(shape: [3, 20, 28], data: input.values), styleWeights: [0.25, 0.75])
+            let error = GradientCheck.relativeError(out.data, y.values.map(Double.init))
+            print("exported light network (edge \(architecture.edgeKernel), tanh \(architecture.outputTanh)) on the inference engine: relative error \(error)")
+            XCTAssertLessThan(error, 1e-4)
+        }
     }
 
     func testMultiplyAddsPerPixel() {

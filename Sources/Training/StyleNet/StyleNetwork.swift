@@ -17,8 +17,13 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
     /// Kernel of the first and the last convolution (9 in TransformerNet). They run at full resolution on few
     /// channels, so in a light network they cost as much as everything between them: 5 or 3 buys speed.
     public var edgeKernel: Int
+    /// Engstrom's bounded output, 150·tanh(x) + 127.5, instead of TransformerNet's raw one. A raw output starts
+    /// near 0 (a black picture) and a narrow network climbs to the 0…255 range only after hundreds of Adam
+    /// steps at lr 1e-3; through tanh it starts at mid-grey with its contrast a few steps away.
+    public var outputTanh: Bool
 
-    public init(name: String, widths: [Int], residualBlocks: Int, depthwiseResidual: Bool = false, styles: Int = 1, edgeKernel: Int = 9) {
+    public init(name: String, widths: [Int], residualBlocks: Int, depthwiseResidual: Bool = false, styles: Int = 1, edgeKernel: Int = 9,
+                outputTanh: Bool = false) {
         precondition(widths.count == 3 && widths.allSatisfy { $0 > 0 } && residualBlocks >= 0 && styles >= 1)
         precondition(edgeKernel >= 1 && edgeKernel % 2 == 1, "the edge kernel must be odd")
         self.name = name
@@ -27,17 +32,19 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
         self.depthwiseResidual = depthwiseResidual
         self.styles = styles
         self.edgeKernel = edgeKernel
+        self.outputTanh = outputTanh
     }
 
-    private enum CodingKeys: String, CodingKey { case name, widths, residualBlocks, depthwiseResidual, styles, edgeKernel }
+    private enum CodingKeys: String, CodingKey { case name, widths, residualBlocks, depthwiseResidual, styles, edgeKernel, outputTanh }
 
-    /// Checkpoints written before `edgeKernel` existed have TransformerNet's 9.
+    /// Checkpoints written before `edgeKernel` and `outputTanh` existed have TransformerNet's 9 and raw output.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(name: try c.decode(String.self, forKey: .name), widths: try c.decode([Int].self, forKey: .widths),
                   residualBlocks: try c.decode(Int.self, forKey: .residualBlocks),
                   depthwiseResidual: try c.decodeIfPresent(Bool.self, forKey: .depthwiseResidual) ?? false,
-                  styles: try c.decode(Int.self, forKey: .styles), edgeKernel: try c.decodeIfPresent(Int.self, forKey: .edgeKernel) ?? 9)
+                  styles: try c.decode(Int.self, forKey: .styles), edgeKernel: try c.decodeIfPresent(Int.self, forKey: .edgeKernel) ?? 9,
+                  outputTanh: try c.decodeIfPresent(Bool.self, forKey: .outputTanh) ?? false)
     }
 
     /// TransformerNet as published: 32/64/128 channels, 5 residual blocks.
@@ -45,9 +52,9 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
         Self(name: "johnson", widths: [32, 64, 128], residualBlocks: 5, styles: styles)
     }
 
-    /// Half the width, 3 residual blocks of depthwise-separable convolutions.
+    /// Half the width, 3 residual blocks of depthwise-separable convolutions, Engstrom's tanh output.
     public static func light(styles: Int = 1) -> Self {
-        Self(name: "light", widths: [16, 32, 64], residualBlocks: 3, depthwiseResidual: true, styles: styles)
+        Self(name: "light", widths: [16, 32, 64], residualBlocks: 3, depthwiseResidual: true, styles: styles, outputTanh: true)
     }
 
     /// One reflection-padded convolution and what follows it.
@@ -183,11 +190,15 @@ public final class StyleNetwork {
     let blocks: [Block]
     private let context: TrainingContext
     private var output = FeatureMap()
+    /// 150·tanh + 127.5 after the last convolution when the architecture asks for it.
+    private let outputTransform: ScaledTanh?
+    private var raw = FeatureMap(), rawGradient = FeatureMap()
 
     /// A freshly initialised network (PyTorch's default initialisation, from `seed`).
     public init(architecture: StyleNetworkArchitecture, seed: UInt64, context: TrainingContext) {
         self.architecture = architecture
         self.context = context
+        outputTransform = architecture.outputTanh ? ScaledTanh(scale: 150, offset: 127.5) : nil
         var random = SeededRandom(seed: seed)
         blocks = architecture.steps.map { step in
             switch step {
@@ -229,7 +240,12 @@ public final class StyleNetwork {
                 for i in current.values.indices { current.values[i] += skip.values[i] }
             }
         }
-        output = current
+        if let outputTransform {
+            raw = current
+            outputTransform.forward(raw, into: &output)
+        } else {
+            output = current
+        }
         return output
     }
 
@@ -237,6 +253,10 @@ public final class StyleNetwork {
     @discardableResult
     public func backward(_ dy: FeatureMap) -> FeatureMap {
         var gradient = dy
+        if let outputTransform {
+            outputTransform.backward(dy, into: &rawGradient)
+            gradient = rawGradient
+        }
         for block in blocks.reversed() {
             switch block {
             case .unit(let u):
@@ -331,6 +351,10 @@ public final class StyleNetwork {
                 add(b)
                 append(Node(name: "\(name).add", op: .add, inputs: [skip, current], output: "\(name).add"))
             }
+        }
+        if architecture.outputTanh {
+            append(Node(name: "output.tanh", op: .tanh, inputs: [current], output: "output.tanh"))
+            append(Node(name: "output.scale", op: .scalarAffine(alpha: 150, beta: 127.5), inputs: [current], output: "output"))
         }
         let info = ModelInfo(name: name, architecture: "streamd-\(architecture.name)", sourceFormat: "native",
                              input: .identity255, output: .identity255, styleNames: architecture.styles > 1 ? styleNames : [],
