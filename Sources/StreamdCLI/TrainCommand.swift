@@ -246,8 +246,9 @@ struct TrainCommand: AsyncParsableCommand {
         }
         let model = network.export(name: ((out as NSString).lastPathComponent as NSString).deletingPathExtension, styleNames: styleNames,
                                    notes: "trained by streamd train (\(architecture.name), \(trainer.steps) steps of \(batchSize) at \(imageSize)px, style: \(styleImages.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")))")
+        // The last step always has a checkpoint, so a finished run can be resumed for more steps too.
+        if trainer.steps > startStep && trainer.steps % checkpointInterval != 0 { try checkpoint("step-\(trainer.steps)") }
         if interrupted.isSet {
-            try checkpoint("step-\(trainer.steps)")
             note("streamd: interrupted at step \(trainer.steps); checkpoint \((checkpoints as NSString).appendingPathComponent("step-\(trainer.steps)")) (resume with --checkpoint-model)")
             throw ExitCode(130)
         }

@@ -1,0 +1,59 @@
+import Foundation
+import Stylize
+import TestSupport
+import XCTest
+
+/// `scripts/train-default-model.sh`, the recipe of the built-in model, run at a tiny scale (two steps of 32×32
+/// crops) so that it cannot rot: it must train the four named styles into the architecture the built-in model has,
+/// resume from its own checkpoints when run again, and fail in one line when the shared data is missing.
+final class DefaultModelRecipeTests: XCTestCase {
+    var script: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/train-default-model.sh").path
+    }
+
+    func run(_ args: [String], shared: String) throws -> (status: Int32, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [script] + args
+        var env = ProcessInfo.processInfo.environment
+        env["STREAMD_BIN"] = try CLI.binary
+        env["STREAMD_SHARED_DIR"] = shared
+        p.environment = env
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let data = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func testRecipeTrainsTheFourStylesAndResumes() throws {
+        let tmp = try TempDir()
+        let shared = try SharedData.root().path
+        let work = tmp.file("work")
+        let first = try run(["--work", work, "--steps", "2", "--image-size", "32", "--style-size", "64"], shared: shared)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let model = try NativeModelFile.load(path: work + "/default.safetensors")
+        XCTAssertEqual(model.info.styleNames, ["wave", "scream", "wreck", "udnie"])
+        XCTAssertEqual(model.info.architecture, "streamd-light")
+        XCTAssertTrue(model.graph.nodes.contains { $0.op == .tanh }, "the light network's tanh output")
+        XCTAssertTrue(first.stderr.contains("15672 multiply-adds per pixel"), first.stderr)
+
+        // Run again for more steps: it continues from the checkpoint the first run left.
+        let second = try run(["--work", work, "--steps", "3", "--image-size", "32", "--style-size", "64"], shared: shared)
+        XCTAssertEqual(second.status, 0, second.stderr)
+        XCTAssertTrue(second.stderr.contains("resuming from"), second.stderr)
+        XCTAssertTrue(second.stderr.contains("step 3/3"), second.stderr)
+    }
+
+    func testMissingSharedDataIsOneLine() throws {
+        let tmp = try TempDir()
+        let r = try run(["--work", tmp.file("work"), "--steps", "1"], shared: tmp.file("nowhere"))
+        XCTAssertEqual(r.status, 1)
+        let lines = r.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, r.stderr)
+        XCTAssertTrue(lines.first?.contains("nowhere/media/images/kodak/kodim01.png is missing") ?? false, r.stderr)
+    }
+}
