@@ -15,3 +15,4 @@ extension UpsampleNearest2x: Layer {}
 extension ScaledTanh: Layer {}
 extension DepthwiseConv2d: Layer {}
 extension ConvTranspose2d: Layer {}
+extension Sigmoid: Layer {}
