@@ -86,13 +86,8 @@ final class ConvolutionGradientTests: XCTestCase {
         let (conv, dx) = c.forwardBackward(threads: 2)
         let x = c.x.doubles, w = c.weight.map(Double.init), b = c.bias.map(Double.init), r = c.dy.doubles
         let loss = { (x: [Double], w: [Double], b: [Double]) in GradientCheck.dot(Self.naiveForward(x, weight: w, bias: b, self.small), r) }
-        let checks: [(String, [Float], [Double])] = [
-            ("input", dx.values, GradientCheck.numericalGradient(at: x) { loss($0, w, b) }),
-            ("weight", conv.weightGradient, GradientCheck.numericalGradient(at: w) { loss(x, $0, b) }),
-            ("bias", conv.biasGradient, GradientCheck.numericalGradient(at: b) { loss(x, w, $0) }),
-        ]
-        for (name, analytic, numeric) in checks {
-            let err = GradientCheck.relativeError(analytic, numeric)
+        for (name, err) in GradientCheck.layerGradientErrors(input: dx.values, weight: conv.weightGradient, bias: conv.biasGradient,
+                                                             at: x, w, b, loss: loss) {
             print("conv3x3 \(name) gradient: relative error against finite differences \(err)")
             XCTAssertLessThan(err, 1e-4, name)
         }
@@ -164,14 +159,7 @@ final class ConvolutionGradientTests: XCTestCase {
     /// the input gradient is written, not added.
     func testParameterGradientsAccumulateUntilZeroed() {
         let c = Case(small, seed: 4)
-        var (conv, dx) = c.forwardBackward(threads: 1)
-        let (once, onceBias, onceDx) = (conv.weightGradient, conv.biasGradient, dx.values)
-        conv.backward(c.dy, into: &dx)
-        XCTAssertEqual(conv.weightGradient, once.map { 2 * $0 })
-        XCTAssertEqual(conv.biasGradient, onceBias.map { 2 * $0 })
-        XCTAssertEqual(dx.values, onceDx)
-        conv.zeroGradients()
-        XCTAssertEqual(conv.weightGradient, [Float](repeating: 0, count: once.count))
-        XCTAssertEqual(conv.biasGradient, [Float](repeating: 0, count: onceBias.count))
+        let (conv, dx) = c.forwardBackward(threads: 1)
+        GradientCheck.assertParameterGradientsAccumulate(conv, dy: c.dy, dx: dx)
     }
 }

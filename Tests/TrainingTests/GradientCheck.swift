@@ -1,5 +1,6 @@
 import TestSupport
 import Training
+import XCTest
 
 /// Central finite differences in double precision (what `torch.autograd.gradcheck` estimates) and the error
 /// measures every gradient test reports.
@@ -16,6 +17,16 @@ enum GradientCheck {
             x[i] = saved
             return (up - down) / (2 * h)
         }
+    }
+
+    /// The relative errors of a layer's input, weight and bias gradients against central finite differences of
+    /// `loss(x, w, b)` around (x, w, b), by name.
+    static func layerGradientErrors(input dx: [Float], weight dw: [Float], bias db: [Float],
+                                    at x: [Double], _ w: [Double], _ b: [Double],
+                                    loss: ([Double], [Double], [Double]) -> Double) -> [(name: String, error: Double)] {
+        [("input", relativeError(dx, numericalGradient(at: x) { loss($0, w, b) })),
+         ("weight", relativeError(dw, numericalGradient(at: w) { loss(x, $0, b) })),
+         ("bias", relativeError(db, numericalGradient(at: b) { loss(x, w, $0) }))]
     }
 
     /// max |a − b|.
@@ -42,4 +53,31 @@ enum GradientCheck {
 
 extension FeatureMap {
     var doubles: [Double] { values.map(Double.init) }
+}
+
+/// The trainable layers with a weight and a bias, for checks that hold for each of them alike.
+protocol WeightAndBias: Layer {
+    var weightGradient: [Float] { get }
+    var biasGradient: [Float] { get }
+    func zeroGradients()
+}
+
+extension Conv2d: WeightAndBias {}
+extension ConvTranspose2d: WeightAndBias {}
+
+extension GradientCheck {
+    /// Given a layer after one backward of dy that wrote dx: parameter gradients add up over backward calls (a
+    /// batch, or several losses) until zeroed, like `.grad`; the input gradient is written, not added.
+    static func assertParameterGradientsAccumulate(_ layer: some WeightAndBias, dy: FeatureMap, dx: FeatureMap,
+                                                   file: StaticString = #filePath, line: UInt = #line) {
+        let (once, onceBias) = (layer.weightGradient, layer.biasGradient)
+        var again = FeatureMap()
+        layer.backward(dy, into: &again)
+        XCTAssertEqual(layer.weightGradient, once.map { 2 * $0 }, file: file, line: line)
+        XCTAssertEqual(layer.biasGradient, onceBias.map { 2 * $0 }, file: file, line: line)
+        XCTAssertEqual(again, dx, file: file, line: line)
+        layer.zeroGradients()
+        XCTAssertEqual(layer.weightGradient, [Float](repeating: 0, count: once.count), file: file, line: line)
+        XCTAssertEqual(layer.biasGradient, [Float](repeating: 0, count: onceBias.count), file: file, line: line)
+    }
 }

@@ -5,7 +5,7 @@ import Training
 import XCTest
 
 /// The style networks' operators (strided and reflection-padded convolution, instance norm plain and conditional,
-/// nearest 2× upsampling, the tanh output transform): every gradient against central finite differences of a
+/// nearest 2× upsampling, the tanh and sigmoid output transforms): every gradient against central finite differences of a
 /// naive double-precision definition.
 final class StyleNetworkLayerTests: XCTestCase {
     /// Mirror (without repeating the edge) or clamp an index that falls outside 0..<n, for pads smaller than n.
@@ -148,5 +148,23 @@ final class StyleNetworkLayerTests: XCTestCase {
             return GradientCheck.dot(out, r)
         }
         check("upsample + tanh input", dx.values, GradientCheck.numericalGradient(at: x.doubles, naive))
+    }
+
+    /// The plain logistic and the 255 · sigmoid output transform, on inputs out to ±8, where σ is nearly saturated.
+    func testSigmoid() {
+        for scale: Float in [1, 255] {
+            var rng = SplitMix64(seed: 100 + UInt64(scale))
+            let x = FeatureMap(channels: 2, height: 3, width: 4, values: rng.floats(24).map { 8 * $0 })
+            let r = (0..<x.count).map { _ in Double(rng.float()) }
+            let sigmoid = Sigmoid(scale: scale)
+            var y = FeatureMap(), dx = FeatureMap()
+            sigmoid.forward(x, into: &y)
+            sigmoid.backward(FeatureMap(channels: 2, height: 3, width: 4, values: r.map(Float.init)), into: &dx)
+            let naive = { (x: [Double]) in x.map { Double(scale) / (1 + Foundation.exp(-$0)) } }
+            let forwardErr = GradientCheck.maxAbsDifference(y.values, naive(x.doubles)) / Double(scale)
+            print("sigmoid ×\(scale) forward: max |fp32 − naive| / scale = \(forwardErr)")
+            XCTAssertLessThan(forwardErr, 1e-6)
+            check("sigmoid ×\(scale) input", dx.values, GradientCheck.numericalGradient(at: x.doubles) { GradientCheck.dot(naive($0), r) })
+        }
     }
 }

@@ -133,37 +133,15 @@ public final class Conv2d {
     public func backward(_ dy: FeatureMap, into dx: inout FeatureMap) {
         guard let g = geometry else { preconditionFailure("backward before forward") }
         precondition(dy.channels == g.cout && dy.height == g.ho && dy.width == g.wo, "dy does not match the last forward's output")
-        let ho = g.ho, wo = g.wo, k = g.k
-        accumulateBiasGradient(dy)
-        if paddedInputGradient.count != paddedInput.count {
-            paddedInputGradient = [Float](repeating: 0, count: paddedInput.count)
-        } else {
-            for i in paddedInputGradient.indices { paddedInputGradient[i] = 0 }
-        }
-        let bandRows = Convolution.balancedBand(ho, budget: Convolution.bandBudget, perRow: k * wo)
-        let (pool, workspace) = (context.pool, context.workspace)
-        let col = workspace.scratch(0, k * bandRows * wo)
-        let dcol = workspace.scratch(1, k * bandRows * wo)
+        Self.accumulateBiasGradient(dy, into: &biasGradient)
+        Self.zero(&paddedInputGradient, count: paddedInput.count)
         dy.values.withUnsafeBufferPointer { dyb in
             paddedInput.withUnsafeBufferPointer { xp in
                 weight.withUnsafeBufferPointer { w in
                     weightGradient.withUnsafeMutableBufferPointer { dw in
                         paddedInputGradient.withUnsafeMutableBufferPointer { dxp in
-                            var oy0 = 0
-                            while oy0 < ho {
-                                let rows = oy0..<min(oy0 + bandRows, ho)
-                                let n = rows.count * wo
-                                let dyBand = dyb.baseAddress! + oy0 * wo
-                                Convolution.im2col(xp.baseAddress!, g, rows: rows, into: col, pool: pool)
-                                GEMM.multiply(m: g.cout, n: k, k: n, a: dyBand, lda: ho * wo, b: col, ldb: n, transB: true,
-                                              c: dw.baseAddress!, ldc: k, accumulate: true, pool: pool)
-                                if winograd == nil {
-                                    GEMM.multiply(m: k, n: n, k: g.cout, a: w.baseAddress!, lda: k, transA: true, b: dyBand, ldb: ho * wo,
-                                                  c: dcol, ldc: n, pool: pool)
-                                    Col2im.add(dcol, g, rows: rows, into: dxp.baseAddress!, pool: pool)
-                                }
-                                oy0 = rows.upperBound
-                            }
+                            Self.backwardBands(g, outputGradient: dyb.baseAddress!, weightGradient: (xp.baseAddress!, dw.baseAddress!),
+                                               inputGradient: winograd == nil ? (w.baseAddress!, dxp.baseAddress!) : nil, context: context)
                         }
                     }
                 }
@@ -190,6 +168,44 @@ public final class Conv2d {
                     }
                 }
             }
+        }
+    }
+
+    /// The backward's two products for geometry g, band by band of output rows, either one skipped when nil:
+    /// dW += dY·im2col(xp)ᵀ, and dXp += col2im(Wᵀ·dY) (dXp zeroed by the caller). `ConvTranspose2d` runs the
+    /// same loop with its input as dY: its forward is the second product, its weight gradient the first.
+    static func backwardBands(_ g: Convolution.Geometry, outputGradient dy: UnsafePointer<Float>,
+                              weightGradient: (paddedInput: UnsafePointer<Float>, into: UnsafeMutablePointer<Float>)?,
+                              inputGradient: (weight: UnsafePointer<Float>, into: UnsafeMutablePointer<Float>)?, context: TrainingContext) {
+        let ho = g.ho, wo = g.wo, k = g.k
+        let bandRows = Convolution.balancedBand(ho, budget: Convolution.bandBudget, perRow: k * wo)
+        let (pool, workspace) = (context.pool, context.workspace)
+        let col = workspace.scratch(0, k * bandRows * wo)
+        let dcol = workspace.scratch(1, k * bandRows * wo)
+        var oy0 = 0
+        while oy0 < ho {
+            let rows = oy0..<min(oy0 + bandRows, ho)
+            let n = rows.count * wo
+            let dyBand = dy + oy0 * wo
+            if case let (xp, dw)? = weightGradient {
+                Convolution.im2col(xp, g, rows: rows, into: col, pool: pool)
+                GEMM.multiply(m: g.cout, n: k, k: n, a: dyBand, lda: ho * wo, b: col, ldb: n, transB: true,
+                              c: dw, ldc: k, accumulate: true, pool: pool)
+            }
+            if case let (w, dxp)? = inputGradient {
+                GEMM.multiply(m: k, n: n, k: g.cout, a: w, lda: k, transA: true, b: dyBand, ldb: ho * wo, c: dcol, ldc: n, pool: pool)
+                Col2im.add(dcol, g, rows: rows, into: dxp, pool: pool)
+            }
+            oy0 = rows.upperBound
+        }
+    }
+
+    /// Makes `buffer` `count` zeros, keeping its storage when the size is unchanged.
+    static func zero(_ buffer: inout [Float], count: Int) {
+        if buffer.count != count {
+            buffer = [Float](repeating: 0, count: count)
+        } else {
+            for i in buffer.indices { buffer[i] = 0 }
         }
     }
 
@@ -229,7 +245,7 @@ public final class Conv2d {
     }
 
     /// db[c] += Σ over the plane of dy[c], summed in Double (a 512×512 plane is 262,144 terms).
-    private func accumulateBiasGradient(_ dy: FeatureMap) {
+    static func accumulateBiasGradient(_ dy: FeatureMap, into biasGradient: inout [Float]) {
         dy.values.withUnsafeBufferPointer { d in
             for c in 0..<dy.channels {
                 var sum = 0.0

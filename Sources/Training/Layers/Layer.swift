@@ -14,3 +14,5 @@ extension InstanceNorm: Layer {}
 extension UpsampleNearest2x: Layer {}
 extension ScaledTanh: Layer {}
 extension DepthwiseConv2d: Layer {}
+extension ConvTranspose2d: Layer {}
+extension Sigmoid: Layer {}
