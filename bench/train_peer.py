@@ -16,8 +16,9 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "fixtures"))
 from vgg19_torch import features, gram, load_vgg, picture  # noqa: E402
 
-# widths, residual blocks, depthwise-separable residual convolutions (as streamd's --arch presets)
-ARCHS = {"johnson": ([32, 64, 128], 5, False), "light": ([16, 32, 64], 3, True)}
+# widths, residual blocks, depthwise-separable residual convolutions, 150·tanh + 127.5 output, edge kernel
+# (streamd's --arch presets)
+ARCHS = {"johnson": ([32, 64, 128], 5, False, False, 9), "light": ([16, 32, 64], 3, True, True, 5)}
 
 
 class Unit(nn.Module):
@@ -39,18 +40,20 @@ class Unit(nn.Module):
 
 
 class Net(nn.Module):
-    def __init__(self, widths, blocks, depthwise):
+    def __init__(self, widths, blocks, depthwise, tanh, edge):
         super().__init__()
+        self.tanh = tanh
         a, b, c = widths
-        self.head = nn.Sequential(Unit(3, a, 9), Unit(a, b, 3, 2), Unit(b, c, 3, 2))
+        self.head = nn.Sequential(Unit(3, a, edge), Unit(a, b, 3, 2), Unit(b, c, 3, 2))
         self.res = nn.ModuleList([nn.Sequential(Unit(c, c, 3, depthwise=depthwise), Unit(c, c, 3, relu=False, depthwise=depthwise)) for _ in range(blocks)])
-        self.tail = nn.Sequential(Unit(c, b, 3, upsample=True), Unit(b, a, 3, upsample=True), Unit(a, 3, 9, norm=False, relu=False))
+        self.tail = nn.Sequential(Unit(c, b, 3, upsample=True), Unit(b, a, 3, upsample=True), Unit(a, 3, edge, norm=False, relu=False))
 
     def forward(self, x):
         h = self.head(x)
         for r in self.res:
             h = h + r(h)
-        return self.tail(h)
+        y = self.tail(h)
+        return 150 * torch.tanh(y) + 127.5 if self.tanh else y
 
 
 def main():

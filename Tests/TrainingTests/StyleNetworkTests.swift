@@ -160,11 +160,11 @@ final class StyleNetworkTests: XCTestCase {
         print("training step: worst gradient error \(worstGradient), worst weight difference after Adam \(worstWeight)")
     }
 
-    /// The light architecture (depthwise-separable residual blocks, tanh output), as preset and with 5×5 edge
-    /// convolutions and a raw output, exported and run by the inference engine.
+    /// The light architecture (depthwise-separable residual blocks, 5×5 edges, tanh output), as preset and with
+    /// TransformerNet's 9×9 edges and raw output, exported and run by the inference engine.
     func testLightNetworkExportRunsLikeTheTrainingNetwork() throws {
         var variant = StyleNetworkArchitecture.light(styles: 2)
-        variant.edgeKernel = 5
+        variant.edgeKernel = 9
         variant.outputTanh = false
         for architecture in [StyleNetworkArchitecture.light(styles: 2), variant] {
             let network = StyleNetwork(architecture: architecture, seed: 3, context: TrainingContext(threads: 2))
@@ -191,8 +191,8 @@ final class StyleNetworkTests: XCTestCase {
         // conv1 3·32·81, conv2 32·64·9/4, conv3 64·128·9/16, 10 residual convs 128·128·9/16, up1 128·64·9/4, up2 64·32·9, out 32·3·81.
         let expected = 3 * 32 * 81 + 32 * 64 * 9 / 4 + 64 * 128 * 9 / 16 + 10 * 128 * 128 * 9 / 16 + 128 * 64 * 9 / 4 + 64 * 32 * 9 + 32 * 3 * 81
         XCTAssertEqual(StyleNetworkArchitecture.johnson().multiplyAddsPerPixel, expected)
-        // light: 3·16·81, 16·32·9/4, 32·64·9/16, 6 separable convs (64·9 + 64·64)/16, 64·32·9/4, 32·16·9, 16·3·81.
+        // light: 3·16·25, 16·32·9/4, 32·64·9/16, 6 separable convs (64·9 + 64·64)/16, 64·32·9/4, 32·16·9, 16·3·25.
         XCTAssertEqual(StyleNetworkArchitecture.light().multiplyAddsPerPixel,
-                       3 * 16 * 81 + 16 * 32 * 9 / 4 + 32 * 64 * 9 / 16 + 6 * (64 * 9 + 64 * 64) / 16 + 64 * 32 * 9 / 4 + 32 * 16 * 9 + 16 * 3 * 81)
+                       3 * 16 * 25 + 16 * 32 * 9 / 4 + 32 * 64 * 9 / 16 + 6 * (64 * 9 + 64 * 64) / 16 + 64 * 32 * 9 / 4 + 32 * 16 * 9 + 16 * 3 * 25)
     }
 }

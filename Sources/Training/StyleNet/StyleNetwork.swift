@@ -52,9 +52,10 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
         Self(name: "johnson", widths: [32, 64, 128], residualBlocks: 5, styles: styles)
     }
 
-    /// Half the width, 3 residual blocks of depthwise-separable convolutions, Engstrom's tanh output.
+    /// Half the width, 3 residual blocks of depthwise-separable convolutions, 5×5 edge convolutions, Engstrom's
+    /// tanh output: the architecture of streamd's own models.
     public static func light(styles: Int = 1) -> Self {
-        Self(name: "light", widths: [16, 32, 64], residualBlocks: 3, depthwiseResidual: true, styles: styles, outputTanh: true)
+        Self(name: "light", widths: [16, 32, 64], residualBlocks: 3, depthwiseResidual: true, styles: styles, edgeKernel: 5, outputTanh: true)
     }
 
     /// One reflection-padded convolution and what follows it.
