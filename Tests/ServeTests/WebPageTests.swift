@@ -134,6 +134,45 @@ final class WebPageTests: XCTestCase {
         try assertNoConsoleErrors(browser)
     }
 
+    /// The temporal smoothing controls switch the live pipeline's smoothing through the style API, the card says
+    /// so, and turning the slider back to 0 turns it off.
+    func testSmoothingControlsSwitchTheLivePipeline() throws {
+        let (serve, browser, dir) = try open("web-smoothing")
+        defer { browser.close(); try? FileManager.default.removeItem(at: dir) }
+        XCTAssertEqual(try browser.run("return document.querySelector('#smoothing-value').textContent;") as? String, "off")
+        try enterToken(browser, ServeProcess.token)
+        func smoothing() throws -> [String: Any] { try style(serve)["smoothing"] as? [String: Any] ?? [:] }
+        // A person drags the slider (input events, then one change when released) and picks the cheaper mode.
+        _ = try browser.run("""
+            const mode = document.querySelector('#smoothing-mode');
+            mode.value = 'still';
+            const slider = document.querySelector('#smoothing');
+            slider.value = '0.6';
+            slider.dispatchEvent(new Event('input'));
+            slider.dispatchEvent(new Event('change'));
+            """)
+        XCTAssertEqual(try browser.run("return document.querySelector('#smoothing-value').textContent;") as? String, "0.60")
+        try serve.waitFor("smoothing through the API", timeout: 10, poll: 0.05) {
+            let s = try smoothing()
+            return s["mode"] as? String == "still" && (s["strength"] as? Double).map { abs($0 - 0.6) < 1e-9 } == true
+        }
+        try browser.waitUntil("the card to show the smoothing", timeout: 10,
+                              "return document.querySelector('.pipeline[data-name=lobby] .style-line').textContent.includes('smoothing 0.60 (still)');")
+        _ = try browser.run("""
+            const slider = document.querySelector('#smoothing');
+            slider.value = '0';
+            slider.dispatchEvent(new Event('input'));
+            slider.dispatchEvent(new Event('change'));
+            """)
+        try serve.waitFor("smoothing off through the API", timeout: 10, poll: 0.05) { (try smoothing()["strength"] as? Double) == 0 }
+        XCTAssertEqual(try browser.run("return document.querySelector('#smoothing-value').textContent;") as? String, "off")
+        try browser.waitUntil("the card to drop the smoothing", timeout: 10,
+                              "return !document.querySelector('.pipeline[data-name=lobby] .style-line').textContent.includes('smoothing');")
+        XCTAssertEqual(try serve.pipeline("lobby")["state"] as? String, "running")
+        XCTAssertEqual(try browser.run("return document.querySelector('#styles-error').textContent;") as? String, "")
+        try assertNoConsoleErrors(browser)
+    }
+
     /// A wrong token: the page says so where the change was attempted, and nothing changes.
     func testWrongTokenShowsAnErrorAndChangesNothing() throws {
         let (serve, browser, dir) = try open("web-token")

@@ -125,6 +125,9 @@ function describeStyle(style) {
   }
   text += ` · strength ${formatNumber(style.strength, 2)}`;
   if (style.preserve_color) text += ' · colours kept';
+  if (style.smoothing && style.smoothing.strength > 0) {
+    text += ` · smoothing ${formatNumber(style.smoothing.strength, 2)} (${style.smoothing.mode})`;
+  }
   return text;
 }
 
@@ -342,6 +345,20 @@ function syncStyleControls() {
   $('#strength').value = p.style.strength;
   $('#strength-value').textContent = Number(p.style.strength).toFixed(2);
   $('#preserve-color').checked = Boolean(p.style.preserve_color);
+  const smoothing = p.style.smoothing || { strength: 0, mode: 'flow' };
+  $('#smoothing').value = smoothing.strength;
+  showSmoothing(smoothing.strength);
+  $('#smoothing-mode').value = smoothing.mode;
+}
+
+/** The smoothing slider's label: "off" at 0, its strength otherwise. */
+function showSmoothing(strength) {
+  $('#smoothing-value').textContent = Number(strength) > 0 ? Number(strength).toFixed(2) : 'off';
+}
+
+/** The temporal smoothing controls as the style API takes them. */
+function smoothingBody() {
+  return { strength: Number($('#smoothing').value), mode: $('#smoothing-mode').value };
 }
 
 function markActiveTile() {
@@ -486,7 +503,7 @@ async function applyOptions() {
   if (!state.target) return;
   try {
     const snapshot = await postJSON(`/v1/pipelines/${encodeURIComponent(state.target)}/style`, {
-      strength: Number($('#strength').value), preserve_color: $('#preserve-color').checked,
+      strength: Number($('#strength').value), preserve_color: $('#preserve-color').checked, smoothing: smoothingBody(),
     });
     showError(errorLine, null);
     const view = state.cards.get(state.target);
@@ -508,6 +525,9 @@ function setUpStyles() {
   });
   $('#strength').addEventListener('change', applyOptions);
   $('#preserve-color').addEventListener('change', applyOptions);
+  $('#smoothing').addEventListener('input', (event) => showSmoothing(event.target.value));
+  $('#smoothing').addEventListener('change', applyOptions);
+  $('#smoothing-mode').addEventListener('change', applyOptions);
 }
 
 // MARK: picture
