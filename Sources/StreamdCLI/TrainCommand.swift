@@ -76,6 +76,16 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .customLong("lambda-tv"), help: "Weight of the total-variation loss.")
     var lambdaTV: Double = 0
 
+    @Option(name: .customLong("temporal-weight"),
+            help: "Weight of the temporal loss (0: off): each photo's output must follow it when moved a few pixels with noise added, for steady video.")
+    var temporalWeight: Double = 0
+
+    @Option(name: .customLong("temporal-shift"), help: "Largest move in pixels of the temporal loss's second frame.")
+    var temporalShift: Int = 4
+
+    @Option(name: .customLong("temporal-noise"), help: "Noise of the temporal loss's second frame (standard deviation, pixels in 0…1).")
+    var temporalNoise: Double = 0.02
+
     @Option(help: "Adam learning rate.")
     var lr: Double = 1e-3
 
@@ -118,7 +128,9 @@ struct TrainCommand: AsyncParsableCommand {
         if !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number") }
         if checkpointInterval < 1 { throw ValidationError("--checkpoint-interval must be at least 1") }
         if sampleInterval < 0 { throw ValidationError("--sample-interval must be 0 or more") }
-        for (name, v) in [("--lambda-content", lambdaContent), ("--lambda-style", lambdaStyle), ("--lambda-tv", lambdaTV)] where !(v >= 0 && v.isFinite) {
+        if !(0...64).contains(temporalShift) { throw ValidationError("--temporal-shift must be between 0 and 64 pixels") }
+        if !(temporalNoise >= 0 && temporalNoise <= 1) { throw ValidationError("--temporal-noise must be between 0 and 1") }
+        for (name, v) in [("--lambda-content", lambdaContent), ("--lambda-style", lambdaStyle), ("--lambda-tv", lambdaTV), ("--temporal-weight", temporalWeight)] where !(v >= 0 && v.isFinite) {
             throw ValidationError("\(name) must be a number ≥ 0")
         }
         _ = try names()
@@ -164,6 +176,9 @@ struct TrainCommand: AsyncParsableCommand {
         settings.lambdaContent = lambdaContent
         settings.lambdaStyle = lambdaStyle
         settings.lambdaTV = lambdaTV
+        settings.temporalWeight = temporalWeight
+        settings.temporalShift = temporalShift
+        settings.temporalNoise = temporalNoise
         settings.learningRate = lr
         settings.contentLayers = try layers(contentLayers, option: "--content-layers")
         settings.styleLayers = try layers(styleLayers, option: "--style-layers")
@@ -199,7 +214,7 @@ struct TrainCommand: AsyncParsableCommand {
         let plannedSteps = min(maxSteps ?? Int.max, epochs * stepsPerEpoch)
         note("streamd: training \(architecture.name) (\(network.parameterCount) parameters, \(architecture.multiplyAddsPerPixel) multiply-adds per pixel) on \(dataset.files.count) photos, \(plannedSteps) steps of \(batchSize)")
 
-        let log = TrainingLog(path: (checkpoints as NSString).appendingPathComponent("loss.csv"), resume: checkpointModel != nil)
+        let log = TrainingLog(path: (checkpoints as NSString).appendingPathComponent("loss.csv"), resume: checkpointModel != nil, temporal: settings.temporalWeight > 0)
         let samples = try sampleInterval > 0 ? SamplePhotos(dataset: dataset, size: imageSize, folder: (checkpoints as NSString).appendingPathComponent("samples")) : nil
         let interrupted = InterruptSignals()
         defer { interrupted.cancel() }
@@ -234,8 +249,9 @@ struct TrainCommand: AsyncParsableCommand {
             }
             log.append(step: trainer.steps, epoch: last.epoch + 1, losses: losses)
             progress.update(step: trainer.steps, stepsDone: trainer.steps - startStep) { rate, eta in
-                String(format: "epoch %d/%d  loss %.4g (content %.3g, style %.3g, tv %.3g)  %.2f images/s  ETA %@", last.epoch + 1, epochs,
-                       losses.total, losses.content, losses.style, losses.totalVariation, rate * Double(batchSize), eta)
+                String(format: "epoch %d/%d  loss %.4g (content %.3g, style %.3g, tv %.3g%@)  %.2f images/s  ETA %@", last.epoch + 1, epochs,
+                       losses.total, losses.content, losses.style, losses.totalVariation,
+                       settings.temporalWeight > 0 ? String(format: ", temporal %.3g", losses.temporal) : "", rate * Double(batchSize), eta)
             }
             if trainer.steps % checkpointInterval == 0 { try checkpoint("step-\(trainer.steps)") }
             if let samples, trainer.steps % sampleInterval == 0 { try samples.write(network, step: trainer.steps, styles: styles.count) }
@@ -269,19 +285,24 @@ enum TrainArchitecture: String, ExpressibleByArgument, CaseIterable {
 /// The loss log beside the checkpoints: one CSV line per step.
 final class TrainingLog {
     private let handle: FileHandle?
+    /// A `temporal` column after the others, only in runs with a temporal loss (so older logs resume unchanged).
+    private let temporal: Bool
 
-    init(path: String, resume: Bool) {
+    init(path: String, resume: Bool, temporal: Bool) {
+        self.temporal = temporal
         if !resume || !FileManager.default.fileExists(atPath: path) {
-            _ = FileManager.default.createFile(atPath: path, contents: Data("step,epoch,content,style,tv,total,unix_time\n".utf8))
+            let header = "step,epoch,content,style,tv,total,unix_time" + (temporal ? ",temporal" : "") + "\n"
+            _ = FileManager.default.createFile(atPath: path, contents: Data(header.utf8))
         }
         handle = FileHandle(forWritingAtPath: path)
         _ = try? handle?.seekToEnd()
     }
 
     func append(step: Int, epoch: Int, losses: PerceptualTrainer.Losses) {
-        let line = String(format: "%d,%d,%.6g,%.6g,%.6g,%.6g,%.3f\n", step, epoch, losses.content, losses.style, losses.totalVariation,
+        var line = String(format: "%d,%d,%.6g,%.6g,%.6g,%.6g,%.3f", step, epoch, losses.content, losses.style, losses.totalVariation,
                           losses.total, Date().timeIntervalSince1970)
-        try? handle?.write(contentsOf: Data(line.utf8))
+        if temporal { line += String(format: ",%.6g", losses.temporal) }
+        try? handle?.write(contentsOf: Data((line + "\n").utf8))
     }
 
     deinit { try? handle?.close() }

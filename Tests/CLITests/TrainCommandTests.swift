@@ -81,6 +81,11 @@ final class TrainCommandTests: XCTestCase {
         let badSize = try CLI.run(try arguments(photos, out: out, extra: ["--image-size", "30"]))
         XCTAssertNotEqual(badSize.status, 0)
         XCTAssertTrue(badSize.stderr.contains("--image-size"), badSize.stderr)
+        for (option, value) in [("--temporal-weight", "-1"), ("--temporal-shift", "100"), ("--temporal-noise", "2")] {
+            let bad = try CLI.run(try arguments(photos, out: out, extra: [option, value]))
+            XCTAssertNotEqual(bad.status, 0)
+            XCTAssertTrue(bad.stderr.contains(option), bad.stderr)
+        }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
     }
 }

@@ -94,4 +94,48 @@ final class LossGradientTests: XCTestCase {
             Self.naiveTV($0, c: 3, h: 5, w: 6)
         }
     }
+
+    /// The temporal consistency loss for moves in every direction (and one that leaves no overlap), against its
+    /// definition: the mean over the overlap of (ŷ₁ moved − ŷ₂)².
+    func testTemporalConsistencyLoss() {
+        var rng = SplitMix64(seed: 5)
+        let (c, h, w) = (3, 5, 7)
+        let first = GradientCheck.randomMap(&rng, channels: c, height: h, width: w)
+        let second = GradientCheck.randomMap(&rng, channels: c, height: h, width: w)
+        func naive(_ x: [Double], dx: Int, dy: Int) -> Double {
+            var sum = 0.0, n = 0
+            for ch in 0..<c { for y in 0..<h { for xx in 0..<w {
+                let sy = y - dy, sx = xx - dx
+                guard sy >= 0, sy < h, sx >= 0, sx < w else { continue }
+                let d = x[(ch * h + sy) * w + sx] - Double(second.values[(ch * h + y) * w + xx])
+                sum += d * d
+                n += 1
+            } } }
+            return sum / Double(n)
+        }
+        for (dx, dy) in [(2, -1), (-3, 2), (0, 0), (0, 4)] {
+            check("temporal loss (\(dx), \(dy))", x: first, weight: 3,
+                  evaluate: { TemporalConsistencyLoss.evaluate($0, moved: second, dx: dx, dy: dy, weight: $1, addingGradientTo: &$2) }) {
+                naive($0, dx: dx, dy: dy)
+            }
+        }
+        var gradient = FeatureMap(channels: c, height: h, width: w)
+        XCTAssertEqual(TemporalConsistencyLoss.evaluate(first, moved: second, dx: w, dy: 0, addingGradientTo: &gradient), 0, "no overlap")
+    }
+
+    /// A noiseless moved frame is the picture moved: its loss against the picture itself is exactly zero, and the
+    /// revealed border repeats the edge.
+    func testTemporalPairMovesThePicture() {
+        var rng = SplitMix64(seed: 6)
+        let picture = FeatureMap(channels: 3, height: 6, width: 8, values: (0..<144).map { _ in (rng.float() + 1) / 2 })
+        var random = SeededRandom(seed: 1)
+        let moved = TemporalPair.moved(picture, dx: 2, dy: -1, noise: 0, random: &random)
+        var gradient = FeatureMap(channels: 3, height: 6, width: 8)
+        XCTAssertEqual(TemporalConsistencyLoss.evaluate(picture, moved: moved, dx: 2, dy: -1, addingGradientTo: &gradient), 0)
+        XCTAssertEqual(moved.values[0], picture.values[1 * 8 + 0], "column 0 repeats the edge, row 0 comes from row 1")
+        let noisy = TemporalPair.moved(picture, dx: 0, dy: 0, noise: 0.05, random: &random)
+        let rms = (zip(noisy.values, picture.values).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +) / 144).squareRoot()
+        XCTAssertEqual(rms, 0.05, accuracy: 0.02, "noise of the asked standard deviation")
+        XCTAssertTrue(noisy.values.allSatisfy { (0...1).contains($0) })
+    }
 }

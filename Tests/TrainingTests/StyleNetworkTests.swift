@@ -187,6 +187,37 @@ final class StyleNetworkTests: XCTestCase {
         }
     }
 
+    /// The temporal loss drives a network, through the trainer's whole step, towards outputs that follow a moved,
+    /// noisy copy of the photo: trained on it alone (content and style weights 0), its value falls, and a
+    /// trainer without it reports none.
+    func testTemporalLossTrainsTheNetworkSteadier() throws {
+        let architecture = StyleNetworkArchitecture(name: "tiny", widths: [4, 8, 8], residualBlocks: 1, depthwiseResidual: true,
+                                                    edgeKernel: 3, outputTanh: true)
+        var rng = SplitMix64(seed: 8)
+        let photos = (0..<2).map { _ in FeatureMap(channels: 3, height: 32, width: 32, values: (0..<(3 * 32 * 32)).map { _ in (rng.float() + 1) / 2 }) }
+        let style = FeatureMap(channels: 3, height: 32, width: 32, values: (0..<(3 * 32 * 32)).map { _ in (rng.float() + 1) / 2 })
+        var settings = PerceptualTrainer.Settings()
+        settings.lambdaContent = 0
+        settings.lambdaStyle = 0
+        settings.temporalWeight = 1
+        settings.temporalShift = 3
+        settings.contentLayers = ["relu1_1"]
+        settings.styleLayers = ["relu1_1"]
+        settings.learningRate = 0.01
+        let trainer = PerceptualTrainer(network: StyleNetwork(architecture: architecture, seed: 1, context: SharedVGG.context),
+                                        vgg: try SharedVGG.network(), styles: [style], settings: settings, context: SharedVGG.context)
+        let first = trainer.step(photos)
+        var last = first
+        for _ in 0..<24 { last = trainer.step(photos) }
+        print("temporal loss alone: \(first.temporal) at step 1, \(last.temporal) at step 25")
+        XCTAssertGreaterThan(first.temporal, 0)
+        XCTAssertLessThan(last.temporal, first.temporal / 3, "the temporal loss must fall when it is the only one")
+        settings.temporalWeight = 0
+        let plain = PerceptualTrainer(network: StyleNetwork(architecture: architecture, seed: 1, context: SharedVGG.context),
+                                      vgg: try SharedVGG.network(), styles: [style], settings: settings, context: SharedVGG.context)
+        XCTAssertEqual(plain.step(photos).temporal, 0)
+    }
+
     func testMultiplyAddsPerPixel() {
         // conv1 3·32·81, conv2 32·64·9/4, conv3 64·128·9/16, 10 residual convs 128·128·9/16, up1 128·64·9/4, up2 64·32·9, out 32·3·81.
         let expected = 3 * 32 * 81 + 32 * 64 * 9 / 4 + 64 * 128 * 9 / 16 + 10 * 128 * 128 * 9 / 16 + 128 * 64 * 9 / 4 + 64 * 32 * 9 + 32 * 3 * 81

@@ -24,8 +24,34 @@ public final class PerceptualTrainer {
         public var styleLayers: [String] = ["relu1_2", "relu2_2", "relu3_4", "relu4_4"]
         /// Features are divided by this before the losses (see the type's documentation).
         public var featureScale: Double = 255 * 0.226
+        /// Weight of `TemporalConsistencyLoss` (0: off): each photo is paired with itself moved by up to
+        /// `temporalShift` pixels each way plus noise of standard deviation `temporalNoise` (0…1 units).
+        public var temporalWeight: Double = 0
+        public var temporalShift: Int = 4
+        public var temporalNoise: Double = 0.02
 
         public init() {}
+
+        private enum CodingKeys: String, CodingKey {
+            case lambdaContent, lambdaStyle, lambdaTV, learningRate, contentLayers, styleLayers, featureScale
+            case temporalWeight, temporalShift, temporalNoise
+        }
+
+        /// Every key optional, defaulting as `init()` does: checkpoints of older versions keep resuming.
+        public init(from decoder: any Decoder) throws {
+            self.init()
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            lambdaContent = try c.decodeIfPresent(Double.self, forKey: .lambdaContent) ?? lambdaContent
+            lambdaStyle = try c.decodeIfPresent(Double.self, forKey: .lambdaStyle) ?? lambdaStyle
+            lambdaTV = try c.decodeIfPresent(Double.self, forKey: .lambdaTV) ?? lambdaTV
+            learningRate = try c.decodeIfPresent(Double.self, forKey: .learningRate) ?? learningRate
+            contentLayers = try c.decodeIfPresent([String].self, forKey: .contentLayers) ?? contentLayers
+            styleLayers = try c.decodeIfPresent([String].self, forKey: .styleLayers) ?? styleLayers
+            featureScale = try c.decodeIfPresent(Double.self, forKey: .featureScale) ?? featureScale
+            temporalWeight = try c.decodeIfPresent(Double.self, forKey: .temporalWeight) ?? temporalWeight
+            temporalShift = try c.decodeIfPresent(Int.self, forKey: .temporalShift) ?? temporalShift
+            temporalNoise = try c.decodeIfPresent(Double.self, forKey: .temporalNoise) ?? temporalNoise
+        }
 
         public var deepestLayer: String {
             VGG19LossNetwork.layerNames.last { (contentLayers + styleLayers).contains($0) } ?? "relu1_1"
@@ -33,8 +59,8 @@ public final class PerceptualTrainer {
     }
 
     public struct Losses: Sendable, Equatable {
-        public var content = 0.0, style = 0.0, totalVariation = 0.0
-        public var total: Double { content + style + totalVariation }
+        public var content = 0.0, style = 0.0, totalVariation = 0.0, temporal = 0.0
+        public var total: Double { content + style + totalVariation + temporal }
         public init() {}
     }
 
@@ -75,10 +101,12 @@ public final class PerceptualTrainer {
         var total = Losses()
         let share = 1 / Double(batch.count)
         let s2 = 1 / (settings.featureScale * settings.featureScale)
-        for (photo, styleIndex) in zip(batch, indices) {
+        for (slot, (photo, styleIndex)) in zip(batch, indices).enumerated() {
             var mix = [Float](repeating: 0, count: network.architecture.styles)
             mix[styleIndex] = 1
             network.setStyleWeights(mix)
+            // The moved frame's output first (a target: its forward is not kept for a backward).
+            let pair = settings.temporalWeight > 0 ? movedOutput(photo, step: steps, index: slot) : nil
             // Content targets: the photo's own features, computed only as deep as a content layer.
             if let contentDepth { vgg.forward(picture: photo, through: contentDepth) }
             let targets = Dictionary(uniqueKeysWithValues: settings.contentLayers.map { ($0, ContentLoss(target: vgg.output($0))) })
@@ -103,15 +131,34 @@ public final class PerceptualTrainer {
             if settings.lambdaTV != 0 {
                 losses.totalVariation = TotalVariationLoss.evaluate(outputPicture, weight: settings.lambdaTV * share, addingGradientTo: &outputGradient)
             }
+            if let pair {
+                losses.temporal = TemporalConsistencyLoss.evaluate(outputPicture, moved: pair.output, dx: pair.dx, dy: pair.dy,
+                                                                   weight: settings.temporalWeight * share, addingGradientTo: &outputGradient)
+            }
             for i in outputGradient.values.indices { outputGradient.values[i] /= 255 }
             network.backward(outputGradient)
             total.content += losses.content
             total.style += losses.style
             total.totalVariation += losses.totalVariation
+            total.temporal += losses.temporal
         }
         network.visitParameters { name, values, gradient in optimizers[name]!.update(&values, gradient: gradient) }
         steps += 1
         return total
+    }
+
+    /// The network's output (0…1) for `photo` moved by a random whole-pixel shift plus noise, and the shift. Drawn
+    /// from a generator seeded by the step and the photo's place in the batch, so a resumed run draws the same.
+    private func movedOutput(_ photo: FeatureMap, step: Int, index: Int) -> (output: FeatureMap, dx: Int, dy: Int) {
+        var random = SeededRandom(seed: 0x7E4D_0AA1 &+ UInt64(step) &* 0x1_0000_0001 &+ UInt64(index))
+        let s = settings.temporalShift
+        let span = UInt64(2 * s + 1)
+        let dx = Int(random.next() % span) - s, dy = Int(random.next() % span) - s
+        var moved = TemporalPair.moved(photo, dx: dx, dy: dy, noise: Float(settings.temporalNoise), random: &random)
+        for j in moved.values.indices { moved.values[j] *= 255 }
+        var output = network.forward(moved)
+        for j in output.values.indices { output.values[j] /= 255 }
+        return (output, dx, dy)
     }
 
     /// The optimiser's state for a checkpoint: per parameter array (in `visitParameters` order) its Adam step
