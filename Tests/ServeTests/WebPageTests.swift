@@ -98,7 +98,7 @@ final class WebPageTests: XCTestCase {
         try assertNoConsoleErrors(browser)
 
         // Picking a style: `scream` is warm and dark where `wave` is pale blue.
-        try browser.waitUntil("the style tiles", timeout: 30, "return document.querySelectorAll('#styles .tile').length === 9;")
+        try browser.waitUntil("the style tiles", timeout: 30, "return document.querySelectorAll('#styles .tile').length === 13;")
         // Each tile's thumbnail comes from the server (made once, then kept): the first one shows.
         try browser.waitUntil("a thumbnail", timeout: 90,
                               "return [...document.querySelectorAll('#styles .tile img')].some((i) => i.complete && i.naturalWidth > 0);")
@@ -138,7 +138,7 @@ final class WebPageTests: XCTestCase {
     func testWrongTokenShowsAnErrorAndChangesNothing() throws {
         let (serve, browser, dir) = try open("web-token")
         defer { browser.close(); try? FileManager.default.removeItem(at: dir) }
-        try browser.waitUntil("the style tiles", timeout: 30, "return document.querySelectorAll('#styles .tile').length === 9;")
+        try browser.waitUntil("the style tiles", timeout: 30, "return document.querySelectorAll('#styles .tile').length === 13;")
         let before = try style(serve)
         try enterToken(browser, "wrong-token-0123456789abcdef")
         try browser.click("#styles .tile[data-model=udnie]")
