@@ -169,7 +169,7 @@ final class WebPageTests: XCTestCase {
         let photo = dir.appendingPathComponent("photo.jpg")
         try WebAPITests.smallPhoto(in: dir, width: 160).write(to: photo)
         try enterToken(browser, ServeProcess.token)
-        try browser.waitUntil("the style choices", timeout: 30, "return document.querySelectorAll('#picture-style option').length === 9;")
+        try browser.waitUntil("the style choices", timeout: 30, "return document.querySelectorAll('#picture-style option').length === 13;")
         _ = try browser.run("""
             const select = document.querySelector('#picture-style');
             select.value = [...select.options].find((o) => o.textContent === 'udnie').value;
