@@ -59,9 +59,13 @@ let package = Package(
                                                .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         // Everything FFmpeg that writes pictures and video (and the streams passed through from a `Demuxer`).
         .target(name: "Encode", dependencies: ["CFFmpeg", "FFmpegSupport", "Decode", "Pipeline"], swiftSettings: swiftSettings),
-        // Tensors, kernels on OpenBLAS, models and their importers.
+        // The style model built into the binary (`default`): its weights as bytes, compiled in like the web page's
+        // files, so a fresh install with no model files works. README.md says what it is.
+        .target(name: "DefaultModel", exclude: ["README.md"], resources: [.embedInCode("default.safetensors")],
+                swiftSettings: swiftSettings),
+        // Tensors, kernels on OpenBLAS, models and their importers (and the built-in model under the name `default`).
         .target(name: "Stylize", dependencies: [
-            "COpenBLAS", "CThreadAffinity", "Pipeline",
+            "COpenBLAS", "CThreadAffinity", "Pipeline", "DefaultModel",
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),

@@ -19,6 +19,8 @@ public struct PipelineSnapshot: Sendable, Codable, Equatable {
     }
     public struct Style: Sendable, Codable, Equatable {
         public var model: String
+        /// The style's name, when one style of a model with named styles is chosen (by name or index).
+        public var styleName: String?
         public var styleIndex: Int?
         public var styleMix: [String: Double]?
         public var strength: Double
@@ -180,11 +182,14 @@ public final class LivePipeline: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         var mix: [String: Double]?
         if let m = current.config.styleMix { mix = Dictionary(uniqueKeysWithValues: m.map { (String($0.index), $0.weight) }) }
+        let names = current.model.info.styleNames
+        let index = current.config.styleName.flatMap { names.firstIndex(of: $0) } ?? current.config.styleIndex
         return PipelineSnapshot(
             name: config.name, startedAt: createdAt, state: state, source: sourceName, framesIn: framesIn, framesStylized: framesStylized,
             framesOut: framesOut, framesDropped: dropped, sourceReconnects: sourceReconnects, fps: fps, latencyMs: latencyMs,
             lastError: lastError,
-            style: .init(model: current.modelName, styleIndex: current.config.styleIndex, styleMix: mix,
+            style: .init(model: current.modelName, styleName: index.flatMap { names.indices.contains($0) ? names[$0] : nil },
+                         styleIndex: index, styleMix: mix,
                          strength: current.config.strength, preserveColor: current.config.preserveColor,
                          smoothing: .init(strength: current.config.smoothing.strength, mode: current.config.smoothing.mode.rawValue),
                          generation: current.generation),

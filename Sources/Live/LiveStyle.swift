@@ -5,6 +5,8 @@ public import Stylize
 /// What the API accepts to change a running pipeline's style; nil fields keep their current value.
 public struct StyleChange: Sendable, Equatable {
     public var model: String?
+    /// A style of the (new or current) model by name; exclusive with `styleIndex` and `styleMix`.
+    public var styleName: String?
     public var styleIndex: Int?
     public var styleMix: [StyleWeight]?
     public var strength: Double?
@@ -12,9 +14,9 @@ public struct StyleChange: Sendable, Equatable {
     /// Temporal smoothing from the next frame on (a change starts a new smoothing history, as any style change).
     public var smoothing: SmoothingConfig?
 
-    public init(model: String? = nil, styleIndex: Int? = nil, styleMix: [StyleWeight]? = nil,
+    public init(model: String? = nil, styleName: String? = nil, styleIndex: Int? = nil, styleMix: [StyleWeight]? = nil,
                 strength: Double? = nil, preserveColor: Bool? = nil, smoothing: SmoothingConfig? = nil) {
-        self.model = model; self.styleIndex = styleIndex; self.styleMix = styleMix
+        self.model = model; self.styleName = styleName; self.styleIndex = styleIndex; self.styleMix = styleMix
         self.strength = strength; self.preserveColor = preserveColor; self.smoothing = smoothing
     }
 }
@@ -56,16 +58,24 @@ public final class LiveStyle: @unchecked Sendable {
     }
 
     /// One issue per pipeline whose model cannot be found (or is no model streamd reads), named by its key;
-    /// the models are not loaded.
+    /// the models are not loaded, except a pipeline's that chooses a style by name (`style:`): its names are
+    /// in the model.
     public static func modelIssues(in config: ServeConfig, file: String) -> [ConfigIssue] {
         let library = library(modelDirectories: config.server.modelDirs)
         return config.pipelines.compactMap { pipeline in
+            let path: String
             do {
-                let path = try library.resolve(pipeline.style.model)
+                path = try library.resolve(pipeline.style.model)
                 _ = try ModelLoader.detect(path)
-                return nil
             } catch {
                 return ConfigIssue(location: file, path: "pipelines.\(pipeline.name).model", message: "\(error)")
+            }
+            guard let name = pipeline.style.styleName else { return nil }
+            do {
+                _ = try StyleOptions.styleIndex(named: name, in: try ModelLoader.load(path: path).info.styleNames)
+                return nil
+            } catch {
+                return ConfigIssue(location: file, path: "pipelines.\(pipeline.name).style", message: "\(error)")
             }
         }
     }
@@ -75,13 +85,21 @@ public final class LiveStyle: @unchecked Sendable {
         let path = try library.resolve(config.model)
         let model = try ModelLoader.load(path: path)
         try checkRunnable(model, name: config.model)
-        let options = try options(for: config, styleCount: model.info.styleCount)
+        let options = try options(for: config, styleNames: model.info.styleNames)
         return Current(generation: 0, model: model, modelName: config.model, modelPath: path, config: config, options: options)
     }
 
-    static func options(for config: StyleConfig, styleCount: Int) throws -> StyleOptions {
+    static func options(for config: StyleConfig, styleNames: [String]) throws -> StyleOptions {
+        let styleCount = styleNames.count
         var weights: [Float]?
-        if let index = config.styleIndex {
+        if let name = config.styleName {
+            do {
+                let index = try StyleOptions.styleIndex(named: name, in: styleNames)
+                weights = (0..<styleCount).map { $0 == index ? 1 : 0 }
+            } catch {
+                throw StyleError("\(error)")
+            }
+        } else if let index = config.styleIndex {
             guard index >= 0, index < max(styleCount, 1) else {
                 throw StyleError("style_index \(index) is out of range: the model has \(styleCount) style(s)")
             }
@@ -139,6 +157,7 @@ public final class LiveStyle: @unchecked Sendable {
             modelName = name
             config.model = name
             // A new model starts from its first style unless the request says otherwise.
+            config.styleName = nil
             config.styleIndex = nil
             config.styleMix = nil
         }
@@ -153,10 +172,15 @@ public final class LiveStyle: @unchecked Sendable {
             }
             config.smoothing = smoothing
         }
-        if change.styleIndex != nil && change.styleMix != nil { throw StyleError("style_index and style_mix are exclusive") }
-        if let index = change.styleIndex { config.styleIndex = index; config.styleMix = nil }
-        if let mix = change.styleMix { config.styleMix = mix; config.styleIndex = nil }
-        let options = try Self.options(for: config, styleCount: model.info.styleCount)
+        let chosen = [change.styleName.map { _ in "style" }, change.styleIndex.map { _ in "style_index" },
+                      change.styleMix.map { _ in "style_mix" }].compactMap { $0 }
+        if chosen.count > 1 { throw StyleError("\(chosen.joined(separator: " and ")) are exclusive") }
+        if change.styleName != nil || change.styleIndex != nil || change.styleMix != nil {
+            config.styleName = change.styleName
+            config.styleIndex = change.styleIndex
+            config.styleMix = change.styleMix
+        }
+        let options = try Self.options(for: config, styleNames: model.info.styleNames)
         lock.lock(); defer { lock.unlock() }
         value = Current(generation: value.generation + 1, model: model, modelName: modelName, modelPath: modelPath,
                         config: config, options: options)
@@ -164,9 +188,13 @@ public final class LiveStyle: @unchecked Sendable {
     }
 
     /// A model name looked up in `directories`, or a path that (symlinks resolved) lies inside one of them.
+    /// A built-in model (`default`, unless a directory has its own) is no file: any client may choose it.
     static func resolveInside(_ name: String, directories: [String]) throws -> String {
-        guard !directories.isEmpty else { throw StyleError("no model_dirs are configured, so the API cannot load models") }
         guard !name.isEmpty, !name.contains("\0") else { throw StyleError("model name is empty") }
+        if !name.contains("/"), let path = try? ModelLibrary(directories: directories).resolve(name), BuiltinModels.isBuiltin(path) {
+            return path
+        }
+        guard !directories.isEmpty else { throw StyleError("no model_dirs are configured, so the API cannot load models") }
         let roots = directories.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().standardizedFileURL.path }
         let path: String
         if name.contains("/") {

@@ -96,7 +96,7 @@ struct ConfigDecoder {
 
     // MARK: pipelines
 
-    static let pipelineKeys = ["source", "model", "style_index", "style_mix", "strength", "preserve_color", "max_size",
+    static let pipelineKeys = ["source", "model", "style", "style_index", "style_mix", "strength", "preserve_color", "max_size",
                                "smoothing", "workers", "threads", "max_latency", "outputs"]
 
     func decodePipeline(_ name: String, _ node: Node, _ path: ConfigPath) -> PipelineConfig? {
@@ -107,14 +107,16 @@ struct ConfigDecoder {
             source = nil
         }
 
-        var model: String?
-        if let n = f["model"], let v = r.string(n, path + "model") { model = v.contains("/") ? r.resolvePath(v) : v }
-        else if f["model"] == nil { r.report(path + "model", nil, "missing: name a model (a name on the search path or a path)") }
+        // No `model:` means the built-in model (or a models directory's own `default`).
+        var model: String? = StyleConfig.defaultModel
+        if let n = f["model"] { model = r.string(n, path + "model").map { $0.contains("/") ? r.resolvePath($0) : $0 } }
         var style = StyleConfig(model: model ?? "")
+        if let n = f["style"] { style.styleName = r.string(n, path + "style") }
         if let n = f["style_index"], let v = r.int(n, path + "style_index", 0...1023) { style.styleIndex = v }
         if let n = f["style_mix"] { style.styleMix = decodeStyleMix(n, path + "style_mix") }
-        if f.has("style_index") && f.has("style_mix") {
-            r.report(path + "style_mix", f["style_mix"], "style_index and style_mix are exclusive: set one")
+        let choices = ["style", "style_index", "style_mix"].filter { f.has($0) }
+        if choices.count > 1 {
+            r.report(path + choices[1], f[choices[1]], "\(choices.joined(separator: " and ")) are exclusive: set one")
         }
         if let n = f["strength"], let v = r.number(n, path + "strength", 0...1) { style.strength = v }
         if let n = f["preserve_color"], let v = r.bool(n, path + "preserve_color") { style.preserveColor = v }

@@ -114,8 +114,14 @@ public struct DeviceSource: Sendable, Equatable {
 
 /// Which model and how to apply it.
 public struct StyleConfig: Sendable, Equatable {
+    /// The model of a pipeline without `model:`: the one built into streamd (Stylize's
+    /// `BuiltinModels.defaultName`), unless a models directory holds a model of that name.
+    public static let defaultModel = "default"
+
     /// A model name on the search path, or a path (anything with a `/`).
     public var model: String
+    /// Style of a multi-style model by its name (`style:`); exclusive with `styleIndex` and `styleMix`.
+    public var styleName: String?
     /// Style of a multi-style model (0-based); exclusive with `styleMix`.
     public var styleIndex: Int?
     /// Blend of styles (index → weight, weights ≥ 0, normalised when applied), sorted by index.

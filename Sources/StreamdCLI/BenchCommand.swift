@@ -23,7 +23,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Untimed warm-up runs.")
     var warmup: Int = 2
 
-    @Option(name: .customLong("style-index"), help: "Style of a multi-style model.")
+    @Option(name: .customLong("style"), help: "Style of a multi-style model, by name.")
+    var styleName: String?
+
+    @Option(name: .customLong("style-index"), help: "Style of a multi-style model (0-based).")
     var styleIndex: Int?
 
     @Flag(help: "Print one JSON object on one line instead of a table.")
@@ -42,7 +45,7 @@ struct BenchCommand: AsyncParsableCommand {
             let library = ModelLibrary.standard(modelsDir: modelOptions.modelsDir)
             let model = try ModelLoader.load(path: try library.resolve(modelOptions.model))
             let session = try Session(model: model, threads: threads)
-            let style = try StyleOptions.styleWeights(index: styleIndex, mix: nil, styleCount: session.styleCount)
+            let style = try StyleOptions.styleWeights(index: styleIndex, name: styleName, mix: nil, styleNames: model.info.styleNames)
             let m = max(1, model.info.sizeMultiple)
             let hp = (h + m - 1) / m * m, wp = (w + m - 1) / m * m
             let input = Tensor(shape: [3, hp, wp], data: syntheticFrame(height: hp, width: wp, transform: model.info.input))

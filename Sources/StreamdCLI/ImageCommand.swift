@@ -59,7 +59,7 @@ struct ImageCommand: AsyncParsableCommand {
                                                   height: max(1, Int((Double(picture.height) * scale).rounded())))
             }
             let stylizer = try Stylizer(model: model, threads: threads)
-            let options = try style.options(styleCount: stylizer.session.styleCount)
+            let options = try style.options(styleNames: model.info.styleNames)
             let start = Date()
             let result = try tile.map { try stylizer.stylizeTiled(picture, tile: $0, overlap: overlap, options: options) }
                 ?? stylizer.stylize(picture, options: options)

@@ -62,23 +62,23 @@ struct ModelsCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the models on the search path.")
+        static let configuration = CommandConfiguration(abstract: "List the built-in model and the models on the search path, with their styles.")
 
         @Option(name: .customLong("models-dir"), help: "Directory searched first.")
         var modelsDir: String?
 
         func run() async throws {
             let library = ModelLibrary.standard(modelsDir: modelsDir)
+            // Never empty: the built-in model is there when no directory replaces it.
             let entries = library.list()
-            if entries.isEmpty {
-                print("no models found in \(library.directories.joined(separator: ", "))")
-                return
-            }
-            let width = max(4, entries.map(\.name.count).max()!)
-            print("NAME".padding(toLength: width + 2, withPad: " ", startingAt: 0) + "FORMAT   PATH")
+            func column(_ text: String, _ width: Int) -> String { text.padding(toLength: width + 2, withPad: " ", startingAt: 0) }
+            let width = max(4, entries.map(\.name.count).max()!), pathWidth = max(4, entries.map(\.path.count).max()!)
+            print(column("NAME", width) + "FORMAT   " + column("PATH", pathWidth) + "STYLES")
             for e in entries {
-                print(e.name.padding(toLength: width + 2, withPad: " ", startingAt: 0)
-                      + e.format.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0) + e.path)
+                // Style names are in the model, so each is loaded; the list stays one line per model either way.
+                let styles = (try? ModelLoader.load(path: e.path)).map { ModelSummary.styles($0) } ?? "? (does not load)"
+                print(column(e.name, width) + e.format.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)
+                      + column(e.path, pathWidth) + styles)
             }
         }
     }
@@ -129,6 +129,11 @@ struct ModelsCommand: AsyncParsableCommand {
 enum ModelSummary {
     static func parameters(_ m: StyleModel) -> Int { m.weights.values.reduce(0) { $0 + $1.count } }
 
+    /// `1` for a single-style model, else the count and the names (`4: wave, scream, wreck, udnie`).
+    static func styles(_ m: StyleModel) -> String {
+        m.info.styleNames.isEmpty ? "1" : "\(m.info.styleNames.count): \(m.info.styleNames.joined(separator: ", "))"
+    }
+
     static func describe(_ m: StyleModel, path: String, format: ModelLoader.Format, width: Int, height: Int) throws -> String {
         let session = try Session(model: m)
         let mult = max(1, m.info.sizeMultiple)
@@ -147,7 +152,7 @@ enum ModelSummary {
             "layers        \(m.graph.nodes.count): " + kinds.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "),
             String(format: "cost          %.0f multiply-adds per pixel at %dx%d (%.2f GMAC per frame)",
                    Double(macs) / Double(width * height), width, height, Double(macs) / 1e9),
-            "styles        " + (m.info.styleNames.isEmpty ? "1" : "\(m.info.styleNames.count): \(m.info.styleNames.joined(separator: ", "))"),
+            "styles        " + styles(m),
             "input         " + transform(m.info.input.channelOrder, m.info.input.scale, m.info.input.mean, m.info.input.std),
             "output        " + transform(m.info.output.channelOrder, m.info.output.scale, m.info.output.mean, m.info.output.std),
             "frame sizes   padded to a multiple of \(mult)",

@@ -28,8 +28,8 @@ public enum StreamdVersion {
 
 /// Options every command that opens a model shares.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Model: a path (.safetensors, .onnx, .pth, or an ml5 folder) or a name on the model search path.")
-    var model: String
+    @Option(name: .long, help: "Model: a path (.safetensors, .onnx, .pth, or an ml5 folder) or a name on the model search path (default: the built-in multi-style model, unless a models directory holds one named 'default').")
+    var model: String = BuiltinModels.defaultName
 
     @Option(name: .customLong("models-dir"), help: "Directory searched first for model names (then $STREAMD_MODELS, ~/.local/share/streamd/models, /var/lib/streamd/models).")
     var modelsDir: String?
@@ -37,6 +37,9 @@ struct ModelOptions: ParsableArguments {
 
 /// How to stylize, shared by every command that stylizes pictures.
 struct StyleArguments: ParsableArguments {
+    @Option(name: .customLong("style"), help: "Style of a multi-style model, by name (`streamd models info` lists them).")
+    var styleName: String?
+
     @Option(name: .customLong("style-index"), help: "Style of a multi-style model (0-based).")
     var styleIndex: Int?
 
@@ -49,9 +52,9 @@ struct StyleArguments: ParsableArguments {
     @Flag(name: .customLong("preserve-color"), help: "Keep the original colours (luminance from the stylized picture).")
     var preserveColor = false
 
-    /// The options for a model with `styleCount` styles; one-line errors for impossible choices.
-    func options(styleCount: Int) throws -> StyleOptions {
-        StyleOptions(styleWeights: try StyleOptions.styleWeights(index: styleIndex, mix: styleMix, styleCount: styleCount),
+    /// The options for a model whose styles are `styleNames`; one-line errors for impossible choices.
+    func options(styleNames: [String]) throws -> StyleOptions {
+        StyleOptions(styleWeights: try StyleOptions.styleWeights(index: styleIndex, name: styleName, mix: styleMix, styleNames: styleNames),
                      strength: strength, preserveColor: preserveColor)
     }
 }

@@ -118,7 +118,7 @@ struct TranscodeCommand: AsyncParsableCommand {
             let smoothing = try smoothingSettings()
             try OutputPath.checkVideo(output, overwrite: overwrite)
             let model = try ModelLoader.load(path: try ModelLibrary.standard(modelsDir: modelOptions.modelsDir).resolve(modelOptions.model))
-            let options = try style.options(styleCount: model.info.styleCount)
+            let options = try style.options(styleNames: model.info.styleNames)
             let reader = try VideoReader(path: input, options: VideoReaderOptions(
                 threadCount: 2, start: start, duration: duration,
                 sequenceFrameRate: frameRate.map { Rational(Int(($0 * 1000).rounded()), 1000) } ?? Rational(25, 1)))

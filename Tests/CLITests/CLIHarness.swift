@@ -26,8 +26,9 @@ enum CLI {
     /// `launcher`, when given, runs streamd (e.g. `/usr/bin/pw-v4l2`, which preloads a fake camera).
     @discardableResult
     static func run(_ args: [String], environment: [String: String] = [:], timeout: TimeInterval = 300,
-                    launcher: String? = nil) throws -> Result {
+                    launcher: String? = nil, currentDirectory: String? = nil) throws -> Result {
         let p = Process()
+        if let currentDirectory { p.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
         if let launcher {
             p.executableURL = URL(fileURLWithPath: launcher)
             p.arguments = [try binary] + args

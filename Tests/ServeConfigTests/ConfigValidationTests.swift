@@ -127,8 +127,21 @@ final class ConfigValidationTests: XCTestCase {
         assertProblem(base + "    workers: 0\n", "streamd.yml:8:14: pipelines.cam1.workers: must be between 1 and 256, got 0")
         assertProblem(base + "    max_latency: soon\n",
                       "streamd.yml:8:18: pipelines.cam1.max_latency: expected a duration such as 500ms, 2s, 5m or 1h, got 'soon'")
-        assertProblem("pipelines:\n  cam1:\n    source: {url: rtsp://h/c}\n    outputs: [{url: rtmp://h/a/b}]\n",
-                      "streamd.yml: pipelines.cam1.model: missing: name a model (a name on the search path or a path)")
+        assertProblem(base + "    style: wave\n    style_index: 1\n",
+                      "streamd.yml:9:18: pipelines.cam1.style_index: style and style_index are exclusive: set one")
+        assertProblem(base + "    style: [wave]\n", "streamd.yml:8:12: pipelines.cam1.style: expected a string, got a list")
+        assertProblem("pipelines:\n  cam1:\n    source: {url: rtsp://h/c}\n    model: \"\"\n    outputs: [{url: rtmp://h/a/b}]\n",
+                      "streamd.yml:4:12: pipelines.cam1.model: must not be empty")
+    }
+
+    /// A pipeline without `model:` runs the built-in model (`default`); `style:` names one of its styles.
+    func testPipelineWithoutModelUsesTheDefaultModel() throws {
+        let yaml = "pipelines:\n  cam1:\n    source: {url: rtsp://h/c}\n    style: scream\n    outputs: [{url: rtmp://h/a/b}]\n"
+        XCTAssertEqual(problems(yaml), [])
+        let config = try ConfigLoader.parse(yaml: yaml, fileName: "streamd.yml", baseDirectory: "/etc/streamd", environment: [:], overrides: [])
+        XCTAssertEqual(config.pipelines.first?.style.model, "default")
+        XCTAssertEqual(config.pipelines.first?.style.styleName, "scream")
+        XCTAssertNil(config.pipelines.first?.style.styleIndex)
     }
 
     func testOutputProblems() {

@@ -215,10 +215,12 @@ struct Failure: Error, CustomStringConvertible {
 /// One pipeline of a `pipelines:` section: `clip` (the carphone clip unless given) looped at its native rate
 /// through `model` with one worker, the longer side at most `maxSize`, and `outputs`: the YAML list that goes
 /// under `outputs:`, written from column 0 (`- record: …` / `  rotate_every: 2s`).
-func loopedClipPipeline(_ name: String, clip: String? = nil, model: String = "wave", strength: Double? = nil,
+func loopedClipPipeline(_ name: String, clip: String? = nil, model: String? = "wave", style: String? = nil, strength: Double? = nil,
                         maxSize: Int? = 64, outputs: String) throws -> String {
     let source = try clip ?? SharedData.path("media/video/carphone_h264_176x144.mp4")
-    var lines = ["  \(name):", "    source:", "      url: \(source)", "      loop: true", "    model: \(model)"]
+    var lines = ["  \(name):", "    source:", "      url: \(source)", "      loop: true"]
+    if let model { lines.append("    model: \(model)") }
+    if let style { lines.append("    style: \(style)") }
     if let strength { lines.append("    strength: \(strength)") }
     if let maxSize { lines.append("    max_size: \(maxSize)") }
     lines += ["    workers: 1", "    outputs:"]

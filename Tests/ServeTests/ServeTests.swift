@@ -120,6 +120,8 @@ final class ServeTests: XCTestCase {
             (#"{"preserve_color": 1}"#, "preserve_color"),
             (#"{"colour": 1}"#, "unknown key 'colour'"),
             (#"{"style_index": 3}"#, "out of range"),
+            (#"{"style": "wave"}"#, "the model has a single style"),
+            (#"{"style": 1}"#, "style must be a style name"),
             (#"{"model": "/etc/passwd"}"#, "outside the configured model directories"),
             (#"{"model": "../../../etc"}"#, "outside the configured model directories"),
             (#"{"model": "no-such-model"}"#, "not found"),

@@ -91,7 +91,7 @@ final class WebAPITests: XCTestCase {
         XCTAssertGreaterThan(difference, 20, "the stylized picture is too close to the original")
 
         let models = try serve.request("GET", "/v1/models").json()["models"] as? [[String: Any]] ?? []
-        XCTAssertEqual(Set(models.compactMap { $0["name"] as? String }), ["la_muse", "mathura", "matilde_perez", "matta", "rain_princess", "scream", "udnie", "wave", "wreck"])
+        XCTAssertEqual(Set(models.compactMap { $0["name"] as? String }), ["default", "la_muse", "mathura", "matilde_perez", "matta", "rain_princess", "scream", "udnie", "wave", "wreck"])
         let thumbnail = try serve.send("GET", "/v1/models/wave/thumbnail")
         XCTAssertEqual(thumbnail.status, 200, thumbnail.text)
         XCTAssertEqual(Array(thumbnail.body.prefix(3)), [0xFF, 0xD8, 0xFF])

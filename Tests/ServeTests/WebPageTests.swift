@@ -98,7 +98,7 @@ final class WebPageTests: XCTestCase {
         try assertNoConsoleErrors(browser)
 
         // Picking a style: `scream` is warm and dark where `wave` is pale blue.
-        try browser.waitUntil("the style tiles", timeout: 30, "return document.querySelectorAll('#styles .tile').length === 9;")
+        try browser.waitUntil("the style tiles", timeout: 30, "return document.querySelectorAll('#styles .tile').length === 13;")
         // Each tile's thumbnail comes from the server (made once, then kept): the first one shows.
         try browser.waitUntil("a thumbnail", timeout: 90,
                               "return [...document.querySelectorAll('#styles .tile img')].some((i) => i.complete && i.naturalWidth > 0);")
@@ -177,7 +177,7 @@ final class WebPageTests: XCTestCase {
     func testWrongTokenShowsAnErrorAndChangesNothing() throws {
         let (serve, browser, dir) = try open("web-token")
         defer { browser.close(); try? FileManager.default.removeItem(at: dir) }
-        try browser.waitUntil("the style tiles", timeout: 30, "return document.querySelectorAll('#styles .tile').length === 9;")
+        try browser.waitUntil("the style tiles", timeout: 30, "return document.querySelectorAll('#styles .tile').length === 13;")
         let before = try style(serve)
         try enterToken(browser, "wrong-token-0123456789abcdef")
         try browser.click("#styles .tile[data-model=udnie]")
@@ -208,7 +208,7 @@ final class WebPageTests: XCTestCase {
         let photo = dir.appendingPathComponent("photo.jpg")
         try WebAPITests.smallPhoto(in: dir, width: 160).write(to: photo)
         try enterToken(browser, ServeProcess.token)
-        try browser.waitUntil("the style choices", timeout: 30, "return document.querySelectorAll('#picture-style option').length === 9;")
+        try browser.waitUntil("the style choices", timeout: 30, "return document.querySelectorAll('#picture-style option').length === 13;")
         _ = try browser.run("""
             const select = document.querySelector('#picture-style');
             select.value = [...select.options].find((o) => o.textContent === 'udnie').value;

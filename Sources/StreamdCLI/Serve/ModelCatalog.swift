@@ -11,8 +11,9 @@ struct CatalogError: Error, CustomStringConvertible {
     init(_ code: Code, _ description: String) { self.code = code; self.description = description }
 }
 
-/// The style models of `server.model_dirs` as the web page and `POST /v1/stylize` see them: by name only (a
-/// request can name a model an operator put there, never a path), each with its styles and a thumbnail.
+/// The style models of `server.model_dirs`, after the built-in `default` (unless a directory has its own), as
+/// the web page and `POST /v1/stylize` see them: by name only (a request can name a model an operator put
+/// there, never a path), each with its styles and a thumbnail.
 ///
 /// Listing needs each model's style names, which only loading tells, so what was learnt is kept per file (and
 /// re-learnt when the file changes). A few loaded models are kept too: thumbnails of a 26-style model and a
@@ -48,7 +49,8 @@ final class ModelCatalog: @unchecked Sendable {
 
     init(directories: [String]) { self.directories = directories }
 
-    /// Every style model in the directories, in the library's order (a name found twice is the first one).
+    /// Every style model in the directories, in the library's order (the built-in model first; a name found
+    /// twice is the first one).
     /// The VGG19 loss network is a model file but no style: it is left out.
     func list() -> [Entry] {
         ModelLibrary(directories: directories).list().filter { $0.format != .vgg19 }.map { describe($0.name, path: $0.path, format: $0.format) }

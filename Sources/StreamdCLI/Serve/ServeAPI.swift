@@ -116,13 +116,13 @@ enum ServeAPI {
         }
     }
 
-    /// The style body: {"model": "udnie", "style_index": 3 | "style_mix": {"3": 0.5}, "strength": 0.8, "preserve_color": true,
+    /// The style body: {"model": "udnie", "style": "wave" | "style_index": 3 | "style_mix": {"3": 0.5}, "strength": 0.8, "preserve_color": true,
     /// "smoothing": 0.5 | {"strength": 0.5, "mode": "still"}}.
     static func parseStyle(_ data: Data) throws -> StyleChange {
         guard let root = try? JSONDecoder().decode(JSONValue.self, from: data), case .object(let body) = root else {
             throw StyleError("the body must be a JSON object")
         }
-        let known: Set<String> = ["model", "style_index", "style_mix", "strength", "preserve_color", "smoothing"]
+        let known: Set<String> = ["model", "style", "style_index", "style_mix", "strength", "preserve_color", "smoothing"]
         if let unknown = body.keys.sorted().first(where: { !known.contains($0) }) {
             throw StyleError("unknown key '\(unknown)' (expected \(known.sorted().joined(separator: ", ")))")
         }
@@ -131,6 +131,10 @@ enum ServeAPI {
         if let v = body["model"] {
             guard case .string(let s) = v, !s.isEmpty else { throw StyleError("model must be a non-empty string") }
             change.model = s
+        }
+        if let v = body["style"] {
+            guard case .string(let s) = v, !s.isEmpty else { throw StyleError("style must be a style name (a non-empty string)") }
+            change.styleName = s
         }
         if let v = body["style_index"] {
             guard case .number(let n) = v, n == n.rounded(), abs(n) < 1e6 else { throw StyleError("style_index must be an integer") }
@@ -195,6 +199,7 @@ enum ServeAPI {
     static func encodeSnapshot(_ s: PipelineSnapshot) -> [String: Any] {
         var style: [String: Any] = ["model": s.style.model, "strength": s.style.strength,
                                     "preserve_color": s.style.preserveColor, "generation": s.style.generation]
+        if let n = s.style.styleName { style["style"] = n }
         if let i = s.style.styleIndex { style["style_index"] = i }
         if let m = s.style.styleMix { style["style_mix"] = m }
         style["smoothing"] = ["strength": s.style.smoothing.strength, "mode": s.style.smoothing.mode]

@@ -33,29 +33,43 @@ public struct ModelLibrary: Sendable {
     static let extensions = ["safetensors", "onnx", "pth", "pt"]
 
     /// Where `nameOrPath` is, decided the same way by every command and by the service (and by `config check`):
+    /// - `builtin:NAME` is a model compiled into streamd (`BuiltinModels`);
     /// - with a `/` it is a path (the service's configuration makes relative ones relative to its file);
     /// - otherwise it is a name, looked for in each directory in order, first as written
     ///   (`multistyle26.onnx`, `udnie` for an ml5 folder), then with each model extension added (`candy` finds
-    ///   `candy.onnx`); only when no directory has it, a file of that name in the current directory.
+    ///   `candy.onnx`); when no directory has it, a built-in model of that name (`default`: so a model called
+    ///   `default` in a directory replaces the built-in one); only then a file of that name in the current directory.
     public func resolve(_ nameOrPath: String) throws -> String {
         guard !nameOrPath.isEmpty else { throw StylizeError(.fileNotFound, "model name is empty") }
+        if BuiltinModels.isBuiltin(nameOrPath) {
+            _ = try ModelLoader.detect(nameOrPath)
+            return nameOrPath
+        }
         if nameOrPath.contains("/") {
             if FileManager.default.fileExists(atPath: nameOrPath) { return nameOrPath }
             throw StylizeError(.fileNotFound, "\(nameOrPath): no such file or directory")
         }
         if nameOrPath != ".", nameOrPath != ".." {
-            for dir in directories {
-                let base = (dir as NSString).appendingPathComponent(nameOrPath)
-                for candidate in Self.extensions.map({ base + "." + $0 }) + [base] where FileManager.default.fileExists(atPath: candidate) {
-                    return candidate
-                }
-            }
+            if let found = find(nameOrPath) { return found }
+            if let builtin = BuiltinModels.path(named: nameOrPath) { return builtin }
             if FileManager.default.fileExists(atPath: nameOrPath) { return nameOrPath }
         }
         throw StylizeError(.fileNotFound, "model '\(nameOrPath)' not found (searched \(directories.joined(separator: ", ")) and the current directory)")
     }
 
-    /// Every model in the search path; a name found twice is listed where it is found first.
+    /// The model called `name` in the first directory that has one.
+    private func find(_ name: String) -> String? {
+        for dir in directories {
+            let base = (dir as NSString).appendingPathComponent(name)
+            for candidate in Self.extensions.map({ base + "." + $0 }) + [base] where FileManager.default.fileExists(atPath: candidate) {
+                return candidate
+            }
+        }
+        return nil
+    }
+
+    /// Every model in the search path, the built-in ones first; a name found twice is listed where it is found
+    /// first (a directory's `default` replaces the built-in one, and is listed where it is).
     public func list() -> [Entry] {
         var seen: Set<String> = []
         var out: [Entry] = []
@@ -69,6 +83,9 @@ public struct ModelLibrary: Sendable {
                 if seen.insert(name).inserted { out.append(Entry(name: name, path: path, format: format)) }
             }
         }
-        return out
+        let builtins = BuiltinModels.names.filter { !seen.contains($0) }.map {
+            Entry(name: $0, path: BuiltinModels.prefix + $0, format: .native)
+        }
+        return builtins + out
     }
 }

@@ -2,13 +2,18 @@ import Foundation
 
 /// Opens a model in any supported format, chosen by what the path is and how the file starts (not only by
 /// its extension): an ml5 folder, a VGG19 codebook folder, streamd's native safetensors, ONNX, or a PyTorch
-/// checkpoint (zip or legacy pickle).
+/// checkpoint (zip or legacy pickle). A built-in model's pseudo-path (`builtin:default`, see `BuiltinModels`)
+/// is understood here too, so whoever opens a path opens those the same way.
 public enum ModelLoader {
     public enum Format: String, Sendable, CaseIterable {
         case native, ml5, vgg19, onnx, pytorch
     }
 
     public static func detect(_ path: String) throws -> Format {
+        if BuiltinModels.isBuiltin(path) {
+            _ = try BuiltinModels.bytes(atPath: path)
+            return .native
+        }
         let fm = FileManager.default
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: path, isDirectory: &isDir) else {
@@ -40,6 +45,12 @@ public enum ModelLoader {
     }
 
     public static func load(path: String) throws -> StyleModel {
+        if BuiltinModels.isBuiltin(path) {
+            var model = try NativeModelFile.load(data: Data(try BuiltinModels.bytes(atPath: path)), name: path)
+            // Called by the name it answers to, whatever training run wrote the file.
+            model.info.name = String(path.dropFirst(BuiltinModels.prefix.count))
+            return model
+        }
         switch try detect(path) {
         case .native: return try NativeModelFile.load(path: path)
         case .ml5: return try ML5Importer.load(path: path)

@@ -48,14 +48,28 @@ public enum NativeModelFile {
     public static func looksLikeNative(_ path: String) -> Bool {
         guard let h = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? h.close() }
-        guard let d = try? h.read(upToCount: 9), d.count == 9 else { return false }
+        guard let d = try? h.read(upToCount: 9) else { return false }
+        return looksLikeNative(head: d)
+    }
+
+    /// True when `head` (a file's first bytes, at least 9) starts like a safetensors file.
+    static func looksLikeNative(head d: Data) -> Bool {
+        guard d.count >= 9 else { return false }
         let n = d.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
-        return n > 1 && n < UInt64(maxHeader) && d[8] == UInt8(ascii: "{")
+        return n > 1 && n < UInt64(maxHeader) && d[d.startIndex + 8] == UInt8(ascii: "{")
     }
 
     public static func load(path: String) throws -> StyleModel {
         guard FileManager.default.fileExists(atPath: path) else { throw StylizeError(.fileNotFound, "\(path): no such file") }
         guard let data = FileManager.default.contents(atPath: path) else { throw StylizeError(.unreadable, "\(path): cannot be read") }
+        return try load(data: data, name: path)
+    }
+
+    /// The model in `data`, the bytes of a native file (read from disk, or compiled in: `BuiltinModels`);
+    /// errors name it `name`.
+    public static func load(data: Data, name path: String) throws -> StyleModel {
+        // Offsets below count from 0; a slice of a larger `Data` does not.
+        let data = data.startIndex == 0 ? data : Data(data)
         func corrupt(_ why: String) -> StylizeError { StylizeError(.corruptFile, "\(path): \(why)") }
         guard data.count >= 8 else { throw corrupt("too short for a safetensors header") }
         let n = data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian

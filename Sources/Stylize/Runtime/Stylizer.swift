@@ -16,6 +16,26 @@ public struct StyleOptions: Sendable, Equatable {
         self.preserveColor = preserveColor
     }
 
+    /// A style vector from `--style NAME`, `--style-index I` or `--style-mix I:W,J:W,…` (at most one of them)
+    /// for a model whose styles are called `styleNames`.
+    public static func styleWeights(index: Int?, name: String?, mix: String?, styleNames: [String]) throws -> [Float]? {
+        guard [index != nil, name != nil, mix != nil].filter({ $0 }).count <= 1 else {
+            throw StylizeError(.invalidArgument, "give one of --style, --style-index and --style-mix, not several")
+        }
+        let index = try name.map { try styleIndex(named: $0, in: styleNames) } ?? index
+        return try styleWeights(index: index, mix: mix, styleCount: styleNames.count)
+    }
+
+    /// Where the style called `name` is among `styleNames` (a model's `ModelInfo.styleNames`); otherwise a
+    /// one-line error listing the names there are.
+    public static func styleIndex(named name: String, in styleNames: [String]) throws -> Int {
+        if let index = styleNames.firstIndex(of: name) { return index }
+        guard !styleNames.isEmpty else {
+            throw StylizeError(.invalidArgument, "style '\(name)' does not exist: the model has a single style, without a name")
+        }
+        throw StylizeError(.invalidArgument, "style '\(name)' does not exist: the model's styles are \(styleNames.joined(separator: ", "))")
+    }
+
     /// A style vector from `--style-index I` or `--style-mix I:W,J:W,…` (weights normalised to sum 1).
     public static func styleWeights(index: Int?, mix: String?, styleCount: Int) throws -> [Float]? {
         if index != nil && mix != nil {
