@@ -107,12 +107,19 @@ final class WebAPITests: XCTestCase {
         let serve = try serve(dir, server: "  stylize_jobs: 1\n  stylize_queue: 0")
         let photo = try Self.smallPhoto(in: dir)
 
-        var first: RawConnection? = try RawConnection(port: serve.port)
-        XCTAssertTrue(first!.send("POST /v1/stylize?model=wave HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(ServeProcess.token)\r\nContent-Length: \(photo.count)\r\n\r\n"))
-        XCTAssertTrue(first!.send(bytes: [UInt8](photo.prefix(10))))
+        // The first upload sends its head and a few bytes, then stalls, holding the one slot. A probe that reaches
+        // the server before the stalled upload's head takes the slot itself and the stalled upload is the one
+        // refused (it then has an answer to read): open it again and probe again.
+        var first: RawConnection?
         var refused: ServeProcess.BinaryResponse?
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(20)
         repeat {
+            if first == nil || first!.isReadable(within: 0) {
+                first = try RawConnection(port: serve.port)
+                XCTAssertTrue(first!.send("POST /v1/stylize?model=wave HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(ServeProcess.token)\r\nContent-Length: \(photo.count)\r\n\r\n"))
+                XCTAssertTrue(first!.send(bytes: [UInt8](photo.prefix(10))))
+                Thread.sleep(forTimeInterval: 0.2)
+            }
             refused = try serve.send("POST", "/v1/stylize?model=wave", body: photo, token: ServeProcess.token)
             if refused?.status == 429 { break }
             Thread.sleep(forTimeInterval: 0.1)
