@@ -68,6 +68,54 @@ final class StyleNetworkLayerTests: XCTestCase {
         }
     }
 
+    /// TensorFlow's "SAME" padding (the ml5/Engstrom networks'): ⌈h/s⌉ outputs, the odd padding row at the bottom
+    /// and column at the right, with zero and mirrored borders; against a naive convolution whose pads are written
+    /// out here for each shape.
+    func testTensorFlowSamePadding() {
+        // (cin, cout, h, w, k, s, mode, top, left, bottom, right)
+        let cases: [(Int, Int, Int, Int, Int, Int, PadMode, Int, Int, Int, Int)] = [
+            (2, 3, 8, 7, 3, 2, .zero, 0, 1, 1, 1),      // h 8 → 4 rows: 1 pad row, at the bottom; w 7 → 4: 2 columns
+            (2, 2, 6, 9, 4, 2, .zero, 1, 1, 1, 2),      // even kernel: w 9 → 5 columns needs 3, the odd one right
+            (3, 2, 8, 8, 3, 2, .reflect, 0, 0, 1, 1),
+            (2, 2, 10, 10, 9, 1, .zero, 4, 4, 4, 4),    // stride 1: as symmetric padding
+        ]
+        for (i, (cin, cout, h, w, k, s, mode, top, left, bottom, right)) in cases.enumerated() {
+            var rng = SplitMix64(seed: 90 + UInt64(i))
+            let x = GradientCheck.randomMap(&rng, channels: cin, height: h, width: w)
+            let wt = rng.floats(cout * cin * k * k), b = rng.floats(cout)
+            let ho = (h + s - 1) / s, wo = (w + s - 1) / s
+            XCTAssertEqual((h + top + bottom - k) / s + 1, ho, "the pads written here give TensorFlow's size")
+            let r = (0..<(cout * ho * wo)).map { _ in Double(rng.float()) }
+            func naive(_ x: [Double], _ wt: [Double], _ b: [Double]) -> [Double] {
+                var y = [Double](repeating: 0, count: cout * ho * wo)
+                for co in 0..<cout { for oy in 0..<ho { for ox in 0..<wo {
+                    var sum = b[co]
+                    for ci in 0..<cin { for ky in 0..<k { for kx in 0..<k {
+                        guard let iy = Self.source(oy * s + ky - top, h, mode), let ix = Self.source(ox * s + kx - left, w, mode) else { continue }
+                        sum += wt[((co * cin + ci) * k + ky) * k + kx] * x[(ci * h + iy) * w + ix]
+                    } } }
+                    y[(co * ho + oy) * wo + ox] = sum
+                } } }
+                return y
+            }
+            let conv = Conv2d(inputChannels: cin, outputChannels: cout, kernel: k, stride: s, tensorFlowSame: true, padMode: mode,
+                              weight: wt, bias: b, context: TrainingContext(threads: 2))
+            XCTAssertEqual(conv.pads(height: h, width: w), Pads(top: top, left: left, bottom: bottom, right: right))
+            var y = FeatureMap(), dx = FeatureMap()
+            conv.forward(x, into: &y)
+            XCTAssertEqual([y.channels, y.height, y.width], [cout, ho, wo])
+            let xd = x.doubles, wd = wt.map(Double.init), bd = b.map(Double.init)
+            XCTAssertLessThan(GradientCheck.maxAbsDifference(y.values, naive(xd, wd, bd)), 1e-5, "forward case \(i)")
+            conv.backward(FeatureMap(channels: cout, height: ho, width: wo, values: r.map(Float.init)), into: &dx)
+            XCTAssertEqual([dx.channels, dx.height, dx.width], [cin, h, w])
+            let loss = { (x: [Double], w: [Double], b: [Double]) in GradientCheck.dot(naive(x, w, b), r) }
+            let label = "conv SAME k\(k) s\(s) \(h)x\(w) \(mode)"
+            check("\(label) input", dx.values, GradientCheck.numericalGradient(at: xd) { loss($0, wd, bd) })
+            check("\(label) weight", conv.weightGradient, GradientCheck.numericalGradient(at: wd) { loss(xd, $0, bd) })
+            check("\(label) bias", conv.biasGradient, GradientCheck.numericalGradient(at: bd) { loss(xd, wd, $0) })
+        }
+    }
+
     func testDepthwiseConvolution() {
         for (i, c) in [ConvShape(cin: 3, cout: 3, h: 7, w: 6, k: 3, s: 1, p: 1, mode: .reflect),
                        ConvShape(cin: 2, cout: 2, h: 8, w: 9, k: 3, s: 2, p: 1, mode: .zero)].enumerated() {

@@ -34,9 +34,12 @@ final class StyleNetworkTests: XCTestCase {
     }
 
     static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/stylenet")
+    /// `scripts/fixtures/stylenet_light_fixture.py`: the light architecture (depthwise-separable residual blocks,
+    /// 5×5 edges, tanh output).
+    static let lightFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/stylenet-light")
 
-    func floats(_ name: String) throws -> [Float] {
-        let data = try Data(contentsOf: Self.folder.appendingPathComponent(name))
+    func floats(_ name: String, in folder: URL = StyleNetworkTests.folder) throws -> [Float] {
+        let data = try Data(contentsOf: folder.appendingPathComponent(name))
         return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
     }
 
@@ -44,37 +47,62 @@ final class StyleNetworkTests: XCTestCase {
     func fixtureNetwork() throws -> (StyleNetwork, Index, FeatureMap) {
         let ix = try JSONDecoder().decode(Index.self, from: Data(contentsOf: Self.folder.appendingPathComponent("index.json")))
         let arch = StyleNetworkArchitecture(name: "fixture", widths: ix.widths, residualBlocks: ix.residual_blocks, styles: ix.styles)
-        let network = StyleNetwork(architecture: arch, seed: 1, context: TrainingContext(threads: 2))
+        let (network, input) = try load(arch, parameters: ix.parameters, mix: ix.mix, inputShape: ix.input_shape, from: Self.folder)
+        return (network, ix, input)
+    }
+
+    /// A network of `architecture` holding the weights of the fixture in `folder`, and the fixture's input.
+    func load(_ architecture: StyleNetworkArchitecture, parameters: [String], mix: [Float], inputShape s: [Int],
+              from folder: URL) throws -> (StyleNetwork, FeatureMap) {
+        let network = StyleNetwork(architecture: architecture, seed: 1, context: TrainingContext(threads: 2))
         var names: [String] = []
         var failure: Error?
         network.visitParameters { name, values, _ in
             names.append(name)
             do {
-                let loaded = try floats("param.\(name).f32")
+                let loaded = try floats("param.\(name).f32", in: folder)
                 XCTAssertEqual(loaded.count, values.count, name)
                 values = loaded
             } catch { failure = error }
         }
         if let failure { throw failure }
-        XCTAssertEqual(Set(names), Set(ix.parameters), "streamd's parameter names are the fixture's")
-        network.setStyleWeights(ix.mix)
-        let s = ix.input_shape
-        return (network, ix, FeatureMap(channels: s[0], height: s[1], width: s[2], values: try floats("input.f32")))
+        XCTAssertEqual(Set(names), Set(parameters), "streamd's parameter names are the fixture's")
+        network.setStyleWeights(mix)
+        return (network, FeatureMap(channels: s[0], height: s[1], width: s[2], values: try floats("input.f32", in: folder)))
     }
 
     func testOutputAndEveryParameterGradientMatchPyTorch() throws {
         let (network, _, input) = try fixtureNetwork()
+        let checked = try compareWithPyTorch(network, input: input, folder: Self.folder, label: "style network")
+        XCTAssertEqual(checked, 38)
+    }
+
+    func testLightNetworkOutputAndEveryParameterGradientMatchPyTorch() throws {
+        struct LightIndex: Decodable {
+            var widths: [Int], residual_blocks: Int, styles: Int, mix: [Float], edge_kernel: Int, input_shape: [Int], parameters: [String]
+        }
+        let ix = try JSONDecoder().decode(LightIndex.self, from: Data(contentsOf: Self.lightFolder.appendingPathComponent("index.json")))
+        let arch = StyleNetworkArchitecture(name: "light", widths: ix.widths, residualBlocks: ix.residual_blocks, depthwiseResidual: true,
+                                            styles: ix.styles, edgeKernel: ix.edge_kernel, outputTanh: true)
+        let (network, input) = try load(arch, parameters: ix.parameters, mix: ix.mix, inputShape: ix.input_shape, from: Self.lightFolder)
+        let checked = try compareWithPyTorch(network, input: input, folder: Self.lightFolder, label: "light network")
+        XCTAssertEqual(checked, 46)
+    }
+
+    /// The network's output for the fixture's input, and every parameter's gradient of sum(output · r), against
+    /// PyTorch's. Returns how many parameter arrays were checked.
+    func compareWithPyTorch(_ network: StyleNetwork, input: FeatureMap, folder: URL, label: String) throws -> Int {
         let y = network.forward(input)
-        let reference = try floats("output.f32")
+        let reference = try floats("output.f32", in: folder)
         let outputError = GradientCheck.relativeError(y.values, reference.map(Double.init))
-        print("style network output: relative error against PyTorch \(outputError)")
+        print("\(label) output: relative error against PyTorch \(outputError)")
         XCTAssertLessThan(outputError, 1e-5)
         network.zeroGradients()
-        network.backward(FeatureMap(channels: y.channels, height: y.height, width: y.width, values: try floats("r.f32")))
+        network.backward(FeatureMap(channels: y.channels, height: y.height, width: y.width, values: try floats("r.f32", in: folder)))
         var pairs: [(String, [Float], [Double])] = []
         var failure: Error?
         network.visitParameters { name, _, gradient in
-            do { pairs.append((name, gradient, try floats("grad.\(name).f32").map(Double.init))) } catch { failure = error }
+            do { pairs.append((name, gradient, try floats("grad.\(name).f32", in: folder).map(Double.init))) } catch { failure = error }
         }
         if let failure { throw failure }
         // A convolution's bias before instance norm (and a shift whose constant the next norm removes) has a
@@ -95,9 +123,8 @@ final class StyleNetworkTests: XCTestCase {
             if e > worst.error { worst = (name, e) }
             XCTAssertLessThan(e, 1e-4, name)
         }
-        let checked = pairs.count
-        print("style network: \(checked) parameter gradients (\(structurallyZero) zero in theory), worst relative error \(worst.error) (\(worst.name))")
-        XCTAssertEqual(checked, 38)
+        print("\(label): \(pairs.count) parameter gradients (\(structurallyZero) zero in theory), worst relative error \(worst.error) (\(worst.name))")
+        return pairs.count
     }
 
     func testExportedModelRunsLikeTheTrainingNetwork() throws {

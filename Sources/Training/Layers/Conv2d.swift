@@ -27,7 +27,12 @@ public final class Conv2d {
     public let outputChannels: Int
     public let kernel: Int
     public let stride: Int
+    /// Rows and columns added on every side (ignored with `tensorFlowSame`).
     public let padding: Int
+    /// TensorFlow's "SAME" padding, as the ml5/Engstrom networks were trained with: the output has ⌈h/s⌉ rows,
+    /// and the padding that needs, ((⌈h/s⌉ − 1)·s + k − h), is split with the odd row at the bottom (likewise
+    /// columns at the right). It depends on the input's size, so it is worked out at each forward.
+    public let tensorFlowSame: Bool
     public let padMode: PadMode
     /// OIHW, [cout][cin][k][k], the layout of PyTorch's `Conv2d.weight`.
     public var weight: [Float] { didSet { packed = nil } }
@@ -39,6 +44,8 @@ public final class Conv2d {
     /// The last forward's input, padded: what the backward's im2col reads.
     private var paddedInput: [Float] = []
     private var geometry: Convolution.Geometry?
+    /// The padding of the last forward.
+    private var lastPads = Pads.zero
     /// dL/d(padded input), reused between calls.
     private var paddedInputGradient: [Float] = []
     /// The Winograd transform when this convolution qualifies for it (see the type's documentation).
@@ -49,7 +56,7 @@ public final class Conv2d {
     /// pad₂(dY) for the Winograd input gradient.
     private var paddedOutputGradient: [Float] = []
 
-    public init(inputChannels: Int, outputChannels: Int, kernel: Int = 3, stride: Int = 1, padding: Int = 1,
+    public init(inputChannels: Int, outputChannels: Int, kernel: Int = 3, stride: Int = 1, padding: Int = 1, tensorFlowSame: Bool = false,
                 padMode: PadMode = .zero, weight: [Float], bias: [Float], lowering: Lowering = .automatic, context: TrainingContext) {
         precondition(weight.count == outputChannels * inputChannels * kernel * kernel,
                      "weight is not \(outputChannels)×\(inputChannels)×\(kernel)×\(kernel)")
@@ -60,13 +67,14 @@ public final class Conv2d {
         self.kernel = kernel
         self.stride = stride
         self.padding = padding
+        self.tensorFlowSame = tensorFlowSame
         self.padMode = padMode
         self.weight = weight
         self.bias = bias
         weightGradient = [Float](repeating: 0, count: weight.count)
         biasGradient = [Float](repeating: 0, count: bias.count)
         self.context = context
-        if lowering == .automatic && kernel == 3 && stride == 1 && padding == 1 && inputChannels >= 16 && outputChannels >= 16 {
+        if lowering == .automatic && kernel == 3 && stride == 1 && padding == 1 && !tensorFlowSame && inputChannels >= 16 && outputChannels >= 16 {
             winograd = inputChannels >= 64 && outputChannels >= 64 ? Winograd.f4 : Winograd.f2
         } else {
             winograd = nil
@@ -93,11 +101,25 @@ public final class Conv2d {
         for i in biasGradient.indices { biasGradient[i] = 0 }
     }
 
-    /// y = W ⊛ pad(x) + b: ⌊(h + 2p − k)/s⌋ + 1 rows, likewise columns.
+    /// The padding on each side for an h×w input.
+    public func pads(height h: Int, width w: Int) -> Pads {
+        guard tensorFlowSame else { return .uniform(padding) }
+        func split(_ n: Int) -> (Int, Int) {
+            let total = max(((n + stride - 1) / stride - 1) * stride + kernel - n, 0)
+            return (total / 2, total - total / 2)
+        }
+        let (top, bottom) = split(h), (left, right) = split(w)
+        return Pads(top: top, left: left, bottom: bottom, right: right)
+    }
+
+    /// y = W ⊛ pad(x) + b: ⌊(h + top + bottom − k)/s⌋ + 1 rows, likewise columns.
     public func forward(_ x: FeatureMap, into y: inout FeatureMap) {
         precondition(x.channels == inputChannels, "input has \(x.channels) channels, not \(inputChannels)")
-        precondition(padMode == .zero || (padding < x.height && padding < x.width), "reflection padding \(padding) needs more than \(padding) rows and columns")
-        let g = Convolution.Geometry(cin: inputChannels, hp: x.height + 2 * padding, wp: x.width + 2 * padding,
+        let p = pads(height: x.height, width: x.width)
+        precondition(padMode == .zero || (max(p.top, p.bottom) < x.height && max(p.left, p.right) < x.width),
+                      "reflection padding \(p) needs more rows and columns than \(x.height)×\(x.width)")
+        lastPads = p
+        let g = Convolution.Geometry(cin: inputChannels, hp: x.height + p.top + p.bottom, wp: x.width + p.left + p.right,
                                      cout: outputChannels, kh: kernel, kw: kernel, sh: stride, sw: stride)
         precondition(g.hp >= kernel && g.wp >= kernel, "a \(x.height)×\(x.width) input is smaller than the \(kernel)×\(kernel) kernel")
         geometry = g
@@ -106,7 +128,7 @@ public final class Conv2d {
         let (pool, workspace) = (context.pool, context.workspace)
         x.values.withUnsafeBufferPointer { xb in
             paddedInput.withUnsafeMutableBufferPointer { xp in
-                Elementwise.pad(xb.baseAddress!, c: g.cin, h: x.height, w: x.width, pads: .uniform(padding), mode: padMode,
+                Elementwise.pad(xb.baseAddress!, c: g.cin, h: x.height, w: x.width, pads: p, mode: padMode,
                                 into: xp.baseAddress!, pool: pool)
                 let winogradWeights = winograd.map { packedWeights($0).forward }
                 weight.withUnsafeBufferPointer { w in
@@ -148,7 +170,7 @@ public final class Conv2d {
             }
         }
         if let t = winograd { winogradInputGradient(dy, g, transform: t) }
-        Self.unpad(paddedInputGradient, channels: g.cin, paddedHeight: g.hp, paddedWidth: g.wp, padding: padding, mode: padMode,
+        Self.unpad(paddedInputGradient, channels: g.cin, paddedHeight: g.hp, paddedWidth: g.wp, pads: lastPads, mode: padMode,
                    into: &dx, pool: context.pool)
     }
 
@@ -213,13 +235,19 @@ public final class Conv2d {
     /// position's gradient added onto the pixel it was copied from. Shared by every padded training layer.
     static func unpad(_ dxp: [Float], channels: Int, paddedHeight hp: Int, paddedWidth wp: Int, padding: Int, mode: PadMode,
                       into dx: inout FeatureMap, pool: ComputePool) {
-        let h = hp - 2 * padding, w = wp - 2 * padding
+        unpad(dxp, channels: channels, paddedHeight: hp, paddedWidth: wp, pads: .uniform(padding), mode: mode, into: &dx, pool: pool)
+    }
+
+    /// `unpad` with a padding of its own on each side (TensorFlow's "SAME" pads one more at the bottom and right).
+    static func unpad(_ dxp: [Float], channels: Int, paddedHeight hp: Int, paddedWidth wp: Int, pads: Pads, mode: PadMode,
+                      into dx: inout FeatureMap, pool: ComputePool) {
+        let h = hp - pads.top - pads.bottom, w = wp - pads.left - pads.right
         dx.reshape(channels: channels, height: h, width: w)
         dxp.withUnsafeBufferPointer { gp in
             dx.values.withUnsafeMutableBufferPointer { d in
-                Elementwise.crop(gp.baseAddress!, c: channels, h: hp, w: wp, pads: .uniform(padding), into: d.baseAddress!)
-                if mode != .zero && padding > 0 {
-                    foldBorder(gp.baseAddress!, channels: channels, height: h, width: w, padding: padding, mode: mode,
+                Elementwise.crop(gp.baseAddress!, c: channels, h: hp, w: wp, pads: pads, into: d.baseAddress!)
+                if mode != .zero && !pads.isZero {
+                    foldBorder(gp.baseAddress!, channels: channels, height: h, width: w, pads: pads, mode: mode,
                                into: d.baseAddress!, pool: pool)
                 }
             }
@@ -228,17 +256,17 @@ public final class Conv2d {
 
     /// The adjoint of mirrored or repeated padding beyond the crop: each border position of the padded gradient
     /// adds onto the input pixel it was copied from (`Elementwise.sourceIndex`, the map the forward used).
-    static func foldBorder(_ dxp: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, padding p: Int, mode: PadMode,
+    static func foldBorder(_ dxp: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, pads: Pads, mode: PadMode,
                            into dx: UnsafeMutablePointer<Float>, pool: ComputePool) {
-        let hp = h + 2 * p, wp = w + 2 * p
+        let hp = h + pads.top + pads.bottom, wp = w + pads.left + pads.right
         pool.parallelFor(channels) { c in
             let src = dxp + c * hp * wp, dst = dx + c * h * w
             for py in 0..<hp {
-                let sy = Elementwise.sourceIndex(py - p, h, mode)
-                let interiorRow = py >= p && py < p + h
+                let sy = Elementwise.sourceIndex(py - pads.top, h, mode)
+                let interiorRow = py >= pads.top && py < pads.top + h
                 for px in 0..<wp {
-                    if interiorRow && px >= p && px < p + w { continue }
-                    dst[sy * w + Elementwise.sourceIndex(px - p, w, mode)] += src[py * wp + px]
+                    if interiorRow && px >= pads.left && px < pads.left + w { continue }
+                    dst[sy * w + Elementwise.sourceIndex(px - pads.left, w, mode)] += src[py * wp + px]
                 }
             }
         }
