@@ -97,6 +97,15 @@ final class WebAPITests: XCTestCase {
         XCTAssertEqual(Array(thumbnail.body.prefix(3)), [0xFF, 0xD8, 0xFF])
         // Made once, then kept: the second answer is the same picture.
         XCTAssertEqual(try serve.send("GET", "/v1/models/wave/thumbnail").body, thumbnail.body)
+
+        // The built-in model's styles by name, the same picture as by index; an unknown name is a 400 naming them.
+        let byName = try serve.send("POST", "/v1/stylize?model=default&style=scream&format=png", body: photo, token: ServeProcess.token)
+        XCTAssertEqual(byName.status, 200, byName.text)
+        let byIndex = try serve.send("POST", "/v1/stylize?model=default&style=1&format=png", body: photo, token: ServeProcess.token)
+        XCTAssertEqual(byName.body, byIndex.body)
+        XCTAssertNotEqual(byName.body, try serve.send("POST", "/v1/stylize?model=default&style=wave&format=png", body: photo, token: ServeProcess.token).body)
+        try assertOneLineError(try serve.send("POST", "/v1/stylize?model=default&style=nosuch", body: photo, token: ServeProcess.token),
+                               400, containing: "wave, scream, wreck, udnie")
     }
 
     /// With one slot and no waiting line, an upload whose body is still arriving holds the slot: the next one is

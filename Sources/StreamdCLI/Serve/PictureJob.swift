@@ -8,6 +8,8 @@ import Stylize
 struct PictureRequest: Sendable {
     var model: String
     var style: Int?
+    /// A style chosen by name (`style=wave`), resolved against the model once it is known.
+    var styleName: String?
     var strength: Float = 1
     var preserveColor = false
     /// The result's longer side at most this (the picture is shrunk first; stylizing cost grows with pixels).
@@ -26,8 +28,13 @@ struct PictureRequest: Sendable {
         guard let model = query["model"], !model.isEmpty else { throw .badRequest("the model parameter is missing (?model=NAME, see GET /v1/models)") }
         var request = PictureRequest(model: model)
         if let s = query["style"] {
-            guard let v = Int(s), v >= 0 else { throw .badRequest("style must be a style index (0, 1, …), got '\(s)'") }
-            request.style = v
+            if let v = Int(s) {
+                guard v >= 0 else { throw .badRequest("style must be a style index (0, 1, …) or a style's name, got '\(s)'") }
+                request.style = v
+            } else {
+                guard !s.isEmpty else { throw .badRequest("style must be a style index (0, 1, …) or a style's name, got ''") }
+                request.styleName = s
+            }
         }
         if let s = query["strength"] {
             guard let v = Float(s), v.isFinite, (0...1).contains(v) else { throw .badRequest("strength must be between 0 and 1, got '\(s)'") }
@@ -72,8 +79,16 @@ enum PictureJob {
         do { (entry, model) = try catalog.model(named: request.model) } catch {
             throw PictureJobError(status: error.code == .notFound ? 404 : 400, description: error.description)
         }
+        var style = request.style
+        if let name = request.styleName {
+            guard let index = entry.styles.firstIndex(of: name) else {
+                let names = entry.styles.isEmpty ? "it has a single style" : "its styles are \(entry.styles.joined(separator: ", "))"
+                throw PictureJobError(status: 400, description: "model '\(entry.name)' has no style '\(name)': \(names)")
+            }
+            style = index
+        }
         let weights: [Float]?
-        do { weights = try ModelCatalog.styleWeights(request.style, of: entry) } catch {
+        do { weights = try ModelCatalog.styleWeights(style, of: entry) } catch {
             throw PictureJobError(status: 400, description: error.description)
         }
         var picture = try decode(upload)
