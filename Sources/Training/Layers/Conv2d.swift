@@ -156,7 +156,12 @@ public final class Conv2d {
         guard let g = geometry else { preconditionFailure("backward before forward") }
         precondition(dy.channels == g.cout && dy.height == g.ho && dy.width == g.wo, "dy does not match the last forward's output")
         Self.accumulateBiasGradient(dy, into: &biasGradient)
-        Self.zero(&paddedInputGradient, count: paddedInput.count)
+        if winograd == nil {
+            Self.zero(&paddedInputGradient, count: paddedInput.count)
+        } else if paddedInputGradient.count != paddedInput.count {
+            // The Winograd input gradient writes every value; only the size matters.
+            paddedInputGradient = [Float](repeating: 0, count: paddedInput.count)
+        }
         dy.values.withUnsafeBufferPointer { dyb in
             paddedInput.withUnsafeBufferPointer { xp in
                 weight.withUnsafeBufferPointer { w in
