@@ -1,5 +1,6 @@
 import CoreMetrics
 import Foundation
+import Temporal
 
 /// A pipeline's instruments. Metric names and label names are the same for every pipeline:
 /// `pipeline` everywhere, plus `stage` (decode, stylize, encode), `queue`, `output` where they apply.
@@ -16,6 +17,11 @@ final class LiveMetrics: @unchecked Sendable {
     let running: Gauge
     /// `streamd_pipeline_state{state=…}`: 1 for the current state, 0 for the others.
     let states: [PipelineState: Gauge]
+    /// Temporal smoothing: frames blended with the previous output, new histories by reason, and the CPU time
+    /// per smoothed frame (to compare with `stage="stylize"` latency).
+    let smoothingBlended: Counter
+    let smoothingResets: [SmoothingReset: Counter]
+    let smoothingSeconds: CoreMetrics.Timer
     private let factory: any MetricsFactory
     private let pipeline: String
     private let lock = NSLock()
@@ -55,6 +61,21 @@ final class LiveMetrics: @unchecked Sendable {
         states = Dictionary(uniqueKeysWithValues: PipelineState.allCases.map {
             ($0, Gauge(label: "streamd_pipeline_state", dimensions: dims([("state", $0.rawValue)]), factory: factory))
         })
+        smoothingBlended = Counter(label: "streamd_smoothing_blended_frames_total", dimensions: dims(), factory: factory)
+        smoothingResets = Dictionary(uniqueKeysWithValues: SmoothingReset.allCases.map {
+            ($0, Counter(label: "streamd_smoothing_resets_total", dimensions: dims([("reason", $0.metricLabel)]), factory: factory))
+        })
+        smoothingSeconds = CoreMetrics.Timer(label: "streamd_smoothing_cpu_seconds", dimensions: dims(), factory: factory)
+    }
+
+    /// One frame through the smoothing stage; frames with smoothing off are not counted.
+    func recordSmoothing(_ step: SmoothingStep, seconds: Double) {
+        switch step {
+        case .passedThrough: return
+        case .blended: smoothingBlended.increment()
+        case .reset(let reason): smoothingResets[reason]?.increment()
+        }
+        smoothingSeconds.recordNanoseconds(Int64(seconds * 1e9))
     }
 
     func setState(_ value: PipelineState) {
@@ -72,5 +93,18 @@ final class LiveMetrics: @unchecked Sendable {
             connected: Gauge(label: "streamd_output_connected", dimensions: dims, factory: factory))
         outputs[name] = made
         return made
+    }
+}
+
+extension SmoothingReset {
+    /// The `reason` label: snake case, as Prometheus labels are.
+    var metricLabel: String {
+        switch self {
+        case .first: "first"
+        case .discontinuity: "discontinuity"
+        case .style: "style"
+        case .sceneCut: "scene_cut"
+        case .changed: "changed"
+        }
     }
 }

@@ -267,7 +267,7 @@ public final class LivePipeline: @unchecked Sendable {
             }
             runEncode(smoothed, run: run, pool: pool)
         }
-        let smoothing = SmoothingStage()
+        let smoothing = SmoothingStage(observer: { [metrics] step, seconds in metrics.recordSmoothing(step, seconds: seconds) })
         group.addStage("smooth") { _ in try smoothing.run(input: stylized, output: smoothed) }
         let threads = config.threads, maxSize = config.style.maxSize, maxLatency = config.maxLatency
         let stylize = OrderedWorkers<LiveFrame, LiveFrame?>(name: "stylize", count: workers) { [self] _ in
@@ -580,7 +580,7 @@ final class StylizeWorker {
         // The smoothing guide comes from the input as captured, before it is resized and recycled.
         let smoothing = current.config.smoothing
         let tag = smoothing.strength > 0 ? TemporalTag(
-            guide: TemporalGuide(reducing: image), continuity: Continuity(segment: input.segment, style: current.generation),
+            guide: TemporalGuide(reducing: image), continuity: Continuity(segment: input.segment, style: current.look),
             settings: SmoothingSettings(strength: smoothing.strength, mode: smoothing.mode == .still ? .still : .flow)) : nil
         let (width, height) = Self.processingSize(width: image.width, height: image.height, maxSize: maxSize)
         let stylized: RGBImage

@@ -11,7 +11,8 @@ public struct StyleChange: Sendable, Equatable {
     public var styleMix: [StyleWeight]?
     public var strength: Double?
     public var preserveColor: Bool?
-    /// Temporal smoothing from the next frame on (a change starts a new smoothing history, as any style change).
+    /// Temporal smoothing from the next frame on. A change of smoothing alone keeps the smoothing history; a change
+    /// of the picture (model, style, strength, colours) starts a new one.
     public var smoothing: SmoothingConfig?
 
     public init(model: String? = nil, styleName: String? = nil, styleIndex: Int? = nil, styleMix: [StyleWeight]? = nil,
@@ -32,6 +33,10 @@ public struct StyleError: Error, CustomStringConvertible, Sendable {
 public final class LiveStyle: @unchecked Sendable {
     public struct Current: @unchecked Sendable {
         public var generation: Int
+        /// Bumped only by a change of the stylized picture (model, style, strength, colours), not by a change of
+        /// smoothing alone: the smoothing history follows this one, so turning the smoother's strength up or
+        /// down keeps blending across the change instead of starting over.
+        public var look: Int
         public var model: StyleModel
         /// The model as named in the config or the request.
         public var modelName: String
@@ -86,7 +91,7 @@ public final class LiveStyle: @unchecked Sendable {
         let model = try ModelLoader.load(path: path)
         try checkRunnable(model, name: config.model)
         let options = try options(for: config, styleNames: model.info.styleNames)
-        return Current(generation: 0, model: model, modelName: config.model, modelPath: path, config: config, options: options)
+        return Current(generation: 0, look: 0, model: model, modelName: config.model, modelPath: path, config: config, options: options)
     }
 
     static func options(for config: StyleConfig, styleNames: [String]) throws -> StyleOptions {
@@ -182,7 +187,8 @@ public final class LiveStyle: @unchecked Sendable {
         }
         let options = try Self.options(for: config, styleNames: model.info.styleNames)
         lock.lock(); defer { lock.unlock() }
-        value = Current(generation: value.generation + 1, model: model, modelName: modelName, modelPath: modelPath,
+        let looksDifferent = modelPath != old.modelPath || options != old.options
+        value = Current(generation: value.generation + 1, look: value.look + (looksDifferent ? 1 : 0), model: model, modelName: modelName, modelPath: modelPath,
                         config: config, options: options)
         return value
     }

@@ -60,9 +60,13 @@ public final class SmoothingStatistics: Sendable {
 public final class SmoothingStage: Sendable {
     public let statistics = SmoothingStatistics()
     private let flowPreset: DISFlow.Preset
+    private let observer: (@Sendable (SmoothingStep, Double) -> Void)?
 
-    public init(flowPreset: DISFlow.Preset = .fast) {
+    /// `observer` hears of every frame's step and the CPU seconds it took, on the stage's thread (the live
+    /// pipeline's metrics); it must be quick.
+    public init(flowPreset: DISFlow.Preset = .fast, observer: (@Sendable (SmoothingStep, Double) -> Void)? = nil) {
         self.flowPreset = flowPreset
+        self.observer = observer
     }
 
     public func run<Item: SmoothableFrame>(input: BoundedQueue<Item>, output: BoundedQueue<Item>) throws {
@@ -75,7 +79,9 @@ public final class SmoothingStage: Sendable {
                 let started = ThreadCPUClock.seconds()
                 do {
                     let step = try smoother.process(&image, tag: tag)
-                    statistics.record(step, seconds: ThreadCPUClock.seconds() - started)
+                    let seconds = ThreadCPUClock.seconds() - started
+                    statistics.record(step, seconds: seconds)
+                    observer?(step, seconds)
                 } catch {
                     failure = error
                 }

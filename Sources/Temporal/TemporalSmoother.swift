@@ -32,8 +32,10 @@ public struct TemporalTag: Sendable {
 public enum SmoothingReset: String, Sendable, CaseIterable {
     /// The first frame, or the first after frames without smoothing.
     case first
-    /// The pipeline said so: a source reconnect, a seek, a style switch.
+    /// The pipeline said so: a source reconnect, a seek, a file that starts over.
     case discontinuity
+    /// The stylized picture changed its look: another model, style, strength or colour setting.
+    case style
     /// The pictures say so: too little of the frame could be followed from the previous one.
     case sceneCut
     /// The picture size or the mode changed.
@@ -120,7 +122,8 @@ public final class TemporalSmoother {
         }
         let reason: SmoothingReset?
         if previousGuide == nil { reason = .first }
-        else if previousContinuity != tag.continuity { reason = .discontinuity }
+        else if previousContinuity!.segment != tag.continuity.segment { reason = .discontinuity }
+        else if previousContinuity!.style != tag.continuity.style { reason = .style }
         else if previousMode != tag.settings.mode || previousSize != (image.width, image.height)
                     || previousGuide!.width != tag.guide.width || previousGuide!.height != tag.guide.height { reason = .changed }
         else { reason = nil }

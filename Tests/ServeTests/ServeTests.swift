@@ -106,6 +106,25 @@ final class ServeTests: XCTestCase {
         let flowing = try serve.frames("cam")
         try serve.waitFor("frames with flow smoothing", timeout: 60) { try serve.frames("cam") > flowing + 5 }
         XCTAssertEqual(try serve.pipeline("cam")["state"] as? String, "running")
+        // Smoothing is in the metrics. A change of smoothing alone keeps blending across it; a change of the
+        // picture (here the style strength) starts a new history, counted as reason "style".
+        func smoothingMetric(_ name: String, _ labels: [String: String] = [:]) throws -> Double {
+            try Self.sample(try serve.request("GET", "/metrics").text, name, labels: labels.merging(["pipeline": "cam"]) { a, _ in a })
+        }
+        let styleResets = try smoothingMetric("streamd_smoothing_resets_total", ["reason": "style"])
+        XCTAssertEqual(try serve.request("POST", "/v1/pipelines/cam/style", body: #"{"smoothing": 0.3}"#, token: ServeProcess.token).status, 200)
+        let blended = try smoothingMetric("streamd_smoothing_blended_frames_total")
+        try serve.waitFor("blended frames after a smoothing change", timeout: 60) {
+            try smoothingMetric("streamd_smoothing_blended_frames_total") > blended + 5
+        }
+        XCTAssertEqual(try smoothingMetric("streamd_smoothing_resets_total", ["reason": "style"]), styleResets,
+                       "a change of smoothing alone restarted the history")
+        XCTAssertEqual(try serve.request("POST", "/v1/pipelines/cam/style", body: #"{"strength": 0.7}"#, token: ServeProcess.token).status, 200)
+        try serve.waitFor("a new smoothing history after a strength change", timeout: 60) {
+            try smoothingMetric("streamd_smoothing_resets_total", ["reason": "style"]) > styleResets
+        }
+        XCTAssertGreaterThan(try smoothingMetric("streamd_smoothing_cpu_seconds_count"), 0)
+        XCTAssertEqual(try serve.request("POST", "/v1/pipelines/cam/style", body: #"{"strength": 0.5}"#, token: ServeProcess.token).status, 200)
         XCTAssertEqual(try serve.request("POST", "/v1/pipelines/cam/style", body: #"{"smoothing": {"strength": 0.4, "mode": "still"}}"#,
                                          token: ServeProcess.token).status, 200)
 

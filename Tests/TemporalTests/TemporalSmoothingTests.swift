@@ -107,6 +107,11 @@ final class TemporalSmoothingTests: XCTestCase {
         XCTAssertEqual(steps[5], .reset(.discontinuity))
         XCTAssertEqual(frames[5], clip.stylized[5])
         guard case .blended = steps[6] else { return XCTFail("\(steps)") }
+        // A style switch is told apart from a reconnect (the metrics count them apart).
+        let (switched, _) = try Clips.smooth(clip, settings: SmoothingSettings(strength: 1),
+                                             continuity: { Continuity(style: $0 < 8 ? 0 : 1) })
+        XCTAssertEqual(switched[8], .reset(.style))
+        guard case .blended = switched[7], case .blended = switched[9] else { return XCTFail("\(switched)") }
     }
 }
 
