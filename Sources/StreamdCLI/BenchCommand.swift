@@ -32,6 +32,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object on one line instead of a table.")
     var json = false
 
+    @Flag(help: "Also print each layer's median time, multiply-adds and GFLOP/s (where the frame's time goes).")
+    var layers = false
+
     func validate() throws {
         guard parseSize(size) != nil else { throw ValidationError("--size must look like 640x480") }
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -45,17 +48,27 @@ struct BenchCommand: AsyncParsableCommand {
             let library = ModelLibrary.standard(modelsDir: modelOptions.modelsDir)
             let model = try ModelLoader.load(path: try library.resolve(modelOptions.model))
             let session = try Session(model: model, threads: threads)
+            session.recordTimings = layers
             let style = try StyleOptions.styleWeights(index: styleIndex, name: styleName, mix: nil, styleNames: model.info.styleNames)
             let m = max(1, model.info.sizeMultiple)
             let hp = (h + m - 1) / m * m, wp = (w + m - 1) / m * m
             let input = Tensor(shape: [3, hp, wp], data: syntheticFrame(height: hp, width: wp, transform: model.info.input))
+            // Shapes and multiply-adds per layer come from a dry run; times from every timed run.
+            let shapes = layers ? try session.profile(height: hp, width: wp).layers : []
+            var layerTimes: [[Double]] = []
             var times: [Double] = []
             let interactive = !json && standardErrorIsTerminal
             for i in 0..<(warmup + iterations) {
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 _ = try session.run(input, styleWeights: style)
                 let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
-                if i >= warmup { times.append(ms) }
+                if i >= warmup {
+                    times.append(ms)
+                    if layers {
+                        if layerTimes.isEmpty { layerTimes = Array(repeating: [], count: session.layerTimings.count) }
+                        for (j, t) in session.layerTimings.enumerated() where j < layerTimes.count { layerTimes[j].append(t.milliseconds) }
+                    }
+                }
                 if interactive {
                     FileHandle.standardError.write(Data(String(format: "\rrun %d/%d: %.1f ms   ", i + 1, warmup + iterations, ms).utf8))
                 }
@@ -63,7 +76,14 @@ struct BenchCommand: AsyncParsableCommand {
             if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             let macs = session.lastRunMACs
             let sorted = times.sorted()
-            let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+            let median = medianOf(times)
+            let layerRows = layers ? session.layerTimings.indices.map { j -> [String: Any] in
+                let shape = j < shapes.count ? shapes[j] : nil
+                let ms = medianOf(layerTimes[j])
+                return ["name": session.layerTimings[j].name, "kind": session.layerTimings[j].kind, "ms": round3(ms),
+                        "shape": shape.map { "\($0.channels)x\($0.height)x\($0.width)" } ?? "",
+                        "macs": shape?.macs ?? 0, "gflops": round3(2 * Double(shape?.macs ?? 0) / (ms / 1000) / 1e9)]
+            } : []
             let fps = 1000 / median
             let gflops = 2 * Double(macs) / (median / 1000) / 1e9
             if json {
@@ -71,7 +91,7 @@ struct BenchCommand: AsyncParsableCommand {
                     "model": model.info.name, "size": "\(w)x\(h)", "threads": threads, "iterations": iterations,
                     "ms_per_frame": round3(median), "ms_min": round3(sorted.first!), "ms_max": round3(sorted.last!),
                     "fps": round3(fps), "gflops": round3(gflops), "macs_per_frame": macs,
-                ]
+                ].merging(layers ? ["layers": layerRows] : [:]) { a, _ in a }
                 let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             } else {
@@ -81,9 +101,28 @@ struct BenchCommand: AsyncParsableCommand {
                 print(String(format: "ms/frame     %.1f median, %.1f min, %.1f max over %d runs", median, sorted.first!, sorted.last!, iterations))
                 print(String(format: "frames/s     %.2f", fps))
                 print(String(format: "GFLOP/s      %.1f (%.2f GMAC per frame)", gflops, Double(macs) / 1e9))
+                if layers {
+                    print("")
+                    func pad(_ s: String, _ n: Int) -> String { s.count >= n ? String(s.prefix(n)) : s + String(repeating: " ", count: n - s.count) }
+                    print(pad("layer", 26) + " " + pad("kind", 22) + " " + pad("output", 14) + "       ms  share     MMAC  GFLOP/s")
+                    let total = layerRows.reduce(0) { $0 + ($1["ms"] as! Double) }
+                    for row in layerRows {
+                        let ms = row["ms"] as! Double, macs = row["macs"] as! Int
+                        let rate = macs > 0 ? String(format: "%8.1f", row["gflops"] as! Double) : "       -"
+                        print(pad(row["name"] as! String, 26) + " " + pad(row["kind"] as! String, 22) + " " + pad(row["shape"] as! String, 14)
+                              + String(format: " %8.2f %5.1f%% %8.1f ", ms, 100 * ms / max(total, 1e-9), Double(macs) / 1e6) + rate)
+                    }
+                }
             }
         }
     }
+}
+
+/// The median of `values` (the mean of the middle two for an even count); 0 for none.
+func medianOf(_ values: [Double]) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
 func round3(_ v: Double) -> Double { (v * 1000).rounded() / 1000 }
