@@ -45,6 +45,10 @@ struct TrainCommand: AsyncParsableCommand {
           help: "Depthwise-separable residual convolutions (default: on for light, off for johnson).")
     var depthwiseResidual: Bool?
 
+    @Flag(name: .customLong("depthwise-sampling"), inversion: .prefixedNo,
+          help: "Depthwise-separable stride-2 and upsampling convolutions too (default: off): a much cheaper decoder.")
+    var depthwiseSampling: Bool?
+
     @Option(name: .customLong("edge-kernel"), help: "Kernel of the first and last convolution (default 9; 5 or 3 make a light network much cheaper).")
     var edgeKernel: Int?
 
@@ -191,6 +195,7 @@ struct TrainCommand: AsyncParsableCommand {
         }
         if let residualBlocks { architecture.residualBlocks = residualBlocks }
         if let depthwiseResidual { architecture.depthwiseResidual = depthwiseResidual }
+        if let depthwiseSampling { architecture.depthwiseSampling = depthwiseSampling }
         if let edgeKernel { architecture.edgeKernel = edgeKernel }
         if let outputTanh { architecture.outputTanh = outputTanh }
         let network = StyleNetwork(architecture: architecture, seed: seed, context: context)

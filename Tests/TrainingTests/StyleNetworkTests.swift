@@ -193,7 +193,9 @@ final class StyleNetworkTests: XCTestCase {
         var variant = StyleNetworkArchitecture.light(styles: 2)
         variant.edgeKernel = 9
         variant.outputTanh = false
-        for architecture in [StyleNetworkArchitecture.light(styles: 2), variant] {
+        var separable = StyleNetworkArchitecture.light(styles: 2)
+        separable.depthwiseSampling = true
+        for architecture in [StyleNetworkArchitecture.light(styles: 2), variant, separable] {
             let network = StyleNetwork(architecture: architecture, seed: 3, context: TrainingContext(threads: 2))
             network.setStyleWeights([0.25, 0.75])
             var rng = SplitMix64(seed: 5)
@@ -201,6 +203,10 @@ final class StyleNetworkTests: XCTestCase {
             let y = network.forward(input)
             let model = network.export(name: "light", styleNames: ["a", "b"])
             XCTAssertTrue(model.graph.nodes.contains { if case .conv2d(let c) = $0.op { return c.groups == 64 } else { return false } })
+            // With separable sampling, the stride-2 (16 channels) and upsampling (32 channels at full size) ones too.
+            XCTAssertEqual(model.graph.nodes.contains { if case .conv2d(let c) = $0.op { return c.groups == 16 && c.strideH == 2 } else { return false } },
+                           architecture.depthwiseSampling)
+            XCTAssertEqual(model.graph.nodes.contains { $0.name == "up2.depthwise" }, architecture.depthwiseSampling)
             XCTAssertEqual(model.graph.nodes.contains { $0.op == .tanh }, architecture.outputTanh)
             if architecture.outputTanh {
                 // Starts at mid-grey, not black.
@@ -209,7 +215,7 @@ final class StyleNetworkTests: XCTestCase {
             }
             let out = try Session(model: model, threads: 2).run(Tensor(shape: [3, 20, 28], data: input.values), styleWeights: [0.25, 0.75])
             let error = GradientCheck.relativeError(out.data, y.values.map(Double.init))
-            print("exported light network (edge \(architecture.edgeKernel), tanh \(architecture.outputTanh)) on the inference engine: relative error \(error)")
+            print("exported light network (edge \(architecture.edgeKernel), tanh \(architecture.outputTanh), separable sampling \(architecture.depthwiseSampling)) on the inference engine: relative error \(error)")
             XCTAssertLessThan(error, 1e-4)
         }
     }
@@ -252,5 +258,11 @@ final class StyleNetworkTests: XCTestCase {
         // light: 3·16·25, 16·32·9/4, 32·64·9/16, 6 separable convs (64·9 + 64·64)/16, 64·32·9/4, 32·16·9, 16·3·25.
         XCTAssertEqual(StyleNetworkArchitecture.light().multiplyAddsPerPixel,
                        3 * 16 * 25 + 16 * 32 * 9 / 4 + 32 * 64 * 9 / 16 + 6 * (64 * 9 + 64 * 64) / 16 + 64 * 32 * 9 / 4 + 32 * 16 * 9 + 16 * 3 * 25)
+        // Separable sampling: (16·9 + 16·32)/4, (32·9 + 32·64)/16, (64·9 + 64·32)/4, 32·9 + 32·16.
+        var separable = StyleNetworkArchitecture.light()
+        separable.depthwiseSampling = true
+        XCTAssertEqual(separable.multiplyAddsPerPixel,
+                       3 * 16 * 25 + (16 * 9 + 16 * 32) / 4 + (32 * 9 + 32 * 64) / 16 + 6 * (64 * 9 + 64 * 64) / 16
+                       + (64 * 9 + 64 * 32) / 4 + 32 * 9 + 32 * 16 + 16 * 3 * 25)
     }
 }

@@ -1,0 +1,24 @@
+// Hand-vectorised kernels for the passes OpenBLAS does not cover: depthwise convolution and tanh. Swift's
+// SIMD types compile to the baseline x86-64 (SSE2) this project builds for, so these are written in C with
+// AVX2/FMA code chosen at run time (`__builtin_cpu_supports`); each entry point says when it declined, and the
+// caller then runs its portable Swift loop, which the tests also keep as the naive reference.
+#ifndef STREAMD_KERNELS_H
+#define STREAMD_KERNELS_H
+
+#include <stdbool.h>
+
+/// True when this CPU runs the AVX2/FMA paths (else every entry point below declines).
+bool streamd_kernels_vectorized(void);
+
+/// One channel of a depthwise 3×3 convolution with stride 1 or 2 on an already padded plane:
+/// y[oy·wo + ox] = bias + Σ_{ky,kx} w[ky·3 + kx] · xp[(oy·stride + ky)·wp + ox·stride + kx]
+/// for oy < ho, ox < wo. Returns false (and writes nothing) when the CPU lacks AVX2/FMA or the stride is
+/// neither 1 nor 2.
+bool streamd_depthwise3x3(const float *xp, long wp, const float *w, float bias, int stride,
+                          float *y, long ho, long wo);
+
+/// y[i] = alpha · tanh(x[i]) + beta for i < n (y may equal x); absolute error of tanh below 2e-7.
+/// Returns false (and writes nothing) when the CPU lacks AVX2/FMA.
+bool streamd_tanh_affine(const float *x, float *y, long n, float alpha, float beta);
+
+#endif

@@ -1,0 +1,142 @@
+#include "streamd_kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+bool streamd_kernels_vectorized(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return cached == 1;
+}
+
+// MARK: Depthwise 3×3
+
+/// The 8 floats at p[0], p[2], …, p[14] (the even lanes of two consecutive vectors).
+AVX2 static inline __m256 evens(const float *p) {
+    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    __m256 s = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)); // a0 a2 b0 b2 | a4 a6 b4 b6
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/// The 8 floats at p[1], p[3], …, p[15].
+AVX2 static inline __m256 odds(const float *p) {
+    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    __m256 s = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+static inline float tap9(const float *r0, const float *r1, const float *r2, const float *w, long x, float bias) {
+    return bias + w[0] * r0[x] + w[1] * r0[x + 1] + w[2] * r0[x + 2]
+                + w[3] * r1[x] + w[4] * r1[x + 1] + w[5] * r1[x + 2]
+                + w[6] * r2[x] + w[7] * r2[x + 1] + w[8] * r2[x + 2];
+}
+
+AVX2 static void depthwise3x3s1(const float *xp, long wp, const float *w, float bias, float *y, long ho, long wo) {
+    __m256 k[9];
+    for (int i = 0; i < 9; i++) k[i] = _mm256_set1_ps(w[i]);
+    const __m256 b = _mm256_set1_ps(bias);
+    for (long oy = 0; oy < ho; oy++) {
+        const float *r0 = xp + oy * wp, *r1 = r0 + wp, *r2 = r1 + wp;
+        float *out = y + oy * wo;
+        long ox = 0;
+        // Reads r[ox .. ox + 9]: inside the padded row (wp = wo + 2) while ox + 8 <= wo.
+        for (; ox + 8 <= wo; ox += 8) {
+            __m256 a = _mm256_fmadd_ps(k[0], _mm256_loadu_ps(r0 + ox), b);
+            __m256 c = _mm256_mul_ps(k[1], _mm256_loadu_ps(r0 + ox + 1));
+            a = _mm256_fmadd_ps(k[2], _mm256_loadu_ps(r0 + ox + 2), a);
+            c = _mm256_fmadd_ps(k[3], _mm256_loadu_ps(r1 + ox), c);
+            a = _mm256_fmadd_ps(k[4], _mm256_loadu_ps(r1 + ox + 1), a);
+            c = _mm256_fmadd_ps(k[5], _mm256_loadu_ps(r1 + ox + 2), c);
+            a = _mm256_fmadd_ps(k[6], _mm256_loadu_ps(r2 + ox), a);
+            c = _mm256_fmadd_ps(k[7], _mm256_loadu_ps(r2 + ox + 1), c);
+            a = _mm256_fmadd_ps(k[8], _mm256_loadu_ps(r2 + ox + 2), a);
+            _mm256_storeu_ps(out + ox, _mm256_add_ps(a, c));
+        }
+        for (; ox < wo; ox++) out[ox] = tap9(r0, r1, r2, w, ox, bias);
+    }
+}
+
+AVX2 static void depthwise3x3s2(const float *xp, long wp, const float *w, float bias, float *y, long ho, long wo) {
+    __m256 k[9];
+    for (int i = 0; i < 9; i++) k[i] = _mm256_set1_ps(w[i]);
+    const __m256 b = _mm256_set1_ps(bias);
+    for (long oy = 0; oy < ho; oy++) {
+        const float *r0 = xp + 2 * oy * wp, *r1 = r0 + wp, *r2 = r1 + wp;
+        float *out = y + oy * wo;
+        long ox = 0;
+        // Output ox reads input 2·ox … 2·ox + 2; a block of 8 loads input 2·ox … 2·ox + 17, which stays inside
+        // the padded row (wp ≥ 2·wo + 1) only while 2·ox + 18 <= wp.
+        for (; ox + 8 <= wo && 2 * ox + 18 <= wp; ox += 8) {
+            const long i = 2 * ox;
+            __m256 a = _mm256_fmadd_ps(k[0], evens(r0 + i), b);
+            __m256 c = _mm256_mul_ps(k[1], odds(r0 + i));
+            a = _mm256_fmadd_ps(k[2], evens(r0 + i + 2), a);
+            c = _mm256_fmadd_ps(k[3], evens(r1 + i), c);
+            a = _mm256_fmadd_ps(k[4], odds(r1 + i), a);
+            c = _mm256_fmadd_ps(k[5], evens(r1 + i + 2), c);
+            a = _mm256_fmadd_ps(k[6], evens(r2 + i), a);
+            c = _mm256_fmadd_ps(k[7], odds(r2 + i), c);
+            a = _mm256_fmadd_ps(k[8], evens(r2 + i + 2), a);
+            _mm256_storeu_ps(out + ox, _mm256_add_ps(a, c));
+        }
+        for (; ox < wo; ox++) out[ox] = tap9(r0, r1, r2, w, 2 * ox, bias);
+    }
+}
+
+bool streamd_depthwise3x3(const float *xp, long wp, const float *w, float bias, int stride,
+                          float *y, long ho, long wo) {
+    if (!streamd_kernels_vectorized()) return false;
+    if (stride == 1) { depthwise3x3s1(xp, wp, w, bias, y, ho, wo); return true; }
+    if (stride == 2) { depthwise3x3s2(xp, wp, w, bias, y, ho, wo); return true; }
+    return false;
+}
+
+// MARK: tanh
+
+/// e^x for x in [-20, 20] (Cephes' expf: x = n·ln2 + r, |r| ≤ ln2/2, degree-6 polynomial; relative error
+/// about 1e-7).
+AVX2 static inline __m256 exp8(__m256 x) {
+    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
+    const __m256 ln2hi = _mm256_set1_ps(0.693359375f), ln2lo = _mm256_set1_ps(-2.12194440e-4f);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, ln2hi, x);
+    r = _mm256_fnmadd_ps(n, ln2lo, r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/// tanh(x) = sign(x)·(1 − 2/(e^{2|x|} + 1)), |x| clamped to 9 (tanh(9) rounds to 1 in float). Through |x| the
+/// subtraction never cancels into a relative error larger than e^{2|x|}'s own.
+AVX2 static inline __m256 tanh8(__m256 x) {
+    const __m256 signMask = _mm256_set1_ps(-0.0f);
+    __m256 sign = _mm256_and_ps(x, signMask);
+    __m256 a = _mm256_min_ps(_mm256_andnot_ps(signMask, x), _mm256_set1_ps(9.0f));
+    __m256 e = exp8(_mm256_add_ps(a, a));
+    __m256 t = _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
+    return _mm256_or_ps(t, sign);
+}
+
+AVX2 static void tanhAffine(const float *x, float *y, long n, float alpha, float beta) {
+    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, tanh8(_mm256_loadu_ps(x + i)), vb));
+    for (; i < n; i++) y[i] = alpha * tanhf(x[i]) + beta;
+}
+
+bool streamd_tanh_affine(const float *x, float *y, long n, float alpha, float beta) {
+    if (!streamd_kernels_vectorized()) return false;
+    tanhAffine(x, y, n, alpha, beta);
+    return true;
+}
