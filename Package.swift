@@ -37,6 +37,9 @@ let package = Package(
                        providers: [.apt(["libavformat-dev", "libavdevice-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev", "libswresample-dev"])]),
         // The Linux CPU-affinity calls (glibc hides them from Swift without _GNU_SOURCE).
         .target(name: "CThreadAffinity", path: "Sources/CThreadAffinity"),
+        // Hand-vectorised AVX2/FMA kernels (depthwise 3×3, tanh), chosen at run time; the engine falls back to
+        // its portable Swift loops where they decline.
+        .target(name: "CKernels", path: "Sources/CKernels"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         // V4L2 structures and ioctl requests (kernel headers only; plain libc ioctl, no libv4l2).
@@ -65,7 +68,7 @@ let package = Package(
                 swiftSettings: swiftSettings),
         // Tensors, kernels on OpenBLAS, models and their importers (and the built-in model under the name `default`).
         .target(name: "Stylize", dependencies: [
-            "COpenBLAS", "CThreadAffinity", "Pipeline", "DefaultModel",
+            "COpenBLAS", "CKernels", "CThreadAffinity", "Pipeline", "DefaultModel",
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),

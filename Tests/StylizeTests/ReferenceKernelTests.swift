@@ -118,7 +118,7 @@ final class ReferenceKernelTests: XCTestCase {
         var rng = SplitMix64(seed: 23)
         for trial in 0..<24 {
             let c = rng.int(1...12), k = [1, 3, 3, 5][rng.int(0...3)], s = rng.int(1...2)
-            let h = rng.int(max(k, 3)...21), w = rng.int(max(k, 3)...25)
+            let h = rng.int(max(k, 3)...21), w = rng.int(max(k, 3)...45)
             let mode: PadMode = [.zero, .reflect, .edge][rng.int(0...2)]
             let pads = Pads.uniform(k / 2)
             let x = rng.floats(c * h * w), wt = rng.floats(c * k * k), bias = rng.floats(c)
@@ -139,6 +139,42 @@ final class ReferenceKernelTests: XCTestCase {
         XCTAssertThrowsError(try Session(model: single(.conv2d(grouped), weights: ["w": Tensor(shape: [4, 2, 3, 3], repeating: 1)]), threads: 1)) { e in
             XCTAssertTrue("\(e)".contains("depthwise"), "\(e)")
         }
+    }
+
+    /// The AVX2 depthwise 3×3 kernel (strides 1 and 2) against the portable loop it replaces, on whole planes
+    /// of a decoder's size and on narrow ones whose width is no multiple of 8, with and without bias.
+    func testVectorizedDepthwiseMatchesThePortableLoop() throws {
+        XCTAssertTrue(Elementwise.vectorizedKernels, "this machine has AVX2 and FMA: the vectorized kernels must run")
+        var rng = SplitMix64(seed: 31)
+        for (c, hp, wp, s, withBias) in [(3, 482, 642, 1, true), (2, 482, 642, 2, false), (4, 11, 13, 1, false), (4, 12, 19, 2, true),
+                                         (1, 3, 3, 1, true), (1, 3, 4, 2, false), (2, 9, 35, 2, true), (2, 7, 34, 2, false)] {
+            let g = Convolution.Geometry(cin: c, hp: hp, wp: wp, cout: c, kh: 3, kw: 3, sh: s, sw: s)
+            let x = rng.floats(c * hp * wp), w = rng.floats(c * 9), b = rng.floats(c)
+            var fast = [Float](repeating: .nan, count: c * g.ho * g.wo), slow = fast
+            let pool = ComputePool(threads: 2)
+            x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in b.withUnsafeBufferPointer { bp in
+                fast.withUnsafeMutableBufferPointer { Convolution.forwardDepthwise(xp.baseAddress!, g, weight: wp.baseAddress!, bias: withBias ? bp.baseAddress : nil, into: $0.baseAddress!, pool: pool) }
+                slow.withUnsafeMutableBufferPointer { Convolution.forwardDepthwiseReference(xp.baseAddress!, g, weight: wp.baseAddress!, bias: withBias ? bp.baseAddress : nil, into: $0.baseAddress!, pool: pool) }
+            } } }
+            let worst = zip(fast, slow).map { abs($0 - $1) }.max() ?? .nan
+            XCTAssertLessThan(worst, 1e-5, "c \(c) \(hp)x\(wp) stride \(s) bias \(withBias)")
+        }
+    }
+
+    /// The AVX2 tanh against Foundation's, over the range a network's output takes and beyond, and at the
+    /// values where an approximation breaks: 0, ±tiny, the clamp at ±9, ±infinity.
+    func testVectorizedTanhMatchesFoundation() {
+        XCTAssertTrue(Elementwise.vectorizedKernels)
+        var x: [Float] = (0..<20_001).map { Float($0 - 10_000) / 800 }   // −12.5 … 12.5
+        x += [0, -0, 1e-30, -1e-30, 1e-8, 9, -9, 8.999, 20, -20, 88, .infinity, -.infinity]
+        var y = [Float](repeating: .nan, count: x.count)
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { Elementwise.tanh(xp.baseAddress!, into: $0.baseAddress!, x.count) } }
+        var worst: Float = 0
+        for (a, b) in zip(x, y) { worst = max(worst, abs(Foundation.tanh(a) - b)) }
+        print("vectorized tanh: worst absolute error \(worst)")
+        XCTAssertLessThan(worst, 3e-7)
+        XCTAssertEqual(y[x.count - 2], 1)
+        XCTAssertEqual(y[x.count - 1], -1)
     }
 
     /// 3×3 stride-1 layers with many channels take the Winograd paths: F(2×2, 3×3) from 16 channels,

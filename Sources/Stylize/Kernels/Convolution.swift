@@ -1,3 +1,5 @@
+import CKernels
+
 /// Convolutions as matrix products (`GEMM`, on OpenBLAS `cblas_sgemm`).
 ///
 /// Two lowerings, chosen per layer when a plan is compiled:
@@ -296,14 +298,30 @@ package enum Convolution {
     /// Depthwise convolution: channel c of y is channel c of xp (already padded) convolved with its own kh×kw
     /// kernel (weight [C, 1, kh, kw]). Each kernel tap adds a scaled input row to the output row, so the inner
     /// loop is a contiguous multiply-add for stride 1. Threads own channels.
-    package static func forwardDepthwise(_ xp: UnsafePointer<Float>, _ g: Geometry, weight: UnsafePointer<Float>,
+    /// Depthwise convolution (one kernel per channel, `g.cout` == `g.cin`) with its bias, if any, added in the
+    /// same pass. 3×3 kernels with stride 1 or 2 (every depthwise layer of streamd's own networks) run on the
+    /// AVX2 kernel of `CKernels`; anything else, or a CPU without AVX2, on `forwardDepthwiseReference`.
+    package static func forwardDepthwise(_ xp: UnsafePointer<Float>, _ g: Geometry, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                                          into y: UnsafeMutablePointer<Float>, yPlane: Int? = nil, pool: ComputePool) {
+        let ho = g.ho, wo = g.wo, yPlane = yPlane ?? ho * wo
+        if g.kh == 3 && g.kw == 3 && g.sh == g.sw && (g.sh == 1 || g.sh == 2) && streamd_kernels_vectorized() {
+            pool.parallelFor(g.cout) { c in
+                _ = streamd_depthwise3x3(xp + c * g.hp * g.wp, g.wp, weight + c * 9, bias?[c] ?? 0, Int32(g.sh), y + c * yPlane, ho, wo)
+            }
+            return
+        }
+        forwardDepthwiseReference(xp, g, weight: weight, bias: bias, into: y, yPlane: yPlane, pool: pool)
+    }
+
+    /// The portable depthwise convolution: the definition, tap by tap over whole output rows.
+    package static func forwardDepthwiseReference(_ xp: UnsafePointer<Float>, _ g: Geometry, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                                  into y: UnsafeMutablePointer<Float>, yPlane: Int? = nil, pool: ComputePool) {
         let ho = g.ho, wo = g.wo, yPlane = yPlane ?? ho * wo
         pool.parallelFor(g.cout) { c in
             let src = xp + c * g.hp * g.wp, dst = y + c * yPlane, w = weight + c * g.kh * g.kw
             for oy in 0..<ho {
                 let out = dst + oy * wo
-                out.update(repeating: 0, count: wo)
+                out.update(repeating: bias?[c] ?? 0, count: wo)
                 for ky in 0..<g.kh {
                     let row = src + (oy * g.sh + ky) * g.wp
                     for kx in 0..<g.kw {

@@ -197,7 +197,7 @@ public final class Session {
                              transform: c.strategy == .winograd4 ? Winograd.f4 : Winograd.f2,
                              into: y, yPlane: yPlane, workspace: workspace, pool: pool)
         case .depthwise:
-            Convolution.forwardDepthwise(xp, g, weight: c.weight, into: y, yPlane: yPlane, pool: pool)
+            Convolution.forwardDepthwise(xp, g, weight: c.weight, bias: c.bias, into: y, yPlane: yPlane, pool: pool)
         }
     }
 
@@ -288,7 +288,8 @@ public final class Session {
                 }
                 if dryRun { return y }
             }
-            if let b = c.bias { Convolution.addBias(y.ptr, channels: y.c, plane: y.plane, bias: b) }
+            // A depthwise kernel adds its bias in its own pass.
+            if let b = c.bias, c.strategy != .depthwise { Convolution.addBias(y.ptr, channels: y.c, plane: y.plane, bias: b) }
             return y
         case .convT(let c):
             guard x.c == c.cin else { throw fail(ins, "input has \(x.c) channels, weights expect \(c.cin)") }

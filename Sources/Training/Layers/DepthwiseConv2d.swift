@@ -66,8 +66,8 @@ public final class DepthwiseConv2d {
                 weight.withUnsafeBufferPointer { w in
                     bias.withUnsafeBufferPointer { b in
                         y.values.withUnsafeMutableBufferPointer { yb in
-                            Convolution.forwardDepthwise(UnsafePointer(xp.baseAddress!), g, weight: w.baseAddress!, into: yb.baseAddress!, pool: pool)
-                            Convolution.addBias(yb.baseAddress!, channels: channels, plane: g.ho * g.wo, bias: b.baseAddress!)
+                            Convolution.forwardDepthwise(UnsafePointer(xp.baseAddress!), g, weight: w.baseAddress!, bias: b.baseAddress!,
+                                                         into: yb.baseAddress!, pool: pool)
                         }
                     }
                 }
