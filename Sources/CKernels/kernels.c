@@ -96,6 +96,68 @@ bool streamd_depthwise3x3(const float *xp, long wp, const float *w, float bias, 
     return false;
 }
 
+// MARK: Nearest 2× upsampling + depthwise 3×3
+
+/// The 2×2 taps of each output parity: `sub[a][b][r][c]` multiplies xp[i + a + r][j + b + c] for output
+/// (2i + a, 2j + b). Along one axis, parity 0 reads (small index − 1) with tap 0 and (index) with taps 1 + 2;
+/// parity 1 reads (index) with taps 0 + 1 and (index + 1) with tap 2; xp is offset by the one padded pixel.
+static void subKernels(const float *k, float sub[2][2][2][2]) {
+    for (int a = 0; a < 2; a++) for (int b = 0; b < 2; b++) for (int r = 0; r < 2; r++) for (int c = 0; c < 2; c++) {
+        float sum = 0;
+        for (int ky = 0; ky < 3; ky++) for (int kx = 0; kx < 3; kx++) {
+            int rowTap = a == 0 ? (ky == 0 ? 0 : 1) : (ky == 2 ? 1 : 0);
+            int colTap = b == 0 ? (kx == 0 ? 0 : 1) : (kx == 2 ? 1 : 0);
+            if (rowTap == r && colTap == c) sum += k[ky * 3 + kx];
+        }
+        sub[a][b][r][c] = sum;
+    }
+}
+
+AVX2 static void upsample2Depthwise(const float *xp, long h, long w, const float *k, float bias, float *y) {
+    float sub[2][2][2][2];
+    subKernels(k, sub);
+    const long wp = w + 2, wo = 2 * w;
+    const __m256 vb = _mm256_set1_ps(bias);
+    for (long oy = 0; oy < 2 * h; oy++) {
+        const long i = oy >> 1, a = oy & 1;
+        const float *r0 = xp + (i + a) * wp, *r1 = r0 + wp;
+        float *out = y + oy * wo;
+        const __m256 e00 = _mm256_set1_ps(sub[a][0][0][0]), e01 = _mm256_set1_ps(sub[a][0][0][1]);
+        const __m256 e10 = _mm256_set1_ps(sub[a][0][1][0]), e11 = _mm256_set1_ps(sub[a][0][1][1]);
+        const __m256 o00 = _mm256_set1_ps(sub[a][1][0][0]), o01 = _mm256_set1_ps(sub[a][1][0][1]);
+        const __m256 o10 = _mm256_set1_ps(sub[a][1][1][0]), o11 = _mm256_set1_ps(sub[a][1][1][1]);
+        long j = 0;
+        // Reads xp columns j … j + 9, inside the padded row while j + 8 <= w.
+        for (; j + 8 <= w; j += 8) {
+            __m256 a0 = _mm256_loadu_ps(r0 + j), a1 = _mm256_loadu_ps(r0 + j + 1), a2 = _mm256_loadu_ps(r0 + j + 2);
+            __m256 b0 = _mm256_loadu_ps(r1 + j), b1 = _mm256_loadu_ps(r1 + j + 1), b2 = _mm256_loadu_ps(r1 + j + 2);
+            __m256 even = _mm256_fmadd_ps(e00, a0, vb);
+            even = _mm256_fmadd_ps(e01, a1, even);
+            even = _mm256_fmadd_ps(e10, b0, even);
+            even = _mm256_fmadd_ps(e11, b1, even);
+            __m256 odd = _mm256_fmadd_ps(o00, a1, vb);
+            odd = _mm256_fmadd_ps(o01, a2, odd);
+            odd = _mm256_fmadd_ps(o10, b1, odd);
+            odd = _mm256_fmadd_ps(o11, b2, odd);
+            __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
+            _mm256_storeu_ps(out + 2 * j, _mm256_permute2f128_ps(lo, hi, 0x20));
+            _mm256_storeu_ps(out + 2 * j + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+        }
+        for (; j < w; j++) {
+            for (int b = 0; b < 2; b++) {
+                out[2 * j + b] = bias + sub[a][b][0][0] * r0[j + b] + sub[a][b][0][1] * r0[j + b + 1]
+                                      + sub[a][b][1][0] * r1[j + b] + sub[a][b][1][1] * r1[j + b + 1];
+            }
+        }
+    }
+}
+
+bool streamd_upsample2_depthwise3x3(const float *xp, long h, long w, const float *k, float bias, float *y) {
+    if (!streamd_kernels_vectorized()) return false;
+    upsample2Depthwise(xp, h, w, k, bias, y);
+    return true;
+}
+
 // MARK: tanh
 
 /// e^x for x in [-20, 20] (Cephes' expf: x = n·ln2 + r, |r| ≤ ln2/2, degree-6 polynomial; relative error

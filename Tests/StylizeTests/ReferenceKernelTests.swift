@@ -161,6 +161,30 @@ final class ReferenceKernelTests: XCTestCase {
         }
     }
 
+    /// A decoder's nearest 2× upsample followed by a depthwise 3×3 convolution runs fused (2×2 sub-kernels on
+    /// the small picture): against the reference convolution of the upsampled picture, every padding mode,
+    /// widths below, at and above the kernel's 8-column blocks.
+    func testUpsampledDepthwiseMatchesReference() throws {
+        var rng = SplitMix64(seed: 41)
+        for (trial, (c, h, w)) in [(3, 5, 7), (2, 1, 1), (4, 6, 8), (5, 9, 17), (16, 30, 40), (1, 2, 33)].enumerated() {
+            for mode in [PadMode.zero, .reflect, .edge] {
+                let x = rng.floats(c * h * w), wt = rng.floats(c * 9), bias = rng.floats(c)
+                let spec = Conv2DSpec(weight: "w", bias: "b", padding: .explicit(.uniform(1)), padMode: mode, groups: c)
+                let model = StyleModel(info: ModelInfo(name: "t", architecture: "test", sourceFormat: "test", input: .identity255, output: .identity255),
+                                       graph: Graph(input: "x", output: "y", nodes: [Node(name: "up", op: .upsampleNearest(2), inputs: ["x"], output: "u"),
+                                                                                    Node(name: "dw", op: .conv2d(spec), inputs: ["u"], output: "y")]),
+                                       weights: ["w": Tensor(shape: [c, 1, 3, 3], data: wt), "b": Tensor(shape: [c], data: bias)])
+                let got = try Session(model: model, threads: 2).run(Tensor(shape: [c, h, w], data: x))
+                var full = [Float](repeating: 0, count: c * c * 9)
+                for ch in 0..<c { for t in 0..<9 { full[(ch * c + ch) * 9 + t] = wt[ch * 9 + t] } }
+                let (ho, wo, ref) = Self.referenceConv(MemoryTests.upsample(x, c: c, h: h, w: w, factor: 2), cin: c, h: 2 * h, w: 2 * w,
+                                                       weight: full, cout: c, kh: 3, kw: 3, bias: bias, sh: 1, sw: 1, pads: .uniform(1), mode: mode)
+                XCTAssertEqual(got.shape, [c, ho, wo])
+                assertClose(got.data, ref, "upsampled depthwise trial \(trial) c \(c) \(h)x\(w) \(mode)")
+            }
+        }
+    }
+
     /// The AVX2 tanh against Foundation's, over the range a network's output takes and beyond, and at the
     /// values where an approximation breaks: 0, ±tiny, the clamp at ±9, ±infinity.
     func testVectorizedTanhMatchesFoundation() {

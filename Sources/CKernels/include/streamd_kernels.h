@@ -17,6 +17,14 @@ bool streamd_kernels_vectorized(void);
 bool streamd_depthwise3x3(const float *xp, long wp, const float *w, float bias, int stride,
                           float *y, long ho, long wo);
 
+/// One channel of nearest 2× upsampling followed by a depthwise 3×3 convolution (stride 1, one pixel of
+/// padding), computed from the small picture without making the upsampled one. `xp` is the small picture
+/// (h×w) padded by one pixel (rows of wp = w + 2 floats): padded with its edge when the upsampled picture is
+/// reflect- or edge-padded, with zeros when it is zero-padded. Each output pixel of parity (a, b) is a 2×2
+/// convolution of `xp` whose taps are sums of the 3×3 taps. Writes the 2h×2w plane `y`. Returns false (and
+/// writes nothing) without AVX2/FMA.
+bool streamd_upsample2_depthwise3x3(const float *xp, long h, long w, const float *k, float bias, float *y);
+
 /// y[i] = alpha · tanh(x[i]) + beta for i < n (y may equal x); absolute error of tanh below 2e-7.
 /// Returns false (and writes nothing) when the CPU lacks AVX2/FMA.
 bool streamd_tanh_affine(const float *x, float *y, long n, float alpha, float beta);

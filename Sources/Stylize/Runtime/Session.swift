@@ -1,4 +1,5 @@
 import COpenBLAS
+import CKernels
 import Foundation
 
 /// Runs one model on one thread of control. Each worker owns a session (its workspace and buffers); the
@@ -267,6 +268,22 @@ public final class Session {
             }
             let y = alloc(c.cout, g.ho, g.wo)
             lastRunMACs += c.cout * (c.strategy == .depthwise ? c.kh * c.kw : g.k) * g.ho * g.wo
+            if c.strategy == .depthwise && f == 2 && c.kh == 3 && c.kw == 3 && c.sh == 1 && c.sw == 1 && pads == .uniform(1)
+                && Elementwise.vectorizedKernels {
+                // A decoder's upsample + depthwise 3×3, fused: 2×2 sub-kernels on the small picture padded by one
+                // pixel, never the upsampled one. Upsampled-then-reflect-padded equals small-then-edge-padded.
+                let small = workspace.take(x.c * (x.h + 2) * (x.w + 2))
+                defer { workspace.give(small) }
+                if dryRun { return y }
+                Elementwise.pad(x.ptr, c: x.c, h: x.h, w: x.w, pads: .uniform(1), mode: c.padMode == .zero ? .zero : .edge,
+                                into: small.base, pool: pool)
+                let (h, w) = (x.h, x.w)
+                pool.parallelFor(x.c) { ch in
+                    _ = streamd_upsample2_depthwise3x3(small.base + ch * (h + 2) * (w + 2), h, w, c.weight + ch * 9,
+                                                       c.bias?[ch] ?? 0, y.ptr + ch * y.plane)
+                }
+                return y
+            }
             if pads.isZero && f == 1 {
                 if dryRun { noteScratch(c, g); return y }
                 convolve(c, x.ptr, g, into: y.ptr, yPlane: g.ho * g.wo)
