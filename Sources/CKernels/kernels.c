@@ -158,6 +158,64 @@ bool streamd_upsample2_depthwise3x3(const float *xp, long h, long w, const float
     return true;
 }
 
+// MARK: Direct convolution for few channels
+
+/// Output columns [ox, ox + 8·V) of one output row for `nc` (≤ 4) output channels from `co`: every tap a load
+/// of V vectors and `nc` broadcasts of a weight, into 4·V accumulators.
+#define DIRECT_BLOCK(V)                                                                                         \
+    do {                                                                                                        \
+        __m256 acc[4][V];                                                                                       \
+        for (int j = 0; j < 4; j++) for (int v = 0; v < V; v++)                                               \
+            acc[j][v] = _mm256_set1_ps(j < nc && bias ? bias[co + j] : 0.0f);                                   \
+        for (long ci = 0; ci < cin; ci++) {                                                                     \
+            for (long ky = 0; ky < kh; ky++) {                                                                  \
+                const float *row = xp + (ci * hp + oy + ky) * wp + ox;                                          \
+                const float *wk = w + ((co * cin + ci) * kh + ky) * kw;                                         \
+                for (long kx = 0; kx < kw; kx++) {                                                              \
+                    __m256 in[V];                                                                               \
+                    for (int v = 0; v < V; v++) in[v] = _mm256_loadu_ps(row + kx + 8 * v);                     \
+                    for (int j = 0; j < 4; j++) {                                                               \
+                        if (j >= nc) break;                                                                     \
+                        __m256 k = _mm256_broadcast_ss(wk + j * wstride + kx);                                  \
+                        for (int v = 0; v < V; v++) acc[j][v] = _mm256_fmadd_ps(k, in[v], acc[j][v]);          \
+                    }                                                                                           \
+                }                                                                                               \
+            }                                                                                                   \
+        }                                                                                                       \
+        for (int j = 0; j < nc; j++) for (int v = 0; v < V; v++)                                               \
+            _mm256_storeu_ps(y + (co + j) * y_plane + oy * wo + ox + 8 * v, acc[j][v]);                         \
+    } while (0)
+
+AVX2 static void convDirect(const float *xp, long cin, long hp, long wp, const float *w, long cout, long kh, long kw,
+                            const float *bias, float *y, long y_plane, long row_start, long row_end) {
+    const long wo = wp - kw + 1, wstride = cin * kh * kw;
+    for (long oy = row_start; oy < row_end; oy++) {
+        for (long co = 0; co < cout; co += 4) {
+            const int nc = (int)(cout - co < 4 ? cout - co : 4);
+            long ox = 0;
+            for (; ox + 16 <= wo; ox += 16) DIRECT_BLOCK(2);
+            for (; ox + 8 <= wo; ox += 8) DIRECT_BLOCK(1);
+            for (; ox < wo; ox++) {
+                for (int j = 0; j < nc; j++) {
+                    float sum = bias ? bias[co + j] : 0.0f;
+                    for (long ci = 0; ci < cin; ci++)
+                        for (long ky = 0; ky < kh; ky++)
+                            for (long kx = 0; kx < kw; kx++)
+                                sum += w[(((co + j) * cin + ci) * kh + ky) * kw + kx] * xp[(ci * hp + oy + ky) * wp + ox + kx];
+                    y[(co + j) * y_plane + oy * wo + ox] = sum;
+                }
+            }
+        }
+    }
+}
+
+bool streamd_conv_direct(const float *xp, long cin, long hp, long wp, const float *w, long cout, long kh, long kw,
+                         const float *bias, float *y, long y_plane, long row_start, long row_end) {
+    if (!streamd_kernels_vectorized()) return false;
+    convDirect(xp, cin, hp, wp, w, cout, kh, kw, bias, y, y_plane, row_start, row_end);
+    return true;
+}
+
 // MARK: tanh
 
 /// e^x for x in [-20, 20] (Cephes' expf: x = n·ln2 + r, |r| ≤ ln2/2, degree-6 polynomial; relative error

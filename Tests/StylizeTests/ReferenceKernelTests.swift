@@ -185,6 +185,33 @@ final class ReferenceKernelTests: XCTestCase {
         }
     }
 
+    /// Stride-1 convolutions with at most 16 channels on both sides run on the AVX2 direct kernel: against the
+    /// reference on the shapes of the light networks' and multistyle26's small layers and random ones, widths
+    /// below, between and above its 8- and 16-column blocks, one and two threads.
+    func testDirectSmallChannelConvolutionMatchesReference() throws {
+        XCTAssertTrue(Elementwise.vectorizedKernels)
+        var rng = SplitMix64(seed: 53)
+        var shapes: [(cin: Int, cout: Int, k: Int, h: Int, w: Int)] = [(8, 4, 3, 21, 37), (4, 3, 9, 17, 40), (16, 3, 5, 12, 33), (3, 16, 5, 9, 16),
+                                                                      (1, 1, 1, 3, 3), (5, 7, 3, 6, 7), (16, 16, 1, 5, 24)]
+        for _ in 0..<10 { shapes.append((rng.int(1...16), rng.int(1...16), [1, 3, 5, 7][rng.int(0...3)], rng.int(7...20), rng.int(7...50))) }
+        for (i, c) in shapes.enumerated() {
+            XCTAssertEqual(Plan.strategy(cout: c.cout, cin: c.cin, kh: c.k, kw: c.k, sh: 1, sw: 1) == .direct, !(c.k == 3 && c.cin >= 16 && c.cout >= 16),
+                           "shape \(i) takes the direct kernel (unless Winograd's)")
+            let x = rng.floats(c.cin * c.h * c.w), wt = rng.floats(c.cout * c.cin * c.k * c.k), bias = rng.floats(c.cout)
+            let mode: PadMode = [.zero, .reflect, .edge][i % 3]
+            let pads = Pads.uniform(c.k / 2)
+            let weights = ["w": Tensor(shape: [c.cout, c.cin, c.k, c.k], data: wt), "b": Tensor(shape: [c.cout], data: bias)]
+            let spec = Conv2DSpec(weight: "w", bias: "b", padding: .explicit(pads), padMode: mode)
+            let (ho, wo, ref) = Self.referenceConv(x, cin: c.cin, h: c.h, w: c.w, weight: wt, cout: c.cout, kh: c.k, kw: c.k,
+                                                   bias: bias, sh: 1, sw: 1, pads: pads, mode: mode)
+            for threads in [1, 2] {
+                let got = try Session(model: single(.conv2d(spec), weights: weights), threads: threads).run(Tensor(shape: [c.cin, c.h, c.w], data: x))
+                XCTAssertEqual(got.shape, [c.cout, ho, wo])
+                assertClose(got.data, ref, "direct shape \(i) \(c) \(mode) threads \(threads)")
+            }
+        }
+    }
+
     /// The AVX2 tanh against Foundation's, over the range a network's output takes and beyond, and at the
     /// values where an approximation breaks: 0, ±tiny, the clamp at ±9, ±infinity.
     func testVectorizedTanhMatchesFoundation() {

@@ -17,6 +17,14 @@ bool streamd_kernels_vectorized(void);
 bool streamd_depthwise3x3(const float *xp, long wp, const float *w, float bias, int stride,
                           float *y, long ho, long wo);
 
+/// A stride-1 convolution with few channels, computed directly (no im2col, no GEMM), for output rows
+/// [row_start, row_end): y[co·y_plane + oy·wo + ox] = bias[co] + Σ_{ci,ky,kx} w[((co·cin + ci)·kh + ky)·kw + kx] ·
+/// xp[(ci·hp + oy + ky)·wp + ox + kx], with wo = wp − kw + 1 and `xp` already padded (`bias` may be NULL).
+/// Made for 1–16 channels, where a matrix product is too thin to run fast. Returns false (and writes nothing)
+/// without AVX2/FMA.
+bool streamd_conv_direct(const float *xp, long cin, long hp, long wp, const float *w, long cout, long kh, long kw,
+                         const float *bias, float *y, long y_plane, long row_start, long row_end);
+
 /// One channel of nearest 2× upsampling followed by a depthwise 3×3 convolution (stride 1, one pixel of
 /// padding), computed from the small picture without making the upsampled one. `xp` is the small picture
 /// (h×w) padded by one pixel (rows of wp = w + 2 floats): padded with its edge when the upsampled picture is

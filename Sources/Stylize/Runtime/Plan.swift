@@ -1,8 +1,8 @@
 /// A graph compiled for execution: value names replaced by slots, weights resolved and checked, ReLUs fused
 /// into the normalisation before them, pads and nearest upsampling fused into the convolution after them,
 /// and the last use of every slot known so its buffer can be recycled.
-final class Plan: @unchecked Sendable {
-    enum ConvStrategy: Equatable { case im2col, col2im, rowShift, winograd2, winograd4, depthwise }
+package final class Plan: @unchecked Sendable {
+    package enum ConvStrategy: Equatable { case im2col, col2im, rowShift, winograd2, winograd4, depthwise, direct }
 
     struct ConvStep {
         var weight: UnsafeMutablePointer<Float>
@@ -72,10 +72,13 @@ final class Plan: @unchecked Sendable {
     }
 
     /// Picks the lowering of a convolution from its shape (see `Convolution` and `Winograd`).
-    static func strategy(cout: Int, cin: Int, kh: Int, kw: Int, sh: Int, sw: Int) -> ConvStrategy {
+    package static func strategy(cout: Int, cin: Int, kh: Int, kw: Int, sh: Int, sw: Int) -> ConvStrategy {
         if kh == 3 && kw == 3 && sh == 1 && sw == 1 && cin >= 16 && cout >= 16 {
             return cin >= 64 && cout >= 64 ? .winograd4 : .winograd2
         }
+        // Few channels on both sides: a matrix product that thin runs far below its peak; the AVX2 direct kernel
+        // (`CKernels`) loads each input vector once for up to four output channels.
+        if sh == 1 && sw == 1 && cout <= 16 && cin <= 16 && Elementwise.vectorizedKernels { return .direct }
         if cout <= 8 && cin >= 8 { return .col2im }
         if sh == 1 && sw == 1 && kh >= 5 && cin * kw <= 64 { return .rowShift }
         return .im2col
@@ -166,7 +169,7 @@ final class Plan: @unchecked Sendable {
                 }
                 let strategy = groups > 1 ? .depthwise : Plan.strategy(cout: s[0], cin: s[1], kh: s[2], kw: s[3], sh: c.strideH, sw: c.strideW)
                 var packed: UnsafeMutablePointer<Float>? = nil
-                if strategy != .im2col && strategy != .depthwise {
+                if strategy != .im2col && strategy != .depthwise && strategy != .direct {
                     let key = c.weight + "#\(strategy)"
                     if store.pointer(key) == nil {
                         let w = store.values(c.weight)!

@@ -199,6 +199,12 @@ public final class Session {
                              into: y, yPlane: yPlane, workspace: workspace, pool: pool)
         case .depthwise:
             Convolution.forwardDepthwise(xp, g, weight: c.weight, bias: c.bias, into: y, yPlane: yPlane, pool: pool)
+        case .direct:
+            let rows = g.ho, parts = max(1, min(pool.threads, rows))
+            pool.parallelFor(parts) { i in
+                _ = streamd_conv_direct(xp, g.cin, g.hp, g.wp, c.weight, g.cout, g.kh, g.kw, c.bias, y, yPlane,
+                                        rows * i / parts, rows * (i + 1) / parts)
+            }
         }
     }
 
@@ -211,7 +217,7 @@ public final class Session {
         case .winograd2, .winograd4:
             noteScratch(Winograd.bands(cin: c.cin, hp: g.hp, wp: g.wp, cout: c.cout,
                                        transform: c.strategy == .winograd4 ? Winograd.f4 : Winograd.f2).scratch)
-        case .depthwise: break
+        case .depthwise, .direct: break
         }
     }
 
@@ -305,8 +311,8 @@ public final class Session {
                 }
                 if dryRun { return y }
             }
-            // A depthwise kernel adds its bias in its own pass.
-            if let b = c.bias, c.strategy != .depthwise { Convolution.addBias(y.ptr, channels: y.c, plane: y.plane, bias: b) }
+            // The depthwise and direct kernels add the bias in their own pass.
+            if let b = c.bias, c.strategy != .depthwise && c.strategy != .direct { Convolution.addBias(y.ptr, channels: y.c, plane: y.plane, bias: b) }
             return y
         case .convT(let c):
             guard x.c == c.cin else { throw fail(ins, "input has \(x.c) channels, weights expect \(c.cin)") }
