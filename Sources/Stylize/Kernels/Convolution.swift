@@ -296,11 +296,9 @@ package enum Convolution {
     }
 
     /// Depthwise convolution: channel c of y is channel c of xp (already padded) convolved with its own kh×kw
-    /// kernel (weight [C, 1, kh, kw]). Each kernel tap adds a scaled input row to the output row, so the inner
-    /// loop is a contiguous multiply-add for stride 1. Threads own channels.
-    /// Depthwise convolution (one kernel per channel, `g.cout` == `g.cin`) with its bias, if any, added in the
-    /// same pass. 3×3 kernels with stride 1 or 2 (every depthwise layer of streamd's own networks) run on the
-    /// AVX2 kernel of `CKernels`; anything else, or a CPU without AVX2, on `forwardDepthwiseReference`.
+    /// kernel (weight [C, 1, kh, kw]), its bias, if any, added in the same pass. Threads own channels. 3×3
+    /// kernels with stride 1 or 2 (every depthwise layer of streamd's own networks) run on the AVX2 kernel of
+    /// `CKernels`; anything else, or a CPU without AVX2, on `forwardDepthwiseReference`.
     package static func forwardDepthwise(_ xp: UnsafePointer<Float>, _ g: Geometry, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                                          into y: UnsafeMutablePointer<Float>, yPlane: Int? = nil, pool: ComputePool) {
         let ho = g.ho, wo = g.wo, yPlane = yPlane ?? ho * wo
@@ -313,7 +311,8 @@ package enum Convolution {
         forwardDepthwiseReference(xp, g, weight: weight, bias: bias, into: y, yPlane: yPlane, pool: pool)
     }
 
-    /// The portable depthwise convolution: the definition, tap by tap over whole output rows.
+    /// The portable depthwise convolution: each kernel tap adds a scaled input row to the output row, so the
+    /// inner loop is a contiguous multiply-add for stride 1.
     package static func forwardDepthwiseReference(_ xp: UnsafePointer<Float>, _ g: Geometry, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                                                   into y: UnsafeMutablePointer<Float>, yPlane: Int? = nil, pool: ComputePool) {
         let ho = g.ho, wo = g.wo, yPlane = yPlane ?? ho * wo
