@@ -39,7 +39,9 @@ let package = Package(
         .target(name: "CThreadAffinity", path: "Sources/CThreadAffinity"),
         // Hand-vectorised AVX2/FMA kernels (depthwise 3×3, tanh), chosen at run time; the engine falls back to
         // its portable Swift loops where they decline.
-        .target(name: "CKernels", path: "Sources/CKernels"),
+        // Always optimised: at a debug build's -O0 the intrinsics run 10-20x slower, which the debug-built tests
+        // (every stylized picture) would pay.
+        .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O2"])]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         // V4L2 structures and ioctl requests (kernel headers only; plain libc ioctl, no libv4l2).
