@@ -8,8 +8,8 @@ import Temporal
 struct EvalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Measure stylized video.",
-        subcommands: [EvalTemporalCommand.self]
+        abstract: "Measure stylized video and pictures.",
+        subcommands: [EvalTemporalCommand.self, EvalLossesCommand.self]
     )
 }
 

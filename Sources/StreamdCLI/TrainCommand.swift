@@ -52,6 +52,10 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .customLong("edge-kernel"), help: "Kernel of the first and last convolution (default 9; 5 or 3 make a light network much cheaper).")
     var edgeKernel: Int?
 
+    @Flag(name: .customLong("strided-edges"), inversion: .prefixedNo,
+          help: "Stride-2 first convolution and an upsampling last one (default: off): no full-resolution feature maps, about 3x cheaper; --image-size must then be a multiple of 8.")
+    var stridedEdges: Bool?
+
     @Flag(name: .customLong("output-tanh"), inversion: .prefixedNo,
           help: "Bound the output with 150·tanh + 127.5 (Engstrom's form; default: on for light, off for johnson).")
     var outputTanh: Bool?
@@ -65,7 +69,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Photos per optimiser step.")
     var batchSize: Int = 4
 
-    @Option(name: .customLong("image-size"), help: "Training crops are N×N (a multiple of 4).")
+    @Option(name: .customLong("image-size"), help: "Training crops are N×N (a multiple of 4; of 8 with --strided-edges).")
     var imageSize: Int = 256
 
     @Option(name: .customLong("style-size"), help: "Longer side of the style pictures (default: as they are).")
@@ -128,6 +132,7 @@ struct TrainCommand: AsyncParsableCommand {
         if let maxSteps, maxSteps < 1 { throw ValidationError("--max-steps must be at least 1") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if imageSize < 16 || imageSize % 4 != 0 || imageSize > 4096 { throw ValidationError("--image-size must be a multiple of 4 between 16 and 4096") }
+        if stridedEdges == true, imageSize % 8 != 0 { throw ValidationError("--image-size must be a multiple of 8 with --strided-edges") }
         if let styleSize, !(16...8192).contains(styleSize) { throw ValidationError("--style-size must be between 16 and 8192") }
         if !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number") }
         if checkpointInterval < 1 { throw ValidationError("--checkpoint-interval must be at least 1") }
@@ -167,15 +172,7 @@ struct TrainCommand: AsyncParsableCommand {
         try OutputPath.check(out, overwrite: overwrite, extensions: ["safetensors"])
         let dataset = try PhotoDataset(root: datasetPath)
         let styleNames = try names()
-        let styles = try styleImages.map { path -> FeatureMap in
-            var image = try ImageDecoder.decode(path: path)
-            if let styleSize {
-                let s = GatysSizes.fit(width: image.width, height: image.height, longer: styleSize)
-                image = try ImageDecoder.resize(image, width: s.width, height: s.height)
-            }
-            try GatysSizes.checkLargeEnough(image.width, image.height, path)
-            return FeatureMap(picture: image)
-        }
+        let styles = try styleImages.map { try stylePicture($0, longerSide: styleSize) }
         var settings = PerceptualTrainer.Settings()
         settings.lambdaContent = lambdaContent
         settings.lambdaStyle = lambdaStyle
@@ -198,6 +195,7 @@ struct TrainCommand: AsyncParsableCommand {
         if let depthwiseSampling { architecture.depthwiseSampling = depthwiseSampling }
         if let edgeKernel { architecture.edgeKernel = edgeKernel }
         if let outputTanh { architecture.outputTanh = outputTanh }
+        if let stridedEdges { architecture.stridedEdges = stridedEdges }
         let network = StyleNetwork(architecture: architecture, seed: seed, context: context)
         let trainer = PerceptualTrainer(network: network, vgg: vgg, styles: styles, settings: settings, context: context)
 

