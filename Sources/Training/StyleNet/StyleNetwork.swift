@@ -26,9 +26,12 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
     /// steps at lr 1e-3; through tanh it starts at mid-grey with its contrast a few steps away.
     public var outputTanh: Bool
     /// The first convolution has stride 2 and the last one works on a nearest-2× upsampled picture, so that no
-    /// feature map is at full resolution and every stage runs at half the usual one (residual blocks at 1/8).
-    /// At full resolution the other light networks move 16- and 32-channel planes through memory and that, not
-    /// arithmetic, bounds their speed; here only the 3-channel input and output are that large.
+    /// feature map is at full resolution: the encoder's and decoder's outer stages move down one octave (the
+    /// third convolution keeps its input's size, the first upsampling stage is dropped) and the residual blocks
+    /// stay at a quarter of the size. At full resolution the other light networks move 16- and 32-channel planes
+    /// through memory and that, not arithmetic, bounds their speed; here only the input and output are that
+    /// large. (Moving the residual blocks down to 1/8 too was tried: 64 channels at 1/64 of the pixels cannot
+    /// carry a photo, and the pictures lost their content to a lattice of brush marks.)
     public var stridedEdges: Bool
 
     public init(name: String, widths: [Int], residualBlocks: Int, depthwiseResidual: Bool = false, depthwiseSampling: Bool = false,
@@ -62,9 +65,6 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
                   outputTanh: try c.decodeIfPresent(Bool.self, forKey: .outputTanh) ?? false,
                   stridedEdges: try c.decodeIfPresent(Bool.self, forKey: .stridedEdges) ?? false)
     }
-
-    /// Picture sides must be multiples of this: one halving per stride-2 convolution.
-    public var sizeMultiple: Int { stridedEdges ? 8 : 4 }
 
     /// TransformerNet as published: 32/64/128 channels, 5 residual blocks.
     public static func johnson(styles: Int = 1) -> Self {
@@ -104,12 +104,12 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
         let dw = depthwiseResidual, ds = depthwiseSampling
         let e = edgeKernel
         return [.unit(unit("conv1", 3, a, e, stride: stridedEdges ? 2 : 1)), .unit(unit("conv2", a, b, 3, stride: 2, depthwise: ds)),
-                .unit(unit("conv3", b, c, 3, stride: 2, depthwise: ds))]
+                .unit(unit("conv3", b, c, 3, stride: stridedEdges ? 1 : 2, depthwise: ds))]
             + (0..<residualBlocks).map { i in
                 .residual(name: "res\(i + 1)", first: unit("res\(i + 1).conv1", c, c, 3, depthwise: dw),
                           second: unit("res\(i + 1).conv2", c, c, 3, depthwise: dw, relu: false))
             }
-            + [.unit(unit("up1", c, b, 3, upsample: true, depthwise: ds)), .unit(unit("up2", b, a, 3, upsample: true, depthwise: ds)),
+            + [.unit(unit("up1", c, b, 3, upsample: !stridedEdges, depthwise: ds)), .unit(unit("up2", b, a, 3, upsample: true, depthwise: ds)),
                .unit(unit("out", a, 3, e, upsample: stridedEdges, norm: false, relu: false))]
     }
 
@@ -246,12 +246,10 @@ public final class StyleNetwork {
         for u in unitLayers { u.norm?.styleWeights = weights }
     }
 
-    /// The stylized picture (0…255) of a 0…255 RGB picture; its height and width must be multiples of
-    /// `architecture.sizeMultiple`.
+    /// The stylized picture (0…255) of a 0…255 RGB picture; its height and width must be multiples of 4.
     @discardableResult
     public func forward(_ x: FeatureMap) -> FeatureMap {
-        let m = architecture.sizeMultiple
-        precondition(x.channels == 3 && x.height % m == 0 && x.width % m == 0, "a 3-channel picture with sides divisible by \(m)")
+        precondition(x.channels == 3 && x.height % 4 == 0 && x.width % 4 == 0, "a 3-channel picture with sides divisible by 4")
         var current = x
         for block in blocks {
             switch block {
@@ -381,7 +379,7 @@ public final class StyleNetwork {
         }
         let info = ModelInfo(name: name, architecture: "streamd-\(architecture.name)", sourceFormat: "native",
                              input: .identity255, output: .identity255, styleNames: architecture.styles > 1 ? styleNames : [],
-                             sizeMultiple: architecture.sizeMultiple, notes: notes)
+                             sizeMultiple: 4, notes: notes)
         return StyleModel(info: info, graph: Graph(input: "input", output: current, nodes: nodes), weights: weights)
     }
 }
