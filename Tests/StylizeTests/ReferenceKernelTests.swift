@@ -185,18 +185,21 @@ final class ReferenceKernelTests: XCTestCase {
         }
     }
 
-    /// Stride-1 convolutions with at most 16 channels on both sides run on the AVX2 direct kernel: against the
-    /// reference on the shapes of the light networks' and multistyle26's small layers and random ones, widths
-    /// below, between and above its 8- and 16-column blocks, one and two threads.
+    /// Stride-1 convolutions with at most 16 channels on both sides, or few input channels under a wide kernel
+    /// (multistyle26's 9×9 3→32 first layer), run on the AVX2 direct kernel: against the reference on the shapes
+    /// of the light networks' and multistyle26's small layers and random ones, widths below, between and above
+    /// its 8- and 16-column blocks, one and two threads.
     func testDirectSmallChannelConvolutionMatchesReference() throws {
         XCTAssertTrue(Elementwise.vectorizedKernels)
         var rng = SplitMix64(seed: 53)
         var shapes: [(cin: Int, cout: Int, k: Int, h: Int, w: Int)] = [(8, 4, 3, 21, 37), (4, 3, 9, 17, 40), (16, 3, 5, 12, 33), (3, 16, 5, 9, 16),
-                                                                      (1, 1, 1, 3, 3), (5, 7, 3, 6, 7), (16, 16, 1, 5, 24)]
+                                                                      (1, 1, 1, 3, 3), (5, 7, 3, 6, 7), (16, 16, 1, 5, 24), (3, 32, 9, 14, 35),
+                                                                      (3, 30, 7, 9, 19)]
         for _ in 0..<10 { shapes.append((rng.int(1...16), rng.int(1...16), [1, 3, 5, 7][rng.int(0...3)], rng.int(7...20), rng.int(7...50))) }
         for (i, c) in shapes.enumerated() {
             XCTAssertEqual(Plan.strategy(cout: c.cout, cin: c.cin, kh: c.k, kw: c.k, sh: 1, sw: 1) == .direct, !(c.k == 3 && c.cin >= 16 && c.cout >= 16),
                            "shape \(i) takes the direct kernel (unless Winograd's)")
+            if c.cout > 16 { XCTAssertLessThanOrEqual(c.cin * c.k * c.k, 256, "beyond 16 outputs only few-input wide kernels") }
             let x = rng.floats(c.cin * c.h * c.w), wt = rng.floats(c.cout * c.cin * c.k * c.k), bias = rng.floats(c.cout)
             let mode: PadMode = [.zero, .reflect, .edge][i % 3]
             let pads = Pads.uniform(c.k / 2)
