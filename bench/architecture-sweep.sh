@@ -16,7 +16,7 @@ work="${SWEEP_DIR:-$root/.build/architecture-sweep}"
 mode="${1:-}"; shift || true
 steps=300
 if [ "$mode" = train ] && [ "${1:-}" = --steps ]; then steps="$2"; shift 2; fi
-all=(strided3 sep3 light johnson)
+all=(sep3 strided3 johnson light)
 candidates=("$@"); [ "${#candidates[@]}" -gt 0 ] || candidates=("${all[@]}")
 
 flags() {

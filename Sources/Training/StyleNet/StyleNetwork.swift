@@ -25,13 +25,14 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
     /// near 0 (a black picture) and a narrow network climbs to the 0…255 range only after hundreds of Adam
     /// steps at lr 1e-3; through tanh it starts at mid-grey with its contrast a few steps away.
     public var outputTanh: Bool
-    /// The first convolution has stride 2 and the last one works on a nearest-2× upsampled picture, so that no
-    /// feature map is at full resolution: the encoder's and decoder's outer stages move down one octave (the
-    /// third convolution keeps its input's size, the first upsampling stage is dropped) and the residual blocks
-    /// stay at a quarter of the size. At full resolution the other light networks move 16- and 32-channel planes
-    /// through memory and that, not arithmetic, bounds their speed; here only the input and output are that
-    /// large. (Moving the residual blocks down to 1/8 too was tried: 64 channels at 1/64 of the pixels cannot
-    /// carry a photo, and the pictures lost their content to a lattice of brush marks.)
+    /// The first convolution has stride 2 (the second then has stride 1) and the last one works on a nearest-2×
+    /// upsampled picture (the second upsampling stage then has none), so that no feature map is at full
+    /// resolution: the first and last stages trade places in resolution with their neighbours, and every stage
+    /// keeps at least as many values per pixel as the residual blocks (4). At full resolution the other light
+    /// networks move 16- and 32-channel planes through memory and that, not arithmetic, bounds their speed; here
+    /// only the input and output are that large. Two other placements were trained and looked at: residual
+    /// blocks at 1/8 (64 channels for 64 pixels) drew a lattice of brush marks over a lost photo, and a decoder
+    /// and encoder at 1/4 with 32 channels (2 values per pixel) washed the photo out.
     public var stridedEdges: Bool
 
     public init(name: String, widths: [Int], residualBlocks: Int, depthwiseResidual: Bool = false, depthwiseSampling: Bool = false,
@@ -103,14 +104,15 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
         }
         let dw = depthwiseResidual, ds = depthwiseSampling
         let e = edgeKernel
-        return [.unit(unit("conv1", 3, a, e, stride: stridedEdges ? 2 : 1)), .unit(unit("conv2", a, b, 3, stride: 2, depthwise: ds)),
-                .unit(unit("conv3", b, c, 3, stride: stridedEdges ? 1 : 2, depthwise: ds))]
+        let s = stridedEdges
+        return [.unit(unit("conv1", 3, a, e, stride: s ? 2 : 1)), .unit(unit("conv2", a, b, 3, stride: s ? 1 : 2, depthwise: ds)),
+                .unit(unit("conv3", b, c, 3, stride: 2, depthwise: ds))]
             + (0..<residualBlocks).map { i in
                 .residual(name: "res\(i + 1)", first: unit("res\(i + 1).conv1", c, c, 3, depthwise: dw),
                           second: unit("res\(i + 1).conv2", c, c, 3, depthwise: dw, relu: false))
             }
-            + [.unit(unit("up1", c, b, 3, upsample: !stridedEdges, depthwise: ds)), .unit(unit("up2", b, a, 3, upsample: true, depthwise: ds)),
-               .unit(unit("out", a, 3, e, upsample: stridedEdges, norm: false, relu: false))]
+            + [.unit(unit("up1", c, b, 3, upsample: true, depthwise: ds)), .unit(unit("up2", b, a, 3, upsample: !s, depthwise: ds)),
+               .unit(unit("out", a, 3, e, upsample: s, norm: false, relu: false))]
     }
 
     var units: [Unit] {
