@@ -54,23 +54,35 @@ package enum Elementwise {
     package static func pad(_ x: UnsafePointer<Float>, c: Int, h: Int, w: Int, pads: Pads, mode: PadMode,
                     into y: UnsafeMutablePointer<Float>, pool: ComputePool) {
         let ho = h + pads.top + pads.bottom, wo = w + pads.left + pads.right
-        let colMap = (0..<wo).map { sourceIndex($0 - pads.left, w, mode) }
+        let colMap = padColumns(w: w, pads: pads, mode: mode)
         colMap.withUnsafeBufferPointer { cmap in
-                pool.parallelFor(c) { ch in
-                    let src = x + ch * h * w, dst = y + ch * ho * wo
-                    for oy in 0..<ho {
-                        let sy = oy - pads.top
-                        let drow = dst + oy * wo
-                        if mode == .zero && (sy < 0 || sy >= h) {
-                            drow.update(repeating: 0, count: wo)
-                            continue
-                        }
-                        let srow = src + sourceIndex(sy, h, mode) * w
-                        (drow + pads.left).update(from: srow, count: w)
-                        for ox in 0..<pads.left { drow[ox] = mode == .zero ? 0 : srow[cmap[ox]] }
-                        for ox in (pads.left + w)..<wo { drow[ox] = mode == .zero ? 0 : srow[cmap[ox]] }
-                    }
-                }
+            pool.parallelFor(c) { ch in
+                padPlane(x + ch * h * w, h: h, w: w, pads: pads, mode: mode, columns: cmap, into: y + ch * ho * wo)
+            }
+        }
+    }
+
+    /// The source column of each padded column (`padPlane`'s `columns`).
+    package static func padColumns(w: Int, pads: Pads, mode: PadMode) -> [Int] {
+        (0..<(w + pads.left + pads.right)).map { sourceIndex($0 - pads.left, w, mode) }
+    }
+
+    /// Pads one h×w plane into (h+t+b)×(w+l+r): for kernels that pad a channel just before they read it, while
+    /// it is still in cache.
+    package static func padPlane(_ src: UnsafePointer<Float>, h: Int, w: Int, pads: Pads, mode: PadMode, columns cmap: UnsafeBufferPointer<Int>,
+                                 into dst: UnsafeMutablePointer<Float>) {
+        let ho = h + pads.top + pads.bottom, wo = w + pads.left + pads.right
+        for oy in 0..<ho {
+            let sy = oy - pads.top
+            let drow = dst + oy * wo
+            if mode == .zero && (sy < 0 || sy >= h) {
+                drow.update(repeating: 0, count: wo)
+                continue
+            }
+            let srow = src + sourceIndex(sy, h, mode) * w
+            (drow + pads.left).update(from: srow, count: w)
+            for ox in 0..<pads.left { drow[ox] = mode == .zero ? 0 : srow[cmap[ox]] }
+            for ox in (pads.left + w)..<wo { drow[ox] = mode == .zero ? 0 : srow[cmap[ox]] }
         }
     }
 

@@ -290,6 +290,23 @@ public final class Session {
                 }
                 return y
             }
+            if c.strategy == .depthwise && f == 1 && !pads.isZero && c.kh == 3 && c.kw == 3 && c.sh == c.sw && (c.sh == 1 || c.sh == 2)
+                && Elementwise.vectorizedKernels {
+                // Depthwise 3×3: each channel padded just before its kernel reads it, in one parallel pass, so the
+                // padded plane is read from cache rather than memory (a separate padding pass doubled the traffic).
+                let padded = workspace.take(x.c * g.hp * g.wp)
+                defer { workspace.give(padded) }
+                if dryRun { return y }
+                let (h, w, plane, paddedPlane) = (x.h, x.w, x.plane, g.hp * g.wp)
+                Elementwise.padColumns(w: x.w, pads: pads, mode: c.padMode).withUnsafeBufferPointer { cmap in
+                    pool.parallelFor(x.c) { ch in
+                        let p = padded.base + ch * paddedPlane
+                        Elementwise.padPlane(x.ptr + ch * plane, h: h, w: w, pads: pads, mode: c.padMode, columns: cmap, into: p)
+                        _ = streamd_depthwise3x3(p, g.wp, c.weight + ch * 9, c.bias?[ch] ?? 0, Int32(c.sh), y.ptr + ch * y.plane, g.ho, g.wo)
+                    }
+                }
+                return y
+            }
             if pads.isZero && f == 1 {
                 if dryRun { noteScratch(c, g); return y }
                 convolve(c, x.ptr, g, into: y.ptr, yPlane: g.ho * g.wo)
