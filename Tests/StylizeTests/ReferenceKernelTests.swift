@@ -185,6 +185,30 @@ final class ReferenceKernelTests: XCTestCase {
         }
     }
 
+    /// A nearest 2× upsample followed by a full 3×3 convolution with few channels (a strided-edges network's
+    /// last layer) runs fused: each output parity a 2×2 direct convolution of the small picture. Against the
+    /// reference convolution of the upsampled picture, every padding mode, odd and tiny sizes, widths below, at
+    /// and above the direct kernel's 8- and 16-column blocks, one and two threads.
+    func testUpsampledDirectConvolutionMatchesReference() throws {
+        var rng = SplitMix64(seed: 43)
+        for (trial, (cin, cout, h, w)) in [(16, 3, 5, 7), (2, 1, 1, 1), (4, 4, 6, 8), (5, 7, 9, 17), (16, 8, 12, 40), (1, 3, 2, 33)].enumerated() {
+            for (m, mode) in [PadMode.zero, .reflect, .edge].enumerated() {
+                let x = rng.floats(cin * h * w), wt = rng.floats(cout * cin * 9), bias = rng.floats(cout)
+                let spec = Conv2DSpec(weight: "w", bias: "b", padding: .explicit(.uniform(1)), padMode: mode)
+                let model = StyleModel(info: ModelInfo(name: "t", architecture: "test", sourceFormat: "test", input: .identity255, output: .identity255),
+                                       graph: Graph(input: "x", output: "y", nodes: [Node(name: "up", op: .upsampleNearest(2), inputs: ["x"], output: "u"),
+                                                                                    Node(name: "conv", op: .conv2d(spec), inputs: ["u"], output: "y")]),
+                                       weights: ["w": Tensor(shape: [cout, cin, 3, 3], data: wt), "b": Tensor(shape: [cout], data: bias)])
+                XCTAssertEqual(Plan.strategy(cout: cout, cin: cin, kh: 3, kw: 3, sh: 1, sw: 1), .direct)
+                let got = try Session(model: model, threads: 1 + m % 2).run(Tensor(shape: [cin, h, w], data: x))
+                let (ho, wo, ref) = Self.referenceConv(MemoryTests.upsample(x, c: cin, h: h, w: w, factor: 2), cin: cin, h: 2 * h, w: 2 * w,
+                                                       weight: wt, cout: cout, kh: 3, kw: 3, bias: bias, sh: 1, sw: 1, pads: .uniform(1), mode: mode)
+                XCTAssertEqual(got.shape, [cout, ho, wo])
+                assertClose(got.data, ref, "upsampled direct trial \(trial) \(cin)->\(cout) \(h)x\(w) \(mode)")
+            }
+        }
+    }
+
     /// Stride-1 convolutions with at most 16 channels on both sides, or few input channels under a wide kernel
     /// (multistyle26's 9×9 3→32 first layer), run on the AVX2 direct kernel: against the reference on the shapes
     /// of the light networks' and multistyle26's small layers and random ones, widths below, between and above

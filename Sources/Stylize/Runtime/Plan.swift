@@ -17,6 +17,34 @@ package final class Plan: @unchecked Sendable {
         /// (and a `Pad`) whose only reader is this convolution is folded into it, and the convolution builds
         /// the upsampled, padded rows it needs band by band instead of materialising them (see `Session`).
         var upsample: Int = 1
+        /// For a direct 3×3 convolution of a nearest-2× upsampled input with one pixel of padding: its four
+        /// output parities as 2×2 kernels on the small picture ([parity = 2·row + column][cout][cin][2][2]), so
+        /// that the upsampled picture is never made and each output costs 4 taps instead of 9 (`Session`).
+        var subpixel: UnsafeMutablePointer<Float>? = nil
+    }
+
+    /// The 2×2 kernels of each output parity of a 3×3 convolution on a nearest-2× upsampled picture: the rows
+    /// (and columns) of parity 0 read small rows i−1 and i with taps k0 and k1 + k2, those of parity 1 rows i and
+    /// i+1 with k0 + k1 and k2.
+    static func subpixelKernels(_ w: [Float], cout: Int, cin: Int) -> [Float] {
+        let groups = [[[0], [1, 2]], [[0, 1], [2]]]
+        var out = [Float](repeating: 0, count: 4 * cout * cin * 4)
+        for a in 0..<2 {
+            for b in 0..<2 {
+                for co in 0..<cout {
+                    for ci in 0..<cin {
+                        for dy in 0..<2 {
+                            for dx in 0..<2 {
+                                var sum: Float = 0
+                                for ky in groups[a][dy] { for kx in groups[b][dx] { sum += w[((co * cin + ci) * 3 + ky) * 3 + kx] } }
+                                out[((((a * 2 + b) * cout + co) * cin + ci) * 2 + dy) * 2 + dx] = sum
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
     }
 
     struct ConvTStep {
@@ -201,9 +229,18 @@ package final class Plan: @unchecked Sendable {
                     folded.insert(p)
                     ins = steps[p].2
                 }
+                var subpixel: UnsafeMutablePointer<Float>? = nil
+                if strategy == .direct && upsample == 2 && s[2] == 3 && s[3] == 3 && padding == .explicit(.uniform(1)) {
+                    let key = c.weight + "#subpixel"
+                    if store.pointer(key) == nil {
+                        let p = Plan.subpixelKernels(store.values(c.weight)!, cout: s[0], cin: s[1])
+                        store.add(key, p, shape: [p.count])
+                    }
+                    subpixel = store.pointer(key)
+                }
                 step = .conv(ConvStep(weight: w, packed: packed, bias: bias, cout: s[0], cin: groups > 1 ? groups : s[1], kh: s[2], kw: s[3],
                                       sh: c.strideH, sw: c.strideW, padding: padding, padMode: padMode, strategy: strategy,
-                                      upsample: upsample))
+                                      upsample: upsample, subpixel: subpixel))
             case .convTranspose2d(let c):
                 let (w, s) = try weight(node, c.weight, rank: 4)
                 guard c.strideH >= 1, c.strideW >= 1 else { throw fail(node, "stride must be at least 1") }

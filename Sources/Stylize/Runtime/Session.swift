@@ -290,6 +290,40 @@ public final class Session {
                 }
                 return y
             }
+            if let sub = c.subpixel, f == 2, pads == .uniform(1) {
+                // Upsample + direct 3×3, fused: each output parity is a 2×2 convolution of the small picture padded
+                // by one pixel (edge-padded stands in for the upsampled picture's reflection, as above), written
+                // to its own half-size planes and interleaved into the output.
+                let (h, w) = (x.h, x.w)
+                let hp = h + 2, wp = w + 2, pw = w + 1, phasePlane = h * pw
+                // The (·, 1) parities' last column reads one float past its row: slack after the last one.
+                let small = workspace.take(x.c * hp * wp + 8)
+                let phases = workspace.take(4 * c.cout * phasePlane)
+                defer { workspace.give(small); workspace.give(phases) }
+                if dryRun { return y }
+                Elementwise.pad(x.ptr, c: x.c, h: h, w: w, pads: .uniform(1), mode: c.padMode == .zero ? .zero : .edge,
+                                into: small.base, pool: pool)
+                let parts = max(1, min(pool.threads, h)), (cin, cout) = (c.cin, c.cout)
+                pool.parallelFor(4 * parts) { t in
+                    let parity = t / parts, part = t % parts
+                    _ = streamd_conv_direct(small.base + (parity / 2) * wp + parity % 2, cin, hp, wp, sub + parity * cout * cin * 4, cout, 2, 2,
+                                            c.bias, phases.base + parity * cout * phasePlane, phasePlane, h * part / parts, h * (part + 1) / parts)
+                }
+                let outW = 2 * w, plane = y.plane
+                pool.parallelFor(cout * h) { r in
+                    let co = r / h, i = r % h
+                    for a in 0..<2 {
+                        let even = phases.base + ((a * 2) * cout + co) * phasePlane + i * pw
+                        let odd = phases.base + ((a * 2 + 1) * cout + co) * phasePlane + i * pw
+                        let dst = y.ptr + co * plane + (2 * i + a) * outW
+                        for j in 0..<w {
+                            dst[2 * j] = even[j]
+                            dst[2 * j + 1] = odd[j]
+                        }
+                    }
+                }
+                return y
+            }
             if c.strategy == .depthwise && f == 1 && !pads.isZero && c.kh == 3 && c.kw == 3 && c.sh == c.sw && (c.sh == 1 || c.sh == 2)
                 && Elementwise.vectorizedKernels {
                 // Depthwise 3×3: each channel padded just before its kernel reads it, in one parallel pass, so the
