@@ -209,6 +209,29 @@ final class ReferenceKernelTests: XCTestCase {
         }
     }
 
+    /// A stride-2 3×3 convolution with few input channels (a strided-edges network's first layer) runs as a
+    /// stride-1 2×2 direct convolution over the padded input's four phases: against the reference, every padding
+    /// mode, uneven pads, odd and even sizes, one and two threads.
+    func testStrideTwoPhasedConvolutionMatchesReference() throws {
+        var rng = SplitMix64(seed: 47)
+        let cases: [(cin: Int, cout: Int, h: Int, w: Int, pads: Pads)] = [
+            (3, 16, 12, 16, .uniform(1)), (3, 16, 13, 37, .uniform(1)), (1, 5, 3, 3, .uniform(1)), (4, 16, 9, 40, .uniform(0)),
+            (2, 7, 10, 11, Pads(top: 0, left: 1, bottom: 2, right: 1)), (3, 3, 21, 50, .uniform(2)),
+        ]
+        for (trial, c) in cases.enumerated() {
+            for (m, mode) in [PadMode.zero, .reflect, .edge].enumerated() {
+                let x = rng.floats(c.cin * c.h * c.w), wt = rng.floats(c.cout * c.cin * 9), bias = rng.floats(c.cout)
+                let spec = Conv2DSpec(weight: "w", bias: "b", strideH: 2, strideW: 2, padding: .explicit(c.pads), padMode: mode)
+                let weights = ["w": Tensor(shape: [c.cout, c.cin, 3, 3], data: wt), "b": Tensor(shape: [c.cout], data: bias)]
+                let got = try Session(model: single(.conv2d(spec), weights: weights), threads: 1 + m % 2).run(Tensor(shape: [c.cin, c.h, c.w], data: x))
+                let (ho, wo, ref) = Self.referenceConv(x, cin: c.cin, h: c.h, w: c.w, weight: wt, cout: c.cout, kh: 3, kw: 3,
+                                                       bias: bias, sh: 2, sw: 2, pads: c.pads, mode: mode)
+                XCTAssertEqual(got.shape, [c.cout, ho, wo])
+                assertClose(got.data, ref, "phased stride-2 trial \(trial) \(c) \(mode)")
+            }
+        }
+    }
+
     /// Stride-1 convolutions with at most 16 channels on both sides, or few input channels under a wide kernel
     /// (multistyle26's 9×9 3→32 first layer), run on the AVX2 direct kernel: against the reference on the shapes
     /// of the light networks' and multistyle26's small layers and random ones, widths below, between and above

@@ -21,6 +21,29 @@ package final class Plan: @unchecked Sendable {
         /// output parities as 2×2 kernels on the small picture ([parity = 2·row + column][cout][cin][2][2]), so
         /// that the upsampled picture is never made and each output costs 4 taps instead of 9 (`Session`).
         var subpixel: UnsafeMutablePointer<Float>? = nil
+        /// For a stride-2 3×3 convolution of few channels (a strided-edges network's first layer): its kernel as
+        /// a stride-1 2×2 one over the input's four phases (rows and columns even or odd, 4·cin channels:
+        /// [cout][phase · cin + ci][2][2], zero where 2·d + phase passes the 3×3 kernel), run by the direct kernel
+        /// instead of a matrix product with a scalar stride-2 gather (`Session`).
+        var phased: UnsafeMutablePointer<Float>? = nil
+    }
+
+    /// `phased`'s weights from OIHW 3×3 ones.
+    static func phasedKernels(_ w: [Float], cout: Int, cin: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: cout * 4 * cin * 4)
+        for co in 0..<cout {
+            for phase in 0..<4 {
+                let (p, q) = (phase / 2, phase % 2)
+                for ci in 0..<cin {
+                    for dy in 0..<2 where 2 * dy + p < 3 {
+                        for dx in 0..<2 where 2 * dx + q < 3 {
+                            out[(((co * 4 + phase) * cin + ci) * 2 + dy) * 2 + dx] = w[((co * cin + ci) * 3 + 2 * dy + p) * 3 + 2 * dx + q]
+                        }
+                    }
+                }
+            }
+        }
+        return out
     }
 
     /// The 2×2 kernels of each output parity of a 3×3 convolution on a nearest-2× upsampled picture: the rows
@@ -238,9 +261,19 @@ package final class Plan: @unchecked Sendable {
                     }
                     subpixel = store.pointer(key)
                 }
+                var phased: UnsafeMutablePointer<Float>? = nil
+                if groups == 1 && upsample == 1 && s[2] == 3 && s[3] == 3 && c.strideH == 2 && c.strideW == 2
+                    && Plan.strategy(cout: s[0], cin: 4 * s[1], kh: 2, kw: 2, sh: 1, sw: 1) == .direct {
+                    let key = c.weight + "#phased"
+                    if store.pointer(key) == nil {
+                        let p = Plan.phasedKernels(store.values(c.weight)!, cout: s[0], cin: s[1])
+                        store.add(key, p, shape: [p.count])
+                    }
+                    phased = store.pointer(key)
+                }
                 step = .conv(ConvStep(weight: w, packed: packed, bias: bias, cout: s[0], cin: groups > 1 ? groups : s[1], kh: s[2], kw: s[3],
                                       sh: c.strideH, sw: c.strideW, padding: padding, padMode: padMode, strategy: strategy,
-                                      upsample: upsample, subpixel: subpixel))
+                                      upsample: upsample, subpixel: subpixel, phased: phased))
             case .convTranspose2d(let c):
                 let (w, s) = try weight(node, c.weight, rank: 4)
                 guard c.strideH >= 1, c.strideW >= 1 else { throw fail(node, "stride must be at least 1") }

@@ -324,6 +324,48 @@ public final class Session {
                 }
                 return y
             }
+            if let phasedWeight = c.phased, f == 1 {
+                // Stride-2 3×3 with few channels: the padded input's four phases (even/odd rows × columns) as
+                // 4·cin planes of (ho+1)×(wo+1), then a stride-1 2×2 direct convolution over them.
+                let (ho, wo, cin) = (g.ho, g.wo, c.cin)
+                let hq = ho + 1, wq = wo + 1, cq = 4 * cin
+                let planes = workspace.take(cq * hq * wq + 8)
+                defer { workspace.give(planes) }
+                if dryRun { return y }
+                let (h, w, plane, mode) = (x.h, x.w, x.plane, c.padMode)
+                Elementwise.padColumns(w: x.w, pads: pads, mode: mode).withUnsafeBufferPointer { cmap in
+                    pool.parallelFor(cq) { k in
+                        let phase = k / cin, ci = k % cin, p = phase / 2, q = phase % 2
+                        let src = x.ptr + ci * plane, dst = planes.base + k * hq * wq
+                        for i in 0..<hq {
+                            let drow = dst + i * wq
+                            let r = 2 * i + p, sy = r - pads.top
+                            if r >= g.hp || (mode == .zero && (sy < 0 || sy >= h)) {
+                                drow.update(repeating: 0, count: wq)
+                                continue
+                            }
+                            let srow = src + Elementwise.sourceIndex(sy, h, mode) * w
+                            // Columns inside the picture are a plain stride-2 gather; the padded ones at either
+                            // end go through the column map.
+                            let first = min(wq, max(0, (pads.left - q + 1) / 2)), last = min(wq, max(first, (pads.left + w - q + 1) / 2))
+                            let inside = srow + (2 * first + q - pads.left)
+                            for j in 0..<(last - first) { drow[first + j] = inside[2 * j] }
+                            for range in [0..<first, last..<wq] {
+                                for j in range {
+                                    let col = 2 * j + q, sx = col - pads.left
+                                    drow[j] = col >= g.wp || (mode == .zero && (sx < 0 || sx >= w)) ? 0 : srow[cmap[col]]
+                                }
+                            }
+                        }
+                    }
+                }
+                let parts = max(1, min(pool.threads, ho))
+                pool.parallelFor(parts) { i in
+                    _ = streamd_conv_direct(planes.base, cq, hq, wq, phasedWeight, c.cout, 2, 2, c.bias, y.ptr, ho * wo,
+                                            ho * i / parts, ho * (i + 1) / parts)
+                }
+                return y
+            }
             if c.strategy == .depthwise && f == 1 && !pads.isZero && c.kh == 3 && c.kw == 3 && c.sh == c.sw && (c.sh == 1 || c.sh == 2)
                 && Elementwise.vectorizedKernels {
                 // Depthwise 3×3: each channel padded just before its kernel reads it, in one parallel pass, so the
