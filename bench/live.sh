@@ -5,7 +5,8 @@
 # p50/p95 from the service's own histogram (a frame leaving the decoder → its encoded packet sent), read from
 # /metrics over the measured window after a warm-up.
 # Usage: bench/live.sh [SECONDS] [WORKERSxTHREADS...]   (default: 60 s; 2x1 1x2)
-# LIVE_MODEL picks the network (a path or a name; default multistyle26, style 0), LIVE_STYLE a style by name.
+# LIVE_MODEL picks the network (a path or a name; default multistyle26, style 0), LIVE_STYLE a style by name,
+# LIVE_MAX_LATENCY the pipeline's max_latency (default: the service's, 500ms).
 # Needs scripts/install-deps.sh (nginx, libnginx-mod-rtmp, GStreamer RTSP server, python3-gi).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -44,7 +45,7 @@ grep -q ready "$work/rtsp.log" || { echo "RTSP server did not start" >&2; exit 1
 
 scrape() { curl -sf "http://127.0.0.1:$api_port/metrics" || python3 -c "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$api_port/metrics', timeout=5).read().decode())"; }
 
-echo "RTSP ${size}@${fps} → $(basename "$model") ${style_line:+($style_line)} → RTMP; ${seconds} s measured after ${warmup} s warm-up; $(nproc) cores"
+echo "RTSP ${size}@${fps} → $(basename "$model") ${style_line:+($style_line)} ${LIVE_MAX_LATENCY:+max_latency $LIVE_MAX_LATENCY} → RTMP; ${seconds} s measured after ${warmup} s warm-up; $(nproc) cores"
 echo
 echo "| workers×threads | output fps | dropped | latency p50 ms | latency p95 ms |"
 echo "| --- | ---: | ---: | ---: | ---: |"
@@ -63,6 +64,7 @@ pipelines:
     $style_line
     workers: $workers
     threads: $threads
+    ${LIVE_MAX_LATENCY:+max_latency: $LIVE_MAX_LATENCY}
     outputs:
       - url: rtmp://127.0.0.1:$rtmp_port/live/bench
         preset: veryfast
