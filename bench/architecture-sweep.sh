@@ -8,7 +8,8 @@
 #
 # Training set: Kodak photos 01-20. Held out: Kodak 21-24 and the four photos of media/images/content.
 # Style: Hokusai's Great Wave (media/images/style/wave.jpg) at 512 px. 256 px crops, batch 4, Adam 1e-3, seed 1.
-# Work goes to $SWEEP_DIR (default .build/architecture-sweep); STREAMD_BIN picks a binary (default: release build).
+# Work goes to $SWEEP_DIR (default .build/architecture-sweep); STREAMD_BIN picks a binary (default: release build);
+# SWEEP_REFERENCE names the network the PSNR column compares against (default johnson).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"; root="$here/.."
 shared="${STREAMD_SHARED_DIR:-$root/../shared}"
@@ -21,7 +22,7 @@ candidates=("$@"); [ "${#candidates[@]}" -gt 0 ] || candidates=("${all[@]}")
 
 flags() {
   case "$1" in
-    johnson)  echo "--arch johnson" ;;
+    johnson)  echo "--arch johnson --output-tanh" ;;
     light)    echo "--arch light" ;;
     sep3)     echo "--arch light --depthwise-sampling --edge-kernel 3" ;;
     strided3) echo "--arch light --depthwise-sampling --edge-kernel 3 --strided-edges" ;;
@@ -69,7 +70,7 @@ measure)
     done
     mv "$work/bench-$round.txt.tmp" "$work/bench-$round.txt"
   done
-  reference="$work/johnson.safetensors"
+  reference="$work/${SWEEP_REFERENCE:-johnson}.safetensors"
   for c in "${candidates[@]}"; do
     "$STREAMD_BIN" eval losses --model "$work/$c.safetensors" --style-image "$style" --style-size 512 --threads 2 \
       --loss-network "$vgg" --against "$reference" --json "$work/held-out" > "$work/$c.losses.json"
@@ -82,7 +83,7 @@ for r in (1, 2, 3):
     for line in open(f"{work}/bench-{r}.txt"):
         name, _, js = line.partition(" ")
         bench.setdefault(name, []).append(json.loads(js))
-print("| network | multiply-adds per pixel | ms/frame (640x480, 2 threads) | fps | content loss | style loss | total | PSNR vs johnson |")
+print("| network | multiply-adds per pixel | ms/frame (640x480, 2 threads) | fps | content loss | style loss | total | PSNR vs reference |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for n in names:
     runs = bench[n]
