@@ -5,6 +5,8 @@ import TestSupport
 /// `streamd eval losses` compares trained networks by the losses they were trained on: the meter must give the
 /// numbers a training step reports for the same picture, and zero where a picture is its own target.
 final class PerceptualLossMeterTests: XCTestCase {
+    override class func tearDown() { SharedVGG.release() }
+
     func testMeterGivesTheTrainingStepsLossesAndZeroForItsOwnTargets() throws {
         let architecture = StyleNetworkArchitecture(name: "tiny", widths: [4, 8, 8], residualBlocks: 1, depthwiseResidual: true,
                                                     edgeKernel: 3, outputTanh: true)
