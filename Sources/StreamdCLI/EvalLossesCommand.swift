@@ -17,7 +17,7 @@ struct EvalLossesCommand: AsyncParsableCommand {
         discussion: """
         The losses are weighted as `streamd train` weights them for one photo (defaults --lambda-content 1e5, \
         --lambda-style 1e10, content relu2_2, style relu1_2,relu2_2,relu3_4,relu4_4), so they read like its log. \
-        Give the style picture at the --style-size the model was trained with: the style loss depends on it.
+        Give the weights, layers and --style-size the model was trained with: the losses depend on them.
         """
     )
 
@@ -40,11 +40,7 @@ struct EvalLossesCommand: AsyncParsableCommand {
     @Option(name: .customLong("against-style"), help: "Style of the --against model, by name, when it has several.")
     var againstStyle: String?
 
-    @Option(name: .customLong("lambda-content"), help: "Weight of the content loss.")
-    var lambdaContent: Double = 1e5
-
-    @Option(name: .customLong("lambda-style"), help: "Weight of the style loss.")
-    var lambdaStyle: Double = 1e10
+    @OptionGroup var perceptual: PerceptualLossOptions
 
     @Flag(help: "Print one JSON object (per-photo values and means) instead of text.")
     var json = false
@@ -64,9 +60,6 @@ struct EvalLossesCommand: AsyncParsableCommand {
         if againstStyle != nil && against == nil { throw ValidationError("--against-style needs --against") }
         if let maxSize, maxSize < 32 { throw ValidationError("--max-size must be at least 32") }
         if let styleSize, !(16...8192).contains(styleSize) { throw ValidationError("--style-size must be between 16 and 8192") }
-        for (name, v) in [("--lambda-content", lambdaContent), ("--lambda-style", lambdaStyle)] where !(v >= 0 && v.isFinite) {
-            throw ValidationError("\(name) must be a number ≥ 0")
-        }
     }
 
     func run() async throws {
@@ -100,9 +93,7 @@ struct EvalLossesCommand: AsyncParsableCommand {
             return (try Stylizer(model: other, threads: threads), StyleOptions(styleWeights: weights, strength: 1, preserveColor: false))
         }
 
-        var settings = PerceptualTrainer.Settings()
-        settings.lambdaContent = lambdaContent
-        settings.lambdaStyle = lambdaStyle
+        let settings = try perceptual.settings()
         let context = TrainingContext(threads: threads)
         let vgg = try VGG19LossNetwork(path: try LossNetworkOptions.resolve(lossNetwork, modelsDir: modelOptions.modelsDir), deepest: settings.deepestLayer, context: context)
         let meter = PerceptualLossMeter(vgg: vgg, style: try stylePicture(styleImage, longerSide: styleSize), settings: settings, context: context)

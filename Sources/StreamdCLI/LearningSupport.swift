@@ -30,6 +30,39 @@ struct LossNetworkOptions: ParsableArguments {
     }
 }
 
+/// The perceptual losses' weights and VGG19 layers, shared by `train` (what it minimises) and `eval losses`
+/// (what it measures, so a model is measured by the losses it was trained with).
+struct PerceptualLossOptions: ParsableArguments {
+    @Option(name: .customLong("lambda-content"), help: "Weight of the content loss.")
+    var lambdaContent: Double = 1e5
+
+    @Option(name: .customLong("lambda-style"), help: "Weight of the style loss.")
+    var lambdaStyle: Double = 1e10
+
+    @Option(name: .customLong("content-layers"), help: "VGG19 content layers, comma-separated.")
+    var contentLayers: String = "relu2_2"
+
+    @Option(name: .customLong("style-layers"), help: "VGG19 style layers, comma-separated.")
+    var styleLayers: String = "relu1_2,relu2_2,relu3_4,relu4_4"
+
+    func validate() throws {
+        for (name, v) in [("--lambda-content", lambdaContent), ("--lambda-style", lambdaStyle)] where !(v >= 0 && v.isFinite) {
+            throw ValidationError("\(name) must be a number ≥ 0")
+        }
+        _ = try settings()
+    }
+
+    /// Trainer settings with these weights and layers (the rest at their defaults).
+    func settings() throws -> PerceptualTrainer.Settings {
+        var settings = PerceptualTrainer.Settings()
+        settings.lambdaContent = lambdaContent
+        settings.lambdaStyle = lambdaStyle
+        settings.contentLayers = try GatysLayerList.parse(contentLayers, option: "--content-layers").map(\.0)
+        settings.styleLayers = try GatysLayerList.parse(styleLayers, option: "--style-layers").map(\.0)
+        return settings
+    }
+}
+
 /// A style picture for the losses of `train` and `eval losses`, its longer side scaled to `longerSide` when
 /// given: the style loss depends on the scale, so both must see the same picture.
 func stylePicture(_ path: String, longerSide: Int?) throws -> FeatureMap {

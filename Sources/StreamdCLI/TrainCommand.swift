@@ -75,11 +75,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .customLong("style-size"), help: "Longer side of the style pictures (default: as they are).")
     var styleSize: Int?
 
-    @Option(name: .customLong("lambda-content"), help: "Weight of the content loss.")
-    var lambdaContent: Double = 1e5
-
-    @Option(name: .customLong("lambda-style"), help: "Weight of the style loss.")
-    var lambdaStyle: Double = 1e10
+    @OptionGroup var perceptual: PerceptualLossOptions
 
     @Option(name: .customLong("lambda-tv"), help: "Weight of the total-variation loss.")
     var lambdaTV: Double = 0
@@ -96,12 +92,6 @@ struct TrainCommand: AsyncParsableCommand {
 
     @Option(help: "Adam learning rate.")
     var lr: Double = 1e-3
-
-    @Option(name: .customLong("content-layers"), help: "VGG19 content layers, comma-separated.")
-    var contentLayers: String = "relu2_2"
-
-    @Option(name: .customLong("style-layers"), help: "VGG19 style layers, comma-separated.")
-    var styleLayers: String = "relu1_2,relu2_2,relu3_4,relu4_4"
 
     @Option(name: .customLong("checkpoint-model"), help: "Resume from this checkpoint folder.")
     var checkpointModel: String?
@@ -138,12 +128,10 @@ struct TrainCommand: AsyncParsableCommand {
         if sampleInterval < 0 { throw ValidationError("--sample-interval must be 0 or more") }
         if !(0...64).contains(temporalShift) { throw ValidationError("--temporal-shift must be between 0 and 64 pixels") }
         if !(temporalNoise >= 0 && temporalNoise <= 1) { throw ValidationError("--temporal-noise must be between 0 and 1") }
-        for (name, v) in [("--lambda-content", lambdaContent), ("--lambda-style", lambdaStyle), ("--lambda-tv", lambdaTV), ("--temporal-weight", temporalWeight)] where !(v >= 0 && v.isFinite) {
+        for (name, v) in [("--lambda-tv", lambdaTV), ("--temporal-weight", temporalWeight)] where !(v >= 0 && v.isFinite) {
             throw ValidationError("\(name) must be a number ≥ 0")
         }
         _ = try names()
-        _ = try layers(contentLayers, option: "--content-layers")
-        _ = try layers(styleLayers, option: "--style-layers")
     }
 
     func names() throws -> [String] {
@@ -153,10 +141,6 @@ struct TrainCommand: AsyncParsableCommand {
             throw ValidationError("--style-names '\(styleNames)': give \(styleImages.count) names separated by commas")
         }
         return names
-    }
-
-    func layers(_ text: String, option: String) throws -> [String] {
-        try GatysLayerList.parse(text, option: option).map(\.0)
     }
 
     func run() async throws {
@@ -172,16 +156,12 @@ struct TrainCommand: AsyncParsableCommand {
         let dataset = try PhotoDataset(root: datasetPath)
         let styleNames = try names()
         let styles = try styleImages.map { try stylePicture($0, longerSide: styleSize) }
-        var settings = PerceptualTrainer.Settings()
-        settings.lambdaContent = lambdaContent
-        settings.lambdaStyle = lambdaStyle
+        var settings = try perceptual.settings()
         settings.lambdaTV = lambdaTV
         settings.temporalWeight = temporalWeight
         settings.temporalShift = temporalShift
         settings.temporalNoise = temporalNoise
         settings.learningRate = lr
-        settings.contentLayers = try layers(contentLayers, option: "--content-layers")
-        settings.styleLayers = try layers(styleLayers, option: "--style-layers")
         let vggPath = try loss.resolve()
         let context = TrainingContext(threads: loss.threads)
         let vgg = try VGG19LossNetwork(path: vggPath, deepest: settings.deepestLayer, context: context)
