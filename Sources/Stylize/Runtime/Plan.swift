@@ -220,21 +220,25 @@ package final class Plan: @unchecked Sendable {
                     throw fail(node, "\(groups) groups of a [\(s.map(String.init).joined(separator: ", "))] weight: only depthwise grouping (groups = channels, weight [C, 1, kh, kw]) is supported")
                 }
                 let strategy = groups > 1 ? .depthwise : Plan.strategy(cout: s[0], cin: s[1], kh: s[2], kw: s[3], sh: c.strideH, sw: c.strideW)
-                var packed: UnsafeMutablePointer<Float>? = nil
-                if strategy != .im2col && strategy != .depthwise && strategy != .direct {
-                    let key = c.weight + "#\(strategy)"
+                // A rearrangement of the weight that a kernel reads, made once per weight (layers may share one).
+                func derived(_ tag: String, _ make: ([Float]) -> [Float]) -> UnsafeMutablePointer<Float> {
+                    let key = c.weight + "#" + tag
                     if store.pointer(key) == nil {
-                        let w = store.values(c.weight)!
-                        let p: [Float]
-                        switch strategy {
-                        case .winograd2: p = Winograd.pack(w, cout: s[0], cin: s[1], transform: Winograd.f2)
-                        case .winograd4: p = Winograd.pack(w, cout: s[0], cin: s[1], transform: Winograd.f4)
-                        case .rowShift: p = Convolution.packRowShift(w, cout: s[0], cin: s[1], kh: s[2], kw: s[3])
-                        default: p = Convolution.packCol2im(w, cout: s[0], cin: s[1], kh: s[2], kw: s[3])
-                        }
+                        let p = make(store.values(c.weight)!)
                         store.add(key, p, shape: [p.count])
                     }
-                    packed = store.pointer(key)
+                    return store.pointer(key)!
+                }
+                var packed: UnsafeMutablePointer<Float>? = nil
+                if strategy != .im2col && strategy != .depthwise && strategy != .direct {
+                    packed = derived("\(strategy)") { w in
+                        switch strategy {
+                        case .winograd2: Winograd.pack(w, cout: s[0], cin: s[1], transform: Winograd.f2)
+                        case .winograd4: Winograd.pack(w, cout: s[0], cin: s[1], transform: Winograd.f4)
+                        case .rowShift: Convolution.packRowShift(w, cout: s[0], cin: s[1], kh: s[2], kw: s[3])
+                        default: Convolution.packCol2im(w, cout: s[0], cin: s[1], kh: s[2], kw: s[3])
+                        }
+                    }
                 }
                 var padding = c.padding, padMode = c.padMode, upsample = 1
                 // Fold a Pad (when the convolution pads nothing itself) and then a nearest upsample before it,
@@ -254,22 +258,12 @@ package final class Plan: @unchecked Sendable {
                 }
                 var subpixel: UnsafeMutablePointer<Float>? = nil
                 if strategy == .direct && upsample == 2 && s[2] == 3 && s[3] == 3 && padding == .explicit(.uniform(1)) {
-                    let key = c.weight + "#subpixel"
-                    if store.pointer(key) == nil {
-                        let p = Plan.subpixelKernels(store.values(c.weight)!, cout: s[0], cin: s[1])
-                        store.add(key, p, shape: [p.count])
-                    }
-                    subpixel = store.pointer(key)
+                    subpixel = derived("subpixel") { Plan.subpixelKernels($0, cout: s[0], cin: s[1]) }
                 }
                 var phased: UnsafeMutablePointer<Float>? = nil
                 if groups == 1 && upsample == 1 && s[2] == 3 && s[3] == 3 && c.strideH == 2 && c.strideW == 2
                     && Plan.strategy(cout: s[0], cin: 4 * s[1], kh: 2, kw: 2, sh: 1, sw: 1) == .direct {
-                    let key = c.weight + "#phased"
-                    if store.pointer(key) == nil {
-                        let p = Plan.phasedKernels(store.values(c.weight)!, cout: s[0], cin: s[1])
-                        store.add(key, p, shape: [p.count])
-                    }
-                    phased = store.pointer(key)
+                    phased = derived("phased") { Plan.phasedKernels($0, cout: s[0], cin: s[1]) }
                 }
                 step = .conv(ConvStep(weight: w, packed: packed, bias: bias, cout: s[0], cin: groups > 1 ? groups : s[1], kh: s[2], kw: s[3],
                                       sh: c.strideH, sw: c.strideW, padding: padding, padMode: padMode, strategy: strategy,

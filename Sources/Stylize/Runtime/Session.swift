@@ -350,12 +350,12 @@ public final class Session {
                             let first = min(wq, max(0, (pads.left - q + 1) / 2)), last = min(wq, max(first, (pads.left + w - q + 1) / 2))
                             let inside = srow + (2 * first + q - pads.left)
                             for j in 0..<(last - first) { drow[first + j] = inside[2 * j] }
-                            for range in [0..<first, last..<wq] {
-                                for j in range {
-                                    let col = 2 * j + q, sx = col - pads.left
-                                    drow[j] = col >= g.wp || (mode == .zero && (sx < 0 || sx >= w)) ? 0 : srow[cmap[col]]
-                                }
+                            func padded(_ j: Int) -> Float {
+                                let col = 2 * j + q, sx = col - pads.left
+                                return col >= g.wp || (mode == .zero && (sx < 0 || sx >= w)) ? 0 : srow[cmap[col]]
                             }
+                            for j in 0..<first { drow[j] = padded(j) }
+                            for j in last..<wq { drow[j] = padded(j) }
                         }
                     }
                 }
