@@ -26,8 +26,6 @@ flags() {
     light)    echo "--arch light" ;;
     sep3)     echo "--arch light --depthwise-sampling --edge-kernel 3" ;;
     strided3) echo "--arch light --depthwise-sampling --edge-kernel 3 --strided-edges" ;;
-    strided5) echo "--arch light --depthwise-sampling --edge-kernel 5 --strided-edges" ;;
-    stridedwide) echo "--arch light --depthwise-sampling --edge-kernel 3 --strided-edges --width-multiplier 0.75 --residual-blocks 5" ;;
     *) echo "architecture-sweep: unknown candidate $1" >&2; exit 2 ;;
   esac
 }

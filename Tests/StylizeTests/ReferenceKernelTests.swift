@@ -67,6 +67,14 @@ final class ReferenceKernelTests: XCTestCase {
                    weights: weights)
     }
 
+    /// A nearest 2× upsample followed by `op`: the pair the engine fuses.
+    func upsampledThen(_ op: Op, weights: [String: Tensor]) -> StyleModel {
+        StyleModel(info: ModelInfo(name: "t", architecture: "test", sourceFormat: "test", input: .identity255, output: .identity255),
+                   graph: Graph(input: "x", output: "y", nodes: [Node(name: "up", op: .upsampleNearest(2), inputs: ["x"], output: "u"),
+                                                                Node(name: "op", op: op, inputs: ["u"], output: "y")]),
+                   weights: weights)
+    }
+
     func assertClose(_ a: [Float], _ b: [Float], _ what: String) {
         XCTAssertEqual(a.count, b.count, what)
         guard a.count == b.count else { return }
@@ -170,10 +178,7 @@ final class ReferenceKernelTests: XCTestCase {
             for mode in [PadMode.zero, .reflect, .edge] {
                 let x = rng.floats(c * h * w), wt = rng.floats(c * 9), bias = rng.floats(c)
                 let spec = Conv2DSpec(weight: "w", bias: "b", padding: .explicit(.uniform(1)), padMode: mode, groups: c)
-                let model = StyleModel(info: ModelInfo(name: "t", architecture: "test", sourceFormat: "test", input: .identity255, output: .identity255),
-                                       graph: Graph(input: "x", output: "y", nodes: [Node(name: "up", op: .upsampleNearest(2), inputs: ["x"], output: "u"),
-                                                                                    Node(name: "dw", op: .conv2d(spec), inputs: ["u"], output: "y")]),
-                                       weights: ["w": Tensor(shape: [c, 1, 3, 3], data: wt), "b": Tensor(shape: [c], data: bias)])
+                let model = upsampledThen(.conv2d(spec), weights: ["w": Tensor(shape: [c, 1, 3, 3], data: wt), "b": Tensor(shape: [c], data: bias)])
                 let got = try Session(model: model, threads: 2).run(Tensor(shape: [c, h, w], data: x))
                 var full = [Float](repeating: 0, count: c * c * 9)
                 for ch in 0..<c { for t in 0..<9 { full[(ch * c + ch) * 9 + t] = wt[ch * 9 + t] } }
@@ -195,10 +200,7 @@ final class ReferenceKernelTests: XCTestCase {
             for (m, mode) in [PadMode.zero, .reflect, .edge].enumerated() {
                 let x = rng.floats(cin * h * w), wt = rng.floats(cout * cin * 9), bias = rng.floats(cout)
                 let spec = Conv2DSpec(weight: "w", bias: "b", padding: .explicit(.uniform(1)), padMode: mode)
-                let model = StyleModel(info: ModelInfo(name: "t", architecture: "test", sourceFormat: "test", input: .identity255, output: .identity255),
-                                       graph: Graph(input: "x", output: "y", nodes: [Node(name: "up", op: .upsampleNearest(2), inputs: ["x"], output: "u"),
-                                                                                    Node(name: "conv", op: .conv2d(spec), inputs: ["u"], output: "y")]),
-                                       weights: ["w": Tensor(shape: [cout, cin, 3, 3], data: wt), "b": Tensor(shape: [cout], data: bias)])
+                let model = upsampledThen(.conv2d(spec), weights: ["w": Tensor(shape: [cout, cin, 3, 3], data: wt), "b": Tensor(shape: [cout], data: bias)])
                 XCTAssertEqual(Plan.strategy(cout: cout, cin: cin, kh: 3, kw: 3, sh: 1, sw: 1), .direct)
                 let got = try Session(model: model, threads: 1 + m % 2).run(Tensor(shape: [cin, h, w], data: x))
                 let (ho, wo, ref) = Self.referenceConv(MemoryTests.upsample(x, c: cin, h: h, w: w, factor: 2), cin: cin, h: 2 * h, w: 2 * w,
