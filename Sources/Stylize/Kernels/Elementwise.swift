@@ -12,6 +12,17 @@ package enum Elementwise {
         for i in 0..<n { y[i] = a[i] + b[i] }
     }
 
+    /// y = affine(a) + b (a normalised residual branch added to its shortcut); `y` may equal `a`.
+    static func add(_ a: UnsafePointer<Float>, mappedBy affine: PlaneAffine, _ b: UnsafePointer<Float>,
+                    into y: UnsafeMutablePointer<Float>, _ n: Int) {
+        let (s, t) = (affine.a, affine.b)
+        if affine.relu {
+            for i in 0..<n { y[i] = max(a[i] * s + t, 0) + b[i] }
+        } else {
+            for i in 0..<n { y[i] = a[i] * s + t + b[i] }
+        }
+    }
+
     static func scalarAffine(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int, alpha: Float, beta: Float) {
         for i in 0..<n { y[i] = x[i] * alpha + beta }
     }
@@ -20,9 +31,14 @@ package enum Elementwise {
     /// loops with themselves).
     package static var vectorizedKernels: Bool { streamd_kernels_vectorized() }
 
-    /// tanh on AVX2 (`CKernels`, absolute error below 2e-7) where the CPU has it, else `tanhReference`.
-    package static func tanh(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
-        if !streamd_tanh_affine(x, y, n, 1, 0) { tanhReference(x, into: y, n) }
+    /// scale·tanh(x) + shift on AVX2 (`CKernels`, tanh's absolute error below 2e-7) where the CPU has it, else
+    /// from `tanhReference`.
+    package static func tanh(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int,
+                             scale: Float = 1, shift: Float = 0) {
+        if !streamd_tanh_affine(x, y, n, scale, shift) {
+            tanhReference(x, into: y, n)
+            if scale != 1 || shift != 0 { scalarAffine(y, into: y, n, alpha: scale, beta: shift) }
+        }
     }
 
     package static func tanhReference(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
@@ -50,14 +66,15 @@ package enum Elementwise {
         }
     }
 
-    /// Pads every plane of `x` (c×h×w) into `y` (c×(h+t+b)×(w+l+r)).
+    /// Pads every plane of `x` (c×h×w) into `y` (c×(h+t+b)×(w+l+r)), mapping each channel's values through
+    /// `affines[ch]` on the way (a normalisation folded into its reader) when given.
     package static func pad(_ x: UnsafePointer<Float>, c: Int, h: Int, w: Int, pads: Pads, mode: PadMode,
-                    into y: UnsafeMutablePointer<Float>, pool: ComputePool) {
+                            affines: [PlaneAffine]? = nil, into y: UnsafeMutablePointer<Float>, pool: ComputePool) {
         let ho = h + pads.top + pads.bottom, wo = w + pads.left + pads.right
         let colMap = padColumns(w: w, pads: pads, mode: mode)
         colMap.withUnsafeBufferPointer { cmap in
             pool.parallelFor(c) { ch in
-                padPlane(x + ch * h * w, h: h, w: w, pads: pads, mode: mode, columns: cmap, into: y + ch * ho * wo)
+                padPlane(x + ch * h * w, h: h, w: w, pads: pads, mode: mode, columns: cmap, affine: affines?[ch], into: y + ch * ho * wo)
             }
         }
     }
@@ -68,9 +85,9 @@ package enum Elementwise {
     }
 
     /// Pads one h×w plane into (h+t+b)×(w+l+r): for kernels that pad a channel just before they read it, while
-    /// it is still in cache.
+    /// it is still in cache. With `affine`, the copied values are mapped through it (zero padding stays zero).
     package static func padPlane(_ src: UnsafePointer<Float>, h: Int, w: Int, pads: Pads, mode: PadMode, columns cmap: UnsafeBufferPointer<Int>,
-                                 into dst: UnsafeMutablePointer<Float>) {
+                                 affine: PlaneAffine? = nil, into dst: UnsafeMutablePointer<Float>) {
         let ho = h + pads.top + pads.bottom, wo = w + pads.left + pads.right
         for oy in 0..<ho {
             let sy = oy - pads.top
@@ -80,23 +97,29 @@ package enum Elementwise {
                 continue
             }
             let srow = src + sourceIndex(sy, h, mode) * w
-            (drow + pads.left).update(from: srow, count: w)
-            for ox in 0..<pads.left { drow[ox] = mode == .zero ? 0 : srow[cmap[ox]] }
-            for ox in (pads.left + w)..<wo { drow[ox] = mode == .zero ? 0 : srow[cmap[ox]] }
+            let mid = drow + pads.left
+            if let affine { affine.apply(srow, into: mid, w) } else { mid.update(from: srow, count: w) }
+            // Border columns repeat (already mapped) columns of this row.
+            for ox in 0..<pads.left { drow[ox] = mode == .zero ? 0 : mid[cmap[ox]] }
+            for ox in (pads.left + w)..<wo { drow[ox] = mode == .zero ? 0 : mid[cmap[ox]] }
         }
     }
 
     /// Rows `rowStart ..< rowStart + rows` of pad(upsampleNearest(x, factor), pads, mode) for every channel,
     /// into y (c × rows × (w·factor + left + right)): the part of a padded (and upsampled) input that one band
-    /// of a convolution reads, so the whole padded tensor never has to exist.
+    /// of a convolution reads, so the whole padded tensor never has to exist. With `affines`, each channel's
+    /// values are mapped through its `PlaneAffine` on the way.
     static func padUpsampleRows(_ x: UnsafePointer<Float>, c: Int, h: Int, w: Int, factor f: Int, pads: Pads, mode: PadMode,
-                                rowStart: Int, rows: Int, into y: UnsafeMutablePointer<Float>, pool: ComputePool) {
+                                affines: [PlaneAffine]? = nil, rowStart: Int, rows: Int, into y: UnsafeMutablePointer<Float>,
+                                pool: ComputePool) {
         let uh = h * f, uw = w * f
         let wo = uw + pads.left + pads.right
-        let colMap = (0..<wo).map { sourceIndex($0 - pads.left, uw, mode) / f }
+        // The upsampled column each padded column repeats.
+        let colMap = (0..<wo).map { sourceIndex($0 - pads.left, uw, mode) }
         colMap.withUnsafeBufferPointer { cmap in
             pool.parallelFor(c) { ch in
                 let src = x + ch * h * w, dst = y + ch * rows * wo
+                let affine = affines?[ch]
                 for i in 0..<rows {
                     let uy = rowStart + i - pads.top
                     let drow = dst + i * wo
@@ -107,14 +130,16 @@ package enum Elementwise {
                     let srow = src + (sourceIndex(uy, uh, mode) / f) * w
                     let mid = drow + pads.left
                     if f == 1 {
-                        mid.update(from: srow, count: w)
+                        if let affine { affine.apply(srow, into: mid, w) } else { mid.update(from: srow, count: w) }
+                    } else if let affine {
+                        for j in 0..<uw { mid[j] = affine(srow[j / f]) }
                     } else if f == 2 {
                         for j in 0..<w { let v = srow[j]; mid[2 * j] = v; mid[2 * j + 1] = v }
                     } else {
                         for j in 0..<uw { mid[j] = srow[j / f] }
                     }
-                    for ox in 0..<pads.left { drow[ox] = mode == .zero ? 0 : srow[cmap[ox]] }
-                    for ox in (pads.left + uw)..<wo { drow[ox] = mode == .zero ? 0 : srow[cmap[ox]] }
+                    for ox in 0..<pads.left { drow[ox] = mode == .zero ? 0 : mid[cmap[ox]] }
+                    for ox in (pads.left + uw)..<wo { drow[ox] = mode == .zero ? 0 : mid[cmap[ox]] }
                 }
             }
         }

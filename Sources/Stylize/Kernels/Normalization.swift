@@ -1,6 +1,7 @@
 /// Instance normalisation, fused with the ReLU that usually follows.
 ///
-/// Two passes over each plane: statistics (see `moments`), then normalise (and clip at zero).
+/// Two passes over each plane: statistics (see `moments`), then normalise (and clip at zero). Where the
+/// normalised tensor has a single reader, the second pass is left to that reader (`PlaneAffine`).
 enum Normalization {
     /// Mean and biased variance of one plane in one pass: sums of (x − K) and (x − K)² around a pilot value
     /// K (the mean of 64 samples spread over the plane, so border rows do not dominate it), accumulated in SIMD float lanes over short blocks and in Double
@@ -41,20 +42,52 @@ enum Normalization {
     }
 
     /// y_c = scale_c·(x_c − μ_c)/√(σ²_c + ε) + shift_c, then ReLU if asked. `y` may equal `x`.
-    static func instanceNorm(_ x: UnsafePointer<Float>, channels: Int, plane: Int,
-                             scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?, epsilon: Float,
-                             relu: Bool, into y: UnsafeMutablePointer<Float>, pool: ComputePool) {
+    static func instanceNorm(_ x: UnsafePointer<Float>, channels: Int, plane: Int, _ parameters: NormParameters,
+                             into y: UnsafeMutablePointer<Float>, pool: ComputePool) {
         pool.parallelFor(channels) { c in
-            let src = x + c * plane, dst = y + c * plane
-            let (mean, variance) = moments(src, plane)
-            let s = Double(scale?[c] ?? 1)
-            let a = Float(s / (variance + Double(epsilon)).squareRoot())
-            let b = Float(Double(shift?[c] ?? 0) - mean * Double(a))
-            if relu {
-                for i in 0..<plane { dst[i] = max(src[i] * a + b, 0) }
-            } else {
-                for i in 0..<plane { dst[i] = src[i] * a + b }
-            }
+            parameters.affine(channel: c, of: x + c * plane, count: plane).apply(x + c * plane, into: y + c * plane, plane)
         }
+    }
+
+    /// The per-channel map of every channel of `x`, in parallel (for steps that normalise while they copy).
+    static func affines(_ x: UnsafePointer<Float>, channels: Int, plane: Int, _ parameters: NormParameters,
+                        pool: ComputePool) -> [PlaneAffine] {
+        let out = UnsafeMutableBufferPointer<PlaneAffine>.allocate(capacity: channels)
+        defer { out.deallocate() }
+        pool.parallelFor(channels) { c in out[c] = parameters.affine(channel: c, of: x + c * plane, count: plane) }
+        return Array(out)
+    }
+}
+
+/// One channel's instance normalisation once its moments are known: y = a·x + b, clipped at zero if `relu`.
+/// Steps that read a normalised tensor only once apply it while they copy their input (`Plan.FoldedNorm`).
+package struct PlaneAffine: Sendable, Equatable {
+    var a: Float, b: Float, relu: Bool
+
+    @inline(__always) func callAsFunction(_ v: Float) -> Float { relu ? max(v * a + b, 0) : v * a + b }
+
+    /// `y[i] = self(x[i])`; `y` may equal `x`.
+    func apply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+        let (a, b) = (a, b)
+        if relu {
+            for i in 0..<n { y[i] = max(x[i] * a + b, 0) }
+        } else {
+            for i in 0..<n { y[i] = x[i] * a + b }
+        }
+    }
+}
+
+/// A normalisation's per-channel scale and shift for one frame (a conditional one's already mixed from the
+/// style weights), its ε and its fused ReLU.
+struct NormParameters: Sendable {
+    var scale: [Float]?
+    var shift: [Float]?
+    var epsilon: Float
+    var relu: Bool
+
+    func affine(channel c: Int, of plane: UnsafePointer<Float>, count n: Int) -> PlaneAffine {
+        let (mean, variance) = Normalization.moments(plane, n)
+        let a = Double(scale?[c] ?? 1) / (variance + Double(epsilon)).squareRoot()
+        return PlaneAffine(a: Float(a), b: Float(Double(shift?[c] ?? 0) - mean * a), relu: relu)
     }
 }

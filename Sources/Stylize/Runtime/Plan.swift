@@ -1,6 +1,7 @@
 /// A graph compiled for execution: value names replaced by slots, weights resolved and checked, ReLUs fused
-/// into the normalisation before them, pads and nearest upsampling fused into the convolution after them,
-/// and the last use of every slot known so its buffer can be recycled.
+/// into the normalisation before them, pads, nearest upsampling and normalisations fused into the convolution
+/// after them, a normalised residual branch into its addition, a scale after tanh into the tanh, and the last
+/// use of every slot known so its buffer can be recycled.
 package final class Plan: @unchecked Sendable {
     package enum ConvStrategy: Equatable { case im2col, col2im, rowShift, winograd2, winograd4, depthwise, direct }
 
@@ -26,6 +27,24 @@ package final class Plan: @unchecked Sendable {
         /// [cout][phase · cin + ci][2][2], zero where 2·d + phase passes the 3×3 kernel), run by the direct kernel
         /// instead of a matrix product with a scalar stride-2 gather (`Session`).
         var phased: UnsafeMutablePointer<Float>? = nil
+        /// An instance normalisation whose only reader is this convolution: applied to each channel while the
+        /// convolution copies its input into padded (upsampled) rows, so the normalised tensor is never written
+        /// and read back (`Session`). Zero padding stays zero, as the padding is applied after the normalisation.
+        var inputNorm: FoldedNorm? = nil
+    }
+
+    /// A normalisation folded into the step that reads its result.
+    enum FoldedNorm {
+        case plain(NormStep)
+        case conditional(CondNormStep)
+
+        init?(_ step: Step) {
+            switch step {
+            case .norm(let n): self = .plain(n)
+            case .condNorm(let n): self = .conditional(n)
+            default: return nil
+            }
+        }
     }
 
     /// `phased`'s weights from OIHW 3×3 ones.
@@ -101,13 +120,15 @@ package final class Plan: @unchecked Sendable {
         case norm(NormStep)
         case condNorm(CondNormStep)
         case relu
-        case add
+        /// inputs[0] + inputs[1], with inputs[0] normalised on the way when a normalisation was folded in.
+        case add(FoldedNorm?)
         case crop(Pads)
         case pad(Pads, PadMode)
         case upsample(Int)
         case scalarAffine(Float, Float)
         case channelAffine([Float]?, [Float]?)
-        case tanh
+        /// scale·tanh(x) + shift (a `ScalarAffine` after the tanh folded in).
+        case tanh(scale: Float, shift: Float)
         case sigmoid
         case maxPool(Int, Int)
     }
@@ -178,7 +199,7 @@ package final class Plan: @unchecked Sendable {
         var slotOf: [String: Int] = [graph.input: 0]
         var next = 1
         var steps: [(Node, Step, [Int], Int)] = []
-        /// Steps folded into a later convolution (they compute nothing of their own).
+        /// Steps folded into a later convolution or addition (they compute nothing of their own).
         var folded = Set<Int>()
         var multiStyle = 0
 
@@ -254,6 +275,14 @@ package final class Plan: @unchecked Sendable {
                 if uses[source] == 1, let p = producer[source], !folded.contains(p), case .upsample(let f) = steps[p].1 {
                     upsample = f
                     folded.insert(p)
+                    source = steps[p].0.inputs[0]
+                    ins = steps[p].2
+                }
+                // And a normalisation before those (pads and nearest upsampling commute with a per-channel map).
+                var inputNorm: FoldedNorm? = nil
+                if uses[source] == 1, let p = producer[source], !folded.contains(p), let n = FoldedNorm(steps[p].1) {
+                    inputNorm = n
+                    folded.insert(p)
                     ins = steps[p].2
                 }
                 var subpixel: UnsafeMutablePointer<Float>? = nil
@@ -267,7 +296,7 @@ package final class Plan: @unchecked Sendable {
                 }
                 step = .conv(ConvStep(weight: w, packed: packed, bias: bias, cout: s[0], cin: groups > 1 ? groups : s[1], kh: s[2], kw: s[3],
                                       sh: c.strideH, sw: c.strideW, padding: padding, padMode: padMode, strategy: strategy,
-                                      upsample: upsample, subpixel: subpixel, phased: phased))
+                                      upsample: upsample, subpixel: subpixel, phased: phased, inputNorm: inputNorm))
             case .convTranspose2d(let c):
                 let (w, s) = try weight(node, c.weight, rank: 4)
                 guard c.strideH >= 1, c.strideW >= 1 else { throw fail(node, "stride must be at least 1") }
@@ -295,15 +324,34 @@ package final class Plan: @unchecked Sendable {
                 multiStyle = gs[0]
                 step = .condNorm(CondNormStep(gamma: g, beta: b, styles: gs[0], channels: gs[1], epsilon: n.epsilon, relu: false))
             case .relu: step = .relu
-            case .add: step = .add
+            case .add:
+                // A residual block's normalised branch is added as it is normalised (either side: + commutes).
+                var norm: FoldedNorm? = nil
+                for side in [0, 1] where node.inputs[0] != node.inputs[1] && norm == nil {
+                    let name = node.inputs[side]
+                    if uses[name] == 1, let p = producer[name], !folded.contains(p), let n = FoldedNorm(steps[p].1) {
+                        norm = n
+                        folded.insert(p)
+                        ins = side == 0 ? [steps[p].2[0], ins[1]] : [steps[p].2[0], ins[0]]
+                    }
+                }
+                step = .add(norm)
             case .crop(let p): step = .crop(p)
             case .pad(let p, let m): step = .pad(p, m)
             case .upsampleNearest(let f):
                 guard f >= 1 else { throw fail(node, "factor must be at least 1") }
                 step = .upsample(f)
-            case .scalarAffine(let a, let b): step = .scalarAffine(a, b)
+            case .scalarAffine(let a, let b):
+                if uses[node.inputs[0]] == 1, let p = producer[node.inputs[0]], !folded.contains(p),
+                   case .tanh(let s0, let t0) = steps[p].1 {
+                    steps[p].1 = .tanh(scale: a * s0, shift: a * t0 + b)
+                    slotOf[node.output] = ins[0]
+                    producer[node.output] = p
+                    continue
+                }
+                step = .scalarAffine(a, b)
             case .channelAffine(let c): step = .channelAffine(c.scale, c.shift)
-            case .tanh: step = .tanh
+            case .tanh: step = .tanh(scale: 1, shift: 0)
             case .sigmoid: step = .sigmoid
             case .maxPool(let k, let s):
                 guard k >= 1, s >= 1 else { throw fail(node, "kernel and stride must be at least 1") }

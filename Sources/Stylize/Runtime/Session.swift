@@ -226,6 +226,28 @@ public final class Session {
         for (slot, n) in sizes.enumerated() where n > 0 { _ = workspace.scratch(slot, n) }
     }
 
+    /// A normalisation's scale and shift for this frame: a conditional one mixes its styles' rows by `style`.
+    private func normParameters(_ n: Plan.FoldedNorm, channels: Int, _ ins: Plan.Instruction, style: [Float]) throws -> NormParameters {
+        switch n {
+        case .plain(let n):
+            if let ch = n.channels, ch != channels { throw fail(ins, "input has \(channels) channels, normalisation parameters have \(ch)") }
+            return NormParameters(scale: n.scale.map { Array(UnsafeBufferPointer(start: $0, count: channels)) },
+                                  shift: n.shift.map { Array(UnsafeBufferPointer(start: $0, count: channels)) },
+                                  epsilon: n.epsilon, relu: n.relu)
+        case .conditional(let n):
+            guard n.channels == channels else { throw fail(ins, "input has \(channels) channels, normalisation parameters have \(n.channels)") }
+            var scale = [Float](repeating: 0, count: n.channels)
+            var shift = [Float](repeating: 0, count: n.channels)
+            for s in 0..<n.styles where style[s] != 0 {
+                for c in 0..<n.channels {
+                    scale[c] += style[s] * n.gamma[s * n.channels + c]
+                    shift[c] += style[s] * n.beta[s * n.channels + c]
+                }
+            }
+            return NormParameters(scale: scale, shift: shift, epsilon: n.epsilon, relu: n.relu)
+        }
+    }
+
     private func fail(_ ins: Plan.Instruction, _ why: String) -> StylizeError {
         StylizeError(.shapeMismatch, "node \(ins.name) (\(ins.kind)): \(why)")
     }
@@ -272,6 +294,18 @@ public final class Session {
             guard g.hp >= c.kh, g.wp >= c.kw else {
                 throw fail(ins, "input \(g.hp)x\(g.wp) (padded) is smaller than the \(c.kh)x\(c.kw) kernel")
             }
+            // A folded normalisation is applied where the input is copied anyway; the paths that read the input
+            // in place (no padding, or the phase split) get it normalised into a scratch tensor first.
+            var x = x, norm = try c.inputNorm.map { try normParameters($0, channels: x.c, ins, style: style) }
+            var normalized: FloatBuffer? = nil
+            defer { if let normalized { workspace.give(normalized) } }
+            if let params = norm, f == 1 && (pads.isZero || c.phased != nil) {
+                let t = workspace.take(x.count)
+                normalized = t
+                if !dryRun { Normalization.instanceNorm(x.ptr, channels: x.c, plane: x.plane, params, into: t.base, pool: pool) }
+                x = Activation(c: x.c, h: x.h, w: x.w, buffer: t)
+                norm = nil
+            }
             let y = alloc(c.cout, g.ho, g.wo)
             lastRunMACs += c.cout * (c.strategy == .depthwise ? c.kh * c.kw : g.k) * g.ho * g.wo
             if c.strategy == .depthwise && f == 2 && c.kh == 3 && c.kw == 3 && c.sh == 1 && c.sw == 1 && pads == .uniform(1)
@@ -282,6 +316,7 @@ public final class Session {
                 defer { workspace.give(small) }
                 if dryRun { return y }
                 Elementwise.pad(x.ptr, c: x.c, h: x.h, w: x.w, pads: .uniform(1), mode: c.padMode == .zero ? .zero : .edge,
+                                affines: norm.map { Normalization.affines(x.ptr, channels: x.c, plane: x.plane, $0, pool: pool) },
                                 into: small.base, pool: pool)
                 let (h, w) = (x.h, x.w)
                 pool.parallelFor(x.c) { ch in
@@ -302,6 +337,7 @@ public final class Session {
                 defer { workspace.give(small); workspace.give(phases) }
                 if dryRun { return y }
                 Elementwise.pad(x.ptr, c: x.c, h: h, w: w, pads: .uniform(1), mode: c.padMode == .zero ? .zero : .edge,
+                                affines: norm.map { Normalization.affines(x.ptr, channels: x.c, plane: x.plane, $0, pool: pool) },
                                 into: small.base, pool: pool)
                 let parts = max(1, min(pool.threads, h)), (cin, cout) = (c.cin, c.cout)
                 pool.parallelFor(4 * parts) { t in
@@ -370,14 +406,16 @@ public final class Session {
                 && Elementwise.vectorizedKernels {
                 // Depthwise 3×3: each channel padded just before its kernel reads it, in one parallel pass, so the
                 // padded plane is read from cache rather than memory (a separate padding pass doubled the traffic).
+                // A folded normalisation's moments are taken in the same pass, just before the plane is padded.
                 let padded = workspace.take(x.c * g.hp * g.wp)
                 defer { workspace.give(padded) }
                 if dryRun { return y }
-                let (h, w, plane, paddedPlane) = (x.h, x.w, x.plane, g.hp * g.wp)
+                let (h, w, plane, paddedPlane, params) = (x.h, x.w, x.plane, g.hp * g.wp, norm)
                 Elementwise.padColumns(w: x.w, pads: pads, mode: c.padMode).withUnsafeBufferPointer { cmap in
                     pool.parallelFor(x.c) { ch in
-                        let p = padded.base + ch * paddedPlane
-                        Elementwise.padPlane(x.ptr + ch * plane, h: h, w: w, pads: pads, mode: c.padMode, columns: cmap, into: p)
+                        let p = padded.base + ch * paddedPlane, src = x.ptr + ch * plane
+                        Elementwise.padPlane(src, h: h, w: w, pads: pads, mode: c.padMode, columns: cmap,
+                                             affine: params?.affine(channel: ch, of: src, count: plane), into: p)
                         _ = streamd_depthwise3x3(p, g.wp, c.weight + ch * 9, c.bias?[ch] ?? 0, Int32(c.sh), y.ptr + ch * y.plane, g.ho, g.wo)
                     }
                 }
@@ -391,6 +429,7 @@ public final class Session {
                 let band = Session.convBandRows(c, g, budget: convBandBudget)
                 let bandIn = workspace.take(c.cin * ((band - 1) * c.sh + c.kh) * g.wp)
                 defer { workspace.give(bandIn) }
+                let affines = dryRun ? nil : norm.map { Normalization.affines(x.ptr, channels: x.c, plane: x.plane, $0, pool: pool) }
                 var oy0 = 0
                 while oy0 < g.ho {
                     let rows = min(band, g.ho - oy0)
@@ -398,7 +437,7 @@ public final class Session {
                     gb.hp = (rows - 1) * c.sh + c.kh
                     if dryRun { noteScratch(c, gb); oy0 += rows; continue }
                     Elementwise.padUpsampleRows(x.ptr, c: x.c, h: x.h, w: x.w, factor: f, pads: pads, mode: c.padMode,
-                                                rowStart: oy0 * c.sh, rows: gb.hp, into: bandIn.base, pool: pool)
+                                                affines: affines, rowStart: oy0 * c.sh, rows: gb.hp, into: bandIn.base, pool: pool)
                     convolve(c, bandIn.base, gb, into: y.ptr + oy0 * g.wo, yPlane: g.ho * g.wo)
                     oy0 += rows
                 }
@@ -430,30 +469,16 @@ public final class Session {
             if let b = c.bias { Convolution.addBias(y.ptr, channels: y.c, plane: y.plane, bias: b) }
             return y
         case .norm(let n):
-            if let ch = n.channels, ch != x.c { throw fail(ins, "input has \(x.c) channels, parameters have \(ch)") }
+            let params = try normParameters(.plain(n), channels: x.c, ins, style: style)
             let y = inPlace ? x : alloc(x.c, x.h, x.w)
             if dryRun { return y }
-            Normalization.instanceNorm(x.ptr, channels: x.c, plane: x.plane, scale: n.scale, shift: n.shift,
-                                       epsilon: n.epsilon, relu: n.relu, into: y.ptr, pool: pool)
+            Normalization.instanceNorm(x.ptr, channels: x.c, plane: x.plane, params, into: y.ptr, pool: pool)
             return y
         case .condNorm(let n):
-            guard n.channels == x.c else { throw fail(ins, "input has \(x.c) channels, parameters have \(n.channels)") }
-            var scale = [Float](repeating: 0, count: n.channels)
-            var shift = [Float](repeating: 0, count: n.channels)
-            for s in 0..<n.styles where style[s] != 0 {
-                for c in 0..<n.channels {
-                    scale[c] += style[s] * n.gamma[s * n.channels + c]
-                    shift[c] += style[s] * n.beta[s * n.channels + c]
-                }
-            }
+            let params = try normParameters(.conditional(n), channels: x.c, ins, style: style)
             let y = inPlace ? x : alloc(x.c, x.h, x.w)
             if dryRun { return y }
-            scale.withUnsafeBufferPointer { sp in
-                shift.withUnsafeBufferPointer { bp in
-                    Normalization.instanceNorm(x.ptr, channels: x.c, plane: x.plane, scale: sp.baseAddress, shift: bp.baseAddress,
-                                               epsilon: n.epsilon, relu: n.relu, into: y.ptr, pool: pool)
-                }
-            }
+            Normalization.instanceNorm(x.ptr, channels: x.c, plane: x.plane, params, into: y.ptr, pool: pool)
             return y
         case .relu:
             let y = inPlace ? x : alloc(x.c, x.h, x.w)
@@ -461,14 +486,27 @@ public final class Session {
             if !inPlace { y.ptr.update(from: x.ptr, count: x.count) }
             Elementwise.relu(y.ptr, y.count)
             return y
-        case .add:
+        case .add(let norm):
             let b = slots[ins.inputs[1]]!
             guard b.c == x.c, b.h == x.h, b.w == x.w else {
                 throw fail(ins, "adds \(x.c)x\(x.h)x\(x.w) to \(b.c)x\(b.h)x\(b.w)")
             }
             let reuse = ins.releases.contains(ins.inputs[0]) && ins.inputs[0] != ins.inputs[1]
             let y = reuse ? x : alloc(x.c, x.h, x.w)
-            if !dryRun { Elementwise.add(x.ptr, b.ptr, into: y.ptr, x.count) }
+            if !dryRun {
+                if let n = norm {
+                    // The branch's moments first (they need all of it), then normalise-and-add per channel.
+                    let params = try normParameters(n, channels: x.c, ins, style: style)
+                    let plane = x.plane
+                    pool.parallelFor(x.c) { ch in
+                        let o = ch * plane
+                        Elementwise.add(x.ptr + o, mappedBy: params.affine(channel: ch, of: x.ptr + o, count: plane), b.ptr + o,
+                                        into: y.ptr + o, plane)
+                    }
+                } else {
+                    Session.chunked(x.count, pool: pool) { Elementwise.add(x.ptr + $0, b.ptr + $0, into: y.ptr + $0, $1) }
+                }
+            }
             if reuse { slots[ins.inputs[0]] = nil }
             return y
         case .crop(let p):
@@ -504,10 +542,10 @@ public final class Session {
                 Elementwise.scalarAffine(x.ptr + c * x.plane, into: y.ptr + c * x.plane, x.plane, alpha: a, beta: b)
             }
             return y
-        case .tanh:
+        case .tanh(let scale, let shift):
             let y = inPlace ? x : alloc(x.c, x.h, x.w)
             if dryRun { return y }
-            Session.chunked(x.count, pool: pool) { Elementwise.tanh(x.ptr + $0, into: y.ptr + $0, $1) }
+            Session.chunked(x.count, pool: pool) { Elementwise.tanh(x.ptr + $0, into: y.ptr + $0, $1, scale: scale, shift: shift) }
             return y
         case .sigmoid:
             let y = inPlace ? x : alloc(x.c, x.h, x.w)
