@@ -112,36 +112,48 @@ package enum Elementwise {
     static func padUpsampleRows(_ x: UnsafePointer<Float>, c: Int, h: Int, w: Int, factor f: Int, pads: Pads, mode: PadMode,
                                 affines: [PlaneAffine]? = nil, rowStart: Int, rows: Int, into y: UnsafeMutablePointer<Float>,
                                 pool: ComputePool) {
+        let wo = w * f + pads.left + pads.right
+        upsampledPadColumns(w: w, factor: f, pads: pads, mode: mode).withUnsafeBufferPointer { cmap in
+            pool.parallelFor(c) { ch in
+                padUpsampleRows(x + ch * h * w, h: h, w: w, factor: f, pads: pads, mode: mode, columns: cmap, affine: affines?[ch],
+                                rowStart: rowStart, rows: rows, into: y + ch * rows * wo)
+            }
+        }
+    }
+
+    /// The upsampled column each padded column repeats (`padUpsampleRows`' `columns`).
+    static func upsampledPadColumns(w: Int, factor f: Int, pads: Pads, mode: PadMode) -> [Int] {
+        (0..<(w * f + pads.left + pads.right)).map { sourceIndex($0 - pads.left, w * f, mode) }
+    }
+
+    /// One plane's part of `padUpsampleRows`, for kernels that build the rows a band reads just before they
+    /// read them.
+    static func padUpsampleRows(_ src: UnsafePointer<Float>, h: Int, w: Int, factor f: Int, pads: Pads, mode: PadMode,
+                                columns cmap: UnsafeBufferPointer<Int>, affine: PlaneAffine?, rowStart: Int, rows: Int,
+                                into dst: UnsafeMutablePointer<Float>) {
         let uh = h * f, uw = w * f
         let wo = uw + pads.left + pads.right
-        // The upsampled column each padded column repeats.
-        let colMap = (0..<wo).map { sourceIndex($0 - pads.left, uw, mode) }
-        colMap.withUnsafeBufferPointer { cmap in
-            pool.parallelFor(c) { ch in
-                let src = x + ch * h * w, dst = y + ch * rows * wo
-                let affine = affines?[ch]
-                for i in 0..<rows {
-                    let uy = rowStart + i - pads.top
-                    let drow = dst + i * wo
-                    if mode == .zero && (uy < 0 || uy >= uh) {
-                        drow.update(repeating: 0, count: wo)
-                        continue
-                    }
-                    let srow = src + (sourceIndex(uy, uh, mode) / f) * w
-                    let mid = drow + pads.left
-                    if f == 1 {
-                        if let affine { affine.apply(srow, into: mid, w) } else { mid.update(from: srow, count: w) }
-                    } else if let affine {
-                        for j in 0..<uw { mid[j] = affine(srow[j / f]) }
-                    } else if f == 2 {
-                        for j in 0..<w { let v = srow[j]; mid[2 * j] = v; mid[2 * j + 1] = v }
-                    } else {
-                        for j in 0..<uw { mid[j] = srow[j / f] }
-                    }
-                    for ox in 0..<pads.left { drow[ox] = mode == .zero ? 0 : mid[cmap[ox]] }
-                    for ox in (pads.left + uw)..<wo { drow[ox] = mode == .zero ? 0 : mid[cmap[ox]] }
-                }
+        for i in 0..<rows {
+            let uy = rowStart + i - pads.top
+            let drow = dst + i * wo
+            if mode == .zero && (uy < 0 || uy >= uh) {
+                drow.update(repeating: 0, count: wo)
+                continue
             }
+            let srow = src + (sourceIndex(uy, uh, mode) / f) * w
+            let mid = drow + pads.left
+            if f == 1 {
+                if let affine { affine.apply(srow, into: mid, w) } else { mid.update(from: srow, count: w) }
+            } else if let affine {
+                for j in 0..<uw { mid[j] = affine(srow[j / f]) }
+            } else if f == 2 {
+                for j in 0..<w { let v = srow[j]; mid[2 * j] = v; mid[2 * j + 1] = v }
+            } else {
+                for j in 0..<uw { mid[j] = srow[j / f] }
+            }
+            // Border columns repeat (already mapped) columns of this row.
+            for ox in 0..<pads.left { drow[ox] = mode == .zero ? 0 : mid[cmap[ox]] }
+            for ox in (pads.left + uw)..<wo { drow[ox] = mode == .zero ? 0 : mid[cmap[ox]] }
         }
     }
 

@@ -31,6 +31,15 @@ package final class Plan: @unchecked Sendable {
         /// convolution copies its input into padded (upsampled) rows, so the normalised tensor is never written
         /// and read back (`Session`). Zero padding stays zero, as the padding is applied after the normalisation.
         var inputNorm: FoldedNorm? = nil
+        /// For a 1×1 convolution: the depthwise convolution whose output only it reads. The two run together
+        /// in bands of rows, the depthwise result of a band staying in cache for the 1×1 product (`Session`).
+        var depthwise: FoldedDepthwise? = nil
+    }
+
+    /// A depthwise convolution folded into the 1×1 convolution after it (a class: a step inside a step).
+    final class FoldedDepthwise: @unchecked Sendable {
+        let step: ConvStep
+        init(_ step: ConvStep) { self.step = step }
     }
 
     /// A normalisation folded into the step that reads its result.
@@ -294,9 +303,18 @@ package final class Plan: @unchecked Sendable {
                     && Plan.strategy(cout: s[0], cin: 4 * s[1], kh: 2, kw: 2, sh: 1, sw: 1) == .direct {
                     phased = derived("phased") { Plan.phasedKernels($0, cout: s[0], cin: s[1]) }
                 }
+                // A depthwise-separable pair: the depthwise convolution before a 1×1 one that alone reads it.
+                var depthwise: FoldedDepthwise? = nil
+                if groups == 1 && s[2] == 1 && s[3] == 1 && c.strideH == 1 && c.strideW == 1 && padding == .explicit(.uniform(0))
+                    && upsample == 1 && inputNorm == nil && uses[source] == 1, let p = producer[source], !folded.contains(p),
+                   case .conv(let dw) = steps[p].1, dw.strategy == .depthwise, dw.depthwise == nil, dw.cout == s[1] {
+                    depthwise = FoldedDepthwise(dw)
+                    folded.insert(p)
+                    ins = steps[p].2
+                }
                 step = .conv(ConvStep(weight: w, packed: packed, bias: bias, cout: s[0], cin: groups > 1 ? groups : s[1], kh: s[2], kw: s[3],
                                       sh: c.strideH, sw: c.strideW, padding: padding, padMode: padMode, strategy: strategy,
-                                      upsample: upsample, subpixel: subpixel, phased: phased, inputNorm: inputNorm))
+                                      upsample: upsample, subpixel: subpixel, phased: phased, inputNorm: inputNorm, depthwise: depthwise))
             case .convTranspose2d(let c):
                 let (w, s) = try weight(node, c.weight, rank: 4)
                 guard c.strideH >= 1, c.strideW >= 1 else { throw fail(node, "stride must be at least 1") }

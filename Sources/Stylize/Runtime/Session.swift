@@ -274,178 +274,262 @@ public final class Session {
         return (p / 2, p - p / 2)
     }
 
+    /// Floats of one thread's depthwise band in `runSeparable` (256 KB: with the 1×1 weights and output rows, a
+    /// band stays in the core's 1 MB L2 cache).
+    static let separableBandFloats = 1 << 16
+
+    /// A depthwise 3×3 convolution (stride 1 or 2, or after a nearest 2× upsample) and the 1×1 convolution that
+    /// alone reads it, in bands of output rows: for each band a thread pads (and normalises) the input rows the
+    /// band reads, one channel at a time, runs the depthwise kernel on them into its own scratch, and multiplies
+    /// that by the 1×1 weights, so neither the padded input nor the depthwise tensor (up to 64×240×320 floats,
+    /// 20 MB, in a light network's decoder) is ever written to memory and read back. Other depthwise shapes run
+    /// as two convolutions.
+    private func runSeparable(_ dw: Plan.ConvStep, _ pw: Plan.ConvStep, _ x: Activation, _ ins: Plan.Instruction,
+                              style: [Float]) throws -> Activation {
+        var single = pw
+        single.depthwise = nil
+        let f = dw.upsample, stride = dw.sh
+        guard Elementwise.vectorizedKernels, dw.kh == 3, dw.kw == 3, dw.sw == stride, case .explicit(let pads) = dw.padding, !pads.isZero,
+              (f == 1 && (stride == 1 || stride == 2)) || (f == 2 && stride == 1 && pads == .uniform(1)), x.c == dw.cin else {
+            let middle = try runConv(dw, x, ins, style: style)
+            defer { workspace.give(middle.buffer) }
+            return try runConv(single, middle, ins, style: style)
+        }
+        // The depthwise kernel's input: the picture padded, or (upsampled) the small picture padded by one pixel,
+        // edge-padded standing in for the upsampled picture's reflection (as in `runConv`).
+        let padPads = f == 2 ? Pads.uniform(1) : pads
+        let mode: PadMode = f == 2 ? (dw.padMode == .zero ? .zero : .edge) : dw.padMode
+        let hp = x.h + padPads.top + padPads.bottom, wp = x.w + padPads.left + padPads.right
+        guard hp >= 3, wp >= 3 else { throw fail(ins, "input \(hp)x\(wp) (padded) is smaller than the 3x3 kernel") }
+        let ho = f == 2 ? 2 * x.h : (hp - 3) / stride + 1, wo = f == 2 ? 2 * x.w : (wp - 3) / stride + 1
+        let c = x.c, (cin, cout) = (pw.cin, pw.cout)
+        let norm = try dw.inputNorm.map { try normParameters($0, channels: c, ins, style: style) }
+        var band = max(1, min(ho, Session.separableBandFloats / max(1, c * wo)))
+        if f == 2 { band = max(2, band & ~1) }  // whole pairs of upsampled rows
+        let bands = (ho + band - 1) / band, parts = max(1, min(pool.threads, bands))
+        // Padded rows one channel's band reads: the small picture's (f = 2) or the picture's.
+        let bandIn = f == 2 ? band / 2 + 2 : (band - 1) * stride + 3
+        let perPart = c * band * wo + bandIn * wp
+        let scratch = workspace.take(parts * perPart)
+        defer { workspace.give(scratch) }
+        let y = alloc(cout, ho, wo)
+        lastRunMACs += c * 9 * ho * wo + cout * cin * ho * wo
+        if dryRun { return y }
+        // A folded normalisation needs each channel's moments before any band.
+        let affines = norm.map { Normalization.affines(x.ptr, channels: c, plane: x.plane, $0, pool: pool) }
+        let (h, w, plane, yPlane) = (x.h, x.w, x.plane, y.plane)
+        Elementwise.upsampledPadColumns(w: w, factor: 1, pads: padPads, mode: mode).withUnsafeBufferPointer { cmap in
+            pool.parallelFor(parts) { part in
+                let mid = scratch.base + part * perPart, rowsIn = mid + c * band * wo
+                for b in (bands * part / parts)..<(bands * (part + 1) / parts) {
+                    let r0 = b * band, rows = min(band, ho - r0)
+                    for ch in 0..<c {
+                        let k = dw.weight + ch * 9, bias = dw.bias?[ch] ?? 0
+                        let (first, count) = f == 2 ? (r0 / 2, rows / 2 + 2) : (r0 * stride, (rows - 1) * stride + 3)
+                        Elementwise.padUpsampleRows(x.ptr + ch * plane, h: h, w: w, factor: 1, pads: padPads, mode: mode, columns: cmap,
+                                                    affine: affines?[ch], rowStart: first, rows: count, into: rowsIn)
+                        if f == 2 {
+                            _ = streamd_upsample2_depthwise3x3(rowsIn, rows / 2, w, k, bias, mid + ch * rows * wo)
+                        } else {
+                            _ = streamd_depthwise3x3(rowsIn, wp, k, bias, Int32(stride), mid + ch * rows * wo, rows, wo)
+                        }
+                    }
+                    let out = y.ptr + r0 * wo, n = rows * wo
+                    if pw.strategy == .direct {
+                        _ = streamd_conv_direct(mid, cin, rows, wo, pw.weight, cout, 1, 1, pw.bias, out, yPlane, 0, rows)
+                    } else {
+                        GEMM.multiply(m: cout, n: n, k: cin, a: pw.weight, lda: cin, b: mid, ldb: n, c: out, ldc: yPlane, pool: nil)
+                        if let bias = pw.bias {
+                            for co in 0..<cout {
+                                let row = out + co * yPlane, v = bias[co]
+                                for i in 0..<n { row[i] += v }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// One convolution step on `x`: the padded (upsampled, normalised) input built the way its kernel wants it.
+    private func runConv(_ c: Plan.ConvStep, _ x: Activation, _ ins: Plan.Instruction, style: [Float]) throws -> Activation {
+        if let dw = c.depthwise?.step { return try runSeparable(dw, c, x, ins, style: style) }
+        guard x.c == c.cin else { throw fail(ins, "input has \(x.c) channels, weights expect \(c.cin)") }
+        // The convolution reads pad(upsample(x)): `vh`×`vw` after upsampling, `g.hp`×`g.wp` after padding.
+        let f = c.upsample
+        let vh = x.h * f, vw = x.w * f
+        let pads: Pads
+        switch c.padding {
+        case .explicit(let p): pads = p
+        case .tfSame:
+            let (t0, b0) = Session.tfSame(vh, k: c.kh, s: c.sh)
+            let (l0, r0) = Session.tfSame(vw, k: c.kw, s: c.sw)
+            pads = Pads(top: t0, left: l0, bottom: b0, right: r0)
+        }
+        let g = Convolution.Geometry(cin: c.cin, hp: vh + pads.top + pads.bottom, wp: vw + pads.left + pads.right,
+                                     cout: c.cout, kh: c.kh, kw: c.kw, sh: c.sh, sw: c.sw)
+        guard g.hp >= c.kh, g.wp >= c.kw else {
+            throw fail(ins, "input \(g.hp)x\(g.wp) (padded) is smaller than the \(c.kh)x\(c.kw) kernel")
+        }
+        // A folded normalisation is applied where the input is copied anyway; the paths that read the input
+        // in place (no padding, or the phase split) get it normalised into a scratch tensor first.
+        var x = x, norm = try c.inputNorm.map { try normParameters($0, channels: x.c, ins, style: style) }
+        var normalized: FloatBuffer? = nil
+        defer { if let normalized { workspace.give(normalized) } }
+        if let params = norm, f == 1 && (pads.isZero || c.phased != nil) {
+            let t = workspace.take(x.count)
+            normalized = t
+            if !dryRun { Normalization.instanceNorm(x.ptr, channels: x.c, plane: x.plane, params, into: t.base, pool: pool) }
+            x = Activation(c: x.c, h: x.h, w: x.w, buffer: t)
+            norm = nil
+        }
+        let y = alloc(c.cout, g.ho, g.wo)
+        lastRunMACs += c.cout * (c.strategy == .depthwise ? c.kh * c.kw : g.k) * g.ho * g.wo
+        if c.strategy == .depthwise && f == 2 && c.kh == 3 && c.kw == 3 && c.sh == 1 && c.sw == 1 && pads == .uniform(1)
+            && Elementwise.vectorizedKernels {
+            // A decoder's upsample + depthwise 3×3, fused: 2×2 sub-kernels on the small picture padded by one
+            // pixel, never the upsampled one. Upsampled-then-reflect-padded equals small-then-edge-padded.
+            let small = workspace.take(x.c * (x.h + 2) * (x.w + 2))
+            defer { workspace.give(small) }
+            if dryRun { return y }
+            Elementwise.pad(x.ptr, c: x.c, h: x.h, w: x.w, pads: .uniform(1), mode: c.padMode == .zero ? .zero : .edge,
+                            affines: norm.map { Normalization.affines(x.ptr, channels: x.c, plane: x.plane, $0, pool: pool) },
+                            into: small.base, pool: pool)
+            let (h, w) = (x.h, x.w)
+            pool.parallelFor(x.c) { ch in
+                _ = streamd_upsample2_depthwise3x3(small.base + ch * (h + 2) * (w + 2), h, w, c.weight + ch * 9,
+                                                   c.bias?[ch] ?? 0, y.ptr + ch * y.plane)
+            }
+            return y
+        }
+        if let sub = c.subpixel, f == 2, pads == .uniform(1) {
+            // Upsample + direct 3×3, fused: each output parity is a 2×2 convolution of the small picture padded
+            // by one pixel (edge-padded stands in for the upsampled picture's reflection, as above), written
+            // to its own half-size planes and interleaved into the output.
+            let (h, w) = (x.h, x.w)
+            let hp = h + 2, wp = w + 2, pw = w + 1, phasePlane = h * pw
+            // The (·, 1) parities' last column reads one float past its row: slack after the last one.
+            let small = workspace.take(x.c * hp * wp + 8)
+            let phases = workspace.take(4 * c.cout * phasePlane)
+            defer { workspace.give(small); workspace.give(phases) }
+            if dryRun { return y }
+            Elementwise.pad(x.ptr, c: x.c, h: h, w: w, pads: .uniform(1), mode: c.padMode == .zero ? .zero : .edge,
+                            affines: norm.map { Normalization.affines(x.ptr, channels: x.c, plane: x.plane, $0, pool: pool) },
+                            into: small.base, pool: pool)
+            let parts = max(1, min(pool.threads, h)), (cin, cout) = (c.cin, c.cout)
+            pool.parallelFor(4 * parts) { t in
+                let parity = t / parts, part = t % parts
+                _ = streamd_conv_direct(small.base + (parity / 2) * wp + parity % 2, cin, hp, wp, sub + parity * cout * cin * 4, cout, 2, 2,
+                                        c.bias, phases.base + parity * cout * phasePlane, phasePlane, h * part / parts, h * (part + 1) / parts)
+            }
+            let outW = 2 * w, plane = y.plane
+            pool.parallelFor(cout * h) { r in
+                let co = r / h, i = r % h
+                for a in 0..<2 {
+                    let even = phases.base + ((a * 2) * cout + co) * phasePlane + i * pw
+                    let odd = phases.base + ((a * 2 + 1) * cout + co) * phasePlane + i * pw
+                    let dst = y.ptr + co * plane + (2 * i + a) * outW
+                    for j in 0..<w {
+                        dst[2 * j] = even[j]
+                        dst[2 * j + 1] = odd[j]
+                    }
+                }
+            }
+            return y
+        }
+        if let phasedWeight = c.phased, f == 1 {
+            // Stride-2 3×3 with few channels: the padded input's four phases (even/odd rows × columns) as
+            // 4·cin planes of (ho+1)×(wo+1), then a stride-1 2×2 direct convolution over them.
+            let (ho, wo, cin) = (g.ho, g.wo, c.cin)
+            let hq = ho + 1, wq = wo + 1, cq = 4 * cin
+            let planes = workspace.take(cq * hq * wq + 8)
+            defer { workspace.give(planes) }
+            if dryRun { return y }
+            let (h, w, plane, mode) = (x.h, x.w, x.plane, c.padMode)
+            Elementwise.padColumns(w: x.w, pads: pads, mode: mode).withUnsafeBufferPointer { cmap in
+                pool.parallelFor(cq) { k in
+                    let phase = k / cin, ci = k % cin, p = phase / 2, q = phase % 2
+                    let src = x.ptr + ci * plane, dst = planes.base + k * hq * wq
+                    for i in 0..<hq {
+                        let drow = dst + i * wq
+                        let r = 2 * i + p, sy = r - pads.top
+                        if r >= g.hp || (mode == .zero && (sy < 0 || sy >= h)) {
+                            drow.update(repeating: 0, count: wq)
+                            continue
+                        }
+                        let srow = src + Elementwise.sourceIndex(sy, h, mode) * w
+                        // Columns inside the picture are a plain stride-2 gather; the padded ones at either
+                        // end go through the column map.
+                        let first = min(wq, max(0, (pads.left - q + 1) / 2)), last = min(wq, max(first, (pads.left + w - q + 1) / 2))
+                        let inside = srow + (2 * first + q - pads.left)
+                        for j in 0..<(last - first) { drow[first + j] = inside[2 * j] }
+                        func padded(_ j: Int) -> Float {
+                            let col = 2 * j + q, sx = col - pads.left
+                            return col >= g.wp || (mode == .zero && (sx < 0 || sx >= w)) ? 0 : srow[cmap[col]]
+                        }
+                        for j in 0..<first { drow[j] = padded(j) }
+                        for j in last..<wq { drow[j] = padded(j) }
+                    }
+                }
+            }
+            let parts = max(1, min(pool.threads, ho))
+            pool.parallelFor(parts) { i in
+                _ = streamd_conv_direct(planes.base, cq, hq, wq, phasedWeight, c.cout, 2, 2, c.bias, y.ptr, ho * wo,
+                                        ho * i / parts, ho * (i + 1) / parts)
+            }
+            return y
+        }
+        if c.strategy == .depthwise && f == 1 && !pads.isZero && c.kh == 3 && c.kw == 3 && c.sh == c.sw && (c.sh == 1 || c.sh == 2)
+            && Elementwise.vectorizedKernels {
+            // Depthwise 3×3: each channel padded just before its kernel reads it, in one parallel pass, so the
+            // padded plane is read from cache rather than memory (a separate padding pass doubled the traffic).
+            // A folded normalisation's moments are taken in the same pass, just before the plane is padded.
+            let padded = workspace.take(x.c * g.hp * g.wp)
+            defer { workspace.give(padded) }
+            if dryRun { return y }
+            let (h, w, plane, paddedPlane, params) = (x.h, x.w, x.plane, g.hp * g.wp, norm)
+            Elementwise.padColumns(w: x.w, pads: pads, mode: c.padMode).withUnsafeBufferPointer { cmap in
+                pool.parallelFor(x.c) { ch in
+                    let p = padded.base + ch * paddedPlane, src = x.ptr + ch * plane
+                    Elementwise.padPlane(src, h: h, w: w, pads: pads, mode: c.padMode, columns: cmap,
+                                         affine: params?.affine(channel: ch, of: src, count: plane), into: p)
+                    _ = streamd_depthwise3x3(p, g.wp, c.weight + ch * 9, c.bias?[ch] ?? 0, Int32(c.sh), y.ptr + ch * y.plane, g.ho, g.wo)
+                }
+            }
+            return y
+        }
+        if pads.isZero && f == 1 {
+            if dryRun { noteScratch(c, g); return y }
+            convolve(c, x.ptr, g, into: y.ptr, yPlane: g.ho * g.wo)
+        } else {
+            // Bands of output rows, each from just the padded rows it reads (halo included).
+            let band = Session.convBandRows(c, g, budget: convBandBudget)
+            let bandIn = workspace.take(c.cin * ((band - 1) * c.sh + c.kh) * g.wp)
+            defer { workspace.give(bandIn) }
+            let affines = dryRun ? nil : norm.map { Normalization.affines(x.ptr, channels: x.c, plane: x.plane, $0, pool: pool) }
+            var oy0 = 0
+            while oy0 < g.ho {
+                let rows = min(band, g.ho - oy0)
+                var gb = g
+                gb.hp = (rows - 1) * c.sh + c.kh
+                if dryRun { noteScratch(c, gb); oy0 += rows; continue }
+                Elementwise.padUpsampleRows(x.ptr, c: x.c, h: x.h, w: x.w, factor: f, pads: pads, mode: c.padMode,
+                                            affines: affines, rowStart: oy0 * c.sh, rows: gb.hp, into: bandIn.base, pool: pool)
+                convolve(c, bandIn.base, gb, into: y.ptr + oy0 * g.wo, yPlane: g.ho * g.wo)
+                oy0 += rows
+            }
+            if dryRun { return y }
+        }
+        // The depthwise and direct kernels add the bias in their own pass.
+        if let b = c.bias, c.strategy != .depthwise && c.strategy != .direct { Convolution.addBias(y.ptr, channels: y.c, plane: y.plane, bias: b) }
+        return y
+    }
+
     private func perform(_ ins: Plan.Instruction, _ x: Activation, style: [Float], inPlace: Bool) throws -> Activation {
         switch ins.step {
         case .conv(let c):
-            guard x.c == c.cin else { throw fail(ins, "input has \(x.c) channels, weights expect \(c.cin)") }
-            // The convolution reads pad(upsample(x)): `vh`×`vw` after upsampling, `g.hp`×`g.wp` after padding.
-            let f = c.upsample
-            let vh = x.h * f, vw = x.w * f
-            let pads: Pads
-            switch c.padding {
-            case .explicit(let p): pads = p
-            case .tfSame:
-                let (t0, b0) = Session.tfSame(vh, k: c.kh, s: c.sh)
-                let (l0, r0) = Session.tfSame(vw, k: c.kw, s: c.sw)
-                pads = Pads(top: t0, left: l0, bottom: b0, right: r0)
-            }
-            let g = Convolution.Geometry(cin: c.cin, hp: vh + pads.top + pads.bottom, wp: vw + pads.left + pads.right,
-                                         cout: c.cout, kh: c.kh, kw: c.kw, sh: c.sh, sw: c.sw)
-            guard g.hp >= c.kh, g.wp >= c.kw else {
-                throw fail(ins, "input \(g.hp)x\(g.wp) (padded) is smaller than the \(c.kh)x\(c.kw) kernel")
-            }
-            // A folded normalisation is applied where the input is copied anyway; the paths that read the input
-            // in place (no padding, or the phase split) get it normalised into a scratch tensor first.
-            var x = x, norm = try c.inputNorm.map { try normParameters($0, channels: x.c, ins, style: style) }
-            var normalized: FloatBuffer? = nil
-            defer { if let normalized { workspace.give(normalized) } }
-            if let params = norm, f == 1 && (pads.isZero || c.phased != nil) {
-                let t = workspace.take(x.count)
-                normalized = t
-                if !dryRun { Normalization.instanceNorm(x.ptr, channels: x.c, plane: x.plane, params, into: t.base, pool: pool) }
-                x = Activation(c: x.c, h: x.h, w: x.w, buffer: t)
-                norm = nil
-            }
-            let y = alloc(c.cout, g.ho, g.wo)
-            lastRunMACs += c.cout * (c.strategy == .depthwise ? c.kh * c.kw : g.k) * g.ho * g.wo
-            if c.strategy == .depthwise && f == 2 && c.kh == 3 && c.kw == 3 && c.sh == 1 && c.sw == 1 && pads == .uniform(1)
-                && Elementwise.vectorizedKernels {
-                // A decoder's upsample + depthwise 3×3, fused: 2×2 sub-kernels on the small picture padded by one
-                // pixel, never the upsampled one. Upsampled-then-reflect-padded equals small-then-edge-padded.
-                let small = workspace.take(x.c * (x.h + 2) * (x.w + 2))
-                defer { workspace.give(small) }
-                if dryRun { return y }
-                Elementwise.pad(x.ptr, c: x.c, h: x.h, w: x.w, pads: .uniform(1), mode: c.padMode == .zero ? .zero : .edge,
-                                affines: norm.map { Normalization.affines(x.ptr, channels: x.c, plane: x.plane, $0, pool: pool) },
-                                into: small.base, pool: pool)
-                let (h, w) = (x.h, x.w)
-                pool.parallelFor(x.c) { ch in
-                    _ = streamd_upsample2_depthwise3x3(small.base + ch * (h + 2) * (w + 2), h, w, c.weight + ch * 9,
-                                                       c.bias?[ch] ?? 0, y.ptr + ch * y.plane)
-                }
-                return y
-            }
-            if let sub = c.subpixel, f == 2, pads == .uniform(1) {
-                // Upsample + direct 3×3, fused: each output parity is a 2×2 convolution of the small picture padded
-                // by one pixel (edge-padded stands in for the upsampled picture's reflection, as above), written
-                // to its own half-size planes and interleaved into the output.
-                let (h, w) = (x.h, x.w)
-                let hp = h + 2, wp = w + 2, pw = w + 1, phasePlane = h * pw
-                // The (·, 1) parities' last column reads one float past its row: slack after the last one.
-                let small = workspace.take(x.c * hp * wp + 8)
-                let phases = workspace.take(4 * c.cout * phasePlane)
-                defer { workspace.give(small); workspace.give(phases) }
-                if dryRun { return y }
-                Elementwise.pad(x.ptr, c: x.c, h: h, w: w, pads: .uniform(1), mode: c.padMode == .zero ? .zero : .edge,
-                                affines: norm.map { Normalization.affines(x.ptr, channels: x.c, plane: x.plane, $0, pool: pool) },
-                                into: small.base, pool: pool)
-                let parts = max(1, min(pool.threads, h)), (cin, cout) = (c.cin, c.cout)
-                pool.parallelFor(4 * parts) { t in
-                    let parity = t / parts, part = t % parts
-                    _ = streamd_conv_direct(small.base + (parity / 2) * wp + parity % 2, cin, hp, wp, sub + parity * cout * cin * 4, cout, 2, 2,
-                                            c.bias, phases.base + parity * cout * phasePlane, phasePlane, h * part / parts, h * (part + 1) / parts)
-                }
-                let outW = 2 * w, plane = y.plane
-                pool.parallelFor(cout * h) { r in
-                    let co = r / h, i = r % h
-                    for a in 0..<2 {
-                        let even = phases.base + ((a * 2) * cout + co) * phasePlane + i * pw
-                        let odd = phases.base + ((a * 2 + 1) * cout + co) * phasePlane + i * pw
-                        let dst = y.ptr + co * plane + (2 * i + a) * outW
-                        for j in 0..<w {
-                            dst[2 * j] = even[j]
-                            dst[2 * j + 1] = odd[j]
-                        }
-                    }
-                }
-                return y
-            }
-            if let phasedWeight = c.phased, f == 1 {
-                // Stride-2 3×3 with few channels: the padded input's four phases (even/odd rows × columns) as
-                // 4·cin planes of (ho+1)×(wo+1), then a stride-1 2×2 direct convolution over them.
-                let (ho, wo, cin) = (g.ho, g.wo, c.cin)
-                let hq = ho + 1, wq = wo + 1, cq = 4 * cin
-                let planes = workspace.take(cq * hq * wq + 8)
-                defer { workspace.give(planes) }
-                if dryRun { return y }
-                let (h, w, plane, mode) = (x.h, x.w, x.plane, c.padMode)
-                Elementwise.padColumns(w: x.w, pads: pads, mode: mode).withUnsafeBufferPointer { cmap in
-                    pool.parallelFor(cq) { k in
-                        let phase = k / cin, ci = k % cin, p = phase / 2, q = phase % 2
-                        let src = x.ptr + ci * plane, dst = planes.base + k * hq * wq
-                        for i in 0..<hq {
-                            let drow = dst + i * wq
-                            let r = 2 * i + p, sy = r - pads.top
-                            if r >= g.hp || (mode == .zero && (sy < 0 || sy >= h)) {
-                                drow.update(repeating: 0, count: wq)
-                                continue
-                            }
-                            let srow = src + Elementwise.sourceIndex(sy, h, mode) * w
-                            // Columns inside the picture are a plain stride-2 gather; the padded ones at either
-                            // end go through the column map.
-                            let first = min(wq, max(0, (pads.left - q + 1) / 2)), last = min(wq, max(first, (pads.left + w - q + 1) / 2))
-                            let inside = srow + (2 * first + q - pads.left)
-                            for j in 0..<(last - first) { drow[first + j] = inside[2 * j] }
-                            func padded(_ j: Int) -> Float {
-                                let col = 2 * j + q, sx = col - pads.left
-                                return col >= g.wp || (mode == .zero && (sx < 0 || sx >= w)) ? 0 : srow[cmap[col]]
-                            }
-                            for j in 0..<first { drow[j] = padded(j) }
-                            for j in last..<wq { drow[j] = padded(j) }
-                        }
-                    }
-                }
-                let parts = max(1, min(pool.threads, ho))
-                pool.parallelFor(parts) { i in
-                    _ = streamd_conv_direct(planes.base, cq, hq, wq, phasedWeight, c.cout, 2, 2, c.bias, y.ptr, ho * wo,
-                                            ho * i / parts, ho * (i + 1) / parts)
-                }
-                return y
-            }
-            if c.strategy == .depthwise && f == 1 && !pads.isZero && c.kh == 3 && c.kw == 3 && c.sh == c.sw && (c.sh == 1 || c.sh == 2)
-                && Elementwise.vectorizedKernels {
-                // Depthwise 3×3: each channel padded just before its kernel reads it, in one parallel pass, so the
-                // padded plane is read from cache rather than memory (a separate padding pass doubled the traffic).
-                // A folded normalisation's moments are taken in the same pass, just before the plane is padded.
-                let padded = workspace.take(x.c * g.hp * g.wp)
-                defer { workspace.give(padded) }
-                if dryRun { return y }
-                let (h, w, plane, paddedPlane, params) = (x.h, x.w, x.plane, g.hp * g.wp, norm)
-                Elementwise.padColumns(w: x.w, pads: pads, mode: c.padMode).withUnsafeBufferPointer { cmap in
-                    pool.parallelFor(x.c) { ch in
-                        let p = padded.base + ch * paddedPlane, src = x.ptr + ch * plane
-                        Elementwise.padPlane(src, h: h, w: w, pads: pads, mode: c.padMode, columns: cmap,
-                                             affine: params?.affine(channel: ch, of: src, count: plane), into: p)
-                        _ = streamd_depthwise3x3(p, g.wp, c.weight + ch * 9, c.bias?[ch] ?? 0, Int32(c.sh), y.ptr + ch * y.plane, g.ho, g.wo)
-                    }
-                }
-                return y
-            }
-            if pads.isZero && f == 1 {
-                if dryRun { noteScratch(c, g); return y }
-                convolve(c, x.ptr, g, into: y.ptr, yPlane: g.ho * g.wo)
-            } else {
-                // Bands of output rows, each from just the padded rows it reads (halo included).
-                let band = Session.convBandRows(c, g, budget: convBandBudget)
-                let bandIn = workspace.take(c.cin * ((band - 1) * c.sh + c.kh) * g.wp)
-                defer { workspace.give(bandIn) }
-                let affines = dryRun ? nil : norm.map { Normalization.affines(x.ptr, channels: x.c, plane: x.plane, $0, pool: pool) }
-                var oy0 = 0
-                while oy0 < g.ho {
-                    let rows = min(band, g.ho - oy0)
-                    var gb = g
-                    gb.hp = (rows - 1) * c.sh + c.kh
-                    if dryRun { noteScratch(c, gb); oy0 += rows; continue }
-                    Elementwise.padUpsampleRows(x.ptr, c: x.c, h: x.h, w: x.w, factor: f, pads: pads, mode: c.padMode,
-                                                affines: affines, rowStart: oy0 * c.sh, rows: gb.hp, into: bandIn.base, pool: pool)
-                    convolve(c, bandIn.base, gb, into: y.ptr + oy0 * g.wo, yPlane: g.ho * g.wo)
-                    oy0 += rows
-                }
-                if dryRun { return y }
-            }
-            // The depthwise and direct kernels add the bias in their own pass.
-            if let b = c.bias, c.strategy != .depthwise && c.strategy != .direct { Convolution.addBias(y.ptr, channels: y.c, plane: y.plane, bias: b) }
-            return y
+            return try runConv(c, x, ins, style: style)
         case .convT(let c):
             guard x.c == c.cin else { throw fail(ins, "input has \(x.c) channels, weights expect \(c.cin)") }
             let ho: Int, wo: Int, pt: Int, pl: Int

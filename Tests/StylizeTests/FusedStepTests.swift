@@ -3,12 +3,14 @@ import Stylize
 import TestSupport
 import XCTest
 
-/// An instance normalisation whose only reader is a convolution or an addition is folded into that step: the
-/// step normalises each channel while it copies (pads, upsamples) or adds it, and the normalised tensor is never
-/// written. Each fused path against the same graph run in two sessions (the normalisation alone, then its
-/// reader on the normalised tensor), whose kernels the other reference tests check: every padding mode, the
-/// ReLU fused or not, a conditional normalisation mixing two styles, one and two threads.
-final class FoldedNormalisationTests: XCTestCase {
+/// Steps the engine fuses, each against the same graph run in two sessions (the first step alone, then its reader
+/// on the result), whose kernels the other reference tests check:
+/// - an instance normalisation whose only reader is a convolution or an addition is folded into that step: the
+///   step normalises each channel while it copies (pads, upsamples) or adds it, and the normalised tensor is
+///   never written. Every padding mode, the ReLU fused or not, a conditional normalisation mixing two styles.
+/// - a depthwise convolution and the 1×1 convolution that alone reads it run together in bands of rows.
+/// One and two threads throughout.
+final class FusedStepTests: XCTestCase {
     func model(_ nodes: [Node], input: String = "x", output: String, weights: [String: Tensor]) -> StyleModel {
         StyleModel(info: ModelInfo(name: "t", architecture: "test", sourceFormat: "test", input: .identity255, output: .identity255),
                    graph: Graph(input: input, output: output, nodes: nodes), weights: weights)
@@ -147,5 +149,56 @@ final class FoldedNormalisationTests: XCTestCase {
         let x = Tensor(shape: [3, 9, 31], data: rng.floats(3 * 9 * 31).map { 4 * $0 })
         let got = try session.run(x)
         for (g, v) in zip(got.data, x.data) { XCTAssertEqual(g, 150 * Foundation.tanh(v) + 127.5, accuracy: 1e-4) }
+    }
+
+    /// A depthwise convolution and the 1×1 convolution after it (a depthwise-separable pair) run band by band:
+    /// 3×3 at stride 1 and 2 and after a nearest 2× upsample, with and without a normalisation folded in front,
+    /// 1×1 products on the direct kernel (≤ 16 inputs) and on GEMM, sizes that make several bands and a short last
+    /// one; a 5×5 depthwise runs as two convolutions and must give the same.
+    func testDepthwiseSeparablePairsMatchTheUnfusedGraph() throws {
+        var rng = SplitMix64(seed: 95)
+        struct Pair { var name: String; var c: Int; var cout: Int; var k = 3; var stride = 1; var upsample = false; var h: Int; var w: Int }
+        let pairs = [
+            Pair(name: "3x3 s1 -> 1x1 direct", c: 16, cout: 32, h: 13, w: 21),
+            Pair(name: "3x3 s1 -> 1x1 GEMM, several bands", c: 64, cout: 64, h: 40, w: 64),
+            Pair(name: "3x3 s2 -> 1x1, odd size", c: 32, cout: 64, stride: 2, h: 41, w: 67),
+            Pair(name: "upsample + 3x3 -> 1x1, several bands", c: 32, cout: 16, upsample: true, h: 30, w: 40),
+            Pair(name: "upsample + 3x3 -> 1x1, tiny", c: 4, cout: 3, upsample: true, h: 1, w: 2),
+            Pair(name: "5x5 (two convolutions)", c: 8, cout: 8, k: 5, h: 9, w: 11),
+        ]
+        for (i, pair) in pairs.enumerated() {
+            for (m, mode) in [PadMode.reflect, .zero, .edge].enumerated() {
+                let normalised = (i + m) % 2 == 0
+                var (nodes, weights) = normalised ? normalisation(channels: pair.c, conditional: m == 1, relu: true, rng: &rng) : ([], [:])
+                weights["dw"] = Tensor(shape: [pair.c, 1, pair.k, pair.k], data: rng.floats(pair.c * pair.k * pair.k))
+                weights["db"] = Tensor(shape: [pair.c], data: rng.floats(pair.c))
+                weights["pw"] = Tensor(shape: [pair.cout, pair.c, 1, 1], data: rng.floats(pair.cout * pair.c))
+                weights["pb"] = Tensor(shape: [pair.cout], data: rng.floats(pair.cout))
+                var source = normalised ? "n" : "x"
+                var first: [Node] = []
+                if pair.upsample {
+                    first.append(Node(name: "up", op: .upsampleNearest(2), inputs: [source], output: "u"))
+                    source = "u"
+                }
+                first.append(Node(name: "dw", op: .conv2d(Conv2DSpec(weight: "dw", bias: "db", strideH: pair.stride, strideW: pair.stride,
+                                                                  padding: .explicit(.uniform(pair.k / 2)), padMode: mode, groups: pair.c)),
+                                  inputs: [source], output: "d"))
+                let pointwise = Node(name: "pw", op: .conv2d(Conv2DSpec(weight: "pw", bias: "pb", padding: .explicit(.uniform(0)))),
+                                     inputs: ["d"], output: "y")
+                let x = Tensor(shape: [pair.c, pair.h, pair.w], data: rng.floats(pair.c * pair.h * pair.w).map { 20 * $0 + 3 })
+                let style: [Float]? = normalised && m == 1 ? [0.5, 0.5] : nil
+                for threads in [1, 2] {
+                    let what = "\(pair.name), \(mode)\(normalised ? ", normalised" : ""), \(threads) threads"
+                    let fused = try Session(model: model(nodes + first + [pointwise], output: "y", weights: weights), threads: threads)
+                    fused.recordTimings = true
+                    let got = try fused.run(x, styleWeights: style)
+                    XCTAssertEqual(fused.layerTimings.map(\.name), ["pw"], "\(what): one step")
+                    let depthwise = try Session(model: model(nodes + first, output: "d", weights: weights), threads: threads).run(x, styleWeights: style)
+                    let want = try Session(model: model([pointwise], input: "d", output: "y", weights: weights), threads: threads).run(depthwise)
+                    XCTAssertEqual(got.shape, want.shape, what)
+                    assertClose(got.data, want.data, what)
+                }
+            }
+        }
     }
 }
