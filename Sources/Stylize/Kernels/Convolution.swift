@@ -96,6 +96,16 @@ package enum Convolution {
                 let d = dst + i * wo
                 if g.sw == 1 {
                     d.update(from: src, count: wo)
+                } else if g.sw == 2 {
+                    // Eight outputs from one 16-float load while it stays inside the padded row, then one by one.
+                    var ox = 0
+                    let inRow = g.wp - kx
+                    while 2 * ox + 16 <= inRow && ox + 8 <= wo {
+                        UnsafeMutableRawPointer(d + ox).storeBytes(of: UnsafeRawPointer(src + 2 * ox).loadUnaligned(as: SIMD16<Float>.self).evenHalf,
+                                                                   as: SIMD8<Float>.self)
+                        ox += 8
+                    }
+                    while ox < wo { d[ox] = src[2 * ox]; ox += 1 }
                 } else {
                     for ox in 0..<wo { d[ox] = src[ox * g.sw] }
                 }
