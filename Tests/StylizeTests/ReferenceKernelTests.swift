@@ -280,6 +280,22 @@ final class ReferenceKernelTests: XCTestCase {
         XCTAssertEqual(y[x.count - 1], -1)
     }
 
+    /// The sigmoid (multistyle26's output) through the vectorized tanh against the exponential form.
+    func testVectorizedSigmoidMatchesTheReference() {
+        XCTAssertTrue(Elementwise.vectorizedKernels)
+        let x: [Float] = (0..<20_001).map { Float($0 - 10_000) / 500 } + [0, 40, -40, .infinity, -.infinity]   // −20 … 20
+        var y = [Float](repeating: .nan, count: x.count), ref = y
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { Elementwise.sigmoid(xp.baseAddress!, into: $0.baseAddress!, x.count) }
+            ref.withUnsafeMutableBufferPointer { Elementwise.sigmoidReference(xp.baseAddress!, into: $0.baseAddress!, x.count) }
+        }
+        var worst: Float = 0
+        for (a, b) in zip(y, ref) { worst = max(worst, abs(a - b)) }
+        XCTAssertLessThan(worst, 2e-7)
+        XCTAssertEqual(y[x.count - 2], 1)
+        XCTAssertEqual(y[x.count - 1], 0)
+    }
+
     /// 3×3 stride-1 layers with many channels take the Winograd paths: F(2×2, 3×3) from 16 channels,
     /// F(4×4, 3×3) from 64.
     func testWinogradConvolutionMatchesReference() throws {

@@ -86,29 +86,32 @@ package enum Convolution {
     /// The K×(rows·wo) patch matrix of output rows `rows`: row r = (ci, ky, kx) holds xp[ci, oy·sh+ky, ox·sw+kx]
     /// for each (oy, ox) of the band. Shared with training, whose weight gradient multiplies by the same matrix.
     package static func im2col(_ xp: UnsafePointer<Float>, _ g: Geometry, rows: Range<Int>, into col: UnsafeMutablePointer<Float>, pool: ComputePool) {
+        pool.parallelFor(g.k) { r in im2colRow(r, xp, g, rows: rows, into: col) }
+    }
+
+    /// Row r = (ci, ky, kx) of `im2col`'s matrix.
+    static func im2colRow(_ r: Int, _ xp: UnsafePointer<Float>, _ g: Geometry, rows: Range<Int>, into col: UnsafeMutablePointer<Float>) {
         let wo = g.wo, n = rows.count * wo
-        pool.parallelFor(g.k) { r in
-            let ci = r / (g.kh * g.kw), rem = r % (g.kh * g.kw), ky = rem / g.kw, kx = rem % g.kw
-            let dst = col + r * n
-            let plane = xp + ci * g.hp * g.wp
-            for (i, oy) in rows.enumerated() {
-                let src = plane + (oy * g.sh + ky) * g.wp + kx
-                let d = dst + i * wo
-                if g.sw == 1 {
-                    d.update(from: src, count: wo)
-                } else if g.sw == 2 {
-                    // Eight outputs from one 16-float load while it stays inside the padded row, then one by one.
-                    var ox = 0
-                    let inRow = g.wp - kx
-                    while 2 * ox + 16 <= inRow && ox + 8 <= wo {
-                        UnsafeMutableRawPointer(d + ox).storeBytes(of: UnsafeRawPointer(src + 2 * ox).loadUnaligned(as: SIMD16<Float>.self).evenHalf,
-                                                                   as: SIMD8<Float>.self)
-                        ox += 8
-                    }
-                    while ox < wo { d[ox] = src[2 * ox]; ox += 1 }
-                } else {
-                    for ox in 0..<wo { d[ox] = src[ox * g.sw] }
+        let ci = r / (g.kh * g.kw), rem = r % (g.kh * g.kw), ky = rem / g.kw, kx = rem % g.kw
+        let dst = col + r * n
+        let plane = xp + ci * g.hp * g.wp
+        for (i, oy) in rows.enumerated() {
+            let src = plane + (oy * g.sh + ky) * g.wp + kx
+            let d = dst + i * wo
+            if g.sw == 1 {
+                d.update(from: src, count: wo)
+            } else if g.sw == 2 {
+                // Eight outputs from one 16-float load while it stays inside the padded row, then one by one.
+                var ox = 0
+                let inRow = g.wp - kx
+                while 2 * ox + 16 <= inRow && ox + 8 <= wo {
+                    UnsafeMutableRawPointer(d + ox).storeBytes(of: UnsafeRawPointer(src + 2 * ox).loadUnaligned(as: SIMD16<Float>.self).evenHalf,
+                                                               as: SIMD8<Float>.self)
+                    ox += 8
                 }
+                while ox < wo { d[ox] = src[2 * ox]; ox += 1 }
+            } else {
+                for ox in 0..<wo { d[ox] = src[ox * g.sw] }
             }
         }
     }
