@@ -16,12 +16,8 @@ final class FusedStepTests: XCTestCase {
                    graph: Graph(input: input, output: output, nodes: nodes), weights: weights)
     }
 
-    func assertClose(_ a: [Float], _ b: [Float], _ what: String) {
-        XCTAssertEqual(a.count, b.count, what)
-        guard a.count == b.count else { return }
-        var worst: Float = 0
-        for i in a.indices { worst = max(worst, abs(a[i] - b[i]) / max(1, abs(b[i]))) }
-        XCTAssertLessThan(worst, 1e-4, "\(what): worst relative error \(worst)")
+    func assertClose(_ a: [Float], _ b: [Float], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        ReferenceKernelTests.assertClose(a, b, what, tolerance: 1e-4, file: file, line: line)
     }
 
     /// The normalisation nodes (and their weights) in front of a reader of "n": plain with scale and shift, or

@@ -20,12 +20,8 @@ final class MemoryTests: XCTestCase {
         return y
     }
 
-    func assertClose(_ a: [Float], _ b: [Float], _ what: String) {
-        XCTAssertEqual(a.count, b.count, what)
-        guard a.count == b.count else { return }
-        var worst: Float = 0
-        for i in a.indices { worst = max(worst, abs(a[i] - b[i]) / max(1, abs(b[i]))) }
-        XCTAssertLessThan(worst, 2e-4, "\(what): worst relative error \(worst)")
+    func assertClose(_ a: [Float], _ b: [Float], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        ReferenceKernelTests.assertClose(a, b, what, file: file, line: line)
     }
 
     /// [Upsample →] [Pad →] Conv is one instruction, and it computes what the three separate steps do, for

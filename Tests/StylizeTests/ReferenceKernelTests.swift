@@ -75,12 +75,19 @@ final class ReferenceKernelTests: XCTestCase {
                    weights: weights)
     }
 
-    func assertClose(_ a: [Float], _ b: [Float], _ what: String) {
-        XCTAssertEqual(a.count, b.count, what)
+    /// Same length, and every value within `tolerance` of the reference's relative to max(1, |reference|).
+    /// The other kernel tests of this target use it too.
+    static func assertClose(_ a: [Float], _ b: [Float], _ what: String, tolerance: Float = 2e-4,
+                            file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, what, file: file, line: line)
         guard a.count == b.count else { return }
         var worst: Float = 0
         for i in a.indices { worst = max(worst, abs(a[i] - b[i]) / max(1, abs(b[i]))) }
-        XCTAssertLessThan(worst, 2e-4, "\(what): worst relative error \(worst)")
+        XCTAssertLessThan(worst, tolerance, "\(what): worst relative error \(worst)", file: file, line: line)
+    }
+
+    func assertClose(_ a: [Float], _ b: [Float], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        Self.assertClose(a, b, what, file: file, line: line)
     }
 
     func testConvolutionMatchesReferenceOnRandomShapes() throws {

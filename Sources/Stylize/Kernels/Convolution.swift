@@ -349,9 +349,10 @@ package enum Convolution {
         }
     }
 
-    package static func addBias(_ y: UnsafeMutablePointer<Float>, channels: Int, plane: Int, bias: UnsafePointer<Float>) {
+    /// y[c·stride + i] += bias[c] for i < plane: whole planes, or (with a larger `stride`) one band of rows of each.
+    package static func addBias(_ y: UnsafeMutablePointer<Float>, channels: Int, plane: Int, stride: Int? = nil, bias: UnsafePointer<Float>) {
         for c in 0..<channels {
-            let p = y + c * plane, b = bias[c]
+            let p = y + c * (stride ?? plane), b = bias[c]
             for i in 0..<plane { p[i] += b }
         }
     }

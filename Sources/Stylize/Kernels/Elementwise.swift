@@ -87,9 +87,10 @@ package enum Elementwise {
         }
     }
 
-    /// The source column of each padded column (`padPlane`'s `columns`).
-    package static func padColumns(w: Int, pads: Pads, mode: PadMode) -> [Int] {
-        (0..<(w + pads.left + pads.right)).map { sourceIndex($0 - pads.left, w, mode) }
+    /// The source column of each padded column (`padPlane`'s `columns`); with `factor`, the column of the
+    /// nearest-upsampled row each one repeats (`padUpsampleRows`' `columns`).
+    package static func padColumns(w: Int, factor f: Int = 1, pads: Pads, mode: PadMode) -> [Int] {
+        (0..<(w * f + pads.left + pads.right)).map { sourceIndex($0 - pads.left, w * f, mode) }
     }
 
     /// Pads one h×w plane into (h+t+b)×(w+l+r): for kernels that pad a channel just before they read it, while
@@ -121,17 +122,12 @@ package enum Elementwise {
                                 affines: [PlaneAffine]? = nil, rowStart: Int, rows: Int, into y: UnsafeMutablePointer<Float>,
                                 pool: ComputePool) {
         let wo = w * f + pads.left + pads.right
-        upsampledPadColumns(w: w, factor: f, pads: pads, mode: mode).withUnsafeBufferPointer { cmap in
+        padColumns(w: w, factor: f, pads: pads, mode: mode).withUnsafeBufferPointer { cmap in
             pool.parallelFor(c) { ch in
                 padUpsampleRows(x + ch * h * w, h: h, w: w, factor: f, pads: pads, mode: mode, columns: cmap, affine: affines?[ch],
                                 rowStart: rowStart, rows: rows, into: y + ch * rows * wo)
             }
         }
-    }
-
-    /// The upsampled column each padded column repeats (`padUpsampleRows`' `columns`).
-    static func upsampledPadColumns(w: Int, factor f: Int, pads: Pads, mode: PadMode) -> [Int] {
-        (0..<(w * f + pads.left + pads.right)).map { sourceIndex($0 - pads.left, w * f, mode) }
     }
 
     /// One plane's part of `padUpsampleRows`, for kernels that build the rows a band reads just before they

@@ -52,10 +52,11 @@ enum Normalization {
     /// The per-channel map of every channel of `x`, in parallel (for steps that normalise while they copy).
     static func affines(_ x: UnsafePointer<Float>, channels: Int, plane: Int, _ parameters: NormParameters,
                         pool: ComputePool) -> [PlaneAffine] {
-        let out = UnsafeMutableBufferPointer<PlaneAffine>.allocate(capacity: channels)
-        defer { out.deallocate() }
-        pool.parallelFor(channels) { c in out[c] = parameters.affine(channel: c, of: x + c * plane, count: plane) }
-        return Array(out)
+        [PlaneAffine](unsafeUninitializedCapacity: channels) { buffer, count in
+            let out = buffer
+            pool.parallelFor(channels) { c in (out.baseAddress! + c).initialize(to: parameters.affine(channel: c, of: x + c * plane, count: plane)) }
+            count = channels
+        }
     }
 }
 

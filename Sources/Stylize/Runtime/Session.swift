@@ -318,7 +318,7 @@ public final class Session {
         // A folded normalisation needs each channel's moments before any band.
         let affines = norm.map { Normalization.affines(x.ptr, channels: c, plane: x.plane, $0, pool: pool) }
         let (h, w, plane, yPlane) = (x.h, x.w, x.plane, y.plane)
-        Elementwise.upsampledPadColumns(w: w, factor: 1, pads: padPads, mode: mode).withUnsafeBufferPointer { cmap in
+        Elementwise.padColumns(w: w, pads: padPads, mode: mode).withUnsafeBufferPointer { cmap in
             pool.parallelFor(parts) { part in
                 let mid = scratch.base + part * perPart, rowsIn = mid + c * band * wo
                 for b in (bands * part / parts)..<(bands * (part + 1) / parts) {
@@ -339,12 +339,7 @@ public final class Session {
                         _ = streamd_conv_direct(mid, cin, rows, wo, pw.weight, cout, 1, 1, pw.bias, out, yPlane, 0, rows)
                     } else {
                         GEMM.multiply(m: cout, n: n, k: cin, a: pw.weight, lda: cin, b: mid, ldb: n, c: out, ldc: yPlane, pool: nil)
-                        if let bias = pw.bias {
-                            for co in 0..<cout {
-                                let row = out + co * yPlane, v = bias[co]
-                                for i in 0..<n { row[i] += v }
-                            }
-                        }
+                        if let bias = pw.bias { Convolution.addBias(out, channels: cout, plane: n, stride: yPlane, bias: bias) }
                     }
                 }
             }
@@ -372,7 +367,7 @@ public final class Session {
         if dryRun { return y }
         let affines = norm.map { Normalization.affines(x.ptr, channels: x.c, plane: x.plane, $0, pool: pool) }
         let (h, w, plane, f, yPlane) = (x.h, x.w, x.plane, c.upsample, y.plane)
-        Elementwise.upsampledPadColumns(w: w, factor: f, pads: pads, mode: c.padMode).withUnsafeBufferPointer { cmap in
+        Elementwise.padColumns(w: w, factor: f, pads: pads, mode: c.padMode).withUnsafeBufferPointer { cmap in
             pool.parallelFor(parts) { part in
                 let padded = scratch.base + part * perPart, col = padded + c.cin * inRows * g.wp
                 for b in (bands * part / parts)..<(bands * (part + 1) / parts) {
@@ -386,12 +381,7 @@ public final class Session {
                     for r in 0..<k { Convolution.im2colRow(r, padded, gb, rows: 0..<rows, into: col) }
                     let out = y.ptr + r0 * wo
                     GEMM.multiply(m: c.cout, n: n, k: k, a: c.weight, lda: k, b: col, ldb: n, c: out, ldc: yPlane, pool: nil)
-                    if let bias = c.bias {
-                        for co in 0..<c.cout {
-                            let row = out + co * yPlane, v = bias[co]
-                            for i in 0..<n { row[i] += v }
-                        }
-                    }
+                    if let bias = c.bias { Convolution.addBias(out, channels: c.cout, plane: n, stride: yPlane, bias: bias) }
                 }
             }
         }
