@@ -35,8 +35,9 @@ let package = Package(
         // Thin C-interop targets: a module map and a shim header of static inline wrappers, no logic.
         .systemLibrary(name: "CFFmpeg", path: "Sources/CFFmpeg", pkgConfig: "libavformat libavdevice libavcodec libavutil libswscale libswresample",
                        providers: [.apt(["libavformat-dev", "libavdevice-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev", "libswresample-dev"])]),
-        // The Linux CPU-affinity calls (glibc hides them from Swift without _GNU_SOURCE).
-        .target(name: "CThreadAffinity", path: "Sources/CThreadAffinity"),
+        // The Linux thread-scheduling calls: CPU affinity (glibc hides it from Swift without _GNU_SOURCE) and the
+        // per-thread policy walk that undoes a library's real-time policy (SVT-AV1 as root sets SCHED_FIFO 99).
+        .target(name: "CThreadScheduling", path: "Sources/CThreadScheduling"),
         // Hand-vectorised AVX2/FMA kernels (depthwise 3×3, tanh), chosen at run time; the engine falls back to
         // its portable Swift loops where they decline.
         // Always optimised: at a debug build's -O0 the intrinsics run 10-20x slower, which the debug-built tests
@@ -55,10 +56,12 @@ let package = Package(
 
         // Frames and the pieces every stage shares. Knows nothing of FFmpeg or BLAS.
         .target(name: "Pipeline", swiftSettings: swiftSettings),
-        // Owners of FFmpeg objects shared by Decode and Encode (package access only).
         // FFmpeg's va_list log callback turned into whole lines for swift-log (Decode's FFmpegLog).
         .target(name: "CFFmpegLogBridge", dependencies: ["CFFmpeg"], path: "Sources/CFFmpegLogBridge"),
-        .target(name: "FFmpegSupport", dependencies: ["CFFmpeg"], swiftSettings: swiftSettings),
+        // Owners of FFmpeg objects shared by Decode and Encode (package access only), and the one way every FFmpeg
+        // open runs (a library's real-time thread policy undone).
+        .target(name: "FFmpegSupport", dependencies: ["CFFmpeg", "CThreadScheduling", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swiftSettings),
         // Everything FFmpeg (and V4L2) that reads pictures and video.
         .target(name: "Decode", dependencies: ["CFFmpeg", "CFFmpegLogBridge", "CV4L2", "FFmpegSupport", "Pipeline",
                                                .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
@@ -70,7 +73,7 @@ let package = Package(
                 swiftSettings: swiftSettings),
         // Tensors, kernels on OpenBLAS, models and their importers (and the built-in model under the name `default`).
         .target(name: "Stylize", dependencies: [
-            "COpenBLAS", "CKernels", "CThreadAffinity", "Pipeline", "DefaultModel",
+            "COpenBLAS", "CKernels", "CThreadScheduling", "Pipeline", "DefaultModel",
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),

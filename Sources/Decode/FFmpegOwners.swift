@@ -29,7 +29,7 @@ final class InputContext {
         var dictionary: OpaquePointer?
         for (key, value) in options { av_dict_set(&dictionary, key, value, 0) }
         defer { av_dict_free(&dictionary) }
-        let result = avformat_open_input(&context, url, demuxer, &dictionary)
+        let result = RealtimePolicyGuard.containRealtimePolicies { avformat_open_input(&context, url, demuxer, &dictionary) }
         // On failure avformat_open_input frees the context itself and sets it to NULL.
         guard result >= 0, let context else { throw FFmpegCallError(function: "avformat_open_input", code: result) }
         pointer = context

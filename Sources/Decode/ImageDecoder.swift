@@ -61,7 +61,7 @@ public enum ImageDecoder {
         guard result >= 0 else { throw decodeError(path: path, FFmpegCallError(function: "avcodec_parameters_to_context", code: result)) }
         // One picture: decoder threads would only add start-up cost. Parallelism belongs to the pipeline.
         codec.context.pointee.thread_count = 1
-        result = avcodec_open2(codec.context, decoderPointer, nil)
+        result = openCodec(codec.context, decoderPointer, nil)
         guard result >= 0 else { throw decodeError(path: path, FFmpegCallError(function: "avcodec_open2 (\(codecName))", code: result)) }
 
         guard let packet = Packet(), let frame = Frame() else {

@@ -150,7 +150,7 @@ public final class StreamReader: @unchecked Sendable {
         guard result >= 0 else { throw MediaError(.decodeFailed, path: url, "cannot set up the decoder (\(ffmpegErrorText(result)))") }
         codec.context.pointee.thread_count = Int32(max(1, options.threadCount))
         codec.context.pointee.pkt_timebase = stream.pointee.time_base
-        result = avcodec_open2(codec.context, decoderPointer, nil)
+        result = openCodec(codec.context, decoderPointer, nil)
         guard result >= 0 else { throw MediaError(.decodeFailed, path: url, "cannot open the decoder (\(ffmpegErrorText(result)))") }
         for i in 0..<Int(format.pointee.nb_streams) where i != Int(found) {
             format.pointee.streams[i]?.pointee.discard = AVDISCARD_ALL

@@ -184,7 +184,7 @@ public final class VideoReader: @unchecked Sendable {
         codec.context.pointee.thread_count = Int32(max(0, options.threadCount))
         codec.context.pointee.thread_type = FF_THREAD_FRAME
         codec.context.pointee.pkt_timebase = stream.pointee.time_base
-        result = avcodec_open2(codec.context, decoderPointer, nil)
+        result = openCodec(codec.context, decoderPointer, nil)
         guard result >= 0 else {
             throw MediaError(.decodeFailed, path: path, "cannot open the \(codecName) decoder (\(ffmpegErrorText(result)))",
                              detail: "avcodec_open2 returned \(result)")

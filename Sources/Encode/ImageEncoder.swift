@@ -112,7 +112,7 @@ public enum ImageEncoder {
             context.pointee.qmax = 31
             frame.frame.pointee.quality = q * FF_QP2LAMBDA
         }
-        var result = avcodec_open2(context, codec, nil)
+        var result = openCodec(context, codec, nil)
         guard result >= 0 else { throw FFmpegCallError(function: "avcodec_open2", code: result) }
 
         frame.frame.pointee.width = context.pointee.width

@@ -113,7 +113,7 @@ public final class StreamOutput: @unchecked Sendable {
         options.set("preset", settings.preset)
         if let tune = settings.tune { options.set("tune", tune) }
         if settings.encoder == "libx265" { options.set("x265-params", "log-level=error") }
-        var result = avcodec_open2(context, codec, &options.pointer)
+        var result = openCodec(context, codec, &options.pointer)
         guard result >= 0 else {
             throw MediaError(.invalidArgument, path: url, "cannot open \(settings.encoder) with these settings: \(ffmpegErrorText(result))")
         }
@@ -131,7 +131,9 @@ public final class StreamOutput: @unchecked Sendable {
         interrupt.arm(timeout)
         if formatContext.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
             var callback = formatContext.pointee.interrupt_callback
-            result = avio_open2(&formatContext.pointee.pb, url, AVIO_FLAG_WRITE, &callback, &protocolOptions.pointer)
+            result = RealtimePolicyGuard.containRealtimePolicies {
+                avio_open2(&formatContext.pointee.pb, url, AVIO_FLAG_WRITE, &callback, &protocolOptions.pointer)
+            }
             guard result >= 0 else {
                 throw MediaError(scheme == "file" ? .unwritable : .unreadable, path: url,
                                  "cannot \(scheme == "file" ? "create the file" : "connect"): \(Self.describe(result, timeout: timeout))")

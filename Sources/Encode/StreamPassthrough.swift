@@ -333,7 +333,7 @@ final class AudioTranscoder {
         if output.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0 {
             context.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER
         }
-        if result >= 0 { result = avcodec_open2(context, codec, nil) }
+        if result >= 0 { result = openCodec(context, codec, nil) }
         guard result >= 0 else {
             throw MediaError(.encodeFailed, path: path, "cannot open the \(encoderName) encoder for \(label): \(ffmpegErrorText(result))")
         }
@@ -610,7 +610,7 @@ func openPassthroughDecoder(_ codec: UnsafePointer<AVCodec>, stream: MediaStream
     var result = avcodec_parameters_to_context(decoder.context, stream.codecParameters)
     if result >= 0 {
         decoder.context.pointee.pkt_timebase = stream.avTimeBase
-        result = avcodec_open2(decoder.context, codec, nil)
+        result = openCodec(decoder.context, codec, nil)
     }
     guard result >= 0 else {
         throw MediaError(.decodeFailed, path: inputPath, "cannot open the decoder for \(label): \(ffmpegErrorText(result))")

@@ -62,7 +62,7 @@ final class SubtitleTranscoder {
             context.pointee.subtitle_header = copy
             context.pointee.subtitle_header_size = Int32(size)
         }
-        result = avcodec_open2(context, codec, nil)
+        result = openCodec(context, codec, nil)
         guard result >= 0 else {
             throw MediaError(.encodeFailed, path: path, "cannot open the \(name) encoder for \(label): \(ffmpegErrorText(result))")
         }

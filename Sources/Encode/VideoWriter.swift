@@ -294,7 +294,7 @@ public final class VideoWriter: @unchecked Sendable {
             }
         }
 
-        var result = avcodec_open2(context, codec, &options.pointer)
+        var result = openCodec(context, codec, &options.pointer)
         guard result >= 0 else {
             throw MediaError(result == streamd_averror(EINVAL) ? .invalidArgument : .encodeFailed, path: path,
                              "cannot open the \(codecName) encoder with these settings: \(ffmpegErrorText(result))",
@@ -334,7 +334,7 @@ public final class VideoWriter: @unchecked Sendable {
             av_dict_set(&formatContext.pointee.metadata, key, value, 0)
         }
         if muxer.pointee.flags & AVFMT_NOFILE == 0 {   // image2 opens one file per picture itself
-            result = avio_open(&formatContext.pointee.pb, url, AVIO_FLAG_WRITE)
+            result = RealtimePolicyGuard.containRealtimePolicies { avio_open(&formatContext.pointee.pb, url, AVIO_FLAG_WRITE) }
             guard result >= 0 else {
                 throw MediaError(.unwritable, path: path, "cannot open a file for writing: \(ffmpegErrorText(result))")
             }

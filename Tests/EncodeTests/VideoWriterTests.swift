@@ -2,6 +2,7 @@ import CFFmpeg
 import Encode
 import Foundation
 import Pipeline
+import TestSupport
 import XCTest
 
 /// VideoWriter against the real FFmpeg: files are checked with ffprobe/ffmpeg as independent readers.
@@ -47,8 +48,13 @@ final class VideoWriterTests: XCTestCase {
         }
     }
 
-    /// The other encoders the settings can name, with their own CRF and speed options.
-    func testOtherEncoders() throws {
+    /// The other encoders the settings can name, with their own CRF and speed options. None of them leaves a
+    /// thread of this process on a real-time policy, while it encodes or afterwards: Debian 12's SVT-AV1, run as
+    /// root (as CI runs), switches the thread that opens it and its workers to SCHED_FIFO 99, and every thread and
+    /// process started afterwards inherited it (a spinning real-time thread then starved the test runner).
+    func testOtherEncodersLeaveNoThreadRealTime() throws {
+        XCTAssertEqual(geteuid(), 0, "SVT-AV1 switches to real time only as root: this test must run as root, as CI does")
+        XCTAssertEqual(try ThreadPolicies.realtimeThreads(), [], "real-time threads before any encoder opened")
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let cases: [(file: String, codec: String, crf: Int, preset: String, probed: String)] = [
@@ -60,7 +66,11 @@ final class VideoWriterTests: XCTestCase {
             let path = directory.path(entry.file)
             let settings = VideoEncodeSettings(width: 160, height: 120, frameRate: Rational(25, 1), codec: entry.codec,
                                                crf: entry.crf, preset: entry.preset)
-            try writeFrames(count: 12, width: 160, height: 120, to: path, settings: settings) { Int64($0) }
+            var whileOpen: [ThreadPolicies.RealtimeThread] = []
+            try writeFrames(count: 12, width: 160, height: 120, to: path, settings: settings, pts: { Int64($0) },
+                            afterFrame: { if $0 == 2 { whileOpen = (try? ThreadPolicies.realtimeThreads()) ?? [] } })
+            XCTAssertEqual(whileOpen, [], "\(entry.codec): real-time threads while the encoder runs")
+            XCTAssertEqual(try ThreadPolicies.realtimeThreads(), [], "\(entry.codec): real-time threads after the encode")
             let stream = try Probe.videoStream(path)
             XCTAssertEqual(stream["codec_name"] as? String, entry.probed, entry.file)
             XCTAssertEqual(stream["nb_read_frames"] as? String, "12", entry.file)
@@ -333,7 +343,7 @@ final class VideoWriterTests: XCTestCase {
     /// Writes `count` synthetic frames with pts `pts(index)` in the settings' time base; returns the pictures.
     @discardableResult
     private func writeFrames(count: Int, width: Int, height: Int, to path: String, settings: VideoEncodeSettings,
-                             pts: (Int) -> Int64) throws -> [RGBImage] {
+                             pts: (Int) -> Int64, afterFrame: (Int) -> Void = { _ in }) throws -> [RGBImage] {
         let writer = try VideoWriter(path: path, settings: settings)
         var images: [RGBImage] = []
         for index in 0..<count {
@@ -341,6 +351,7 @@ final class VideoWriterTests: XCTestCase {
             videoFrame.timeBase = settings.timeBase
             try writer.write(videoFrame)
             images.append(videoFrame.image)
+            afterFrame(index)
         }
         try writer.finish()
         XCTAssertEqual(writer.framesWritten, count)

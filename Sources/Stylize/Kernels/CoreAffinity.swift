@@ -1,4 +1,4 @@
-import CThreadAffinity
+import CThreadScheduling
 import Synchronization
 
 #if canImport(Glibc)
@@ -15,7 +15,7 @@ import Darwin
 /// from the process's allowed CPU set; pools that together want more threads than there are cores run
 /// unpinned (then the scheduler has to share them out anyway). Set `STREAMD_PIN_THREADS=0` to turn it off.
 ///
-/// Linux only (`sched_setaffinity`, through the CThreadAffinity shim); elsewhere nothing is pinned.
+/// Linux only (`sched_setaffinity`, through the CThreadScheduling shim); elsewhere nothing is pinned.
 enum CoreAffinity {
     /// Cores of the allowed CPU set that no live pool has reserved.
     private static let state = Mutex<State?>(nil)
