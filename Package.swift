@@ -9,6 +9,15 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+/// The modules that touch every pixel (frames, decode and encode conversions, the engine, smoothing, training)
+/// are optimised in debug builds too. At -Onone their generic loops ran 10-100x slower (a 4K frame's buffer
+/// grew one byte at a time through generic metadata lookups), and the debug-built tests, which run every one of
+/// these paths on real video, spent most of their time there. `-O` keeps the bounds, overflow and precondition
+/// checks, as release builds do; the rest of the package (the CLI, the service, dependencies) stays at -Onone.
+let pixelSwiftSettings: [SwiftSetting] = swiftSettings + [
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+]
+
 let package = Package(
     name: "streamd",
     platforms: [.macOS(.v14)],
@@ -55,18 +64,18 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("opencv_video"), .linkedLibrary("opencv_core")]),
 
         // Frames and the pieces every stage shares. Knows nothing of FFmpeg or BLAS.
-        .target(name: "Pipeline", swiftSettings: swiftSettings),
+        .target(name: "Pipeline", swiftSettings: pixelSwiftSettings),
         // FFmpeg's va_list log callback turned into whole lines for swift-log (Decode's FFmpegLog).
         .target(name: "CFFmpegLogBridge", dependencies: ["CFFmpeg"], path: "Sources/CFFmpegLogBridge"),
         // Owners of FFmpeg objects shared by Decode and Encode (package access only), and the one way every FFmpeg
         // open runs (a library's real-time thread policy undone).
         .target(name: "FFmpegSupport", dependencies: ["CFFmpeg", "CThreadScheduling", .product(name: "Logging", package: "swift-log")],
-                swiftSettings: swiftSettings),
+                swiftSettings: pixelSwiftSettings),
         // Everything FFmpeg (and V4L2) that reads pictures and video.
         .target(name: "Decode", dependencies: ["CFFmpeg", "CFFmpegLogBridge", "CV4L2", "FFmpegSupport", "Pipeline",
-                                               .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
+                                               .product(name: "Logging", package: "swift-log")], swiftSettings: pixelSwiftSettings),
         // Everything FFmpeg that writes pictures and video (and the streams passed through from a `Demuxer`).
-        .target(name: "Encode", dependencies: ["CFFmpeg", "FFmpegSupport", "Decode", "Pipeline"], swiftSettings: swiftSettings),
+        .target(name: "Encode", dependencies: ["CFFmpeg", "FFmpegSupport", "Decode", "Pipeline"], swiftSettings: pixelSwiftSettings),
         // The style model built into the binary (`default`): its weights as bytes, compiled in like the web page's
         // files, so a fresh install with no model files works. README.md says what it is.
         .target(name: "DefaultModel", exclude: ["README.md"], resources: [.embedInCode("default.safetensors")],
@@ -76,12 +85,12 @@ let package = Package(
             "COpenBLAS", "CKernels", "CThreadScheduling", "Pipeline", "DefaultModel",
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: swiftSettings),
+        ], swiftSettings: pixelSwiftSettings),
         // Temporal smoothing of stylized video (the stage after the stylize workers) and its measure, the
         // warping error.
-        .target(name: "Temporal", dependencies: ["CDISFlow", "Pipeline"], swiftSettings: swiftSettings),
+        .target(name: "Temporal", dependencies: ["CDISFlow", "Pipeline"], swiftSettings: pixelSwiftSettings),
         // Gradients for the loss network: explicit layers with backward passes, losses and optimisers, on Stylize's kernels.
-        .target(name: "Training", dependencies: ["Stylize", "Pipeline", "Decode", "COpenBLAS"], swiftSettings: swiftSettings),
+        .target(name: "Training", dependencies: ["Stylize", "Pipeline", "Decode", "COpenBLAS"], swiftSettings: pixelSwiftSettings),
         // The daemon's configuration file: typed values, layering (file, environment, flags) and validation.
         .target(name: "ServeConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         // Talking to systemd: sd_notify over $NOTIFY_SOCKET.
@@ -91,7 +100,7 @@ let package = Package(
             "Pipeline", "Decode", "Encode", "Stylize", "ServeConfig", "Temporal",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
-        ], swiftSettings: swiftSettings),
+        ], swiftSettings: pixelSwiftSettings),
         // The web page `streamd serve` answers at `/`: HTML, CSS, script and icon compiled into the binary.
         .target(name: "WebUI", resources: [
             .embedInCode("Assets/index.html"), .embedInCode("Assets/app.js"), .embedInCode("Assets/app.css"),
