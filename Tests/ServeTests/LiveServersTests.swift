@@ -20,6 +20,9 @@ final class LiveServersTests: XCTestCase {
             process.standardError = handle
             process.standardInput = FileHandle.nullDevice
             try process.run()
+            TestWatchdog.shared.adopt(URL(fileURLWithPath: executable).lastPathComponent, pid: process.processIdentifier) {
+                String(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(1000))
+            }
         }
         var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
         func stop(timeout: TimeInterval = 10) {

@@ -46,6 +46,12 @@ final class ServeProcess {
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
         try process.run()
+        let (port, logPath) = (port, logPath)
+        TestWatchdog.shared.adopt("streamd serve", pid: process.processIdentifier) {
+            let pipelines = (try? ServeProcess.get(port: port, "/v1/pipelines")) ?? "(no answer from the API)"
+            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            return "pipelines: \(pipelines)\nlog:\n\(log.suffix(3000))"
+        }
     }
 
     static func writeConfig(pipelines yaml: String, port: Int, token: String = token, server: String = "", to path: String) throws {
@@ -140,6 +146,12 @@ final class ServeProcess {
             guard let object = try JSONSerialization.jsonObject(with: body) as? [String: Any] else { throw Failure("not a JSON object: \(text)") }
             return object
         }
+    }
+
+    /// GET `path` on loopback with a 5 s bound, for the watchdog's report (from its own thread).
+    static func get(port: Int, _ path: String) throws -> String {
+        let (status, data) = try LoopbackHTTP.exchange(port: port, method: "GET", path: path, body: Data(), timeout: 5)
+        return "\(status) " + String(decoding: data, as: UTF8.self)
     }
 
     /// One HTTP request to the API on loopback, 10 s at most.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// A headless Chromium driven over W3C WebDriver by Debian's `chromedriver`, on loopback, started and always
@@ -32,6 +33,10 @@ final class Browser {
         driver.standardError = log
         driver.standardInput = FileHandle.nullDevice
         try driver.run()
+        let logPath = logPath
+        TestWatchdog.shared.adopt("chromedriver and Chromium", pid: driver.processIdentifier) {
+            "chromedriver log:\n" + String(((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").suffix(2000))
+        }
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
             if let status = try? command("GET", "/status", timeout: 2), (status["ready"] as? Bool) == true { break }

@@ -60,6 +60,7 @@ public final class FakeCamera {
         p.standardError = FileHandle.nullDevice
         p.standardInput = FileHandle.nullDevice
         try p.run()
+        TestWatchdog.shared.adopt("fake camera: " + URL(fileURLWithPath: executable).lastPathComponent, pid: p.processIdentifier)
         processes.append(p)
     }
 
