@@ -60,10 +60,11 @@ struct TrainCommand: AsyncParsableCommand {
           help: "Bound the output with 150·tanh + 127.5 (Engstrom's form; default: on for light, off for johnson).")
     var outputTanh: Bool?
 
-    @Option(help: "Passes over the dataset.")
-    var epochs: Int = 1
+    @Option(help: "Passes over the dataset (default: 1, or as many as --max-steps needs).")
+    var epochs: Int?
 
-    @Option(name: .customLong("max-steps"), help: "Stop after this many optimiser steps.")
+    @Option(name: .customLong("max-steps"),
+            help: "Train this many optimiser steps, going over the photos as often as that takes (with --epochs: whichever ends first).")
     var maxSteps: Int?
 
     @Option(name: .customLong("batch-size"), help: "Photos per optimiser step.")
@@ -115,7 +116,7 @@ struct TrainCommand: AsyncParsableCommand {
 
     func validate() throws {
         if styleImages.isEmpty { throw ValidationError("give at least one --style-image") }
-        if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
         if let widthMultiplier, !(widthMultiplier > 0 && widthMultiplier <= 4) { throw ValidationError("--width-multiplier must be in (0, 4]") }
         if let residualBlocks, !(0...16).contains(residualBlocks) { throw ValidationError("--residual-blocks must be between 0 and 16") }
         if let edgeKernel, !(edgeKernel >= 1 && edgeKernel <= 11 && edgeKernel % 2 == 1) { throw ValidationError("--edge-kernel must be odd, between 1 and 11") }
@@ -141,6 +142,21 @@ struct TrainCommand: AsyncParsableCommand {
             throw ValidationError("--style-names '\(styleNames)': give \(styleImages.count) names separated by commas")
         }
         return names
+    }
+
+    /// Fewer photos than this get a warning: Johnson et al. trained on 80,000; the Kodak suite's 24 is about the
+    /// least that still teaches a style rather than the photos.
+    static let fewPhotos = 20
+
+    /// Passes over the dataset the loader makes, optimiser steps, and the passes to show in the progress line
+    /// (nil: as many as the steps take). `--max-steps` alone repeats the photos as often as it takes (as many
+    /// passes as steps at most: a pass makes at least one step while any photo decodes, and undecodable ones are
+    /// only found while loading); `--epochs` alone trains whole passes; both: whichever ends first; neither: one
+    /// pass.
+    static func plan(epochs: Int?, maxSteps: Int?, stepsPerEpoch: Int) -> (passes: Int, steps: Int, shownPasses: Int?) {
+        if epochs == nil, let maxSteps { return (maxSteps, maxSteps, nil) }
+        let passes = epochs ?? 1
+        return (passes, min(maxSteps ?? Int.max, passes * stepsPerEpoch), passes)
     }
 
     func run() async throws {
@@ -193,14 +209,20 @@ struct TrainCommand: AsyncParsableCommand {
             note("streamd: resuming \(checkpointModel) at step \(checkpoint.steps), epoch \(startEpoch + 1), photo \(startPosition + 1)")
         }
         let stepsPerEpoch = (dataset.files.count + batchSize - 1) / batchSize
-        let plannedSteps = min(maxSteps ?? Int.max, epochs * stepsPerEpoch)
+        let (passes, plannedSteps, shownPasses) = Self.plan(epochs: epochs, maxSteps: maxSteps, stepsPerEpoch: stepsPerEpoch)
+        if let epochs, let maxSteps, plannedSteps < maxSteps {
+            note("streamd: --epochs \(epochs) ends after \(plannedSteps) steps, before --max-steps \(maxSteps)")
+        }
+        if dataset.files.count < Self.fewPhotos {
+            note("streamd: warning: only \(dataset.files.count) photos: the network sees the same few pictures over and over and may learn them rather than the style (a few hundred varied photos work best)")
+        }
         note("streamd: training \(architecture.name) (\(network.parameterCount) parameters, \(architecture.multiplyAddsPerPixel) multiply-adds per pixel) on \(dataset.files.count) photos, \(plannedSteps) steps of \(batchSize)")
 
         let log = TrainingLog(path: (checkpoints as NSString).appendingPathComponent("loss.csv"), resume: checkpointModel != nil, temporal: settings.temporalWeight > 0)
         let samples = try sampleInterval > 0 ? SamplePhotos(dataset: dataset, size: imageSize, folder: (checkpoints as NSString).appendingPathComponent("samples")) : nil
         let interrupted = InterruptSignals()
         defer { interrupted.cancel() }
-        let loader = PhotoLoader(dataset: dataset, size: imageSize, seed: seed, epochs: epochs, epoch: startEpoch, position: startPosition,
+        let loader = PhotoLoader(dataset: dataset, size: imageSize, seed: seed, epochs: passes, epoch: startEpoch, position: startPosition,
                                  capacity: 2 * batchSize)
         defer { loader.stop() }
         let progress = StepProgress(total: plannedSteps)
@@ -231,8 +253,8 @@ struct TrainCommand: AsyncParsableCommand {
             }
             log.append(step: trainer.steps, epoch: last.epoch + 1, losses: losses)
             progress.update(step: trainer.steps, stepsDone: trainer.steps - startStep) { rate, eta in
-                String(format: "epoch %d/%d  loss %.4g (content %.3g, style %.3g, tv %.3g%@)  %.2f images/s  ETA %@", last.epoch + 1, epochs,
-                       losses.total, losses.content, losses.style, losses.totalVariation,
+                String(format: "epoch %@  loss %.4g (content %.3g, style %.3g, tv %.3g%@)  %.2f images/s  ETA %@",
+                       shownPasses.map { "\(last.epoch + 1)/\($0)" } ?? "\(last.epoch + 1)", losses.total, losses.content, losses.style, losses.totalVariation,
                        settings.temporalWeight > 0 ? String(format: ", temporal %.3g", losses.temporal) : "", rate * Double(batchSize), eta)
             }
             if trainer.steps % checkpointInterval == 0 { try checkpoint("step-\(trainer.steps)") }

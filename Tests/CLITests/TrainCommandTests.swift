@@ -66,6 +66,27 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertTrue(info.stdout.contains("streamd-light"), info.stdout + info.stderr)
     }
 
+    /// `--max-steps` alone trains that many steps however small the dataset (the photos repeat; before, one pass
+    /// over 21 photos ended after 11 steps without a word); with `--epochs` whichever ends first, said on stderr;
+    /// a handful of photos gets a warning.
+    func testMaxStepsRepeatsThePhotosAndFewPhotosAreWarnedAbout() throws {
+        let tmp = try TempDir()
+        let photos = try dataset(tmp)   // 6 photos and a broken one in batches of 2: 3 steps a pass
+        let out = tmp.file("m.safetensors")
+        let r = try CLI.run(try arguments(photos, out: out, extra: ["--max-steps", "7"]))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("wrote \(out) after 7 steps"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("warning: only 7 photos"), r.stderr)
+        let log = try String(contentsOfFile: tmp.file("m-checkpoints/loss.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
+        XCTAssertEqual(log.count, 7)
+
+        let both = try CLI.run(try arguments(photos, out: out, extra: ["--max-steps", "7", "--epochs", "1", "--overwrite"]))
+        XCTAssertEqual(both.status, 0, both.stderr)
+        // 7 files make 4 planned steps a pass; the broken one is found while loading, so a pass is 3 steps.
+        XCTAssertTrue(both.stderr.contains("--epochs 1 ends after 4 steps, before --max-steps 7"), both.stderr)
+        XCTAssertTrue(both.stderr.contains("wrote \(out) after 3 steps"), both.stderr)
+    }
+
     func testBadInputGetsOneLineErrorsAndNoModel() throws {
         let tmp = try TempDir()
         let photos = try dataset(tmp)
