@@ -94,7 +94,8 @@ let package = Package(
         // Temporal smoothing of stylized video (the stage after the stylize workers) and its measure, the
         // warping error.
         .target(name: "Temporal", dependencies: ["CDISFlow", "Pipeline"], swiftSettings: pixelSwiftSettings),
-        // Gradients for the loss network: explicit layers with backward passes, losses and optimisers, on Stylize's kernels.
+        // Gradients for the loss network: explicit layers with backward passes, losses and optimisers, on Stylize's kernels;
+        // and the picture-quality measures of `eval quality` (structure kept, colour distance).
         .target(name: "Training", dependencies: ["Stylize", "Pipeline", "Decode", "COpenBLAS"], swiftSettings: pixelSwiftSettings),
         // The daemon's configuration file: typed values, layering (file, environment, flags) and validation.
         .target(name: "ServeConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),

@@ -9,7 +9,7 @@ struct EvalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Measure stylized video and pictures.",
-        subcommands: [EvalTemporalCommand.self, EvalLossesCommand.self]
+        subcommands: [EvalTemporalCommand.self, EvalLossesCommand.self, EvalQualityCommand.self]
     )
 }
 

@@ -77,12 +77,7 @@ struct EvalLossesCommand: AsyncParsableCommand {
 
     private func measure() throws {
         FFmpegLog.setQuiet()
-        var files: [String] = []
-        for path in photos {
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { throw ValidationError("\(path): no such file or folder") }
-            files += isFolder.boolValue ? try PhotoDataset(root: path).files : [path]
-        }
+        let files = try heldOutPhotoFiles(photos)
         let library = ModelLibrary.standard(modelsDir: modelOptions.modelsDir)
         let model = try ModelLoader.load(path: try library.resolve(modelOptions.model))
         let stylizer = try Stylizer(model: model, threads: threads)
@@ -100,11 +95,7 @@ struct EvalLossesCommand: AsyncParsableCommand {
 
         var results: [PhotoResult] = []
         for file in files {
-            var picture = try ImageDecoder.decode(path: file)
-            if let maxSize, max(picture.width, picture.height) > maxSize {
-                let s = GatysSizes.fit(width: picture.width, height: picture.height, longer: maxSize)
-                picture = try ImageDecoder.resize(picture, width: s.width, height: s.height)
-            }
+            let picture = try heldOutPhoto(file, maxSize: maxSize)
             let stylized = try stylizer.stylize(picture, options: options)
             let losses = meter.measure(photo: FeatureMap(picture: picture), stylized: FeatureMap(picture: stylized))
             var psnr: Double?

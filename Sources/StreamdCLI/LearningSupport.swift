@@ -1,6 +1,7 @@
 import ArgumentParser
 import Decode
 import Foundation
+import Pipeline
 import Stylize
 import Training
 
@@ -73,6 +74,26 @@ func stylePicture(_ path: String, longerSide: Int?) throws -> FeatureMap {
     }
     try GatysSizes.checkLargeEnough(image.width, image.height, path)
     return FeatureMap(picture: image)
+}
+
+/// The photos `eval losses` and `eval quality` measure on: files as given, folders searched like `train`'s
+/// dataset (a path that does not exist is an error naming it).
+func heldOutPhotoFiles(_ paths: [String]) throws -> [String] {
+    var files: [String] = []
+    for path in paths {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { throw ValidationError("\(path): no such file or folder") }
+        files += isFolder.boolValue ? try PhotoDataset(root: path).files : [path]
+    }
+    return files
+}
+
+/// One of those photos, decoded and, when its longer side passes `maxSize`, scaled down to it.
+func heldOutPhoto(_ file: String, maxSize: Int?) throws -> RGBImage {
+    let picture = try ImageDecoder.decode(path: file)
+    guard let maxSize, max(picture.width, picture.height) > maxSize else { return picture }
+    let s = GatysSizes.fit(width: picture.width, height: picture.height, longer: maxSize)
+    return try ImageDecoder.resize(picture, width: s.width, height: s.height)
 }
 
 /// Progress of a run of optimisation steps: a bar on a terminal, a line every 10 s otherwise; the caller says
