@@ -7,7 +7,7 @@
 # Why two shards: on two cores the serve, browser and streaming tests spend much of their time waiting (paced
 # live sources, HTTP deadlines, sockets), while the kernel, training and transcode tests keep a core busy. The
 # shard split is by module or class (scripts/test-shards.txt names the first shard; everything else
-# runs in the second); each shard is one `swift test` process, so classes keep their shared fixtures.
+# runs in the second); each shard is one test process, so classes keep their shared fixtures.
 #
 # Environment: STREAMD_TEST_SHARDS=1 runs everything in one process (serially, as `swift test` alone does);
 # STREAMD_TEST_LOGS=DIR keeps the shards' logs there (default: .build/test-logs).
@@ -93,8 +93,10 @@ elapsed=$(( $(date +%s) - started ))
 echo
 echo "Slowest tests:"
 sort -rn "$results" | head -10 | awk '{printf "  %8.1f s  %s\n", $1, $3}'
+# The CPU by name, family and model: "AMD EPYC" alone does not tell a first-generation Zen from a Zen 4.
+cpu="$(lscpu | sed -nE 's/^Model name: +//p') (family $(lscpu | sed -nE 's/^CPU family: +//p'), model $(lscpu | sed -nE 's/^Model: +//p'))"
 printf 'Test suite: %d tests in %d min %02d s of wall time (%s shard(s)) on %s\n' "$((passed + failed))" \
-  $((elapsed / 60)) $((elapsed % 60)) "${#shards[@]}" "$(lscpu | sed -nE 's/^Model name: +//p')"
+  $((elapsed / 60)) $((elapsed % 60)) "${#shards[@]}" "$cpu"
 if [ "$missing_count" -gt 0 ]; then
   echo "Did not run ($missing_count):"
   echo "$missing" | head -20 | sed 's/^/  /'

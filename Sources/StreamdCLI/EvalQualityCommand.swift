@@ -94,14 +94,15 @@ struct EvalQualityCommand: AsyncParsableCommand {
             + subjects.map { Row(model: $0.label, mean: Scores(structure: 0, colour: 0, style: 0), photos: [:]) }
         for file in files {
             let photo = try heldOutPhoto(file, maxSize: maxSize)
-            let name = (file as NSString).lastPathComponent
             let pictures = [photo] + (try subjects.map { try $0.stylizer.stylize(photo, options: $0.options) })
+            let features = FeatureMap(picture: photo)
             for (i, picture) in pictures.enumerated() {
-                let losses = meter.measure(photo: FeatureMap(picture: photo), stylized: FeatureMap(picture: picture))
-                rows[i].photos[name] = Scores(structure: PictureQuality.structure(photo: photo, result: picture),
+                let losses = meter.measure(photo: features, stylized: FeatureMap(picture: picture))
+                // Keyed by the path as found: two folders may both hold an `image01.jpg`.
+                rows[i].photos[file] = Scores(structure: PictureQuality.structure(photo: photo, result: picture),
                                               colour: PictureQuality.colourDistance(picture, painting), style: losses.style)
             }
-            if !json { FileHandle.standardError.write(Data("streamd: measured \(name)\n".utf8)) }
+            if !json { FileHandle.standardError.write(Data("streamd: measured \(file)\n".utf8)) }
         }
         for i in rows.indices {
             let n = Double(rows[i].photos.count)

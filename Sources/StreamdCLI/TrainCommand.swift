@@ -144,8 +144,8 @@ struct TrainCommand: AsyncParsableCommand {
         return names
     }
 
-    /// Fewer photos than this get a warning: Johnson et al. trained on 80,000; the Kodak suite's 24 is about the
-    /// least that still teaches a style rather than the photos.
+    /// Fewer photos than this get a warning. Johnson et al. trained on 80,000 photos; the built-in model's recipe
+    /// uses the Kodak suite's 24, which passes.
     static let fewPhotos = 20
 
     /// Passes over the dataset the loader makes, optimiser steps, and the passes to show in the progress line

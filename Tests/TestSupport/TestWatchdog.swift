@@ -20,8 +20,9 @@ public final class TestWatchdog: NSObject, XCTestObservation, @unchecked Sendabl
     }()
 
     /// How long one test may run once it has started a process, from the environment
-    /// (`STREAMD_TEST_BUDGET_SECONDS`) or 600 s: about twice the slowest such test on the slower CPU.
-    public static let defaultBudget: TimeInterval = {
+    /// (`STREAMD_TEST_BUDGET_SECONDS`) or 600 s: the slowest such test took 25 s on a Zen 4, so about 75 s on the
+    /// slower CPU; 600 s is for a test that has stopped making progress, not for a slow one.
+    public static let budget: TimeInterval = {
         ProcessInfo.processInfo.environment["STREAMD_TEST_BUDGET_SECONDS"].flatMap(TimeInterval.init) ?? 600
     }()
 
@@ -42,10 +43,15 @@ public final class TestWatchdog: NSObject, XCTestObservation, @unchecked Sendabl
     private var armed = false
     private var adopted: [Adopted] = []
 
-    public func testCaseWillStart(_ testCase: XCTestCase) {
+    public func testCaseWillStart(_ testCase: XCTestCase) { begin(testCase) }
+
+    public func testCaseDidFinish(_ testCase: XCTestCase) { begin(nil) }
+
+    /// A new test (or none) from now on: a timer armed for the previous one finds another generation and ends.
+    private func begin(_ testCase: XCTestCase?) {
         lock.withLock {
             test = testCase
-            testName = testCase.name
+            testName = testCase?.name ?? "the running test"
             started = Date()
             generation += 1
             armed = false
@@ -53,39 +59,29 @@ public final class TestWatchdog: NSObject, XCTestObservation, @unchecked Sendabl
         }
     }
 
-    public func testCaseDidFinish(_ testCase: XCTestCase) {
-        lock.withLock {
-            generation += 1
-            armed = false
-            adopted = []
-            test = nil
-        }
-    }
-
     /// Puts `pid` (labelled, e.g. "streamd serve") under the running test's budget. `state` describes it when
     /// the budget runs out (its API's view, the end of its log); it is called from the watchdog's thread.
-    public func adopt(_ label: String, pid: Int32, budget: TimeInterval = TestWatchdog.defaultBudget,
-                      state: @escaping @Sendable () -> String = { "" }) {
+    public func adopt(_ label: String, pid: Int32, state: @escaping @Sendable () -> String = { "" }) {
         let (arm, current, deadline): (Bool, Int, Date) = lock.withLock {
             adopted.append(Adopted(label: label, pid: pid, state: state))
             let arm = !armed
             armed = true
-            return (arm, generation, started.addingTimeInterval(budget))
+            return (arm, generation, started.addingTimeInterval(Self.budget))
         }
         guard arm else { return }
         let delay = max(0, deadline.timeIntervalSinceNow)
         Thread.detachNewThread { [self] in
             Thread.sleep(forTimeInterval: delay)
-            fire(generation: current, budget: budget)
+            fire(generation: current)
         }
     }
 
-    private func fire(generation current: Int, budget: TimeInterval) {
+    private func fire(generation current: Int) {
         let snapshot: (XCTestCase?, String, [Adopted])? = lock.withLock {
             generation == current ? (test, testName, adopted) : nil
         }
         guard let (test, name, processes) = snapshot else { return }
-        var report = "watchdog: \(name) still running after its budget of \(Int(budget)) s; killed what it started:"
+        var report = "watchdog: \(name) still running after its budget of \(Int(Self.budget)) s; killed what it started:"
         for process in processes {
             let state = process.state()
             report += "\n- \(process.label) (pid \(process.pid))" + (state.isEmpty ? "" : ":\n\(state)")
@@ -106,11 +102,8 @@ public final class TestWatchdog: NSObject, XCTestObservation, @unchecked Sendabl
     public static func killTree(_ pid: Int32) {
         var children: [Int32: [Int32]] = [:]
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let child = Int32(entry),
-                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { continue }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            if fields.count > 1, let parent = Int32(fields[1]) { children[parent, default: []].append(child) }
+            guard let child = Int32(entry), let parent = ProcStat(path: "/proc/\(entry)/stat")?.int(4) else { continue }
+            children[Int32(parent), default: []].append(child)
         }
         var tree: [Int32] = [pid], next = 0
         while next < tree.count {

@@ -18,16 +18,31 @@ public enum ThreadPolicies {
         let tasks = "/proc/\(pid)/task"
         var found: [RealtimeThread] = []
         for tid in try FileManager.default.contentsOfDirectory(atPath: tasks) {
-            guard let stat = try? String(contentsOfFile: "\(tasks)/\(tid)/stat", encoding: .utf8),
-                  let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
-            // Field 3 (state) is the first after the name in parentheses, so field N is at index N - 3.
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 38, let priority = Int(fields[37]), let policy = Int(fields[38]) else { continue }
+            guard let stat = ProcStat(path: "\(tasks)/\(tid)/stat"), let priority = stat.int(40), let policy = stat.int(41) else { continue }
             if policy == 1 || policy == 2 {
-                found.append(RealtimeThread(tid: Int(tid) ?? 0, name: String(stat[stat.index(after: open)..<close]),
-                                            policy: policy, priority: priority))
+                found.append(RealtimeThread(tid: Int(tid) ?? 0, name: stat.name, policy: policy, priority: priority))
             }
         }
         return found
+    }
+}
+
+/// One `/proc/PID/stat` (or `/proc/PID/task/TID/stat`) line: the command name in parentheses, then fields 3 on,
+/// numbered as proc(5) numbers them. Nil when the process or thread has ended.
+public struct ProcStat {
+    public let name: String
+    private let fields: [Substring]
+
+    public init?(path: String) {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+              let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")") else { return nil }
+        name = String(text[text.index(after: open)..<close])
+        // The name may hold spaces and parentheses: the fields start after its last ')'.
+        fields = text[text.index(after: close)...].split(separator: " ")
+    }
+
+    /// Field `number` (proc(5)'s numbering, 3 or more) as an integer.
+    public func int(_ number: Int) -> Int? {
+        number >= 3 && number - 3 < fields.count ? Int(fields[number - 3]) : nil
     }
 }

