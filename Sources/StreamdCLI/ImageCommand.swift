@@ -51,7 +51,7 @@ struct ImageCommand: AsyncParsableCommand {
             FFmpegLog.setQuiet()
             try OutputPath.check(output, overwrite: overwrite, extensions: ["png", "jpg", "jpeg"])
             let library = ModelLibrary.standard(modelsDir: modelOptions.modelsDir)
-            let model = try ModelLoader.load(path: try library.resolve(modelOptions.model))
+            let model = try ModelLoader.load(path: try library.resolve(style.modelName(modelOptions)))
             var picture = try ImageDecoder.decode(path: input)
             if let maxSize, max(picture.width, picture.height) > maxSize {
                 let scale = Double(maxSize) / Double(max(picture.width, picture.height))
@@ -59,7 +59,8 @@ struct ImageCommand: AsyncParsableCommand {
                                                   height: max(1, Int((Double(picture.height) * scale).rounded())))
             }
             let stylizer = try Stylizer(model: model, threads: threads)
-            let options = try style.options(styleNames: model.info.styleNames)
+            let original = picture
+            let options = try style.options(model: model) { original }
             let start = Date()
             let result = try tile.map { try stylizer.stylizeTiled(picture, tile: $0, overlap: overlap, options: options) }
                 ?? stylizer.stylize(picture, options: options)

@@ -62,7 +62,7 @@ struct ModelsCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the built-in model and the models on the search path, with their styles.")
+        static let configuration = CommandConfiguration(abstract: "List the built-in models and the models on the search path, with their styles.")
 
         @Option(name: .customLong("models-dir"), help: "Directory searched first.")
         var modelsDir: String?
@@ -131,7 +131,8 @@ enum ModelSummary {
 
     /// `1` for a single-style model, else the count and the names (`4: wave, scream, wreck, udnie`).
     static func styles(_ m: StyleModel) -> String {
-        m.info.styleNames.isEmpty ? "1" : "\(m.info.styleNames.count): \(m.info.styleNames.joined(separator: ", "))"
+        if m.info.styleEmbeddingSize != nil { return "any painting (--style-image)" }
+        return m.info.styleNames.isEmpty ? "1" : "\(m.info.styleNames.count): \(m.info.styleNames.joined(separator: ", "))"
     }
 
     static func describe(_ m: StyleModel, path: String, format: ModelLoader.Format, width: Int, height: Int) throws -> String {

@@ -117,11 +117,19 @@ struct TranscodeCommand: AsyncParsableCommand {
             FFmpegLog.setQuiet()
             let smoothing = try smoothingSettings()
             try OutputPath.checkVideo(output, overwrite: overwrite)
-            let model = try ModelLoader.load(path: try ModelLibrary.standard(modelsDir: modelOptions.modelsDir).resolve(modelOptions.model))
-            let options = try style.options(styleNames: model.info.styleNames)
-            let reader = try VideoReader(path: input, options: VideoReaderOptions(
+            let model = try ModelLoader.load(path: try ModelLibrary.standard(modelsDir: modelOptions.modelsDir).resolve(style.modelName(modelOptions)))
+            let readerOptions = VideoReaderOptions(
                 threadCount: 2, start: start, duration: duration,
-                sequenceFrameRate: frameRate.map { Rational(Int(($0 * 1000).rounded()), 1000) } ?? Rational(25, 1)))
+                sequenceFrameRate: frameRate.map { Rational(Int(($0 * 1000).rounded()), 1000) } ?? Rational(25, 1))
+            // A painting's strength below 1 moves its embedding towards the video's own, taken from its first frame
+            // (one embedding for the whole video, so the style does not flicker with the content).
+            let options = try style.options(model: model) {
+                guard let first = try VideoReader(path: input, options: readerOptions).nextFrame() else {
+                    throw MediaError(.decodeFailed, path: input, "no video frame to take the content's style embedding from")
+                }
+                return first.image
+            }
+            let reader = try VideoReader(path: input, options: readerOptions)
             let info = reader.info
             let inputSize = PixelSize(width: info.displayWidth, height: info.displayHeight)
             let processing = size.processingSize(input: inputSize)

@@ -21,7 +21,7 @@ extension NativeModelFileTests {
         XCTAssertEqual(out.width, 40)
         XCTAssertEqual(out.height, 30)
         XCTAssertNotEqual(out.pixels, picture.pixels)
-        XCTAssertEqual(emptyLibrary.list().map(\.name), ["default"])
+        XCTAssertEqual(emptyLibrary.list().map(\.name), ["default", "arbitrary"])
         XCTAssertEqual(emptyLibrary.list().first?.path, "builtin:default")
     }
 
@@ -53,7 +53,7 @@ extension NativeModelFileTests {
         try NativeModelFile.write(own, to: file)
         XCTAssertEqual(try emptyLibrary.resolve("default"), file)
         XCTAssertEqual(try ModelLoader.load(path: try emptyLibrary.resolve("default")).info.name, "mine")
-        XCTAssertEqual(emptyLibrary.list().map(\.path), [file], "listed once, where it is")
+        XCTAssertEqual(emptyLibrary.list().map(\.path), ["builtin:arbitrary", file], "listed once, where it is")
         XCTAssertEqual(try emptyLibrary.resolve("builtin:default"), "builtin:default")
         for bad in ["builtin:nosuch", "nosuch"] {
             XCTAssertThrowsError(try emptyLibrary.resolve(bad)) { e in

@@ -257,8 +257,8 @@ final class ONNXImporterTests: XCTestCase {
             XCTAssertEqual(error as? StylizeError,
                            StylizeError(.unsupportedOperator, "\(leaky): unsupported ONNX operator 'LeakyRelu' in node 'lrelu'"))
         }
-        let grouped = try tmp.write(convThen(nil, convAttrs: [.int("group", 3)], weightDims: [3, 1, 3, 3]), "grouped.onnx")
-        assertStylizeError(.unsupportedOperator, path: grouped, contains: "'Conv' in node 'conv': group 3") {
+        let grouped = try tmp.write(convThen(nil, convAttrs: [.int("group", 3)], weightDims: [6, 1, 3, 3]), "grouped.onnx")
+        assertStylizeError(.unsupportedOperator, path: grouped, contains: "'Conv' in node 'conv': group 3 (grouped convolution other than depthwise)") {
             _ = try ONNXImporter.load(path: grouped)
         }
         let dilated = try tmp.write(convThen(nil, convAttrs: [.ints("dilations", [2, 2])]), "dilated.onnx")

@@ -118,14 +118,21 @@ public struct InstanceNormSpec: Codable, Sendable, Equatable {
 }
 
 /// Conditional instance normalisation (Dumoulin et al.): scale and shift are rows [S, C] mixed by the
-/// run's style-weight vector w[S]: `(w·gamma)_c·(x-μ)/√(σ²+ε) + (w·beta)_c`.
+/// run's style-weight vector w[S]: `(w·gamma + gammaBias)_c·(x-μ)/√(σ²+ε) + (w·beta + betaBias)_c`.
+///
+/// The biases are for networks whose w is a style *embedding* rather than a convex mix of trained styles:
+/// Ghiasi et al.'s arbitrary-style transformer computes each layer's scale and shift from the painting's
+/// 100-value embedding by an affine map (a 1×1 convolution with bias), which is exactly these rows and biases.
 public struct ConditionalInstanceNormSpec: Codable, Sendable, Equatable {
     public var gamma: String
     public var beta: String
+    /// Optional per-channel constants [C] added to the mixed scale and shift (absent: zero).
+    public var gammaBias: String?
+    public var betaBias: String?
     public var epsilon: Float
 
-    public init(gamma: String, beta: String, epsilon: Float) {
-        self.gamma = gamma; self.beta = beta; self.epsilon = epsilon
+    public init(gamma: String, beta: String, gammaBias: String? = nil, betaBias: String? = nil, epsilon: Float) {
+        self.gamma = gamma; self.beta = beta; self.gammaBias = gammaBias; self.betaBias = betaBias; self.epsilon = epsilon
     }
 }
 
@@ -160,6 +167,11 @@ public enum Op: Codable, Sendable, Equatable {
     case sigmoid
     /// Max over k×k windows moved by `stride`, no padding (VGG's 2×2/2 pooling).
     case maxPool(kernel: Int, stride: Int)
+    /// Every element limited to `min...max` (MobileNet's ReLU6 is `clip(0, 6)`).
+    case clip(min: Float, max: Float)
+    /// The mean of each channel over H×W: a C×1×1 result (the end of an image-to-vector network such as
+    /// the arbitrary-style predictor).
+    case globalAveragePool
 
     /// A short name for messages and `models info`.
     public var kind: String {
@@ -178,6 +190,8 @@ public enum Op: Codable, Sendable, Equatable {
         case .tanh: "Tanh"
         case .sigmoid: "Sigmoid"
         case .maxPool: "MaxPool"
+        case .clip: "Clip"
+        case .globalAveragePool: "GlobalAveragePool"
         }
     }
 }

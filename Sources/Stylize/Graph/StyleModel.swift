@@ -46,13 +46,18 @@ public struct ModelInfo: Codable, Sendable, Equatable {
     public var sizeMultiple: Int
     /// Free-form provenance and licence notes carried into the native file.
     public var notes: String
+    /// For a network conditioned on a style *embedding* (Ghiasi et al.'s arbitrary-style transformer): the
+    /// embedding's length. Such a model has no named styles; every run is given an embedding, computed from a
+    /// painting by its predictor network (`ArbitraryStyle`). nil for every other model.
+    public var styleEmbeddingSize: Int?
 
     public init(name: String, architecture: String, sourceFormat: String,
                 input: InputTransform, output: OutputTransform,
-                styleNames: [String] = [], sizeMultiple: Int = 4, notes: String = "") {
+                styleNames: [String] = [], sizeMultiple: Int = 4, notes: String = "", styleEmbeddingSize: Int? = nil) {
         self.name = name; self.architecture = architecture; self.sourceFormat = sourceFormat
         self.input = input; self.output = output
         self.styleNames = styleNames; self.sizeMultiple = sizeMultiple; self.notes = notes
+        self.styleEmbeddingSize = styleEmbeddingSize
     }
 
     public var styleCount: Int { styleNames.count }

@@ -8,6 +8,11 @@ package enum Elementwise {
         for i in 0..<n { p[i] = max(p[i], 0) }
     }
 
+    /// y = min(max(x, lo), hi); `y` may equal `x`.
+    static func clip(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int, min lo: Float, max hi: Float) {
+        for i in 0..<n { y[i] = Swift.min(Swift.max(x[i], lo), hi) }
+    }
+
     static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
         for i in 0..<n { y[i] = a[i] + b[i] }
     }

@@ -84,7 +84,7 @@ public struct ModelLibrary: Sendable {
             }
         }
         let builtins = BuiltinModels.names.filter { !seen.contains($0) }.map {
-            Entry(name: $0, path: BuiltinModels.prefix + $0, format: .native)
+            Entry(name: $0, path: BuiltinModels.prefix + $0, format: BuiltinModels.files[$0]!.format)
         }
         return builtins + out
     }

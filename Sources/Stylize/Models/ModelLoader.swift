@@ -10,11 +10,7 @@ public enum ModelLoader {
     }
 
     public static func detect(_ path: String) throws -> Format {
-        if BuiltinModels.isBuiltin(path) {
-            if BuiltinModels.isLossNetwork(path) { return .vgg19 }
-            _ = try BuiltinModels.bytes(atPath: path)
-            return .native
-        }
+        if BuiltinModels.isBuiltin(path) { return try BuiltinModels.file(atPath: path).format }
         let fm = FileManager.default
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: path, isDirectory: &isDir) else {
@@ -47,9 +43,13 @@ public enum ModelLoader {
 
     public static func load(path: String) throws -> StyleModel {
         if BuiltinModels.isBuiltin(path) && !BuiltinModels.isLossNetwork(path) {
-            var model = try NativeModelFile.load(data: Data(try BuiltinModels.bytes(atPath: path)), name: path)
-            // Called by the name it answers to, whatever training run wrote the file.
-            model.info.name = String(path.dropFirst(BuiltinModels.prefix.count))
+            let (bytes, format) = try BuiltinModels.file(atPath: path)
+            let name = String(path.dropFirst(BuiltinModels.prefix.count))
+            var model = format == .onnx ? try ONNXImporter.load(bytes: [UInt8](bytes), path: path)
+                                        : try NativeModelFile.load(data: Data(bytes), name: path)
+            // Called by the name it answers to, whatever training run or converter wrote the file.
+            model.info.name = name
+            if let origin = BuiltinModels.origins[name] { model.info.notes = origin + "; " + model.info.notes }
             return model
         }
         switch try detect(path) {

@@ -118,6 +118,8 @@ package final class Plan: @unchecked Sendable {
     struct CondNormStep {
         var gamma: UnsafeMutablePointer<Float>
         var beta: UnsafeMutablePointer<Float>
+        var gammaBias: UnsafeMutablePointer<Float>? = nil
+        var betaBias: UnsafeMutablePointer<Float>? = nil
         var styles: Int, channels: Int
         var epsilon: Float
         var relu: Bool
@@ -140,6 +142,8 @@ package final class Plan: @unchecked Sendable {
         case tanh(scale: Float, shift: Float)
         case sigmoid
         case maxPool(Int, Int)
+        case clip(Float, Float)
+        case globalAveragePool
     }
 
     struct Instruction {
@@ -342,7 +346,9 @@ package final class Plan: @unchecked Sendable {
                     throw fail(node, "has \(gs[0]) styles where an earlier layer has \(multiStyle)")
                 }
                 multiStyle = gs[0]
-                step = .condNorm(CondNormStep(gamma: g, beta: b, styles: gs[0], channels: gs[1], epsilon: n.epsilon, relu: false))
+                step = .condNorm(CondNormStep(gamma: g, beta: b, gammaBias: try vector(node, n.gammaBias, length: gs[1]),
+                                              betaBias: try vector(node, n.betaBias, length: gs[1]),
+                                              styles: gs[0], channels: gs[1], epsilon: n.epsilon, relu: false))
             case .relu: step = .relu
             case .add:
                 // A residual block's normalised branch is added as it is normalised (either side: + commutes).
@@ -376,6 +382,10 @@ package final class Plan: @unchecked Sendable {
             case .maxPool(let k, let s):
                 guard k >= 1, s >= 1 else { throw fail(node, "kernel and stride must be at least 1") }
                 step = .maxPool(k, s)
+            case .clip(let lo, let hi):
+                guard lo <= hi else { throw fail(node, "minimum \(lo) is above maximum \(hi)") }
+                step = .clip(lo, hi)
+            case .globalAveragePool: step = .globalAveragePool
             }
             let out = next
             next += 1

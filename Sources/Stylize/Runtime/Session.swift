@@ -121,6 +121,11 @@ public final class Session {
     func resolvedStyle(_ weights: [Float]?) throws -> [Float] {
         let n = plan.styleCount
         guard n > 0 else { return [] }
+        if weights == nil, model.info.styleEmbeddingSize != nil {
+            // Shapes and costs do not depend on the embedding.
+            if dryRun { return Array(repeating: 0, count: n) }
+            throw StylizeError(.invalidArgument, "model \(model.info.name) takes any painting as its style and needs a style picture's embedding")
+        }
         guard let weights else { return [1] + Array(repeating: 0, count: n - 1) }
         guard weights.count == n else {
             throw StylizeError(.invalidArgument, "model \(model.info.name) has \(n) styles, got a style vector of \(weights.count)")
@@ -236,8 +241,8 @@ public final class Session {
                                   epsilon: n.epsilon, relu: n.relu)
         case .conditional(let n):
             guard n.channels == channels else { throw fail(ins, "input has \(channels) channels, normalisation parameters have \(n.channels)") }
-            var scale = [Float](repeating: 0, count: n.channels)
-            var shift = [Float](repeating: 0, count: n.channels)
+            var scale = n.gammaBias.map { Array(UnsafeBufferPointer(start: $0, count: n.channels)) } ?? [Float](repeating: 0, count: n.channels)
+            var shift = n.betaBias.map { Array(UnsafeBufferPointer(start: $0, count: n.channels)) } ?? [Float](repeating: 0, count: n.channels)
             for s in 0..<n.styles where style[s] != 0 {
                 for c in 0..<n.channels {
                     scale[c] += style[s] * n.gamma[s * n.channels + c]
@@ -680,6 +685,22 @@ public final class Session {
             if dryRun { return y }
             pool.parallelFor(x.c) { c in
                 Elementwise.maxPool(x.ptr + c * x.plane, h: x.h, w: x.w, kernel: k, stride: s, into: y.ptr + c * y.plane)
+            }
+            return y
+        case .clip(let lo, let hi):
+            let y = inPlace ? x : alloc(x.c, x.h, x.w)
+            if dryRun { return y }
+            Session.chunked(x.count, pool: pool) { Elementwise.clip(x.ptr + $0, into: y.ptr + $0, $1, min: lo, max: hi) }
+            return y
+        case .globalAveragePool:
+            let y = alloc(x.c, 1, 1)
+            if dryRun { return y }
+            let plane = x.plane
+            pool.parallelFor(x.c) { c in
+                var sum = 0.0
+                let p = x.ptr + c * plane
+                for i in 0..<plane { sum += Double(p[i]) }
+                y.ptr[c] = Float(sum / Double(plane))
             }
             return y
         }

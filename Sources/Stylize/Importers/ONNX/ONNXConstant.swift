@@ -397,8 +397,37 @@ enum ConstantFolder {
         "Unsqueeze", "Squeeze", "Concat", "Slice", "Gather", "Shape", "Size", "Expand", "Range", "Where",
         "Add", "Sub", "Mul", "Div", "Pow", "Min", "Max", "Equal", "Less", "Greater", "Not",
         "Neg", "Abs", "Sqrt", "Reciprocal", "Exp", "Log", "Floor", "Ceil", "Relu", "Sigmoid", "Tanh",
-        "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
+        "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "DequantizeLinear",
     ]
+
+    /// An int8/uint8/int32 weight made float exactly as ONNX defines it, `(x - zeroPoint) · scale` in float32,
+    /// with one scale (and zero point) for the tensor or one per slice along `axis`. This is how int8 "QDQ"
+    /// files (tf2onnx, onnxruntime's quantiser) store weights; streamd folds them once at import and computes
+    /// in float32.
+    static func dequantize(_ x: ConstTensor, scale: ConstTensor, zeroPoint: ConstTensor?, axis: Int) throws -> ConstTensor {
+        guard !x.isFloat else { throw FoldError.invalid("DequantizeLinear of a floating-point tensor") }
+        let q = try x.ints()
+        let scales = try scale.floatValues()
+        let zeros = try zeroPoint.map { try $0.ints() } ?? Array(repeating: 0, count: scales.count)
+        guard zeros.count == scales.count, !scales.isEmpty else {
+            throw FoldError.invalid("DequantizeLinear has \(scales.count) scales and \(zeros.count) zero points")
+        }
+        var out = [Float](repeating: 0, count: q.count)
+        if scales.count == 1 {
+            for i in q.indices { out[i] = Float(q[i] - zeros[0]) * scales[0] }
+        } else {
+            let a = axis < 0 ? axis + x.shape.count : axis
+            guard a >= 0, a < x.shape.count, x.shape[a] == scales.count else {
+                throw FoldError.invalid("DequantizeLinear: \(scales.count) scales along axis \(axis) of a \(x.shape) tensor")
+            }
+            let inner = x.shape[(a + 1)...].reduce(1, *)
+            for i in q.indices {
+                let k = (i / inner) % scales.count
+                out[i] = Float(q[i] - zeros[k]) * scales[k]
+            }
+        }
+        return ConstTensor(shape: x.shape, floats: out)
+    }
 
     /// `inputs[i]` is nil for an omitted optional input. Returns one tensor per node output.
     static func evaluate(_ node: ONNXNodeProto, _ inputs: [ConstTensor?]) throws -> [ConstTensor] {
@@ -424,6 +453,8 @@ enum ConstantFolder {
             return [try constantAttribute(node)]
         case "Identity":
             return [try input(0)]
+        case "DequantizeLinear":
+            return [try dequantize(try input(0), scale: try input(1), zeroPoint: optionalInput(2), axis: try intAttr("axis", 1))]
         case "ConstantOfShape":
             let shape = try input(0).ints()
             let count = try CheckedMath.checkedCount(shape)

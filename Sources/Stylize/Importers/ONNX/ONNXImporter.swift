@@ -5,7 +5,9 @@ import Foundation
 /// Supported: the operators of fast style-transfer networks as written by the Core ML → ONNX converter
 /// (opset 7 with ImageScaler, Crop, Affine; Johnson's models) and by `torch.onnx.export` (opset 9–18, with
 /// decomposed instance norm, conditional instance norm driven by a style-weight input, pad amounts and slice
-/// bounds computed from constants and shapes). Everything that does not depend on the image is evaluated at
+/// bounds computed from constants and shapes), and by tf2onnx (N×H×W×C inputs and outputs, TensorFlow's
+/// batch-normalisation decomposition, int8 "QDQ" weights, which are dequantised exactly at import, with the
+/// simulated 8-bit rounding of activations dropped: streamd computes in float32). Everything that does not depend on the image is evaluated at
 /// import time; the result is a size-independent graph.
 ///
 /// Model description (`ModelInfo`) defaults, for files that do not say otherwise:
@@ -13,7 +15,9 @@ import Foundation
 ///   `Image.BitmapPixelFormat` is `Bgr8` (Windows ML convention);
 /// - value range 0..255; when the metadata `Image.NominalPixelRange` is `Normalized_0_1`, or the network
 ///   ends in a Sigmoid, 0..1 (input scale 1/255, output scale 255); `Normalized_1_1` gives -1..1;
-/// - architecture "conditional-in-S" for a conditional-norm model with S styles (named style0…), else
+/// - architecture "arbitrary-style-transformer" for a network whose second input is a style embedding
+///   (N×1×1×S: Magenta's arbitrary-style transformer as tf2onnx writes it); "conditional-in-S" for a
+///   conditional-norm model with S styles (named style0…), else
 ///   "johnson-torch" when the author is Justin Johnson or the doc names fast-neural-style, else "onnx";
 /// - name: the file name without extension; sizeMultiple: the network's total downsampling factor.
 public enum ONNXImporter {
@@ -51,7 +55,8 @@ public enum ONNXImporter {
             case .instanceNorm(let s):
                 if let a = s.scale { used.insert(a) }
                 if let b = s.shift { used.insert(b) }
-            case .conditionalInstanceNorm(let s): used.insert(s.gamma); used.insert(s.beta)
+            case .conditionalInstanceNorm(let s):
+                used.formUnion([s.gamma, s.beta] + [s.gammaBias, s.betaBias].compactMap { $0 })
             default: break
             }
         }
@@ -101,8 +106,12 @@ public enum ONNXImporter {
         }
 
         var styleNames: [String] = []
+        var embedding: Int?
         let architecture: String
-        if translator.usesConditionalNorm, let s = translator.styleCount {
+        if translator.styleIsEmbedding, let s = translator.styleCount {
+            architecture = "arbitrary-style-transformer"
+            embedding = s
+        } else if translator.usesConditionalNorm, let s = translator.styleCount {
             styleNames = (0..<s).map { "style\($0)" }
             architecture = "conditional-in-\(s)"
         } else if metadata["author"] == "Justin Johnson" || model.docString.contains("fast-neural-style") {
@@ -119,7 +128,8 @@ public enum ONNXImporter {
 
         let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         return ModelInfo(name: name, architecture: architecture, sourceFormat: "onnx", input: input, output: output,
-                         styleNames: styleNames, sizeMultiple: downsamplingFactor(graph), notes: notes.joined(separator: "; "))
+                         styleNames: styleNames, sizeMultiple: downsamplingFactor(graph), notes: notes.joined(separator: "; "),
+                         styleEmbeddingSize: embedding)
     }
 
     /// The largest total stride between the input and any activation: frames padded to a multiple of it

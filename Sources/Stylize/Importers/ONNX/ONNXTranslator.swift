@@ -11,6 +11,10 @@ struct ONNXTranslator {
     enum Value {
         /// An activation computed by the IR graph (N=1, C×H×W), by its IR value name.
         case tensor(String)
+        /// The same activation seen by the ONNX graph as N×H×W×C: the image input of a TensorFlow export
+        /// (tf2onnx), until the Transpose to N×C×H×W, and the result after the Transpose back. The IR keeps
+        /// C×H×W throughout; only the axes of the ops in between are permuted.
+        case nhwc(String)
         /// Known at import time.
         case constant(ConstTensor)
         /// The style-weight input w[S].
@@ -19,16 +23,23 @@ struct ONNXTranslator {
         case styleColumn
         /// w[s]·M[s, c], shape [S, C], before the sum over styles.
         case styleProduct(ConstTensor)
-        /// Σ_s w[s]·M[s, c]: a per-channel vector known only at run time; `shape` is its ONNX shape.
-        case styleMix(ConstTensor, shape: [Int])
+        /// Σ_s w[s]·M[s, c] (+ bias_c): a per-channel vector known only at run time; `shape` is its ONNX shape.
+        case styleMix(StyleRows, shape: [Int])
         /// A step of mean/variance normalisation of the activation `source`.
         case norm(source: String, stage: NormStage)
+    }
+
+    /// Rows [S, C] mixed by the style weights, plus an optional constant per channel (an affine map of a
+    /// style embedding, such as the 1×1 convolutions with bias that compute Ghiasi et al.'s norm parameters).
+    struct StyleRows {
+        var rows: ConstTensor
+        var bias: [Float]?
     }
 
     enum NormScale {
         case constant([Float])
         /// Rows [S, C] mixed by the style weights.
-        case style(ConstTensor)
+        case style(StyleRows)
     }
 
     /// The stages of `scale·(x-mean(x))/sqrt(var(x)+eps) + shift` as exporters decompose it.
@@ -36,6 +47,16 @@ struct ONNXTranslator {
         case mean, centered, squared, variance
         case varianceEps(Float), std(Float), invStd(Float), normalized(Float)
         case scaled(Float, NormScale)
+        // TensorFlow's `batch_normalization(x, mean, var, beta, gamma)` as tf2onnx writes it:
+        // x·(γ/σ) + (β − μ·γ/σ), the factor γ/σ computed first.
+        /// γ/σ, with γ from the style weights.
+        case invStdScaled(Float, StyleRows)
+        /// μ·γ/σ.
+        case meanScaled(Float, StyleRows)
+        /// β − μ·γ/σ.
+        case shiftTerm(Float, gamma: StyleRows, beta: StyleRows)
+        /// x·γ/σ.
+        case inputScaled(Float, StyleRows)
 
         var name: String {
             switch self {
@@ -48,6 +69,10 @@ struct ONNXTranslator {
             case .invStd: "1 / standard deviation"
             case .normalized: "normalised"
             case .scaled: "normalised and scaled"
+            case .invStdScaled: "scale / standard deviation"
+            case .meanScaled: "mean × scale / standard deviation"
+            case .shiftTerm: "shift − mean × scale / standard deviation"
+            case .inputScaled: "x × scale / standard deviation"
             }
         }
     }
@@ -76,6 +101,10 @@ struct ONNXTranslator {
     private(set) var styleInput: String?
     private(set) var styleCount: Int?
     private(set) var usesConditionalNorm = false
+    /// The style input is an N×1×1×S (or N×S×1×1) embedding, not a vector of style weights.
+    private(set) var styleIsEmbedding = false
+    /// The image input is laid out N×H×W×C.
+    private(set) var imageIsNHWC = false
 
     /// The ONNX node being translated, for messages.
     private var node = ONNXNodeProto()
@@ -129,7 +158,7 @@ struct ONNXTranslator {
         }
         let output: String
         switch outValue {
-        case .tensor(let name): output = name
+        case .tensor(let name), .nhwc(let name): output = name
         case .norm(_, let stage):
             do {
                 output = try materialize(outputInfo.name)
@@ -168,9 +197,26 @@ struct ONNXTranslator {
     private mutating func classifyInputs() throws {
         let real = graph.inputs.filter { values[$0.name] == nil }
         var image: ONNXValueInfo?
+        /// N×1×1×S or N×S×1×1 with S ≠ 3: a style embedding (a second rank-4 input).
+        func embeddingSize(_ info: ONNXValueInfo) -> Int? {
+            guard let dims = info.dims, dims.count == 4 else { return nil }
+            let v = dims.map { d -> Int? in if case .value(let x) = d, x > 0, x <= 100_000 { Int(x) } else { nil } }
+            guard v[0] == 1 || v[0] == nil else { return nil }
+            if v[1] == 1, v[2] == 1, let s = v[3], s != 3 { return s }
+            if v[2] == 1, v[3] == 1, let s = v[1], s != 3 { return s }
+            return nil
+        }
         for info in real {
             let rank = info.dims?.count
-            if rank == 1 && real.count > 1 {
+            if real.count > 1, let s = embeddingSize(info) {
+                guard styleInput == nil else {
+                    throw StylizeError(.invalidGraph, "\(path): more than one style input ('\(styleInput!)', '\(info.name)')")
+                }
+                styleInput = info.name
+                styleCount = s
+                styleIsEmbedding = true
+                values[info.name] = .styleWeights
+            } else if rank == 1 && real.count > 1 {
                 guard styleInput == nil else {
                     throw StylizeError(.invalidGraph, "\(path): more than one rank-1 input ('\(styleInput!)', '\(info.name)')")
                 }
@@ -205,14 +251,16 @@ struct ONNXTranslator {
             }
             shape = ActivationShape(c: known(dims[1]), h: known(dims[2]), w: known(dims[3]))
             if let c = shape.c, c != 3 {
-                if shape.w == 3 {
-                    throw StylizeError(.shapeMismatch, "\(path): image input '\(image.name)' is laid out N×H×W×C; only N×C×H×W models are supported")
+                guard known(dims[3]) == 3 else {
+                    throw StylizeError(.invalidGraph, "\(path): image input '\(image.name)' has \(c) channels; expected 3")
                 }
-                throw StylizeError(.invalidGraph, "\(path): image input '\(image.name)' has \(c) channels; expected 3")
+                // N×H×W×C (TensorFlow's layout): the graph transposes it to N×C×H×W itself.
+                imageIsNHWC = true
+                shape = ActivationShape(c: 3, h: known(dims[1]), w: known(dims[2]))
             }
         }
         if shape.c == nil { shape.c = 3 }
-        values[image.name] = .tensor(image.name)
+        values[image.name] = imageIsNHWC ? .nhwc(image.name) : .tensor(image.name)
         shapes[image.name] = shape
         irNames.insert(image.name)
     }
@@ -250,6 +298,7 @@ struct ONNXTranslator {
         switch v {
         case .tensor(let name): return name
         case .norm: return try materialize(node.inputs[i])
+        case .nhwc: throw unsupported("input '\(node.inputs[i])' is laid out N×H×W×C here; only Pad and a Transpose to N×C×H×W are supported on it")
         case .constant: throw unsupported("input '\(node.inputs[i])' is a constant where an activation is expected")
         default: throw unsupported("input '\(node.inputs[i])' is derived from the style weights where an activation is expected")
         }
@@ -386,6 +435,13 @@ struct ONNXTranslator {
         switch node.opType {
         case "Identity", "Dropout":
             define(try requiredValue(0))
+        case "QuantizeLinear", "DequantizeLinear":
+            // Simulated 8-bit activations (a Q/DQ pair around a value) are dropped: streamd computes in float32.
+            // Weights never reach here: a DequantizeLinear of a constant was folded above.
+            define(try requiredValue(0))
+        case "Transpose": try transpose()
+        case "Clip": try clip()
+        case "GlobalAveragePool": try globalAveragePool()
         case "Conv": try conv()
         case "ConvTranspose": try convTranspose()
         case "InstanceNormalization": try instanceNormalization()
@@ -416,12 +472,14 @@ struct ONNXTranslator {
     // MARK: - Convolutions
 
     private mutating func conv() throws {
+        if case .styleWeights = try requiredValue(0) { return try styleConv() }
         let x = try activation(0)
         let w = try constant(1, "weight")
         let bias = try optionalConstant(2, "bias")
         guard w.shape.count == 4 else { throw unsupported("weight of shape \(w.shape); only 2-D convolutions are supported") }
         let group = try intAttr("group", 1)
-        guard group == 1 else { throw unsupported("group \(group) (grouped or depthwise convolution)") }
+        let depthwise = group > 1 && group == w.shape[0] && w.shape[1] == 1 && (shapes[x]?.c ?? group) == group
+        guard group == 1 || depthwise else { throw unsupported("group \(group) (grouped convolution other than depthwise)") }
         let (dh, dw) = try pairAttr("dilations", 1)
         guard dh == 1, dw == 1 else { throw unsupported("dilations [\(dh), \(dw)]") }
         let (sh, sw) = try pairAttr("strides", 1)
@@ -431,7 +489,7 @@ struct ONNXTranslator {
             throw invalid("kernel_shape \(k) does not match weight shape \(w.shape)")
         }
         let xs = shapes[x] ?? ActivationShape()
-        if let c = xs.c, c != inC { throw invalid("weight expects \(inC) input channels, the input has \(c)") }
+        if let c = xs.c, c != inC * group { throw invalid("weight expects \(inC * group) input channels, the input has \(c)") }
         if let b = bias, b.count != outC { throw invalid("bias has \(b.count) values for \(outC) output channels") }
 
         let padding: ConvPadding
@@ -467,9 +525,26 @@ struct ONNXTranslator {
                                   w: outSize(xs.w, kw, sw, pads.left, pads.right))
         let spec = Conv2DSpec(weight: try addWeight(w, role: "weight"),
                               bias: try bias.map { try addWeight($0, role: "bias", shape: [outC]) },
-                              strideH: sh, strideW: sw, padding: padding, padMode: .zero)
+                              strideH: sh, strideW: sw, padding: padding, padMode: .zero, groups: depthwise ? group : nil)
         try emit(.conv2d(spec), inputs: [x], shape: out)
         define(.tensor(nodes.last!.output))
+    }
+
+    /// A 1×1 convolution of the style embedding (weight [C, S, 1, 1], bias [C]): the per-channel parameters
+    /// Σ_s e[s]·W[c, s] + b[c] of a conditional normalisation, kept symbolic as style rows W^T.
+    private mutating func styleConv() throws {
+        let w = try constant(1, "weight")
+        let bias = try optionalConstant(2, "bias")
+        guard let s = styleCount, w.shape.count == 4, w.shape[1] == s, w.shape[2] == 1, w.shape[3] == 1, try intAttr("group", 1) == 1 else {
+            throw unsupported("convolution of the style input with weight \(w.shape); only a 1×1 map of the whole embedding is supported")
+        }
+        let c = w.shape[0]
+        let v = try w.floatValues()
+        var rows = [Float](repeating: 0, count: s * c)
+        for o in 0..<c { for k in 0..<s { rows[k * c + o] = v[o * s + k] } }
+        let b = try bias.map { try $0.floatValues() }
+        if let b, b.count != c { throw invalid("bias has \(b.count) values for \(c) output channels") }
+        define(.styleMix(StyleRows(rows: ConstTensor(shape: [s, c], floats: rows), bias: b), shape: [1, c, 1, 1]))
     }
 
     /// ONNX ConvTranspose into the size-independent scatter form of the IR: a full output of
@@ -596,8 +671,7 @@ struct ONNXTranslator {
             op = .instanceNorm(InstanceNormSpec(scale: try addWeight(ConstTensor(shape: [g.count], floats: g), role: "scale"),
                                                 shift: nil, epsilon: eps))
         case .scaled(let eps, .style(let g)):
-            let zeros = ConstTensor(shape: g.shape, floats: Array(repeating: 0, count: g.count))
-            op = .conditionalInstanceNorm(try conditionalSpec(gamma: g, beta: zeros, epsilon: eps, source: source))
+            op = .conditionalInstanceNorm(try conditionalSpec(gamma: g, beta: zeroRows(like: g), epsilon: eps, source: source))
         default:
             throw unsupported("its input '\(onnxName)' is an incomplete instance-normalisation pattern (\(stage.name))")
         }
@@ -606,12 +680,20 @@ struct ONNXTranslator {
         return out
     }
 
-    private mutating func conditionalSpec(gamma: ConstTensor, beta: ConstTensor, epsilon: Float,
+    private func zeroRows(like g: StyleRows) -> StyleRows {
+        StyleRows(rows: ConstTensor(shape: g.rows.shape, floats: Array(repeating: 0, count: g.rows.count)), bias: nil)
+    }
+
+    private mutating func conditionalSpec(gamma g: StyleRows, beta b: StyleRows, epsilon: Float,
                                           source: String) throws -> ConditionalInstanceNormSpec {
+        let gamma = g.rows, beta = b.rows
         guard gamma.shape.count == 2, gamma.shape == beta.shape else {
             throw invalid("conditional norm parameters of shapes \(gamma.shape) and \(beta.shape); expected [styles, channels]")
         }
         let (s, c) = (gamma.shape[0], gamma.shape[1])
+        for bias in [g.bias, b.bias].compactMap({ $0 }) where bias.count != c {
+            throw invalid("conditional norm bias has \(bias.count) values for \(c) channels")
+        }
         if let known = styleCount, known != s {
             throw invalid("conditional norm parameters have \(s) style rows, the style-weight input has \(known)")
         }
@@ -621,7 +703,10 @@ struct ONNXTranslator {
         styleCount = s
         usesConditionalNorm = true
         return ConditionalInstanceNormSpec(gamma: try addWeight(gamma, role: "gamma"),
-                                           beta: try addWeight(beta, role: "beta"), epsilon: epsilon)
+                                           beta: try addWeight(beta, role: "beta"),
+                                           gammaBias: try g.bias.map { try addWeight(ConstTensor(shape: [c], floats: $0), role: "gammaBias") },
+                                           betaBias: try b.bias.map { try addWeight(ConstTensor(shape: [c], floats: $0), role: "betaBias") },
+                                           epsilon: epsilon)
     }
 
     // MARK: - Element-wise
@@ -728,6 +813,28 @@ struct ONNXTranslator {
             let spec = try conditionalSpec(gamma: g, beta: beta, epsilon: eps, source: src)
             try emit(.conditionalInstanceNorm(spec), inputs: [src], shape: shapes[src] ?? ActivationShape())
             return define(.tensor(nodes.last!.output))
+        case ("Mul", .norm(let src, .invStd(let eps)), .styleMix(let g, let shape)),
+             ("Mul", .styleMix(let g, let shape), .norm(let src, .invStd(let eps))):
+            guard let c = shapes[src]?.c, isPerChannel(shape, channels: c) else {
+                throw unsupported("style-dependent scale of shape \(shape) is not per-channel")
+            }
+            return define(.norm(source: src, stage: .invStdScaled(eps, g)))
+        case ("Mul", .norm(let s1, .mean), .norm(let s2, .invStdScaled(let eps, let g))) where s1 == s2,
+             ("Mul", .norm(let s2, .invStdScaled(let eps, let g)), .norm(let s1, .mean)) where s1 == s2:
+            return define(.norm(source: s1, stage: .meanScaled(eps, g)))
+        case ("Sub", .styleMix(let beta, let shape), .norm(let src, .meanScaled(let eps, let g))):
+            guard let c = shapes[src]?.c, isPerChannel(shape, channels: c) else {
+                throw unsupported("style-dependent shift of shape \(shape) is not per-channel")
+            }
+            return define(.norm(source: src, stage: .shiftTerm(eps, gamma: g, beta: beta)))
+        case ("Mul", .tensor(let x), .norm(let src, .invStdScaled(let eps, let g))) where x == src,
+             ("Mul", .norm(let src, .invStdScaled(let eps, let g)), .tensor(let x)) where x == src:
+            return define(.norm(source: src, stage: .inputScaled(eps, g)))
+        case ("Add", .norm(let s1, .inputScaled(let eps, let g)), .norm(let s2, .shiftTerm(_, _, let beta))) where s1 == s2,
+             ("Add", .norm(let s2, .shiftTerm(_, _, let beta)), .norm(let s1, .inputScaled(let eps, let g))) where s1 == s2:
+            let spec = try conditionalSpec(gamma: g, beta: beta, epsilon: eps, source: s1)
+            try emit(.conditionalInstanceNorm(spec), inputs: [s1], shape: shapes[s1] ?? ActivationShape())
+            return define(.tensor(nodes.last!.output))
         case ("Mul", .styleColumn, .constant(let m)), ("Mul", .constant(let m), .styleColumn):
             return define(.styleProduct(try styleMatrix(m)))
         default:
@@ -804,8 +911,7 @@ struct ONNXTranslator {
             return true
         case .scaled(let eps, .style(let g)):
             // A style-dependent scale with a fixed shift: conditional norm without shift, then the shift.
-            let zeros = ConstTensor(shape: g.shape, floats: Array(repeating: 0, count: g.count))
-            let spec = try conditionalSpec(gamma: g, beta: zeros, epsilon: eps, source: source)
+            let spec = try conditionalSpec(gamma: g, beta: zeroRows(like: g), epsilon: eps, source: source)
             let normed = try emit(.conditionalInstanceNorm(spec), inputs: [source],
                                   output: freshName((node.outputs.first ?? "") + "#norm"), suffix: "/norm", shape: shape)
             try emitAffine(normed, scale: [1], shift: try channelValues(shift, channels: channels))
@@ -877,7 +983,7 @@ struct ONNXTranslator {
         let axes = try reductionAxes() ?? []
         guard axes == [0] || axes == [-2] else { throw unsupported("ReduceSum over axes \(axes) of a style product") }
         let c = m.shape[1]
-        define(.styleMix(m, shape: try intAttr("keepdims", 1) == 1 ? [1, c] : [c]))
+        define(.styleMix(StyleRows(rows: m, bias: nil), shape: try intAttr("keepdims", 1) == 1 ? [1, c] : [c]))
     }
 
     /// w[S] @ M[S, C]: the style mix written as a matrix product.
@@ -888,7 +994,7 @@ struct ONNXTranslator {
         if let s = styleCount, s != m.shape[0] {
             throw invalid("matrix has \(m.shape[0]) rows for \(s) style weights")
         }
-        define(.styleMix(m, shape: [m.shape[1]]))
+        define(.styleMix(StyleRows(rows: m, bias: nil), shape: [m.shape[1]]))
     }
 
     /// Shape-only changes of the style-weight quantities (never of activations, which stay N×C×H×W).
@@ -899,6 +1005,27 @@ struct ONNXTranslator {
             let axes = try optionalConstant(1, "axes").map { try $0.ints() } ?? intsAttr("axes") ?? []
             guard axes == [1] || axes == [-1] else { throw unsupported("Unsqueeze of the style weights on axes \(axes)") }
             define(.styleColumn)
+        case ("Reshape", .styleWeights) where styleIsEmbedding:
+            // The embedding's layout changes ([1,1,1,S] ↔ [1,S,1,1]); its S values stay in order.
+            let target = try constant(1, "shape").ints()
+            guard target.filter({ $0 != 1 }) == [styleCount ?? -1] else {
+                throw unsupported("Reshape of the style embedding to \(target)")
+            }
+            define(.styleWeights)
+        case ("Reshape", .norm(let src, let stage)):
+            // Per-channel statistics moved between [1,C,1,1] layouts (tf2onnx's transposes of the moments).
+            let target = try constant(1, "shape").ints()
+            guard let c = shapes[src]?.c, isPerChannel(target, channels: c) else {
+                throw unsupported("Reshape of the normalisation step '\(stage.name)' to \(target)")
+            }
+            define(.norm(source: src, stage: stage))
+        case ("Reshape", .tensor(let x)) where shapes[x]?.h == 1 && shapes[x]?.w == 1:
+            // A C×1×1 activation (after a global pooling) as [1,C,1,1] or [1,1,1,C]: the same values in the same order.
+            let target = try constant(1, "shape").ints()
+            guard let c = shapes[x]?.c, target.filter({ $0 != 1 }) == [c] || (c == 1 && target.allSatisfy { $0 == 1 }) else {
+                throw unsupported("Reshape of a \(shapes[x]?.c ?? 0)×1×1 activation to \(target)")
+            }
+            define(.tensor(x))
         case (_, .styleMix(let m, let shape)):
             let count = shape.reduce(1, *)
             let template = ConstTensor(shape: shape, floats: Array(repeating: 0, count: count))
@@ -970,7 +1097,10 @@ struct ONNXTranslator {
     }
 
     private mutating func pad() throws {
-        let x = try activation(0)
+        let nhwc: Bool
+        if case .nhwc = try requiredValue(0) { nhwc = true } else { nhwc = false }
+        let x: String
+        if case .nhwc(let name) = try requiredValue(0) { x = name } else { x = try activation(0) }
         let modeName = stringAttr("mode", "constant")
         let mode: PadMode
         switch modeName {
@@ -995,14 +1125,73 @@ struct ONNXTranslator {
         if let t = try optionalConstant(3, "axes") { axes = try t.ints().map { try ShapeMath.axis($0, rank: 4) } }
         guard amounts.count == 2 * axes.count else { throw invalid("\(amounts.count) pad amounts for \(axes.count) axes") }
         var begin = [0, 0, 0, 0], end = [0, 0, 0, 0]
+        // N×H×W×C axes to N×C×H×W ones.
+        let irAxis = nhwc ? [0, 2, 3, 1] : [0, 1, 2, 3]
         for (k, a) in axes.enumerated() {
-            begin[a] = amounts[k]
-            end[a] = amounts[k + axes.count]
+            begin[irAxis[a]] = amounts[k]
+            end[irAxis[a]] = amounts[k + axes.count]
         }
         guard begin[0] == 0, end[0] == 0, begin[1] == 0, end[1] == 0 else {
             throw unsupported("padding of the batch or channel axis (pads \(amounts))")
         }
         try padOrCrop(x, begin: (begin[2], begin[3]), end: (end[2], end[3]), mode: mode)
+        if nhwc, case .tensor(let padded)? = values[node.outputs[0]] { values[node.outputs[0]] = .nhwc(padded) }
+    }
+
+    /// Only the two layout changes of a TensorFlow export: N×H×W×C → N×C×H×W after the input and back
+    /// before the output. Neither moves data in the IR, which is C×H×W throughout.
+    private mutating func transpose() throws {
+        let perm = intsAttr("perm") ?? []
+        switch (try requiredValue(0), perm) {
+        case (.nhwc(let x), [0, 3, 1, 2]): define(.tensor(x))
+        case (.tensor(let x), [0, 2, 3, 1]): define(.nhwc(x))
+        case (.norm, [0, 2, 3, 1]): define(.nhwc(try activation(0)))
+        default: throw unsupported("Transpose with perm \(perm) of an activation")
+        }
+    }
+
+    private mutating func clip() throws {
+        let x = try activation(0)
+        // Opset 11+: bounds as optional inputs; before: attributes.
+        var lo = -Float.infinity, hi = Float.infinity
+        if node.inputs.count > 1 || node.attribute("min") == nil && node.attribute("max") == nil {
+            if let c = try optionalConstant(1, "min") { lo = try scalarValue(c, "min") }
+            if let c = try optionalConstant(2, "max") { hi = try scalarValue(c, "max") }
+        } else {
+            lo = try floatAttr("min", -.infinity)
+            hi = try floatAttr("max", .infinity)
+        }
+        guard lo <= hi else { throw invalid("minimum \(lo) is above maximum \(hi)") }
+        let op: Op = lo == 0 && hi == .infinity ? .relu : .clip(min: lo, max: hi)
+        try emit(op, inputs: [x], shape: shapes[x] ?? ActivationShape())
+        define(.tensor(nodes.last!.output))
+    }
+
+    /// The per-channel mean over H×W: the first step of a decomposed normalisation (its mean, or its variance
+    /// of the squared deviations), otherwise a C×1×1 activation.
+    private mutating func globalAveragePool() throws {
+        switch try requiredValue(0) {
+        case .norm(let src, .squared): return define(.norm(source: src, stage: .variance))
+        case .tensor(let x) where meanFeedsNormalisation():
+            return define(.norm(source: x, stage: .mean))
+        default:
+            let x = try activation(0)
+            try emit(.globalAveragePool, inputs: [x], shape: ActivationShape(c: shapes[x]?.c, h: 1, w: 1))
+            define(.tensor(nodes.last!.output))
+        }
+    }
+
+    /// Whether the mean computed by the current node feeds a normalisation: a later node subtracts it (through
+    /// reshapes and quantisation pairs) from something. A look-ahead, as a mean that nothing subtracts is the
+    /// C×1×1 result of an image-to-vector network.
+    private func meanFeedsNormalisation() -> Bool {
+        guard let mean = node.outputs.first else { return false }
+        var names: Set<String> = [mean]
+        for n in graph.nodes.dropFirst(nodeIndex + 1) where n.inputs.contains(where: names.contains) {
+            if n.opType == "Sub", n.inputs.count == 2, names.contains(n.inputs[1]) { return true }
+            if ["Reshape", "QuantizeLinear", "DequantizeLinear", "Identity"].contains(n.opType) { names.formUnion(n.outputs) }
+        }
+        return false
     }
 
     /// The experimental opset-1 Crop: `border` is [left, top, right, bottom] (ONNX operator docs, IR 3).
@@ -1117,8 +1306,10 @@ struct ONNXTranslator {
             case .maxPool(let k, let s):
                 guard s == 1 else { return nil }
                 q = 1 - k
-            case .instanceNorm, .conditionalInstanceNorm, .relu, .add, .scalarAffine, .channelAffine, .tanh, .sigmoid:
+            case .instanceNorm, .conditionalInstanceNorm, .relu, .add, .scalarAffine, .channelAffine, .tanh, .sigmoid, .clip:
                 break
+            case .globalAveragePool:
+                return nil
             }
             // value = a·current + b = a·(p·input + q) + b
             let (aq, o1) = a.multipliedReportingOverflow(by: q)

