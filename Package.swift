@@ -99,9 +99,11 @@ let package = Package(
         .target(name: "ServeConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         // Talking to systemd: sd_notify over $NOTIFY_SOCKET.
         .target(name: "Systemd", swiftSettings: swiftSettings),
-        // The live daemon's data plane: sources, the stylize stage with live style switching, sinks, reconnects.
+        // The live daemon's data plane: sources, the stylize stage with live style switching (and the paintings
+        // turned into style embeddings, cached by content), sinks, reconnects.
         .target(name: "Live", dependencies: [
             "Pipeline", "Decode", "Encode", "Stylize", "ServeConfig", "Temporal",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ], swiftSettings: pixelSwiftSettings),

@@ -9,5 +9,5 @@ swift build -c release --product streamd >&2
 if [ ! -x "$here/.venv/bin/python" ]; then
   python3 -m venv "$here/.venv" >&2 || /usr/bin/python3 -m venv "$here/.venv" >&2
 fi
-"$here/.venv/bin/pip" install --quiet --disable-pip-version-check onnxruntime numpy >&2
+"$here/.venv/bin/pip" install --quiet --disable-pip-version-check onnxruntime onnx numpy >&2
 exec "$here/.venv/bin/python" "$here/peers.py" "$@"

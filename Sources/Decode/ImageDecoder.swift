@@ -1,4 +1,5 @@
 import CFFmpeg
+import Foundation
 import FFmpegSupport
 public import Pipeline
 
@@ -111,6 +112,44 @@ public enum ImageDecoder {
         let cause = lastError.map { " (\($0.text))" } ?? ""
         throw MediaError(.decodeFailed, path: path, "no picture could be decoded\(cause)",
                          detail: lastError?.detail ?? "\(codecName): no frame before end of file")
+    }
+
+    /// Decodes a picture uploaded as bytes (an HTTP body), by content: the bytes go through a private temporary
+    /// file without an extension (the demuxer is chosen by what the bytes are, never by a name a client picked),
+    /// removed at once. Pictures of more than `maxPixels` are refused after decoding (a small PNG can unpack to
+    /// gigabytes).
+    ///
+    /// - Throws: `UploadError.notAPicture` for bytes that are no still picture, `.tooManyPixels` (with the size)
+    ///   for one too large, or the file system's error for the temporary file.
+    public static func decode(upload: [UInt8], maxPixels: Int) throws -> RGBImage {
+        guard !upload.isEmpty else { throw UploadError.empty }
+        let fm = FileManager.default
+        let directory = fm.temporaryDirectory.appendingPathComponent("streamd-upload-\(UUID().uuidString)")
+        try fm.createDirectory(at: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        defer { try? fm.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("upload")
+        try Data(upload).write(to: file)
+        let picture: RGBImage
+        do { picture = try decode(path: file.path) } catch { throw UploadError.notAPicture }
+        guard picture.width * picture.height <= maxPixels else {
+            throw UploadError.tooManyPixels(width: picture.width, height: picture.height, limit: maxPixels)
+        }
+        return picture
+    }
+
+    /// Why uploaded bytes were not decoded (the HTTP answers: 400, 415, 413).
+    public enum UploadError: Error, Equatable, CustomStringConvertible {
+        case empty
+        case notAPicture
+        case tooManyPixels(width: Int, height: Int, limit: Int)
+
+        public var description: String {
+            switch self {
+            case .empty: "the body is empty: send the picture as the request body (curl --data-binary @photo.jpg)"
+            case .notAPicture: "the body is not a picture streamd can read (JPEG, PNG, WebP, BMP, …)"
+            case .tooManyPixels(let w, let h, let limit): "the picture has \(w)x\(h) pixels, more than \(limit / 1_000_000) megapixels"
+            }
+        }
     }
 
     /// `image` scaled to `width`×`height` with libswscale (see `PictureResizer`, which a stage resizing every

@@ -23,10 +23,17 @@ public struct PipelineSnapshot: Sendable, Codable, Equatable {
         public var styleName: String?
         public var styleIndex: Int?
         public var styleMix: [String: Double]?
+        /// The painting of a network that takes any painting.
+        public var styleImage: Painting?
         public var strength: Double
         public var preserveColor: Bool
         public var smoothing: Smoothing
         public var generation: Int
+    }
+    public struct Painting: Sendable, Codable, Equatable {
+        /// `StyleEmbeddings.Painting.id` (`GET /v1/styles/ID/thumbnail`).
+        public var id: String
+        public var label: String
     }
     public struct Smoothing: Sendable, Codable, Equatable {
         /// 0 when off.
@@ -97,10 +104,13 @@ public struct LiveEnvironment: Sendable {
     /// Reconnect back-off: first delay and cap.
     public var backoffInitial: Duration
     public var backoffCap: Duration
+    /// The service's paintings, turned into style embeddings once each (they outlive pipelines and reloads).
+    public var embeddings: StyleEmbeddings
 
-    public init(modelDirectories: [String], logger: Logger, metrics: any MetricsFactory,
+    public init(modelDirectories: [String], logger: Logger, metrics: any MetricsFactory, embeddings: StyleEmbeddings = StyleEmbeddings(),
                 backoffInitial: Duration = .milliseconds(500), backoffCap: Duration = .seconds(10)) {
         self.modelDirectories = modelDirectories; self.logger = logger; self.metrics = metrics
+        self.embeddings = embeddings
         self.backoffInitial = backoffInitial; self.backoffCap = backoffCap
     }
 }
@@ -158,7 +168,8 @@ public final class LivePipeline: @unchecked Sendable {
         logger[metadataKey: "pipeline.name"] = .string(config.name)
         self.logger = logger
         let library = LiveStyle.library(modelDirectories: environment.modelDirectories)
-        style = LiveStyle(try LiveStyle.load(config.style, library: library))
+        style = LiveStyle(try LiveStyle.load(config.style, library: library, embeddings: environment.embeddings),
+                          embeddings: environment.embeddings)
         metrics = LiveMetrics(pipeline: config.name, factory: environment.metrics)
         outputSnapshots = config.outputs.map {
             let name: String = switch $0.target {
@@ -190,6 +201,7 @@ public final class LivePipeline: @unchecked Sendable {
             lastError: lastError,
             style: .init(model: current.modelName, styleName: index.flatMap { names.indices.contains($0) ? names[$0] : nil },
                          styleIndex: index, styleMix: mix,
+                         styleImage: current.painting.map { .init(id: $0.id, label: $0.label) },
                          strength: current.config.strength, preserveColor: current.config.preserveColor,
                          smoothing: .init(strength: current.config.smoothing.strength, mode: current.config.smoothing.mode.rawValue),
                          generation: current.generation),

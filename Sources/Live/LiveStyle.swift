@@ -9,6 +9,9 @@ public struct StyleChange: Sendable, Equatable {
     public var styleName: String?
     public var styleIndex: Int?
     public var styleMix: [StyleWeight]?
+    /// A painting already known to the service's `StyleEmbeddings`, by id: the style of a network that takes
+    /// any painting (switching to the built-in arbitrary-style network if the current model cannot take one).
+    public var styleImage: String?
     public var strength: Double?
     public var preserveColor: Bool?
     /// Temporal smoothing from the next frame on. A change of smoothing alone keeps the smoothing history; a change
@@ -16,8 +19,9 @@ public struct StyleChange: Sendable, Equatable {
     public var smoothing: SmoothingConfig?
 
     public init(model: String? = nil, styleName: String? = nil, styleIndex: Int? = nil, styleMix: [StyleWeight]? = nil,
-                strength: Double? = nil, preserveColor: Bool? = nil, smoothing: SmoothingConfig? = nil) {
+                styleImage: String? = nil, strength: Double? = nil, preserveColor: Bool? = nil, smoothing: SmoothingConfig? = nil) {
         self.model = model; self.styleName = styleName; self.styleIndex = styleIndex; self.styleMix = styleMix
+        self.styleImage = styleImage
         self.strength = strength; self.preserveColor = preserveColor; self.smoothing = smoothing
     }
 }
@@ -43,6 +47,8 @@ public final class LiveStyle: @unchecked Sendable {
         public var modelPath: String
         public var config: StyleConfig
         public var options: StyleOptions
+        /// The painting a network that takes any painting applies (nil for every other model).
+        public var painting: StyleEmbeddings.Painting?
     }
 
     private let lock = NSLock()
@@ -51,8 +57,13 @@ public final class LiveStyle: @unchecked Sendable {
     /// style per frame never wait for a model to load.
     private let changes = NSLock()
     private var value: Current
+    /// The service's paintings (shared by every pipeline, kept across reloads).
+    let embeddings: StyleEmbeddings
 
-    init(_ value: Current) { self.value = value }
+    init(_ value: Current, embeddings: StyleEmbeddings) {
+        self.value = value
+        self.embeddings = embeddings
+    }
 
     public var current: Current { lock.lock(); defer { lock.unlock() }; return value }
 
@@ -75,6 +86,11 @@ public final class LiveStyle: @unchecked Sendable {
             } catch {
                 return ConfigIssue(location: file, path: "pipelines.\(pipeline.name).model", message: "\(error)")
             }
+            if let file = pipeline.style.styleImage {
+                guard FileManager.default.isReadableFile(atPath: file) else {
+                    return ConfigIssue(location: file, path: "pipelines.\(pipeline.name).style_image", message: "\(file): no such readable file")
+                }
+            }
             guard let name = pipeline.style.styleName else { return nil }
             do {
                 _ = try StyleOptions.styleIndex(named: name, in: try ModelLoader.load(path: path).info.styleNames)
@@ -86,12 +102,32 @@ public final class LiveStyle: @unchecked Sendable {
     }
 
     /// Builds the initial style of a pipeline. Config models may be any path (the config is the admin's).
-    static func load(_ config: StyleConfig, library: ModelLibrary) throws -> Current {
+    static func load(_ config: StyleConfig, library: ModelLibrary, embeddings: StyleEmbeddings) throws -> Current {
         let path = try library.resolve(config.model)
         let model = try ModelLoader.load(path: path)
         try checkRunnable(model, name: config.model)
-        let options = try options(for: config, styleNames: model.info.styleNames)
-        return Current(generation: 0, look: 0, model: model, modelName: config.model, modelPath: path, config: config, options: options)
+        let painting = try config.styleImage.map { try embeddings.add(path: $0) }
+        let options = try options(for: config, model: model, painting: painting)
+        return Current(generation: 0, look: 0, model: model, modelName: config.model, modelPath: path, config: config, options: options,
+                       painting: painting)
+    }
+
+    /// The options for `config` on `model`: a painting's embedding for a network that takes any painting (which
+    /// needs one, and no trained-style choice), else the trained styles chosen.
+    static func options(for config: StyleConfig, model: StyleModel, painting: StyleEmbeddings.Painting?) throws -> StyleOptions {
+        guard model.info.styleEmbeddingSize != nil else {
+            if painting != nil { throw StyleError("model '\(config.model)' cannot take a painting as its style (style_image needs a network such as the built-in 'arbitrary')") }
+            return try options(for: config, styleNames: model.info.styleNames)
+        }
+        guard let painting else { throw StyleError("model '\(config.model)' takes any painting as its style: give one (style_image)") }
+        if config.styleName != nil || config.styleIndex != nil || config.styleMix != nil {
+            throw StyleError("style, style_index and style_mix choose among a model's trained styles; model '\(config.model)' takes a painting (style_image)")
+        }
+        var options = try Self.options(for: config, styleNames: [])
+        // Live, the strength blends pixels with the frame as for every model (the content's own embedding,
+        // Magenta's way for still pictures, would change with every frame).
+        options.styleWeights = painting.embedding
+        return options
     }
 
     static func options(for config: StyleConfig, styleNames: [String]) throws -> StyleOptions {
@@ -153,6 +189,16 @@ public final class LiveStyle: @unchecked Sendable {
         let old = current
         var config = old.config
         var model = old.model, modelPath = old.modelPath, modelName = old.modelName
+        var painting = old.painting
+        var change = change
+        if let id = change.styleImage {
+            guard let known = embeddings.painting(id: id) else {
+                throw StyleError("no painting '\(id)' is known: upload it first (POST /v1/styles with the picture as the body)")
+            }
+            painting = known
+            // A painting needs a network that takes one: the built-in arbitrary-style network unless one is named.
+            if change.model == nil && old.model.info.styleEmbeddingSize == nil { change.model = BuiltinModels.arbitraryName }
+        }
         if let name = change.model, name != old.modelName {
             modelPath = try Self.resolveInside(name, directories: modelDirectories)
             do { model = try ModelLoader.load(path: modelPath) } catch {
@@ -165,6 +211,7 @@ public final class LiveStyle: @unchecked Sendable {
             config.styleName = nil
             config.styleIndex = nil
             config.styleMix = nil
+            if model.info.styleEmbeddingSize == nil { painting = nil }
         }
         if let strength = change.strength {
             guard strength >= 0, strength <= 1, strength.isFinite else { throw StyleError("strength must be between 0 and 1, got \(strength)") }
@@ -185,11 +232,11 @@ public final class LiveStyle: @unchecked Sendable {
             config.styleIndex = change.styleIndex
             config.styleMix = change.styleMix
         }
-        let options = try Self.options(for: config, styleNames: model.info.styleNames)
+        let options = try Self.options(for: config, model: model, painting: painting)
         lock.lock(); defer { lock.unlock() }
         let looksDifferent = modelPath != old.modelPath || options != old.options
         value = Current(generation: value.generation + 1, look: value.look + (looksDifferent ? 1 : 0), model: model, modelName: modelName, modelPath: modelPath,
-                        config: config, options: options)
+                        config: config, options: options, painting: painting)
         return value
     }
 

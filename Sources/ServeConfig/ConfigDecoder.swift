@@ -96,7 +96,7 @@ struct ConfigDecoder {
 
     // MARK: pipelines
 
-    static let pipelineKeys = ["source", "model", "style", "style_index", "style_mix", "strength", "preserve_color", "max_size",
+    static let pipelineKeys = ["source", "model", "style", "style_index", "style_mix", "style_image", "strength", "preserve_color", "max_size",
                                "smoothing", "workers", "threads", "max_latency", "outputs"]
 
     func decodePipeline(_ name: String, _ node: Node, _ path: ConfigPath) -> PipelineConfig? {
@@ -107,14 +107,16 @@ struct ConfigDecoder {
             source = nil
         }
 
-        // No `model:` means the built-in model (or a models directory's own `default`).
-        var model: String? = StyleConfig.defaultModel
+        // No `model:` means the built-in model (or a models directory's own `default`); with `style_image:`, the
+        // built-in arbitrary-style network.
+        var model: String? = f.has("style_image") ? StyleConfig.arbitraryModel : StyleConfig.defaultModel
         if let n = f["model"] { model = r.string(n, path + "model").map { $0.contains("/") ? r.resolvePath($0) : $0 } }
         var style = StyleConfig(model: model ?? "")
         if let n = f["style"] { style.styleName = r.string(n, path + "style") }
         if let n = f["style_index"], let v = r.int(n, path + "style_index", 0...1023) { style.styleIndex = v }
         if let n = f["style_mix"] { style.styleMix = decodeStyleMix(n, path + "style_mix") }
-        let choices = ["style", "style_index", "style_mix"].filter { f.has($0) }
+        if let n = f["style_image"] { style.styleImage = r.string(n, path + "style_image").map { r.resolvePath($0) } }
+        let choices = ["style", "style_index", "style_mix", "style_image"].filter { f.has($0) }
         if choices.count > 1 {
             r.report(path + choices[1], f[choices[1]], "\(choices.joined(separator: " and ")) are exclusive: set one")
         }

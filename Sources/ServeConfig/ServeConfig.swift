@@ -117,6 +117,9 @@ public struct StyleConfig: Sendable, Equatable {
     /// The model of a pipeline without `model:`: the one built into streamd (Stylize's
     /// `BuiltinModels.defaultName`), unless a models directory holds a model of that name.
     public static let defaultModel = "default"
+    /// The model of a pipeline with `style_image:` and without `model:`: the built-in arbitrary-style network
+    /// (Stylize's `BuiltinModels.arbitraryName`).
+    public static let arbitraryModel = "arbitrary"
 
     /// A model name on the search path, or a path (anything with a `/`).
     public var model: String
@@ -126,6 +129,9 @@ public struct StyleConfig: Sendable, Equatable {
     public var styleIndex: Int?
     /// Blend of styles (index → weight, weights ≥ 0, normalised when applied), sorted by index.
     public var styleMix: [StyleWeight]?
+    /// A picture file (a painting) as the style of a network that takes any painting (`style_image:`); exclusive
+    /// with the three above.
+    public var styleImage: String?
     public var strength: Double = 1
     public var preserveColor = false
     /// Scale frames down so the longer side is at most this many pixels before stylizing.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Decode
 import Foundation
 import Stylize
 
@@ -29,6 +30,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("style-index"), help: "Style of a multi-style model (0-based).")
     var styleIndex: Int?
 
+    @Option(name: .customLong("style-image"), help: "A painting as the style (the arbitrary-style network, which is then the model unless --model names another that takes one); the predictor's time for it is reported too.")
+    var styleImage: String?
+
     @Flag(help: "Print one JSON object on one line instead of a table.")
     var json = false
 
@@ -46,10 +50,29 @@ struct BenchCommand: AsyncParsableCommand {
         try await runReportingErrors {
             let (w, h) = parseSize(size)!
             let library = ModelLibrary.standard(modelsDir: modelOptions.modelsDir)
-            let model = try ModelLoader.load(path: try library.resolve(modelOptions.model))
+            let modelName = styleImage != nil && modelOptions.model == BuiltinModels.defaultName ? BuiltinModels.arbitraryName : modelOptions.model
+            let model = try ModelLoader.load(path: try library.resolve(modelName))
             let session = try Session(model: model, threads: threads)
             session.recordTimings = layers
-            let style = try StyleOptions.styleWeights(index: styleIndex, name: styleName, mix: nil, styleNames: model.info.styleNames)
+            var style: [Float]?
+            var predictorMs: Double?
+            if model.info.styleEmbeddingSize != nil {
+                guard let styleImage else { throw ValidationError("model \(model.info.name) takes any painting as its style: give one with --style-image") }
+                if styleName != nil || styleIndex != nil { throw ValidationError("--style and --style-index choose among a model's trained styles, not with --style-image") }
+                // The predictor's cost for one painting: the square picture made, then the network (median of 5).
+                let predictor = try StylePredictor.builtin(threads: threads)
+                let square = try StylePicture.load(path: styleImage, size: StylePredictor.inputSize)
+                var runs: [Double] = []
+                for _ in 0..<6 {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    style = try predictor.embedding(of: square)
+                    runs.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+                }
+                predictorMs = medianOf(Array(runs.dropFirst()))
+            } else {
+                if styleImage != nil { throw ValidationError("model \(model.info.name) cannot take a style picture: --style-image needs a network that takes any painting (such as the built-in 'arbitrary')") }
+                style = try StyleOptions.styleWeights(index: styleIndex, name: styleName, mix: nil, styleNames: model.info.styleNames)
+            }
             let m = max(1, model.info.sizeMultiple)
             let hp = (h + m - 1) / m * m, wp = (w + m - 1) / m * m
             let input = Tensor(shape: [3, hp, wp], data: syntheticFrame(height: hp, width: wp, transform: model.info.input))
@@ -92,6 +115,7 @@ struct BenchCommand: AsyncParsableCommand {
                     "ms_per_frame": round3(median), "ms_min": round3(sorted.first!), "ms_max": round3(sorted.last!),
                     "fps": round3(fps), "gflops": round3(gflops), "macs_per_frame": macs,
                 ].merging(layers ? ["layers": layerRows] : [:]) { a, _ in a }
+                    .merging(predictorMs.map { ["predictor_ms": round3($0)] } ?? [:]) { a, _ in a }
                 let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             } else {
@@ -101,6 +125,7 @@ struct BenchCommand: AsyncParsableCommand {
                 print(String(format: "ms/frame     %.1f median, %.1f min, %.1f max over %d runs", median, sorted.first!, sorted.last!, iterations))
                 print(String(format: "frames/s     %.2f", fps))
                 print(String(format: "GFLOP/s      %.1f (%.2f GMAC per frame)", gflops, Double(macs) / 1e9))
+                if let predictorMs { print(String(format: "predictor    %.1f ms per painting (once per painting, not per frame)", predictorMs)) }
                 if layers {
                     print("")
                     func pad(_ s: String, _ n: Int) -> String { s.count >= n ? String(s.prefix(n)) : s + String(repeating: " ", count: n - s.count) }

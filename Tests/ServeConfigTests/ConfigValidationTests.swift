@@ -144,6 +144,21 @@ final class ConfigValidationTests: XCTestCase {
         XCTAssertNil(config.pipelines.first?.style.styleIndex)
     }
 
+    /// `style_image:` names a painting (resolved beside the file) for the built-in arbitrary-style network when no
+    /// `model:` is given; it is one more way to choose a style, so it excludes the others.
+    func testStyleImageChoosesThePaintingAndTheArbitraryNetwork() throws {
+        let yaml = "pipelines:\n  cam1:\n    source: {url: rtsp://h/c}\n    style_image: paintings/wave.jpg\n    outputs: [{url: rtmp://h/a/b}]\n"
+        XCTAssertEqual(problems(yaml), [])
+        let config = try ConfigLoader.parse(yaml: yaml, fileName: "streamd.yml", baseDirectory: "/etc/streamd", environment: [:], overrides: [])
+        XCTAssertEqual(config.pipelines.first?.style.model, "arbitrary")
+        XCTAssertEqual(config.pipelines.first?.style.styleImage, "/etc/streamd/paintings/wave.jpg")
+        let named = try ConfigLoader.parse(yaml: yaml.replacingOccurrences(of: "    style_image", with: "    model: mine\n    style_image"),
+                                           fileName: "streamd.yml", baseDirectory: "/etc/streamd", environment: [:], overrides: [])
+        XCTAssertEqual(named.pipelines.first?.style.model, "mine")
+        assertProblem(yaml.replacingOccurrences(of: "    style_image", with: "    style: wave\n    style_image"),
+                      "streamd.yml:5:18: pipelines.cam1.style_image: style and style_image are exclusive: set one")
+    }
+
     func testOutputProblems() {
         func output(_ o: String) -> String {
             "pipelines:\n  cam1:\n    source: {url: rtsp://h/cam}\n    model: udnie\n    outputs:\n" + o

@@ -26,18 +26,6 @@ final class WebAPITests: XCTestCase {
         return serve
     }
 
-    /// The error body the README promises: a JSON object with one `error` string on one line.
-    func assertOneLineError(_ r: ServeProcess.BinaryResponse, _ status: Int, containing text: String,
-                            file: StaticString = #filePath, line: UInt = #line) throws {
-        XCTAssertEqual(r.status, status, r.text, file: file, line: line)
-        let object = try JSONSerialization.jsonObject(with: r.body) as? [String: Any]
-        let message = try XCTUnwrap(object?["error"] as? String, "no error message in \(r.text)", file: file, line: line)
-        XCTAssertEqual(object?.count, 1, r.text, file: file, line: line)
-        XCTAssertFalse(message.contains("\n"), message, file: file, line: line)
-        XCTAssertTrue(message.contains(text), "'\(message)' does not mention '\(text)'", file: file, line: line)
-        XCTAssertEqual(r.header("Content-Type"), "application/json", file: file, line: line)
-    }
-
     func testStylizeAnswersBadInputWithOneLineJSONErrors() throws {
         let dir = try temporaryDirectory("stylize-bad")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -91,7 +79,9 @@ final class WebAPITests: XCTestCase {
         XCTAssertGreaterThan(difference, 20, "the stylized picture is too close to the original")
 
         let models = try serve.request("GET", "/v1/models").json()["models"] as? [[String: Any]] ?? []
-        XCTAssertEqual(Set(models.compactMap { $0["name"] as? String }), ["default", "la_muse", "mathura", "matilde_perez", "matta", "rain_princess", "scream", "udnie", "wave", "wreck"])
+        XCTAssertEqual(Set(models.compactMap { $0["name"] as? String }), ["default", "arbitrary", "la_muse", "mathura", "matilde_perez", "matta", "rain_princess", "scream", "udnie", "wave", "wreck"])
+        XCTAssertEqual(models.filter { $0["takes_painting"] as? Bool == true }.compactMap { $0["name"] as? String }, ["arbitrary"])
+        try assertOneLineError(try serve.send("GET", "/v1/models/arbitrary/thumbnail"), 400, containing: "takes any painting")
         let thumbnail = try serve.send("GET", "/v1/models/wave/thumbnail")
         XCTAssertEqual(thumbnail.status, 200, thumbnail.text)
         XCTAssertEqual(Array(thumbnail.body.prefix(3)), [0xFF, 0xD8, 0xFF])
@@ -235,4 +225,16 @@ extension ServeProcess {
         guard done.wait(timeout: .now() + 35) == .success else { task.cancel(); throw Failure("\(method) \(path): no answer within 35 s") }
         return try result.get()
     }
+}
+
+/// The error body the README promises: a JSON object with one `error` string on one line.
+func assertOneLineError(_ r: ServeProcess.BinaryResponse, _ status: Int, containing text: String,
+                        file: StaticString = #filePath, line: UInt = #line) throws {
+    XCTAssertEqual(r.status, status, r.text, file: file, line: line)
+    let object = try JSONSerialization.jsonObject(with: r.body) as? [String: Any]
+    let message = try XCTUnwrap(object?["error"] as? String, "no error message in \(r.text)", file: file, line: line)
+    XCTAssertEqual(object?.count, 1, r.text, file: file, line: line)
+    XCTAssertFalse(message.contains("\n"), message, file: file, line: line)
+    XCTAssertTrue(message.contains(text), "'\(message)' does not mention '\(text)'", file: file, line: line)
+    XCTAssertEqual(r.header("Content-Type"), "application/json", file: file, line: line)
 }

@@ -255,4 +255,48 @@ final class WebPageTests: XCTestCase {
         try browser.screenshot().write(to: shot)
         print("web page: screenshot saved to \(shot.path)")
     }
+
+    /// A painting chosen on the page becomes a tile with its thumbnail, switches the live pipeline to it (the API
+    /// says so, and the preview's colours change), and is offered for the picture upload.
+    func testAPaintingChosenOnThePageBecomesTheLiveStyle() throws {
+        let (serve, browser, dir) = try open("web-painting", height: 1400)
+        defer { browser.close(); try? FileManager.default.removeItem(at: dir) }
+        let painting = dir.appendingPathComponent("scream.jpg")
+        try PaintingServeTests.painting("scream", in: dir).write(to: painting)
+        try browser.waitUntil("the style tiles", timeout: 30, "return document.querySelectorAll('#styles .tile').length === 13;")
+        var before = try preview(browser)
+        for _ in 0..<3 { let p = try waitForPreview(browser, beyond: before.frames); before.mean = zip(before.mean, p.mean).map { ($0 + $1) / 2 } }
+        try enterToken(browser, ServeProcess.token)
+        try browser.type("#painting-file", painting.path)
+        try serve.waitFor("the pipeline to take the painting", timeout: 60, poll: 0.1) {
+            let s = try self.style(serve)
+            return s["model"] as? String == "arbitrary" && (s["style_image"] as? [String: Any])?["label"] as? String == "scream.jpg"
+        }
+        try browser.waitUntil("the painting's tile, marked, with its thumbnail", timeout: 20, """
+            const tile = document.querySelector('#paintings .tile[data-painting]');
+            const image = tile && tile.querySelector('img');
+            return tile && tile.getAttribute('aria-pressed') === 'true' && image.complete && image.naturalWidth > 0;
+            """)
+        let deadline = Date().addingTimeInterval(45)
+        var last = before, changed = false
+        while Date() < deadline && !changed {
+            last = try waitForPreview(browser, beyond: last.frames, timeout: 5)
+            changed = last.distance(to: before) > 25
+        }
+        XCTAssertTrue(changed, "the preview still looks like before: mean \(last.mean) against \(before.mean)")
+        XCTAssertEqual(try browser.run("return document.querySelector('#picture-style').selectedOptions[0].textContent;") as? String,
+                       "painting · scream.jpg")
+        XCTAssertTrue((try browser.run("return document.querySelector('.pipeline[data-name=lobby] .style-line').textContent;") as? String ?? "")
+            .contains("painting scream.jpg"))
+        XCTAssertEqual(try browser.run("return document.querySelector('#styles-error').textContent;") as? String, "")
+        try assertNoConsoleErrors(browser)
+        // A picture that is no painting: the page says so and the pipeline keeps its painting.
+        let text = dir.appendingPathComponent("notes.png")
+        try Data("not a picture".utf8).write(to: text)
+        try browser.type("#painting-file", text.path)
+        try browser.waitUntil("the error line", timeout: 20, "return document.querySelector('#styles-error').textContent.includes('not a picture');")
+        XCTAssertEqual((try style(serve)["style_image"] as? [String: Any])?["label"] as? String, "scream.jpg")
+        let shot = try artifactsDirectory().appendingPathComponent("web-page-painting.png")
+        try browser.screenshot().write(to: shot)
+    }
 }

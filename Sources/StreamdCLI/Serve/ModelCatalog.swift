@@ -27,6 +27,8 @@ final class ModelCatalog: @unchecked Sendable {
         var styles: [String]
         /// Why the model cannot be used (it does not load), if it cannot.
         var error: String?
+        /// It takes any painting as its style (`POST /v1/styles`), not trained styles.
+        var takesPainting = false
         fileprivate var path: String
         fileprivate var stamp: Date?
     }
@@ -72,7 +74,8 @@ final class ModelCatalog: @unchecked Sendable {
         do { model = try ModelLoader.load(path: found.path) } catch {
             throw CatalogError(.unusable, "model '\(name)' cannot be loaded: \(error)")
         }
-        let entry = Entry(name: name, format: found.format.rawValue, styles: model.info.styleNames, error: nil, path: found.path, stamp: stamp)
+        let entry = Entry(name: name, format: found.format.rawValue, styles: model.info.styleNames, error: nil,
+                          takesPainting: model.info.styleEmbeddingSize != nil, path: found.path, stamp: stamp)
         lock.withLock {
             entries[found.path] = entry
             loaded.removeAll { $0.path == found.path }
@@ -99,6 +102,9 @@ final class ModelCatalog: @unchecked Sendable {
     /// A small JPEG of `ThumbnailPicture` in this style, made once per model file and style and then kept.
     func thumbnail(model name: String, style: Int?) throws -> [UInt8] {
         let (entry, model) = try model(named: name)
+        if entry.takesPainting {
+            throw CatalogError(.badStyle, "model '\(name)' takes any painting as its style: its pictures are the paintings' (GET /v1/styles/ID/thumbnail)")
+        }
         let modelKey = "\(entry.path)|\(entry.stamp?.timeIntervalSince1970 ?? 0)"
         let key = "\(modelKey)|\(style ?? -1)"
         if let cached = lock.withLock({ thumbnails[key] }) { return cached }
@@ -131,7 +137,11 @@ final class ModelCatalog: @unchecked Sendable {
         let stamp = Self.stamp(path)
         if let known = lock.withLock({ entries[path] }), known.stamp == stamp, known.name == name { return known }
         var entry = Entry(name: name, format: format.rawValue, styles: [], error: nil, path: path, stamp: stamp)
-        do { entry.styles = try ModelLoader.load(path: path).info.styleNames } catch { entry.error = "\(error)" }
+        do {
+            let info = try ModelLoader.load(path: path).info
+            entry.styles = info.styleNames
+            entry.takesPainting = info.styleEmbeddingSize != nil
+        } catch { entry.error = "\(error)" }
         lock.withLock { entries[path] = entry }
         return entry
     }

@@ -1,12 +1,15 @@
 import Decode
 import Encode
 import Foundation
+import Live
 import Pipeline
 import Stylize
 
 /// One `POST /v1/stylize`: the query's choices, checked before any work is done.
 struct PictureRequest: Sendable {
     var model: String
+    /// A painting known to the service (`POST /v1/styles`), by id: the style of a network that takes any painting.
+    var styleImage: String?
     var style: Int?
     /// A style chosen by name (`style=wave`), resolved against the model once it is known.
     var styleName: String?
@@ -21,12 +24,18 @@ struct PictureRequest: Sendable {
     /// Reads `model`, `style`, `strength`, `preserve_color`, `max_size` and `format` (jpeg or png).
     /// - Throws: `PictureJobError.badRequest` naming the parameter.
     static func parse(_ query: [String: String]) throws(PictureJobError) -> PictureRequest {
-        let known: Set<String> = ["model", "style", "strength", "preserve_color", "max_size", "format"]
+        let known: Set<String> = ["model", "style", "style_image", "strength", "preserve_color", "max_size", "format"]
         if let unknown = query.keys.sorted().first(where: { !known.contains($0) }) {
             throw .badRequest("unknown parameter '\(unknown)' (expected \(known.sorted().joined(separator: ", ")))")
         }
-        guard let model = query["model"], !model.isEmpty else { throw .badRequest("the model parameter is missing (?model=NAME, see GET /v1/models)") }
+        let styleImage = query["style_image"]
+        if let id = styleImage, id.isEmpty || id.count > 64 { throw .badRequest("style_image must be a painting's id from POST /v1/styles") }
+        // With a painting and no model: the built-in arbitrary-style network.
+        guard let model = query["model"] ?? styleImage.map({ _ in BuiltinModels.arbitraryName }), !model.isEmpty else {
+            throw .badRequest("the model parameter is missing (?model=NAME, see GET /v1/models)")
+        }
         var request = PictureRequest(model: model)
+        request.styleImage = styleImage
         if let s = query["style"] {
             if let v = Int(s) {
                 guard v >= 0 else { throw .badRequest("style must be a style index (0, 1, …) or a style's name, got '\(s)'") }
@@ -74,7 +83,8 @@ enum PictureJob {
     /// Pictures with more pixels than this are refused after decoding (a small PNG can unpack to gigabytes).
     static let maxPixels = 50_000_000
 
-    static func run(_ upload: [UInt8], _ request: PictureRequest, catalog: ModelCatalog) throws -> (bytes: [UInt8], width: Int, height: Int) {
+    static func run(_ upload: [UInt8], _ request: PictureRequest, catalog: ModelCatalog,
+                    embeddings: StyleEmbeddings) throws -> (bytes: [UInt8], width: Int, height: Int) {
         let (entry, model): (ModelCatalog.Entry, StyleModel)
         do { (entry, model) = try catalog.model(named: request.model) } catch {
             throw PictureJobError(status: error.code == .notFound ? 404 : 400, description: error.description)
@@ -87,22 +97,46 @@ enum PictureJob {
             }
             style = index
         }
-        let weights: [Float]?
+        var weights: [Float]?
         do { weights = try ModelCatalog.styleWeights(style, of: entry) } catch {
             throw PictureJobError(status: 400, description: error.description)
         }
-        var picture = try decode(upload)
-        guard picture.width * picture.height <= maxPixels else {
-            throw PictureJobError(status: 413, description: "the picture has \(picture.width)x\(picture.height) pixels, more than \(maxPixels / 1_000_000) megapixels")
+        var painting: StyleEmbeddings.Painting?
+        switch (entry.takesPainting, request.styleImage) {
+        case (true, let id?):
+            guard request.style == nil, request.styleName == nil else {
+                throw PictureJobError.badRequest("style chooses among a model's trained styles; model '\(entry.name)' takes a painting (style_image)")
+            }
+            guard let known = embeddings.painting(id: id) else {
+                throw PictureJobError(status: 404, description: "no painting '\(id)' is known: upload it first (POST /v1/styles)")
+            }
+            painting = known
+        case (true, nil):
+            throw PictureJobError.badRequest("model '\(entry.name)' takes any painting as its style: give style_image=ID (POST /v1/styles uploads one)")
+        case (false, _?):
+            throw PictureJobError.badRequest("model '\(entry.name)' cannot take a painting as its style (style_image needs a network such as 'arbitrary')")
+        case (false, nil):
+            break
         }
+        var picture = try decode(upload)
         let (width, height) = StylizeSize.fit(width: picture.width, height: picture.height, maxSide: request.maxSize)
         if width != picture.width || height != picture.height {
             picture = try ImageDecoder.resize(picture, width: width, height: height)
         }
+        var strength = request.strength
+        if let painting {
+            // A still picture: the painting's embedding moved towards the photo's own, as `streamd image` does.
+            weights = painting.embedding
+            if strength < 1 {
+                let own = try embeddings.embedding(of: picture)
+                weights = try StylePredictor.blend([painting.embedding, own], weights: [strength, 1 - strength])
+                strength = 1
+            }
+        }
         let stylized: RGBImage
         do {
             let stylizer = try Stylizer(model: model, threads: 1)
-            stylized = try stylizer.stylize(picture, options: StyleOptions(styleWeights: weights, strength: request.strength,
+            stylized = try stylizer.stylize(picture, options: StyleOptions(styleWeights: weights, strength: strength,
                                                                           preserveColor: request.preserveColor))
         } catch {
             throw PictureJobError(status: 500, description: "model '\(request.model)' failed: \(error)")
@@ -111,17 +145,20 @@ enum PictureJob {
         return (try ImageEncoder.encoded(stylized, as: request.format, quality: quality), width, height)
     }
 
-    /// The upload decoded by content (the decoder reads files, so it goes through a private temporary file that
-    /// is removed at once). Anything that is not a still picture is a 415.
+    /// The upload decoded by content (`ImageDecoder.decode(upload:)`), its refusals as HTTP answers.
     static func decode(_ upload: [UInt8]) throws -> RGBImage {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("streamd-upload-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-        defer { try? FileManager.default.removeItem(at: directory) }
-        // No extension: the demuxer is chosen by content, never by a name the client picked.
-        let file = directory.appendingPathComponent("upload")
-        try Data(upload).write(to: file)
-        do { return try ImageDecoder.decode(path: file.path) } catch {
-            throw PictureJobError(status: 415, description: "the body is not a picture streamd can read (JPEG, PNG, WebP, BMP, …)")
+        do { return try ImageDecoder.decode(upload: upload, maxPixels: maxPixels) } catch let e as ImageDecoder.UploadError {
+            throw PictureJobError(status: e.httpStatus, description: e.description)
+        }
+    }
+}
+
+extension ImageDecoder.UploadError {
+    var httpStatus: Int {
+        switch self {
+        case .empty: 400
+        case .notAPicture: 415
+        case .tooManyPixels: 413
         }
     }
 }

@@ -40,9 +40,16 @@ enum ServeAPI {
             if let denied = authorize(request, token: token.current) { return denied }
             let name = context.parameters.get("name") ?? ""
             guard let pipeline = service.pipeline(name) else { return error(.notFound, "no running pipeline named '\(name)'") }
-            let body = try await request.body.collect(upTo: maxBody)
             let change: StyleChange
-            do { change = try parseStyle(Data(buffer: body)) } catch let e as StyleError { return error(.badRequest, e.description) }
+            if request.headers[.contentType]?.lowercased().hasPrefix("image/") == true {
+                // A painting as the body: kept by the service like `POST /v1/styles`, then applied.
+                do { change = StyleChange(styleImage: try await web.addPainting(request).id) } catch let e as PictureJobError {
+                    return error(HTTPResponse.Status(code: e.status), oneLine(e))
+                }
+            } else {
+                let body = try await request.body.collect(upTo: maxBody)
+                do { change = try parseStyle(Data(buffer: body)) } catch let e as StyleError { return error(.badRequest, e.description) }
+            }
             do {
                 let snapshot = try await onThread("style-switch") { try pipeline.setStyle(change) }
                 return json(encodeSnapshot(snapshot))
@@ -116,13 +123,13 @@ enum ServeAPI {
         }
     }
 
-    /// The style body: {"model": "udnie", "style": "wave" | "style_index": 3 | "style_mix": {"3": 0.5}, "strength": 0.8, "preserve_color": true,
+    /// The style body: {"model": "udnie", "style": "wave" | "style_index": 3 | "style_mix": {"3": 0.5} | "style_image": "ID", "strength": 0.8, "preserve_color": true,
     /// "smoothing": 0.5 | {"strength": 0.5, "mode": "still"}}.
     static func parseStyle(_ data: Data) throws -> StyleChange {
         guard let root = try? JSONDecoder().decode(JSONValue.self, from: data), case .object(let body) = root else {
             throw StyleError("the body must be a JSON object")
         }
-        let known: Set<String> = ["model", "style", "style_index", "style_mix", "strength", "preserve_color", "smoothing"]
+        let known: Set<String> = ["model", "style", "style_index", "style_mix", "style_image", "strength", "preserve_color", "smoothing"]
         if let unknown = body.keys.sorted().first(where: { !known.contains($0) }) {
             throw StyleError("unknown key '\(unknown)' (expected \(known.sorted().joined(separator: ", ")))")
         }
@@ -147,6 +154,10 @@ enum ServeAPI {
                 guard case .number(let w) = value else { throw StyleError("style_mix weight for \(key) must be a number") }
                 return StyleWeight(index: index, weight: w)
             }.sorted { $0.index < $1.index }
+        }
+        if let v = body["style_image"] {
+            guard case .string(let s) = v, !s.isEmpty, s.count <= 64 else { throw StyleError("style_image must be a painting's id from POST /v1/styles") }
+            change.styleImage = s
         }
         if let v = body["strength"] {
             guard case .number(let n) = v else { throw StyleError("strength must be a number between 0 and 1") }
@@ -202,6 +213,7 @@ enum ServeAPI {
         if let n = s.style.styleName { style["style"] = n }
         if let i = s.style.styleIndex { style["style_index"] = i }
         if let m = s.style.styleMix { style["style_mix"] = m }
+        if let p = s.style.styleImage { style["style_image"] = ["id": p.id, "label": p.label] }
         style["smoothing"] = ["strength": s.style.smoothing.strength, "mode": s.style.smoothing.mode]
         var out: [String: Any] = [
             "name": s.name, "started_at": s.startedAt, "state": s.state.rawValue, "source": s.source,

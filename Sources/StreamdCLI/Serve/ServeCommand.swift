@@ -62,7 +62,7 @@ struct ServeCommand: AsyncParsableCommand {
         let environment = LiveEnvironment(modelDirectories: serveConfig.server.modelDirs, logger: logger, metrics: factory)
         let service = LiveService(configFile: config, overrides: overrides, config: serveConfig,
                                   environment: environment, token: token, notifier: SystemdNotifier())
-        let web = WebRoutes(service: service, token: token, server: serveConfig.server)
+        let web = WebRoutes(service: service, token: token, server: serveConfig.server, embeddings: environment.embeddings)
         let router = ServeAPI.router(service: service, registry: registry, token: token, web: web)
         let address = serveConfig.server.listen, port = serveConfig.server.port
         let limits = HTTPLimits(serveConfig.server, metrics: HTTPLimitMetrics(factory: factory), logger: logger)

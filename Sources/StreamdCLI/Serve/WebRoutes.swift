@@ -1,3 +1,4 @@
+import Decode
 import Foundation
 import Hummingbird
 import Live
@@ -13,14 +14,17 @@ struct WebRoutes: Sendable {
     let token: APIToken
     let access: ServerConfig.UIAccess
     let catalog: ModelCatalog
+    /// The service's paintings (`POST /v1/styles`), shared with its pipelines.
+    let embeddings: StyleEmbeddings
     let jobs: JobSlots
     /// Thumbnails are made one at a time; a few dozen requests may wait (a page asks for all of them at once).
     let thumbnails = JobSlots(running: 1, waiting: 64, lowersPriority: false)
     let maxUpload: Int
 
-    init(service: LiveService, token: APIToken, server: ServerConfig) {
+    init(service: LiveService, token: APIToken, server: ServerConfig, embeddings: StyleEmbeddings) {
         self.service = service
         self.token = token
+        self.embeddings = embeddings
         access = server.ui
         catalog = ModelCatalog(directories: server.modelDirs)
         jobs = JobSlots(running: server.stylizeJobs, waiting: server.stylizeQueue)
@@ -46,7 +50,8 @@ struct WebRoutes: Sendable {
             if let denied = authorizeRead(request) { return denied }
             let entries = try await onThread("models-list") { catalog.list() }
             return ServeAPI.json(["models": entries.map { entry -> [String: Any] in
-                var d: [String: Any] = ["name": entry.name, "format": entry.format, "styles": entry.styles]
+                var d: [String: Any] = ["name": entry.name, "format": entry.format, "styles": entry.styles,
+                                        "takes_painting": entry.takesPainting]
                 if let error = entry.error { d["error"] = oneLine(error) }
                 return d
             }])
@@ -79,6 +84,57 @@ struct WebRoutes: Sendable {
             }
         }
         router.post("/v1/stylize") { request, _ -> Response in try await stylize(request) }
+        router.post("/v1/styles") { request, _ -> Response in
+            if let denied = ServeAPI.authorize(request, token: token.current) { return denied }
+            do {
+                let painting = try await addPainting(request)
+                return ServeAPI.json(Self.describe(painting), status: .created)
+            } catch let e as PictureJobError {
+                return e.status == 413 ? tooLarge() : ServeAPI.error(HTTPResponse.Status(code: e.status), oneLine(e))
+            }
+        }
+        router.get("/v1/styles") { request, _ -> Response in
+            if let denied = authorizeRead(request) { return denied }
+            return ServeAPI.json(["styles": embeddings.all.map(Self.describe)])
+        }
+        router.get("/v1/styles/:id/thumbnail") { request, context -> Response in
+            if let denied = authorizeRead(request) { return denied }
+            let id = context.parameters.get("id") ?? ""
+            guard let painting = embeddings.all.first(where: { $0.id == id }) else {
+                return ServeAPI.error(.notFound, "no painting '\(id)' is known (POST /v1/styles uploads one)")
+            }
+            return Response(status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "private, max-age=3600"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: painting.thumbnail)))
+        }
+    }
+
+    static func describe(_ p: StyleEmbeddings.Painting) -> [String: Any] {
+        ["id": p.id, "label": p.label, "width": p.width, "height": p.height, "thumbnail": "/v1/styles/\(p.id)/thumbnail"]
+    }
+
+    /// A painting uploaded as the body (the same limits and admission as `POST /v1/stylize`), turned into a style
+    /// embedding on a dedicated thread (once per picture: `StyleEmbeddings` keeps it by content).
+    /// - Throws: `PictureJobError` with the HTTP status (400 empty, 413 too large, 415 not a picture, 429/503 busy).
+    func addPainting(_ request: Request) async throws -> StyleEmbeddings.Painting {
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxUpload {
+            throw PictureJobError(status: 413, description: "too large")
+        }
+        guard let ticket = jobs.ticket() else { throw PictureJobError(status: 429, description: JobSlots.Refusal.full.description) }
+        let body: ByteBuffer
+        do { body = try await request.body.collect(upTo: maxUpload) } catch is NIOTooManyBytesError {
+            throw PictureJobError(status: 413, description: "too large")
+        }
+        let upload = [UInt8](buffer: body)
+        let label = request.uri.queryParameters["name"].map { String($0.prefix(80)) } ?? "upload"
+        do {
+            return try await onThread("style-painting") {
+                try ticket.run(waitingAtMost: .seconds(30)) { try embeddings.add(upload: upload, label: label) }
+            }
+        } catch let e as ImageDecoder.UploadError {
+            throw PictureJobError(status: e.httpStatus, description: e.description)
+        } catch let e as JobSlots.Refusal {
+            throw PictureJobError(status: 503, description: e.description)
+        }
     }
 
     /// `POST /v1/stylize?model=NAME[&style=I&strength=S&preserve_color=true&max_size=N&format=png]` with the
@@ -102,7 +158,7 @@ struct WebRoutes: Sendable {
         let started = ContinuousClock.now
         do {
             let result = try await onThread("stylize-picture") {
-                try ticket.run(waitingAtMost: .seconds(30)) { try PictureJob.run(upload, choices, catalog: catalog) }
+                try ticket.run(waitingAtMost: .seconds(30)) { try PictureJob.run(upload, choices, catalog: catalog, embeddings: embeddings) }
             }
             let elapsed = ContinuousClock.now - started
             let ext = choices.format == .png ? "png" : "jpg"

@@ -13,6 +13,7 @@ const state = {
   cards: new Map(),        // pipeline name → card view
   snapshots: new Map(),    // pipeline name → last JSON
   models: [],
+  paintings: [],           // paintings known to the server (GET /v1/styles), most recent first
   target: null,            // pipeline the style picker applies to
   pictureFile: null,
   resultURL: null,
@@ -122,6 +123,8 @@ function describeStyle(style) {
     text += ` · ${name || 'style ' + style.style_index}`;
   } else if (style.style_mix) {
     text += ' · mix';
+  } else if (style.style_image) {
+    text += ` · painting ${style.style_image.label}`;
   }
   text += ` · strength ${formatNumber(style.strength, 2)}`;
   if (style.preserve_color) text += ' · colours kept';
@@ -365,9 +368,13 @@ function markActiveTile() {
   const p = state.target && state.snapshots.get(state.target);
   for (const tile of document.querySelectorAll('#styles .tile')) {
     let active = false;
-    if (p && p.style && tile.dataset.model === p.style.model) {
+    if (p && p.style && !p.style.style_image && tile.dataset.model === p.style.model) {
       active = tile.dataset.style === undefined || Number(tile.dataset.style) === (p.style.style_index ?? 0);
     }
+    tile.setAttribute('aria-pressed', String(active));
+  }
+  for (const tile of document.querySelectorAll('#paintings .tile[data-painting]')) {
+    const active = Boolean(p && p.style && p.style.style_image && p.style.style_image.id === tile.dataset.painting);
     tile.setAttribute('aria-pressed', String(active));
   }
 }
@@ -377,7 +384,8 @@ function styleChoices() {
   const singles = [];
   const multi = [];
   for (const model of state.models) {
-    if (model.error) continue;
+    // A network that takes any painting has no styles of its own: its tiles are the paintings.
+    if (model.error || model.takes_painting) continue;
     if (model.styles.length > 1) {
       model.styles.forEach((styleName, index) => multi.push({
         model: model.name, style: index, label: `${model.name} · ${styleName}`, short: styleName, group: model,
@@ -428,23 +436,111 @@ async function fetchModels() {
     container.replaceChildren(...items);
   }
   // Rebuilt options keep what the person had chosen.
-  const select = $('#picture-style');
-  const chosen = select.value;
-  select.replaceChildren(...choices.map((c) => new Option(c.label, JSON.stringify({ model: c.model, style: c.style }))));
-  if (chosen && [...select.options].some((o) => o.value === chosen)) select.value = chosen;
-  updatePictureButton();
+  fillPictureStyles();
   markActiveTile();
   for (const view of state.cards.values()) updateCard(view, state.snapshots.get(view.node.dataset.name));
   loadThumbnails(choices);
 }
 
-function makeTile(choice) {
+/** The picture's style choices: every model style, then every painting; what the person had chosen stays. */
+function fillPictureStyles(chosen = $('#picture-style').value) {
+  const select = $('#picture-style');
+  const options = styleChoices().map((c) => new Option(c.label, JSON.stringify({ model: c.model, style: c.style })));
+  for (const painting of state.paintings) {
+    options.push(new Option(`painting · ${painting.label}`, JSON.stringify({ painting: painting.id })));
+  }
+  select.replaceChildren(...options);
+  if (chosen && [...select.options].some((o) => o.value === chosen)) select.value = chosen;
+  updatePictureButton();
+}
+
+// MARK: paintings
+
+/** The paintings the server already knows (they outlive reloads): a tile each, after the drop zone. */
+async function loadPaintings() {
+  try {
+    state.paintings = (await (await api('/v1/styles')).json()).styles;
+  } catch (error) {
+    showError($('#styles-error'), error);
+    return;
+  }
+  renderPaintings();
+}
+
+function renderPaintings() {
+  const container = $('#paintings');
+  const drop = $('#painting-drop');
+  container.replaceChildren(drop, ...state.paintings.map(makePaintingTile));
+  fillPictureStyles();
+  markActiveTile();
+}
+
+function makePaintingTile(painting) {
+  const tile = tileButton(painting.label, `${painting.label} (${painting.width}×${painting.height})`);
+  tile.dataset.painting = painting.id;
+  const image = $('img', tile);
+  tile.addEventListener('click', () => applyPainting(painting.id, tile));
+  api(painting.thumbnail).then((r) => r.blob()).then((blob) => { image.src = URL.createObjectURL(blob); })
+    .catch((error) => { tile.title = `${painting.label}: ${error.message}`; });
+  return tile;
+}
+
+/** A dropped or chosen painting: uploaded once (the server keeps its style), shown as a tile, applied to the
+ * pipeline the picker targets, and chosen for the picture upload. */
+async function addPainting(file) {
+  const errorLine = $('#styles-error');
+  if (!file) return;
+  if (file.type && !file.type.startsWith('image/')) {
+    showError(errorLine, new Error(`${file.name} is not a picture (${file.type}).`));
+    return;
+  }
+  const drop = $('#painting-drop');
+  drop.classList.add('busy');
+  try {
+    const response = await api(`/v1/styles?${new URLSearchParams({ name: file.name })}`, {
+      method: 'POST', headers: { 'Content-Type': file.type || 'application/octet-stream' }, body: file,
+    });
+    const painting = await response.json();
+    state.paintings = [painting, ...state.paintings.filter((p) => p.id !== painting.id)];
+    showError(errorLine, null);
+    renderPaintings();
+    fillPictureStyles(JSON.stringify({ painting: painting.id }));
+    const tile = $(`#paintings .tile[data-painting="${CSS.escape(painting.id)}"]`);
+    if (state.target && tile) await applyPainting(painting.id, tile);
+  } catch (error) {
+    showError(errorLine, error);
+  } finally {
+    drop.classList.remove('busy');
+  }
+}
+
+function applyPainting(id, tile) {
+  return switchStyle(tile, 'painting', { style_image: id });
+}
+
+/** A file picker inside a drop zone: a chosen or dropped file goes to `onFile`. */
+function dropZone(dropSelector, inputSelector, onFile) {
+  const drop = $(dropSelector);
+  $(inputSelector).addEventListener('change', (event) => onFile(event.target.files[0]));
+  drop.addEventListener('dragover', (event) => { event.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (event) => {
+    event.preventDefault();
+    drop.classList.remove('over');
+    onFile(event.dataTransfer.files[0]);
+  });
+}
+
+function setUpPaintings() {
+  dropZone('#painting-drop', '#painting-file', addPainting);
+}
+
+/** A style tile: a button with an empty thumbnail and a caption, not pressed. */
+function tileButton(caption, title) {
   const tile = document.createElement('button');
   tile.type = 'button';
   tile.className = 'tile';
-  tile.dataset.model = choice.model;
-  if (choice.style !== null) tile.dataset.style = String(choice.style);
-  tile.title = choice.label;
+  tile.title = title;
   tile.setAttribute('aria-pressed', 'false');
   const image = document.createElement('img');
   image.className = 'thumb';
@@ -452,8 +548,15 @@ function makeTile(choice) {
   image.width = 128;
   image.height = 96;
   const label = document.createElement('span');
-  label.textContent = choice.short || choice.label;
+  label.textContent = caption;
   tile.append(image, label);
+  return tile;
+}
+
+function makeTile(choice) {
+  const tile = tileButton(choice.short || choice.label, choice.label);
+  tile.dataset.model = choice.model;
+  if (choice.style !== null) tile.dataset.style = String(choice.style);
   tile.addEventListener('click', () => applyStyle(choice, tile));
   return tile;
 }
@@ -479,11 +582,17 @@ async function loadThumbnails(choices) {
   await Promise.all([worker(), worker()]);
 }
 
-async function applyStyle(choice, tile) {
-  const errorLine = $('#styles-error');
-  if (!state.target) { showError(errorLine, new Error('No pipeline to apply the style to.')); return; }
-  const body = { model: choice.model, strength: Number($('#strength').value), preserve_color: $('#preserve-color').checked };
+function applyStyle(choice, tile) {
+  const body = { model: choice.model };
   if (choice.style !== null) body.style_index = choice.style;
+  return switchStyle(tile, 'style', body);
+}
+
+/** Switches the target pipeline to a tile's style (`choice`: the style API's body without the options). */
+async function switchStyle(tile, what, choice) {
+  const errorLine = $('#styles-error');
+  if (!state.target) { showError(errorLine, new Error(`No pipeline to apply the ${what} to.`)); return; }
+  const body = { ...choice, strength: Number($('#strength').value), preserve_color: $('#preserve-color').checked };
   tile.classList.add('busy');
   try {
     const snapshot = await postJSON(`/v1/pipelines/${encodeURIComponent(state.target)}/style`, body);
@@ -559,10 +668,13 @@ async function stylizePicture() {
   const file = state.pictureFile;
   if (!file) return;
   const choice = JSON.parse($('#picture-style').value);
-  const query = new URLSearchParams({
-    model: choice.model, strength: $('#strength').value, preserve_color: String($('#preserve-color').checked),
-  });
-  if (choice.style !== null) query.set('style', String(choice.style));
+  const query = new URLSearchParams({ strength: $('#strength').value, preserve_color: String($('#preserve-color').checked) });
+  if (choice.painting) {
+    query.set('style_image', choice.painting);
+  } else {
+    query.set('model', choice.model);
+    if (choice.style !== null) query.set('style', String(choice.style));
+  }
   const button = $('#picture-go');
   button.disabled = true;
   $('#picture-busy').hidden = false;
@@ -578,7 +690,7 @@ async function stylizePicture() {
     result.hidden = false;
     const link = $('#picture-download');
     link.href = state.resultURL;
-    link.download = `${file.name.replace(/\.[^.]*$/, '')}-${choice.model}.jpg`;
+    link.download = `${file.name.replace(/\.[^.]*$/, '')}-${choice.painting ? 'painting' : choice.model}.jpg`;
     link.hidden = false;
     showError(errorLine, null);
   } catch (error) {
@@ -590,15 +702,7 @@ async function stylizePicture() {
 }
 
 function setUpPicture() {
-  const drop = $('#drop');
-  $('#picture-file').addEventListener('change', (event) => choosePicture(event.target.files[0]));
-  drop.addEventListener('dragover', (event) => { event.preventDefault(); drop.classList.add('over'); });
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (event) => {
-    event.preventDefault();
-    drop.classList.remove('over');
-    choosePicture(event.dataTransfer.files[0]);
-  });
+  dropZone('#drop', '#picture-file', choosePicture);
   $('#picture-style').addEventListener('change', updatePictureButton);
   $('#picture-go').addEventListener('click', stylizePicture);
 }
@@ -617,6 +721,8 @@ document.addEventListener('DOMContentLoaded', () => {
   setUpToken();
   setUpStyles();
   setUpPicture();
+  setUpPaintings();
   loadModels();
+  loadPaintings();
   pollForever();
 });
