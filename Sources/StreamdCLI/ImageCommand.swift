@@ -16,6 +16,8 @@ struct ImageCommand: AsyncParsableCommand {
 
     @OptionGroup var style: StyleArguments
 
+    @OptionGroup var paintings: PaintingArguments
+
     @Option(name: .customLong("max-size"), help: "Resize so the longer side is at most N pixels before stylizing.")
     var maxSize: Int?
 
@@ -51,7 +53,7 @@ struct ImageCommand: AsyncParsableCommand {
             FFmpegLog.setQuiet()
             try OutputPath.check(output, overwrite: overwrite, extensions: ["png", "jpg", "jpeg"])
             let library = ModelLibrary.standard(modelsDir: modelOptions.modelsDir)
-            let model = try ModelLoader.load(path: try library.resolve(style.modelName(modelOptions)))
+            let model = try ModelLoader.load(path: try library.resolve(paintings.modelName(modelOptions)))
             var picture = try ImageDecoder.decode(path: input)
             if let maxSize, max(picture.width, picture.height) > maxSize {
                 let scale = Double(maxSize) / Double(max(picture.width, picture.height))
@@ -60,7 +62,7 @@ struct ImageCommand: AsyncParsableCommand {
             }
             let stylizer = try Stylizer(model: model, threads: threads)
             let original = picture
-            let options = try style.options(model: model) { original }
+            let options = try style.options(model: model, paintings: paintings) { original }
             let start = Date()
             let result = try tile.map { try stylizer.stylizeTiled(picture, tile: $0, overlap: overlap, options: options) }
                 ?? stylizer.stylize(picture, options: options)

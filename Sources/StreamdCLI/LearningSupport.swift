@@ -34,11 +34,11 @@ struct LossNetworkOptions: ParsableArguments {
 /// The perceptual losses' weights and VGG19 layers, shared by `train` (what it minimises) and `eval losses`
 /// (what it measures, so a model is measured by the losses it was trained with).
 struct PerceptualLossOptions: ParsableArguments {
-    @Option(name: .customLong("lambda-content"), help: "Weight of the content loss.")
-    var lambdaContent: Double = 1e5
+    @Option(name: .customLong("lambda-content"), help: "Weight of the content loss (default 1e5; 0 when distilling from a --teacher).")
+    var lambdaContent: Double?
 
-    @Option(name: .customLong("lambda-style"), help: "Weight of the style loss.")
-    var lambdaStyle: Double = 1e10
+    @Option(name: .customLong("lambda-style"), help: "Weight of the style loss (default 1e10; 0 when distilling from a --teacher).")
+    var lambdaStyle: Double?
 
     @Option(name: .customLong("content-layers"), help: "VGG19 content layers, comma-separated.")
     var contentLayers: String = "relu2_2"
@@ -47,17 +47,18 @@ struct PerceptualLossOptions: ParsableArguments {
     var styleLayers: String = "relu1_2,relu2_2,relu3_4,relu4_4"
 
     func validate() throws {
-        for (name, v) in [("--lambda-content", lambdaContent), ("--lambda-style", lambdaStyle)] where !(v >= 0 && v.isFinite) {
+        for (name, v) in [("--lambda-content", lambdaContent), ("--lambda-style", lambdaStyle)] where !(v.map { $0 >= 0 && $0.isFinite } ?? true) {
             throw ValidationError("\(name) must be a number ≥ 0")
         }
         _ = try settings()
     }
 
-    /// Trainer settings with these weights and layers (the rest at their defaults).
-    func settings() throws -> PerceptualTrainer.Settings {
+    /// Trainer settings with these weights and layers (the rest at their defaults). A distillation learns the
+    /// teacher's pictures: its perceptual weights are 0 unless given.
+    func settings(distilling: Bool = false) throws -> PerceptualTrainer.Settings {
         var settings = PerceptualTrainer.Settings()
-        settings.lambdaContent = lambdaContent
-        settings.lambdaStyle = lambdaStyle
+        settings.lambdaContent = lambdaContent ?? (distilling ? 0 : settings.lambdaContent)
+        settings.lambdaStyle = lambdaStyle ?? (distilling ? 0 : settings.lambdaStyle)
         settings.contentLayers = try GatysLayerList.parse(contentLayers, option: "--content-layers").map(\.0)
         settings.styleLayers = try GatysLayerList.parse(styleLayers, option: "--style-layers").map(\.0)
         return settings

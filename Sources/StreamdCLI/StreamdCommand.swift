@@ -48,12 +48,6 @@ struct StyleArguments: ParsableArguments {
     @Option(name: .customLong("style-mix"), help: "Blend of styles of a multi-style model, e.g. 3:0.5,12:0.5.")
     var styleMix: String?
 
-    @Option(name: .customLong("style-image"), help: "Any picture (a painting) as the style; repeat it to blend several. Runs the built-in arbitrary-style network unless --model names another network that takes style pictures.")
-    var styleImages: [String] = []
-
-    @Option(name: .customLong("style-blend"), help: "Weights of the --style-image pictures in order, e.g. 0.7,0.3 (default: equal).")
-    var styleBlend: String?
-
     @Option(help: "Blend with the original: 1 = fully stylized, 0 = the original. With --style-image, the painting's embedding is moved towards the photo's own instead (Magenta's way), so a weaker style stays one painting.")
     var strength: Float = 1
 
@@ -62,23 +56,15 @@ struct StyleArguments: ParsableArguments {
 
     /// The options for a model whose styles are `styleNames`; one-line errors for impossible choices.
     func options(styleNames: [String]) throws -> StyleOptions {
-        if !styleImages.isEmpty {
-            throw ValidationError("--style-image needs a network that takes any painting as its style (such as the built-in 'arbitrary')")
-        }
-        return StyleOptions(styleWeights: try StyleOptions.styleWeights(index: styleIndex, name: styleName, mix: styleMix, styleNames: styleNames),
-                            strength: strength, preserveColor: preserveColor)
+        StyleOptions(styleWeights: try StyleOptions.styleWeights(index: styleIndex, name: styleName, mix: styleMix, styleNames: styleNames),
+                     strength: strength, preserveColor: preserveColor)
     }
 
-    /// The model to open: with --style-image and no model named (or the fixed-style built-in), the built-in
-    /// arbitrary-style network.
-    func modelName(_ options: ModelOptions) -> String {
-        !styleImages.isEmpty && options.model == BuiltinModels.defaultName ? BuiltinModels.arbitraryName : options.model
-    }
-
-    /// The options for `model`. For a network that takes any painting, the embedding of the --style-image
-    /// pictures (blended by --style-blend), moved towards the embedding of `content()` when --strength is
-    /// below 1; for any other network, `options(styleNames:)`.
-    func options(model: StyleModel, content: () throws -> RGBImage) throws -> StyleOptions {
+    /// The options for `model`. For a network that takes any painting, the embedding of `paintings`' pictures
+    /// (blended by --style-blend), moved towards the embedding of `content()` when --strength is below 1; for
+    /// any other network, `options(styleNames:)`.
+    func options(model: StyleModel, paintings: PaintingArguments, content: () throws -> RGBImage) throws -> StyleOptions {
+        let styleImages = paintings.styleImages
         guard model.info.styleEmbeddingSize != nil else {
             if !styleImages.isEmpty {
                 throw ValidationError("model \(model.info.name) cannot take a style picture: --style-image needs a network that takes any painting (such as the built-in 'arbitrary')")
@@ -92,7 +78,7 @@ struct StyleArguments: ParsableArguments {
             throw ValidationError("--style, --style-index and --style-mix choose among a model's trained styles; with --style-image, blend paintings with --style-blend")
         }
         guard strength.isFinite, (0...1).contains(strength) else { throw ValidationError("--strength must be between 0 and 1") }
-        let weights = try blendWeights()
+        let weights = try paintings.blendWeights()
         let predictor = try StylePredictor.builtin(threads: max(1, min(2, ProcessInfo.processInfo.activeProcessorCount)))
         let embeddings = try styleImages.map { try predictor.embedding(of: try StylePicture.load(path: $0, size: StylePredictor.inputSize)) }
         var embedding = try StylePredictor.blend(embeddings, weights: weights)
@@ -101,6 +87,22 @@ struct StyleArguments: ParsableArguments {
             embedding = try StylePredictor.blend([embedding, own], weights: [strength, 1 - strength])
         }
         return StyleOptions(styleWeights: embedding, strength: 1, preserveColor: preserveColor)
+    }
+
+}
+
+/// Any painting as the style (`image`, `transcode`): the pictures and how they blend.
+struct PaintingArguments: ParsableArguments {
+    @Option(name: .customLong("style-image"), help: "Any picture (a painting) as the style; repeat it to blend several. Runs the built-in arbitrary-style network unless --model names another network that takes style pictures.")
+    var styleImages: [String] = []
+
+    @Option(name: .customLong("style-blend"), help: "Weights of the --style-image pictures in order, e.g. 0.7,0.3 (default: equal).")
+    var styleBlend: String?
+
+    /// The model to open: with --style-image and no model named (or the fixed-style built-in), the built-in
+    /// arbitrary-style network.
+    func modelName(_ options: ModelOptions) -> String {
+        !styleImages.isEmpty && options.model == BuiltinModels.defaultName ? BuiltinModels.arbitraryName : options.model
     }
 
     /// --style-blend's weights, one per --style-image (equal without it).

@@ -23,8 +23,14 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .customLong("dataset-path"), help: "Folder of training photos (searched recursively: JPEG, PNG, WebP, BMP).")
     var datasetPath: String
 
-    @Option(name: .customLong("style-image"), help: "Style picture; repeat for a multi-style network (conditional instance norm).")
+    @Option(name: .customLong("style-image"), help: "Style picture; repeat for a multi-style network (conditional instance norm). With a --teacher that takes paintings, the paintings it paints with.")
     var styleImages: [String] = []
+
+    @Option(help: "Distil this model (a name or path, e.g. arbitrary): the network learns the teacher's pictures of the photos (a pixel loss; perceptual terms only if their lambdas are given). A teacher that takes paintings paints with each --style-image; another teaches its own styles.")
+    var teacher: String?
+
+    @Option(name: .customLong("lambda-pixel"), help: "Weight of the pixel loss against the teacher's pictures (default 1 with a --teacher).")
+    var lambdaPixel: Double?
 
     @Option(name: .customLong("style-names"), help: "Names of the styles, comma-separated (default: the style pictures' file names).")
     var styleNames: String?
@@ -115,7 +121,9 @@ struct TrainCommand: AsyncParsableCommand {
     var overwrite = false
 
     func validate() throws {
-        if styleImages.isEmpty { throw ValidationError("give at least one --style-image") }
+        if styleImages.isEmpty && teacher == nil { throw ValidationError("give at least one --style-image (or a --teacher to distil)") }
+        if let lambdaPixel, !(lambdaPixel >= 0 && lambdaPixel.isFinite) { throw ValidationError("--lambda-pixel must be a number ≥ 0") }
+        if lambdaPixel != nil && teacher == nil { throw ValidationError("--lambda-pixel needs a --teacher") }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
         if let widthMultiplier, !(widthMultiplier > 0 && widthMultiplier <= 4) { throw ValidationError("--width-multiplier must be in (0, 4]") }
         if let residualBlocks, !(0...16).contains(residualBlocks) { throw ValidationError("--residual-blocks must be between 0 and 16") }
@@ -132,16 +140,44 @@ struct TrainCommand: AsyncParsableCommand {
         for (name, v) in [("--lambda-tv", lambdaTV), ("--temporal-weight", temporalWeight)] where !(v >= 0 && v.isFinite) {
             throw ValidationError("\(name) must be a number ≥ 0")
         }
-        _ = try names()
+        if teacher == nil { _ = try names(defaults: nil) }
     }
 
-    func names() throws -> [String] {
-        guard let styleNames else { return styleImages.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } }
+    /// The styles' names: --style-names, else `defaults` (a fixed-style teacher's), else the style pictures' file names.
+    func names(defaults: [String]?) throws -> [String] {
+        let fallback = defaults ?? styleImages.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension }
+        guard let styleNames else { return fallback }
         let names = styleNames.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        guard names.count == styleImages.count, names.allSatisfy({ !$0.isEmpty }) else {
-            throw ValidationError("--style-names '\(styleNames)': give \(styleImages.count) names separated by commas")
+        guard names.count == fallback.count, names.allSatisfy({ !$0.isEmpty }) else {
+            throw ValidationError("--style-names '\(styleNames)': give \(fallback.count) names separated by commas")
         }
         return names
+    }
+
+    /// The distillation teacher: how it paints a photo in each student style, and the styles' default names.
+    func makeTeacher(threads: Int) throws -> (teacher: TeacherPictures, names: [String], description: String)? {
+        guard let teacher else { return nil }
+        let model = try ModelLoader.load(path: try ModelLibrary.standard().resolve(teacher))
+        let stylizer = try Stylizer(model: model, threads: threads)
+        var options: [StyleOptions]
+        var names: [String]
+        if model.info.styleEmbeddingSize != nil {
+            guard !styleImages.isEmpty else { throw ValidationError("teacher \(model.info.name) takes any painting: give the paintings with --style-image") }
+            let predictor = try StylePredictor.builtin(threads: threads)
+            options = try styleImages.map {
+                StyleOptions(styleWeights: try predictor.embedding(of: try StylePicture.load(path: $0, size: StylePredictor.inputSize)))
+            }
+            names = styleImages.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension }
+        } else {
+            guard styleImages.isEmpty || (perceptual.lambdaStyle ?? 0) > 0 else {
+                throw ValidationError("teacher \(model.info.name) teaches its own styles: --style-image is only for a teacher that takes paintings (or a --lambda-style)")
+            }
+            let count = max(1, model.info.styleCount)
+            options = (0..<count).map { i in StyleOptions(styleWeights: count > 1 ? (0..<count).map { $0 == i ? 1 : 0 } : nil) }
+            names = model.info.styleNames.isEmpty ? [model.info.name] : model.info.styleNames
+        }
+        let paint: TeacherPictures.Paint = { photo, style in try stylizer.stylize(photo, options: options[style]) }
+        return (TeacherPictures(paint: paint), names, "distilled from \(model.info.name)")
     }
 
     /// Fewer photos than this get a warning. Johnson et al. trained on 80,000 photos; the built-in model's recipe
@@ -170,18 +206,20 @@ struct TrainCommand: AsyncParsableCommand {
         FFmpegLog.setQuiet()
         try OutputPath.check(out, overwrite: overwrite, extensions: ["safetensors"])
         let dataset = try PhotoDataset(root: datasetPath)
-        let styleNames = try names()
-        let styles = try styleImages.map { try stylePicture($0, longerSide: styleSize) }
-        var settings = try perceptual.settings()
+        let distillation = try makeTeacher(threads: loss.threads)
+        let styleNames = try names(defaults: distillation?.names)
+        var settings = try perceptual.settings(distilling: distillation != nil)
+        settings.lambdaPixel = distillation == nil ? 0 : (lambdaPixel ?? 1)
+        let styles = settings.lambdaStyle == 0 ? [] : try styleImages.map { try stylePicture($0, longerSide: styleSize) }
         settings.lambdaTV = lambdaTV
         settings.temporalWeight = temporalWeight
         settings.temporalShift = temporalShift
         settings.temporalNoise = temporalNoise
         settings.learningRate = lr
-        let vggPath = try loss.resolve()
         let context = TrainingContext(threads: loss.threads)
-        let vgg = try VGG19LossNetwork(path: vggPath, deepest: settings.deepestLayer, context: context)
-        var architecture = arch.architecture(styles: styles.count)
+        // A pure distillation needs no loss network (a step is the student's forward and backward only).
+        let vgg = settings.needsLossNetwork ? try VGG19LossNetwork(path: try loss.resolve(), deepest: settings.deepestLayer, context: context) : nil
+        var architecture = arch.architecture(styles: styleNames.count)
         if let widthMultiplier {
             architecture.widths = StyleNetworkArchitecture.johnson().widths.map { max(1, Int((Double($0) * widthMultiplier).rounded())) }
         }
@@ -218,7 +256,8 @@ struct TrainCommand: AsyncParsableCommand {
         }
         note("streamd: training \(architecture.name) (\(network.parameterCount) parameters, \(architecture.multiplyAddsPerPixel) multiply-adds per pixel) on \(dataset.files.count) photos, \(plannedSteps) steps of \(batchSize)")
 
-        let log = TrainingLog(path: (checkpoints as NSString).appendingPathComponent("loss.csv"), resume: checkpointModel != nil, temporal: settings.temporalWeight > 0)
+        let log = TrainingLog(path: (checkpoints as NSString).appendingPathComponent("loss.csv"), resume: checkpointModel != nil,
+                              temporal: settings.temporalWeight > 0, pixel: distillation != nil)
         let samples = try sampleInterval > 0 ? SamplePhotos(dataset: dataset, size: imageSize, folder: (checkpoints as NSString).appendingPathComponent("samples")) : nil
         let interrupted = InterruptSignals()
         defer { interrupted.cancel() }
@@ -243,9 +282,10 @@ struct TrainCommand: AsyncParsableCommand {
                 batch.append(sample)
             }
             if batch.isEmpty { break }
-            let styleIndices = batch.map { ($0.epoch * dataset.files.count + $0.position) % styles.count }
+            let styleIndices = batch.map { ($0.epoch * dataset.files.count + $0.position) % styleNames.count }
             let stepStarted = Date()
-            let losses = trainer.step(batch.map(\.picture), styleIndices: styleIndices)
+            let targets = try distillation.map { d in try zip(batch, styleIndices).map { try d.teacher.target(for: $0, style: $1) } }
+            let losses = trainer.step(batch.map(\.picture), styleIndices: styleIndices, targets: targets)
             stepSeconds += Date().timeIntervalSince(stepStarted)
             last = (batch.last!.epoch, batch.last!.position)
             guard losses.total.isFinite else {
@@ -253,19 +293,22 @@ struct TrainCommand: AsyncParsableCommand {
             }
             log.append(step: trainer.steps, epoch: last.epoch + 1, losses: losses)
             progress.update(step: trainer.steps, stepsDone: trainer.steps - startStep) { rate, eta in
-                String(format: "epoch %@  loss %.4g (content %.3g, style %.3g, tv %.3g%@)  %.2f images/s  ETA %@",
-                       shownPasses.map { "\(last.epoch + 1)/\($0)" } ?? "\(last.epoch + 1)", losses.total, losses.content, losses.style, losses.totalVariation,
+                String(format: "epoch %@  loss %.4g (%@content %.3g, style %.3g, tv %.3g%@)  %.2f images/s  ETA %@",
+                       shownPasses.map { "\(last.epoch + 1)/\($0)" } ?? "\(last.epoch + 1)", losses.total,
+                       distillation != nil ? String(format: "pixel %.3g, ", losses.pixel) : "", losses.content, losses.style, losses.totalVariation,
                        settings.temporalWeight > 0 ? String(format: ", temporal %.3g", losses.temporal) : "", rate * Double(batchSize), eta)
             }
             if trainer.steps % checkpointInterval == 0 { try checkpoint("step-\(trainer.steps)") }
-            if let samples, trainer.steps % sampleInterval == 0 { try samples.write(network, step: trainer.steps, styles: styles.count) }
+            if let samples, trainer.steps % sampleInterval == 0 { try samples.write(network, step: trainer.steps, styles: styleNames.count) }
         }
         progress.finish()
         if !loader.skipped.isEmpty {
             note("streamd: skipped \(loader.skipped.count) undecodable photo(s), first \(loader.skipped[0])")
         }
         let model = network.export(name: ((out as NSString).lastPathComponent as NSString).deletingPathExtension, styleNames: styleNames,
-                                   notes: "trained by streamd train (\(architecture.name), \(trainer.steps) steps of \(batchSize) at \(imageSize)px, style: \(styleImages.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")))")
+                                   notes: "trained by streamd train (\(architecture.name), \(trainer.steps) steps of \(batchSize) at \(imageSize)px, "
+                                       + (distillation.map { $0.description + (styleImages.isEmpty ? "" : ", ") } ?? "")
+                                       + (styleImages.isEmpty ? "" : "style: \(styleImages.map { ($0 as NSString).lastPathComponent }.joined(separator: ", "))") + ")")
         // The last step always has a checkpoint, so a finished run can be resumed for more steps too.
         if trainer.steps > startStep && trainer.steps % checkpointInterval != 0 { try checkpoint("step-\(trainer.steps)") }
         if interrupted.isSet {
@@ -289,14 +332,17 @@ enum TrainArchitecture: String, ExpressibleByArgument, CaseIterable {
 /// The loss log beside the checkpoints: one CSV line per step.
 final class TrainingLog {
     private let handle: FileHandle?
-    /// A `temporal` column after the others, only in runs with a temporal loss (so older logs resume unchanged).
+    /// A `temporal` column after the others, only in runs with a temporal loss (so older logs resume unchanged);
+    /// a `pixel` column last in distillations.
     private let temporal: Bool
+    private let pixel: Bool
 
-    init(path: String, resume: Bool, temporal: Bool) {
+    init(path: String, resume: Bool, temporal: Bool, pixel: Bool = false) {
         self.temporal = temporal
+        self.pixel = pixel
         let base = "step,epoch,content,style,tv,total,unix_time"
         if !resume || !FileManager.default.fileExists(atPath: path) {
-            let header = base + (temporal ? ",temporal" : "") + "\n"
+            let header = base + (temporal ? ",temporal" : "") + (pixel ? ",pixel" : "") + "\n"
             _ = FileManager.default.createFile(atPath: path, contents: Data(header.utf8))
         } else if temporal, let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasPrefix(base + "\n") {
             // A run resumed with the temporal loss switched on (the built-in model's second phase): the header
@@ -311,6 +357,7 @@ final class TrainingLog {
         var line = String(format: "%d,%d,%.6g,%.6g,%.6g,%.6g,%.3f", step, epoch, losses.content, losses.style, losses.totalVariation,
                           losses.total, Date().timeIntervalSince1970)
         if temporal { line += String(format: ",%.6g", losses.temporal) }
+        if pixel { line += String(format: ",%.6g", losses.pixel) }
         try? handle?.write(contentsOf: Data((line + "\n").utf8))
     }
 

@@ -18,6 +18,8 @@ struct TranscodeCommand: AsyncParsableCommand {
 
     @OptionGroup var style: StyleArguments
 
+    @OptionGroup var paintings: PaintingArguments
+
     @Option(help: "Stylize workers (frames in flight at once; default: one per core, fewer if their estimated working memory would exceed 1.5 GB).")
     var workers: Int?
 
@@ -117,13 +119,13 @@ struct TranscodeCommand: AsyncParsableCommand {
             FFmpegLog.setQuiet()
             let smoothing = try smoothingSettings()
             try OutputPath.checkVideo(output, overwrite: overwrite)
-            let model = try ModelLoader.load(path: try ModelLibrary.standard(modelsDir: modelOptions.modelsDir).resolve(style.modelName(modelOptions)))
+            let model = try ModelLoader.load(path: try ModelLibrary.standard(modelsDir: modelOptions.modelsDir).resolve(paintings.modelName(modelOptions)))
             let readerOptions = VideoReaderOptions(
                 threadCount: 2, start: start, duration: duration,
                 sequenceFrameRate: frameRate.map { Rational(Int(($0 * 1000).rounded()), 1000) } ?? Rational(25, 1))
             // A painting's strength below 1 moves its embedding towards the video's own, taken from its first frame
             // (one embedding for the whole video, so the style does not flicker with the content).
-            let options = try style.options(model: model) {
+            let options = try style.options(model: model, paintings: paintings) {
                 guard let first = try VideoReader(path: input, options: readerOptions).nextFrame() else {
                     throw MediaError(.decodeFailed, path: input, "no video frame to take the content's style embedding from")
                 }

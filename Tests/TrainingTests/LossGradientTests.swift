@@ -95,6 +95,16 @@ final class LossGradientTests: XCTestCase {
         }
     }
 
+    /// The distillation loss against its definition, PyTorch's `F.mse_loss(y, t)`: the mean of (y − t)².
+    func testPixelLoss() {
+        var rng = SplitMix64(seed: 6)
+        let target = GradientCheck.randomMap(&rng, channels: 3, height: 4, width: 5)
+        let y = GradientCheck.randomMap(&rng, channels: 3, height: 4, width: 5)
+        check("pixel loss", x: y, weight: 2, evaluate: { PixelLoss.evaluate($0, target: target, weight: $1, addingGradientTo: &$2) }) { x in
+            zip(x, target.values).reduce(0.0) { $0 + ($1.0 - Double($1.1)) * ($1.0 - Double($1.1)) } / Double(x.count)
+        }
+    }
+
     /// The temporal consistency loss for moves in every direction (and one that leaves no overlap), against its
     /// definition: the mean over the overlap of (ŷ₁ moved − ŷ₂)².
     func testTemporalConsistencyLoss() {

@@ -45,15 +45,35 @@ public struct PhotoDataset: Sendable {
         return order
     }
 
+    /// Where a training picture comes from in its photo: the photo scaled to `width`×`height` (its shorter side
+    /// `size`, the longer in proportion), then the size×size square at (`x`, `y`).
+    public struct Placement: Sendable, Equatable {
+        public var width: Int, height: Int, x: Int, y: Int
+        public var size: Int
+    }
+
+    /// The placement of a `size`×`size` cut in a `width`×`height` photo, its position drawn from `random`.
+    public static func placement(width: Int, height: Int, size: Int, random: inout SeededRandom) -> Placement {
+        let scale = Double(size) / Double(min(width, height))
+        let w = max(size, Int((Double(width) * scale).rounded())), h = max(size, Int((Double(height) * scale).rounded()))
+        let x = w > size ? Int(random.next() % UInt64(w - size + 1)) : 0
+        let y = h > size ? Int(random.next() % UInt64(h - size + 1)) : 0
+        return Placement(width: w, height: h, x: x, y: y, size: size)
+    }
+
     /// A training picture from one photo (RGB 0…1, size×size): the shorter side scaled to `size` (the longer
     /// in proportion), then a square cut at a position drawn from `random`.
     public static func crop(_ image: RGBImage, size: Int, random: inout SeededRandom) throws -> FeatureMap {
-        let scale = Double(size) / Double(min(image.width, image.height))
-        let w = max(size, Int((Double(image.width) * scale).rounded())), h = max(size, Int((Double(image.height) * scale).rounded()))
-        let resized = try ImageDecoder.resize(image, width: w, height: h)
-        let x = w > size ? Int(random.next() % UInt64(w - size + 1)) : 0
-        let y = h > size ? Int(random.next() % UInt64(h - size + 1)) : 0
-        return FeatureMap(picture: resized.cropped(x: x, y: y, width: size, height: size))
+        try crop(image, at: placement(width: image.width, height: image.height, size: size, random: &random))
+    }
+
+    public static func crop(_ image: RGBImage, at p: Placement) throws -> FeatureMap {
+        FeatureMap(picture: try scaled(image, to: p).cropped(x: p.x, y: p.y, width: p.size, height: p.size))
+    }
+
+    /// The whole photo scaled as `p` scales it (what a distillation teacher paints).
+    public static func scaled(_ image: RGBImage, to p: Placement) throws -> RGBImage {
+        try ImageDecoder.resize(image, width: p.width, height: p.height)
     }
 }
 
@@ -63,6 +83,9 @@ public struct TrainingSample: Sendable {
     public var epoch: Int
     /// Position in the epoch's order (the next sample after a resume is `position + 1`).
     public var position: Int
+    /// The photo's file and where in it the picture was cut (a teacher paints the same cut).
+    public var file: String
+    public var placement: PhotoDataset.Placement
 }
 
 /// The loader stage: a thread decoding and cropping photos in the dataset's seeded order into a bounded queue,
@@ -85,14 +108,17 @@ public final class PhotoLoader: @unchecked Sendable {
                     let file = dataset.files[order[position]]
                     // Each picture's crop depends only on (seed, epoch, position): resuming draws the same one.
                     var random = SeededRandom(seed: seed ^ (UInt64(epoch) << 40) ^ UInt64(position) &* 0x9E37_79B9)
-                    let picture: FeatureMap
+                    let picture: FeatureMap, placement: PhotoDataset.Placement
                     do {
-                        picture = try PhotoDataset.crop(try ImageDecoder.decode(path: file), size: size, random: &random)
+                        let photo = try ImageDecoder.decode(path: file)
+                        placement = PhotoDataset.placement(width: photo.width, height: photo.height, size: size, random: &random)
+                        picture = try PhotoDataset.crop(photo, at: placement)
                     } catch {
                         self?.skipped(file)
                         continue
                     }
-                    if queue.send(TrainingSample(picture: picture, epoch: epoch, position: position)) == .consumerGone { break outer }
+                    let sample = TrainingSample(picture: picture, epoch: epoch, position: position, file: file, placement: placement)
+                    if queue.send(sample) == .consumerGone { break outer }
                 }
             }
             queue.finish()

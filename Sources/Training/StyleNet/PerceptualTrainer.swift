@@ -14,6 +14,10 @@ import Foundation
 /// divided by that factor (content × 1/57.7², style × 1/57.7⁴): a first-order match of the magnitudes, not an
 /// exact one (the networks' weights differ). VGG19's relu3_4 and relu4_4 stand in for VGG16's relu3_3, relu4_3
 /// (the last ReLU of each block).
+///
+/// Distillation adds a pixel term: with a teacher's pictures t of the same photos (`TeacherPictures`),
+/// `λ_p · mse(ŷ, t)` (mean over the picture's values, both 0…1). With the perceptual weights at 0 no loss
+/// network is needed at all, and a step costs the student's forward and backward only.
 public final class PerceptualTrainer {
     public struct Settings: Sendable, Equatable, Codable {
         public var lambdaContent: Double = 1e5
@@ -29,12 +33,17 @@ public final class PerceptualTrainer {
         public var temporalWeight: Double = 0
         public var temporalShift: Int = 4
         public var temporalNoise: Double = 0.02
+        /// Weight of the pixel loss against a teacher's pictures (0: no teacher).
+        public var lambdaPixel: Double = 0
 
         public init() {}
 
+        /// Whether the losses need the VGG19 loss network (a content or style term).
+        public var needsLossNetwork: Bool { lambdaContent != 0 || lambdaStyle != 0 }
+
         private enum CodingKeys: String, CodingKey {
             case lambdaContent, lambdaStyle, lambdaTV, learningRate, contentLayers, styleLayers, featureScale
-            case temporalWeight, temporalShift, temporalNoise
+            case temporalWeight, temporalShift, temporalNoise, lambdaPixel
         }
 
         /// Every key optional, defaulting as `init()` does: checkpoints of older versions keep resuming.
@@ -51,6 +60,7 @@ public final class PerceptualTrainer {
             temporalWeight = try c.decodeIfPresent(Double.self, forKey: .temporalWeight) ?? temporalWeight
             temporalShift = try c.decodeIfPresent(Int.self, forKey: .temporalShift) ?? temporalShift
             temporalNoise = try c.decodeIfPresent(Double.self, forKey: .temporalNoise) ?? temporalNoise
+            lambdaPixel = try c.decodeIfPresent(Double.self, forKey: .lambdaPixel) ?? lambdaPixel
         }
 
         public var deepestLayer: String {
@@ -59,8 +69,8 @@ public final class PerceptualTrainer {
     }
 
     public struct Losses: Sendable, Equatable {
-        public var content = 0.0, style = 0.0, totalVariation = 0.0, temporal = 0.0
-        public var total: Double { content + style + totalVariation + temporal }
+        public var content = 0.0, style = 0.0, totalVariation = 0.0, temporal = 0.0, pixel = 0.0
+        public var total: Double { content + style + totalVariation + temporal + pixel }
         public init() {}
     }
 
@@ -69,7 +79,8 @@ public final class PerceptualTrainer {
     /// Optimiser steps taken (PyTorch's Adam `step`).
     public private(set) var steps = 0
 
-    private let vgg: VGG19LossNetwork
+    /// nil when no loss needs it (`Settings.needsLossNetwork`).
+    private let vgg: VGG19LossNetwork?
     /// Per style picture, per style layer, the loss against its Gram matrix.
     private let styleLosses: [[String: StyleLoss]]
     private var optimizers: [String: Adam] = [:]
@@ -77,25 +88,31 @@ public final class PerceptualTrainer {
     /// The deepest content layer: the photo's forward stops there (nil: no content loss, no forward).
     private let contentDepth: String?
 
-    /// `styles` are RGB 0…1 pictures (any size), one per style of the network.
-    public init(network: StyleNetwork, vgg: VGG19LossNetwork, styles: [FeatureMap], settings: Settings, context: TrainingContext) {
-        precondition(styles.count == network.architecture.styles, "\(styles.count) style pictures for \(network.architecture.styles) styles")
+    /// `styles` are RGB 0…1 pictures (any size), one per style of the network; they and `vgg` are needed only
+    /// for a style loss (and `vgg` for a content loss).
+    public init(network: StyleNetwork, vgg: VGG19LossNetwork?, styles: [FeatureMap], settings: Settings, context: TrainingContext) {
+        precondition(vgg != nil || !settings.needsLossNetwork, "content and style losses need the loss network")
+        precondition(settings.lambdaStyle == 0 || styles.count == network.architecture.styles,
+                     "\(styles.count) style pictures for \(network.architecture.styles) styles")
         self.network = network
         self.vgg = vgg
         self.settings = settings
-        contentDepth = VGG19LossNetwork.layerNames.last { settings.contentLayers.contains($0) }
-        styleLosses = styles.map { style in
-            vgg.forward(picture: style)
-            return Dictionary(uniqueKeysWithValues: settings.styleLayers.map { ($0, StyleLoss(target: vgg.output($0), context: context)) })
+        contentDepth = settings.lambdaContent == 0 ? nil : VGG19LossNetwork.layerNames.last { settings.contentLayers.contains($0) }
+        styleLosses = settings.lambdaStyle == 0 ? [] : styles.map { style in
+            vgg!.forward(picture: style)
+            return Dictionary(uniqueKeysWithValues: settings.styleLayers.map { ($0, StyleLoss(target: vgg!.output($0), context: context)) })
         }
         network.visitParameters { name, _, _ in optimizers[name] = Adam(learningRate: settings.learningRate) }
     }
 
     /// One optimiser step on a batch of photos (RGB 0…1, sides divisible by 4), photo i learning style
-    /// `styleIndices[i]` (all 0 for a single-style network). Returns the batch's mean losses.
+    /// `styleIndices[i]` (all 0 for a single-style network) and, when distilling, the teacher's picture
+    /// `targets[i]` of it. Returns the batch's mean losses.
     @discardableResult
-    public func step(_ batch: [FeatureMap], styleIndices: [Int]? = nil) -> Losses {
+    public func step(_ batch: [FeatureMap], styleIndices: [Int]? = nil, targets: [FeatureMap]? = nil) -> Losses {
         precondition(!batch.isEmpty, "an empty batch")
+        precondition(targets == nil || targets!.count == batch.count, "one teacher picture per photo")
+        precondition(settings.lambdaPixel == 0 || targets != nil, "a pixel loss needs the teacher's pictures")
         let indices = styleIndices ?? Array(repeating: 0, count: batch.count)
         network.zeroGradients()
         var total = Losses()
@@ -108,26 +125,36 @@ public final class PerceptualTrainer {
             // The moved frame's output first (a target: its forward is not kept for a backward).
             let pair = settings.temporalWeight > 0 ? movedOutput(photo, step: steps, index: slot) : nil
             // Content targets: the photo's own features, computed only as deep as a content layer.
-            if let contentDepth { vgg.forward(picture: photo, through: contentDepth) }
-            let targets = Dictionary(uniqueKeysWithValues: settings.contentLayers.map { ($0, ContentLoss(target: vgg.output($0))) })
+            var contentTargets: [String: ContentLoss] = [:]
+            if let contentDepth, let vgg {
+                vgg.forward(picture: photo, through: contentDepth)
+                contentTargets = Dictionary(uniqueKeysWithValues: settings.contentLayers.map { ($0, ContentLoss(target: vgg.output($0))) })
+            }
             // The network's picture, 0…255 in and out; VGG sees it as 0…1.
             networkInput = photo
             for i in networkInput.values.indices { networkInput.values[i] *= 255 }
             let y = network.forward(networkInput)
             outputPicture = y
             for i in outputPicture.values.indices { outputPicture.values[i] /= 255 }
-            vgg.forward(picture: outputPicture)
-            let perStyle = styleLosses[styleIndex]
             var losses = Losses()
-            let dPicture = vgg.backward { name, features, gradient in
-                if let content = targets[name] {
-                    losses.content += content.evaluate(features, weight: settings.lambdaContent * s2 * share, addingGradientTo: &gradient)
+            if let vgg, settings.needsLossNetwork {
+                vgg.forward(picture: outputPicture)
+                let perStyle = styleLosses.isEmpty ? [:] : styleLosses[styleIndex]
+                outputGradient = vgg.backward { name, features, gradient in
+                    if let content = contentTargets[name] {
+                        losses.content += content.evaluate(features, weight: settings.lambdaContent * s2 * share, addingGradientTo: &gradient)
+                    }
+                    if let style = perStyle[name] {
+                        losses.style += style.evaluate(features, weight: settings.lambdaStyle * s2 * s2 * share, addingGradientTo: &gradient)
+                    }
                 }
-                if let style = perStyle[name] {
-                    losses.style += style.evaluate(features, weight: settings.lambdaStyle * s2 * s2 * share, addingGradientTo: &gradient)
-                }
+            } else {
+                outputGradient = FeatureMap(channels: outputPicture.channels, height: outputPicture.height, width: outputPicture.width)
             }
-            outputGradient = dPicture
+            if let targets, settings.lambdaPixel != 0 {
+                losses.pixel = PixelLoss.evaluate(outputPicture, target: targets[slot], weight: settings.lambdaPixel * share,
+                                                  addingGradientTo: &outputGradient)
+            }
             if settings.lambdaTV != 0 {
                 losses.totalVariation = TotalVariationLoss.evaluate(outputPicture, weight: settings.lambdaTV * share, addingGradientTo: &outputGradient)
             }
@@ -141,6 +168,7 @@ public final class PerceptualTrainer {
             total.style += losses.style
             total.totalVariation += losses.totalVariation
             total.temporal += losses.temporal
+            total.pixel += losses.pixel
         }
         network.visitParameters { name, values, gradient in optimizers[name]!.update(&values, gradient: gradient) }
         steps += 1

@@ -1,0 +1,98 @@
+import Decode
+import Foundation
+import Pipeline
+import Stylize
+import TestSupport
+import XCTest
+
+/// `streamd train --teacher`: a network learns another network's pictures (no loss network needed), its distance
+/// to the teacher falls, a resumed run ends with the very weights of an uninterrupted one, and mistakes are
+/// one-line errors.
+final class DistillationTests: XCTestCase {
+    func arguments(_ tmp: TempDir, out: String, extra: [String] = []) throws -> [String] {
+        let photos = tmp.file("photos")
+        if !FileManager.default.fileExists(atPath: photos) {
+            try FileManager.default.createDirectory(atPath: photos, withIntermediateDirectories: true)
+            for i in 1...6 {
+                let name = String(format: "kodim%02d.png", i)
+                try FileManager.default.createSymbolicLink(atPath: (photos as NSString).appendingPathComponent(name),
+                                                           withDestinationPath: try SharedData.path("media/images/kodak/\(name)"))
+            }
+        }
+        return ["train", "--dataset-path", photos, "--teacher", "arbitrary",
+                "--style-image", try SharedData.path("media/images/style/wave.jpg"), "--style-image", try SharedData.path("media/images/style/scream.jpg"),
+                "--out", out, "--arch", "light", "--edge-kernel", "3", "--depthwise-sampling", "--strided-edges",
+                "--image-size", "64", "--batch-size", "2", "--lr", "0.005", "--threads", "2", "--sample-interval", "0", "--seed", "3"] + extra
+    }
+
+    /// The student's mean squared distance (0…1 scale) to the teacher on a held-out photo in each style.
+    func distanceToTeacher(_ student: String) throws -> Double {
+        let photo = try ImageDecoder.resize(try ImageDecoder.decode(path: try SharedData.path("media/images/content/face.jpg")), width: 96, height: 128)
+        let teacher = try Stylizer(model: try ModelLoader.load(path: "builtin:arbitrary"), threads: 2)
+        let predictor = try StylePredictor.builtin(threads: 2)
+        let model = try NativeModelFile.load(path: student)
+        let network = try Stylizer(model: model, threads: 2)
+        var total = 0.0
+        for (i, name) in ["wave", "scream"].enumerated() {
+            let painting = try StylePicture.load(path: try SharedData.path("media/images/style/\(name).jpg"), size: StylePredictor.inputSize)
+            let target = try teacher.stylize(photo, options: StyleOptions(styleWeights: try predictor.embedding(of: painting)))
+            let got = try network.stylize(photo, options: StyleOptions(styleWeights: [0, 1].map { $0 == i ? 1 : 0 }))
+            total += zip(got.pixels, target.pixels).reduce(0.0) { $0 + pow((Double($1.0) - Double($1.1)) / 255, 2) } / Double(got.pixels.count)
+        }
+        return total / 2
+    }
+
+    func testDistillationApproachesTheTeacherAndResumesExactly() throws {
+        let tmp = try TempDir()
+        let early = tmp.file("early.safetensors"), outA = tmp.file("a.safetensors")
+        let first = try CLI.run(try arguments(tmp, out: early, extra: ["--max-steps", "1"]))
+        XCTAssertEqual(first.status, 0, first.stderr)
+        // No loss network was read: a pure distillation needs none.
+        XCTAssertTrue(first.stderr.contains("pixel"), first.stderr)
+        let a = try CLI.run(try arguments(tmp, out: outA, extra: ["--max-steps", "24", "--checkpoint-interval", "12"]))
+        XCTAssertEqual(a.status, 0, a.stderr)
+        XCTAssertTrue(a.stderr.contains("wrote \(outA) after 24 steps"), a.stderr)
+        let log = try String(contentsOfFile: tmp.file("a-checkpoints/loss.csv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(log.first, "step,epoch,content,style,tv,total,unix_time,pixel")
+        let pixel = log.dropFirst().map { Double($0.split(separator: ",")[7])! }
+        XCTAssertLessThan(pixel.suffix(4).reduce(0, +), pixel.prefix(4).reduce(0, +) * 0.8, "the pixel loss falls: \(pixel)")
+        let (before, after) = (try distanceToTeacher(early), try distanceToTeacher(outA))
+        print("distillation: distance to the teacher on a held-out photo \(before) after 1 step, \(after) after 24")
+        XCTAssertLessThan(after, before * 0.8, "closer to the teacher on a photo it never saw")
+
+        let outB = tmp.file("b.safetensors")
+        let b = try CLI.run(try arguments(tmp, out: outB, extra: ["--max-steps", "24", "--checkpoint-interval", "12",
+                                                                  "--checkpoint-model", tmp.file("a-checkpoints/step-12")]))
+        XCTAssertEqual(b.status, 0, b.stderr)
+        let (wa, wb) = (try NativeModelFile.load(path: outA).weights, try NativeModelFile.load(path: outB).weights)
+        XCTAssertEqual(Set(wa.keys), Set(wb.keys))
+        for (name, values) in wa { XCTAssertEqual(values.data, wb[name]?.data, "\(name) differs after resuming") }
+        XCTAssertEqual(try NativeModelFile.load(path: outA).info.styleNames, ["wave", "scream"])
+    }
+
+    /// A fixed-style teacher teaches its own styles (no painting), and mistakes are one-line errors.
+    func testFixedStyleTeacherAndMistakes() throws {
+        let tmp = try TempDir()
+        let out = tmp.file("udnie.safetensors")
+        var args = try arguments(tmp, out: out, extra: ["--max-steps", "2"])
+        let teacherAt = args.firstIndex(of: "--teacher")! + 1
+        args[teacherAt] = try SharedData.path("models/ml5/udnie")
+        let withPaintings = try CLI.run(args)
+        CLI.assertFails(withPaintings, mentioning: ["teaches its own styles"])
+        args.removeAll { $0 == "--style-image" || $0.hasSuffix("wave.jpg") || $0.hasSuffix("scream.jpg") }
+        let fixed = try CLI.run(args)
+        XCTAssertEqual(fixed.status, 0, fixed.stderr)
+        let fixedModel = try NativeModelFile.load(path: out)
+        XCTAssertEqual(fixedModel.info.styleNames, [], "one style, as the teacher has")
+        XCTAssertTrue(fixedModel.info.notes.contains("distilled from udnie"), fixedModel.info.notes)
+
+        let noPainting = try arguments(tmp, out: tmp.file("x.safetensors")).filter { !$0.hasSuffix(".jpg") && $0 != "--style-image" }
+        CLI.assertFails(try CLI.run(noPainting), mentioning: ["takes any painting", "--style-image"])
+        let pixelAlone = try arguments(tmp, out: tmp.file("y.safetensors")).filter { $0 != "--teacher" && $0 != "arbitrary" } + ["--lambda-pixel", "2"]
+        // An argument mistake: the argument parser's usage error (status 64) naming the option.
+        let pixel = try CLI.run(pixelAlone)
+        XCTAssertEqual(pixel.status, 64, pixel.stderr)
+        XCTAssertTrue(pixel.stderr.contains("--lambda-pixel needs a --teacher"), pixel.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("x.safetensors")))
+    }
+}
