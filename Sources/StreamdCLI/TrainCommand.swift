@@ -26,7 +26,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .customLong("style-image"), help: "Style picture; repeat for a multi-style network (conditional instance norm). With a --teacher that takes paintings, the paintings it paints with.")
     var styleImages: [String] = []
 
-    @Option(help: "Distil this model (a name or path, e.g. arbitrary): the network learns the teacher's pictures of the photos (a pixel loss; perceptual terms only if their lambdas are given). A teacher that takes paintings paints with each --style-image; another teaches its own styles.")
+    @Option(help: "Distil this model (a name or path): the network learns the teacher's pictures of the photos (a pixel loss; perceptual terms only if their lambdas are given). A teacher that takes paintings paints with each --style-image; another teaches its own styles. Default: the built-in arbitrary-style network, unless --lambda-content or --lambda-style is given; 'none' trains with the perceptual losses alone.")
     var teacher: String?
 
     @Option(name: .customLong("lambda-pixel"), help: "Weight of the pixel loss against the teacher's pictures (default 1 with a --teacher).")
@@ -38,8 +38,8 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(help: "Output model file (.safetensors).")
     var out: String
 
-    @Option(help: "Architecture: johnson (TransformerNet) or light (half width, 3 depthwise-separable residual blocks).")
-    var arch: TrainArchitecture = .johnson
+    @Option(help: "Architecture: light (half width, 3 depthwise-separable residual blocks; real time on two cores) or johnson (TransformerNet, ten times the cost).")
+    var arch: TrainArchitecture = .light
 
     @Option(name: .customLong("width-multiplier"), help: "Scale the architecture's channel widths (johnson: 32/64/128).")
     var widthMultiplier: Double?
@@ -66,11 +66,11 @@ struct TrainCommand: AsyncParsableCommand {
           help: "Bound the output with 150·tanh + 127.5 (Engstrom's form; default: on for light, off for johnson).")
     var outputTanh: Bool?
 
-    @Option(help: "Passes over the dataset (default: 1, or as many as --max-steps needs).")
+    @Option(help: "Passes over the dataset (default: as many as --max-steps needs).")
     var epochs: Int?
 
     @Option(name: .customLong("max-steps"),
-            help: "Train this many optimiser steps, going over the photos as often as that takes (with --epochs: whichever ends first).")
+            help: "Train this many optimiser steps, going over the photos as often as that takes (with --epochs: whichever ends first; with neither, \(TrainCommand.defaultSteps)).")
     var maxSteps: Int?
 
     @Option(name: .customLong("batch-size"), help: "Photos per optimiser step.")
@@ -121,9 +121,9 @@ struct TrainCommand: AsyncParsableCommand {
     var overwrite = false
 
     func validate() throws {
-        if styleImages.isEmpty && teacher == nil { throw ValidationError("give at least one --style-image (or a --teacher to distil)") }
+        if styleImages.isEmpty && teacherName == nil { throw ValidationError("give at least one --style-image (or a --teacher to distil)") }
         if let lambdaPixel, !(lambdaPixel >= 0 && lambdaPixel.isFinite) { throw ValidationError("--lambda-pixel must be a number ≥ 0") }
-        if lambdaPixel != nil && teacher == nil { throw ValidationError("--lambda-pixel needs a --teacher") }
+        if lambdaPixel != nil && teacherName == nil { throw ValidationError("--lambda-pixel needs a --teacher") }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
         if let widthMultiplier, !(widthMultiplier > 0 && widthMultiplier <= 4) { throw ValidationError("--width-multiplier must be in (0, 4]") }
         if let residualBlocks, !(0...16).contains(residualBlocks) { throw ValidationError("--residual-blocks must be between 0 and 16") }
@@ -140,8 +140,19 @@ struct TrainCommand: AsyncParsableCommand {
         for (name, v) in [("--lambda-tv", lambdaTV), ("--temporal-weight", temporalWeight)] where !(v >= 0 && v.isFinite) {
             throw ValidationError("\(name) must be a number ≥ 0")
         }
-        if teacher == nil { _ = try names(defaults: nil) }
+        if teacherName == nil { _ = try names(defaults: nil) }
     }
+
+    /// The teacher actually used: --teacher, except `none`; without it, the built-in arbitrary-style network
+    /// unless perceptual weights were given (a newcomer's `train --dataset-path P --style-image S` distils, which
+    /// reaches a recognisable network in minutes; the perceptual losses need hours and tuning).
+    var teacherName: String? {
+        if let teacher { return teacher == "none" ? nil : teacher }
+        return perceptual.lambdaContent == nil && perceptual.lambdaStyle == nil ? BuiltinModels.arbitraryName : nil
+    }
+
+    /// Steps of a run that gives neither --epochs nor --max-steps.
+    static let defaultSteps = 1000
 
     /// The styles' names: --style-names, else `defaults` (a fixed-style teacher's), else the style pictures' file names.
     func names(defaults: [String]?) throws -> [String] {
@@ -156,7 +167,7 @@ struct TrainCommand: AsyncParsableCommand {
 
     /// The distillation teacher: how it paints a photo in each student style, and the styles' default names.
     func makeTeacher(threads: Int) throws -> (teacher: TeacherPictures, names: [String], description: String)? {
-        guard let teacher else { return nil }
+        guard let teacher = teacherName else { return nil }
         let model = try ModelLoader.load(path: try ModelLibrary.standard().resolve(teacher))
         let stylizer = try Stylizer(model: model, threads: threads)
         var options: [StyleOptions]
@@ -187,10 +198,10 @@ struct TrainCommand: AsyncParsableCommand {
     /// Passes over the dataset the loader makes, optimiser steps, and the passes to show in the progress line
     /// (nil: as many as the steps take). `--max-steps` alone repeats the photos as often as it takes (as many
     /// passes as steps at most: a pass makes at least one step while any photo decodes, and undecodable ones are
-    /// only found while loading); `--epochs` alone trains whole passes; both: whichever ends first; neither: one
-    /// pass.
+    /// only found while loading); `--epochs` alone trains whole passes; both: whichever ends first; neither:
+    /// `defaultSteps`, as if given as --max-steps (one pass over a few dozen photos teaches nothing).
     static func plan(epochs: Int?, maxSteps: Int?, stepsPerEpoch: Int) -> (passes: Int, steps: Int, shownPasses: Int?) {
-        if epochs == nil, let maxSteps { return (maxSteps, maxSteps, nil) }
+        if epochs == nil { let steps = maxSteps ?? defaultSteps; return (steps, steps, nil) }
         let passes = epochs ?? 1
         return (passes, min(maxSteps ?? Int.max, passes * stepsPerEpoch), passes)
     }
@@ -254,7 +265,8 @@ struct TrainCommand: AsyncParsableCommand {
         if dataset.files.count < Self.fewPhotos {
             note("streamd: warning: only \(dataset.files.count) photos: the network sees the same few pictures over and over and may learn them rather than the style (a few hundred varied photos work best)")
         }
-        note("streamd: training \(architecture.name) (\(network.parameterCount) parameters, \(architecture.multiplyAddsPerPixel) multiply-adds per pixel) on \(dataset.files.count) photos, \(plannedSteps) steps of \(batchSize)")
+        note("streamd: training \(architecture.name) (\(network.parameterCount) parameters, \(architecture.multiplyAddsPerPixel) multiply-adds per pixel) on \(dataset.files.count) photos, \(plannedSteps) steps of \(batchSize)"
+             + (distillation.map { ", \($0.description)" + (teacher == nil ? " (the default; --teacher none trains with the perceptual losses alone)" : "") } ?? ""))
 
         let log = TrainingLog(path: (checkpoints as NSString).appendingPathComponent("loss.csv"), resume: checkpointModel != nil,
                               temporal: settings.temporalWeight > 0, pixel: distillation != nil)

