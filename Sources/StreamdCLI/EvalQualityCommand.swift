@@ -18,7 +18,7 @@ struct EvalQualityCommand: AsyncParsableCommand {
         colour: sliced Wasserstein distance of the result's colours to the painting's in CIELAB units (the photos' \
         own distance is the first row's). style: the style loss of `streamd train` (Gram matrices of VGG19 \
         relu1_2, relu2_2, relu3_4, relu4_4 against the painting, weight 1e10). Means over the photos. \
-        Give each model as --model M, or M#STYLE for one style of a multi-style model (a name or an index).
+        Give each model as --model M, or M#STYLE for one style of a multi-style model (a name or an index); a network that takes any painting (arbitrary) paints with --style-image.
         """
     )
 
@@ -75,6 +75,13 @@ struct EvalQualityCommand: AsyncParsableCommand {
             let (name, style) = Self.split(spec)
             do {
                 let model = try ModelLoader.load(path: try library.resolve(name))
+                if model.info.styleEmbeddingSize != nil {
+                    // A network that takes any painting paints with the one measured against.
+                    guard style == nil else { throw ValidationError("model \(model.info.name) takes any painting: its style is --style-image, not #\(style!)") }
+                    let embedding = try StylePredictor.builtin(threads: loss.threads)
+                        .embedding(of: try StylePicture.load(path: styleImage, size: StylePredictor.inputSize))
+                    return (spec, try Stylizer(model: model, threads: loss.threads), StyleOptions(styleWeights: embedding))
+                }
                 let weights = try StyleOptions.styleWeights(index: style.flatMap { Int($0) }, name: style.flatMap { Int($0) == nil ? $0 : nil },
                                                             mix: nil, styleNames: model.info.styleNames)
                 return (spec, try Stylizer(model: model, threads: loss.threads), StyleOptions(styleWeights: weights, strength: 1, preserveColor: false))
