@@ -26,6 +26,7 @@ painting = sys.argv[1]
 for i, row in enumerate(r["rows"]):
     m = row["mean"]
     name = row["model"].split("/")[-1]
-    print(f"| {painting if i == 0 else \"\"} | {name} | {m[\"structure\"]:.3f} | {m[\"colour\"]:.1f} | {m[\"style\"]:.3g} |")
+    label = painting if i == 0 else ""
+    print("| %s | %s | %.3f | %.1f | %.3g |" % (label, name, m["structure"], m["colour"], m["style"]))
 ' "$s"
 done
