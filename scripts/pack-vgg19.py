@@ -33,4 +33,6 @@ with open(out + ".tmp", "wb") as f:
             f.write(data)
             digest.update(data)
 os.replace(out + ".tmp", out)
+# SwiftPM does not see the files .incbin reads: the assembly must be rebuilt by hand.
+os.utime(os.path.join(root, "Sources", "BundledModels", "bundled_models.S"))
 print(f"wrote {out}: {os.path.getsize(out)} bytes, sha256 {digest.hexdigest()}")

@@ -2,6 +2,7 @@
 # Writes docs/painting-grid.jpg: rows of paintings (wave, scream, wreck, udnie), and in each row the painting,
 # then `streamd image --style-image PAINTING` on three held-out photos (chicago, stata, face), then the built-in
 # model's style of the same name on the same photos. Every picture is stylized at 448x336 and shown at 224x168.
+# And docs/default-model.jpg: examples/parrots.jpg, then the built-in model's four styles of it (each 384x256).
 #   scripts/painting-grid.sh [STREAMD] [SHARED]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -34,4 +35,10 @@ for s in "${paintings[@]}"; do
   rows+=(-i "$work/row-$s.png")
 done
 ffmpeg -v error -y "${rows[@]}" -filter_complex "vstack=inputs=${#paintings[@]}" -q:v 3 "$root/docs/painting-grid.jpg"
-echo "painting-grid: wrote docs/painting-grid.jpg" >&2
+parrots=(-i "$root/examples/parrots.jpg")
+for s in "${paintings[@]}"; do
+  "$streamd" image --style "$s" --max-size 384 "$root/examples/parrots.jpg" "$work/parrots-$s.png" 2>/dev/null
+  parrots+=(-i "$work/parrots-$s.png")
+done
+ffmpeg -v error -y "${parrots[@]}" -filter_complex "[0]scale=384:256[p];[p][1][2][3][4]hstack=inputs=5" -q:v 3 "$root/docs/default-model.jpg"
+echo "painting-grid: wrote docs/painting-grid.jpg and docs/default-model.jpg" >&2

@@ -9,7 +9,7 @@
 #
 # Two phases. First the network is distilled from the built-in arbitrary-style network (Magenta's, painting
 # with each of the four paintings): the pixel loss alone up to --style-from (default 2000). Then the style loss
-# of weight --lambda-style (default 0.1, the paintings at --style-size 512) joins the pixel loss up to --steps
+# of weight --lambda-style (default 0.3, the paintings at --style-size 512) joins the pixel loss up to --steps
 # (default 2400): the pixel loss alone learns the teacher's colours and shapes but averages its strokes away,
 # the style loss brings the painting's textures back. The shipped weights are exactly these defaults.
 # It checkpoints every 50 steps into DIR (default .build/default-model) and, run again with the same DIR,
@@ -25,7 +25,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/.."
-work="$root/.build/default-model"; steps=2400; style_from=2000; lambda_style=0.1; image_size=256; style_size=512; install=0
+work="$root/.build/default-model"; steps=2400; style_from=2000; lambda_style=0.3; image_size=256; style_size=512; install=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --work) work="$2"; shift 2 ;;
@@ -73,5 +73,7 @@ fi
 echo "train-default-model: wrote $work/default.safetensors in $(( $(date +%s) - start )) s (this run)" >&2
 if [ "$install" = 1 ]; then
   cp "$work/default.safetensors" "$root/Sources/BundledModels/default.safetensors"
+  # SwiftPM does not see the files .incbin reads: the assembly must be rebuilt by hand.
+  touch "$root/Sources/BundledModels/bundled_models.S"
   echo "train-default-model: installed as Sources/BundledModels/default.safetensors" >&2
 fi
