@@ -37,7 +37,7 @@ struct PerceptualLossOptions: ParsableArguments {
     @Option(name: .customLong("lambda-content"), help: "Weight of the content loss (default 1e5; 0 when distilling from a --teacher).")
     var lambdaContent: Double?
 
-    @Option(name: .customLong("lambda-style"), help: "Weight of the style loss (default 1e10; 0 when distilling from a --teacher).")
+    @Option(name: .customLong("lambda-style"), help: "Weight of the style loss (default 1e10; train sets it by --style-balance, or 0 when distilling from a --teacher).")
     var lambdaStyle: Double?
 
     @Option(name: .customLong("content-layers"), help: "VGG19 content layers, comma-separated.")

@@ -84,6 +84,10 @@ struct TrainCommand: AsyncParsableCommand {
 
     @OptionGroup var perceptual: PerceptualLossOptions
 
+    @Option(name: .customLong("style-balance"),
+            help: "Without --lambda-style (and without a teacher): the style weight is set at the first step so that the style loss pulls this many times as hard as the content loss (their gradients' norms on the first photo).")
+    var styleBalance: Double = 5
+
     @Option(name: .customLong("lambda-tv"), help: "Weight of the total-variation loss.")
     var lambdaTV: Double = 0
 
@@ -123,6 +127,7 @@ struct TrainCommand: AsyncParsableCommand {
     func validate() throws {
         if styleImages.isEmpty && teacherName == nil { throw ValidationError("give at least one --style-image (or a --teacher to distil)") }
         if let lambdaPixel, !(lambdaPixel >= 0 && lambdaPixel.isFinite) { throw ValidationError("--lambda-pixel must be a number ≥ 0") }
+        if !(styleBalance > 0 && styleBalance.isFinite) { throw ValidationError("--style-balance must be a positive number") }
         if lambdaPixel != nil && teacherName == nil { throw ValidationError("--lambda-pixel needs a --teacher") }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
         if let widthMultiplier, !(widthMultiplier > 0 && widthMultiplier <= 4) { throw ValidationError("--width-multiplier must be in (0, 4]") }
@@ -246,8 +251,11 @@ struct TrainCommand: AsyncParsableCommand {
         let checkpoints = checkpointDir ?? ((out as NSString).deletingPathExtension + "-checkpoints")
         try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
         var startEpoch = 0, startPosition = 0
+        // The perceptual losses without a given style weight: balanced against the content loss at the first step.
+        let balancing = distillation == nil && perceptual.lambdaStyle == nil && settings.lambdaContent > 0
         if let checkpointModel {
             let checkpoint = try TrainingCheckpoint.read(checkpointModel)
+            if balancing { trainer.restoreStyleWeight(checkpoint.settings.lambdaStyle) }
             guard checkpoint.imageSize == imageSize, checkpoint.seed == seed else {
                 throw ValidationError("\(checkpointModel): trained with --image-size \(checkpoint.imageSize) --seed \(checkpoint.seed); resume with the same values")
             }
@@ -284,6 +292,12 @@ struct TrainCommand: AsyncParsableCommand {
         func checkpoint(_ name: String) throws {
             try TrainingCheckpoint.write(trainer, epoch: last.epoch, position: last.position, seed: seed, imageSize: imageSize,
                                          styleNames: styleNames, to: (checkpoints as NSString).appendingPathComponent(name))
+        }
+        if balancing && checkpointModel == nil, let first = loader.queue.receive() {
+            pending = first
+            let weight = trainer.balanceStyle(on: first.picture, styleIndex: (first.epoch * dataset.files.count + first.position) % styleNames.count,
+                                              balance: styleBalance)
+            note(String(format: "streamd: style weight %.4g: the style loss pulls %g times as hard as the content loss at the start (--style-balance; --lambda-style sets it)", weight, styleBalance))
         }
         while trainer.steps < plannedSteps && !interrupted.isSet {
             // One batch: consecutive photos of one epoch.

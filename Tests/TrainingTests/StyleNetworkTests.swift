@@ -263,6 +263,28 @@ final class StyleNetworkTests: XCTestCase {
         XCTAssertEqual(plain.step(photos).temporal, 0)
     }
 
+    /// Balancing: after `balanceStyle(balance: b)` the style term's gradient on that photo is b times the content
+    /// term's, whatever the style weight before; and the weight it finds is the one a step then uses.
+    func testBalancedStyleWeightMakesTheTermsPullAlike() throws {
+        var rng = SplitMix64(seed: 9)
+        let photo = FeatureMap(channels: 3, height: 32, width: 32, values: (0..<(3 * 32 * 32)).map { _ in (rng.float() + 1) / 2 })
+        let style = FeatureMap(channels: 3, height: 32, width: 32, values: (0..<(3 * 32 * 32)).map { _ in (rng.float() + 1) / 2 })
+        var settings = PerceptualTrainer.Settings()
+        settings.contentLayers = ["relu2_2"]
+        settings.styleLayers = ["relu1_2", "relu2_2"]
+        let trainer = PerceptualTrainer(network: StyleNetwork(architecture: .light(), seed: 1, context: SharedVGG.context),
+                                        vgg: try SharedVGG.network(), styles: [style], settings: settings, context: SharedVGG.context)
+        let before = try XCTUnwrap(trainer.gradientNorms(on: photo))
+        print("at the default weights the style gradient is \(before.style / before.content) times the content gradient")
+        for balance in [1.0, 4.0] {
+            let weight = trainer.balanceStyle(on: photo, balance: balance)
+            XCTAssertEqual(trainer.settings.lambdaStyle, weight)
+            let after = try XCTUnwrap(trainer.gradientNorms(on: photo))
+            XCTAssertEqual(after.style / after.content, balance, accuracy: balance * 1e-3)
+        }
+        XCTAssertEqual(trainer.step([photo]).style > 0, true)
+    }
+
     func testMultiplyAddsPerPixel() {
         // conv1 3·32·81, conv2 32·64·9/4, conv3 64·128·9/16, 10 residual convs 128·128·9/16, up1 128·64·9/4, up2 64·32·9, out 32·3·81.
         let expected = 3 * 32 * 81 + 32 * 64 * 9 / 4 + 64 * 128 * 9 / 16 + 10 * 128 * 128 * 9 / 16 + 128 * 64 * 9 / 4 + 64 * 32 * 9 + 32 * 3 * 81

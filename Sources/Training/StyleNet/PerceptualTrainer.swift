@@ -75,7 +75,8 @@ public final class PerceptualTrainer {
     }
 
     public let network: StyleNetwork
-    public let settings: Settings
+    /// Fixed for the run, but for `lambdaStyle`, which `balanceStyle` may set before the first step.
+    public private(set) var settings: Settings
     /// Optimiser steps taken (PyTorch's Adam `step`).
     public private(set) var steps = 0
 
@@ -174,6 +175,53 @@ public final class PerceptualTrainer {
         steps += 1
         return total
     }
+
+    /// Sets `settings.lambdaStyle` so that, on `photo` in style `styleIndex` and with the network as it is (before
+    /// the first step), the style term's gradient with respect to the network's picture is `balance` times the
+    /// content term's (Euclidean norms): content and style pull with comparable force at the start whatever the
+    /// painting, the photos and the loss network's scale. Returns the weight. Only for a run with both terms.
+    @discardableResult
+    public func balanceStyle(on photo: FeatureMap, styleIndex: Int = 0, balance: Double) -> Double {
+        guard let norms = gradientNorms(on: photo, styleIndex: styleIndex) else { return settings.lambdaStyle }
+        // The style gradient is linear in its weight.
+        let unit = norms.style / settings.lambdaStyle
+        if norms.content > 0 && unit > 0 && norms.content.isFinite && unit.isFinite {
+            settings.lambdaStyle = balance * norms.content / unit
+        }
+        return settings.lambdaStyle
+    }
+
+    /// The norms of the content and style terms' gradients (at the current weights) with respect to the network's
+    /// picture of `photo` in style `styleIndex`, the network as it is; nil without both terms.
+    public func gradientNorms(on photo: FeatureMap, styleIndex: Int = 0) -> (content: Double, style: Double)? {
+        guard let vgg, let contentDepth, !styleLosses.isEmpty, settings.lambdaStyle > 0 else { return nil }
+        var mix = [Float](repeating: 0, count: network.architecture.styles)
+        mix[styleIndex] = 1
+        network.setStyleWeights(mix)
+        vgg.forward(picture: photo, through: contentDepth)
+        let contentTargets = Dictionary(uniqueKeysWithValues: settings.contentLayers.map { ($0, ContentLoss(target: vgg.output($0))) })
+        var input = photo
+        for i in input.values.indices { input.values[i] *= 255 }
+        var picture = network.forward(input)
+        for i in picture.values.indices { picture.values[i] /= 255 }
+        let s2 = 1 / (settings.featureScale * settings.featureScale)
+        func norm(content: Bool) -> Double {
+            vgg.forward(picture: picture)
+            let g = vgg.backward { name, features, gradient in
+                if content, let c = contentTargets[name] {
+                    _ = c.evaluate(features, weight: settings.lambdaContent * s2, addingGradientTo: &gradient)
+                }
+                if !content, let st = styleLosses[styleIndex][name] {
+                    _ = st.evaluate(features, weight: settings.lambdaStyle * s2 * s2, addingGradientTo: &gradient)
+                }
+            }
+            return g.values.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        }
+        return (norm(content: true), norm(content: false))
+    }
+
+    /// A resumed run's style weight: the one its first part balanced (from the checkpoint's settings).
+    public func restoreStyleWeight(_ lambdaStyle: Double) { settings.lambdaStyle = lambdaStyle }
 
     /// The network's output (0…1) for `photo` moved by a random whole-pixel shift plus noise, and the shift. Drawn
     /// from a generator seeded by the step and the photo's place in the batch, so a resumed run draws the same.
