@@ -86,10 +86,8 @@ public final class LiveStyle: @unchecked Sendable {
             } catch {
                 return ConfigIssue(location: file, path: "pipelines.\(pipeline.name).model", message: "\(error)")
             }
-            if let file = pipeline.style.styleImage {
-                guard FileManager.default.isReadableFile(atPath: file) else {
-                    return ConfigIssue(location: file, path: "pipelines.\(pipeline.name).style_image", message: "\(file): no such readable file")
-                }
+            if let painting = pipeline.style.styleImage, !FileManager.default.isReadableFile(atPath: painting) {
+                return ConfigIssue(location: file, path: "pipelines.\(pipeline.name).style_image", message: "\(painting): no such readable file")
             }
             guard let name = pipeline.style.styleName else { return nil }
             do {

@@ -27,6 +27,15 @@ final class PaintingServeTests: XCTestCase {
         let yaml = try loopedClipPipeline("cam", model: nil, outputs: "- record: \(dir.path)/rec/cam.mp4\n  preset: ultrafast")
             .replacingOccurrences(of: "    max_size: 64", with: "    max_size: 64\n    style_image: \(wave)")
         let serve = try ServeProcess(pipelines: yaml, directory: dir, server: "  stylize_max_bytes: 256KiB")
+        // `config check` knows the key, and names a painting that is not there by its key and file.
+        let check = try runTool(try ServeProcess.binary, ["config", "check", serve.configPath])
+        XCTAssertEqual(check.status, 0, check.output)
+        let missing = dir.appendingPathComponent("missing.yml").path
+        try String(contentsOfFile: serve.configPath, encoding: .utf8).replacingOccurrences(of: wave, with: "/nowhere/painting.jpg")
+            .write(toFile: missing, atomically: true, encoding: .utf8)
+        let bad = try runTool(try ServeProcess.binary, ["config", "check", missing], captureErrors: true)
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.output.contains("missing.yml: pipelines.cam.style_image: /nowhere/painting.jpg: no such readable file"), bad.output)
         try serve.waitReady()
         try serve.waitFor("frames at the output", timeout: 60) { try serve.frames("cam") > 3 }
         var s = try style(serve)
