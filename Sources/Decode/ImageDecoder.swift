@@ -121,7 +121,7 @@ public enum ImageDecoder {
     ///
     /// - Throws: `UploadError.notAPicture` for bytes that are no still picture, `.tooManyPixels` (with the size)
     ///   for one too large, or the file system's error for the temporary file.
-    public static func decode(upload: [UInt8], maxPixels: Int) throws -> RGBImage {
+    public static func decode(upload: [UInt8], maxPixels: Int = uploadMaxPixels) throws -> RGBImage {
         guard !upload.isEmpty else { throw UploadError.empty }
         let fm = FileManager.default
         let directory = fm.temporaryDirectory.appendingPathComponent("streamd-upload-\(UUID().uuidString)")
@@ -136,6 +136,9 @@ public enum ImageDecoder {
         }
         return picture
     }
+
+    /// The most pixels a picture sent to the service (a photo to stylize, a painting) may unpack to.
+    public static let uploadMaxPixels = 50_000_000
 
     /// Why uploaded bytes were not decoded (the HTTP answers: 400, 415, 413).
     public enum UploadError: Error, Equatable, CustomStringConvertible {

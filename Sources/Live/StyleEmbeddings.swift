@@ -24,8 +24,6 @@ public final class StyleEmbeddings: @unchecked Sendable {
     }
 
     public static let thumbnailSide = 160
-    /// The largest picture a painting may unpack to (as for `POST /v1/stylize`).
-    public static let maxPixels = 50_000_000
 
     public let capacity: Int
     private let lock = NSLock()
@@ -68,7 +66,7 @@ public final class StyleEmbeddings: @unchecked Sendable {
     /// A painting uploaded as bytes, decoded by content. Blocking.
     /// - Throws: `ImageDecoder.UploadError` for bytes that are no picture or too large one.
     public func add(upload: [UInt8], label: String = "upload") throws -> Painting {
-        try add(bytes: upload, label: label) { try ImageDecoder.decode(upload: $0, maxPixels: Self.maxPixels) }
+        try add(bytes: upload, label: label) { try ImageDecoder.decode(upload: $0) }
     }
 
     /// The embedding of any picture (a photo's own, to weaken a painting towards it), not kept. Blocking.
@@ -87,8 +85,10 @@ public final class StyleEmbeddings: @unchecked Sendable {
         let id = SHA256.hash(data: bytes).prefix(8).map { String(format: "%02x", $0) }.joined()
         if let known = painting(id: id) { return known }
         let picture = try decode(bytes)
-        guard picture.width * picture.height <= Self.maxPixels else {
-            throw ImageDecoder.UploadError.tooManyPixels(width: picture.width, height: picture.height, limit: Self.maxPixels)
+        // A file's painting is held to the uploads' limit too (`decode(upload:)` checks it for those).
+        let limit = ImageDecoder.uploadMaxPixels
+        guard picture.width * picture.height <= limit else {
+            throw ImageDecoder.UploadError.tooManyPixels(width: picture.width, height: picture.height, limit: limit)
         }
         let square = try StylePicture.square(picture, size: StylePredictor.inputSize)
         let embedding = try predict(square)

@@ -78,8 +78,7 @@ struct EvalQualityCommand: AsyncParsableCommand {
                 if model.info.styleEmbeddingSize != nil {
                     // A network that takes any painting paints with the one measured against.
                     guard style == nil else { throw ValidationError("model \(model.info.name) takes any painting: its style is --style-image, not #\(style!)") }
-                    let embedding = try StylePredictor.builtin(threads: loss.threads)
-                        .embedding(of: try StylePicture.load(path: styleImage, size: StylePredictor.inputSize))
+                    let embedding = try StylePredictor.builtin(threads: loss.threads).embedding(ofPaintingAt: styleImage)
                     return (spec, try Stylizer(model: model, threads: loss.threads), StyleOptions(styleWeights: embedding))
                 }
                 let weights = try StyleOptions.styleWeights(index: style.flatMap { Int($0) }, name: style.flatMap { Int($0) == nil ? $0 : nil },

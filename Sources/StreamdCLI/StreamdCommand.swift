@@ -80,15 +80,21 @@ struct StyleArguments: ParsableArguments {
         guard strength.isFinite, (0...1).contains(strength) else { throw ValidationError("--strength must be between 0 and 1") }
         let weights = try paintings.blendWeights()
         let predictor = try StylePredictor.builtin(threads: max(1, min(2, ProcessInfo.processInfo.activeProcessorCount)))
-        let embeddings = try styleImages.map { try predictor.embedding(of: try StylePicture.load(path: $0, size: StylePredictor.inputSize)) }
-        var embedding = try StylePredictor.blend(embeddings, weights: weights)
+        var embedding = try StylePredictor.blend(try styleImages.map(predictor.embedding(ofPaintingAt:)), weights: weights)
         if strength < 1 {
             let own = try predictor.embedding(of: try StylePicture.square(try content(), size: StylePredictor.inputSize))
-            embedding = try StylePredictor.blend([embedding, own], weights: [strength, 1 - strength])
+            embedding = try StylePredictor.weakened(embedding, towards: own, strength: strength)
         }
         return StyleOptions(styleWeights: embedding, strength: 1, preserveColor: preserveColor)
     }
 
+}
+
+extension StylePredictor {
+    /// The embedding of the picture file at `path` (decoded and made square as Magenta does; errors name the file).
+    func embedding(ofPaintingAt path: String) throws -> [Float] {
+        try embedding(of: try StylePicture.load(path: path, size: Self.inputSize))
+    }
 }
 
 /// Any painting as the style (`image`, `transcode`): the pictures and how they blend.

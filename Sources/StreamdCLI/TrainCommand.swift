@@ -173,16 +173,14 @@ struct TrainCommand: AsyncParsableCommand {
     /// The distillation teacher: how it paints a photo in each student style, and the styles' default names.
     func makeTeacher(threads: Int) throws -> (teacher: TeacherPictures, names: [String], description: String)? {
         guard let teacher = teacherName else { return nil }
-        let model = try ModelLoader.load(path: try ModelLibrary.standard().resolve(teacher))
+        let model = try ModelLoader.load(path: try ModelLibrary.standard(modelsDir: loss.modelsDir).resolve(teacher))
         let stylizer = try Stylizer(model: model, threads: threads)
         var options: [StyleOptions]
         var names: [String]
         if model.info.styleEmbeddingSize != nil {
             guard !styleImages.isEmpty else { throw ValidationError("teacher \(model.info.name) takes any painting: give the paintings with --style-image") }
             let predictor = try StylePredictor.builtin(threads: threads)
-            options = try styleImages.map {
-                StyleOptions(styleWeights: try predictor.embedding(of: try StylePicture.load(path: $0, size: StylePredictor.inputSize)))
-            }
+            options = try styleImages.map { StyleOptions(styleWeights: try predictor.embedding(ofPaintingAt: $0)) }
             names = styleImages.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension }
         } else {
             guard styleImages.isEmpty || (perceptual.lambdaStyle ?? 0) > 0 else {

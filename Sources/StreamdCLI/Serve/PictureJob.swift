@@ -80,9 +80,6 @@ struct PictureJobError: Error, CustomStringConvertible {
 
 /// Stylizes one uploaded picture. Blocking (FFmpeg and BLAS): runs on a dedicated thread, behind `JobSlots`.
 enum PictureJob {
-    /// Pictures with more pixels than this are refused after decoding (a small PNG can unpack to gigabytes).
-    static let maxPixels = 50_000_000
-
     static func run(_ upload: [UInt8], _ request: PictureRequest, catalog: ModelCatalog,
                     embeddings: StyleEmbeddings) throws -> (bytes: [UInt8], width: Int, height: Int) {
         let (entry, model): (ModelCatalog.Entry, StyleModel)
@@ -129,7 +126,7 @@ enum PictureJob {
             weights = painting.embedding
             if strength < 1 {
                 let own = try embeddings.embedding(of: picture)
-                weights = try StylePredictor.blend([painting.embedding, own], weights: [strength, 1 - strength])
+                weights = try StylePredictor.weakened(painting.embedding, towards: own, strength: strength)
                 strength = 1
             }
         }
@@ -147,7 +144,7 @@ enum PictureJob {
 
     /// The upload decoded by content (`ImageDecoder.decode(upload:)`), its refusals as HTTP answers.
     static func decode(_ upload: [UInt8]) throws -> RGBImage {
-        do { return try ImageDecoder.decode(upload: upload, maxPixels: maxPixels) } catch let e as ImageDecoder.UploadError {
+        do { return try ImageDecoder.decode(upload: upload) } catch let e as ImageDecoder.UploadError {
             throw PictureJobError(status: e.httpStatus, description: e.description)
         }
     }

@@ -58,4 +58,10 @@ public final class StylePredictor {
         for (e, w) in zip(embeddings, weights) { for i in 0..<n { out[i] += e[i] * (w / total) } }
         return out
     }
+
+    /// A painting's embedding at `strength` (0…1) for a still picture whose own embedding is `own`: moved towards
+    /// it, as Magenta sets the strength (`streamd image`, `POST /v1/stylize`).
+    public static func weakened(_ painting: [Float], towards own: [Float], strength: Float) throws -> [Float] {
+        try blend([painting, own], weights: [strength, 1 - strength])
+    }
 }
