@@ -120,23 +120,11 @@ public final class PerceptualTrainer {
         let share = 1 / Double(batch.count)
         let s2 = 1 / (settings.featureScale * settings.featureScale)
         for (slot, (photo, styleIndex)) in zip(batch, indices).enumerated() {
-            var mix = [Float](repeating: 0, count: network.architecture.styles)
-            mix[styleIndex] = 1
-            network.setStyleWeights(mix)
+            selectStyle(styleIndex)
             // The moved frame's output first (a target: its forward is not kept for a backward).
             let pair = settings.temporalWeight > 0 ? movedOutput(photo, step: steps, index: slot) : nil
-            // Content targets: the photo's own features, computed only as deep as a content layer.
-            var contentTargets: [String: ContentLoss] = [:]
-            if let contentDepth, let vgg {
-                vgg.forward(picture: photo, through: contentDepth)
-                contentTargets = Dictionary(uniqueKeysWithValues: settings.contentLayers.map { ($0, ContentLoss(target: vgg.output($0))) })
-            }
-            // The network's picture, 0…255 in and out; VGG sees it as 0…1.
-            networkInput = photo
-            for i in networkInput.values.indices { networkInput.values[i] *= 255 }
-            let y = network.forward(networkInput)
-            outputPicture = y
-            for i in outputPicture.values.indices { outputPicture.values[i] /= 255 }
+            let contentTargets = self.contentTargets(photo)
+            outputPicture = networkPicture(photo)
             var losses = Losses()
             if let vgg, settings.needsLossNetwork {
                 vgg.forward(picture: outputPicture)
@@ -150,7 +138,9 @@ public final class PerceptualTrainer {
                     }
                 }
             } else {
-                outputGradient = FeatureMap(channels: outputPicture.channels, height: outputPicture.height, width: outputPicture.width)
+                // The pixel and temporal terms add into it: kept from step to step, cleared.
+                outputGradient.reshape(channels: outputPicture.channels, height: outputPicture.height, width: outputPicture.width)
+                for i in outputGradient.values.indices { outputGradient.values[i] = 0 }
             }
             if let targets, settings.lambdaPixel != 0 {
                 losses.pixel = PixelLoss.evaluate(outputPicture, target: targets[slot], weight: settings.lambdaPixel * share,
@@ -194,16 +184,10 @@ public final class PerceptualTrainer {
     /// The norms of the content and style terms' gradients (at the current weights) with respect to the network's
     /// picture of `photo` in style `styleIndex`, the network as it is; nil without both terms.
     public func gradientNorms(on photo: FeatureMap, styleIndex: Int = 0) -> (content: Double, style: Double)? {
-        guard let vgg, let contentDepth, !styleLosses.isEmpty, settings.lambdaStyle > 0 else { return nil }
-        var mix = [Float](repeating: 0, count: network.architecture.styles)
-        mix[styleIndex] = 1
-        network.setStyleWeights(mix)
-        vgg.forward(picture: photo, through: contentDepth)
-        let contentTargets = Dictionary(uniqueKeysWithValues: settings.contentLayers.map { ($0, ContentLoss(target: vgg.output($0))) })
-        var input = photo
-        for i in input.values.indices { input.values[i] *= 255 }
-        var picture = network.forward(input)
-        for i in picture.values.indices { picture.values[i] /= 255 }
+        guard let vgg, contentDepth != nil, !styleLosses.isEmpty, settings.lambdaStyle > 0 else { return nil }
+        selectStyle(styleIndex)
+        let contentTargets = self.contentTargets(photo)
+        let picture = networkPicture(photo)
         let s2 = 1 / (settings.featureScale * settings.featureScale)
         func norm(content: Bool) -> Double {
             vgg.forward(picture: picture)
@@ -230,11 +214,32 @@ public final class PerceptualTrainer {
         let s = settings.temporalShift
         let span = UInt64(2 * s + 1)
         let dx = Int(random.next() % span) - s, dy = Int(random.next() % span) - s
-        var moved = TemporalPair.moved(photo, dx: dx, dy: dy, noise: Float(settings.temporalNoise), random: &random)
-        for j in moved.values.indices { moved.values[j] *= 255 }
-        var output = network.forward(moved)
-        for j in output.values.indices { output.values[j] /= 255 }
-        return (output, dx, dy)
+        let moved = TemporalPair.moved(photo, dx: dx, dy: dy, noise: Float(settings.temporalNoise), random: &random)
+        return (networkPicture(moved), dx, dy)
+    }
+
+    /// The network on one style alone (a one-hot mix).
+    private func selectStyle(_ index: Int) {
+        var mix = [Float](repeating: 0, count: network.architecture.styles)
+        mix[index] = 1
+        network.setStyleWeights(mix)
+    }
+
+    /// Content targets: the photo's own features, computed only as deep as a content layer (none without a
+    /// content loss).
+    private func contentTargets(_ photo: FeatureMap) -> [String: ContentLoss] {
+        guard let contentDepth, let vgg else { return [:] }
+        vgg.forward(picture: photo, through: contentDepth)
+        return Dictionary(uniqueKeysWithValues: settings.contentLayers.map { ($0, ContentLoss(target: vgg.output($0))) })
+    }
+
+    /// The network's picture of `photo`, both 0…1 (the network itself works on 0…255; VGG sees 0…1).
+    private func networkPicture(_ photo: FeatureMap) -> FeatureMap {
+        networkInput = photo
+        for i in networkInput.values.indices { networkInput.values[i] *= 255 }
+        var y = network.forward(networkInput)
+        for i in y.values.indices { y.values[i] /= 255 }
+        return y
     }
 
     /// The optimiser's state for a checkpoint: per parameter array (in `visitParameters` order) its Adam step
