@@ -1,6 +1,15 @@
+import Decode
 import Foundation
+import Pipeline
 import TestSupport
 import XCTest
+
+/// Frame `index` (0-based) of the video at `path`, decoded as streamd decodes it.
+func videoFrame(_ index: Int, of path: String) throws -> RGBImage {
+    let reader = try VideoReader(path: path)
+    for _ in 0..<index { _ = try reader.nextFrame() }
+    return try XCTUnwrap(try reader.nextFrame(), "\(path) has no frame \(index)").image
+}
 
 /// Runs the real `streamd` binary (built beside the test bundle) the way a user does, with a time limit.
 enum CLI {

@@ -58,14 +58,10 @@ final class TranscodeCommandTests: XCTestCase {
         XCTAssertEqual(p.codec, "h264")
         XCTAssertEqual(p.duration, 4.0, accuracy: 0.1)
         // Frame 30 of the output is frame 30 of the input, stylized as `streamd image` would.
-        let src = try VideoReader(path: input)
-        let dst = try VideoReader(path: out)
-        var a: VideoFrame?, b: VideoFrame?
-        for _ in 0...30 { a = try src.nextFrame(); b = try dst.nextFrame() }
-        let expected = try Stylizer(model: try ModelLoader.load(path: model)).stylize(try XCTUnwrap(a).image)
-        let got = try XCTUnwrap(b).image
+        let (source, got) = (try videoFrame(30, of: input), try videoFrame(30, of: out))
+        let expected = try Stylizer(model: try ModelLoader.load(path: model)).stylize(source)
         XCTAssertGreaterThanOrEqual(psnr(got, expected), 30, "stylized frame vs streamd image")
-        XCTAssertLessThan(psnr(got, try XCTUnwrap(a).image), 20, "and clearly not the unstylized frame")
+        XCTAssertLessThan(psnr(got, source), 20, "and clearly not the unstylized frame")
         XCTAssertEqual(tmp.contents(), ["carphone.mp4"], "no temporary files left")
     }
 
