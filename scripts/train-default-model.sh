@@ -38,15 +38,8 @@ while [ $# -gt 0 ]; do
     *) echo "train-default-model: unknown option $1" >&2; exit 2 ;;
   esac
 done
-shared="${STREAMD_SHARED_DIR:-$(cd "$root/.." && pwd)/shared}"
-for f in media/images/kodak/kodim01.png media/images/style/wave.jpg; do
-  [ -e "$shared/$f" ] || { echo "train-default-model: $shared/$f is missing (set STREAMD_SHARED_DIR)" >&2; exit 1; }
-done
-if [ -z "${STREAMD_BIN:-}" ]; then
-  export PATH="/opt/swift/usr/bin:$PATH"
-  (cd "$root" && swift build -c release --product streamd >&2)
-  STREAMD_BIN="$(cd "$root" && swift build -c release --show-bin-path)/streamd"
-fi
+. "$here/lib/training-inputs.sh"
+training_inputs train-default-model
 mkdir -p "$work"
 styles="$shared/media/images/style"
 train_to() {  # target-step style-weight

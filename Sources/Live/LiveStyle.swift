@@ -194,8 +194,8 @@ public final class LiveStyle: @unchecked Sendable {
                 throw StyleError("no painting '\(id)' is known: upload it first (POST /v1/styles with the picture as the body)")
             }
             painting = known
-            // A painting needs a network that takes one: the built-in arbitrary-style network unless one is named.
-            if change.model == nil && old.model.info.styleEmbeddingSize == nil { change.model = BuiltinModels.arbitraryName }
+            // A painting needs a network that takes one: live, the built-in real-time one unless one is named.
+            if change.model == nil && old.model.info.styleEmbeddingSize == nil { change.model = BuiltinModels.arbitraryFastName }
         }
         if let name = change.model, name != old.modelName {
             modelPath = try Self.resolveInside(name, directories: modelDirectories)

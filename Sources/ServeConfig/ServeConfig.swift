@@ -117,9 +117,9 @@ public struct StyleConfig: Sendable, Equatable {
     /// The model of a pipeline without `model:`: the one built into streamd (Stylize's
     /// `BuiltinModels.defaultName`), unless a models directory holds a model of that name.
     public static let defaultModel = "default"
-    /// The model of a pipeline with `style_image:` and without `model:`: the built-in arbitrary-style network
-    /// (Stylize's `BuiltinModels.arbitraryName`).
-    public static let arbitraryModel = "arbitrary"
+    /// The model of a pipeline with `style_image:` and without `model:`: streamd's real-time network for any
+    /// painting (Stylize's `BuiltinModels.arbitraryFastName`); `model: arbitrary` runs Magenta's full network.
+    public static let arbitraryModel = "arbitrary-fast"
 
     /// A model name on the search path, or a path (anything with a `/`).
     public var model: String

@@ -30,7 +30,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("style-index"), help: "Style of a multi-style model (0-based).")
     var styleIndex: Int?
 
-    @Option(name: .customLong("style-image"), help: "A painting as the style (the arbitrary-style network, which is then the model unless --model names another that takes one); the predictor's time for it is reported too.")
+    @Option(name: .customLong("style-image"), help: "A painting as the style: measures the path a live pipeline runs for it (the real-time 'arbitrary-fast' network unless --model names another that takes a painting, such as 'arbitrary'); the predictor's time for it is reported too.")
     var styleImage: String?
 
     @Flag(help: "Print one JSON object on one line instead of a table.")
@@ -50,7 +50,7 @@ struct BenchCommand: AsyncParsableCommand {
         try await runReportingErrors {
             let (w, h) = parseSize(size)!
             let library = ModelLibrary.standard(modelsDir: modelOptions.modelsDir)
-            let modelName = styleImage != nil && modelOptions.model == BuiltinModels.defaultName ? BuiltinModels.arbitraryName : modelOptions.model
+            let modelName = styleImage != nil && modelOptions.model == BuiltinModels.defaultName ? BuiltinModels.arbitraryFastName : modelOptions.model
             let model = try ModelLoader.load(path: try library.resolve(modelName))
             let session = try Session(model: model, threads: threads)
             session.recordTimings = layers

@@ -97,18 +97,26 @@ extension StylePredictor {
     }
 }
 
-/// Any painting as the style (`image`, `transcode`): the pictures and how they blend.
+/// Any painting as the style (`image`, `transcode`): the pictures, how they blend, and which network paints.
 struct PaintingArguments: ParsableArguments {
-    @Option(name: .customLong("style-image"), help: "Any picture (a painting) as the style; repeat it to blend several. Runs the built-in arbitrary-style network unless --model names another network that takes style pictures.")
+    @Option(name: .customLong("style-image"), help: "Any picture (a painting) as the style; repeat it to blend several. Runs the built-in arbitrary-style network unless --model names another network that takes style pictures (or --fast).")
     var styleImages: [String] = []
 
     @Option(name: .customLong("style-blend"), help: "Weights of the --style-image pictures in order, e.g. 0.7,0.3 (default: equal).")
     var styleBlend: String?
 
+    @Flag(help: "With --style-image: streamd's real-time network for any painting ('arbitrary-fast', the one a live pipeline runs) instead of Magenta's full network ('arbitrary': more faithful, about 40 times the cost).")
+    var fast = false
+
     /// The model to open: with --style-image and no model named (or the fixed-style built-in), the built-in
-    /// arbitrary-style network.
+    /// arbitrary-style network, or with --fast its real-time student.
     func modelName(_ options: ModelOptions) -> String {
-        !styleImages.isEmpty && options.model == BuiltinModels.defaultName ? BuiltinModels.arbitraryName : options.model
+        guard !styleImages.isEmpty && options.model == BuiltinModels.defaultName else { return options.model }
+        return fast ? BuiltinModels.arbitraryFastName : BuiltinModels.arbitraryName
+    }
+
+    func validate() throws {
+        if fast && styleImages.isEmpty { throw ValidationError("--fast picks the real-time network for a painting: give one with --style-image") }
     }
 
     /// --style-blend's weights, one per --style-image (equal without it).

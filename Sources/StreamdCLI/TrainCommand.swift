@@ -29,6 +29,19 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(help: "Distil this model (a name or path): the network learns the teacher's pictures of the photos (a pixel loss; perceptual terms only if their lambdas are given). A teacher that takes paintings paints with each --style-image; another teaches its own styles. Default: the built-in arbitrary-style network, unless --lambda-content or --lambda-style is given; 'none' trains with the perceptual losses alone.")
     var teacher: String?
 
+    @Flag(name: .customLong("any-painting"),
+          help: "Train a network that takes any painting, as the teacher does (its norms follow the painting's style embedding): it learns the teacher's pictures in the styles of every --style-image and --style-folder picture, of random crops of them and of blends between them. Run it with --style-image like the built-in 'arbitrary', at the cost of a light network.")
+    var anyPainting = false
+
+    @Option(name: .customLong("style-folder"), help: "With --any-painting: more pictures to draw styles from (every JPEG, PNG, WebP and BMP below the folder).")
+    var styleFolder: String?
+
+    @Option(name: .customLong("style-crops"), help: "With --any-painting: random crops of each picture whose styles are learnt too.")
+    var styleCrops: Int = 2
+
+    @Option(name: .customLong("style-blends"), help: "With --any-painting: blends between two of the pictures' and crops' styles learnt too (default: as many as those).")
+    var styleBlends: Int?
+
     @Option(name: .customLong("lambda-pixel"), help: "Weight of the pixel loss against the teacher's pictures (default 1 with a --teacher).")
     var lambdaPixel: Double?
 
@@ -146,6 +159,16 @@ struct TrainCommand: AsyncParsableCommand {
             throw ValidationError("\(name) must be a number ≥ 0")
         }
         if teacherName == nil { _ = try names(defaults: nil) }
+        if anyPainting {
+            if (perceptual.lambdaStyle ?? 0) > 0 { throw ValidationError("--any-painting learns from the teacher alone: it takes no --lambda-style") }
+            guard teacherName != nil else { throw ValidationError("--any-painting distils a teacher that takes paintings (the built-in arbitrary by default): not with --teacher none or perceptual lambdas alone") }
+            if styleImages.isEmpty && styleFolder == nil { throw ValidationError("--any-painting needs pictures to draw styles from: --style-image or --style-folder") }
+            if !(0...64).contains(styleCrops) { throw ValidationError("--style-crops must be between 0 and 64") }
+            if let styleBlends, !(0...100_000).contains(styleBlends) { throw ValidationError("--style-blends must be between 0 and 100000") }
+            if styleNames != nil { throw ValidationError("--style-names names fixed styles; a network that takes any painting has none") }
+        } else if styleFolder != nil || styleBlends != nil {
+            throw ValidationError("--style-folder and --style-blends are for --any-painting")
+        }
     }
 
     /// The teacher actually used: --teacher, except `none`; without it, the built-in arbitrary-style network
@@ -170,19 +193,42 @@ struct TrainCommand: AsyncParsableCommand {
         return names
     }
 
+    /// A distillation: the teacher painting a photo in each style index of the student, the styles' names, and
+    /// for an `--any-painting` student the embedding of each style index.
+    struct Distillation {
+        var teacher: TeacherPictures
+        var names: [String]
+        var description: String
+        var embeddings: [[Float]]?
+    }
+
     /// The distillation teacher: how it paints a photo in each student style, and the styles' default names.
-    func makeTeacher(threads: Int) throws -> (teacher: TeacherPictures, names: [String], description: String)? {
+    func makeTeacher(threads: Int) throws -> Distillation? {
         guard let teacher = teacherName else { return nil }
         let model = try ModelLoader.load(path: try ModelLibrary.standard(modelsDir: loss.modelsDir).resolve(teacher))
         let stylizer = try Stylizer(model: model, threads: threads)
         var options: [StyleOptions]
         var names: [String]
+        var embeddings: [[Float]]?
         if model.info.styleEmbeddingSize != nil {
-            guard !styleImages.isEmpty else { throw ValidationError("teacher \(model.info.name) takes any painting: give the paintings with --style-image") }
             let predictor = try StylePredictor.builtin(threads: threads)
-            options = try styleImages.map { StyleOptions(styleWeights: try predictor.embedding(ofPaintingAt: $0)) }
-            names = styleImages.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension }
+            if anyPainting {
+                let pictures = try styleImages + (styleFolder.map(TrainingEmbeddings.pictures(inFolder:)) ?? [])
+                let drawn = pictures.count * (1 + styleCrops)
+                let styles = try TrainingEmbeddings.sample(pictures: pictures, crops: styleCrops, blends: styleBlends ?? drawn, seed: seed,
+                                                           predictor: predictor)
+                guard styles.count >= 2 else { throw ValidationError("--any-painting needs at least two styles to learn from: give more pictures or --style-crops") }
+                embeddings = styles.map(\.embedding)
+                names = styles.map(\.name)
+                note("streamd: \(styles.count) styles: \(pictures.count) pictures, \(pictures.count * styleCrops) crops of them, \(styles.count - drawn) blends")
+            } else {
+                guard !styleImages.isEmpty else { throw ValidationError("teacher \(model.info.name) takes any painting: give the paintings with --style-image") }
+                embeddings = try styleImages.map(predictor.embedding(ofPaintingAt:))
+                names = styleImages.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension }
+            }
+            options = embeddings!.map { StyleOptions(styleWeights: $0) }
         } else {
+            if anyPainting { throw ValidationError("--any-painting needs a teacher that takes any painting; \(model.info.name) has fixed styles") }
             guard styleImages.isEmpty || (perceptual.lambdaStyle ?? 0) > 0 else {
                 throw ValidationError("teacher \(model.info.name) teaches its own styles: --style-image is only for a teacher that takes paintings (or a --lambda-style)")
             }
@@ -191,7 +237,8 @@ struct TrainCommand: AsyncParsableCommand {
             names = model.info.styleNames.isEmpty ? [model.info.name] : model.info.styleNames
         }
         let paint: TeacherPictures.Paint = { photo, style in try stylizer.stylize(photo, options: options[style]) }
-        return (TeacherPictures(paint: paint), names, "distilled from \(model.info.name)")
+        return Distillation(teacher: TeacherPictures(paint: paint), names: names, description: "distilled from \(model.info.name)",
+                            embeddings: anyPainting ? embeddings : nil)
     }
 
     /// Fewer photos than this get a warning. Johnson et al. trained on 80,000 photos; the built-in model's recipe
@@ -221,7 +268,9 @@ struct TrainCommand: AsyncParsableCommand {
         try OutputPath.check(out, overwrite: overwrite, extensions: ["safetensors"])
         let dataset = try PhotoDataset(root: datasetPath)
         let distillation = try makeTeacher(threads: loss.threads)
-        let styleNames = try names(defaults: distillation?.names)
+        // An --any-painting student's "styles" are its training embeddings; it exports none.
+        let trainingEmbeddings = distillation?.embeddings
+        let styleNames = trainingEmbeddings != nil ? distillation!.names : try names(defaults: distillation?.names)
         var settings = try perceptual.settings(distilling: distillation != nil)
         settings.lambdaPixel = distillation == nil ? 0 : (lambdaPixel ?? 1)
         let styles = settings.lambdaStyle == 0 ? [] : try styleImages.map { try stylePicture($0, longerSide: styleSize) }
@@ -233,7 +282,8 @@ struct TrainCommand: AsyncParsableCommand {
         let context = TrainingContext(threads: loss.threads)
         // A pure distillation needs no loss network (a step is the student's forward and backward only).
         let vgg = settings.needsLossNetwork ? try VGG19LossNetwork(path: try loss.resolve(), deepest: settings.deepestLayer, context: context) : nil
-        var architecture = arch.architecture(styles: styleNames.count)
+        var architecture = arch.architecture(styles: trainingEmbeddings == nil ? styleNames.count : 1)
+        if let trainingEmbeddings { architecture.styleEmbedding = trainingEmbeddings[0].count }
         if let widthMultiplier {
             architecture.widths = StyleNetworkArchitecture.johnson().widths.map { max(1, Int((Double($0) * widthMultiplier).rounded())) }
         }
@@ -244,7 +294,12 @@ struct TrainCommand: AsyncParsableCommand {
         if let outputTanh { architecture.outputTanh = outputTanh }
         if let stridedEdges { architecture.stridedEdges = stridedEdges }
         let network = StyleNetwork(architecture: architecture, seed: seed, context: context)
-        let trainer = PerceptualTrainer(network: network, vgg: vgg, styles: styles, settings: settings, context: context)
+        let trainer = PerceptualTrainer(network: network, vgg: vgg, styles: styles, settings: settings, context: context,
+                                        styleMixes: trainingEmbeddings?.map(StyleNetwork.mix(embedding:)))
+        func styleIndex(_ sample: TrainingSample) -> Int {
+            trainingEmbeddings == nil ? (sample.epoch * dataset.files.count + sample.position) % styleNames.count
+                : TrainingEmbeddings.styleIndex(epoch: sample.epoch, position: sample.position, seed: seed, count: styleNames.count)
+        }
 
         let checkpoints = checkpointDir ?? ((out as NSString).deletingPathExtension + "-checkpoints")
         try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: true)
@@ -282,6 +337,9 @@ struct TrainCommand: AsyncParsableCommand {
         let loader = PhotoLoader(dataset: dataset, size: imageSize, seed: seed, epochs: passes, epoch: startEpoch, position: startPosition,
                                  capacity: 2 * batchSize)
         defer { loader.stop() }
+        // The styles the sample pictures show: each fixed style, or an --any-painting student's first pictures.
+        let sampleMixes = trainingEmbeddings.map { e in e.prefix(3).map(StyleNetwork.mix(embedding:)) }
+            ?? (0..<styleNames.count).map { i in (0..<styleNames.count).map { $0 == i ? Float(1) : 0 } }
         let progress = StepProgress(total: plannedSteps)
         let startStep = trainer.steps
         var last: (epoch: Int, position: Int) = (startEpoch, startPosition - 1)
@@ -293,8 +351,7 @@ struct TrainCommand: AsyncParsableCommand {
         }
         if balancing && checkpointModel == nil, let first = loader.queue.receive() {
             pending = first
-            let weight = trainer.balanceStyle(on: first.picture, styleIndex: (first.epoch * dataset.files.count + first.position) % styleNames.count,
-                                              balance: styleBalance)
+            let weight = trainer.balanceStyle(on: first.picture, styleIndex: styleIndex(first), balance: styleBalance)
             note(String(format: "streamd: style weight %.4g: the style loss pulls %g times as hard as the content loss at the start (--style-balance; --lambda-style sets it)", weight, styleBalance))
         }
         while trainer.steps < plannedSteps && !interrupted.isSet {
@@ -306,7 +363,7 @@ struct TrainCommand: AsyncParsableCommand {
                 batch.append(sample)
             }
             if batch.isEmpty { break }
-            let styleIndices = batch.map { ($0.epoch * dataset.files.count + $0.position) % styleNames.count }
+            let styleIndices = batch.map(styleIndex)
             let stepStarted = Date()
             let targets = try distillation.map { d in try zip(batch, styleIndices).map { try d.teacher.target(for: $0, style: $1) } }
             let losses = trainer.step(batch.map(\.picture), styleIndices: styleIndices, targets: targets)
@@ -323,13 +380,14 @@ struct TrainCommand: AsyncParsableCommand {
                        settings.temporalWeight > 0 ? String(format: ", temporal %.3g", losses.temporal) : "", rate * Double(batchSize), eta)
             }
             if trainer.steps % checkpointInterval == 0 { try checkpoint("step-\(trainer.steps)") }
-            if let samples, trainer.steps % sampleInterval == 0 { try samples.write(network, step: trainer.steps, styles: styleNames.count) }
+            if let samples, trainer.steps % sampleInterval == 0 { try samples.write(network, step: trainer.steps, mixes: sampleMixes) }
         }
         progress.finish()
         if !loader.skipped.isEmpty {
             note("streamd: skipped \(loader.skipped.count) undecodable photo(s), first \(loader.skipped[0])")
         }
-        let model = network.export(name: ((out as NSString).lastPathComponent as NSString).deletingPathExtension, styleNames: styleNames,
+        let model = network.export(name: ((out as NSString).lastPathComponent as NSString).deletingPathExtension,
+                                   styleNames: trainingEmbeddings == nil ? styleNames : [],
                                    notes: "trained by streamd train (\(architecture.name), \(trainer.steps) steps of \(batchSize) at \(imageSize)px, "
                                        + (distillation.map { $0.description + (styleImages.isEmpty ? "" : ", ") } ?? "")
                                        + (styleImages.isEmpty ? "" : "style: \(styleImages.map { ($0 as NSString).lastPathComponent }.joined(separator: ", "))") + ")")
@@ -405,11 +463,11 @@ struct SamplePhotos {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     }
 
-    func write(_ network: StyleNetwork, step: Int, styles: Int) throws {
+    /// Each picture in each style (`mixes`: the network's norm-row weights of each).
+    func write(_ network: StyleNetwork, step: Int, mixes: [[Float]]) throws {
+        let styles = mixes.count
         for (i, picture) in pictures.enumerated() {
-            for style in 0..<styles {
-                var mix = [Float](repeating: 0, count: styles)
-                mix[style] = 1
+            for (style, mix) in mixes.enumerated() {
                 network.setStyleWeights(mix)
                 var input = picture
                 for j in input.values.indices { input.values[j] *= 255 }

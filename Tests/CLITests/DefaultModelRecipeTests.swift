@@ -7,12 +7,12 @@ import XCTest
 /// crops) so that it cannot rot: it must train the four named styles into the architecture the built-in model has,
 /// resume from its own checkpoints when run again, and fail in one line when the shared data is missing.
 final class DefaultModelRecipeTests: XCTestCase {
-    var script: String {
+    static func script(_ name: String) -> String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("scripts/train-default-model.sh").path
+            .appendingPathComponent("scripts/\(name)").path
     }
 
-    func run(_ args: [String], shared: String) throws -> (status: Int32, stderr: String) {
+    func run(_ args: [String], shared: String, script: String = script("train-default-model.sh")) throws -> (status: Int32, stderr: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
         p.arguments = [script] + args
@@ -58,6 +58,21 @@ final class DefaultModelRecipeTests: XCTestCase {
         XCTAssertEqual(rows[2][3], 0, "no style loss before --style-from: \(log)")
         XCTAssertGreaterThan(rows[3][3], 0, "step 4 trained with the style loss: \(log)")
         XCTAssertTrue(rows.allSatisfy { $0[7] > 0 }, "the pixel loss throughout: \(log)")
+    }
+
+    /// `scripts/train-any-painting-model.sh`, the recipe of `arbitrary-fast`: two steps make a network of the
+    /// built-in model's cost that takes any painting, from 72 pictures' and crops' styles and 72 blends.
+    func testAnyPaintingRecipeMakesANetworkThatTakesAnyPainting() throws {
+        let tmp = try TempDir()
+        let work = tmp.file("work")
+        let r = try run(["--work", work, "--steps", "2", "--image-size", "32"], shared: try SharedData.root().path,
+                        script: Self.script("train-any-painting-model.sh"))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("144 styles: 12 pictures, 60 crops of them, 72 blends"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("3458 multiply-adds per pixel"), r.stderr)
+        let model = try NativeModelFile.load(path: work + "/arbitrary_fast.safetensors")
+        XCTAssertEqual(model.info.styleEmbeddingSize, 100)
+        XCTAssertTrue(model.info.notes.contains("distilled from arbitrary"), model.info.notes)
     }
 
     func testMissingSharedDataIsOneLine() throws {

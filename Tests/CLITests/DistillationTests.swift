@@ -10,19 +10,10 @@ import XCTest
 /// one-line errors.
 final class DistillationTests: XCTestCase {
     func arguments(_ tmp: TempDir, out: String, extra: [String] = []) throws -> [String] {
-        let photos = tmp.file("photos")
-        if !FileManager.default.fileExists(atPath: photos) {
-            try FileManager.default.createDirectory(atPath: photos, withIntermediateDirectories: true)
-            for i in 1...6 {
-                let name = String(format: "kodim%02d.png", i)
-                try FileManager.default.createSymbolicLink(atPath: (photos as NSString).appendingPathComponent(name),
-                                                           withDestinationPath: try SharedData.path("media/images/kodak/\(name)"))
-            }
-        }
-        return ["train", "--dataset-path", photos, "--teacher", "arbitrary",
-                "--style-image", try SharedData.path("media/images/style/wave.jpg"), "--style-image", try SharedData.path("media/images/style/scream.jpg"),
-                "--out", out, "--arch", "light", "--edge-kernel", "3", "--depthwise-sampling", "--strided-edges",
-                "--image-size", "64", "--batch-size", "2", "--lr", "0.005", "--threads", "2", "--sample-interval", "0", "--seed", "3"] + extra
+        ["train", "--dataset-path", try DistillationRun.photos(tmp), "--teacher", "arbitrary",
+         "--style-image", try SharedData.path("media/images/style/wave.jpg"), "--style-image", try SharedData.path("media/images/style/scream.jpg"),
+         "--out", out, "--arch", "light", "--edge-kernel", "3", "--depthwise-sampling", "--strided-edges",
+         "--image-size", "64", "--batch-size", "2", "--lr", "0.005", "--threads", "2", "--sample-interval", "0", "--seed", "3"] + extra
     }
 
     /// The student's mean squared distance (0…1 scale) to the teacher on a held-out photo in each style.
@@ -44,30 +35,19 @@ final class DistillationTests: XCTestCase {
 
     func testDistillationApproachesTheTeacherAndResumesExactly() throws {
         let tmp = try TempDir()
-        let early = tmp.file("early.safetensors"), outA = tmp.file("a.safetensors")
-        let first = try CLI.run(try arguments(tmp, out: early, extra: ["--max-steps", "1"]))
-        XCTAssertEqual(first.status, 0, first.stderr)
+        let run = try DistillationRun(tmp, steps: 24) { try self.arguments(tmp, out: $0, extra: $1) }
         // No loss network was read: a pure distillation needs none.
-        XCTAssertTrue(first.stderr.contains("pixel"), first.stderr)
-        let a = try CLI.run(try arguments(tmp, out: outA, extra: ["--max-steps", "24", "--checkpoint-interval", "12"]))
-        XCTAssertEqual(a.status, 0, a.stderr)
-        XCTAssertTrue(a.stderr.contains("wrote \(outA) after 24 steps"), a.stderr)
+        XCTAssertTrue(run.first.stderr.contains("pixel"), run.first.stderr)
+        XCTAssertTrue(run.trained.stderr.contains("wrote \(run.outA) after 24 steps"), run.trained.stderr)
         let log = try String(contentsOfFile: tmp.file("a-checkpoints/loss.csv"), encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(log.first, "step,epoch,content,style,tv,total,unix_time,pixel")
         let pixel = log.dropFirst().map { Double($0.split(separator: ",")[7])! }
         XCTAssertLessThan(pixel.suffix(4).reduce(0, +), pixel.prefix(4).reduce(0, +) * 0.8, "the pixel loss falls: \(pixel)")
-        let (before, after) = (try distanceToTeacher(early), try distanceToTeacher(outA))
+        let (before, after) = (try distanceToTeacher(run.early), try distanceToTeacher(run.outA))
         print("distillation: distance to the teacher on a held-out photo \(before) after 1 step, \(after) after 24")
         XCTAssertLessThan(after, before * 0.8, "closer to the teacher on a photo it never saw")
-
-        let outB = tmp.file("b.safetensors")
-        let b = try CLI.run(try arguments(tmp, out: outB, extra: ["--max-steps", "24", "--checkpoint-interval", "12",
-                                                                  "--checkpoint-model", tmp.file("a-checkpoints/step-12")]))
-        XCTAssertEqual(b.status, 0, b.stderr)
-        let (wa, wb) = (try NativeModelFile.load(path: outA).weights, try NativeModelFile.load(path: outB).weights)
-        XCTAssertEqual(Set(wa.keys), Set(wb.keys))
-        for (name, values) in wa { XCTAssertEqual(values.data, wb[name]?.data, "\(name) differs after resuming") }
-        XCTAssertEqual(try NativeModelFile.load(path: outA).info.styleNames, ["wave", "scream"])
+        try run.assertResumesExactly()
+        XCTAssertEqual(try NativeModelFile.load(path: run.outA).info.styleNames, ["wave", "scream"])
     }
 
     /// A fixed-style teacher teaches its own styles (no painting), and mistakes are one-line errors.
@@ -95,5 +75,53 @@ final class DistillationTests: XCTestCase {
         XCTAssertEqual(pixel.status, 64, pixel.stderr)
         XCTAssertTrue(pixel.stderr.contains("--lambda-pixel needs a --teacher"), pixel.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("x.safetensors")))
+    }
+}
+
+/// A tiny distillation run as the distillation tests make it: one step (`early`), then `steps` steps with a
+/// checkpoint half-way (`outA`); `assertResumesExactly` trains again from that checkpoint and compares weights.
+struct DistillationRun {
+    let tmp: TempDir
+    let steps: Int
+    let arguments: (_ out: String, _ extra: [String]) throws -> [String]
+    let early: String, outA: String
+    let first: CLI.Result, trained: CLI.Result
+
+    init(_ tmp: TempDir, steps: Int, arguments: @escaping (_ out: String, _ extra: [String]) throws -> [String],
+         file: StaticString = #filePath, line: UInt = #line) throws {
+        self.tmp = tmp
+        self.steps = steps
+        self.arguments = arguments
+        early = tmp.file("early.safetensors")
+        outA = tmp.file("a.safetensors")
+        first = try CLI.run(try arguments(early, ["--max-steps", "1"]))
+        XCTAssertEqual(first.status, 0, first.stderr, file: file, line: line)
+        trained = try CLI.run(try arguments(outA, ["--max-steps", "\(steps)", "--checkpoint-interval", "\(steps / 2)"]))
+        XCTAssertEqual(trained.status, 0, trained.stderr, file: file, line: line)
+    }
+
+    /// A run resumed from the half-way checkpoint ends with the very weights of the uninterrupted one.
+    func assertResumesExactly(file: StaticString = #filePath, line: UInt = #line) throws {
+        let outB = tmp.file("b.safetensors")
+        let b = try CLI.run(try arguments(outB, ["--max-steps", "\(steps)", "--checkpoint-interval", "\(steps / 2)",
+                                                  "--checkpoint-model", tmp.file("a-checkpoints/step-\(steps / 2)")]))
+        XCTAssertEqual(b.status, 0, b.stderr, file: file, line: line)
+        let (wa, wb) = (try NativeModelFile.load(path: outA).weights, try NativeModelFile.load(path: outB).weights)
+        XCTAssertEqual(Set(wa.keys), Set(wb.keys), file: file, line: line)
+        for (name, values) in wa { XCTAssertEqual(values.data, wb[name]?.data, "\(name) differs after resuming", file: file, line: line) }
+    }
+
+    /// Six Kodak photos linked into `tmp`/photos (made once).
+    static func photos(_ tmp: TempDir) throws -> String {
+        let photos = tmp.file("photos")
+        if !FileManager.default.fileExists(atPath: photos) {
+            try FileManager.default.createDirectory(atPath: photos, withIntermediateDirectories: true)
+            for i in 1...6 {
+                let name = String(format: "kodim%02d.png", i)
+                try FileManager.default.createSymbolicLink(atPath: (photos as NSString).appendingPathComponent(name),
+                                                           withDestinationPath: try SharedData.path("media/images/kodak/\(name)"))
+            }
+        }
+        return photos
     }
 }

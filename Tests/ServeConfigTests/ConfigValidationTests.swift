@@ -150,7 +150,7 @@ final class ConfigValidationTests: XCTestCase {
         let yaml = "pipelines:\n  cam1:\n    source: {url: rtsp://h/c}\n    style_image: paintings/wave.jpg\n    outputs: [{url: rtmp://h/a/b}]\n"
         XCTAssertEqual(problems(yaml), [])
         let config = try ConfigLoader.parse(yaml: yaml, fileName: "streamd.yml", baseDirectory: "/etc/streamd", environment: [:], overrides: [])
-        XCTAssertEqual(config.pipelines.first?.style.model, "arbitrary")
+        XCTAssertEqual(config.pipelines.first?.style.model, "arbitrary-fast")
         XCTAssertEqual(config.pipelines.first?.style.styleImage, "/etc/streamd/paintings/wave.jpg")
         let named = try ConfigLoader.parse(yaml: yaml.replacingOccurrences(of: "    style_image", with: "    model: mine\n    style_image"),
                                            fileName: "streamd.yml", baseDirectory: "/etc/streamd", environment: [:], overrides: [])

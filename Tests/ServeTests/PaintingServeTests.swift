@@ -23,7 +23,7 @@ final class PaintingServeTests: XCTestCase {
         let dir = try temporaryDirectory("paintings")
         defer { try? FileManager.default.removeItem(at: dir) }
         let wave = try SharedData.path("media/images/style/wave.jpg")
-        // `style_image:` and no `model:`: the built-in arbitrary-style network with that painting.
+        // `style_image:` and no `model:`: the built-in real-time network for paintings with that painting.
         let yaml = try loopedClipPipeline("cam", model: nil, outputs: "- record: \(dir.path)/rec/cam.mp4\n  preset: ultrafast")
             .replacingOccurrences(of: "    max_size: 64", with: "    max_size: 64\n    style_image: \(wave)")
         let serve = try ServeProcess(pipelines: yaml, directory: dir, server: "  stylize_max_bytes: 256KiB")
@@ -39,7 +39,7 @@ final class PaintingServeTests: XCTestCase {
         try serve.waitReady()
         try serve.waitFor("frames at the output", timeout: 60) { try serve.frames("cam") > 3 }
         var s = try style(serve)
-        XCTAssertEqual(s["model"] as? String, "arbitrary")
+        XCTAssertEqual(s["model"] as? String, "arbitrary-fast")
         XCTAssertEqual((s["style_image"] as? [String: Any])?["label"] as? String, "wave.jpg")
         let token = ServeProcess.token
         func send(_ method: String, _ path: String, _ body: Data?, type: String = "image/jpeg", token: String? = token) throws -> ServeProcess.BinaryResponse {
@@ -84,13 +84,13 @@ final class PaintingServeTests: XCTestCase {
         XCTAssertEqual((s["style_image"] as? [String: Any])?["id"] as? String, id, "unchanged by the refused requests")
         XCTAssertEqual(s["generation"] as? Int, generation + 1)
 
-        // A fixed-style model and back: a painting posted as the body switches to the arbitrary network again.
+        // A fixed-style model and back: a painting posted as the body switches to the real-time painting network again.
         XCTAssertEqual(try serve.request("POST", "/v1/pipelines/cam/style", body: #"{"model": "wave"}"#, token: token).status, 200)
         XCTAssertNil(try style(serve)["style_image"])
         let udnie = try send("POST", "/v1/pipelines/cam/style", try Self.painting("udnie", in: dir))
         XCTAssertEqual(udnie.status, 200, udnie.text)
         s = try style(serve)
-        XCTAssertEqual(s["model"] as? String, "arbitrary")
+        XCTAssertEqual(s["model"] as? String, "arbitrary-fast")
         XCTAssertNotNil(s["style_image"])
         let framesBefore = try serve.frames("cam")
         try serve.waitFor("frames after the switches", timeout: 30) { try serve.frames("cam") > framesBefore + 5 }

@@ -79,8 +79,8 @@ final class WebAPITests: XCTestCase {
         XCTAssertGreaterThan(difference, 20, "the stylized picture is too close to the original")
 
         let models = try serve.request("GET", "/v1/models").json()["models"] as? [[String: Any]] ?? []
-        XCTAssertEqual(Set(models.compactMap { $0["name"] as? String }), ["default", "arbitrary", "la_muse", "mathura", "matilde_perez", "matta", "rain_princess", "scream", "udnie", "wave", "wreck"])
-        XCTAssertEqual(models.filter { $0["takes_painting"] as? Bool == true }.compactMap { $0["name"] as? String }, ["arbitrary"])
+        XCTAssertEqual(Set(models.compactMap { $0["name"] as? String }), ["default", "arbitrary", "arbitrary-fast", "la_muse", "mathura", "matilde_perez", "matta", "rain_princess", "scream", "udnie", "wave", "wreck"])
+        XCTAssertEqual(models.filter { $0["takes_painting"] as? Bool == true }.compactMap { $0["name"] as? String }, ["arbitrary", "arbitrary-fast"])
         try assertOneLineError(try serve.send("GET", "/v1/models/arbitrary/thumbnail"), 400, containing: "takes any painting")
         let thumbnail = try serve.send("GET", "/v1/models/wave/thumbnail")
         XCTAssertEqual(thumbnail.status, 200, thumbnail.text)

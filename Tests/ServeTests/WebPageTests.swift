@@ -270,7 +270,7 @@ final class WebPageTests: XCTestCase {
         try browser.type("#painting-file", painting.path)
         try serve.waitFor("the pipeline to take the painting", timeout: 60, poll: 0.1) {
             let s = try self.style(serve)
-            return s["model"] as? String == "arbitrary" && (s["style_image"] as? [String: Any])?["label"] as? String == "scream.jpg"
+            return s["model"] as? String == "arbitrary-fast" && (s["style_image"] as? [String: Any])?["label"] as? String == "scream.jpg"
         }
         try browser.waitUntil("the painting's tile, marked, with its thumbnail", timeout: 20, """
             const tile = document.querySelector('#paintings .tile[data-painting]');

@@ -21,7 +21,7 @@ extension NativeModelFileTests {
         XCTAssertEqual(out.width, 40)
         XCTAssertEqual(out.height, 30)
         XCTAssertNotEqual(out.pixels, picture.pixels)
-        XCTAssertEqual(emptyLibrary.list().map(\.name), ["default", "arbitrary"])
+        XCTAssertEqual(emptyLibrary.list().map(\.name), ["default", "arbitrary", "arbitrary-fast"])
         XCTAssertEqual(emptyLibrary.list().first?.path, "builtin:default")
     }
 

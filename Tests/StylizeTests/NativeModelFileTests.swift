@@ -85,6 +85,6 @@ final class NativeModelFileTests: XCTestCase {
         XCTAssertEqual(try lib.resolve("udnie"), a.appendingPathComponent("udnie").path)
         XCTAssertThrowsError(try lib.resolve("nothing")) { e in XCTAssertTrue("\(e)".contains("'nothing' not found"), "\(e)") }
         let names = lib.list().map(\.name)
-        XCTAssertEqual(names, ["default", "arbitrary", "udnie", "wave"], "the built-in models first")
+        XCTAssertEqual(names, ["default", "arbitrary", "arbitrary-fast", "udnie", "wave"], "the built-in models first")
     }
 }

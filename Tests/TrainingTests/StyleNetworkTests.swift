@@ -232,6 +232,67 @@ final class StyleNetworkTests: XCTestCase {
         }
     }
 
+    /// A network conditioned on a style embedding (`train --any-painting`): the inference engine runs its export
+    /// with the embedding as the style weights exactly as the training network paints it, two embeddings paint
+    /// two pictures, the norms' embedding rows learn in proportion to the embedding's values, and every parameter
+    /// comes back from the export (a checkpoint's resume).
+    func testEmbeddingConditionedNetworkExportsAndLearnsFromTheEmbedding() throws {
+        var architecture = StyleNetworkArchitecture.light()
+        architecture.depthwiseSampling = true
+        architecture.stridedEdges = true
+        architecture.edgeKernel = 3
+        architecture.styleEmbedding = 6
+        XCTAssertEqual(architecture.normRows, 7)
+        let network = StyleNetwork(architecture: architecture, seed: 4, context: TrainingContext(threads: 2))
+        var rng = SplitMix64(seed: 9)
+        // Trained-looking rows: the embedding moves every γ and β.
+        network.visitParameters { name, values, _ in
+            if name.hasSuffix(".norm.scale") || name.hasSuffix(".norm.shift") {
+                for i in values.indices { values[i] += 0.3 * rng.float() }
+            }
+        }
+        let (h, w) = (24, 32)
+        let input = FeatureMap(channels: 3, height: h, width: w, values: (0..<(3 * h * w)).map { _ in (rng.float() + 1) * 127.5 })
+        let first: [Float] = [0.9, -0.4, 0.1, 0.0, 1.3, -0.7], second: [Float] = [-0.6, 0.8, 0.5, -1.1, 0.0, 0.4]
+        network.setStyleWeights(StyleNetwork.mix(embedding: first))
+        let y = network.forward(input)
+        let model = network.export(name: "any", notes: "test")
+        XCTAssertEqual(model.info.styleEmbeddingSize, 6)
+        XCTAssertEqual(model.info.styleNames, [])
+        let session = try Session(model: model, threads: 2)
+        let out = try session.run(Tensor(shape: [3, h, w], data: input.values), styleWeights: first)
+        let error = GradientCheck.relativeError(out.data, y.values.map(Double.init))
+        print("embedding-conditioned network on the inference engine: relative error \(error)")
+        XCTAssertLessThan(error, 1e-4)
+        let other = try session.run(Tensor(shape: [3, h, w], data: input.values), styleWeights: second)
+        let difference = zip(out.data, other.data).reduce(0) { $0 + abs($1.0 - $1.1) } / Float(out.data.count)
+        XCTAssertGreaterThan(difference, 2, "two embeddings paint two pictures (mean difference \(difference) of 255)")
+        XCTAssertThrowsError(try session.run(Tensor(shape: [3, h, w], data: input.values), styleWeights: nil), "an embedding is required")
+
+        // dγ of embedding row k is e_k times the bias row's.
+        network.zeroGradients()
+        network.backward(FeatureMap(channels: 3, height: h, width: w, values: (0..<(3 * h * w)).map { _ in rng.float() }))
+        var checked = 0
+        network.visitParameters { name, _, gradient in
+            guard name.hasSuffix(".norm.scale") || name.hasSuffix(".norm.shift") else { return }
+            let c = gradient.count / 7
+            let bias = gradient[(6 * c)...]
+            for k in 0..<6 {
+                for (j, b) in bias.enumerated() {
+                    XCTAssertEqual(gradient[k * c + j], first[k] * b, accuracy: 1e-4 * max(1, abs(b)), "\(name) row \(k)")
+                }
+            }
+            checked += 1
+        }
+        XCTAssertEqual(checked, 2 * 11, "every norm's scale and shift")
+        var restored = 0
+        network.visitParameters { name, values, _ in
+            XCTAssertEqual(StyleNetwork.exportedParameter(name, in: model), values, name)
+            restored += 1
+        }
+        XCTAssertGreaterThan(restored, 40)
+    }
+
     /// The temporal loss drives a network, through the trainer's whole step, towards outputs that follow a moved,
     /// noisy copy of the photo: trained on it alone (content and style weights 0), its value falls, and a
     /// trainer without it reports none.

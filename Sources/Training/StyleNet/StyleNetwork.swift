@@ -34,10 +34,16 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
     /// blocks at 1/8 (64 channels for 64 pixels) drew a lattice of brush marks over a lost photo, and a decoder
     /// and encoder at 1/4 with 32 channels (2 values per pixel) washed the photo out.
     public var stridedEdges: Bool
+    /// Conditioned on a style embedding of this many values (0: not), as Ghiasi et al.'s transformer is: every
+    /// norm's γ = Wᵧ·e + bᵧ and β = W_β·e + b_β, so the network paints whatever style the embedding of a painting
+    /// describes (`StylePredictor`). The norms then have `styleEmbedding + 1` rows, the last one the bias (its
+    /// weight always 1), and `styles` is 1.
+    public var styleEmbedding: Int
 
     public init(name: String, widths: [Int], residualBlocks: Int, depthwiseResidual: Bool = false, depthwiseSampling: Bool = false,
-                styles: Int = 1, edgeKernel: Int = 9, outputTanh: Bool = false, stridedEdges: Bool = false) {
+                styles: Int = 1, edgeKernel: Int = 9, outputTanh: Bool = false, stridedEdges: Bool = false, styleEmbedding: Int = 0) {
         precondition(widths.count == 3 && widths.allSatisfy { $0 > 0 } && residualBlocks >= 0 && styles >= 1)
+        precondition(styleEmbedding >= 0 && (styleEmbedding == 0 || styles == 1), "an embedding-conditioned network has no fixed styles")
         precondition(edgeKernel >= 1 && edgeKernel % 2 == 1, "the edge kernel must be odd")
         self.name = name
         self.widths = widths
@@ -48,14 +54,19 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
         self.edgeKernel = edgeKernel
         self.outputTanh = outputTanh
         self.stridedEdges = stridedEdges
+        self.styleEmbedding = styleEmbedding
     }
 
+    /// Rows of every norm's scale and shift: one per style, or the embedding's values and the bias.
+    public var normRows: Int { styleEmbedding > 0 ? styleEmbedding + 1 : styles }
+
     private enum CodingKeys: String, CodingKey {
-        case name, widths, residualBlocks, depthwiseResidual, depthwiseSampling, styles, edgeKernel, outputTanh, stridedEdges
+        case name, widths, residualBlocks, depthwiseResidual, depthwiseSampling, styles, edgeKernel, outputTanh, stridedEdges, styleEmbedding
     }
 
     /// Checkpoints written before `edgeKernel` and `outputTanh` existed have TransformerNet's 9 and raw output;
-    /// before `depthwiseSampling`, full sampling convolutions; before `stridedEdges`, full-resolution edges.
+    /// before `depthwiseSampling`, full sampling convolutions; before `stridedEdges`, full-resolution edges; before
+    /// `styleEmbedding`, fixed styles.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(name: try c.decode(String.self, forKey: .name), widths: try c.decode([Int].self, forKey: .widths),
@@ -64,7 +75,8 @@ public struct StyleNetworkArchitecture: Codable, Sendable, Equatable {
                   depthwiseSampling: try c.decodeIfPresent(Bool.self, forKey: .depthwiseSampling) ?? false,
                   styles: try c.decode(Int.self, forKey: .styles), edgeKernel: try c.decodeIfPresent(Int.self, forKey: .edgeKernel) ?? 9,
                   outputTanh: try c.decodeIfPresent(Bool.self, forKey: .outputTanh) ?? false,
-                  stridedEdges: try c.decodeIfPresent(Bool.self, forKey: .stridedEdges) ?? false)
+                  stridedEdges: try c.decodeIfPresent(Bool.self, forKey: .stridedEdges) ?? false,
+                  styleEmbedding: try c.decodeIfPresent(Int.self, forKey: .styleEmbedding) ?? 0)
     }
 
     /// TransformerNet as published: 32/64/128 channels, 5 residual blocks.
@@ -156,7 +168,7 @@ public final class StyleNetwork {
         var maps: [FeatureMap]
         var gradient = FeatureMap(), spare = FeatureMap()
 
-        init(_ u: StyleNetworkArchitecture.Unit, styles: Int, random: inout SeededRandom, context: TrainingContext) {
+        init(_ u: StyleNetworkArchitecture.Unit, architecture: StyleNetworkArchitecture, random: inout SeededRandom, context: TrainingContext) {
             unit = u
             upsample = u.upsample ? UpsampleNearest2x() : nil
             // PyTorch's default Conv2d initialisation: uniform in ±1/√fan_in for weights and biases.
@@ -178,7 +190,15 @@ public final class StyleNetwork {
                               padding: u.kernel / 2, padMode: .reflect, weight: uniform(u.outChannels * fanIn, fanIn: fanIn),
                               bias: uniform(u.outChannels, fanIn: fanIn), context: context)
             }
-            norm = u.norm ? InstanceNorm(channels: u.outChannels, styles: styles, context: context) : nil
+            if u.norm {
+                let rows = architecture.normRows, c = u.outChannels
+                // Conditioned on an embedding, the network starts as plain instance norm (γ = 1, β = 0 in the bias
+                // row, the embedding's rows 0) and learns how each value of the embedding moves γ and β.
+                let scale = architecture.styleEmbedding > 0 ? [Float](repeating: 0, count: (rows - 1) * c) + [Float](repeating: 1, count: c) : nil
+                norm = InstanceNorm(channels: c, styles: rows, scale: scale, context: context)
+            } else {
+                norm = nil
+            }
             relu = u.relu ? ReLU() : nil
             maps = Array(repeating: FeatureMap(), count: 1 + [upsample != nil, depthwise != nil, norm != nil, relu != nil].filter { $0 }.count)
         }
@@ -225,10 +245,10 @@ public final class StyleNetwork {
         var random = SeededRandom(seed: seed)
         blocks = architecture.steps.map { step in
             switch step {
-            case .unit(let u): .unit(UnitLayers(u, styles: architecture.styles, random: &random, context: context))
+            case .unit(let u): .unit(UnitLayers(u, architecture: architecture, random: &random, context: context))
             case .residual(let name, let f, let s):
-                .residual(name: name, UnitLayers(f, styles: architecture.styles, random: &random, context: context),
-                          UnitLayers(s, styles: architecture.styles, random: &random, context: context))
+                .residual(name: name, UnitLayers(f, architecture: architecture, random: &random, context: context),
+                          UnitLayers(s, architecture: architecture, random: &random, context: context))
             }
         }
     }
@@ -242,11 +262,16 @@ public final class StyleNetwork {
         }
     }
 
-    /// The style mix of conditional instance norm for the next forward (one weight per style).
+    /// The style mix of conditional instance norm for the next forward: one weight per style, or for a network
+    /// conditioned on an embedding, the embedding (`mix(embedding:)`).
     public func setStyleWeights(_ weights: [Float]) {
-        precondition(weights.count == architecture.styles, "\(weights.count) weights for \(architecture.styles) styles")
+        precondition(weights.count == architecture.normRows, "\(weights.count) weights for \(architecture.normRows) norm rows")
         for u in unitLayers { u.norm?.styleWeights = weights }
     }
+
+    /// The norms' row weights that make an embedding-conditioned network paint `embedding`: its values, then 1
+    /// for the bias row.
+    public static func mix(embedding: [Float]) -> [Float] { embedding + [1] }
 
     /// The stylized picture (0…255) of a 0…255 RGB picture; its height and width must be multiples of 4.
     @discardableResult
@@ -309,6 +334,15 @@ public final class StyleNetwork {
         }
     }
 
+    /// The values of parameter `name` (as `visitParameters` names it) in a model this network's architecture
+    /// exported: a norm conditioned on an embedding is exported as its embedding rows and a separate bias row
+    /// (`NAME.bias`), joined again here.
+    public static func exportedParameter(_ name: String, in model: StyleModel) -> [Float]? {
+        guard let t = model.weights[name] else { return nil }
+        guard name.hasSuffix(".norm.scale") || name.hasSuffix(".norm.shift"), let bias = model.weights[name + ".bias"] else { return t.data }
+        return t.data + bias.data
+    }
+
     public func zeroGradients() {
         for u in unitLayers {
             u.depthwise?.zeroGradients()
@@ -351,7 +385,16 @@ public final class StyleNetwork {
                         inputs: [current], output: n))
             if let norm = u.norm {
                 let epsilon = Float(norm.epsilon)
-                if architecture.styles == 1 {
+                if architecture.styleEmbedding > 0 {
+                    let e = architecture.styleEmbedding, c = norm.channels
+                    weights["\(n).norm.scale"] = Tensor(shape: [e, c], data: Array(norm.scale[..<(e * c)]))
+                    weights["\(n).norm.shift"] = Tensor(shape: [e, c], data: Array(norm.shift[..<(e * c)]))
+                    weights["\(n).norm.scale.bias"] = Tensor(shape: [c], data: Array(norm.scale[(e * c)...]))
+                    weights["\(n).norm.shift.bias"] = Tensor(shape: [c], data: Array(norm.shift[(e * c)...]))
+                    append(Node(name: "\(n).norm", op: .conditionalInstanceNorm(ConditionalInstanceNormSpec(
+                        gamma: "\(n).norm.scale", beta: "\(n).norm.shift", gammaBias: "\(n).norm.scale.bias", betaBias: "\(n).norm.shift.bias",
+                        epsilon: epsilon)), inputs: [current], output: "\(n).norm"))
+                } else if architecture.styles == 1 {
                     weights["\(n).norm.scale"] = Tensor(shape: [norm.channels], data: norm.scale)
                     weights["\(n).norm.shift"] = Tensor(shape: [norm.channels], data: norm.shift)
                     append(Node(name: "\(n).norm", op: .instanceNorm(InstanceNormSpec(scale: "\(n).norm.scale", shift: "\(n).norm.shift", epsilon: epsilon)),
@@ -381,7 +424,7 @@ public final class StyleNetwork {
         }
         let info = ModelInfo(name: name, architecture: "streamd-\(architecture.name)", sourceFormat: "native",
                              input: .identity255, output: .identity255, styleNames: architecture.styles > 1 ? styleNames : [],
-                             sizeMultiple: 4, notes: notes)
+                             sizeMultiple: 4, notes: notes, styleEmbeddingSize: architecture.styleEmbedding > 0 ? architecture.styleEmbedding : nil)
         return StyleModel(info: info, graph: Graph(input: "input", output: current, nodes: nodes), weights: weights)
     }
 }

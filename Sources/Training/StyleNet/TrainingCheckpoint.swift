@@ -73,13 +73,13 @@ public struct TrainingCheckpoint: Codable, Sendable {
     /// Puts the checkpoint's weights into `trainer.network` and its optimiser state into `trainer`.
     public func restore(into trainer: PerceptualTrainer, from path: String) throws {
         guard trainer.network.architecture == architecture else {
-            throw Problem(description: "\(path): the checkpoint is a \(architecture.name) network (\(architecture.widths), \(architecture.residualBlocks) blocks, \(architecture.styles) styles), not the one asked for")
+            throw Problem(description: "\(path): the checkpoint is a \(architecture.name) network (\(architecture.widths), \(architecture.residualBlocks) blocks, \(architecture.styleEmbedding > 0 ? "a \(architecture.styleEmbedding)-value style embedding" : "\(architecture.styles) styles")), not the one asked for")
         }
         let model = try NativeModelFile.load(path: (path as NSString).appendingPathComponent("model.safetensors"))
         var missing: [String] = []
         trainer.network.visitParameters { name, values, _ in
-            guard let t = model.weights[name], t.data.count == values.count else { missing.append(name); return }
-            values = t.data
+            guard let exported = StyleNetwork.exportedParameter(name, in: model), exported.count == values.count else { missing.append(name); return }
+            values = exported
         }
         guard missing.isEmpty else { throw Problem(description: "\(path): model.safetensors lacks or mis-sizes \(missing.joined(separator: ", "))") }
         let momentsPath = (path as NSString).appendingPathComponent("optimizer.f32")
