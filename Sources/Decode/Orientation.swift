@@ -78,3 +78,50 @@ struct Orientation: Equatable {
         return RGBImage(width: outW, height: outH, pixels: out)
     }
 }
+
+/// How a video stream's frames are turned upright, written once for the file reader (`VideoReader`) and the live
+/// one (`StreamReader`): the stream's display matrix (MP4/MOV `tkhd`, Matroska projection: a phone's portrait
+/// clip is stored sideways with one), overridden for a frame that carries its own (H.264's display-orientation
+/// SEI). With `autorotate` off, frames come as they are coded.
+struct StreamOrientation {
+    /// The stream's orientation (identity with `autorotate` off or without a matrix).
+    let stream: Orientation
+    let autorotate: Bool
+    /// Clockwise degrees (0, 90, 180, 270) the stream's matrix asks for, whether or not it is applied.
+    let rotation: Int
+    /// The stream's matrix mirrors the picture.
+    let mirrored: Bool
+
+    init(stream: UnsafePointer<AVStream>, autorotate: Bool) {
+        var matrix: [Int32]?
+        var sideSize = 0
+        if let side = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, &sideSize), sideSize >= 36 {
+            var m = [Int32](repeating: 0, count: 9)
+            m.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: side, count: 36)) }
+            matrix = m
+        }
+        let orientation = matrix.flatMap { Orientation(displayMatrix: $0) } ?? .identity
+        self.autorotate = autorotate
+        self.stream = autorotate ? orientation : .identity
+        var rotation = 0
+        if let matrix {
+            // FFmpeg's angle is counter-clockwise (what ffprobe prints as "rotate -90"); ours is clockwise.
+            let degrees = -matrix.withUnsafeBufferPointer { av_display_rotation_get($0.baseAddress!) }
+            if degrees.isFinite { rotation = ((Int(degrees.rounded()) % 360) + 360) % 360 }
+        }
+        self.rotation = rotation
+        mirrored = orientation.a * orientation.d - orientation.b * orientation.c < 0
+    }
+
+    /// The size of the frames made upright from `width`×`height` coded ones.
+    func displaySize(width: Int, height: Int) -> (width: Int, height: Int) {
+        stream.a == 0 ? (height, width) : (width, height)
+    }
+
+    /// A decoded frame's picture, upright: its own display matrix wins over the stream's.
+    func upright(_ image: RGBImage, of decoded: UnsafePointer<AVFrame>, pool: FramePool?) -> RGBImage {
+        guard autorotate else { return image }
+        let orientation = av_frame_get_side_data(decoded, AV_FRAME_DATA_DISPLAYMATRIX) != nil ? Orientation(frame: decoded) : stream
+        return orientation.apply(to: image, pool: pool)
+    }
+}

@@ -33,6 +33,8 @@ public final class StreamReader: @unchecked Sendable {
     /// Frames per second as the stream announces it (0/1 when unknown).
     public let frameRate: Rational
     public let timeBase: Rational
+    /// Size of the frames `nextFrame` returns: upright, as the file reader turns them (a phone's portrait clip
+    /// is stored sideways with a display matrix; a camera's frames come as the driver gives them).
     public let width: Int, height: Int
     /// What the source delivers, in the names a camera's `input_format` uses: "mjpeg", "yuyv", else FFmpeg's
     /// codec name (and pixel format for raw video). A camera that cannot give the requested format or size is
@@ -47,6 +49,7 @@ public final class StreamReader: @unchecked Sendable {
     private let packet = Packet()!
     private let frame = Frame()!
     private var conversion: ScaledConversion?
+    private let orientation: StreamOrientation
     private let streamIndex: Int32
     private let codecID: AVCodecID
     private let interrupt: IOInterrupt
@@ -162,8 +165,10 @@ public final class StreamReader: @unchecked Sendable {
         self.codecID = codec.context.pointee.codec_id
         self.frameRate = Rational(Int(rate.num), Int(rate.den))
         self.timeBase = Rational(Int(stream.pointee.time_base.num), Int(stream.pointee.time_base.den))
-        self.width = Int(stream.pointee.codecpar.pointee.width)
-        self.height = Int(stream.pointee.codecpar.pointee.height)
+        let orientation = StreamOrientation(stream: stream, autorotate: true)
+        self.orientation = orientation
+        (self.width, self.height) = orientation.displaySize(width: Int(stream.pointee.codecpar.pointee.width),
+                                                            height: Int(stream.pointee.codecpar.pointee.height))
         let codecpar = stream.pointee.codecpar.pointee
         if codecpar.codec_id == AV_CODEC_ID_MJPEG {
             self.deliveredFormat = "mjpeg"
@@ -214,7 +219,7 @@ public final class StreamReader: @unchecked Sendable {
                     throw MediaError(.decodeFailed, path: url, "cannot convert a frame to RGB (\(error.text))")
                 }
                 defer { sequence += 1 }
-                return VideoFrame(sequence: sequence, pts: pts, timeBase: timeBase, image: image)
+                return VideoFrame(sequence: sequence, pts: pts, timeBase: timeBase, image: orientation.upright(image, of: decoded, pool: pool))
             }
             if received == streamd_averror_eof() { finished = true; break }
             if received != streamd_averror_eagain() {

@@ -102,9 +102,8 @@ public final class VideoReader: @unchecked Sendable {
     private let streamIndex: Int32
     private let codecID: AVCodecID
     private let timeBase: AVRational
-    /// The rotation from the stream's display matrix; a frame's own display matrix wins when it has one.
-    private let streamOrientation: Orientation
-    private let autorotate: Bool
+    /// How frames are turned upright (the stream's display matrix, or a frame's own).
+    private let orientation: StreamOrientation
     /// First pts (stream time base) of the file, subtracted from `start` and `seek` targets.
     private let streamStart: Int64
     /// Frames before this pts are decoded (the decoder needs them) but not returned: after a seek.
@@ -197,30 +196,14 @@ public final class VideoReader: @unchecked Sendable {
         self.streamIndex = found
         self.codecID = codec.context.pointee.codec_id
         self.timeBase = stream.pointee.time_base
-        self.autorotate = options.autorotate
+        let orientation = StreamOrientation(stream: stream, autorotate: options.autorotate)
+        self.orientation = orientation
         let nopts = streamd_nopts_value()
         self.streamStart = stream.pointee.start_time != nopts ? stream.pointee.start_time : 0
 
-        // Rotation from the stream's display matrix (MP4/MOV `tkhd`, Matroska projection).
-        var matrix: [Int32]?
-        var sideSize = 0
-        if let side = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, &sideSize), sideSize >= 36 {
-            var m = [Int32](repeating: 0, count: 9)
-            m.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: side, count: 36)) }
-            matrix = m
-        }
-        let orientation = matrix.flatMap { Orientation(displayMatrix: $0) } ?? .identity
-        streamOrientation = options.autorotate ? orientation : .identity
-        var rotation = 0
-        if let matrix {
-            let degrees = -matrix.withUnsafeBufferPointer { av_display_rotation_get($0.baseAddress!) }
-            if degrees.isFinite { rotation = ((Int(degrees.rounded()) % 360) + 360) % 360 }
-        }
-        let mirrored = orientation.a * orientation.d - orientation.b * orientation.c < 0
-
         let par = stream.pointee.codecpar.pointee
         let codedWidth = Int(par.width), codedHeight = Int(par.height)
-        let swaps = options.autorotate && orientation.a == 0
+        let display = orientation.displaySize(width: codedWidth, height: codedHeight)
         let rate = av_guess_frame_rate(format, stream, nil)
         let tb = Rational(Int(stream.pointee.time_base.num), Int(stream.pointee.time_base.den))
         var durationSeconds: Double?
@@ -239,8 +222,8 @@ public final class VideoReader: @unchecked Sendable {
         info = VideoInfo(
             streamIndex: Int(found), codecName: codecName,
             codedWidth: codedWidth, codedHeight: codedHeight,
-            displayWidth: swaps ? codedHeight : codedWidth, displayHeight: swaps ? codedWidth : codedHeight,
-            rotation: rotation, mirrored: mirrored,
+            displayWidth: display.width, displayHeight: display.height,
+            rotation: orientation.rotation, mirrored: orientation.mirrored,
             frameRate: Rational(Int(rate.num), Int(rate.den)), timeBase: tb,
             durationSeconds: durationSeconds, estimatedFrameCount: estimated,
             pixelFormat: name(av_get_pix_fmt_name(AVPixelFormat(rawValue: par.format))),
@@ -403,16 +386,9 @@ public final class VideoReader: @unchecked Sendable {
             throw MediaError(.decodeFailed, path: path, "cannot convert a \(info.pixelFormat) frame to RGB (\(error.text))",
                              detail: error.detail)
         }
-        let orientation = autorotate ? frameOrientation(decoded) : .identity
-        let upright = orientation.apply(to: image, pool: pool)
+        let upright = orientation.upright(image, of: decoded, pool: pool)
         defer { sequence += 1 }
         return VideoFrame(sequence: sequence, pts: pts, timeBase: info.timeBase, duration: duration, image: upright)
-    }
-
-    /// A display matrix on the frame itself (H.264 display-orientation SEI) overrides the stream's.
-    private func frameOrientation(_ decoded: UnsafeMutablePointer<AVFrame>) -> Orientation {
-        guard av_frame_get_side_data(decoded, AV_FRAME_DATA_DISPLAYMATRIX) != nil else { return streamOrientation }
-        return Orientation(frame: decoded)
     }
 
     // MARK: - End and damage

@@ -438,4 +438,18 @@ final class VideoReaderGeneratedInputTests: XCTestCase {
         XCTAssertEqual(frame.image.width, 3840)
         XCTAssertEqual(frame.image.height, 2160)
     }
+
+    /// The live reader (a `serve` source) turns a phone's portrait clip upright as the file reader does: same size,
+    /// same pixels. It used to hand the frames over sideways.
+    func testLiveReaderTurnsARotatedClipUprightAsTheFileReaderDoes() throws {
+        let path = try VideoReaderTests.clipPath("portrait_h264_3840x2160_60fps_rot-90.mp4")
+        let live = try StreamReader(url: path, interrupt: IOInterrupt())
+        XCTAssertEqual(live.width, 2160)
+        XCTAssertEqual(live.height, 3840)
+        let file = try VideoReader(path: path)
+        let a = try XCTUnwrap(try live.nextFrame()), b = try XCTUnwrap(try file.nextFrame())
+        XCTAssertEqual(a.image.width, 2160)
+        XCTAssertEqual(a.image.height, 3840)
+        XCTAssertTrue(a.image.pixels == b.image.pixels, "the same upright picture")
+    }
 }

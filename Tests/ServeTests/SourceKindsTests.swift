@@ -61,6 +61,25 @@ final class SourceKindsTests: XCTestCase {
         }
     }
 
+    /// A phone's portrait clip (stored sideways, with a display matrix saying "rotate 90°") as a `serve` source is
+    /// recorded upright, as `transcode` turns it: 144×176, scaled to 52×64. It used to come out sideways.
+    func testARotatedClipIsRecordedUpright() throws {
+        let dir = try temporaryDirectory("rotated-source")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let rotated = dir.appendingPathComponent("portrait.mp4").path
+        let made = try runTool("/usr/bin/ffmpeg", ["-v", "error", "-y", "-i", try clipPath(), "-c", "copy", "-metadata:s:v:0", "rotate=90", rotated])
+        XCTAssertEqual(made.status, 0, made.output)
+        let yaml = try loopedClipPipeline("phone", clip: rotated, outputs: "- record: \(dir.path)/rec/phone.mp4\n  preset: ultrafast")
+        let serve = try ServeProcess(pipelines: yaml, directory: dir)
+        try serve.waitReady()
+        try serve.waitFor("10 frames out", timeout: 60) { try serve.frames("phone") >= 10 }
+        XCTAssertEqual(try serve.terminate(), 0)
+        let recording = try onlyRecording(in: dir.path + "/rec")
+        XCTAssertEqual(recording.width, 52, "upright: the portrait's width")
+        XCTAssertEqual(recording.height, 64)
+        XCTAssertGreaterThanOrEqual(recording.frames, 10)
+    }
+
     func testRTMPUDPAndSRTSourcesAreStylizedAndRecorded() throws {
         let dir = try temporaryDirectory("sources")
         defer { try? FileManager.default.removeItem(at: dir) }
