@@ -144,6 +144,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["StreamdCLI", "Stylize", "Decode", "Encode", "Temporal", "TestSupport"], swiftSettings: swiftSettings),
         // `streamd serve` end to end: the real binary, real files and servers on loopback.
         .testTarget(name: "ServeTests", dependencies: ["Live", "Stylize", "Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        // What every test target shares: the shared data, psnr, temporary directories, running tools and the binary.
+        .target(name: "TestSupport", dependencies: ["Pipeline"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
     ]
 )

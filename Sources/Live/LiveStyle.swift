@@ -89,12 +89,17 @@ public final class LiveStyle: @unchecked Sendable {
             if let painting = pipeline.style.styleImage, !FileManager.default.isReadableFile(atPath: painting) {
                 return ConfigIssue(location: file, path: "pipelines.\(pipeline.name).style_image", message: "\(painting): no such readable file")
             }
-            guard let name = pipeline.style.styleName else { return nil }
+            let style = pipeline.style
+            let key = style.styleName != nil ? "style" : style.styleIndex != nil ? "style_index" : style.styleMix != nil ? "style_mix" : nil
+            guard let key else { return nil }
             do {
-                _ = try StyleOptions.styleIndex(named: name, in: try ModelLoader.load(path: path).info.styleNames)
+                let model = try ModelLoader.load(path: path)
+                // A network that takes paintings has no trained styles to choose from; `load` says so when it starts.
+                guard model.info.styleEmbeddingSize == nil else { return nil }
+                _ = try options(for: style, styleNames: model.info.styleNames)
                 return nil
             } catch {
-                return ConfigIssue(location: file, path: "pipelines.\(pipeline.name).style", message: "\(error)")
+                return ConfigIssue(location: file, path: "pipelines.\(pipeline.name).\(key)", message: "\(error)")
             }
         }
     }
@@ -129,38 +134,13 @@ public final class LiveStyle: @unchecked Sendable {
     }
 
     static func options(for config: StyleConfig, styleNames: [String]) throws -> StyleOptions {
-        let styleCount = styleNames.count
-        var weights: [Float]?
-        if let name = config.styleName {
-            do {
-                let index = try StyleOptions.styleIndex(named: name, in: styleNames)
-                weights = (0..<styleCount).map { $0 == index ? 1 : 0 }
-            } catch {
-                throw StyleError("\(error)")
-            }
-        } else if let index = config.styleIndex {
-            guard index >= 0, index < max(styleCount, 1) else {
-                throw StyleError("style_index \(index) is out of range: the model has \(styleCount) style(s)")
-            }
-            if styleCount > 1 { weights = (0..<styleCount).map { $0 == index ? 1 : 0 } }
-        } else if let mix = config.styleMix {
-            guard styleCount > 1 else { throw StyleError("style_mix needs a multi-style model; this one has 1 style") }
-            var w = [Float](repeating: 0, count: styleCount)
-            for entry in mix {
-                guard entry.index >= 0, entry.index < styleCount else {
-                    throw StyleError("style_mix index \(entry.index) is out of range: the model has \(styleCount) styles")
-                }
-                // Checked as the engine sees it: 1e300 is a finite Double but an infinite Float.
-                let weight = Float(entry.weight)
-                guard entry.weight >= 0, weight.isFinite else {
-                    throw StyleError("style_mix weight for \(entry.index) must be a number from 0 to \(Float.greatestFiniteMagnitude), got \(entry.weight)")
-                }
-                w[entry.index] += weight
-            }
-            let sum = w.reduce(0, +)
-            guard sum.isFinite else { throw StyleError("style_mix weights are too large: their sum overflows") }
-            guard sum > 0 else { throw StyleError("style_mix weights add up to 0") }
-            weights = w.map { $0 / sum }
+        let weights: [Float]?
+        do {
+            weights = try StyleChoice(name: config.styleName, index: config.styleIndex,
+                                      mix: config.styleMix?.map { StyleChoice.Weight(index: $0.index, weight: $0.weight) })
+                .weights(styleNames: styleNames)
+        } catch {
+            throw StyleError(error.description)
         }
         let strength = Float(config.strength)
         guard config.strength.isFinite, strength >= 0, strength <= 1 else {

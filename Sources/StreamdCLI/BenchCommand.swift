@@ -71,7 +71,7 @@ struct BenchCommand: AsyncParsableCommand {
                 predictorMs = medianOf(Array(runs.dropFirst()))
             } else {
                 if styleImage != nil { throw ValidationError("model \(model.info.name) cannot take a style picture: --style-image needs a network that takes any painting (such as the built-in 'arbitrary')") }
-                style = try StyleOptions.styleWeights(index: styleIndex, name: styleName, mix: nil, styleNames: model.info.styleNames)
+                style = try StyleChoice(name: styleName, index: styleIndex, mix: nil).weights(styleNames: model.info.styleNames)
             }
             let m = max(1, model.info.sizeMultiple)
             let hp = (h + m - 1) / m * m, wp = (w + m - 1) / m * m

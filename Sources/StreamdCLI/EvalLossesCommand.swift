@@ -84,7 +84,7 @@ struct EvalLossesCommand: AsyncParsableCommand {
         let options = try style.options(styleNames: model.info.styleNames)
         let reference = try against.map { name -> (Stylizer, StyleOptions) in
             let other = try ModelLoader.load(path: try library.resolve(name))
-            let weights = try StyleOptions.styleWeights(index: nil, name: againstStyle, mix: nil, styleNames: other.info.styleNames)
+            let weights = try StyleChoice(name: againstStyle, index: nil, mix: nil).weights(styleNames: other.info.styleNames)
             return (try Stylizer(model: other, threads: threads), StyleOptions(styleWeights: weights, strength: 1, preserveColor: false))
         }
 

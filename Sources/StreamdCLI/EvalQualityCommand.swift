@@ -81,8 +81,8 @@ struct EvalQualityCommand: AsyncParsableCommand {
                     let embedding = try StylePredictor.builtin(threads: loss.threads).embedding(ofPaintingAt: styleImage)
                     return (spec, try Stylizer(model: model, threads: loss.threads), StyleOptions(styleWeights: embedding))
                 }
-                let weights = try StyleOptions.styleWeights(index: style.flatMap { Int($0) }, name: style.flatMap { Int($0) == nil ? $0 : nil },
-                                                            mix: nil, styleNames: model.info.styleNames)
+                let weights = try StyleChoice(name: style.flatMap { Int($0) == nil ? $0 : nil }, index: style.flatMap { Int($0) }, mix: nil)
+                    .weights(styleNames: model.info.styleNames)
                 return (spec, try Stylizer(model: model, threads: loss.threads), StyleOptions(styleWeights: weights, strength: 1, preserveColor: false))
             } catch {
                 // The error names the file when the file is the problem; a style's does not name the model.

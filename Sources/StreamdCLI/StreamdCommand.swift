@@ -56,8 +56,11 @@ struct StyleArguments: ParsableArguments {
 
     /// The options for a model whose styles are `styleNames`; one-line errors for impossible choices.
     func options(styleNames: [String]) throws -> StyleOptions {
-        StyleOptions(styleWeights: try StyleOptions.styleWeights(index: styleIndex, name: styleName, mix: styleMix, styleNames: styleNames),
-                     strength: strength, preserveColor: preserveColor)
+        if [styleName != nil, styleIndex != nil, styleMix != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("give one of --style, --style-index and --style-mix, not several")
+        }
+        return StyleOptions(styleWeights: try StyleChoice(name: styleName, index: styleIndex, mix: try styleMix.map(StyleChoice.parseMix)).weights(styleNames: styleNames),
+                            strength: strength, preserveColor: preserveColor)
     }
 
     /// The options for `model`. For a network that takes any painting, the embedding of `paintings`' pictures
@@ -105,7 +108,7 @@ struct PaintingArguments: ParsableArguments {
     @Option(name: .customLong("style-blend"), help: "Weights of the --style-image pictures in order, e.g. 0.7,0.3 (default: equal).")
     var styleBlend: String?
 
-    @Flag(help: "With --style-image: streamd's real-time network for any painting ('arbitrary-fast', the one a live pipeline runs) instead of Magenta's full network ('arbitrary': more faithful, about 40 times the cost).")
+    @Flag(help: "With --style-image: streamd's real-time network for any painting ('arbitrary-fast', the one a live pipeline runs) instead of Magenta's network ('arbitrary': more faithful, 3.6 times the multiply-adds per pixel).")
     var fast = false
 
     /// The model to open: with --style-image and no model named (or the fixed-style built-in), the built-in

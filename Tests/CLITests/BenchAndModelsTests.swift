@@ -56,7 +56,7 @@ final class BenchAndModelsTests: XCTestCase {
         XCTAssertTrue(list.stdout.contains("wave") && list.stdout.contains("native"), list.stdout)
         let empty = try TempDir()
         let none = try CLI.run(["models", "list", "--models-dir", empty.path])
-        XCTAssertEqual(none.stdout.split(separator: "\n").dropFirst().map { String($0.prefix(10)) }, ["default   ", "arbitrary "], "only the built-in models: \(none.stdout)")
+        XCTAssertEqual(none.stdout.split(separator: "\n").dropFirst().map { String($0.prefix(15)) }, ["default        ", "arbitrary      ", "arbitrary-fast "], "only the built-in models: \(none.stdout)")
         // A model named on the search path works wherever --model is taken.
         let out = tmp.file("o.png")
         let byName = try CLI.run(["image", "--model", "wave", "--models-dir", tmp.path, "--max-size", "64",

@@ -19,18 +19,7 @@ enum CLI {
         var stderr: String
     }
 
-    static var binary: String {
-        get throws {
-            // The test bundle and the executable are built into the same products directory.
-            var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            for _ in 0..<4 {
-                let candidate = dir.appendingPathComponent("streamd").path
-                if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-                dir = dir.deletingLastPathComponent()
-            }
-            throw SharedData.NotFound(description: "streamd binary not found near \(CommandLine.arguments[0]); run `swift build --build-tests` first")
-        }
-    }
+    static var binary: String { get throws { try streamdBinary } }
 
     /// `launcher`, when given, runs streamd (e.g. `/usr/bin/pw-v4l2`, which preloads a fake camera).
     @discardableResult
@@ -87,33 +76,3 @@ enum CLI {
     }
 }
 
-/// ffprobe's JSON answer for `args` (`-v error -of json` added), as an independent reader of what streamd wrote.
-func ffprobeJSON(_ args: [String]) throws -> [String: Any] {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/ffprobe")
-    p.arguments = ["-v", "error", "-of", "json"] + args
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = FileHandle.nullDevice
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-}
-
-/// A fresh temporary directory, removed at the end of the test.
-final class TempDir {
-    let url: URL
-    var path: String { url.path }
-
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("streamd-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { url.appendingPathComponent(name).path }
-
-    func contents() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
-
-    deinit { try? FileManager.default.removeItem(at: url) }
-}

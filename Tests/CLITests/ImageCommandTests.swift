@@ -61,7 +61,7 @@ final class ImageCommandTests: XCTestCase {
         XCTAssertLessThan(dist(outputs[2], outputs[0]), dist(outputs[1], outputs[0]))
         XCTAssertLessThan(dist(outputs[2], outputs[1]), dist(outputs[1], outputs[0]))
         CLI.assertFails(try CLI.run(["image", "--model", model, "--style-index", "26", input, tmp.file("x.png")]),
-                        mentioning: ["--style-index 26", "0…25"])
+                        mentioning: ["style 26 does not exist", "0 to 25"])
         CLI.assertFails(try CLI.run(["image", "--model", try SharedData.path("models/ml5/wave"), "--style-index", "1", input, tmp.file("x.png")]),
                         mentioning: ["single style"])
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("x.png")))

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// The shipped example configuration and systemd unit, checked the way an operator would.

@@ -149,25 +149,11 @@ enum MediaProbe {
         var duration: Double
     }
 
-    /// Runs `/usr/bin/<tool>`; its standard output, or an error when it fails.
-    static func run(_ tool: String, _ arguments: [String]) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/\(tool)")
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw SharedData.NotFound(description: "\(tool) \(arguments.joined(separator: " ")) failed with \(process.terminationStatus)")
-        }
-        return data
-    }
+    /// `tool` quiet (TestSupport's `runFFmpeg`): its standard output.
+    static func run(_ tool: String, _ arguments: [String]) throws -> Data { try runFFmpeg(arguments, tool: tool) }
 
     static func ffmpeg(_ arguments: [String]) throws {
-        _ = try run("ffmpeg", ["-v", "error", "-y"] + arguments)
+        _ = try run("ffmpeg", ["-y"] + arguments)
     }
 
     static func json(_ arguments: [String]) throws -> [String: Any] {

@@ -36,13 +36,6 @@ final class TranscodeCommandTests: XCTestCase {
                      codec: stream["codec_name"] as? String ?? "")
     }
 
-    func psnr(_ a: RGBImage, _ b: RGBImage) -> Double {
-        var se = 0.0
-        for i in a.pixels.indices { let d = Double(a.pixels[i]) - Double(b.pixels[i]); se += d * d }
-        let mse = se / Double(a.pixels.count)
-        return mse == 0 ? 99 : 10 * log10(255 * 255 / mse)
-    }
-
     func testTranscodesAClipFrameForFrameWithTheStyleOfStreamdImage() throws {
         let tmp = try TempDir()
         let input = try SharedData.path("media/video/carphone_h264_176x144.mp4")

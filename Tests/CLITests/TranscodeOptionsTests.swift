@@ -52,7 +52,7 @@ final class TranscodeOptionsTests: XCTestCase {
         let tmp = try TempDir()
         let frames = tmp.file("frames")
         try FileManager.default.createDirectory(atPath: frames, withIntermediateDirectories: true)
-        try ffmpeg(["-i", try SharedData.path("media/video/carphone_h264_176x144.mp4"), "-frames:v", "12", frames + "/f_%04d.png"])
+        try runFFmpeg(["-y", "-i", try SharedData.path("media/video/carphone_h264_176x144.mp4"), "-frames:v", "12", frames + "/f_%04d.png"])
         let model = try SharedData.path("models/johnson-fns-onnx/candy.onnx")
         let numbered = tmp.file("numbered.mp4")
         var r = try CLI.run(["transcode", "--model", model, "--frame-rate", "6", frames + "/f_%04d.png", numbered], timeout: 600)
@@ -186,14 +186,6 @@ final class TranscodeOptionsTests: XCTestCase {
 
     // MARK: - Helpers
 
-    func psnr(_ a: RGBImage, _ b: RGBImage) -> Double {
-        guard a.width == b.width, a.height == b.height else { return 0 }
-        var se = 0.0
-        for i in a.pixels.indices { let d = Double(a.pixels[i]) - Double(b.pixels[i]); se += d * d }
-        let mse = se / Double(a.pixels.count)
-        return mse == 0 ? 99 : 10 * log10(255 * 255 / mse)
-    }
-
     struct VideoProbe { var frames: Int; var width: Int; var height: Int; var duration: Double }
 
     func probeVideo(_ path: String) throws -> VideoProbe {
@@ -206,14 +198,6 @@ final class TranscodeOptionsTests: XCTestCase {
                           duration: Double(format?["duration"] as? String ?? "") ?? -1)
     }
 
-    func ffmpeg(_ args: [String]) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-        p.arguments = ["-v", "error", "-y"] + args
-        try p.run()
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, "ffmpeg \(args)")
-    }
 }
 
 /// The transcode pipeline recycles its frame buffers: after the first few frames nothing new is allocated.

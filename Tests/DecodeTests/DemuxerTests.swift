@@ -7,7 +7,7 @@ import XCTest
 /// `Demuxer`: packet counts per stream against `ffprobe -count_packets`.
 final class DemuxerTests: XCTestCase {
     func probePackets(_ path: String, select: String, in tmp: TempDir) throws -> Int {
-        let out = tmp.path("packets.txt")
+        let out = tmp.file("packets.txt")
         try runFFmpeg(["-select_streams", select, "-count_packets", "-show_entries", "stream=nb_read_packets",
                        "-of", "csv=p=0", "-o", out, path], tool: "ffprobe")
         let text = try String(contentsOfFile: out, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -77,7 +77,7 @@ final class DemuxerTests: XCTestCase {
     func testMetadata() throws {
         let tmp = try TempDir()
         defer { tmp.remove() }
-        let path = tmp.path("tagged.mkv")
+        let path = tmp.file("tagged.mkv")
         try runFFmpeg(["-i", try VideoReaderTests.clipPath("face_mpeg4_960x400.avi"), "-t", "0.5", "-c", "copy",
                        "-metadata", "title=Tagged", "-metadata:s:a:0", "language=fra", path])
         let demuxer = try Demuxer(path: path)

@@ -36,7 +36,7 @@ final class FFmpegLogTests: XCTestCase {
         let tmp = try TempDir()
         let clip = try Data(contentsOf: URL(fileURLWithPath: try SharedData.path("media/video/carphone_h264_176x144.mp4")))
         defer { tmp.remove() }
-        let half = tmp.path("half.mp4")
+        let half = tmp.file("half.mp4")
         try clip.prefix(clip.count / 2).write(to: URL(fileURLWithPath: half))
         for _ in 0..<5 { XCTAssertThrowsError(try VideoReader(path: half)) }
 

@@ -125,15 +125,15 @@ final class VideoReaderTests: XCTestCase {
             for _ in 0...index { frame = try reader.nextFrame() }
             guard let frame else { XCTFail("\(clip.file): no frame \(index)"); continue }
             let select = ["-vf", "select=eq(n\\,\(index))", "-fps_mode", "passthrough", "-frames:v", "1", "-f", "rawvideo"]
-            let out = tmp.path("ref.rgb")
+            let out = tmp.file("ref.rgb")
             try runFFmpeg(["-y", "-i", path] + select + ["-pix_fmt", "rgb24", out])
             let reference = [UInt8](try Data(contentsOf: URL(fileURLWithPath: out)))
             XCTAssertEqual(reference.count, clip.width * clip.height * 3, clip.file)
             guard reference.count == frame.image.pixels.count else { continue }
-            let db = psnr(frame.image.pixels, reference)
+            let db = psnr(samples: frame.image.pixels, reference)
             XCTAssertGreaterThanOrEqual(db, 40, clip.file)
 
-            let yuv = tmp.path("ref.yuv")
+            let yuv = tmp.file("ref.yuv")
             try runFFmpeg(["-y", "-autorotate", "0", "-i", path] + select + ["-pix_fmt", clip.pixelFormat, yuv])
             let exact = try exactMeans(yuvFile: yuv, clip: clip, colorSpace: reader.info.colorSpace,
                                        fullRange: reader.info.colorRange == "pc" || clip.pixelFormat.hasPrefix("yuvj"))
@@ -158,7 +158,7 @@ final class VideoReaderTests: XCTestCase {
         let cw = (w + (1 << sx) - 1) >> sx, ch = (h + (1 << sy) - 1) >> sy
         let bytesPerSample = tenBit ? 2 : 1
         guard data.count == (w * h + 2 * cw * ch) * bytesPerSample else {
-            throw TempDir.Failure(description: "\(yuvFile): \(data.count) bytes, not one \(w)x\(h) \(clip.pixelFormat) frame")
+            throw Failure("\(yuvFile): \(data.count) bytes, not one \(w)x\(h) \(clip.pixelFormat) frame")
         }
         func sample(_ i: Int) -> Double {
             tenBit ? Double(Int(data[2 * i]) | Int(data[2 * i + 1]) << 8) : Double(data[i])
@@ -197,7 +197,7 @@ final class VideoReaderTests: XCTestCase {
         defer { tmp.remove() }
         for file in ["asl_again_h264_640x480.mkv", "fox_h264_640x640.mp4"] {
             let bytes = try Data(contentsOf: URL(fileURLWithPath: try Self.clipPath(file)))
-            let cut = tmp.path("half-" + file)
+            let cut = tmp.file("half-" + file)
             try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: cut))
             let full = Self.clips.first { $0.file == file }!.frames
             let reader: VideoReader
@@ -276,7 +276,7 @@ final class VideoReaderTests: XCTestCase {
         defer { tmp.remove() }
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<65536).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let path = tmp.path("noise.mp4")
+        let path = tmp.file("noise.mp4")
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         XCTAssertThrowsError(try VideoReader(path: path)) { error in
             let error = error as? MediaError
@@ -290,7 +290,7 @@ final class VideoReaderTests: XCTestCase {
     func testAudioOnlyFileHasNoVideo() throws {
         let tmp = try TempDir()
         defer { tmp.remove() }
-        let path = tmp.path("tone.m4a")
+        let path = tmp.file("tone.m4a")
         try runFFmpeg(["-f", "lavfi", "-i", "sine=duration=1", path])
         XCTAssertThrowsError(try VideoReader(path: path)) { error in
             let error = error as? MediaError
@@ -303,7 +303,7 @@ final class VideoReaderTests: XCTestCase {
     func testUnsupportedCodec() throws {
         let tmp = try TempDir()
         defer { tmp.remove() }
-        let made = tmp.path("made.avi"), path = tmp.path("unknown.avi")
+        let made = tmp.file("made.avi"), path = tmp.file("unknown.avi")
         try runFFmpeg(["-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=0.3", "-c:v", "mpeg4", made])
         // FFmpeg's AVI muxer refuses a tag that does not fit the codec, so rename the FourCC ("FMP4", in the
         // stream header and the bitmap header) afterwards.
@@ -332,51 +332,6 @@ final class VideoReaderTests: XCTestCase {
         return sums.map { $0 / Double(rgb.count / 3) }
     }
 
-    func psnr(_ a: [UInt8], _ b: [UInt8]) -> Double {
-        var sum = 0.0
-        for i in a.indices {
-            let d = Double(a[i]) - Double(b[i])
-            sum += d * d
-        }
-        let mse = sum / Double(a.count)
-        return mse == 0 ? .infinity : 10 * log10(255 * 255 / mse)
-    }
-
-}
-
-/// Runs the `ffmpeg` CLI (or `ffprobe`) with a 60 s limit; output goes to files, so no pipe can fill up and
-/// block it.
-func runFFmpeg(_ arguments: [String], tool: String = "ffmpeg") throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [tool, "-hide_banner", "-loglevel", "error"] + (tool == "ffmpeg" ? ["-nostdin"] : []) + arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let deadline = Date().addingTimeInterval(60)
-    while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-    if process.isRunning {
-        process.terminate()
-        process.waitUntilExit()
-        throw TempDir.Failure(description: "\(tool) \(arguments.joined(separator: " ")) took over 60 s")
-    }
-    guard process.terminationStatus == 0 else {
-        throw TempDir.Failure(description: "\(tool) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
-    }
-}
-
-/// A fresh temporary directory, removed by `remove()`.
-struct TempDir {
-    struct Failure: Error, CustomStringConvertible { var description: String }
-    let url: URL
-
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("streamd-decode-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-    func remove() { try? FileManager.default.removeItem(at: url) }
 }
 
 /// Inputs generated at test time: damage in the middle, a size change mid-stream, rotation turned off.
@@ -391,13 +346,13 @@ final class VideoReaderGeneratedInputTests: XCTestCase {
             var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try VideoReaderTests.clipPath(file))))
             let at = bytes.count / 2
             for i in at..<(at + 4096) { bytes[i] = 0 }
-            let path = tmp.path("damaged-" + file)
+            let path = tmp.file("damaged-" + file)
             try Data(bytes).write(to: URL(fileURLWithPath: path))
             let reader = try VideoReader(path: path)
             var count = 0
             while try reader.nextFrame() != nil { count += 1 }
             let full = VideoReaderTests.clips.first { $0.file == file }!.frames
-            let counted = tmp.path("count.txt")
+            let counted = tmp.file("count.txt")
             try runFFmpeg(["-select_streams", "v:0", "-count_frames", "-show_entries", "stream=nb_read_frames",
                            "-of", "csv=p=0", "-o", counted, path], tool: "ffprobe")
             let expected = try String(contentsOfFile: counted, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -414,12 +369,12 @@ final class VideoReaderGeneratedInputTests: XCTestCase {
         defer { tmp.remove() }
         var joined = Data()
         for (index, size) in ["64x48", "80x60"].enumerated() {
-            let part = tmp.path("part\(index).ts")
+            let part = tmp.file("part\(index).ts")
             try runFFmpeg(["-f", "lavfi", "-i", "testsrc=size=\(size):rate=10:duration=0.5",
                                               "-c:v", "libx264", "-pix_fmt", "yuv420p", "-bf", "0", part])
             joined.append(try Data(contentsOf: URL(fileURLWithPath: part)))
         }
-        let path = tmp.path("joined.ts")
+        let path = tmp.file("joined.ts")
         try joined.write(to: URL(fileURLWithPath: path))
         let reader = try VideoReader(path: path)
         var sizes: [String] = []

@@ -20,11 +20,11 @@ final class PassthroughTests: XCTestCase {
     /// MP3 goes into Matroska, MP4 and AVI untouched: same codec, rate and channels, the input's packets byte for
     /// byte, cut to the 4 s of video written.
     func testMP3IsCopiedUntouchedIntoMatroskaMP4AndAVI() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
         let inputSizes = try Probe.audioPackets(try face).map(\.size)
         for name in ["out.mkv", "out.mp4", "out.avi"] {
-            let path = directory.path(name)
+            let path = directory.file(name)
             let writer = try writeVideo(seconds: 4, to: path, passthrough: try Demuxer(path: try face, keep: ["audio"]))
             XCTAssertEqual(writer.passthroughKinds, ["audio"], name)
             XCTAssertEqual(writer.passthroughWarnings, [], name)
@@ -38,14 +38,14 @@ final class PassthroughTests: XCTestCase {
             XCTAssertEqual(Probe.span(packets), 4.0, accuracy: 0.03, name)
             XCTAssertEqual(packets.first?.start ?? -1, 0, accuracy: 0.03, name)
         }
-        XCTAssertFalse(try directory.contents().contains { $0.hasPrefix(".") }, "no temporary file left")
+        XCTAssertFalse(directory.contents().contains { $0.hasPrefix(".") }, "no temporary file left")
     }
 
     /// WebM cannot carry MP3: the audio is re-encoded to Opus, as long as the video and audible (not silence).
     func testMP3IsReencodedToOpusForWebM() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
-        let path = directory.path("out.webm")
+        let path = directory.file("out.webm")
         let writer = try writeVideo(seconds: 2, to: path, passthrough: try Demuxer(path: try face, keep: ["audio"]))
         XCTAssertEqual(writer.passthroughKinds, ["audio"])
         let audio = try XCTUnwrap(try Probe.streams(path, "a").first)
@@ -57,11 +57,11 @@ final class PassthroughTests: XCTestCase {
 
     /// PCM audio (which MP4 cannot carry in FFmpeg 5.1) becomes AAC at the same rate.
     func testPCMIsReencodedToAACForMP4() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
-        let input = directory.path("pcm.mkv")
+        let input = directory.file("pcm.mkv")
         try Probe.ffmpeg(["-i", try face, "-t", "2", "-c:v", "copy", "-c:a", "pcm_s16le", input])
-        let path = directory.path("out.mp4")
+        let path = directory.file("out.mp4")
         try writeVideo(seconds: 2, to: path, passthrough: try Demuxer(path: input, keep: ["audio"]))
         let audio = try XCTUnwrap(try Probe.streams(path, "a").first)
         XCTAssertEqual(audio["codec_name"] as? String, "aac")
@@ -74,17 +74,17 @@ final class PassthroughTests: XCTestCase {
     /// Matroska, converted to mov_text for MP4 and to WebVTT for WebM (the text intact), and dropped from AVI
     /// (which has no subtitles) with one warning line naming the input.
     func testMetadataLanguageAndSubtitles() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
-        let srt = directory.path("cues.srt")
+        let srt = directory.file("cues.srt")
         try "1\n00:00:00,500 --> 00:00:01,000\nHello\n\n2\n00:00:01,200 --> 00:00:01,800\nAgain\n"
             .write(toFile: srt, atomically: true, encoding: .utf8)
-        let input = directory.path("tagged.mkv")
+        let input = directory.file("tagged.mkv")
         try Probe.ffmpeg(["-i", try face, "-i", srt, "-t", "2", "-map", "0", "-map", "1", "-c", "copy",
                           "-metadata", "title=A face, talking", "-metadata:s:a:0", "language=fra", input])
 
         for (name, codec) in [("out.mkv", "subrip"), ("out.mp4", "mov_text"), ("out.webm", "webvtt")] {
-            let path = directory.path(name)
+            let path = directory.file(name)
             let writer = try writeVideo(seconds: 2, to: path, passthrough: try Demuxer(path: input, keep: ["audio", "subtitle"]))
             XCTAssertEqual(writer.passthroughKinds, ["audio", "subtitle"], name)
             XCTAssertEqual(writer.passthroughWarnings, [], name)
@@ -100,7 +100,7 @@ final class PassthroughTests: XCTestCase {
             for (got, expected) in zip(starts, [0.5, 1.2]) { XCTAssertEqual(got, expected, accuracy: 0.02, "\(name): \(text)") }
         }
 
-        let avi = directory.path("out.avi")
+        let avi = directory.file("out.avi")
         let dropping = try writeVideo(seconds: 2, to: avi, passthrough: try Demuxer(path: input, keep: ["audio", "subtitle"]))
         XCTAssertEqual(dropping.passthroughKinds, ["audio"])
         XCTAssertEqual(dropping.passthroughWarnings.count, 1)
@@ -112,9 +112,9 @@ final class PassthroughTests: XCTestCase {
 
     /// A clip from 1 s to 2 s with `startsAtZero`: video and audio both start at 0 and last 1 s.
     func testStartsAtZeroShiftsTheAudioLikeTheVideo() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
-        let path = directory.path("cut.mkv")
+        let path = directory.file("cut.mkv")
         let demuxer = try Demuxer(path: try face, keep: ["audio"])
         try demuxer.seek(to: 1)
         var settings = VideoEncodeSettings(width: 64, height: 48, frameRate: Rational(25, 1), timeBase: Rational(1, 25), threads: 1)
@@ -132,14 +132,14 @@ final class PassthroughTests: XCTestCase {
 
     /// An aborted writer with passthrough streams leaves nothing behind.
     func testAbortLeavesNoFile() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
         let settings = VideoEncodeSettings(width: 64, height: 48, frameRate: Rational(25, 1), timeBase: Rational(1, 25), threads: 1)
-        let writer = try VideoWriter(path: directory.path("gone.mp4"), settings: settings,
+        let writer = try VideoWriter(path: directory.file("gone.mp4"), settings: settings,
                                      passthrough: try Demuxer(path: try face, keep: ["audio"]))
         for index in 0..<10 { try writer.write(grey(index)) }
         writer.abort()
-        XCTAssertEqual(try directory.contents(), [])
+        XCTAssertEqual(directory.contents(), [])
     }
 
     // MARK: - Helpers

@@ -18,14 +18,14 @@ final class VideoWriterTests: XCTestCase {
     /// 64 frames of 160×120 at 25 fps into every container, each checked for frame count, size, codec, pixel
     /// format, colour tags and duration (64 / 25 = 2.56 s).
     func testEveryContainerHoldsAllFramesAtTheRightSizeAndDuration() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
         let cases: [(file: String, codec: String, pixFmt: String)] = [
             ("out.mp4", "h264", "yuv420p"), ("out.mov", "h264", "yuv420p"), ("out.mkv", "h264", "yuv420p"),
             ("out.webm", "vp9", "yuv420p"), ("out.avi", "mpeg4", "yuv420p"),
         ]
         for entry in cases {
-            let path = directory.path(entry.file)
+            let path = directory.file(entry.file)
             let settings = VideoEncodeSettings(width: 160, height: 120, frameRate: Rational(25, 1), timeBase: Rational(1, 12800),
                                                metadata: ["title": "streamd test \(entry.file)"], threads: 2)
             try writeFrames(count: 64, width: 160, height: 120, to: path, settings: settings) { Int64($0 * 512) }
@@ -44,7 +44,7 @@ final class VideoWriterTests: XCTestCase {
             let title = try Probe.formatTag(path, "title")
             XCTAssertEqual(title, "streamd test \(entry.file)", entry.file)
             // Nothing but the finished files: no temporary left beside them.
-            XCTAssertFalse(try directory.contents().contains { $0.hasPrefix(".") }, entry.file)
+            XCTAssertFalse(directory.contents().contains { $0.hasPrefix(".") }, entry.file)
         }
     }
 
@@ -55,7 +55,7 @@ final class VideoWriterTests: XCTestCase {
     func testOtherEncodersLeaveNoThreadRealTime() throws {
         XCTAssertEqual(geteuid(), 0, "SVT-AV1 switches to real time only as root: this test must run as root, as CI does")
         XCTAssertEqual(try ThreadPolicies.realtimeThreads(), [], "real-time threads before any encoder opened")
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
         let cases: [(file: String, codec: String, crf: Int, preset: String, probed: String)] = [
             ("x265.mkv", "libx265", 28, "ultrafast", "hevc"), ("x265.mp4", "libx265", 28, "ultrafast", "hevc"),
@@ -63,7 +63,7 @@ final class VideoWriterTests: XCTestCase {
             ("vp8.webm", "libvpx", 20, "8", "vp8"),
         ]
         for entry in cases {
-            let path = directory.path(entry.file)
+            let path = directory.file(entry.file)
             let settings = VideoEncodeSettings(width: 160, height: 120, frameRate: Rational(25, 1), codec: entry.codec,
                                                crf: entry.crf, preset: entry.preset)
             var whileOpen: [ThreadPolicies.RealtimeThread] = []
@@ -81,9 +81,9 @@ final class VideoWriterTests: XCTestCase {
     /// H.264 at CRF 18 decodes back (through ffmpeg's own YUV→RGB) to within 35 dB PSNR of what we wrote, on
     /// every frame; HD sizes are tagged BT.709.
     func testH264RoundTripQualityAtCRF18() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
-        let path = directory.path("q.mp4")
+        let path = directory.file("q.mp4")
         let settings = VideoEncodeSettings(width: 160, height: 120, frameRate: Rational(25, 1), crf: 18, preset: "fast")
         let frames = try writeFrames(count: 64, width: 160, height: 120, to: path, settings: settings) { Int64($0) }
         let decoded = try Probe.decodeRGB(path, width: 160, height: 120)
@@ -99,9 +99,9 @@ final class VideoWriterTests: XCTestCase {
     }
 
     func testHDIsTaggedBT709() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
-        let path = directory.path("hd.mkv")
+        let path = directory.file("hd.mkv")
         let settings = VideoEncodeSettings(width: 1280, height: 720, frameRate: Rational(30, 1), preset: "ultrafast")
         try writeFrames(count: 3, width: 1280, height: 720, to: path, settings: settings) { Int64($0) }
         let stream = try Probe.videoStream(path)
@@ -113,10 +113,10 @@ final class VideoWriterTests: XCTestCase {
 
     /// `moov` comes before `mdat` with faststart (the default) and after it without.
     func testFaststartPutsTheIndexFirst() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
         for faststart in [true, false] {
-            let path = directory.path("fs-\(faststart).mp4")
+            let path = directory.file("fs-\(faststart).mp4")
             let settings = VideoEncodeSettings(width: 160, height: 120, frameRate: Rational(25, 1), preset: "ultrafast",
                                                faststart: faststart)
             try writeFrames(count: 16, width: 160, height: 120, to: path, settings: settings) { Int64($0) }
@@ -131,13 +131,13 @@ final class VideoWriterTests: XCTestCase {
     /// Irregular timestamps (in ms) come out unchanged: MP4 (H.264 with B-frames, so the encoder reorders) and
     /// Matroska (whose 1 ms tick equals the input's) and WebM.
     func testVariableFrameRateKeepsTimestamps() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
         let gaps: [Int64] = [40, 40, 100, 33, 17, 200, 40, 41, 39, 500, 40, 40, 20, 60, 40, 40]
         var times: [Int64] = [0]
         for gap in gaps { times.append(times.last! + gap) }
         for file in ["vfr.mp4", "vfr.mkv", "vfr.webm"] {
-            let path = directory.path(file)
+            let path = directory.file(file)
             let settings = VideoEncodeSettings(width: 160, height: 120, frameRate: Rational(25, 1), timeBase: Rational(1, 1000),
                                                preset: file.hasSuffix("webm") ? "8" : "fast")
             try writeFrames(count: times.count, width: 160, height: 120, to: path, settings: settings) { times[$0] }
@@ -155,9 +155,9 @@ final class VideoWriterTests: XCTestCase {
     /// Frames without a pts follow the previous one by their duration (or one frame period); frames in another
     /// time base than the settings' are rescaled from their own.
     func testMissingPtsAndForeignTimeBases() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
-        let path = directory.path("mixed.mkv")
+        let path = directory.file("mixed.mkv")
         let writer = try VideoWriter(path: path, settings: VideoEncodeSettings(
             width: 160, height: 120, frameRate: Rational(25, 1), timeBase: Rational(1, 1000), preset: "ultrafast"))
         var frames: [VideoFrame] = []
@@ -180,9 +180,9 @@ final class VideoWriterTests: XCTestCase {
     /// 161×97 with 4:2:0: padded to 162×98 by default, exact at 4:4:4 under `.fullChroma`, refused under
     /// `.refuse` (with nothing left behind).
     func testOddSizePolicies() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
-        let padded = directory.path("odd.mp4")
+        let padded = directory.file("odd.mp4")
         let settings = VideoEncodeSettings(width: 161, height: 97, frameRate: Rational(25, 1), crf: 18, preset: "fast")
         let frames = try writeFrames(count: 64, width: 161, height: 97, to: padded, settings: settings) { Int64($0) }
         var stream = try Probe.videoStream(padded)
@@ -195,7 +195,7 @@ final class VideoWriterTests: XCTestCase {
         let worst = zip(frames, decoded).map { psnr($0, $1.cropped(x: 0, y: 0, width: 161, height: 97)) }.min() ?? 0
         XCTAssertGreaterThanOrEqual(worst, 35)
 
-        let full = directory.path("odd.mkv")
+        let full = directory.file("odd.mkv")
         var fullSettings = settings
         fullSettings.oddSizePolicy = .fullChroma
         try writeFrames(count: 8, width: 161, height: 97, to: full, settings: fullSettings) { Int64($0) }
@@ -206,11 +206,11 @@ final class VideoWriterTests: XCTestCase {
 
         var refuse = settings
         refuse.oddSizePolicy = .refuse
-        let refused = directory.path("refused.mp4")
+        let refused = directory.file("refused.mp4")
         XCTAssertThrowsError(try VideoWriter(path: refused, settings: refuse)) { error in
             XCTAssertEqual((error as? MediaError)?.code, .invalidArgument)
         }
-        XCTAssertEqual(try directory.contents().sorted(), ["odd.mkv", "odd.mp4"])
+        XCTAssertEqual(directory.contents().sorted(), ["odd.mkv", "odd.mp4"])
     }
 
     // MARK: Picture sequences
@@ -218,9 +218,9 @@ final class VideoWriterTests: XCTestCase {
     /// PNG pictures into a directory (`%06d.png`) and through a pattern, decoded back bit-exact (RGB in,
     /// lossless); an abandoned sequence leaves its directory empty.
     func testPNGSequenceIntoADirectoryAndThroughAPattern() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
-        let frames = directory.path("frames")
+        let frames = directory.file("frames")
         try FileManager.default.createDirectory(atPath: frames, withIntermediateDirectories: false)
         let settings = VideoEncodeSettings(width: 161, height: 97, frameRate: Rational(25, 1))
         let written = try writeFrames(count: 10, width: 161, height: 97, to: frames, settings: settings) { Int64($0) }
@@ -228,12 +228,12 @@ final class VideoWriterTests: XCTestCase {
                        (1...10).map { String(format: "%06d.png", $0) })
         XCTAssertEqual(try Probe.decodeRGB(frames + "/%06d.png", width: 161, height: 97), written)
 
-        let pattern = directory.path("f_%04d.png")
+        let pattern = directory.file("f_%04d.png")
         try writeFrames(count: 3, width: 161, height: 97, to: pattern, settings: settings) { Int64($0) }
-        XCTAssertEqual(try directory.contents().sorted(), ["f_0001.png", "f_0002.png", "f_0003.png", "frames"])
-        XCTAssertEqual(try Probe.videoStream(directory.path("f_0002.png"))["codec_name"] as? String, "png")
+        XCTAssertEqual(directory.contents().sorted(), ["f_0001.png", "f_0002.png", "f_0003.png", "frames"])
+        XCTAssertEqual(try Probe.videoStream(directory.file("f_0002.png"))["codec_name"] as? String, "png")
 
-        let abandoned = directory.path("abandoned")
+        let abandoned = directory.file("abandoned")
         try FileManager.default.createDirectory(atPath: abandoned, withIntermediateDirectories: false)
         do {
             let writer = try VideoWriter(path: abandoned, settings: settings)
@@ -242,7 +242,7 @@ final class VideoWriterTests: XCTestCase {
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: abandoned), [])
 
-        XCTAssertThrowsError(try VideoWriter(path: directory.path("bad_%d_%d.png"), settings: settings)) { error in
+        XCTAssertThrowsError(try VideoWriter(path: directory.file("bad_%d_%d.png"), settings: settings)) { error in
             XCTAssertEqual((error as? MediaError)?.code, .invalidArgument)
         }
     }
@@ -250,25 +250,25 @@ final class VideoWriterTests: XCTestCase {
     // MARK: Errors and leftovers
 
     func testUnknownExtensionIsAOneLineErrorNamingIt() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
-        let path = directory.path("out.xyz")
+        let path = directory.file("out.xyz")
         XCTAssertThrowsError(try VideoWriter(path: path, settings: VideoEncodeSettings(width: 16, height: 16, frameRate: Rational(25, 1)))) { error in
             let error = error as? MediaError
             XCTAssertEqual(error?.code, .unsupportedFormat)
             XCTAssertTrue(error?.message.contains(".xyz") ?? false, error?.message ?? "")
             XCTAssertFalse(error?.message.contains("\n") ?? true)
         }
-        XCTAssertEqual(try directory.contents(), [])
+        XCTAssertEqual(directory.contents(), [])
     }
 
     func testUnwritableDirectoryIsAOneLineError() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
         // A missing directory, and a "directory" that is a regular file (root ignores permission bits, so
         // chmod cannot make a directory unwritable here).
-        try Data("x".utf8).write(to: URL(fileURLWithPath: directory.path("file")))
-        for path in [directory.path("missing/out.mp4"), directory.path("file/out.mp4")] {
+        try Data("x".utf8).write(to: URL(fileURLWithPath: directory.file("file")))
+        for path in [directory.file("missing/out.mp4"), directory.file("file/out.mp4")] {
             XCTAssertThrowsError(try VideoWriter(path: path, settings: VideoEncodeSettings(width: 16, height: 16, frameRate: Rational(25, 1)))) { error in
                 let error = error as? MediaError
                 XCTAssertEqual(error?.code, .unwritable, path)
@@ -276,59 +276,59 @@ final class VideoWriterTests: XCTestCase {
                 XCTAssertFalse(error?.message.contains("\n") ?? true)
             }
         }
-        XCTAssertEqual(try directory.contents(), ["file"])
+        XCTAssertEqual(directory.contents(), ["file"])
     }
 
     func testUnknownCodecOptionAndBadPixelFormatAreRefused() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
         var settings = VideoEncodeSettings(width: 16, height: 16, frameRate: Rational(25, 1), codecOptions: ["no-such-option": "1"])
-        XCTAssertThrowsError(try VideoWriter(path: directory.path("a.mp4"), settings: settings)) { error in
+        XCTAssertThrowsError(try VideoWriter(path: directory.file("a.mp4"), settings: settings)) { error in
             XCTAssertEqual((error as? MediaError)?.code, .invalidArgument)
             XCTAssertTrue((error as? MediaError)?.message.contains("no-such-option") ?? false)
         }
         settings = VideoEncodeSettings(width: 16, height: 16, frameRate: Rational(25, 1), pixelFormat: "rgb48be")
-        XCTAssertThrowsError(try VideoWriter(path: directory.path("b.mp4"), settings: settings)) { error in
+        XCTAssertThrowsError(try VideoWriter(path: directory.file("b.mp4"), settings: settings)) { error in
             XCTAssertEqual((error as? MediaError)?.code, .invalidArgument)
         }
         settings = VideoEncodeSettings(width: 16, height: 16, frameRate: Rational(25, 1), codec: "libx264")
-        XCTAssertThrowsError(try VideoWriter(path: directory.path("c.webm"), settings: settings)) { error in
+        XCTAssertThrowsError(try VideoWriter(path: directory.file("c.webm"), settings: settings)) { error in
             XCTAssertEqual((error as? MediaError)?.code, .unsupportedFormat)
         }
-        XCTAssertEqual(try directory.contents(), [])
+        XCTAssertEqual(directory.contents(), [])
     }
 
     /// Dropping a writer without `finish`, or aborting it, leaves nothing behind; an existing file at the path
     /// is untouched until a new one is finished.
     func testAbandonedOrAbortedWriterLeavesNothing() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
         let settings = VideoEncodeSettings(width: 160, height: 120, frameRate: Rational(25, 1), preset: "ultrafast")
         do {
-            let writer = try VideoWriter(path: directory.path("dropped.mp4"), settings: settings)
+            let writer = try VideoWriter(path: directory.file("dropped.mp4"), settings: settings)
             for index in 0..<5 { try writer.write(frame(index, width: 160, height: 120, pts: Int64(index))) }
             withExtendedLifetime(writer) {
                 XCTAssertEqual((try? directory.contents().count) ?? 0, 1)   // the hidden temporary file
             }
         }
-        XCTAssertEqual(try directory.contents(), [])
+        XCTAssertEqual(directory.contents(), [])
 
-        let existing = directory.path("existing.mkv")
+        let existing = directory.file("existing.mkv")
         try Data("old".utf8).write(to: URL(fileURLWithPath: existing))
         let writer = try VideoWriter(path: existing, settings: settings)
         for index in 0..<5 { try writer.write(frame(index, width: 160, height: 120, pts: Int64(index))) }
         writer.abort()
         writer.abort()
-        XCTAssertEqual(try directory.contents(), ["existing.mkv"])
+        XCTAssertEqual(directory.contents(), ["existing.mkv"])
         XCTAssertEqual(try String(contentsOfFile: existing, encoding: .utf8), "old")
         XCTAssertThrowsError(try writer.write(frame(5, width: 160, height: 120, pts: 5)))
         XCTAssertThrowsError(try writer.finish())
     }
 
     func testWrongFrameSizeIsRefusedAndTheWriterStaysUsable() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
-        let path = directory.path("size.mkv")
+        let path = directory.file("size.mkv")
         let writer = try VideoWriter(path: path, settings: VideoEncodeSettings(width: 160, height: 120, frameRate: Rational(25, 1), preset: "ultrafast"))
         XCTAssertThrowsError(try writer.write(frame(0, width: 80, height: 60, pts: 0))) { error in
             XCTAssertEqual((error as? MediaError)?.code, .invalidArgument)
@@ -394,71 +394,13 @@ final class VideoWriterTests: XCTestCase {
     }
 }
 
-/// PSNR over all RGB samples, in dB.
-func psnr(_ a: RGBImage, _ b: RGBImage) -> Double {
-    precondition(a.pixels.count == b.pixels.count)
-    var sum = 0.0
-    for (x, y) in zip(a.pixels, b.pixels) {
-        let d = Double(x) - Double(y)
-        sum += d * d
-    }
-    let mse = sum / Double(a.pixels.count)
-    return mse == 0 ? .infinity : 10 * log10(255 * 255 / mse)
-}
-
-/// A fresh directory under the system temporary directory.
-struct TemporaryDirectory {
-    let url: URL
-
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("streamd-vwriter-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-
-    /// Names in the directory, hidden ones included.
-    func contents() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: url.path) }
-
-    /// Deletes the directory, unless `STREAMD_KEEP_TEST_FILES` is set (to look at the videos by hand).
-    func remove() {
-        if ProcessInfo.processInfo.environment["STREAMD_KEEP_TEST_FILES"] != nil {
-            print("kept \(url.path)")
-            return
-        }
-        try? FileManager.default.removeItem(at: url)
-    }
-}
-
 /// ffprobe and ffmpeg as independent readers, each run with a bounded wait.
 enum Probe {
     struct Failed: Error, CustomStringConvertible { var description: String }
 
-    /// Runs `tool` with `arguments`, stdout into a temporary file (decoded video exceeds a pipe's buffer);
-    /// kills it after `timeout` seconds.
+    /// `tool` (ffmpeg or ffprobe) quiet, with a bounded wait: its standard output.
     static func run(_ tool: String, _ arguments: [String], timeout: Double = 60) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/\(tool)")
-        process.arguments = arguments
-        let outURL = FileManager.default.temporaryDirectory.appendingPathComponent("probe-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: outURL) }
-        let out = try FileHandle(forWritingTo: outURL)
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-            throw Failed(description: "\(tool) \(arguments.joined(separator: " ")) timed out after \(timeout) s")
-        }
-        try out.close()
-        guard process.terminationStatus == 0 else {
-            throw Failed(description: "\(tool) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
-        }
-        return try Data(contentsOf: outURL)
+        try runFFmpeg(arguments, tool: tool, timeout: timeout)
     }
 
     static func json(_ arguments: [String]) throws -> [String: Any] {

@@ -72,7 +72,7 @@ final class ImageDecoderTests: XCTestCase {
     /// A JPEG with an EXIF Orientation tag decodes upright. The tag is spliced into a JPEG we encode (ffmpeg
     /// cannot write one), as an APP1 segment right after SOI.
     func testEXIFOrientationIsApplied() throws {
-        let directory = try TemporaryDirectory()
+        let directory = try TempDir()
         defer { directory.remove() }
         let source = TestImages.quadrants(width: 40, height: 20)
         let jpeg = try ImageEncoder.encoded(source, as: .jpeg, quality: 100)
@@ -87,7 +87,7 @@ final class ImageDecoderTests: XCTestCase {
             (8, 20, 40, [red, white, blue, green]),   // rotated 90° counter-clockwise
         ]
         for entry in cases {
-            let path = directory.path("orientation\(entry.orientation).jpg")
+            let path = directory.file("orientation\(entry.orientation).jpg")
             try Data(Self.withEXIFOrientation(jpeg, entry.orientation)).write(to: URL(fileURLWithPath: path))
             let image = try ImageDecoder.decode(path: path)
             XCTAssertEqual(image.width, entry.width, "orientation \(entry.orientation)")
@@ -123,21 +123,21 @@ final class ImageDecoderTests: XCTestCase {
     /// Grayscale PNG: every pixel comes back as (v, v, v) with exactly the stored v (gray is full range).
     func testGrayPNG() throws {
         try withGenerated { dir, source in
-            try FFmpegCLI.run(["-i", source, "-pix_fmt", "gray", dir.path("gray.png")])
-            XCTAssertEqual(try FFmpegCLI.probe(dir.path("gray.png"), entry: "pix_fmt"), "gray")
-            try FFmpegCLI.run(["-i", dir.path("gray.png"), "-f", "rawvideo", "-pix_fmt", "gray", dir.path("gray.raw")])
-            let stored = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir.path("gray.raw"))))
-            let image = try ImageDecoder.decode(path: dir.path("gray.png"))
+            try FFmpegCLI.run(["-i", source, "-pix_fmt", "gray", dir.file("gray.png")])
+            XCTAssertEqual(try FFmpegCLI.probe(dir.file("gray.png"), entry: "pix_fmt"), "gray")
+            try FFmpegCLI.run(["-i", dir.file("gray.png"), "-f", "rawvideo", "-pix_fmt", "gray", dir.file("gray.raw")])
+            let stored = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir.file("gray.raw"))))
+            let image = try ImageDecoder.decode(path: dir.file("gray.png"))
             XCTAssertEqual(stored.count, image.width * image.height)
             XCTAssertEqual(image.pixels, stored.flatMap { [$0, $0, $0] })
 
             // 1-bit (monob): black and white only, each pixel as ffmpeg thresholded it.
-            try FFmpegCLI.run(["-i", source, "-pix_fmt", "monob", dir.path("mono.png")])
-            XCTAssertEqual(try FFmpegCLI.probe(dir.path("mono.png"), entry: "pix_fmt"), "monob")
-            try FFmpegCLI.run(["-i", dir.path("mono.png"), "-f", "rawvideo", "-pix_fmt", "gray", dir.path("mono.raw")])
-            let mono = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir.path("mono.raw"))))
+            try FFmpegCLI.run(["-i", source, "-pix_fmt", "monob", dir.file("mono.png")])
+            XCTAssertEqual(try FFmpegCLI.probe(dir.file("mono.png"), entry: "pix_fmt"), "monob")
+            try FFmpegCLI.run(["-i", dir.file("mono.png"), "-f", "rawvideo", "-pix_fmt", "gray", dir.file("mono.raw")])
+            let mono = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir.file("mono.raw"))))
             XCTAssertEqual(Set(mono), [0, 255])
-            XCTAssertEqual(try ImageDecoder.decode(path: dir.path("mono.png")).pixels, mono.flatMap { [$0, $0, $0] })
+            XCTAssertEqual(try ImageDecoder.decode(path: dir.file("mono.png")).pixels, mono.flatMap { [$0, $0, $0] })
         }
     }
 
@@ -145,7 +145,7 @@ final class ImageDecoderTests: XCTestCase {
     /// dither and no detour through YUV. The files are made from raw samples we choose (ffmpeg only wraps
     /// them as PNG, no conversion), because ffmpeg's own rgb24→rgb48 conversion is itself inexact.
     func testSixteenBitPNG() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try TempDir()
         defer { dir.remove() }
         let width = 37, height = 23
         var state: UInt64 = 7
@@ -158,15 +158,15 @@ final class ImageDecoderTests: XCTestCase {
 
         let rgb = (0..<(width * height * 3)).map { _ in next16() }
         try makePNG(from: bigEndian(rgb), pixelFormat: "rgb48be", width: width, height: height, in: dir, name: "rgb48.png")
-        XCTAssertEqual(try ImageDecoder.decode(path: dir.path("rgb48.png")).pixels, rgb.map(to8))
+        XCTAssertEqual(try ImageDecoder.decode(path: dir.file("rgb48.png")).pixels, rgb.map(to8))
 
         let gray = (0..<(width * height)).map { _ in next16() }
         try makePNG(from: bigEndian(gray), pixelFormat: "gray16be", width: width, height: height, in: dir, name: "gray16.png")
-        XCTAssertEqual(try ImageDecoder.decode(path: dir.path("gray16.png")).pixels, gray.flatMap { [to8($0), to8($0), to8($0)] })
+        XCTAssertEqual(try ImageDecoder.decode(path: dir.file("gray16.png")).pixels, gray.flatMap { [to8($0), to8($0), to8($0)] })
 
         let rgba = (0..<(width * height * 4)).map { _ in next16() }
         try makePNG(from: bigEndian(rgba), pixelFormat: "rgba64be", width: width, height: height, in: dir, name: "rgba64.png")
-        let decoded = try ImageDecoder.decode(path: dir.path("rgba64.png"))
+        let decoded = try ImageDecoder.decode(path: dir.file("rgba64.png"))
         for p in 0..<(width * height) {
             let alpha = Double(rgba[p * 4 + 3]) / 65535
             for c in 0..<3 {
@@ -177,45 +177,45 @@ final class ImageDecoderTests: XCTestCase {
     }
 
     /// Wraps raw samples as a PNG with the ffmpeg CLI, checking that no conversion happened.
-    private func makePNG(from raw: Data, pixelFormat: String, width: Int, height: Int, in dir: TemporaryDirectory,
+    private func makePNG(from raw: Data, pixelFormat: String, width: Int, height: Int, in dir: TempDir,
                          name: String) throws {
-        let rawPath = dir.path(name + ".raw")
+        let rawPath = dir.file(name + ".raw")
         try raw.write(to: URL(fileURLWithPath: rawPath))
         try FFmpegCLI.run(["-f", "rawvideo", "-pixel_format", pixelFormat, "-video_size", "\(width)x\(height)",
-                           "-i", rawPath, "-frames:v", "1", dir.path(name)])
-        XCTAssertEqual(try FFmpegCLI.probe(dir.path(name), entry: "pix_fmt"), pixelFormat, name)
+                           "-i", rawPath, "-frames:v", "1", dir.file(name)])
+        XCTAssertEqual(try FFmpegCLI.probe(dir.file(name), entry: "pix_fmt"), pixelFormat, name)
     }
 
     /// A palette PNG of a four-colour picture decodes to exactly that picture.
     func testPalettePNG() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try TempDir()
         defer { dir.remove() }
         let source = TestImages.quadrants(width: 31, height: 17)
-        try ImageEncoder.write(source, to: dir.path("source.png"))
-        try FFmpegCLI.run(["-i", dir.path("source.png"), "-filter_complex",
+        try ImageEncoder.write(source, to: dir.file("source.png"))
+        try FFmpegCLI.run(["-i", dir.file("source.png"), "-filter_complex",
                            "split[a][b];[a]palettegen=reserve_transparent=0[p];[b][p]paletteuse=dither=none",
-                           dir.path("palette.png")])
-        XCTAssertEqual(try FFmpegCLI.probe(dir.path("palette.png"), entry: "pix_fmt"), "pal8")
-        XCTAssertEqual(try ImageDecoder.decode(path: dir.path("palette.png")), source)
+                           dir.file("palette.png")])
+        XCTAssertEqual(try FFmpegCLI.probe(dir.file("palette.png"), entry: "pix_fmt"), "pal8")
+        XCTAssertEqual(try ImageDecoder.decode(path: dir.file("palette.png")), source)
     }
 
     /// Alpha is composited over white: half-transparent colour blends with white, fully transparent is white.
     /// Checked for 8-bit and 16-bit RGBA and gray+alpha.
     func testAlphaIsCompositedOverWhite() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try TempDir()
         defer { dir.remove() }
         // Left: 0x2040C0 at alpha 0x80; right: black at alpha 0.
         let filter = "color=c=0x2040C080:s=8x4[l];color=c=0x00000000:s=8x4[r];[l][r]hstack,format=rgba"
-        try FFmpegCLI.run(["-f", "lavfi", "-i", filter, "-frames:v", "1", dir.path("rgba.png")])
-        XCTAssertEqual(try FFmpegCLI.probe(dir.path("rgba.png"), entry: "pix_fmt"), "rgba")
-        try FFmpegCLI.run(["-i", dir.path("rgba.png"), "-pix_fmt", "rgba64be", dir.path("rgba64.png")])
-        try FFmpegCLI.run(["-i", dir.path("rgba.png"), "-pix_fmt", "ya8", dir.path("ya8.png")])
-        XCTAssertEqual(try FFmpegCLI.probe(dir.path("ya8.png"), entry: "pix_fmt"), "ya8")
+        try FFmpegCLI.run(["-f", "lavfi", "-i", filter, "-frames:v", "1", dir.file("rgba.png")])
+        XCTAssertEqual(try FFmpegCLI.probe(dir.file("rgba.png"), entry: "pix_fmt"), "rgba")
+        try FFmpegCLI.run(["-i", dir.file("rgba.png"), "-pix_fmt", "rgba64be", dir.file("rgba64.png")])
+        try FFmpegCLI.run(["-i", dir.file("rgba.png"), "-pix_fmt", "ya8", dir.file("ya8.png")])
+        XCTAssertEqual(try FFmpegCLI.probe(dir.file("ya8.png"), entry: "pix_fmt"), "ya8")
 
         func blend(_ c: Double, _ a: Double) -> Double { (c * a + 255 * (255 - a)) / 255 }
         let half = [blend(0x20, 0x80), blend(0x40, 0x80), blend(0xC0, 0x80)]
         for name in ["rgba.png", "rgba64.png"] {
-            let image = try ImageDecoder.decode(path: dir.path(name))
+            let image = try ImageDecoder.decode(path: dir.file(name))
             XCTAssertEqual(image.width, 16, name)
             for c in 0..<3 {
                 XCTAssertEqual(Double(image.pixel(2, 2)[c]), half[c], accuracy: 1, name)
@@ -224,15 +224,15 @@ final class ImageDecoderTests: XCTestCase {
         }
         // Lossy WebP with alpha decodes to yuva420p, which goes through libswscale before the blend.
         try FFmpegCLI.run(["-f", "lavfi", "-i", filter.replacingOccurrences(of: "format=rgba", with: "format=yuva420p"),
-                           "-frames:v", "1", "-c:v", "libwebp", "-quality", "100", dir.path("alpha.webp")])
-        XCTAssertEqual(try FFmpegCLI.probe(dir.path("alpha.webp"), entry: "pix_fmt"), "yuva420p")
-        let webp = try ImageDecoder.decode(path: dir.path("alpha.webp"))
+                           "-frames:v", "1", "-c:v", "libwebp", "-quality", "100", dir.file("alpha.webp")])
+        XCTAssertEqual(try FFmpegCLI.probe(dir.file("alpha.webp"), entry: "pix_fmt"), "yuva420p")
+        let webp = try ImageDecoder.decode(path: dir.file("alpha.webp"))
         for c in 0..<3 {
             XCTAssertEqual(Double(webp.pixel(2, 2)[c]), half[c], accuracy: 6, "webp")
             XCTAssertEqual(Double(webp.pixel(12, 2)[c]), 255, accuracy: 2, "webp")
         }
 
-        let gray = try ImageDecoder.decode(path: dir.path("ya8.png"))
+        let gray = try ImageDecoder.decode(path: dir.file("ya8.png"))
         XCTAssertEqual(gray.pixel(12, 2), [255, 255, 255])
         let left = gray.pixel(2, 2)
         XCTAssertEqual(left[0], left[1])
@@ -245,34 +245,34 @@ final class ImageDecoderTests: XCTestCase {
         try withGenerated { dir, source in
             let original = try ImageDecoder.decode(path: source)
 
-            try FFmpegCLI.run(["-i", source, "-c:v", "libwebp", "-lossless", "1", dir.path("lossless.webp")])
-            XCTAssertEqual(try ImageDecoder.decode(path: dir.path("lossless.webp")), original)
+            try FFmpegCLI.run(["-i", source, "-c:v", "libwebp", "-lossless", "1", dir.file("lossless.webp")])
+            XCTAssertEqual(try ImageDecoder.decode(path: dir.file("lossless.webp")), original)
 
-            try FFmpegCLI.run(["-i", source, "-c:v", "libwebp", "-quality", "95", dir.path("lossy.webp")])
-            let lossy = try ImageDecoder.decode(path: dir.path("lossy.webp"))
+            try FFmpegCLI.run(["-i", source, "-c:v", "libwebp", "-quality", "95", dir.file("lossy.webp")])
+            let lossy = try ImageDecoder.decode(path: dir.file("lossy.webp"))
             XCTAssertEqual(lossy.width, original.width)
             XCTAssertEqual(lossy.height, original.height)
             XCTAssertGreaterThan(psnr(lossy, original), 30)
 
-            try FFmpegCLI.run(["-i", source, dir.path("picture.bmp")])
-            XCTAssertEqual(try FFmpegCLI.probe(dir.path("picture.bmp"), entry: "codec_name"), "bmp")
-            XCTAssertEqual(try ImageDecoder.decode(path: dir.path("picture.bmp")), original)
+            try FFmpegCLI.run(["-i", source, dir.file("picture.bmp")])
+            XCTAssertEqual(try FFmpegCLI.probe(dir.file("picture.bmp"), entry: "codec_name"), "bmp")
+            XCTAssertEqual(try ImageDecoder.decode(path: dir.file("picture.bmp")), original)
         }
     }
 
     /// A file's content, not its name, decides the format: a PNG named .jpg still decodes.
     func testMisnamedPNGDecodes() throws {
         try withGenerated { dir, source in
-            try FileManager.default.copyItem(atPath: source, toPath: dir.path("really-a-png.jpg"))
-            XCTAssertEqual(try ImageDecoder.decode(path: dir.path("really-a-png.jpg")), try ImageDecoder.decode(path: source))
+            try FileManager.default.copyItem(atPath: source, toPath: dir.file("really-a-png.jpg"))
+            XCTAssertEqual(try ImageDecoder.decode(path: dir.file("really-a-png.jpg")), try ImageDecoder.decode(path: source))
         }
     }
 
     /// Runs `body` with a temporary directory holding `source.png`, a 37×23 gradient written by our encoder.
-    private func withGenerated(_ body: (TemporaryDirectory, String) throws -> Void) throws {
-        let dir = try TemporaryDirectory()
+    private func withGenerated(_ body: (TempDir, String) throws -> Void) throws {
+        let dir = try TempDir()
         defer { dir.remove() }
-        let source = dir.path("source.png")
+        let source = dir.file("source.png")
         try ImageEncoder.write(TestImages.gradient(width: 37, height: 23), to: source)
         try body(dir, source)
     }

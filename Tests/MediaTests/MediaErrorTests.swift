@@ -17,25 +17,25 @@ final class MediaErrorTests: XCTestCase {
     // MARK: - Reading
 
     func testMissingFile() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try TempDir()
         defer { dir.remove() }
-        let path = dir.path("nothing-here.jpg")
+        let path = dir.file("nothing-here.jpg")
         assertMediaError(.fileNotFound, path: path) { try ImageDecoder.decode(path: path) }
-        let inMissingDirectory = dir.path("no-such-dir/picture.png")
+        let inMissingDirectory = dir.file("no-such-dir/picture.png")
         assertMediaError(.fileNotFound, path: inMissingDirectory) { try ImageDecoder.decode(path: inMissingDirectory) }
     }
 
     func testDirectory() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try TempDir()
         defer { dir.remove() }
-        try FileManager.default.createDirectory(atPath: dir.path("folder.jpg"), withIntermediateDirectories: false)
-        assertMediaError(.unreadable, path: dir.path("folder.jpg")) { try ImageDecoder.decode(path: dir.path("folder.jpg")) }
+        try FileManager.default.createDirectory(atPath: dir.file("folder.jpg"), withIntermediateDirectories: false)
+        assertMediaError(.unreadable, path: dir.file("folder.jpg")) { try ImageDecoder.decode(path: dir.file("folder.jpg")) }
     }
 
     func testEmptyFile() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try TempDir()
         defer { dir.remove() }
-        let path = dir.path("empty.jpg")
+        let path = dir.file("empty.jpg")
         XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data()))
         assertMediaError(.decodeFailed, path: path) { try ImageDecoder.decode(path: path) }
     }
@@ -43,29 +43,29 @@ final class MediaErrorTests: XCTestCase {
     /// Random bytes: named .jpg, the jpeg decoder gets them and finds no picture; with an unknown extension
     /// no demuxer recognises them at all.
     func testRandomBytes() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try TempDir()
         defer { dir.remove() }
         let bytes = Data(TestImages.noise(width: 50, height: 50, seed: 42).pixels)
-        try bytes.write(to: URL(fileURLWithPath: dir.path("random.jpg")))
-        try bytes.write(to: URL(fileURLWithPath: dir.path("random.bin")))
-        assertMediaError(.decodeFailed, path: dir.path("random.jpg")) { try ImageDecoder.decode(path: dir.path("random.jpg")) }
-        assertMediaError(.unsupportedFormat, path: dir.path("random.bin")) { try ImageDecoder.decode(path: dir.path("random.bin")) }
+        try bytes.write(to: URL(fileURLWithPath: dir.file("random.jpg")))
+        try bytes.write(to: URL(fileURLWithPath: dir.file("random.bin")))
+        assertMediaError(.decodeFailed, path: dir.file("random.jpg")) { try ImageDecoder.decode(path: dir.file("random.jpg")) }
+        assertMediaError(.unsupportedFormat, path: dir.file("random.bin")) { try ImageDecoder.decode(path: dir.file("random.bin")) }
     }
 
     func testTextNamedPNG() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try TempDir()
         defer { dir.remove() }
-        try Data("this is not a picture\n".utf8).write(to: URL(fileURLWithPath: dir.path("text.png")))
-        assertMediaError(.decodeFailed, path: dir.path("text.png")) { try ImageDecoder.decode(path: dir.path("text.png")) }
+        try Data("this is not a picture\n".utf8).write(to: URL(fileURLWithPath: dir.file("text.png")))
+        assertMediaError(.decodeFailed, path: dir.file("text.png")) { try ImageDecoder.decode(path: dir.file("text.png")) }
     }
 
     /// FFmpeg's `tty` demuxer takes any text file named .ans/.txt-like and would render it as ANSI art; an
     /// image decoder must say "not a picture" instead.
     func testTextAsANSIArtIsRefused() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try TempDir()
         defer { dir.remove() }
-        try Data("hello\n".utf8).write(to: URL(fileURLWithPath: dir.path("note.ans")))
-        assertMediaError(.unsupportedFormat, path: dir.path("note.ans")) { try ImageDecoder.decode(path: dir.path("note.ans")) }
+        try Data("hello\n".utf8).write(to: URL(fileURLWithPath: dir.file("note.ans")))
+        assertMediaError(.unsupportedFormat, path: dir.file("note.ans")) { try ImageDecoder.decode(path: dir.file("note.ans")) }
     }
 
     /// A video file is not a still picture: refused rather than silently decoding its first frame.
@@ -78,101 +78,101 @@ final class MediaErrorTests: XCTestCase {
     /// JPEG viewer) and so do we — the top of a baseline picture is exactly as in the full decode. Cut inside
     /// the headers, before any scan, nothing decodes: an error.
     func testTruncatedJPEG() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try TempDir()
         defer { dir.remove() }
         let facePath = try SharedData.url("media/images/content/face.jpg").path
         let full = try Data(contentsOf: URL(fileURLWithPath: facePath))
         let complete = try ImageDecoder.decode(path: facePath)
 
-        try full.prefix(full.count / 2).write(to: URL(fileURLWithPath: dir.path("half.jpg")))
-        let half = try ImageDecoder.decode(path: dir.path("half.jpg"))
+        try full.prefix(full.count / 2).write(to: URL(fileURLWithPath: dir.file("half.jpg")))
+        let half = try ImageDecoder.decode(path: dir.file("half.jpg"))
         XCTAssertEqual(half.width, 1279)
         XCTAssertEqual(half.height, 959)
         XCTAssertEqual(half.cropped(x: 0, y: 0, width: 1279, height: 100), complete.cropped(x: 0, y: 0, width: 1279, height: 100))
 
         let chicagoPath = try SharedData.url("media/images/content/chicago.jpg").path   // progressive
         let progressive = try Data(contentsOf: URL(fileURLWithPath: chicagoPath))
-        try progressive.prefix(progressive.count / 2).write(to: URL(fileURLWithPath: dir.path("half-progressive.jpg")))
-        let partial = try ImageDecoder.decode(path: dir.path("half-progressive.jpg"))
+        try progressive.prefix(progressive.count / 2).write(to: URL(fileURLWithPath: dir.file("half-progressive.jpg")))
+        let partial = try ImageDecoder.decode(path: dir.file("half-progressive.jpg"))
         XCTAssertEqual(partial.width, 712)
         XCTAssertEqual(partial.height, 474)
 
         // The headers of face.jpg end well after byte 300 (its first SOS is further in).
-        try full.prefix(300).write(to: URL(fileURLWithPath: dir.path("headers.jpg")))
-        assertMediaError(.decodeFailed, path: dir.path("headers.jpg")) { try ImageDecoder.decode(path: dir.path("headers.jpg")) }
+        try full.prefix(300).write(to: URL(fileURLWithPath: dir.file("headers.jpg")))
+        assertMediaError(.decodeFailed, path: dir.file("headers.jpg")) { try ImageDecoder.decode(path: dir.file("headers.jpg")) }
     }
 
     func testTruncatedPNG() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try TempDir()
         defer { dir.remove() }
-        try ImageEncoder.write(TestImages.noise(width: 64, height: 64), to: dir.path("full.png"))
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: dir.path("full.png")))
-        try bytes.prefix(100).write(to: URL(fileURLWithPath: dir.path("cut.png")))
-        assertMediaError(.decodeFailed, path: dir.path("cut.png")) { try ImageDecoder.decode(path: dir.path("cut.png")) }
+        try ImageEncoder.write(TestImages.noise(width: 64, height: 64), to: dir.file("full.png"))
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: dir.file("full.png")))
+        try bytes.prefix(100).write(to: URL(fileURLWithPath: dir.file("cut.png")))
+        assertMediaError(.decodeFailed, path: dir.file("cut.png")) { try ImageDecoder.decode(path: dir.file("cut.png")) }
     }
 
     // MARK: - Writing
 
     func testUnknownExtension() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try TempDir()
         defer { dir.remove() }
         let image = RGBImage(width: 4, height: 4)
         for name in ["picture.gif", "picture", "archive.tar", ".png"] {
-            assertMediaError(.unsupportedFormat, path: dir.path(name)) { try ImageEncoder.write(image, to: dir.path(name)) }
+            assertMediaError(.unsupportedFormat, path: dir.file(name)) { try ImageEncoder.write(image, to: dir.file(name)) }
         }
-        XCTAssertEqual(try dir.contents(), [])
+        XCTAssertEqual(dir.contents(), [])
     }
 
     func testQualityOutOfRange() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try TempDir()
         defer { dir.remove() }
         for quality in [0, 101, -5] {
-            assertMediaError(.invalidArgument, path: dir.path("q.jpg")) {
-                try ImageEncoder.write(RGBImage(width: 4, height: 4), to: dir.path("q.jpg"), quality: quality)
+            assertMediaError(.invalidArgument, path: dir.file("q.jpg")) {
+                try ImageEncoder.write(RGBImage(width: 4, height: 4), to: dir.file("q.jpg"), quality: quality)
             }
         }
-        XCTAssertEqual(try dir.contents(), [])
+        XCTAssertEqual(dir.contents(), [])
     }
 
     func testUnwritablePaths() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try TempDir()
         defer { dir.remove() }
         let image = RGBImage(width: 4, height: 4)
-        let inMissingDirectory = dir.path("missing/out.png")
+        let inMissingDirectory = dir.file("missing/out.png")
         assertMediaError(.unwritable, path: inMissingDirectory) { try ImageEncoder.write(image, to: inMissingDirectory) }
         // A path whose parent is a file, not a directory.
-        XCTAssertTrue(FileManager.default.createFile(atPath: dir.path("file"), contents: Data("x".utf8)))
-        assertMediaError(.unwritable, path: dir.path("file/out.jpg")) { try ImageEncoder.write(image, to: dir.path("file/out.jpg")) }
-        XCTAssertEqual(try dir.contents(), ["file"])
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir.file("file"), contents: Data("x".utf8)))
+        assertMediaError(.unwritable, path: dir.file("file/out.jpg")) { try ImageEncoder.write(image, to: dir.file("file/out.jpg")) }
+        XCTAssertEqual(dir.contents(), ["file"])
     }
 
     /// The target is an existing directory: the temporary file is created and written, the final rename
     /// fails — and the temporary file is removed, so the directory holds exactly what it held before.
     func testNoStrayFileAfterFailedWrite() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try TempDir()
         defer { dir.remove() }
-        try FileManager.default.createDirectory(atPath: dir.path("taken.png"), withIntermediateDirectories: false)
-        XCTAssertTrue(FileManager.default.createFile(atPath: dir.path("taken.png/keep"), contents: Data()))
-        let before = try dir.contents()
-        assertMediaError(.unwritable, path: dir.path("taken.png")) {
-            try ImageEncoder.write(TestImages.noise(width: 32, height: 32), to: dir.path("taken.png"))
+        try FileManager.default.createDirectory(atPath: dir.file("taken.png"), withIntermediateDirectories: false)
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir.file("taken.png/keep"), contents: Data()))
+        let before = dir.contents()
+        assertMediaError(.unwritable, path: dir.file("taken.png")) {
+            try ImageEncoder.write(TestImages.noise(width: 32, height: 32), to: dir.file("taken.png"))
         }
-        XCTAssertEqual(try dir.contents(), before)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path("taken.png")), ["keep"])
+        XCTAssertEqual(dir.contents(), before)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.file("taken.png")), ["keep"])
     }
 
     /// A failed write leaves an existing file at the path untouched.
     func testFailedWriteKeepsExistingFile() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try TempDir()
         defer { dir.remove() }
-        let path = dir.path("keep.jpg")
+        let path = dir.file("keep.jpg")
         try ImageEncoder.write(TestImages.gradient(width: 16, height: 16), to: path, quality: 90)
         let original = try Data(contentsOf: URL(fileURLWithPath: path))
         assertMediaError(.invalidArgument, path: path) {
             try ImageEncoder.write(TestImages.noise(width: 16, height: 16), to: path, quality: 0)
         }
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), original)
-        XCTAssertEqual(try dir.contents(), ["keep.jpg"])
+        XCTAssertEqual(dir.contents(), ["keep.jpg"])
     }
 
     func testResizeToZeroIsAnError() {
@@ -186,20 +186,20 @@ final class MediaErrorTests: XCTestCase {
 /// one-line errors: stderr is redirected to a file while garbage is decoded, and the file stays empty.
 final class FFmpegLogTests: XCTestCase {
     func testQuietLeavesStderrEmpty() throws {
-        let dir = try TemporaryDirectory()
+        let dir = try TempDir()
         defer { dir.remove() }
-        try Data(TestImages.noise(width: 40, height: 40, seed: 3).pixels).write(to: URL(fileURLWithPath: dir.path("junk.jpg")))
-        let capture = dir.path("stderr.txt")
+        try Data(TestImages.noise(width: 40, height: 40, seed: 3).pixels).write(to: URL(fileURLWithPath: dir.file("junk.jpg")))
+        let capture = dir.file("stderr.txt")
         FFmpegLog.setQuiet()
         let saved = dup(2)
         let fd = open(capture, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         XCTAssertGreaterThanOrEqual(fd, 0)
         dup2(fd, 2)
         close(fd)
-        let failed = (try? ImageDecoder.decode(path: dir.path("junk.jpg"))) == nil
+        let failed = (try? ImageDecoder.decode(path: dir.file("junk.jpg"))) == nil
         let truncated = Data(try Data(contentsOf: try SharedData.url("media/images/content/face.jpg")).prefix(40000))
-        try truncated.write(to: URL(fileURLWithPath: dir.path("cut.jpg")))
-        _ = try? ImageDecoder.decode(path: dir.path("cut.jpg"))   // mjpeg warns about the missing data
+        try truncated.write(to: URL(fileURLWithPath: dir.file("cut.jpg")))
+        _ = try? ImageDecoder.decode(path: dir.file("cut.jpg"))   // mjpeg warns about the missing data
         fflush(nil)
         dup2(saved, 2)
         close(saved)
@@ -213,13 +213,13 @@ final class ConcurrencyTests: XCTestCase {
     func testParallelDecodeAndEncode() throws {
         let path = try SharedData.url("media/images/content/chicago.jpg").path
         let reference = try ImageDecoder.decode(path: path)
-        let dir = try TemporaryDirectory()
+        let dir = try TempDir()
         defer { dir.remove() }
         let results = Mutex<[Bool]>([])
         DispatchQueue.concurrentPerform(iterations: 8) { index in
             var ok = false
             if let image = try? ImageDecoder.decode(path: path) {
-                let out = dir.path("copy\(index).png")
+                let out = dir.file("copy\(index).png")
                 ok = image == reference && (try? ImageEncoder.write(image, to: out)) != nil
                     && (try? ImageDecoder.decode(path: out)) == reference
             }

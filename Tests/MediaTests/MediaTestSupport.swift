@@ -1,5 +1,6 @@
 import Foundation
 import Pipeline
+import TestSupport
 import XCTest
 
 /// Runs the `ffmpeg`/`ffprobe` command-line tools, which the tests use to make inputs our encoder does not
@@ -9,24 +10,10 @@ enum FFmpegCLI {
         var description: String
     }
 
-    /// Runs `tool` (found on PATH) with `arguments`; returns stdout, throws with stderr on a non-zero exit.
+    /// `tool` quiet (TestSupport's `runFFmpeg`); its standard output as text.
     @discardableResult
     static func run(_ arguments: [String], tool: String = "ffmpeg") throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [tool, "-hide_banner", "-nostdin", "-loglevel", "error"] + arguments
-        if tool == "ffprobe" { process.arguments!.removeAll { $0 == "-nostdin" } }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failed(description: "\(tool) \(arguments.joined(separator: " ")) failed: \(String(decoding: stderr, as: UTF8.self))")
-        }
-        return String(decoding: stdout, as: UTF8.self)
+        String(decoding: try runFFmpeg(arguments, tool: tool), as: UTF8.self)
     }
 
     /// `ffprobe`'s value of one stream entry (e.g. "pix_fmt") for the first video stream of `path`.
@@ -35,25 +22,6 @@ enum FFmpegCLI {
                  "default=noprint_wrappers=1:nokey=1", path], tool: "ffprobe")
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
-}
-
-/// A fresh directory under the system temporary directory, removed by `remove()` (call it in a `defer`).
-struct TemporaryDirectory {
-    let url: URL
-
-    init() throws {
-        url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("streamd-media-tests-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-
-    func contents() throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: url.path).sorted()
-    }
-
-    func remove() { try? FileManager.default.removeItem(at: url) }
 }
 
 enum TestImages {
@@ -116,18 +84,6 @@ extension RGBImage {
         let i = (y * width + x) * 3
         return Array(pixels[i..<i + 3])
     }
-}
-
-/// Peak signal-to-noise ratio in dB over all samples (infinity for identical pictures).
-func psnr(_ a: RGBImage, _ b: RGBImage) -> Double {
-    precondition(a.width == b.width && a.height == b.height)
-    var squared = 0.0
-    for i in a.pixels.indices {
-        let d = Double(a.pixels[i]) - Double(b.pixels[i])
-        squared += d * d
-    }
-    let mse = squared / Double(a.pixels.count)
-    return mse == 0 ? .infinity : 10 * log10(255 * 255 / mse)
 }
 
 /// Asserts that `body` throws a `MediaError` with `code`, whose message is one line that names `path`.

@@ -183,17 +183,7 @@ final class ServeProcess {
         ((try pipeline(name)["frames"] as? [String: Any])?[key] as? Int) ?? 0
     }
 
-    static var binary: String {
-        get throws {
-            var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            for _ in 0..<4 {
-                let candidate = dir.appendingPathComponent("streamd").path
-                if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-                dir = dir.deletingLastPathComponent()
-            }
-            throw Failure("streamd binary not found near \(CommandLine.arguments[0]); run `swift build --build-tests` first")
-        }
-    }
+    static var binary: String { get throws { try streamdBinary } }
 
     /// A TCP port nothing listens on right now (bound to port 0 on loopback and released).
     static func freePort() throws -> Int {
@@ -219,11 +209,6 @@ final class ServeProcess {
     }
 }
 
-struct Failure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// One pipeline of a `pipelines:` section: `clip` (the carphone clip unless given) looped at its native rate
 /// through `model` with one worker, the longer side at most `maxSize`, and `outputs`: the YAML list that goes
 /// under `outputs:`, written from column 0 (`- record: …` / `  rotate_every: 2s`).
@@ -247,31 +232,6 @@ func onlyRecording(in directory: String) throws -> (frames: Int, width: Int, hei
     return try probe(directory + "/" + file)
 }
 
-/// Runs a command with a time limit; returns status and standard output (with standard error after it when
-/// `captureErrors`). `environment` is added to this process's.
-@discardableResult
-func runTool(_ executable: String, _ arguments: [String], timeout: TimeInterval = 60, environment: [String: String] = [:],
-             captureErrors: Bool = false) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = captureErrors ? out : FileHandle.nullDevice
-    try p.run()
-    nonisolated(unsafe) var data = Data()
-    let reader = DispatchGroup()
-    reader.enter()
-    DispatchQueue.global().async { data = out.fileHandleForReading.readDataToEndOfFile(); reader.leave() }
-    let deadline = Date().addingTimeInterval(timeout)
-    while p.isRunning && Date() < deadline { usleep(20_000) }
-    if p.isRunning { p.terminate(); p.waitUntilExit(); throw Failure("\(executable) \(arguments.joined(separator: " ")) did not finish within \(timeout) s") }
-    p.waitUntilExit()
-    _ = reader.wait(timeout: .now() + 5)
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
 /// Frames ffprobe decodes in the first video stream, and its size.
 func probe(_ path: String) throws -> (frames: Int, width: Int, height: Int) {
     let r = try runTool("/usr/bin/ffprobe", ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
@@ -281,8 +241,3 @@ func probe(_ path: String) throws -> (frames: Int, width: Int, height: Int) {
     return (Int(stream["nb_read_frames"] as? String ?? "0") ?? 0, stream["width"] as? Int ?? 0, stream["height"] as? Int ?? 0)
 }
 
-func temporaryDirectory(_ name: String) throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("streamd-serve-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}

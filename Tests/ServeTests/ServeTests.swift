@@ -138,7 +138,7 @@ final class ServeTests: XCTestCase {
             (#"{"strength": 2}"#, "strength must be between 0 and 1"),
             (#"{"preserve_color": 1}"#, "preserve_color"),
             (#"{"colour": 1}"#, "unknown key 'colour'"),
-            (#"{"style_index": 3}"#, "out of range"),
+            (#"{"style_index": 3}"#, "style 3 does not exist: the model has a single style"),
             (#"{"style": "wave"}"#, "the model has a single style"),
             (#"{"style": 1}"#, "style must be a style name"),
             (#"{"model": "/etc/passwd"}"#, "outside the configured model directories"),
@@ -364,13 +364,3 @@ final class ServeTests: XCTestCase {
 }
 
 /// Peak signal-to-noise ratio of two RGB pictures of one size, in dB.
-func psnr(_ a: RGBImage, _ b: RGBImage) -> Double {
-    guard a.width == b.width, a.height == b.height else { return 0 }
-    var sum = 0.0
-    for i in 0..<a.pixels.count {
-        let d = Double(a.pixels[i]) - Double(b.pixels[i])
-        sum += d * d
-    }
-    let mse = sum / Double(a.pixels.count)
-    return mse == 0 ? 99 : 10 * log10(255 * 255 / mse)
-}

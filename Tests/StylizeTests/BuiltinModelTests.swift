@@ -53,7 +53,7 @@ extension NativeModelFileTests {
         try NativeModelFile.write(own, to: file)
         XCTAssertEqual(try emptyLibrary.resolve("default"), file)
         XCTAssertEqual(try ModelLoader.load(path: try emptyLibrary.resolve("default")).info.name, "mine")
-        XCTAssertEqual(emptyLibrary.list().map(\.path), ["builtin:arbitrary", file], "listed once, where it is")
+        XCTAssertEqual(emptyLibrary.list().map(\.path), ["builtin:arbitrary", "builtin:arbitrary-fast", file], "listed once, where it is")
         XCTAssertEqual(try emptyLibrary.resolve("builtin:default"), "builtin:default")
         for bad in ["builtin:nosuch", "nosuch"] {
             XCTAssertThrowsError(try emptyLibrary.resolve(bad)) { e in
@@ -66,16 +66,15 @@ extension NativeModelFileTests {
 
     func testStyleNamesBecomeStyleVectors() throws {
         let names = ["wave", "scream", "wreck", "udnie"]
-        XCTAssertEqual(try StyleOptions.styleWeights(index: nil, name: "wreck", mix: nil, styleNames: names), [0, 0, 1, 0])
-        XCTAssertEqual(try StyleOptions.styleWeights(index: nil, name: "wave", mix: nil, styleNames: names),
-                       try StyleOptions.styleWeights(index: 0, mix: nil, styleCount: 4))
-        XCTAssertNil(try StyleOptions.styleWeights(index: nil, name: nil, mix: nil, styleNames: names))
-        XCTAssertThrowsError(try StyleOptions.styleWeights(index: nil, name: "nosuch", mix: nil, styleNames: names)) { e in
+        XCTAssertEqual(try StyleChoice.name("wreck").weights(styleNames: names), [0, 0, 1, 0])
+        XCTAssertEqual(try StyleChoice.name("wave").weights(styleNames: names), try StyleChoice.index(0).weights(styleNames: names))
+        XCTAssertNil(try StyleChoice(name: nil, index: nil, mix: nil).weights(styleNames: names))
+        XCTAssertThrowsError(try StyleChoice.name("nosuch").weights(styleNames: names)) { e in
             XCTAssertEqual("\(e)", "style 'nosuch' does not exist: the model's styles are wave, scream, wreck, udnie")
         }
-        XCTAssertThrowsError(try StyleOptions.styleWeights(index: 1, name: "wave", mix: nil, styleNames: names))
-        XCTAssertThrowsError(try StyleOptions.styleWeights(index: nil, name: "wave", mix: "0:1", styleNames: names))
-        XCTAssertThrowsError(try StyleOptions.styleWeights(index: nil, name: "wave", mix: nil, styleNames: [])) { e in
+        XCTAssertThrowsError(try StyleChoice(name: "wave", index: 1, mix: nil))
+        XCTAssertThrowsError(try StyleChoice(name: "wave", index: nil, mix: [.init(index: 0, weight: 1)]))
+        XCTAssertThrowsError(try StyleChoice.name("wave").weights(styleNames: [])) { e in
             XCTAssertTrue("\(e)".contains("single style"), "\(e)")
         }
     }

@@ -101,16 +101,32 @@ final class StylizerTests: XCTestCase {
         XCTAssertThrowsError(try stylizer.stylizeTiled(img, tile: 32, overlap: 16))
     }
 
-    func testStyleSelectionParsing() throws {
-        XCTAssertEqual(try StyleOptions.styleWeights(index: 2, mix: nil, styleCount: 4), [0, 0, 1, 0])
-        XCTAssertEqual(try StyleOptions.styleWeights(index: nil, mix: "0:1,3:3", styleCount: 4), [0.25, 0, 0, 0.75])
-        XCTAssertNil(try StyleOptions.styleWeights(index: nil, mix: nil, styleCount: 4))
-        for bad in ["x", "1:", "9:1", "1:-1", "0:0"] {
-            XCTAssertThrowsError(try StyleOptions.styleWeights(index: nil, mix: bad, styleCount: 4), bad)
+    /// The one style rule (`StyleChoice`): indices, mixes (normalised, each weight a finite Float ≥ 0, the sum
+    /// finite), index 0 of a single-style model is its style, and every refusal names the model's styles.
+    func testStyleSelection() throws {
+        let four = ["a", "b", "c", "d"]
+        XCTAssertEqual(try StyleChoice.index(2).weights(styleNames: four), [0, 0, 1, 0])
+        XCTAssertEqual(try StyleChoice.mix(try StyleChoice.parseMix("0:1,3:3")).weights(styleNames: four), [0.25, 0, 0, 0.75])
+        XCTAssertNil(try StyleChoice.first.weights(styleNames: four))
+        XCTAssertNil(try StyleChoice.index(0).weights(styleNames: []), "index 0 of a single-style model is its style")
+        for bad in ["x", "1:", "1:2:3", ""] {
+            XCTAssertThrowsError(try StyleChoice.parseMix(bad), bad)
         }
-        XCTAssertThrowsError(try StyleOptions.styleWeights(index: 4, mix: nil, styleCount: 4))
-        XCTAssertThrowsError(try StyleOptions.styleWeights(index: 0, mix: nil, styleCount: 0)) { e in
-            XCTAssertTrue("\(e)".contains("single style"))
+        let refused: [(StyleChoice, [String], String)] = [
+            (.index(4), four, "style 4 does not exist: the model has styles 0 to 3"),
+            (.index(1), [], "style 1 does not exist: the model has a single style"),
+            (.mix([.init(index: 9, weight: 1)]), four, "style 9 in the mix does not exist: the model has styles 0 to 3"),
+            (.mix([.init(index: 1, weight: -1)]), four, "the weight of style 1 in the mix must be a number from 0 to"),
+            (.mix([.init(index: 1, weight: 1e300)]), four, "the weight of style 1 in the mix must be a number from 0 to"),
+            (.mix([.init(index: 0, weight: 3e38), .init(index: 1, weight: 3e38)]), four, "the mix's weights are too large"),
+            (.mix([.init(index: 0, weight: 0)]), four, "the mix's weights add up to 0"),
+            (.mix([.init(index: 0, weight: 1)]), [], "a mix of styles needs a multi-style model: the model has a single style"),
+        ]
+        for (choice, names, message) in refused {
+            XCTAssertThrowsError(try choice.weights(styleNames: names), "\(choice)") { e in
+                XCTAssertTrue("\(e)".hasPrefix(message), "\(e)")
+                XCTAssertFalse("\(e)".contains("--"), "names no command-line option: \(e)")
+            }
         }
     }
 }

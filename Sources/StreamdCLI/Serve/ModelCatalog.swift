@@ -85,20 +85,6 @@ final class ModelCatalog: @unchecked Sendable {
         return (entry, model)
     }
 
-    /// The style vector for `style` of `model` (nil: the model's first or only style).
-    static func styleWeights(_ style: Int?, of entry: Entry) throws(CatalogError) -> [Float]? {
-        guard let style else { return nil }
-        let count = entry.styles.count
-        guard count > 1 else {
-            guard style == 0 else { throw CatalogError(.badStyle, "model '\(entry.name)' has a single style: style \(style) does not exist") }
-            return nil
-        }
-        guard (0..<count).contains(style) else {
-            throw CatalogError(.badStyle, "model '\(entry.name)' has styles 0 to \(count - 1): style \(style) does not exist")
-        }
-        return (0..<count).map { $0 == style ? 1 : 0 }
-    }
-
     /// A small JPEG of `ThumbnailPicture` in this style, made once per model file and style and then kept.
     func thumbnail(model name: String, style: Int?) throws -> [UInt8] {
         let (entry, model) = try model(named: name)
@@ -108,7 +94,10 @@ final class ModelCatalog: @unchecked Sendable {
         let modelKey = "\(entry.path)|\(entry.stamp?.timeIntervalSince1970 ?? 0)"
         let key = "\(modelKey)|\(style ?? -1)"
         if let cached = lock.withLock({ thumbnails[key] }) { return cached }
-        let weights = try Self.styleWeights(style, of: entry)
+        let weights: [Float]?
+        do { weights = try StyleChoice(name: nil, index: style, mix: nil).weights(styleNames: entry.styles) } catch {
+            throw CatalogError(.badStyle, "model '\(name)': \(error.description)")
+        }
         thumbnailWork.lock(); defer { thumbnailWork.unlock() }
         if let cached = lock.withLock({ thumbnails[key] }) { return cached }
         let stylizer: Stylizer

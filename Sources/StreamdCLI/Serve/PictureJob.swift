@@ -86,17 +86,9 @@ enum PictureJob {
         do { (entry, model) = try catalog.model(named: request.model) } catch {
             throw PictureJobError(status: error.code == .notFound ? 404 : 400, description: error.description)
         }
-        var style = request.style
-        if let name = request.styleName {
-            guard let index = entry.styles.firstIndex(of: name) else {
-                let names = entry.styles.isEmpty ? "it has a single style" : "its styles are \(entry.styles.joined(separator: ", "))"
-                throw PictureJobError(status: 400, description: "model '\(entry.name)' has no style '\(name)': \(names)")
-            }
-            style = index
-        }
         var weights: [Float]?
-        do { weights = try ModelCatalog.styleWeights(style, of: entry) } catch {
-            throw PictureJobError(status: 400, description: error.description)
+        do { weights = try StyleChoice(name: request.styleName, index: request.style, mix: nil).weights(styleNames: entry.styles) } catch {
+            throw PictureJobError(status: 400, description: "model '\(entry.name)': \(error.description)")
         }
         var painting: StyleEmbeddings.Painting?
         switch (entry.takesPainting, request.styleImage) {

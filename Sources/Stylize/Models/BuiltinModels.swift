@@ -18,7 +18,7 @@ public enum BuiltinModels {
     /// streamd's own network for any painting: a light network (the cost of `default`) conditioned on the same
     /// embedding, distilled from `arbitrary` (scripts/train-any-painting-model.sh). What a live pipeline runs
     /// for a painting, and `image`/`transcode --fast`; the still-picture commands keep `arbitrary`, which paints
-    /// more faithfully at forty times the cost.
+    /// more faithfully at 3.6 times the multiply-adds per pixel.
     public static let arbitraryFastName = "arbitrary-fast"
     /// The arbitrary-style network's predictor (MobileNet-v2, painting → 100-value embedding). Not a style
     /// model, so not among `names`.

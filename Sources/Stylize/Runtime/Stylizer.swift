@@ -15,60 +15,6 @@ public struct StyleOptions: Sendable, Equatable {
         self.strength = strength
         self.preserveColor = preserveColor
     }
-
-    /// A style vector from `--style NAME`, `--style-index I` or `--style-mix I:W,J:W,…` (at most one of them)
-    /// for a model whose styles are called `styleNames`.
-    public static func styleWeights(index: Int?, name: String?, mix: String?, styleNames: [String]) throws -> [Float]? {
-        guard [index != nil, name != nil, mix != nil].filter({ $0 }).count <= 1 else {
-            throw StylizeError(.invalidArgument, "give one of --style, --style-index and --style-mix, not several")
-        }
-        let index = try name.map { try styleIndex(named: $0, in: styleNames) } ?? index
-        return try styleWeights(index: index, mix: mix, styleCount: styleNames.count)
-    }
-
-    /// Where the style called `name` is among `styleNames` (a model's `ModelInfo.styleNames`); otherwise a
-    /// one-line error listing the names there are.
-    public static func styleIndex(named name: String, in styleNames: [String]) throws -> Int {
-        if let index = styleNames.firstIndex(of: name) { return index }
-        guard !styleNames.isEmpty else {
-            throw StylizeError(.invalidArgument, "style '\(name)' does not exist: the model has a single style, without a name")
-        }
-        throw StylizeError(.invalidArgument, "style '\(name)' does not exist: the model's styles are \(styleNames.joined(separator: ", "))")
-    }
-
-    /// A style vector from `--style-index I` or `--style-mix I:W,J:W,…` (weights normalised to sum 1).
-    public static func styleWeights(index: Int?, mix: String?, styleCount: Int) throws -> [Float]? {
-        if index != nil && mix != nil {
-            throw StylizeError(.invalidArgument, "give --style-index or --style-mix, not both")
-        }
-        if (index != nil || mix != nil) && styleCount == 0 {
-            throw StylizeError(.invalidArgument, "this model has a single style; --style-index and --style-mix need a multi-style model")
-        }
-        if let index {
-            guard index >= 0 && index < styleCount else {
-                throw StylizeError(.invalidArgument, "--style-index \(index) is out of range: the model has styles 0…\(styleCount - 1)")
-            }
-            var w = [Float](repeating: 0, count: styleCount)
-            w[index] = 1
-            return w
-        }
-        guard let mix else { return nil }
-        var w = [Float](repeating: 0, count: styleCount)
-        for part in mix.split(separator: ",") {
-            let pair = part.split(separator: ":")
-            guard pair.count == 2, let i = Int(pair[0].trimmingCharacters(in: .whitespaces)),
-                  let v = Float(pair[1].trimmingCharacters(in: .whitespaces)), v.isFinite, v >= 0 else {
-                throw StylizeError(.invalidArgument, "--style-mix '\(mix)': expected INDEX:WEIGHT pairs such as 3:0.5,12:0.5")
-            }
-            guard i >= 0 && i < styleCount else {
-                throw StylizeError(.invalidArgument, "--style-mix: style \(i) is out of range: the model has styles 0…\(styleCount - 1)")
-            }
-            w[i] += v
-        }
-        let total = w.reduce(0, +)
-        guard total > 0 else { throw StylizeError(.invalidArgument, "--style-mix '\(mix)': the weights add up to 0") }
-        return w.map { $0 / total }
-    }
 }
 
 /// Turns pictures into stylized pictures with one model: pads each frame to the model's size multiple
