@@ -619,13 +619,10 @@ final class StylizeWorker {
         d.inSeconds
     }
 
-    /// Longer side at most `maxSize`, both sides even (the encoder's 4:2:0 needs it).
+    /// Longer side at most `maxSize` (as `transcode --max-size` fits it), both sides even (the encoder's 4:2:0
+    /// needs it: an odd side that was not scaled loses its last pixel).
     static func processingSize(width: Int, height: Int, maxSize: Int?) -> (Int, Int) {
-        var w = Double(width), h = Double(height)
-        if let maxSize, max(width, height) > maxSize {
-            let scale = Double(maxSize) / Double(max(width, height))
-            w *= scale; h *= scale
-        }
-        return (max(2, Int(w.rounded()) & ~1), max(2, Int(h.rounded()) & ~1))
+        let (w, h) = FitSize.shrunk(width: width, height: height, maxSide: maxSize, rounding: .even, minimum: 2)
+        return (max(2, w & ~1), max(2, h & ~1))
     }
 }

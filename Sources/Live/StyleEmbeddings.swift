@@ -92,9 +92,8 @@ public final class StyleEmbeddings: @unchecked Sendable {
         }
         let square = try StylePicture.square(picture, size: StylePredictor.inputSize)
         let embedding = try predict(square)
-        let scale = Double(Self.thumbnailSide) / Double(max(picture.width, picture.height))
-        let small = scale < 1 ? try ImageDecoder.resize(picture, width: max(1, Int(Double(picture.width) * scale)),
-                                                         height: max(1, Int(Double(picture.height) * scale))) : picture
+        let fitted = FitSize.shrunk(width: picture.width, height: picture.height, maxSide: Self.thumbnailSide)
+        let small = fitted != (picture.width, picture.height) ? try ImageDecoder.resize(picture, width: fitted.width, height: fitted.height) : picture
         let painting = Painting(id: id, label: label, width: picture.width, height: picture.height, embedding: embedding,
                                 thumbnail: try ImageEncoder.encoded(small, as: .jpeg, quality: 85))
         lock.lock(); defer { lock.unlock() }

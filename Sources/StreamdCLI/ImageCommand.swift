@@ -55,10 +55,9 @@ struct ImageCommand: AsyncParsableCommand {
             let library = ModelLibrary.standard(modelsDir: modelOptions.modelsDir)
             let model = try ModelLoader.load(path: try library.resolve(paintings.modelName(modelOptions)))
             var picture = try ImageDecoder.decode(path: input)
-            if let maxSize, max(picture.width, picture.height) > maxSize {
-                let scale = Double(maxSize) / Double(max(picture.width, picture.height))
-                picture = try ImageDecoder.resize(picture, width: max(1, Int((Double(picture.width) * scale).rounded())),
-                                                  height: max(1, Int((Double(picture.height) * scale).rounded())))
+            let fitted = FitSize.shrunk(width: picture.width, height: picture.height, maxSide: maxSize)
+            if fitted != (picture.width, picture.height) {
+                picture = try ImageDecoder.resize(picture, width: fitted.width, height: fitted.height)
             }
             let stylizer = try Stylizer(model: model, threads: threads)
             let original = picture

@@ -270,8 +270,7 @@ enum GatysLayerList {
 enum GatysSizes {
     /// width×height with the longer side `longer`, the aspect kept.
     static func fit(width: Int, height: Int, longer: Int) -> (width: Int, height: Int) {
-        let scale = Double(longer) / Double(max(width, height))
-        return (max(1, Int((Double(width) * scale).rounded())), max(1, Int((Double(height) * scale).rounded())))
+        FitSize.longerSide(width: width, height: height, to: longer)
     }
 
     /// The loss network's maps, its packed weights (Winograd packs forward and backward: about 8× the 80 MB of

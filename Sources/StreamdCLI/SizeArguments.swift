@@ -1,3 +1,4 @@
+import Pipeline
 import ArgumentParser
 
 /// A picture size in pixels.
@@ -76,12 +77,8 @@ struct SizeArguments: ParsableArguments {
         case (nil, nil, nil):
             break
         }
-        if let maxSize, max(size.width, size.height) > maxSize {
-            let f = Double(maxSize) / Double(max(size.width, size.height))
-            size = size.width >= size.height
-                ? PixelSize(width: maxSize, height: Self.even(Double(size.height) * f))
-                : PixelSize(width: Self.even(Double(size.width) * f), height: maxSize)
-        }
+        let fitted = FitSize.shrunk(width: size.width, height: size.height, maxSide: maxSize, rounding: .even, minimum: 2)
+        size = PixelSize(width: fitted.width, height: fitted.height)
         return size
     }
 

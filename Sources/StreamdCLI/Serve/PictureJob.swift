@@ -154,9 +154,8 @@ extension ImageDecoder.UploadError {
 
 /// The size a picture is stylized at: the longer side at most `maxSide`, aspect kept, both sides at least 16.
 enum StylizeSize {
+    /// At most `maxSide` on the longer side, at least 16 on the shorter (the smallest picture a network takes).
     static func fit(width: Int, height: Int, maxSide: Int) -> (Int, Int) {
-        guard max(width, height) > maxSide else { return (width, height) }
-        let scale = Double(maxSide) / Double(max(width, height))
-        return (max(16, Int((Double(width) * scale).rounded())), max(16, Int((Double(height) * scale).rounded())))
+        FitSize.shrunk(width: width, height: height, maxSide: maxSide, minimum: 16)
     }
 }
