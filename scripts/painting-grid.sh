@@ -3,6 +3,11 @@
 # then `streamd image --style-image PAINTING` on three held-out photos (chicago, stata, face), then the built-in
 # model's style of the same name on the same photos. Every picture is stylized at 448x336 and shown at 224x168.
 # And docs/default-model.jpg: examples/parrots.jpg, then the built-in model's four styles of it (each 384x256).
+# And docs/any-painting-grid.jpg: rows of style pictures (the four paintings arbitrary-fast learnt from, then two
+# Kodak photos it never saw as styles: kodim05, kodim23), and in each row the picture, `arbitrary` on chicago and
+# stata, then `arbitrary-fast` (--fast) on the same photos. The four paintings it never saw (la_muse,
+# rain_princess, matta, matilde_perez) are not public domain, so they are measured (bench/quality-table.sh) but
+# not pictured here.
 #   scripts/painting-grid.sh [STREAMD] [SHARED]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -15,6 +20,13 @@ paintings=(wave scream wreck udnie)
 for p in "${photos[@]}"; do
   ffmpeg -v error -y -i "$shared/media/images/content/$p.jpg" -vf "scale=448:336:force_original_aspect_ratio=increase,crop=448:336" "$work/$p.png"
 done
+# row OUT TILE...: the tiles side by side, each scaled to 224x168.
+row() {
+  local out="$1"; shift
+  local inputs=() filter="" labels="" i=0 t
+  for t in "$@"; do inputs+=(-i "$t"); filter+="[$i]scale=224:168[p$i];"; labels+="[p$i]"; i=$((i + 1)); done
+  ffmpeg -v error -y "${inputs[@]}" -filter_complex "$filter${labels}hstack=inputs=$#" "$out"
+}
 rows=()
 for s in "${paintings[@]}"; do
   tiles=("$work/painting-$s.png")
@@ -27,11 +39,7 @@ for s in "${paintings[@]}"; do
     "$streamd" image --style "$s" "$work/$p.png" "$work/b-$s-$p.png" 2>/dev/null
     tiles+=("$work/b-$s-$p.png")
   done
-  inputs=()
-  for t in "${tiles[@]}"; do inputs+=(-i "$t"); done
-  ffmpeg -v error -y "${inputs[@]}" -filter_complex \
-    "[0]null[p0];[1]scale=224:168[p1];[2]scale=224:168[p2];[3]scale=224:168[p3];[4]scale=224:168[p4];[5]scale=224:168[p5];[6]scale=224:168[p6];[p0][p1][p2][p3][p4][p5][p6]hstack=inputs=7" \
-    "$work/row-$s.png"
+  row "$work/row-$s.png" "${tiles[@]}"
   rows+=(-i "$work/row-$s.png")
 done
 ffmpeg -v error -y "${rows[@]}" -filter_complex "vstack=inputs=${#paintings[@]}" -q:v 3 "$root/docs/painting-grid.jpg"
@@ -41,4 +49,21 @@ for s in "${paintings[@]}"; do
   parrots+=(-i "$work/parrots-$s.png")
 done
 ffmpeg -v error -y "${parrots[@]}" -filter_complex "[0]scale=384:256[p];[p][1][2][3][4]hstack=inputs=5" -q:v 3 "$root/docs/default-model.jpg"
-echo "painting-grid: wrote docs/painting-grid.jpg and docs/default-model.jpg" >&2
+rows=()
+styles=("$shared/media/images/style/wave.jpg" "$shared/media/images/style/scream.jpg" "$shared/media/images/style/wreck.jpg"
+        "$shared/media/images/style/udnie.jpg" "$shared/media/images/kodak/kodim05.png" "$shared/media/images/kodak/kodim23.png")
+for i in "${!styles[@]}"; do
+  s="${styles[$i]}"
+  ffmpeg -v error -y -i "$s" -vf "scale=224:168:force_original_aspect_ratio=increase,crop=224:168" "$work/any-$i.png"
+  tiles=("$work/any-$i.png")
+  for fast in "" --fast; do
+    for p in chicago stata; do
+      "$streamd" image $fast --style-image "$s" "$work/$p.png" "$work/any-$i-$p$fast.png" 2>/dev/null
+      tiles+=("$work/any-$i-$p$fast.png")
+    done
+  done
+  row "$work/any-row-$i.png" "${tiles[@]}"
+  rows+=(-i "$work/any-row-$i.png")
+done
+ffmpeg -v error -y "${rows[@]}" -filter_complex "vstack=inputs=${#styles[@]}" -q:v 3 "$root/docs/any-painting-grid.jpg"
+echo "painting-grid: wrote docs/painting-grid.jpg, docs/default-model.jpg and docs/any-painting-grid.jpg" >&2

@@ -213,7 +213,11 @@ struct TrainCommand: AsyncParsableCommand {
         if model.info.styleEmbeddingSize != nil {
             let predictor = try StylePredictor.builtin(threads: threads)
             if anyPainting {
-                let pictures = try styleImages + (styleFolder.map(TrainingEmbeddings.pictures(inFolder:)) ?? [])
+                let folderPictures: [String]
+                do { folderPictures = try styleFolder.map(TrainingEmbeddings.pictures(inFolder:)) ?? [] } catch {
+                    throw ValidationError("--style-folder \(error)")
+                }
+                let pictures = styleImages + folderPictures
                 let drawn = pictures.count * (1 + styleCrops)
                 let styles = try TrainingEmbeddings.sample(pictures: pictures, crops: styleCrops, blends: styleBlends ?? drawn, seed: seed,
                                                            predictor: predictor)
@@ -266,7 +270,8 @@ struct TrainCommand: AsyncParsableCommand {
     private func train() throws {
         FFmpegLog.setQuiet()
         try OutputPath.check(out, overwrite: overwrite, extensions: ["safetensors"])
-        let dataset = try PhotoDataset(root: datasetPath)
+        let dataset: PhotoDataset
+        do { dataset = try PhotoDataset(root: datasetPath) } catch { throw ValidationError("--dataset-path \(error)") }
         let distillation = try makeTeacher(threads: loss.threads)
         // An --any-painting student's "styles" are its training embeddings; it exports none.
         let trainingEmbeddings = distillation?.embeddings

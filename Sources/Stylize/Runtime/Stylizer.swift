@@ -95,9 +95,9 @@ public final class Stylizer {
     /// wide at their input's border, and that frame must not land inside the picture. Instance norm sees each
     /// tile's own statistics, so colours can drift slightly from tile to tile; a wider overlap hides that.
     public func stylizeTiled(_ image: RGBImage, tile: Int, overlap: Int, options: StyleOptions = StyleOptions()) throws -> RGBImage {
-        guard tile >= 16 else { throw StylizeError(.invalidArgument, "--tile must be at least 16 pixels, got \(tile)") }
+        guard tile >= 16 else { throw StylizeError(.invalidArgument, "a tile must be at least 16 pixels, got \(tile)") }
         guard overlap >= 0, overlap * 2 < tile else {
-            throw StylizeError(.invalidArgument, "--overlap must be between 0 and half the tile (\(tile / 2 - 1)), got \(overlap)")
+            throw StylizeError(.invalidArgument, "the tiles' overlap must be between 0 and half the tile (\(tile / 2 - 1)), got \(overlap)")
         }
         if image.width <= tile && image.height <= tile { return try stylize(image, options: options) }
         let h = image.height, w = image.width

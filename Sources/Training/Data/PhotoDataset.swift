@@ -17,7 +17,7 @@ public struct PhotoDataset: Sendable {
     public init(root: String) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw Problem(description: "\(root): no such directory (--dataset-path)")
+            throw Problem(description: "\(root): no such directory")
         }
         guard let walker = FileManager.default.enumerator(atPath: root) else {
             throw Problem(description: "\(root): cannot be read")

@@ -80,7 +80,7 @@ public enum TrainingEmbeddings {
     public static func pictures(inFolder folder: String) throws -> [String] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw PhotoDataset.Problem(description: "\(folder): no such directory (--style-folder)")
+            throw PhotoDataset.Problem(description: "\(folder): no such directory")
         }
         return try PhotoDataset(root: folder).files
     }
