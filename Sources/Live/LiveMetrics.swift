@@ -2,15 +2,32 @@ import CoreMetrics
 import Foundation
 import Temporal
 
+/// A stage of the live pipeline, as its metrics' `stage` label names it.
+enum PipelineStage: String, CaseIterable, Sendable {
+    case decode, stylize, encode
+}
+
+/// A queue between the stages, as the `queue` label names it.
+enum QueueName: String, CaseIterable, Sendable {
+    case decoded, stylized
+}
+
+/// One instrument per case of `Key`: a typo in a stage's name is a compile error, not a metric silently lost.
+struct Instruments<Key: Hashable & CaseIterable, Value> {
+    private let values: [Key: Value]
+    init(_ make: (Key) -> Value) { values = Dictionary(uniqueKeysWithValues: Key.allCases.map { ($0, make($0)) }) }
+    subscript(_ key: Key) -> Value { values[key]! }
+}
+
 /// A pipeline's instruments. Metric names and label names are the same for every pipeline:
 /// `pipeline` everywhere, plus `stage` (decode, stylize, encode), `queue`, `output` where they apply.
 final class LiveMetrics: @unchecked Sendable {
-    let framesIn: [String: Counter]
-    let framesOut: [String: Counter]
-    let dropped: [String: Counter]
-    let stageLatency: [String: CoreMetrics.Timer]
+    let framesIn: Instruments<PipelineStage, Counter>
+    let framesOut: Instruments<PipelineStage, Counter>
+    let dropped: Instruments<PipelineStage, Counter>
+    let stageLatency: Instruments<PipelineStage, CoreMetrics.Timer>
     let endToEnd: CoreMetrics.Timer
-    let queueDepth: [String: Gauge]
+    let queueDepth: Instruments<QueueName, Gauge>
     let sourceReconnects: Counter
     let fps: Gauge
     /// 1 while running (kept beside the per-state gauges for simple alerts).
@@ -37,24 +54,15 @@ final class LiveMetrics: @unchecked Sendable {
     init(pipeline: String, factory: any MetricsFactory) {
         self.factory = factory
         self.pipeline = pipeline
-        let stages = ["decode", "stylize", "encode"]
         func dims(_ extra: [(String, String)] = []) -> [(String, String)] { [("pipeline", pipeline)] + extra }
-        framesIn = Dictionary(uniqueKeysWithValues: stages.map {
-            ($0, Counter(label: "streamd_frames_in_total", dimensions: dims([("stage", $0)]), factory: factory))
-        })
-        framesOut = Dictionary(uniqueKeysWithValues: stages.map {
-            ($0, Counter(label: "streamd_frames_out_total", dimensions: dims([("stage", $0)]), factory: factory))
-        })
-        dropped = Dictionary(uniqueKeysWithValues: stages.map {
-            ($0, Counter(label: "streamd_frames_dropped_total", dimensions: dims([("stage", $0)]), factory: factory))
-        })
-        stageLatency = Dictionary(uniqueKeysWithValues: stages.map {
-            ($0, CoreMetrics.Timer(label: "streamd_stage_latency_seconds", dimensions: dims([("stage", $0)]), factory: factory))
-        })
+        framesIn = Instruments { Counter(label: "streamd_frames_in_total", dimensions: dims([("stage", $0.rawValue)]), factory: factory) }
+        framesOut = Instruments { Counter(label: "streamd_frames_out_total", dimensions: dims([("stage", $0.rawValue)]), factory: factory) }
+        dropped = Instruments { Counter(label: "streamd_frames_dropped_total", dimensions: dims([("stage", $0.rawValue)]), factory: factory) }
+        stageLatency = Instruments {
+            CoreMetrics.Timer(label: "streamd_stage_latency_seconds", dimensions: dims([("stage", $0.rawValue)]), factory: factory)
+        }
         endToEnd = CoreMetrics.Timer(label: "streamd_end_to_end_latency_seconds", dimensions: dims(), factory: factory)
-        queueDepth = Dictionary(uniqueKeysWithValues: ["decoded", "stylized"].map {
-            ($0, Gauge(label: "streamd_queue_depth", dimensions: dims([("queue", $0)]), factory: factory))
-        })
+        queueDepth = Instruments { Gauge(label: "streamd_queue_depth", dimensions: dims([("queue", $0.rawValue)]), factory: factory) }
         sourceReconnects = Counter(label: "streamd_source_reconnects_total", dimensions: dims(), factory: factory)
         fps = Gauge(label: "streamd_output_fps", dimensions: dims(), factory: factory)
         running = Gauge(label: "streamd_pipeline_running", dimensions: dims(), factory: factory)

@@ -431,23 +431,23 @@ public final class LivePipeline: @unchecked Sendable {
                     // Back-off starts over only once frames come: a source that opens and then delivers
                     // nothing (a starved camera, a stream with no video yet) keeps backing off.
                     backoff.reset()
-                    metrics.stageLatency["decode"]?.recordInterval(since: started)
-                    metrics.framesIn["decode"]?.increment()
+                    metrics.stageLatency[.decode].recordInterval(since: started)
+                    metrics.framesIn[.decode].increment()
                     if let wait = pacer?.delay(now: .now), wait > .zero {
                         Thread.sleep(forTimeInterval: wait.inSeconds)
                     }
                     count(in: 1)
-                    metrics.framesOut["decode"]?.increment()
+                    metrics.framesOut[.decode].increment()
                     if queue.send(LiveFrame(frame: frame, captured: .now, segment: segment)) == .consumerGone { return }
                     let drops = queue.droppedCount
                     if drops > knownDrops {
                         let new = drops - knownDrops
                         knownDrops = drops
                         count(dropped: new)
-                        metrics.dropped["decode"]?.increment(by: Int64(new))
+                        metrics.dropped[.decode].increment(by: Int64(new))
                         logDrop(new)
                     }
-                    metrics.queueDepth["decoded"]?.record(queue.count)
+                    metrics.queueDepth[.decoded].record(queue.count)
                 }
             } catch {
                 if context.isStopRequested { break }
@@ -505,7 +505,7 @@ public final class LivePipeline: @unchecked Sendable {
         defer { publish() }
         while let item = queue.receive() {
             guard let live = item else { continue }
-            metrics.framesIn["encode"]?.increment()
+            metrics.framesIn[.encode].increment()
             let micros = Int64((live.captured - origin).components.seconds) * 1_000_000
                 + (live.captured - origin).components.attoseconds / 1_000_000_000_000
             lock.lock(); let rate = nominalFrameRate; lock.unlock()
@@ -519,11 +519,11 @@ public final class LivePipeline: @unchecked Sendable {
                 for runner in runners {
                     runner.send(picture)
                     let lagging = runner.takeDrops()
-                    if lagging > 0 { metrics.dropped["encode"]?.increment(by: Int64(lagging)) }
+                    if lagging > 0 { metrics.dropped[.encode].increment(by: Int64(lagging)) }
                 }
             }
-            metrics.framesOut["encode"]?.increment()
-            metrics.queueDepth["stylized"]?.record(queue.count)
+            metrics.framesOut[.encode].increment()
+            metrics.queueDepth[.stylized].record(queue.count)
             count(out: 1)
             windowFrames += 1
             let now = ContinuousClock.now
@@ -573,11 +573,11 @@ final class StylizeWorker {
     /// The stylized frame, or nil when `LatencyGate` says it would leave too late after capture (dropped,
     /// counted).
     func process(_ input: LiveFrame) throws -> LiveFrame? {
-        metrics.framesIn["stylize"]?.increment()
+        metrics.framesIn[.stylize].increment()
         let now = ContinuousClock.now
         if !gate.admit(age: Self.seconds(now - input.captured), now: now) {
             pool.recycle(input.frame.image.pixels)
-            metrics.dropped["stylize"]?.increment()
+            metrics.dropped[.stylize].increment()
             return nil
         }
         let started = ContinuousClock.now
@@ -609,8 +609,8 @@ final class StylizeWorker {
         }
         pool.recycle(image.pixels)
         frame.image = stylized
-        metrics.stageLatency["stylize"]?.recordInterval(since: started)
-        metrics.framesOut["stylize"]?.increment()
+        metrics.stageLatency[.stylize].recordInterval(since: started)
+        metrics.framesOut[.stylize].increment()
         gate.record(stylizeSeconds: Self.seconds(ContinuousClock.now - started))
         return LiveFrame(frame: frame, captured: input.captured, segment: input.segment, temporalTag: tag)
     }

@@ -280,7 +280,7 @@ final class SinkRunner: @unchecked Sendable {
             let before = sink.framesWritten
             sink.write(picture.image, micros: picture.micros, frameRate: picture.frameRate)
             if sink.framesWritten > before {
-                metrics.stageLatency["encode"]?.recordInterval(since: started)
+                metrics.stageLatency[.encode].recordInterval(since: started)
                 metrics.endToEnd.recordInterval(since: picture.captured)
             }
             picture.release()
