@@ -89,14 +89,12 @@ public final class LiveStyle: @unchecked Sendable {
             if let painting = pipeline.style.styleImage, !FileManager.default.isReadableFile(atPath: painting) {
                 return ConfigIssue(location: file, path: "pipelines.\(pipeline.name).style_image", message: "\(painting): no such readable file")
             }
-            let style = pipeline.style
-            let key = style.styleName != nil ? "style" : style.styleIndex != nil ? "style_index" : style.styleMix != nil ? "style_mix" : nil
-            guard let key else { return nil }
+            guard let (key, choice) = try? styleChoice(pipeline.style), let key else { return nil }
             do {
                 let model = try ModelLoader.load(path: path)
                 // A network that takes paintings has no trained styles to choose from; `load` says so when it starts.
                 guard model.info.styleEmbeddingSize == nil else { return nil }
-                _ = try options(for: style, styleNames: model.info.styleNames)
+                _ = try choice.weights(styleNames: model.info.styleNames)
                 return nil
             } catch {
                 return ConfigIssue(location: file, path: "pipelines.\(pipeline.name).\(key)", message: "\(error)")
@@ -133,13 +131,28 @@ public final class LiveStyle: @unchecked Sendable {
         return options
     }
 
+    /// The trained style `config` chooses, and the key that chose it (`style`, `style_index`, `style_mix`; nil for
+    /// the first style).
+    static func styleChoice(_ config: StyleConfig) throws(StyleChoiceError) -> (key: String?, choice: StyleChoice) {
+        let choice = try StyleChoice(name: config.styleName, index: config.styleIndex,
+                                     mix: config.styleMix?.map { StyleChoice.Weight(index: $0.index, weight: $0.weight) })
+        switch choice {
+        case .first: return (nil, choice)
+        case .name: return ("style", choice)
+        case .index: return ("style_index", choice)
+        case .mix: return ("style_mix", choice)
+        }
+    }
+
     static func options(for config: StyleConfig, styleNames: [String]) throws -> StyleOptions {
         let weights: [Float]?
         do {
-            weights = try StyleChoice(name: config.styleName, index: config.styleIndex,
-                                      mix: config.styleMix?.map { StyleChoice.Weight(index: $0.index, weight: $0.weight) })
-                .weights(styleNames: styleNames)
-        } catch {
+            let (key, choice) = try styleChoice(config)
+            do { weights = try choice.weights(styleNames: styleNames) } catch {
+                // The key first, then the rule's own words (the same on every path).
+                throw StyleError((key.map { "\($0): " } ?? "") + error.description)
+            }
+        } catch let error as StyleChoiceError {
             throw StyleError(error.description)
         }
         let strength = Float(config.strength)

@@ -27,8 +27,8 @@ enum ServeAPI {
         }
         router.get("/v1/pipelines") { request, _ -> Response in
             if let denied = web.authorizeRead(request) { return denied }
-            let list = service.names.map { describe(service, $0) }
-            return json(["pipelines": list])
+            struct List: Encodable { var pipelines: [PipelineDTO] }
+            return json(List(pipelines: service.names.map { describe(service, $0) }))
         }
         router.get("/v1/pipelines/:name") { request, context -> Response in
             if let denied = web.authorizeRead(request) { return denied }
@@ -52,7 +52,7 @@ enum ServeAPI {
             }
             do {
                 let snapshot = try await onThread("style-switch") { try pipeline.setStyle(change) }
-                return json(encodeSnapshot(snapshot))
+                return json(PipelineDTO(snapshot))
             } catch let e as StyleError {
                 return error(.badRequest, e.description)
             }
@@ -200,35 +200,19 @@ enum ServeAPI {
         }
     }
 
-    static func describe(_ service: LiveService, _ name: String) -> [String: Any] {
+    static func describe(_ service: LiveService, _ name: String) -> PipelineDTO {
         if let pipeline = service.pipeline(name), service.failure(name) == nil || pipeline.isRunning {
-            return encodeSnapshot(pipeline.snapshot)
+            return PipelineDTO(pipeline.snapshot)
         }
-        return ["name": name, "state": "failed", "last_error": service.failure(name) ?? "not started"]
+        return PipelineDTO(failed: name, error: service.failure(name) ?? "not started")
     }
 
-    static func encodeSnapshot(_ s: PipelineSnapshot) -> [String: Any] {
-        var style: [String: Any] = ["model": s.style.model, "strength": s.style.strength,
-                                    "preserve_color": s.style.preserveColor, "generation": s.style.generation]
-        if let n = s.style.styleName { style["style"] = n }
-        if let i = s.style.styleIndex { style["style_index"] = i }
-        if let m = s.style.styleMix { style["style_mix"] = m }
-        if let p = s.style.styleImage { style["style_image"] = ["id": p.id, "label": p.label] }
-        style["smoothing"] = ["strength": s.style.smoothing.strength, "mode": s.style.smoothing.mode]
-        var out: [String: Any] = [
-            "name": s.name, "started_at": s.startedAt, "state": s.state.rawValue, "source": s.source,
-            "frames": ["in": s.framesIn, "stylized": s.framesStylized, "out": s.framesOut, "dropped": s.framesDropped],
-            "source_reconnects": s.sourceReconnects, "fps": (s.fps * 100).rounded() / 100, "style": style,
-            "outputs": s.outputs.map { o -> [String: Any] in
-                var d: [String: Any] = ["name": o.name, "state": o.state, "frames_written": o.framesWritten,
-                                        "reconnects": o.reconnects, "recordings": o.recordings]
-                if let e = o.lastError { d["last_error"] = e }
-                return d
-            },
-        ]
-        if let e = s.lastError { out["last_error"] = e }
-        if let l = s.latencyMs { out["latency_ms"] = (l * 10).rounded() / 10 }
-        return out
+    /// JSON of an `Encodable` answer, keys sorted.
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     static func json(_ value: Any, status: HTTPResponse.Status = .ok) -> Response {
@@ -268,5 +252,83 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             context.logger.warning("\(request.method) \(request.uri.path) failed: \(oneLine(error))")
             return ServeAPI.error(.internalServerError, "internal error: \(oneLine(error))")
         }
+    }
+}
+
+/// A pipeline as `GET /v1/pipelines[/NAME]` shows it: the API's JSON keys in one place, made from the live
+/// pipeline's `PipelineSnapshot` (a pipeline that failed to start shows its name, state and error only).
+struct PipelineDTO: Encodable {
+    struct Frames: Encodable {
+        var `in`: Int, stylized: Int, out: Int, dropped: Int
+    }
+    struct Painting: Encodable {
+        var id: String, label: String
+    }
+    struct Smoothing: Encodable {
+        var strength: Double, mode: String
+    }
+    struct Style: Encodable {
+        var model: String
+        var style: String?
+        var styleIndex: Int?
+        var styleMix: [String: Double]?
+        var styleImage: Painting?
+        var strength: Double
+        var preserveColor: Bool
+        var smoothing: Smoothing
+        var generation: Int
+        enum CodingKeys: String, CodingKey {
+            case model, style, styleIndex = "style_index", styleMix = "style_mix", styleImage = "style_image", strength
+            case preserveColor = "preserve_color", smoothing, generation
+        }
+    }
+    struct Output: Encodable {
+        var name: String, state: String, framesWritten: Int, reconnects: Int, recordings: [String], lastError: String?
+        enum CodingKeys: String, CodingKey {
+            case name, state, framesWritten = "frames_written", reconnects, recordings, lastError = "last_error"
+        }
+    }
+
+    var name: String
+    var state: String
+    var startedAt: Double?
+    var source: String?
+    var frames: Frames?
+    var sourceReconnects: Int?
+    var fps: Double?
+    var style: Style?
+    var outputs: [Output]?
+    var lastError: String?
+    var latencyMs: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case name, state, startedAt = "started_at", source, frames, sourceReconnects = "source_reconnects", fps, style, outputs
+        case lastError = "last_error", latencyMs = "latency_ms"
+    }
+
+    init(_ s: PipelineSnapshot) {
+        name = s.name
+        state = s.state.rawValue
+        startedAt = s.startedAt
+        source = s.source
+        frames = Frames(in: s.framesIn, stylized: s.framesStylized, out: s.framesOut, dropped: s.framesDropped)
+        sourceReconnects = s.sourceReconnects
+        fps = (s.fps * 100).rounded() / 100
+        style = Style(model: s.style.model, style: s.style.styleName, styleIndex: s.style.styleIndex, styleMix: s.style.styleMix,
+                      styleImage: s.style.styleImage.map { Painting(id: $0.id, label: $0.label) }, strength: s.style.strength,
+                      preserveColor: s.style.preserveColor,
+                      smoothing: Smoothing(strength: s.style.smoothing.strength, mode: s.style.smoothing.mode), generation: s.style.generation)
+        outputs = s.outputs.map {
+            Output(name: $0.name, state: $0.state, framesWritten: $0.framesWritten, reconnects: $0.reconnects, recordings: $0.recordings,
+                   lastError: $0.lastError)
+        }
+        lastError = s.lastError
+        latencyMs = s.latencyMs.map { ($0 * 10).rounded() / 10 }
+    }
+
+    init(failed name: String, error: String) {
+        self.name = name
+        state = PipelineState.failed.rawValue
+        lastError = error
     }
 }
