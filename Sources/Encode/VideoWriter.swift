@@ -24,7 +24,7 @@ import Darwin
 ///
 /// Errors: after any failure thrown by FFmpeg (encoder, muxer, disk) the writer is aborted — its temporary file
 /// is removed and every later call throws. A frame of the wrong size is the caller's mistake and leaves the
-/// writer usable. Every FFmpeg object is owned by one of the classes in `FFmpegOwners.swift` and freed exactly
+/// writer usable. Every FFmpeg object is owned by one of the classes in `OutputOwners.swift` (and FFmpegSupport's `CodecOwners.swift`) and freed exactly
 /// once when the writer is finished, aborted or deinitialised.
 ///
 /// One owner at a time: the writer may be created on one thread and moved to the encode thread (hence
