@@ -114,9 +114,12 @@ let package = Package(
             .embedInCode("Assets/index.html"), .embedInCode("Assets/app.js"), .embedInCode("Assets/app.css"),
             .embedInCode("Assets/icon.svg"),
         ], swiftSettings: swiftSettings),
+        // Models from the network: the ml5 collection's files with their recorded sizes and SHA-256, and the
+        // puller that installs one only when every file checks out (`streamd models pull`).
+        .target(name: "ModelHub", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         // The command-line interface as a library, so tests can drive it without a subprocess.
         .target(name: "StreamdCLI", dependencies: [
-            "Pipeline", "Decode", "Encode", "Stylize", "Training", "ServeConfig", "Live", "Systemd", "Temporal", "WebUI",
+            "Pipeline", "Decode", "Encode", "Stylize", "Training", "ServeConfig", "Live", "Systemd", "Temporal", "WebUI", "ModelHub",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ModelHub
 import Stylize
 
 /// `streamd models …`: import, inspect, list and download models.

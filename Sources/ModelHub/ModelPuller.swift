@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+package import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -9,19 +9,24 @@ import FoundationNetworking
 /// Every file is checked against the size and SHA-256 recorded in `ML5Catalog` before anything is installed;
 /// files land in a hidden temporary folder beside the destination and are renamed into place only when all
 /// are good, so a failed or tampered download leaves nothing behind.
-struct ModelPuller {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+package struct ModelPuller {
+    package struct Failure: Error, CustomStringConvertible {
+        package var description: String
     }
 
-    var baseURL: String
-    var directory: String
-    var overwrite = false
+    package var baseURL: String
+    package var directory: String
+    package var overwrite = false
     /// Per-request time limit: a dead server cannot hang the command.
-    var timeout: TimeInterval = 30
-    var progress: (_ done: Int, _ total: Int, _ bytes: Int, _ totalBytes: Int) -> Void = { _, _, _, _ in }
+    package var timeout: TimeInterval = 30
+    package var progress: (_ done: Int, _ total: Int, _ bytes: Int, _ totalBytes: Int) -> Void = { _, _, _, _ in }
 
-    func pull(_ name: String) async throws -> String {
+    package init(baseURL: String, directory: String, overwrite: Bool = false, timeout: TimeInterval = 30,
+                 progress: @escaping (_ done: Int, _ total: Int, _ bytes: Int, _ totalBytes: Int) -> Void = { _, _, _, _ in }) {
+        self.baseURL = baseURL; self.directory = directory; self.overwrite = overwrite; self.timeout = timeout; self.progress = progress
+    }
+
+    package func pull(_ name: String) async throws -> String {
         guard let files = ML5Catalog.models[name] else {
             throw Failure(description: "unknown model '\(name)' (available: \(ML5Catalog.models.keys.sorted().joined(separator: ", ")))")
         }
@@ -95,7 +100,7 @@ struct ModelPuller {
         return destination
     }
 
-    func reason(_ error: Error) -> String {
+    package func reason(_ error: Error) -> String {
         let ns = error as NSError
         if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain {
             return String(cString: strerror(Int32(u.code)))

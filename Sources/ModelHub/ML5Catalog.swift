@@ -2,17 +2,17 @@
 /// every file of every model with its size and SHA-256, recorded from a verified copy so `streamd models pull`
 /// can refuse a tampered or truncated download. The weights themselves are not part of streamd; they carry
 /// Engstrom's research/non-commercial licence (see README).
-enum ML5Catalog {
+package enum ML5Catalog {
     /// Pinned to the commit the checksums were recorded from, so the files cannot change under them.
-    static let defaultBaseURL = "https://raw.githubusercontent.com/ml5js/ml5-data-and-models/0612a3e7c51cbffdc5db701dff49d16d1ac26fa8/models/style-transfer"
+    package static let defaultBaseURL = "https://raw.githubusercontent.com/ml5js/ml5-data-and-models/0612a3e7c51cbffdc5db701dff49d16d1ac26fa8/models/style-transfer"
 
-    struct File: Sendable {
-        var name: String
-        var size: Int
-        var sha256: String
+    package struct File: Sendable {
+        package var name: String
+        package var size: Int
+        package var sha256: String
     }
 
-    static let models: [String: [File]] = [
+    package static let models: [String: [File]] = [
         "la_muse": [
             File(name: "manifest.json", size: 4689, sha256: "e03432142aa5e7f85776094d69bf5b90b11ba4498026d5ba2c73fefefbe35bf9"),
             File(name: "Variable", size: 31104, sha256: "5fb0a170666f9305d6b2640156b025af45a1c118cefb5da3708c1820a2613c7b"),
