@@ -111,7 +111,7 @@ public final class OrderedWorkers<Input: Sendable, Output: Sendable>: @unchecked
         do {
             work = try makeWorker(index)
         } catch {
-            fail(PipelineError(stage: name, message: "worker \(index) could not start: \(PipelineError.oneLine(String(describing: error)))",
+            fail(PipelineError(stage: name, message: "worker \(index) could not start: \(oneLine(error))",
                                underlying: error), input: input, output: output)
             return
         }
@@ -130,7 +130,7 @@ public final class OrderedWorkers<Input: Sendable, Output: Sendable>: @unchecked
             do {
                 result = try work(item)
             } catch {
-                fail(PipelineError(stage: name, message: "worker \(index) failed on item \(sequence): \(PipelineError.oneLine(String(describing: error)))",
+                fail(PipelineError(stage: name, message: "worker \(index) failed on item \(sequence): \(oneLine(error))",
                                    underlying: error), input: input, output: output)
                 return
             }

@@ -22,17 +22,12 @@ public struct PipelineError: Error, CustomStringConvertible, Sendable {
         if let error = error as? PipelineError {
             self = error
         } else {
-            self.init(stage: stage, message: Self.oneLine(String(describing: error)), underlying: error)
+            self.init(stage: stage, message: Pipeline.oneLine(error), underlying: error)
         }
     }
 
     /// "<stage>: <message>".
     public var description: String { "\(stage): \(message)" }
-
-    /// The first non-empty line of `text`: messages are one line so logs stay greppable.
-    static func oneLine(_ text: String) -> String {
-        text.split(whereSeparator: \.isNewline).first.map(String.init) ?? text
-    }
 }
 
 /// What a stage may throw when it notices the pipeline was cancelled; it ends the stage without being

@@ -149,14 +149,6 @@ func runReportingErrors(_ body: () async throws -> Void) async throws {
     }
 }
 
-func oneLine(_ error: Error) -> String {
-    oneLine(String(describing: error))
-}
-
-func oneLine(_ text: String) -> String {
-    text.split(whereSeparator: \.isNewline).joined(separator: " ")
-}
-
 /// Writes a line to standard error (progress, summaries that are not the command's output).
 func note(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))

@@ -1,18 +1,10 @@
 import Foundation
+import Pipeline
 import Live
 import Logging
 import ServeConfig
 import ServiceLifecycle
 import Systemd
-
-/// Runs a blocking call on a dedicated thread (never on Swift's cooperative pool) and awaits its result.
-func onThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread { continuation.resume(with: Result { try body() }) }
-        thread.name = name
-        thread.start()
-    }
-}
 
 /// Every pipeline of the service: starts them, restarts the changed ones on reload, drains them on shutdown,
 /// and tells systemd (READY, WATCHDOG while frames flow, STOPPING). The API talks to the data plane only

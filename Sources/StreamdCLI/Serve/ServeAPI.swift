@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Pipeline
 import Hummingbird
 import Live
 import NIOCore

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Decode
 import Foundation
+import Pipeline
 import Hummingbird
 import Live
 import Logging

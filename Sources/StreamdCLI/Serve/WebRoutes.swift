@@ -1,5 +1,6 @@
 import Decode
 import Foundation
+import Pipeline
 import Hummingbird
 import Live
 import NIOCore
