@@ -117,9 +117,29 @@ let package = Package(
         // Models from the network: the ml5 collection's files with their recorded sizes and SHA-256, and the
         // puller that installs one only when every file checks out (`streamd models pull`).
         .target(name: "ModelHub", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
+        // The live service: every pipeline of the configuration (start, reload, drain, systemd), the model
+        // catalogue, picture jobs and their job slots, the API token.
+        .target(name: "ServeCore", dependencies: [
+            "Pipeline", "Decode", "Encode", "Stylize", "ServeConfig", "Live", "Systemd",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: swiftSettings),
+        // The service over HTTP (Hummingbird): the API and its JSON, the web page's routes and previews, the
+        // connection and request limits.
+        .target(name: "ServeHTTP", dependencies: [
+            "ServeCore", "Pipeline", "Decode", "Stylize", "ServeConfig", "Live", "WebUI",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ], swiftSettings: swiftSettings),
         // The command-line interface as a library, so tests can drive it without a subprocess.
         .target(name: "StreamdCLI", dependencies: [
-            "Pipeline", "Decode", "Encode", "Stylize", "Training", "ServeConfig", "Live", "Systemd", "Temporal", "WebUI", "ModelHub",
+            "Pipeline", "Decode", "Encode", "Stylize", "Training", "ServeConfig", "Live", "Systemd", "Temporal", "WebUI", "ModelHub", "ServeCore", "ServeHTTP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),

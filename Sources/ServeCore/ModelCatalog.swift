@@ -1,14 +1,14 @@
-import Encode
-import Foundation
-import Pipeline
-import Stylize
+package import Encode
+package import Foundation
+package import Pipeline
+package import Stylize
 
 /// Why the catalog cannot give what was asked (the API maps `code` to a status).
-struct CatalogError: Error, CustomStringConvertible {
-    enum Code { case notFound, badStyle, unusable }
-    var code: Code
-    var description: String
-    init(_ code: Code, _ description: String) { self.code = code; self.description = description }
+package struct CatalogError: Error, CustomStringConvertible {
+    package enum Code { case notFound, badStyle, unusable }
+    package var code: Code
+    package var description: String
+    package init(_ code: Code, _ description: String) { self.code = code; self.description = description }
 }
 
 /// The style models of `server.model_dirs`, after the built-in `default` (unless a directory has its own), as
@@ -19,16 +19,16 @@ struct CatalogError: Error, CustomStringConvertible {
 /// re-learnt when the file changes). A few loaded models are kept too: thumbnails of a 26-style model and a
 /// series of uploads would otherwise re-read the same weights every time. Everything here blocks (file reads,
 /// model loading, stylizing): call it from a dedicated thread.
-final class ModelCatalog: @unchecked Sendable {
-    struct Entry: Sendable {
-        var name: String
-        var format: String
+package final class ModelCatalog: @unchecked Sendable {
+    package struct Entry: Sendable {
+        package var name: String
+        package var format: String
         /// Style names of a multi-style model; empty for a single-style one.
-        var styles: [String]
+        package var styles: [String]
         /// Why the model cannot be used (it does not load), if it cannot.
-        var error: String?
+        package var error: String?
         /// It takes any painting as its style (`POST /v1/styles`), not trained styles.
-        var takesPainting = false
+        package var takesPainting = false
         fileprivate var path: String
         fileprivate var stamp: Date?
     }
@@ -45,21 +45,21 @@ final class ModelCatalog: @unchecked Sendable {
     private var thumbnailStylizer: (key: String, stylizer: Stylizer)?
 
     /// Loaded models kept at once (an ml5 model is about 7 MB of weights).
-    static let keptModels = 3
+    package static let keptModels = 3
     /// The thumbnail cache's bound (a JPEG of about 6 KB each).
-    static let keptThumbnails = 512
+    package static let keptThumbnails = 512
 
-    init(directories: [String]) { self.directories = directories }
+    package init(directories: [String]) { self.directories = directories }
 
     /// Every style model in the directories, in the library's order (the built-in model first; a name found
     /// twice is the first one).
     /// The VGG19 loss network is a model file but no style: it is left out.
-    func list() -> [Entry] {
+    package func list() -> [Entry] {
         ModelLibrary(directories: directories).list().filter { $0.format != .vgg19 }.map { describe($0.name, path: $0.path, format: $0.format) }
     }
 
     /// The model called `name` and what the catalog knows of it.
-    func model(named name: String) throws(CatalogError) -> (Entry, StyleModel) {
+    package func model(named name: String) throws(CatalogError) -> (Entry, StyleModel) {
         guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
             throw CatalogError(.notFound, "'\(name)' is not a model name (give a name from GET /v1/models)")
         }
@@ -86,7 +86,7 @@ final class ModelCatalog: @unchecked Sendable {
     }
 
     /// A small JPEG of `ThumbnailPicture` in this style, made once per model file and style and then kept.
-    func thumbnail(model name: String, style: Int?) throws -> [UInt8] {
+    package func thumbnail(model name: String, style: Int?) throws -> [UInt8] {
         let (entry, model) = try model(named: name)
         if entry.takesPainting {
             throw CatalogError(.badStyle, "model '\(name)' takes any painting as its style: its pictures are the paintings' (GET /v1/styles/ID/thumbnail)")
@@ -146,11 +146,11 @@ final class ModelCatalog: @unchecked Sendable {
 /// The fixed picture every thumbnail stylizes: drawn here (sky, sun, hills, a house, a tree) rather than read
 /// from a file, so the binary needs no picture beside it and no licence is involved. Shapes and smooth colour
 /// ramps show what a style does to edges and flat areas alike.
-enum ThumbnailPicture {
+package enum ThumbnailPicture {
     /// Small: a thumbnail is shown about 120 pixels wide, and each costs a stylization.
-    static let width = 128, height = 96
+    package static let width = 128, height = 96
 
-    static let image: RGBImage = {
+    package static let image: RGBImage = {
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
         func put(_ x: Int, _ y: Int, _ r: Double, _ g: Double, _ b: Double) {
             let i = (y * width + x) * 3

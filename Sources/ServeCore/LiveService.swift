@@ -1,17 +1,17 @@
-import Foundation
-import Pipeline
-import Live
-import Logging
-import ServeConfig
-import ServiceLifecycle
-import Systemd
+package import Foundation
+package import Pipeline
+package import Live
+package import Logging
+package import ServeConfig
+package import ServiceLifecycle
+package import Systemd
 
 /// Every pipeline of the service: starts them, restarts the changed ones on reload, drains them on shutdown,
 /// and tells systemd (READY, WATCHDOG while frames flow, STOPPING). The API talks to the data plane only
 /// through this object and the pipelines' thread-safe methods.
-final class LiveService: Service, @unchecked Sendable {
-    let configFile: String
-    let overrides: [String]
+package final class LiveService: Service, @unchecked Sendable {
+    package let configFile: String
+    package let overrides: [String]
     private let logger: Logger
     private let environment: LiveEnvironment
     private let notifier: SystemdNotifier?
@@ -30,7 +30,7 @@ final class LiveService: Service, @unchecked Sendable {
     /// Told once when shutdown begins (long-lived API work, such as previews and queued uploads, ends then).
     private var shutdownHandlers: [@Sendable () -> Void] = []
 
-    init(configFile: String, overrides: [String], config: ServeConfig, environment: LiveEnvironment, token: APIToken,
+    package init(configFile: String, overrides: [String], config: ServeConfig, environment: LiveEnvironment, token: APIToken,
          notifier: SystemdNotifier?) {
         self.token = token
         self.configFile = configFile
@@ -41,14 +41,14 @@ final class LiveService: Service, @unchecked Sendable {
         self.notifier = notifier
     }
 
-    var names: [String] { lock.withLock { config.pipelines.map(\.name) } }
-    var isReady: Bool { lock.withLock { ready } }
-    func pipeline(_ name: String) -> LivePipeline? { lock.withLock { pipelines[name] } }
-    func failure(_ name: String) -> String? { lock.withLock { failures[name] } }
-    var isShuttingDown: Bool { lock.withLock { shuttingDown } }
+    package var names: [String] { lock.withLock { config.pipelines.map(\.name) } }
+    package var isReady: Bool { lock.withLock { ready } }
+    package func pipeline(_ name: String) -> LivePipeline? { lock.withLock { pipelines[name] } }
+    package func failure(_ name: String) -> String? { lock.withLock { failures[name] } }
+    package var isShuttingDown: Bool { lock.withLock { shuttingDown } }
 
     /// Runs `handler` when shutdown begins (at once if it has).
-    func onShutdown(_ handler: @escaping @Sendable () -> Void) {
+    package func onShutdown(_ handler: @escaping @Sendable () -> Void) {
         let now: Bool = lock.withLock {
             if shuttingDown { return true }
             shutdownHandlers.append(handler)
@@ -74,13 +74,13 @@ final class LiveService: Service, @unchecked Sendable {
     }
 
     /// Refused because the service is shutting down.
-    struct ShuttingDown: Error, CustomStringConvertible {
-        var description: String { "the service is shutting down" }
+    package struct ShuttingDown: Error, CustomStringConvertible {
+        package var description: String { "the service is shutting down" }
     }
 
     /// Starts a stopped pipeline, or builds one from the configuration whose start failed earlier. False when no
     /// pipeline has that name. Starting one that runs does nothing.
-    func start(_ name: String) throws -> Bool {
+    package func start(_ name: String) throws -> Bool {
         lifecycle.lock(); defer { lifecycle.unlock() }
         guard !lock.withLock({ shuttingDown }) else { throw ShuttingDown() }
         if let existing = pipeline(name) {
@@ -95,14 +95,14 @@ final class LiveService: Service, @unchecked Sendable {
     }
 
     /// Stops one pipeline (draining it like SIGTERM). False when no pipeline has that name.
-    func stop(_ name: String) -> Bool {
+    package func stop(_ name: String) -> Bool {
         lifecycle.lock(); defer { lifecycle.unlock() }
         guard let pipeline = pipeline(name) else { return names.contains(name) }
         pipeline.stop()
         return true
     }
 
-    func startAll() {
+    package func startAll() {
         lifecycle.lock(); defer { lifecycle.unlock() }
         guard !lock.withLock({ shuttingDown }) else { return }
         for p in lock.withLock({ config.pipelines }) { launch(p) }
@@ -113,7 +113,7 @@ final class LiveService: Service, @unchecked Sendable {
 
     /// Re-reads the file: pipelines whose settings changed restart, new ones start, removed ones stop,
     /// unchanged ones keep running untouched. Returns what happened, by name.
-    func reload() throws -> (restarted: [String], started: [String], stopped: [String], unchanged: [String]) {
+    package func reload() throws -> (restarted: [String], started: [String], stopped: [String], unchanged: [String]) {
         // One reload at a time, never beside a start or stop (SIGHUP and the API may race).
         lifecycle.lock()
         defer { lifecycle.unlock() }
@@ -192,7 +192,7 @@ final class LiveService: Service, @unchecked Sendable {
     /// Graceful: every pipeline drains in parallel, recordings are finalized. Waits for every pipeline's stop,
     /// which is bounded (its drain `timeout`, then a hard stop of at most 10 s more), so the process never exits
     /// while a recording is being finalized. Nothing starts afterwards.
-    func stopAll(timeout: Duration = .seconds(15)) {
+    package func stopAll(timeout: Duration = .seconds(15)) {
         let handlers: [@Sendable () -> Void] = lock.withLock {
             shuttingDown = true
             defer { shutdownHandlers = [] }
@@ -215,12 +215,12 @@ final class LiveService: Service, @unchecked Sendable {
 
     /// Whether the watchdog should be fed: some pipeline delivered frames within `window`, or none is configured.
     /// When every pipeline failed to start (or none delivers), there is no ping, so systemd restarts the service.
-    func isHealthy(within window: Duration) -> Bool {
+    package func isHealthy(within window: Duration) -> Bool {
         let (all, configured) = lock.withLock { (Array(pipelines.values), config.pipelines.count) }
         return configured == 0 || all.contains { $0.isFlowing(within: window) }
     }
 
-    func run() async throws {
+    package func run() async throws {
         try await onThread("start-pipelines") { self.startAll() }
         // Watchdog pings only while some pipeline delivers frames (or nothing is configured to run).
         let interval = notifier?.watchdogInterval.map { $0 / 2 } ?? .seconds(1)

@@ -1,28 +1,29 @@
-import Decode
-import Foundation
-import Pipeline
-import Hummingbird
-import Live
-import NIOCore
-import ServeConfig
-import WebUI
+package import Decode
+package import Foundation
+package import ServeCore
+package import Pipeline
+package import Hummingbird
+package import Live
+package import NIOCore
+package import ServeConfig
+package import WebUI
 
 /// What the web page needs beyond the pipeline API: the page itself, a live preview per pipeline, the models with
 /// thumbnails, and stylizing an uploaded picture. Read-only views follow `server.ui`; `POST /v1/stylize` needs
 /// the token like every other call that costs or changes something.
-struct WebRoutes: Sendable {
-    let service: LiveService
-    let token: APIToken
-    let access: ServerConfig.UIAccess
-    let catalog: ModelCatalog
+package struct WebRoutes: Sendable {
+    package let service: LiveService
+    package let token: APIToken
+    package let access: ServerConfig.UIAccess
+    package let catalog: ModelCatalog
     /// The service's paintings (`POST /v1/styles`), shared with its pipelines.
-    let embeddings: StyleEmbeddings
-    let jobs: JobSlots
+    package let embeddings: StyleEmbeddings
+    package let jobs: JobSlots
     /// Thumbnails are made one at a time; a few dozen requests may wait (a page asks for all of them at once).
-    let thumbnails = JobSlots(running: 1, waiting: 64, lowersPriority: false)
-    let maxUpload: Int
+    package let thumbnails = JobSlots(running: 1, waiting: 64, lowersPriority: false)
+    package let maxUpload: Int
 
-    init(service: LiveService, token: APIToken, server: ServerConfig, embeddings: StyleEmbeddings) {
+    package init(service: LiveService, token: APIToken, server: ServerConfig, embeddings: StyleEmbeddings) {
         self.service = service
         self.token = token
         self.embeddings = embeddings
@@ -35,11 +36,11 @@ struct WebRoutes: Sendable {
     }
 
     /// 401 when `server.ui` is `locked` and the request has no valid token; nil when it may read.
-    func authorizeRead(_ request: Request) -> Response? {
+    package func authorizeRead(_ request: Request) -> Response? {
         access == .locked ? ServeAPI.authorize(request, token: token.current) : nil
     }
 
-    func add(to router: Router<BasicRequestContext>) {
+    package func add(to router: Router<BasicRequestContext>) {
         if access != .off { addPage(router) }
         router.get("/v1/pipelines/:name/preview") { request, context -> Response in
             if let denied = authorizeRead(request) { return denied }
@@ -109,14 +110,14 @@ struct WebRoutes: Sendable {
         }
     }
 
-    static func describe(_ p: StyleEmbeddings.Painting) -> [String: Any] {
+    package static func describe(_ p: StyleEmbeddings.Painting) -> [String: Any] {
         ["id": p.id, "label": p.label, "width": p.width, "height": p.height, "thumbnail": "/v1/styles/\(p.id)/thumbnail"]
     }
 
     /// A painting uploaded as the body (the same limits and admission as `POST /v1/stylize`), turned into a style
     /// embedding on a dedicated thread (once per picture: `StyleEmbeddings` keeps it by content).
     /// - Throws: `PictureJobError` with the HTTP status (400 empty, 413 too large, 415 not a picture, 429/503 busy).
-    func addPainting(_ request: Request) async throws -> StyleEmbeddings.Painting {
+    package func addPainting(_ request: Request) async throws -> StyleEmbeddings.Painting {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxUpload {
             throw PictureJobError(status: 413, description: "too large")
         }
@@ -187,7 +188,7 @@ struct WebRoutes: Sendable {
         return response
     }
 
-    static func describeBytes(_ n: Int) -> String {
+    package static func describeBytes(_ n: Int) -> String {
         n % (1 << 20) == 0 ? "\(n >> 20) MiB" : n % 1024 == 0 ? "\(n >> 10) KiB" : "\(n)-byte"
     }
 
@@ -214,14 +215,14 @@ struct WebRoutes: Sendable {
 /// a browser `<img>`, `curl` or a player shows it, and the page's script can cut parts without scanning JPEG data.
 /// The stream follows the pipeline by name: after a reload or restart it continues from the new pipeline's tap.
 /// It ends when the client goes (the write fails), the pipeline is removed, or the service shuts down.
-struct PreviewStream: Sendable {
-    let service: LiveService
-    let pipeline: String
-    static let boundary = "streamd-preview"
+package struct PreviewStream: Sendable {
+    package let service: LiveService
+    package let pipeline: String
+    package static let boundary = "streamd-preview"
     /// How often the stream looks for a new picture (the preview itself runs at 5 frames per second).
-    static let poll = Duration.milliseconds(40)
+    package static let poll = Duration.milliseconds(40)
 
-    func response() -> Response {
+    package func response() -> Response {
         Response(status: .ok, headers: [
             .contentType: "multipart/x-mixed-replace; boundary=\(Self.boundary)", .cacheControl: "no-store",
             .xContentTypeOptions: "nosniff",

@@ -1,9 +1,9 @@
-import HummingbirdCore
-import Logging
-import Metrics
-import NIOCore
-import NIOHTTPTypes
-import ServeConfig
+package import HummingbirdCore
+package import Logging
+package import Metrics
+package import NIOCore
+package import NIOHTTPTypes
+package import ServeConfig
 
 /// The HTTP server's defences against clients that open connections and never finish a request (a slowloris
 /// dripping header bytes, a `Content-Length` larger than the body sent, a kept-alive connection left idle):
@@ -12,20 +12,20 @@ import ServeConfig
 ///
 /// Hummingbird's own `idleTimeout` is not used: it restarts on every request part read, so a body sent one
 /// small chunk at a time never trips it, and it cannot tell a dripping header from an idle connection.
-struct HTTPLimits: Sendable {
+package struct HTTPLimits: Sendable {
     /// Which deadline closed a connection (the `kind` label of `streamd_http_timeouts_total`).
-    enum Deadline: String, CaseIterable, Sendable {
+    package enum Deadline: String, CaseIterable, Sendable {
         case header, body, idle
     }
 
-    let headerTimeout: TimeAmount
-    let bodyTimeout: TimeAmount
-    let idleTimeout: TimeAmount
-    let maxConnections: Int
-    let metrics: HTTPLimitMetrics
-    let logger: Logger
+    package let headerTimeout: TimeAmount
+    package let bodyTimeout: TimeAmount
+    package let idleTimeout: TimeAmount
+    package let maxConnections: Int
+    package let metrics: HTTPLimitMetrics
+    package let logger: Logger
 
-    init(_ server: ServerConfig, metrics: HTTPLimitMetrics, logger: Logger) {
+    package init(_ server: ServerConfig, metrics: HTTPLimitMetrics, logger: Logger) {
         headerTimeout = TimeAmount(server.headerTimeout)
         bodyTimeout = TimeAmount(server.bodyTimeout)
         idleTimeout = TimeAmount(server.idleTimeout)
@@ -34,7 +34,7 @@ struct HTTPLimits: Sendable {
         self.logger = logger
     }
 
-    func timeout(_ deadline: Deadline) -> TimeAmount {
+    package func timeout(_ deadline: Deadline) -> TimeAmount {
         switch deadline {
         case .header: headerTimeout
         case .body: bodyTimeout
@@ -43,21 +43,21 @@ struct HTTPLimits: Sendable {
     }
 
     /// The delegate Hummingbird consults before every accept.
-    var connectionLimit: ConnectionLimit { ConnectionLimit(maximum: maxConnections, metrics: metrics, logger: logger) }
+    package var connectionLimit: ConnectionLimit { ConnectionLimit(maximum: maxConnections, metrics: metrics, logger: logger) }
 }
 
 /// The instruments of `HTTPLimits`, created at start-up so every series is exported (at 0) before anything
 /// happens; an alert can then compare against a value rather than a missing series.
-struct HTTPLimitMetrics: Sendable {
+package struct HTTPLimitMetrics: Sendable {
     /// `streamd_http_connections`: connections open now.
-    let openConnections: Gauge
+    package let openConnections: Gauge
     /// `streamd_http_connection_limit_reached_total`: how often `max_connections` were open at once (from then on
     /// new connections wait in the listen backlog until one closes).
-    let limitReached: Counter
+    package let limitReached: Counter
     /// `streamd_http_timeouts_total{kind=header|body|idle}`: connections closed by a deadline.
-    let timeouts: [HTTPLimits.Deadline: Counter]
+    package let timeouts: [HTTPLimits.Deadline: Counter]
 
-    init(factory: any MetricsFactory) {
+    package init(factory: any MetricsFactory) {
         openConnections = Gauge(label: "streamd_http_connections", factory: factory)
         openConnections.record(0)
         limitReached = Counter(label: "streamd_http_connection_limit_reached_total", factory: factory)
@@ -70,21 +70,21 @@ struct HTTPLimitMetrics: Sendable {
 /// At `maximum` open connections the server stops accepting: further clients wait in the kernel's listen
 /// backlog and are served, late, once a connection closes (by its client or by a deadline), rather than being
 /// refused. Hummingbird keeps one copy on the listening channel and calls it only on that channel's event loop.
-struct ConnectionLimit: AvailableConnectionsDelegate {
-    let maximum: Int
-    let metrics: HTTPLimitMetrics
-    let logger: Logger
+package struct ConnectionLimit: AvailableConnectionsDelegate {
+    package let maximum: Int
+    package let metrics: HTTPLimitMetrics
+    package let logger: Logger
     private var open = 0
     /// The limit is logged at most once a minute: under attack it is reached again after every close.
     private var lastWarning: ContinuousClock.Instant?
 
-    init(maximum: Int, metrics: HTTPLimitMetrics, logger: Logger) {
+    package init(maximum: Int, metrics: HTTPLimitMetrics, logger: Logger) {
         self.maximum = maximum
         self.metrics = metrics
         self.logger = logger
     }
 
-    mutating func connectionOpened() {
+    package mutating func connectionOpened() {
         open += 1
         metrics.openConnections.record(open)
         guard open == maximum else { return }
@@ -96,26 +96,26 @@ struct ConnectionLimit: AvailableConnectionsDelegate {
         }
     }
 
-    mutating func connectionClosed() {
+    package mutating func connectionClosed() {
         open -= 1
         metrics.openConnections.record(open)
     }
 
-    func isAcceptingNewConnections() -> Bool { open < maximum }
+    package func isAcceptingNewConnections() -> Bool { open < maximum }
 }
 
 /// Told to `RequestDeadlineHandler` when bytes arrive, before the HTTP decoder sees them.
-struct RequestBytesArrived: Sendable {}
+package struct RequestBytesArrived: Sendable {}
 
 /// Sits in front of the HTTP decoder and announces every read as a `RequestBytesArrived` event, because the
 /// deadline handler behind the decoder only sees whole request parts: without this it could not tell a
 /// kept-alive connection that is idle from one dripping its next request's header, and the latter would be held
 /// to the (longer) idle timeout instead of the header timeout.
-final class RequestBytesObserver: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
+package final class RequestBytesObserver: ChannelInboundHandler, RemovableChannelHandler {
+    package typealias InboundIn = ByteBuffer
+    package typealias InboundOut = ByteBuffer
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         context.fireUserInboundEventTriggered(RequestBytesArrived())
         context.fireChannelRead(data)
     }
@@ -128,11 +128,11 @@ final class RequestBytesObserver: ChannelInboundHandler, RemovableChannelHandler
 /// Deadlines are absolute, never extended by activity, so a drip of bytes cannot keep a connection alive.
 /// One instance per connection, on its event loop, behind the HTTP codec. (A next request whose first bytes come
 /// in the same read as the end of the previous one is held to the idle deadline instead: still bounded.)
-final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+package final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    package typealias InboundIn = HTTPRequestPart
+    package typealias InboundOut = HTTPRequestPart
+    package typealias OutboundIn = HTTPResponsePart
+    package typealias OutboundOut = HTTPResponsePart
 
     private enum Phase {
         /// Waiting for a request head (header deadline).
@@ -153,29 +153,29 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var nextRequestStarted = false
     private var timer: Scheduled<Void>?
 
-    init(limits: HTTPLimits) {
+    package init(limits: HTTPLimits) {
         self.limits = limits
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         if context.channel.isActive { arm(.header, context) }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         disarm()
     }
 
-    func channelActive(context: ChannelHandlerContext) {
+    package func channelActive(context: ChannelHandlerContext) {
         if phase == .head { arm(.header, context) }
         context.fireChannelActive()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         disarm()
         context.fireChannelInactive()
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head:
             unanswered += 1
@@ -195,7 +195,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         context.fireChannelRead(data)
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+    package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) {
             unanswered -= 1
             if unanswered == 0 && phase == .answering { startWaiting(context) }
@@ -203,7 +203,7 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         context.write(data, promise: promise)
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard event is RequestBytesArrived else { return context.fireUserInboundEventTriggered(event) }
         switch phase {
         case .idle:
@@ -242,18 +242,18 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
 
 /// Hummingbird's HTTP/1 channel with `RequestBytesObserver` in front of its HTTP decoder (Hummingbird's
 /// `additionalChannelHandlers` only go behind it).
-struct DeadlineHTTP1Channel: ServerChildChannel {
-    typealias Value = HTTP1Channel.Value
-    let http1: HTTP1Channel
+package struct DeadlineHTTP1Channel: ServerChildChannel {
+    package typealias Value = HTTP1Channel.Value
+    package let http1: HTTP1Channel
 
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+    package func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         http1.setup(channel: channel, logger: logger).flatMapThrowing { value in
             try channel.pipeline.syncOperations.addHandler(RequestBytesObserver(), position: .first)
             return value
         }
     }
 
-    func handle(value: Value, logger: Logger) async {
+    package func handle(value: Value, logger: Logger) async {
         await http1.handle(value: value, logger: logger)
     }
 }
@@ -261,7 +261,7 @@ struct DeadlineHTTP1Channel: ServerChildChannel {
 extension HTTPServerBuilder {
     /// HTTP/1 with the deadlines of `limits` on every connection (the connection limit goes in the
     /// application's configuration: `limits.connectionLimit`).
-    static func http1(limits: HTTPLimits) -> HTTPServerBuilder {
+    package static func http1(limits: HTTPLimits) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
             DeadlineHTTP1Channel(http1: HTTP1Channel(
                 responder: responder,

@@ -1,23 +1,23 @@
-import Foundation
-import ServeConfig
+package import Foundation
+package import ServeConfig
 
 /// The API's bearer token, replaceable while the server runs: a reload (SIGHUP or `POST /v1/reload`) re-reads
 /// `token`/`token_file`, so a leaked token is rotated without dropping a single live stream.
-final class APIToken: @unchecked Sendable {
+package final class APIToken: @unchecked Sendable {
     private let lock = NSLock()
     private var token: String?
 
-    init(_ token: String?) { self.token = token }
+    package init(_ token: String?) { self.token = token }
 
-    var current: String? { lock.withLock { token } }
+    package var current: String? { lock.withLock { token } }
 
-    func replace(with token: String?) { lock.withLock { self.token = token } }
+    package func replace(with token: String?) { lock.withLock { self.token = token } }
 
     /// The token `server` configures: inline (or from STREAMD_SERVER_TOKEN, already folded in by the loader),
     /// else the trimmed contents of `token_file`, else none.
     ///
     /// - Throws: `TokenFileError` naming the file when it cannot be read or is empty.
-    static func resolve(_ server: ServerConfig) throws -> String? {
+    package static func resolve(_ server: ServerConfig) throws -> String? {
         if let token = server.token { return token }
         guard let file = server.tokenFile else { return nil }
         let text: String
@@ -32,6 +32,6 @@ final class APIToken: @unchecked Sendable {
     }
 }
 
-struct TokenFileError: Error, CustomStringConvertible {
-    var description: String
+package struct TokenFileError: Error, CustomStringConvertible {
+    package var description: String
 }

@@ -1,19 +1,20 @@
-import Crypto
-import Foundation
-import Pipeline
-import Hummingbird
-import Live
-import NIOCore
-import Prometheus
-import ServeConfig
+package import Crypto
+package import Foundation
+package import ServeCore
+package import Pipeline
+package import Hummingbird
+package import Live
+package import NIOCore
+package import Prometheus
+package import ServeConfig
 
 /// The HTTP API: health, readiness, Prometheus metrics, pipeline status, and (with the bearer token) live
 /// style switches, start/stop and reload. Mutating handlers hand blocking work to dedicated threads.
-enum ServeAPI {
+package enum ServeAPI {
     /// Request bodies larger than this are refused (413).
-    static let maxBody = 16 * 1024
+    package static let maxBody = 16 * 1024
 
-    static func router(service: LiveService, registry: PrometheusCollectorRegistry, token: APIToken, web: WebRoutes) -> Router<BasicRequestContext> {
+    package static func router(service: LiveService, registry: PrometheusCollectorRegistry, token: APIToken, web: WebRoutes) -> Router<BasicRequestContext> {
         let router = Router()
         // First: middleware wraps only the routes added after it.
         router.add(middleware: JSONErrorMiddleware())
@@ -94,7 +95,7 @@ enum ServeAPI {
     /// 401 unless the request carries `Authorization: Bearer <token>`; compared in constant time (both sides
     /// hashed, so neither the content nor the length leaks through timing). No token configured: every
     /// mutating request is refused.
-    static func authorize(_ request: Request, token: String?) -> Response? {
+    package static func authorize(_ request: Request, token: String?) -> Response? {
         guard let token else { return error(.unauthorized, "no API token is configured (server.token, token_file or STREAMD_SERVER_TOKEN): mutating endpoints are disabled") }
         let header = request.headers[.authorization] ?? ""
         let prefix = "Bearer "
@@ -111,10 +112,10 @@ enum ServeAPI {
     }
 
     /// A JSON value with booleans kept apart from numbers (JSONDecoder does not turn 1 into true).
-    enum JSONValue: Decodable {
+    package enum JSONValue: Decodable {
         case bool(Bool), number(Double), string(String), object([String: JSONValue]), other
 
-        init(from decoder: any Decoder) throws {
+        package init(from decoder: any Decoder) throws {
             let c = try decoder.singleValueContainer()
             if let b = try? c.decode(Bool.self) { self = .bool(b) }
             else if let n = try? c.decode(Double.self) { self = .number(n) }
@@ -126,7 +127,7 @@ enum ServeAPI {
 
     /// The style body: {"model": "udnie", "style": "wave" | "style_index": 3 | "style_mix": {"3": 0.5} | "style_image": "ID", "strength": 0.8, "preserve_color": true,
     /// "smoothing": 0.5 | {"strength": 0.5, "mode": "still"}}.
-    static func parseStyle(_ data: Data) throws -> StyleChange {
+    package static func parseStyle(_ data: Data) throws -> StyleChange {
         guard let root = try? JSONDecoder().decode(JSONValue.self, from: data), case .object(let body) = root else {
             throw StyleError("the body must be a JSON object")
         }
@@ -174,7 +175,7 @@ enum ServeAPI {
 
     /// `smoothing` as in the configuration file: a strength, or an object of strength (default
     /// `SmoothingConfig.defaultStrength`) and mode.
-    static func parseSmoothing(_ value: JSONValue) throws -> SmoothingConfig {
+    package static func parseSmoothing(_ value: JSONValue) throws -> SmoothingConfig {
         let modes = SmoothingConfig.Mode.allCases.map(\.rawValue).joined(separator: ", ")
         func strength(_ v: JSONValue, key: String) throws -> Double {
             guard case .number(let n) = v, n.isFinite, n >= 0, n <= 1 else { throw StyleError("\(key) must be a number between 0 and 1") }
@@ -201,7 +202,7 @@ enum ServeAPI {
         }
     }
 
-    static func describe(_ service: LiveService, _ name: String) -> PipelineDTO {
+    package static func describe(_ service: LiveService, _ name: String) -> PipelineDTO {
         if let pipeline = service.pipeline(name), service.failure(name) == nil || pipeline.isRunning {
             return PipelineDTO(pipeline.snapshot)
         }
@@ -209,20 +210,20 @@ enum ServeAPI {
     }
 
     /// JSON of an `Encodable` answer, keys sorted.
-    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
+    package static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    static func json(_ value: Any, status: HTTPResponse.Status = .ok) -> Response {
+    package static func json(_ value: Any, status: HTTPResponse.Status = .ok) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
+    package static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {
         json(["error": message], status: status)
     }
 }
@@ -230,8 +231,8 @@ enum ServeAPI {
 /// Every error the server answers is `{"error": "one line"}`, as the README promises, including those thrown out
 /// of handlers, which Hummingbird would otherwise answer with an empty body (a body over `ServeAPI.maxBody`: 413)
 /// or its own shape (an unknown route: 404).
-struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+package struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch is NIOTooManyBytesError {
@@ -258,56 +259,56 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
 /// A pipeline as `GET /v1/pipelines[/NAME]` shows it: the API's JSON keys in one place, made from the live
 /// pipeline's `PipelineSnapshot` (a pipeline that failed to start shows its name, state and error only).
-struct PipelineDTO: Encodable {
-    struct Frames: Encodable {
-        var `in`: Int, stylized: Int, out: Int, dropped: Int
+package struct PipelineDTO: Encodable {
+    package struct Frames: Encodable {
+        package var `in`: Int, stylized: Int, out: Int, dropped: Int
     }
-    struct Painting: Encodable {
-        var id: String, label: String
+    package struct Painting: Encodable {
+        package var id: String, label: String
     }
-    struct Smoothing: Encodable {
-        var strength: Double, mode: String
+    package struct Smoothing: Encodable {
+        package var strength: Double, mode: String
     }
-    struct Style: Encodable {
-        var model: String
-        var style: String?
-        var styleIndex: Int?
-        var styleMix: [String: Double]?
-        var styleImage: Painting?
-        var strength: Double
-        var preserveColor: Bool
-        var smoothing: Smoothing
-        var generation: Int
-        enum CodingKeys: String, CodingKey {
+    package struct Style: Encodable {
+        package var model: String
+        package var style: String?
+        package var styleIndex: Int?
+        package var styleMix: [String: Double]?
+        package var styleImage: Painting?
+        package var strength: Double
+        package var preserveColor: Bool
+        package var smoothing: Smoothing
+        package var generation: Int
+        package enum CodingKeys: String, CodingKey {
             case model, style, styleIndex = "style_index", styleMix = "style_mix", styleImage = "style_image", strength
             case preserveColor = "preserve_color", smoothing, generation
         }
     }
-    struct Output: Encodable {
-        var name: String, state: String, framesWritten: Int, reconnects: Int, recordings: [String], lastError: String?
-        enum CodingKeys: String, CodingKey {
+    package struct Output: Encodable {
+        package var name: String, state: String, framesWritten: Int, reconnects: Int, recordings: [String], lastError: String?
+        package enum CodingKeys: String, CodingKey {
             case name, state, framesWritten = "frames_written", reconnects, recordings, lastError = "last_error"
         }
     }
 
-    var name: String
-    var state: String
-    var startedAt: Double?
-    var source: String?
-    var frames: Frames?
-    var sourceReconnects: Int?
-    var fps: Double?
-    var style: Style?
-    var outputs: [Output]?
-    var lastError: String?
-    var latencyMs: Double?
+    package var name: String
+    package var state: String
+    package var startedAt: Double?
+    package var source: String?
+    package var frames: Frames?
+    package var sourceReconnects: Int?
+    package var fps: Double?
+    package var style: Style?
+    package var outputs: [Output]?
+    package var lastError: String?
+    package var latencyMs: Double?
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case name, state, startedAt = "started_at", source, frames, sourceReconnects = "source_reconnects", fps, style, outputs
         case lastError = "last_error", latencyMs = "latency_ms"
     }
 
-    init(_ s: PipelineSnapshot) {
+    package init(_ s: PipelineSnapshot) {
         name = s.name
         state = s.state.rawValue
         startedAt = s.startedAt
@@ -327,7 +328,7 @@ struct PipelineDTO: Encodable {
         latencyMs = s.latencyMs.map { ($0 * 10).rounded() / 10 }
     }
 
-    init(failed name: String, error: String) {
+    package init(failed name: String, error: String) {
         self.name = name
         state = PipelineState.failed.rawValue
         lastError = error

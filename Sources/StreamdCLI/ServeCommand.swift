@@ -1,6 +1,8 @@
 import ArgumentParser
 import Decode
 import Foundation
+import ServeCore
+import ServeHTTP
 import Pipeline
 import Hummingbird
 import Live

@@ -1,29 +1,29 @@
-import Decode
-import Encode
-import Foundation
-import Live
-import Pipeline
-import Stylize
+package import Decode
+package import Encode
+package import Foundation
+package import Live
+package import Pipeline
+package import Stylize
 
 /// One `POST /v1/stylize`: the query's choices, checked before any work is done.
-struct PictureRequest: Sendable {
-    var model: String
+package struct PictureRequest: Sendable {
+    package var model: String
     /// A painting known to the service (`POST /v1/styles`), by id: the style of a network that takes any painting.
-    var styleImage: String?
-    var style: Int?
+    package var styleImage: String?
+    package var style: Int?
     /// A style chosen by name (`style=wave`), resolved against the model once it is known.
-    var styleName: String?
-    var strength: Float = 1
-    var preserveColor = false
+    package var styleName: String?
+    package var strength: Float = 1
+    package var preserveColor = false
     /// The result's longer side at most this (the picture is shrunk first; stylizing cost grows with pixels).
-    var maxSize = 1024
-    var format = ImageEncoder.Format.jpeg
+    package var maxSize = 1024
+    package var format = ImageEncoder.Format.jpeg
 
-    static let maxSizeRange = 64...2048
+    package static let maxSizeRange = 64...2048
 
     /// Reads `model`, `style`, `strength`, `preserve_color`, `max_size` and `format` (jpeg or png).
     /// - Throws: `PictureJobError.badRequest` naming the parameter.
-    static func parse(_ query: [String: String]) throws(PictureJobError) -> PictureRequest {
+    package static func parse(_ query: [String: String]) throws(PictureJobError) -> PictureRequest {
         let known: Set<String> = ["model", "style", "style_image", "strength", "preserve_color", "max_size", "format"]
         if let unknown = query.keys.sorted().first(where: { !known.contains($0) }) {
             throw .badRequest("unknown parameter '\(unknown)' (expected \(known.sorted().joined(separator: ", ")))")
@@ -71,16 +71,18 @@ struct PictureRequest: Sendable {
 }
 
 /// Why a picture was not stylized; `status` is the HTTP answer.
-struct PictureJobError: Error, CustomStringConvertible {
-    var status: Int
-    var description: String
+package struct PictureJobError: Error, CustomStringConvertible {
+    package var status: Int
+    package var description: String
 
-    static func badRequest(_ message: String) -> PictureJobError { PictureJobError(status: 400, description: message) }
+    package init(status: Int, description: String) { self.status = status; self.description = description }
+
+    package static func badRequest(_ message: String) -> PictureJobError { PictureJobError(status: 400, description: message) }
 }
 
 /// Stylizes one uploaded picture. Blocking (FFmpeg and BLAS): runs on a dedicated thread, behind `JobSlots`.
-enum PictureJob {
-    static func run(_ upload: [UInt8], _ request: PictureRequest, catalog: ModelCatalog,
+package enum PictureJob {
+    package static func run(_ upload: [UInt8], _ request: PictureRequest, catalog: ModelCatalog,
                     embeddings: StyleEmbeddings) throws -> (bytes: [UInt8], width: Int, height: Int) {
         let (entry, model): (ModelCatalog.Entry, StyleModel)
         do { (entry, model) = try catalog.model(named: request.model) } catch {
@@ -135,7 +137,7 @@ enum PictureJob {
     }
 
     /// The upload decoded by content (`ImageDecoder.decode(upload:)`), its refusals as HTTP answers.
-    static func decode(_ upload: [UInt8]) throws -> RGBImage {
+    package static func decode(_ upload: [UInt8]) throws -> RGBImage {
         do { return try ImageDecoder.decode(upload: upload) } catch let e as ImageDecoder.UploadError {
             throw PictureJobError(status: e.httpStatus, description: e.description)
         }
@@ -143,7 +145,7 @@ enum PictureJob {
 }
 
 extension ImageDecoder.UploadError {
-    var httpStatus: Int {
+    package var httpStatus: Int {
         switch self {
         case .empty: 400
         case .notAPicture: 415
@@ -153,9 +155,9 @@ extension ImageDecoder.UploadError {
 }
 
 /// The size a picture is stylized at: the longer side at most `maxSide`, aspect kept, both sides at least 16.
-enum StylizeSize {
+package enum StylizeSize {
     /// At most `maxSide` on the longer side, at least 16 on the shorter (the smallest picture a network takes).
-    static func fit(width: Int, height: Int, maxSide: Int) -> (Int, Int) {
+    package static func fit(width: Int, height: Int, maxSide: Int) -> (Int, Int) {
         FitSize.shrunk(width: width, height: height, maxSide: maxSide, minimum: 16)
     }
 }
