@@ -165,6 +165,15 @@ let package = Package(
         .testTarget(name: "ServeConfigTests", dependencies: ["ServeConfig"], swiftSettings: swiftSettings),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: swiftSettings),
         .testTarget(name: "CLITests", dependencies: ["StreamdCLI", "Stylize", "Decode", "Encode", "Temporal", "TestSupport"], swiftSettings: swiftSettings),
+        // The HTTP API in-process, on Hummingbird's testing router.
+        .testTarget(name: "ServeHTTPTests", dependencies: [
+            "ServeHTTP", "ServeCore", "ServeConfig", "Live", "TestSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
         // `streamd serve` end to end: the real binary, real files and servers on loopback.
         .testTarget(name: "ServeTests", dependencies: ["Live", "Stylize", "Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         // What every test target shares: the shared data, psnr, temporary directories, running tools and the binary.
