@@ -4,12 +4,14 @@
 # Magenta transformer (`arbitrary`). Same shape as the built-in `default` (16/32/64 channels, depthwise-separable
 # residual blocks and sampling, 3x3 strided edges: 3,458 multiply-adds per pixel), so it runs in real time.
 #
-#   scripts/train-any-painting-model.sh [--work DIR] [--steps N] [--image-size N] [--install]
+#   scripts/train-any-painting-model.sh [--work DIR] [--steps N] [--wider-from N] [--image-size N] [--install]
 #
-# The styles it learns (TrainingEmbeddings): the four public-domain paintings and eight of the Kodak photos,
-# each whole and in 5 random crops (every other one hue-turned), and as many blends between two of those:
-# 12 x 6 = 72 embeddings + 72 blends. The four other paintings in ../shared (la_muse, rain_princess, matta,
-# matilde_perez: not public domain, test use only) are never seen and measure how it generalises.
+# The styles it learns (TrainingEmbeddings): the four public-domain paintings and Kodak photos, each whole and in
+# 5 random crops (every other one hue-turned), and as many blends between two of those. Up to --wider-from
+# (default 5000) with eight of the photos (12 x 6 = 72 embeddings + 72 blends), then up to --steps (default
+# 8000) with all 24 (28 x 6 = 168 + 168 blends): the wider second set reaches more of the space that unseen
+# paintings fall in. The four other paintings in ../shared (la_muse, rain_princess, matta, matilde_perez: not
+# public domain, test use only) are never seen and measure how it generalises.
 # It checkpoints every 100 steps into DIR (default .build/any-painting-model) and, run again with the same DIR,
 # resumes from the newest checkpoint.
 # --install copies the result to Sources/BundledModels/arbitrary_fast.safetensors (rebuild streamd to link it in).
@@ -20,11 +22,12 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/.."
-work="$root/.build/any-painting-model"; steps=5000; image_size=256; install=0
+work="$root/.build/any-painting-model"; steps=8000; wider_from=5000; image_size=256; install=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --work) work="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
+    --wider-from) wider_from="$2"; shift 2 ;;
     --image-size) image_size="$2"; shift 2 ;;
     --install) install=1; shift ;;
     *) echo "train-any-painting-model: unknown option $1" >&2; exit 2 ;;
@@ -32,22 +35,30 @@ while [ $# -gt 0 ]; do
 done
 . "$here/lib/training-inputs.sh"
 training_inputs train-any-painting-model
-mkdir -p "$work/style-photos"
+mkdir -p "$work/style-photos" "$work/style-photos-all"
 for n in 01 04 07 10 13 16 19 22; do ln -sf "$shared/media/images/kodak/kodim$n.png" "$work/style-photos/kodim$n.png"; done
+for f in "$shared"/media/images/kodak/kodim*.png; do ln -sf "$f" "$work/style-photos-all/$(basename "$f")"; done
 styles="$shared/media/images/style"
-resume=()
-latest="$(for d in "$work"/arbitrary_fast-checkpoints/step-*; do if [ -d "$d" ]; then echo "${d##*step-} $d"; fi; done | sort -n | tail -1)"
-if [ -n "$latest" ]; then
-  resume=(--checkpoint-model "${latest#* }"); echo "train-any-painting-model: resuming from ${latest#* }" >&2
-fi
 start=$(date +%s)
-if [ -z "$latest" ] || [ "${latest%% *}" -lt "$steps" ]; then
+train_to() {  # target-step style-folder
+  local target="$1" folder="$2" resume=() latest
+  latest="$(for d in "$work"/arbitrary_fast-checkpoints/step-*; do if [ -d "$d" ]; then echo "${d##*step-} $d"; fi; done | sort -n | tail -1)"
+  if [ -n "$latest" ]; then
+    [ "${latest%% *}" -ge "$target" ] && return 0
+    resume=(--checkpoint-model "${latest#* }"); echo "train-any-painting-model: resuming from ${latest#* }" >&2
+  fi
   "$STREAMD_BIN" train --dataset-path "$shared/media/images/kodak" --teacher arbitrary --any-painting \
     --style-image "$styles/wave.jpg" --style-image "$styles/scream.jpg" --style-image "$styles/wreck.jpg" --style-image "$styles/udnie.jpg" \
-    --style-folder "$work/style-photos" --style-crops 5 \
-    --arch light --edge-kernel 3 --depthwise-sampling --strided-edges --image-size "$image_size" --batch-size 4 --max-steps "$steps" \
+    --style-folder "$folder" --style-crops 5 \
+    --arch light --edge-kernel 3 --depthwise-sampling --strided-edges --image-size "$image_size" --batch-size 4 --max-steps "$target" \
     --checkpoint-interval 100 --sample-interval 500 --seed 1 --threads 2 \
     --out "$work/arbitrary_fast.safetensors" --overwrite "${resume[@]}"
+}
+if [ "$wider_from" -lt "$steps" ]; then
+  train_to "$wider_from" "$work/style-photos"
+  train_to "$steps" "$work/style-photos-all"
+else
+  train_to "$steps" "$work/style-photos"
 fi
 echo "train-any-painting-model: done in $(( $(date +%s) - start )) s (this run)" >&2
 if [ "$install" = 1 ]; then

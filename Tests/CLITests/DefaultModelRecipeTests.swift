@@ -60,15 +60,18 @@ final class DefaultModelRecipeTests: XCTestCase {
         XCTAssertTrue(rows.allSatisfy { $0[7] > 0 }, "the pixel loss throughout: \(log)")
     }
 
-    /// `scripts/train-any-painting-model.sh`, the recipe of `arbitrary-fast`: two steps make a network of the
-    /// built-in model's cost that takes any painting, from 72 pictures' and crops' styles and 72 blends.
+    /// `scripts/train-any-painting-model.sh`, the recipe of `arbitrary-fast`, at two steps: the first from 72
+    /// pictures' and crops' styles and 72 blends, the second, resumed, from the wider set (all 24 photos: 168 and
+    /// 168), making a network of the built-in model's cost that takes any painting.
     func testAnyPaintingRecipeMakesANetworkThatTakesAnyPainting() throws {
         let tmp = try TempDir()
         let work = tmp.file("work")
-        let r = try run(["--work", work, "--steps", "2", "--image-size", "32"], shared: try SharedData.root().path,
+        let r = try run(["--work", work, "--steps", "2", "--wider-from", "1", "--image-size", "32"], shared: try SharedData.root().path,
                         script: Self.script("train-any-painting-model.sh"))
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("144 styles: 12 pictures, 60 crops of them, 72 blends"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("resuming from"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("336 styles: 28 pictures, 140 crops of them, 168 blends"), r.stderr)
         XCTAssertTrue(r.stderr.contains("3458 multiply-adds per pixel"), r.stderr)
         let model = try NativeModelFile.load(path: work + "/arbitrary_fast.safetensors")
         XCTAssertEqual(model.info.styleEmbeddingSize, 100)
