@@ -166,7 +166,7 @@ final class StageGroupTests: XCTestCase {
             var description: String { "first line\nsecond line" }
         }
         let error = PipelineError(stage: "encode", wrapping: Chatty())
-        XCTAssertEqual(error.message, "first line")
+        XCTAssertEqual(error.message, "first line second line", "one line, nothing of it lost (the rule every message follows)")
         XCTAssertTrue(error.underlying is Chatty)
     }
 
