@@ -6,8 +6,7 @@ public import Pipeline
 /// unchanged (audio passthrough) after the demuxer is gone.
 public final class MediaStream: @unchecked Sendable {
     public let index: Int
-    /// "video", "audio", "subtitle", "data", "attachment" or "unknown".
-    public let kind: String
+    public let kind: MediaKind
     /// FFmpeg's codec name ("aac", "mp3"), "none" when FFmpeg does not know the codec.
     public let codecName: String
     /// The time base of the stream's packet timestamps.
@@ -27,7 +26,7 @@ public final class MediaStream: @unchecked Sendable {
         self.owner = owner
         codecParameters = UnsafePointer(owner.parameters)
         index = Int(stream.pointee.index)
-        kind = av_get_media_type_string(par.pointee.codec_type).map { String(cString: $0) } ?? "unknown"
+        kind = MediaKind(par.pointee.codec_type)
         codecName = avcodec_get_name(par.pointee.codec_id).map { String(cString: $0) } ?? "none"
         timeBase = Rational(Int(stream.pointee.time_base.num), Int(stream.pointee.time_base.den))
         sampleRate = par.pointee.codec_type == AVMEDIA_TYPE_AUDIO ? Int(par.pointee.sample_rate) : 0
@@ -91,7 +90,7 @@ public final class Demuxer: @unchecked Sendable {
     /// the others are marked for the demuxer to discard and filtered out. nil keeps all.
     ///
     /// - Throws: `MediaError` naming `path`: `.fileNotFound`, `.unreadable`, `.unsupportedFormat`.
-    public init(path: String, keep kinds: Set<String>? = nil) throws {
+    public init(path: String, keep kinds: Set<MediaKind>? = nil) throws {
         self.path = path
         try VideoReader.checkInputFile(path)
         do {

@@ -13,8 +13,7 @@ public struct VideoInfo: Sendable, Equatable {
     /// One stream of the container, for `streamd info`-style summaries.
     public struct Stream: Sendable, Equatable, CustomStringConvertible {
         public var index: Int
-        /// "video", "audio", "subtitle", "data", "attachment" or "unknown".
-        public var kind: String
+        public var kind: MediaKind
         /// FFmpeg's codec name ("h264", "aac"), "none" when FFmpeg does not know the codec.
         public var codecName: String
 
@@ -158,14 +157,14 @@ public final class VideoReader: @unchecked Sendable {
                              detail: "avformat_find_stream_info returned \(result)")
         }
         let streams = Self.streamSummaries(format)
-        guard streams.contains(where: { $0.kind == "video" }) else {
+        guard streams.contains(where: { $0.kind == .video }) else {
             let found = streams.isEmpty ? "no streams" : streams.map(\.description).joined(separator: ", ")
             throw MediaError(.unsupportedFormat, path: path, "has no video stream (\(found))")
         }
         var decoderPointer: UnsafePointer<AVCodec>?
         let found = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, -1, -1, &decoderPointer, 0)
         guard found >= 0, let decoderPointer, let stream = format.pointee.streams[Int(found)] else {
-            let names = streams.filter { $0.kind == "video" }.map(\.codecName).joined(separator: ", ")
+            let names = streams.filter { $0.kind == .video }.map(\.codecName).joined(separator: ", ")
             throw MediaError(.unsupportedFormat, path: path, "no decoder for its video codec (\(names))",
                              detail: "av_find_best_stream returned \(found) (\(ffmpegErrorText(found)))")
         }
@@ -229,7 +228,7 @@ public final class VideoReader: @unchecked Sendable {
             pixelFormat: name(av_get_pix_fmt_name(AVPixelFormat(rawValue: par.format))),
             colorRange: name(av_color_range_name(par.color_range)),
             colorSpace: name(av_color_space_name(par.color_space)),
-            hasAudio: streams.contains { $0.kind == "audio" }, streams: streams)
+            hasAudio: streams.contains { $0.kind == .audio }, streams: streams)
 
         // Ask the demuxer to drop everything but the chosen stream; most packets of the others are then never
         // read. It is a request (the AVI and MP4 demuxers still return some), so `nextFrame` filters too.
@@ -436,7 +435,7 @@ public final class VideoReader: @unchecked Sendable {
     static func streamSummaries(_ format: UnsafeMutablePointer<AVFormatContext>) -> [VideoInfo.Stream] {
         (0..<Int(format.pointee.nb_streams)).compactMap { i in
             guard let stream = format.pointee.streams[i], let par = stream.pointee.codecpar else { return nil }
-            let kind = av_get_media_type_string(par.pointee.codec_type).map { String(cString: $0) } ?? "unknown"
+            let kind = MediaKind(par.pointee.codec_type)
             let codec = avcodec_get_name(par.pointee.codec_id).map { String(cString: $0) } ?? "none"
             return VideoInfo.Stream(index: i, kind: kind, codecName: codec)
         }

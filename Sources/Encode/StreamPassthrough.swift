@@ -46,7 +46,7 @@ final class StreamPassthrough {
     /// Streams with a packet the muxer refused (warned about once).
     private var skippedPacket: Set<Int> = []
     /// The kinds of the streams added to the output, in order ("audio", "subtitle").
-    private(set) var outputKinds: [String] = []
+    private(set) var outputKinds: [MediaKind] = []
 
     /// Adds an output stream for each stream of `demuxer` the container can carry (copied or re-encoded).
     /// Call before `avformat_write_header`.
@@ -55,7 +55,7 @@ final class StreamPassthrough {
         self.demuxer = demuxer
         self.path = path
         let muxer = output.pointee.oformat!
-        for stream in demuxer.streams where stream.kind == "audio" || stream.kind == "subtitle" {
+        for stream in demuxer.streams where stream.kind == .audio || stream.kind == .subtitle {
             let id = stream.codecParameters.pointee.codec_id
             let label = "\(stream.kind) stream \(stream.index) (\(stream.codecName))"
             if id == AV_CODEC_ID_NONE {
@@ -76,7 +76,7 @@ final class StreamPassthrough {
                                                    den: Int32(clamping: stream.timeBase.denominator))
                 Self.copyTags(stream, to: out)
                 routes[stream.index] = .copy(output: out.pointee.index)
-            } else if stream.kind == "audio" {
+            } else if stream.kind == .audio {
                 let target = container == .webm ? "libopus" : "aac"
                 let transcoder: AudioTranscoder?
                 do {
@@ -132,7 +132,7 @@ final class StreamPassthrough {
             // Only audio that ends inside the video written so far (whether the rest is kept depends on where
             // the video ends, which `finish` knows), and subtitles that start inside it (they overlap it).
             let (start, length) = times(packet)
-            let due = streams[packet.streamIndex]?.kind == "audio" ? start + length <= seconds : start < seconds
+            let due = streams[packet.streamIndex]?.kind == .audio ? start + length <= seconds : start < seconds
             guard due else {
                 pending = packet
                 return
@@ -191,7 +191,7 @@ final class StreamPassthrough {
                        output: UnsafeMutablePointer<AVFormatContext>) throws {
         guard let stream = streams[packet.streamIndex], let route = routes[packet.streamIndex],
               let windowStart else { return }
-        if stream.kind == "audio" {
+        if stream.kind == .audio {
             let middle = start + length / 2
             guard middle >= windowStart, middle < end else { return }
         } else {

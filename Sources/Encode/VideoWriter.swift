@@ -45,7 +45,7 @@ public final class VideoWriter: @unchecked Sendable {
     /// Frames accepted by `write`.
     public private(set) var framesWritten = 0
     /// The kinds of the streams carried over from the passthrough demuxer, in output order ("audio", "subtitle").
-    public let passthroughKinds: [String]
+    public let passthroughKinds: [MediaKind]
     /// One line for each stream of the passthrough demuxer left out because the container cannot carry it
     /// (known after `init`), and for damage that ended the passthrough streams early (known after `finish`).
     public var passthroughWarnings: [String] { passthrough?.warnings ?? lastPassthroughWarnings }

@@ -163,7 +163,7 @@ struct TranscodeCommand: AsyncParsableCommand {
             var passthrough: Demuxer?
             // (An image sequence has nothing but pictures.)
             if ImageSequence(path: input) == nil { do {
-                let demuxer = try Demuxer(path: input, keep: noAudio ? ["subtitle"] : ["audio", "subtitle"])
+                let demuxer = try Demuxer(path: input, keep: noAudio ? [.subtitle] : [.audio, .subtitle])
                 if let start, start > 0 { try demuxer.seek(to: start) }
                 settings.videoStreamMetadata = demuxer.streams.first { $0.index == info.streamIndex }?
                     .metadata.filter { ["language", "title"].contains($0.key) } ?? [:]

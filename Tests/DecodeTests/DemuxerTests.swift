@@ -19,8 +19,8 @@ final class DemuxerTests: XCTestCase {
         defer { tmp.remove() }
         for file in ["cockatoo_h264-444_1280x720.mp4", "face_mpeg4_960x400.avi", "portrait_h264_3840x2160_60fps_rot-90.mp4"] {
             let path = try VideoReaderTests.clipPath(file)
-            let demuxer = try Demuxer(path: path, keep: ["audio"])
-            let audio = try XCTUnwrap(demuxer.streams.first { $0.kind == "audio" }, file)
+            let demuxer = try Demuxer(path: path, keep: [.audio])
+            let audio = try XCTUnwrap(demuxer.streams.first { $0.kind == .audio }, file)
             XCTAssertGreaterThan(audio.sampleRate, 0, file)
             XCTAssertGreaterThan(audio.channels, 0, file)
             var count = 0
@@ -44,7 +44,7 @@ final class DemuxerTests: XCTestCase {
         defer { tmp.remove() }
         let path = try VideoReaderTests.clipPath("cockatoo_h264-444_1280x720.mp4")
         let demuxer = try Demuxer(path: path)
-        XCTAssertEqual(demuxer.streams.map(\.kind), ["video", "audio"])
+        XCTAssertEqual(demuxer.streams.map(\.kind), [.video, .audio])
         XCTAssertEqual(demuxer.durationSeconds ?? 0, 14.0, accuracy: 0.1)
         var counts = [0, 0]
         var keyframes = 0
@@ -63,9 +63,9 @@ final class DemuxerTests: XCTestCase {
     /// not from the start.
     func testSeekContinuesNearTheTarget() throws {
         for file in ["face_mpeg4_960x400.avi", "cockatoo_h264-444_1280x720.mp4"] {
-            let demuxer = try Demuxer(path: try VideoReaderTests.clipPath(file), keep: ["audio"])
+            let demuxer = try Demuxer(path: try VideoReaderTests.clipPath(file), keep: [.audio])
             try demuxer.seek(to: 2)
-            let audio = try XCTUnwrap(demuxer.streams.first { $0.kind == "audio" }, file)
+            let audio = try XCTUnwrap(demuxer.streams.first { $0.kind == .audio }, file)
             let first = try XCTUnwrap(try demuxer.readPacket(), file)
             let seconds = Double(try XCTUnwrap(first.pts ?? first.dts, file)) * audio.timeBase.doubleValue
             XCTAssertLessThanOrEqual(seconds, 2.0, file)
@@ -82,7 +82,7 @@ final class DemuxerTests: XCTestCase {
                        "-metadata", "title=Tagged", "-metadata:s:a:0", "language=fra", path])
         let demuxer = try Demuxer(path: path)
         XCTAssertEqual(demuxer.metadata["title"], "Tagged")
-        XCTAssertEqual(demuxer.streams.first { $0.kind == "audio" }?.metadata["language"], "fra")
+        XCTAssertEqual(demuxer.streams.first { $0.kind == .audio }?.metadata["language"], "fra")
     }
 
     func testErrors() throws {

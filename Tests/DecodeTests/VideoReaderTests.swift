@@ -86,7 +86,7 @@ final class VideoReaderTests: XCTestCase {
         XCTAssertEqual(portrait.colorRange, "pc")
         XCTAssertEqual(portrait.frameRate.doubleValue, 60, accuracy: 0.01)
         XCTAssertTrue(portrait.hasAudio)
-        XCTAssertEqual(portrait.streams.map(\.kind).sorted(), ["audio", "video"])
+        XCTAssertEqual(portrait.streams.map(\.kind.rawValue).sorted(), ["audio", "video"])
 
         let roadtrip = try VideoReader(path: try Self.clipPath("roadtrip_vp9-10bit_426x240.webm")).info
         XCTAssertEqual(roadtrip.codecName, "vp9")

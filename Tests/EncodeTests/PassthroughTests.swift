@@ -25,8 +25,8 @@ final class PassthroughTests: XCTestCase {
         let inputSizes = try Probe.audioPackets(try face).map(\.size)
         for name in ["out.mkv", "out.mp4", "out.avi"] {
             let path = directory.file(name)
-            let writer = try writeVideo(seconds: 4, to: path, passthrough: try Demuxer(path: try face, keep: ["audio"]))
-            XCTAssertEqual(writer.passthroughKinds, ["audio"], name)
+            let writer = try writeVideo(seconds: 4, to: path, passthrough: try Demuxer(path: try face, keep: [.audio]))
+            XCTAssertEqual(writer.passthroughKinds, [.audio], name)
             XCTAssertEqual(writer.passthroughWarnings, [], name)
             let audio = try XCTUnwrap(try Probe.streams(path, "a").first, name)
             XCTAssertEqual(audio["codec_name"] as? String, "mp3", name)
@@ -46,8 +46,8 @@ final class PassthroughTests: XCTestCase {
         let directory = try TempDir()
         defer { directory.remove() }
         let path = directory.file("out.webm")
-        let writer = try writeVideo(seconds: 2, to: path, passthrough: try Demuxer(path: try face, keep: ["audio"]))
-        XCTAssertEqual(writer.passthroughKinds, ["audio"])
+        let writer = try writeVideo(seconds: 2, to: path, passthrough: try Demuxer(path: try face, keep: [.audio]))
+        XCTAssertEqual(writer.passthroughKinds, [.audio])
         let audio = try XCTUnwrap(try Probe.streams(path, "a").first)
         XCTAssertEqual(audio["codec_name"] as? String, "opus")
         XCTAssertEqual(audio["channels"] as? Int, 2)
@@ -62,7 +62,7 @@ final class PassthroughTests: XCTestCase {
         let input = directory.file("pcm.mkv")
         try Probe.ffmpeg(["-i", try face, "-t", "2", "-c:v", "copy", "-c:a", "pcm_s16le", input])
         let path = directory.file("out.mp4")
-        try writeVideo(seconds: 2, to: path, passthrough: try Demuxer(path: input, keep: ["audio"]))
+        try writeVideo(seconds: 2, to: path, passthrough: try Demuxer(path: input, keep: [.audio]))
         let audio = try XCTUnwrap(try Probe.streams(path, "a").first)
         XCTAssertEqual(audio["codec_name"] as? String, "aac")
         XCTAssertEqual(audio["sample_rate"] as? String, "48000")
@@ -85,8 +85,8 @@ final class PassthroughTests: XCTestCase {
 
         for (name, codec) in [("out.mkv", "subrip"), ("out.mp4", "mov_text"), ("out.webm", "webvtt")] {
             let path = directory.file(name)
-            let writer = try writeVideo(seconds: 2, to: path, passthrough: try Demuxer(path: input, keep: ["audio", "subtitle"]))
-            XCTAssertEqual(writer.passthroughKinds, ["audio", "subtitle"], name)
+            let writer = try writeVideo(seconds: 2, to: path, passthrough: try Demuxer(path: input, keep: [.audio, .subtitle]))
+            XCTAssertEqual(writer.passthroughKinds, [.audio, .subtitle], name)
             XCTAssertEqual(writer.passthroughWarnings, [], name)
             XCTAssertEqual(try Probe.formatTag(path, "title"), "A face, talking", name)
             let audio = try XCTUnwrap(try Probe.streams(path, "a").first, name)
@@ -101,8 +101,8 @@ final class PassthroughTests: XCTestCase {
         }
 
         let avi = directory.file("out.avi")
-        let dropping = try writeVideo(seconds: 2, to: avi, passthrough: try Demuxer(path: input, keep: ["audio", "subtitle"]))
-        XCTAssertEqual(dropping.passthroughKinds, ["audio"])
+        let dropping = try writeVideo(seconds: 2, to: avi, passthrough: try Demuxer(path: input, keep: [.audio, .subtitle]))
+        XCTAssertEqual(dropping.passthroughKinds, [.audio])
         XCTAssertEqual(dropping.passthroughWarnings.count, 1)
         XCTAssertTrue(dropping.passthroughWarnings.first?.contains(input) == true && dropping.passthroughWarnings.first?.contains("subtitle") == true,
                       "\(dropping.passthroughWarnings)")
@@ -115,7 +115,7 @@ final class PassthroughTests: XCTestCase {
         let directory = try TempDir()
         defer { directory.remove() }
         let path = directory.file("cut.mkv")
-        let demuxer = try Demuxer(path: try face, keep: ["audio"])
+        let demuxer = try Demuxer(path: try face, keep: [.audio])
         try demuxer.seek(to: 1)
         var settings = VideoEncodeSettings(width: 64, height: 48, frameRate: Rational(25, 1), timeBase: Rational(1, 25), threads: 1)
         settings.startsAtZero = true
@@ -136,7 +136,7 @@ final class PassthroughTests: XCTestCase {
         defer { directory.remove() }
         let settings = VideoEncodeSettings(width: 64, height: 48, frameRate: Rational(25, 1), timeBase: Rational(1, 25), threads: 1)
         let writer = try VideoWriter(path: directory.file("gone.mp4"), settings: settings,
-                                     passthrough: try Demuxer(path: try face, keep: ["audio"]))
+                                     passthrough: try Demuxer(path: try face, keep: [.audio]))
         for index in 0..<10 { try writer.write(grey(index)) }
         writer.abort()
         XCTAssertEqual(directory.contents(), [])
