@@ -3,11 +3,11 @@
 # then `streamd image --style-image PAINTING` on three held-out photos (chicago, stata, face), then the built-in
 # model's style of the same name on the same photos. Every picture is stylized at 448x336 and shown at 224x168.
 # And docs/default-model.jpg: examples/parrots.jpg, then the built-in model's four styles of it (each 384x256).
-# And docs/any-painting-grid.jpg: rows of style pictures (the four paintings arbitrary-fast learnt from, then two
-# Kodak photos it never saw as styles: kodim05, kodim23), and in each row the picture, `arbitrary` on chicago and
-# stata, then `arbitrary-fast` (--fast) on the same photos. The four paintings it never saw (la_muse,
-# rain_princess, matta, matilde_perez) are not public domain, so they are measured (bench/quality-table.sh) but
-# not pictured here.
+# And docs/any-painting-grid.jpg: rows of styles (the four paintings arbitrary-fast learnt from, then the wave and
+# the scream blended half and half, --style-image twice), and in each row the painting(s), `arbitrary` on chicago
+# and stata, then `arbitrary-fast` (--fast) on the same photos. The four paintings it never saw (la_muse,
+# rain_princess, matta, matilde_perez) are not public domain, so they are measured (bench/quality-table.sh and
+# AnyPaintingStudentTests) but not pictured here.
 #   scripts/painting-grid.sh [STREAMD] [SHARED]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -50,15 +50,23 @@ for s in "${paintings[@]}"; do
 done
 ffmpeg -v error -y "${parrots[@]}" -filter_complex "[0]scale=384:256[p];[p][1][2][3][4]hstack=inputs=5" -q:v 3 "$root/docs/default-model.jpg"
 rows=()
-styles=("$shared/media/images/style/wave.jpg" "$shared/media/images/style/scream.jpg" "$shared/media/images/style/wreck.jpg"
-        "$shared/media/images/style/udnie.jpg" "$shared/media/images/kodak/kodim05.png" "$shared/media/images/kodak/kodim23.png")
+dir="$shared/media/images/style"
+styles=("$dir/wave.jpg" "$dir/scream.jpg" "$dir/wreck.jpg" "$dir/udnie.jpg" "$dir/wave.jpg+$dir/scream.jpg")
 for i in "${!styles[@]}"; do
-  s="${styles[$i]}"
-  ffmpeg -v error -y -i "$s" -vf "scale=224:168:force_original_aspect_ratio=increase,crop=224:168" "$work/any-$i.png"
+  IFS=+ read -r -a pictures <<< "${styles[$i]}"
+  args=()
+  for picture in "${pictures[@]}"; do args+=(--style-image "$picture"); done
+  if [ "${#pictures[@]}" = 1 ]; then
+    ffmpeg -v error -y -i "${pictures[0]}" -vf "scale=224:168:force_original_aspect_ratio=increase,crop=224:168" "$work/any-$i.png"
+  else
+    ffmpeg -v error -y -i "${pictures[0]}" -i "${pictures[1]}" -filter_complex \
+      "[0]scale=112:168:force_original_aspect_ratio=increase,crop=112:168[a];[1]scale=112:168:force_original_aspect_ratio=increase,crop=112:168[b];[a][b]hstack" \
+      "$work/any-$i.png"
+  fi
   tiles=("$work/any-$i.png")
   for fast in "" --fast; do
     for p in chicago stata; do
-      "$streamd" image $fast --style-image "$s" "$work/$p.png" "$work/any-$i-$p$fast.png" 2>/dev/null
+      "$streamd" image $fast "${args[@]}" "$work/$p.png" "$work/any-$i-$p$fast.png" 2>/dev/null
       tiles+=("$work/any-$i-$p$fast.png")
     done
   done
