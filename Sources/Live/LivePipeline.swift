@@ -7,11 +7,17 @@ public import ServeConfig
 import Stylize
 import Temporal
 
+/// Where an output stands: idle (not yet opened, or a recording between files), connected (or recording),
+/// reconnecting after a failure.
+public enum OutputState: String, Sendable, Codable, CaseIterable {
+    case idle, connected, reconnecting
+}
+
 /// What the API shows about a pipeline.
 public struct PipelineSnapshot: Sendable, Codable, Equatable {
     public struct Output: Sendable, Codable, Equatable {
         public var name: String
-        public var state: String
+        public var state: OutputState
         public var framesWritten: Int
         public var reconnects: Int
         public var lastError: String?
@@ -177,7 +183,7 @@ public final class LivePipeline: @unchecked Sendable {
             case .hls(let directory, _, _): "hls:" + directory
             case .record(let path, _, _, _): "record:" + path
             }
-            return PipelineSnapshot.Output(name: name, state: "idle", framesWritten: 0, reconnects: 0, lastError: nil, recordings: [])
+            return PipelineSnapshot.Output(name: name, state: .idle, framesWritten: 0, reconnects: 0, lastError: nil, recordings: [])
         }
     }
 
@@ -331,7 +337,7 @@ public final class LivePipeline: @unchecked Sendable {
         run.sourceInterrupt.stop()
         // A network output still connecting (or waiting to reconnect) has nothing to finalize: interrupt it now
         // rather than let a peer that never answers hold the stop for its whole timeout.
-        for output in run.outputs where output.sink.isNetwork && output.snapshot.state != OutputSink.State.connected.rawValue {
+        for output in run.outputs where output.sink.isNetwork && output.snapshot.state != .connected {
             output.sink.interrupt.stop()
         }
         if run.waitEnded(timeout) { return true }

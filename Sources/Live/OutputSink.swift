@@ -10,7 +10,7 @@ import ServeConfig
 /// A failing output never stops the pipeline or the other outputs; frames it misses while reconnecting are
 /// counted as its drops. Used only by the pipeline's encode thread.
 final class OutputSink {
-    enum State: String { case idle, connected, reconnecting }
+    typealias State = OutputState
 
     let config: OutputConfig
     let name: String
@@ -268,7 +268,7 @@ final class SinkRunner: @unchecked Sendable {
     init(sink: OutputSink, metrics: LiveMetrics) {
         self.sink = sink
         self.metrics = metrics
-        published = PipelineSnapshot.Output(name: sink.name, state: "idle", framesWritten: 0, reconnects: 0, lastError: nil, recordings: [])
+        published = PipelineSnapshot.Output(name: sink.name, state: .idle, framesWritten: 0, reconnects: 0, lastError: nil, recordings: [])
     }
 
     var snapshot: PipelineSnapshot.Output { lock.lock(); defer { lock.unlock() }; return published }
@@ -303,7 +303,7 @@ final class SinkRunner: @unchecked Sendable {
     }
 
     private func publish() {
-        let s = PipelineSnapshot.Output(name: sink.name, state: sink.state.rawValue, framesWritten: sink.framesWritten,
+        let s = PipelineSnapshot.Output(name: sink.name, state: sink.state, framesWritten: sink.framesWritten,
                                         reconnects: sink.reconnects, lastError: sink.lastError, recordings: sink.finishedFiles)
         lock.lock(); published = s; lock.unlock()
     }

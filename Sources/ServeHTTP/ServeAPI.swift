@@ -321,7 +321,7 @@ package struct PipelineDTO: Encodable {
                       preserveColor: s.style.preserveColor,
                       smoothing: Smoothing(strength: s.style.smoothing.strength, mode: s.style.smoothing.mode), generation: s.style.generation)
         outputs = s.outputs.map {
-            Output(name: $0.name, state: $0.state, framesWritten: $0.framesWritten, reconnects: $0.reconnects, recordings: $0.recordings,
+            Output(name: $0.name, state: $0.state.rawValue, framesWritten: $0.framesWritten, reconnects: $0.reconnects, recordings: $0.recordings,
                    lastError: $0.lastError)
         }
         lastError = s.lastError
