@@ -104,8 +104,9 @@ final class LivePaintingSwitchTests: XCTestCase {
         let latency = shown!.arrived.timeIntervalSince(asked)
         print(String(format: "painting switch: request answered in %.0f ms, the new look in the preview %.0f ms after the request (mean colour moved %.0f, the old look wandered %.0f)",
                      answered.timeIntervalSince(asked) * 1000, latency * 1000, distance(shown!), wander))
-        // The preview shows at most 5 frames a second: the bound includes up to 200 ms of waiting for its next frame.
-        XCTAssertLessThan(latency, 0.5, "the new painting shows within half a second")
+        // The preview samples the output at most 5 times a second, so a change of the output at time t is seen in it
+        // up to 200 ms later: half a second at the output is 0.7 s here.
+        XCTAssertLessThan(latency, 0.5 + 0.2, "the new painting reaches the output within half a second")
 
         // The pipeline keeps running, and dropped nothing for the switch: in the two seconds from the request no
         // more frames than in two seconds without one.
