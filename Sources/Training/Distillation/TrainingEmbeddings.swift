@@ -34,7 +34,7 @@ public enum TrainingEmbeddings {
             styles.append(Style(name: name, embedding: try predictor.embedding(of: try StylePicture.square(picture, size: side))))
             let shorter = min(picture.width, picture.height)
             for crop in 0..<crops {
-                let s = max(16, Int(Float(shorter) * (0.4 + 0.4 * random.unit())))
+                let s = min(shorter, max(16, Int(Float(shorter) * (0.4 + 0.4 * random.unit()))))
                 let x = Int(random.next() % UInt64(picture.width - s + 1)), y = Int(random.next() % UInt64(picture.height - s + 1))
                 var square = try ImageDecoder.resize(picture.cropped(x: x, y: y, width: s, height: s), width: side, height: side)
                 let angle = random.unit() * 360
