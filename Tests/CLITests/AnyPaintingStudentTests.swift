@@ -1,6 +1,7 @@
 import Decode
 import Foundation
 import Pipeline
+@testable import StreamdCLI
 import Stylize
 import TestSupport
 import XCTest
@@ -36,7 +37,7 @@ final class AnyPaintingStudentTests: XCTestCase {
         let predictor = try StylePredictor.builtin(threads: 2)
         var total = 0.0
         for name in paintings {
-            let options = StyleOptions(styleWeights: try predictor.embedding(ofPainting: try Self.painting(name)))
+            let options = StyleOptions(styleWeights: try predictor.embedding(ofPaintingAt: try Self.painting(name)))
             total += Self.distance(try network.stylize(photo, options: options), try teacher.stylize(photo, options: options))
         }
         return total / Double(paintings.count)
@@ -108,7 +109,7 @@ final class AnyPaintingStudentTests: XCTestCase {
         let seen = ["wave", "scream", "wreck", "udnie"], unseen = ["la_muse", "rain_princess", "matta", "matilde_perez"]
         var studentPictures: [String: RGBImage] = [:], teacherPictures: [String: RGBImage] = [:]
         for name in seen + unseen {
-            let options = StyleOptions(styleWeights: try predictor.embedding(ofPainting: try Self.painting(name)))
+            let options = StyleOptions(styleWeights: try predictor.embedding(ofPaintingAt: try Self.painting(name)))
             studentPictures[name] = try student.stylize(photo, options: options)
             teacherPictures[name] = try teacher.stylize(photo, options: options)
         }
@@ -129,12 +130,5 @@ final class AnyPaintingStudentTests: XCTestCase {
             }
         }
         XCTAssertGreaterThanOrEqual(unseenMatched.count, 3, "paintings it never saw painted nearest the teacher's own: \(unseenMatched)")
-    }
-}
-
-extension StylePredictor {
-    /// A painting file's embedding, as the commands compute it.
-    func embedding(ofPainting path: String) throws -> [Float] {
-        try embedding(of: try StylePicture.load(path: path, size: Self.inputSize))
     }
 }

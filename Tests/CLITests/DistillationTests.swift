@@ -1,6 +1,7 @@
 import Decode
 import Foundation
 import Pipeline
+@testable import StreamdCLI
 import Stylize
 import TestSupport
 import XCTest
@@ -25,8 +26,8 @@ final class DistillationTests: XCTestCase {
         let network = try Stylizer(model: model, threads: 2)
         var total = 0.0
         for (i, name) in ["wave", "scream"].enumerated() {
-            let painting = try StylePicture.load(path: try SharedData.path("media/images/style/\(name).jpg"), size: StylePredictor.inputSize)
-            let target = try teacher.stylize(photo, options: StyleOptions(styleWeights: try predictor.embedding(of: painting)))
+            let embedding = try predictor.embedding(ofPaintingAt: try SharedData.path("media/images/style/\(name).jpg"))
+            let target = try teacher.stylize(photo, options: StyleOptions(styleWeights: embedding))
             let got = try network.stylize(photo, options: StyleOptions(styleWeights: [0, 1].map { $0 == i ? 1 : 0 }))
             total += zip(got.pixels, target.pixels).reduce(0.0) { $0 + pow((Double($1.0) - Double($1.1)) / 255, 2) } / Double(got.pixels.count)
         }
