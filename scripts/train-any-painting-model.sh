@@ -41,12 +41,8 @@ for f in "$shared"/media/images/kodak/kodim*.png; do ln -sf "$f" "$work/style-ph
 styles="$shared/media/images/style"
 start=$(date +%s)
 train_to() {  # target-step style-folder
-  local target="$1" folder="$2" resume=() latest
-  latest="$(for d in "$work"/arbitrary_fast-checkpoints/step-*; do if [ -d "$d" ]; then echo "${d##*step-} $d"; fi; done | sort -n | tail -1)"
-  if [ -n "$latest" ]; then
-    [ "${latest%% *}" -ge "$target" ] && return 0
-    resume=(--checkpoint-model "${latest#* }"); echo "train-any-painting-model: resuming from ${latest#* }" >&2
-  fi
+  local target="$1" folder="$2"
+  resume_from "$work/arbitrary_fast-checkpoints" "$target" || return 0
   "$STREAMD_BIN" train --dataset-path "$shared/media/images/kodak" --teacher arbitrary --any-painting \
     --style-image "$styles/wave.jpg" --style-image "$styles/scream.jpg" --style-image "$styles/wreck.jpg" --style-image "$styles/udnie.jpg" \
     --style-folder "$folder" --style-crops 5 \
@@ -61,8 +57,4 @@ else
   train_to "$steps" "$work/style-photos"
 fi
 echo "train-any-painting-model: done in $(( $(date +%s) - start )) s (this run)" >&2
-if [ "$install" = 1 ]; then
-  cp "$work/arbitrary_fast.safetensors" "$root/Sources/BundledModels/arbitrary_fast.safetensors"
-  touch "$root/Sources/BundledModels/bundled_models.S"
-  echo "train-any-painting-model: installed as Sources/BundledModels/arbitrary_fast.safetensors" >&2
-fi
+if [ "$install" = 1 ]; then install_bundled "$work/arbitrary_fast.safetensors" arbitrary_fast.safetensors; fi

@@ -43,12 +43,8 @@ training_inputs train-default-model
 mkdir -p "$work"
 styles="$shared/media/images/style"
 train_to() {  # target-step style-weight
-  local target="$1" weight="$2" resume=() latest
-  latest="$(for d in "$work"/default-checkpoints/step-*; do if [ -d "$d" ]; then echo "${d##*step-} $d"; fi; done | sort -n | tail -1)"
-  if [ -n "$latest" ]; then
-    [ "${latest%% *}" -ge "$target" ] && return 0
-    resume=(--checkpoint-model "${latest#* }"); echo "train-default-model: resuming from ${latest#* }" >&2
-  fi
+  local target="$1" weight="$2"
+  resume_from "$work/default-checkpoints" "$target" || return 0
   "$STREAMD_BIN" train --dataset-path "$shared/media/images/kodak" --teacher arbitrary \
     --style-image "$styles/wave.jpg" --style-image "$styles/scream.jpg" --style-image "$styles/wreck.jpg" --style-image "$styles/udnie.jpg" \
     --style-names wave,scream,wreck,udnie --style-size "$style_size" --lambda-style "$weight" \
@@ -64,9 +60,4 @@ else
   train_to "$steps" 0
 fi
 echo "train-default-model: wrote $work/default.safetensors in $(( $(date +%s) - start )) s (this run)" >&2
-if [ "$install" = 1 ]; then
-  cp "$work/default.safetensors" "$root/Sources/BundledModels/default.safetensors"
-  # SwiftPM does not see the files .incbin reads: the assembly must be rebuilt by hand.
-  touch "$root/Sources/BundledModels/bundled_models.S"
-  echo "train-default-model: installed as Sources/BundledModels/default.safetensors" >&2
-fi
+if [ "$install" = 1 ]; then install_bundled "$work/default.safetensors" default.safetensors; fi
