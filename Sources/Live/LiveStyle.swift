@@ -145,15 +145,12 @@ public final class LiveStyle: @unchecked Sendable {
     }
 
     static func options(for config: StyleConfig, styleNames: [String]) throws -> StyleOptions {
+        let key: String?, choice: StyleChoice
+        do { (key, choice) = try styleChoice(config) } catch { throw StyleError(error.description) }
         let weights: [Float]?
-        do {
-            let (key, choice) = try styleChoice(config)
-            do { weights = try choice.weights(styleNames: styleNames) } catch {
-                // The key first, then the rule's own words (the same on every path).
-                throw StyleError((key.map { "\($0): " } ?? "") + error.description)
-            }
-        } catch let error as StyleChoiceError {
-            throw StyleError(error.description)
+        do { weights = try choice.weights(styleNames: styleNames) } catch {
+            // The key first, then the rule's own words (the same on every path).
+            throw StyleError((key.map { "\($0): " } ?? "") + error.description)
         }
         let strength = Float(config.strength)
         guard config.strength.isFinite, strength >= 0, strength <= 1 else {
