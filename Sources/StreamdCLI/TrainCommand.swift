@@ -344,7 +344,7 @@ struct TrainCommand: AsyncParsableCommand {
         defer { loader.stop() }
         // The styles the sample pictures show: each fixed style, or an --any-painting student's first pictures.
         let sampleMixes = trainingEmbeddings.map { e in e.prefix(3).map(StyleNetwork.mix(embedding:)) }
-            ?? (0..<styleNames.count).map { i in (0..<styleNames.count).map { $0 == i ? Float(1) : 0 } }
+            ?? (0..<styleNames.count).map { StyleNetwork.mix(style: $0, of: styleNames.count) }
         let progress = StepProgress(total: plannedSteps)
         let startStep = trainer.steps
         var last: (epoch: Int, position: Int) = (startEpoch, startPosition - 1)

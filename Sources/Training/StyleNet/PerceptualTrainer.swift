@@ -228,10 +228,7 @@ public final class PerceptualTrainer {
 
     /// The network on style `index`: its mix, or that style alone (a one-hot mix).
     private func selectStyle(_ index: Int) {
-        if let styleMixes { network.setStyleWeights(styleMixes[index]); return }
-        var mix = [Float](repeating: 0, count: network.architecture.styles)
-        mix[index] = 1
-        network.setStyleWeights(mix)
+        network.setStyleWeights(styleMixes?[index] ?? StyleNetwork.mix(style: index, of: network.architecture.styles))
     }
 
     /// Content targets: the photo's own features, computed only as deep as a content layer (none without a

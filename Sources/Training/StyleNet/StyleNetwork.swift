@@ -273,6 +273,9 @@ public final class StyleNetwork {
     /// for the bias row.
     public static func mix(embedding: [Float]) -> [Float] { embedding + [1] }
 
+    /// The norms' row weights that make a network of `count` fixed styles paint style `index` alone.
+    public static func mix(style index: Int, of count: Int) -> [Float] { (0..<count).map { $0 == index ? 1 : 0 } }
+
     /// The stylized picture (0…255) of a 0…255 RGB picture; its height and width must be multiples of 4.
     @discardableResult
     public func forward(_ x: FeatureMap) -> FeatureMap {
