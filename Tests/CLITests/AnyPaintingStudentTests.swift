@@ -16,12 +16,6 @@ final class AnyPaintingStudentTests: XCTestCase {
         try ImageDecoder.resize(try ImageDecoder.decode(path: try SharedData.path("media/images/content/chicago.jpg")), width: 160, height: 108)
     }
 
-    /// Mean squared distance (0…1 scale) between two pictures of one size.
-    static func distance(_ a: RGBImage, _ b: RGBImage) -> Double {
-        precondition(a.pixels.count == b.pixels.count)
-        return zip(a.pixels, b.pixels).reduce(0.0) { $0 + pow((Double($1.0) - Double($1.1)) / 255, 2) } / Double(a.pixels.count)
-    }
-
     func arguments(_ tmp: TempDir, out: String, extra: [String] = []) throws -> [String] {
         ["train", "--dataset-path", try DistillationRun.photos(tmp), "--any-painting",
          "--style-image", try Self.painting("wave"), "--style-image", try Self.painting("scream"), "--style-crops", "1",
@@ -38,7 +32,7 @@ final class AnyPaintingStudentTests: XCTestCase {
         var total = 0.0
         for name in paintings {
             let options = StyleOptions(styleWeights: try predictor.embedding(ofPaintingAt: try Self.painting(name)))
-            total += Self.distance(try network.stylize(photo, options: options), try teacher.stylize(photo, options: options))
+            total += meanSquaredDifference(try network.stylize(photo, options: options), try teacher.stylize(photo, options: options))
         }
         return total / Double(paintings.count)
     }
@@ -113,16 +107,16 @@ final class AnyPaintingStudentTests: XCTestCase {
             studentPictures[name] = try student.stylize(photo, options: options)
             teacherPictures[name] = try teacher.stylize(photo, options: options)
         }
-        let apart = Self.distance(studentPictures["wave"]!, studentPictures["udnie"]!)
+        let apart = meanSquaredDifference(studentPictures["wave"]!, studentPictures["udnie"]!)
         XCTAssertGreaterThan(apart, 0.01, "wave and udnie paint clearly different pictures (mean squared difference \(apart))")
         func coarse(_ picture: RGBImage) throws -> RGBImage { try ImageDecoder.resize(picture, width: 20, height: 14) }
         let studentCoarse = try studentPictures.mapValues(coarse), teacherCoarse = try teacherPictures.mapValues(coarse)
         var unseenMatched: [String] = []
         for name in seen + unseen {
-            let own = Self.distance(studentCoarse[name]!, teacherCoarse[name]!)
-            let others = (seen + unseen).filter { $0 != name }.map { (other: $0, d: Self.distance(studentCoarse[name]!, teacherCoarse[$0]!)) }
+            let own = meanSquaredDifference(studentCoarse[name]!, teacherCoarse[name]!)
+            let others = (seen + unseen).filter { $0 != name }.map { (other: $0, d: meanSquaredDifference(studentCoarse[name]!, teacherCoarse[$0]!)) }
             let nearest = others.min { $0.d < $1.d }!
-            print("arbitrary-fast with \(name) (\(seen.contains(name) ? "learnt" : "never seen")): distance at 20x14 to the teacher's \(name) \(own), nearest other \(nearest.other) \(nearest.d); at full size \(Self.distance(studentPictures[name]!, teacherPictures[name]!))")
+            print("arbitrary-fast with \(name) (\(seen.contains(name) ? "learnt" : "never seen")): distance at 20x14 to the teacher's \(name) \(own), nearest other \(nearest.other) \(nearest.d); at full size \(meanSquaredDifference(studentPictures[name]!, teacherPictures[name]!))")
             if seen.contains(name) {
                 XCTAssertLessThan(own, nearest.d, "\(name): the student's picture is nearest the teacher's \(name), not its \(nearest.other)")
             } else if own < nearest.d {

@@ -29,7 +29,7 @@ final class DistillationTests: XCTestCase {
             let embedding = try predictor.embedding(ofPaintingAt: try SharedData.path("media/images/style/\(name).jpg"))
             let target = try teacher.stylize(photo, options: StyleOptions(styleWeights: embedding))
             let got = try network.stylize(photo, options: StyleOptions(styleWeights: [0, 1].map { $0 == i ? 1 : 0 }))
-            total += zip(got.pixels, target.pixels).reduce(0.0) { $0 + pow((Double($1.0) - Double($1.1)) / 255, 2) } / Double(got.pixels.count)
+            total += meanSquaredDifference(samples: got.pixels, target.pixels)
         }
         return total / 2
     }
