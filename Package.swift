@@ -97,6 +97,9 @@ let package = Package(
         // Gradients for the loss network: explicit layers with backward passes, losses and optimisers, on Stylize's kernels;
         // and the picture-quality measures of `eval quality` (structure kept, colour distance).
         .target(name: "Training", dependencies: ["Stylize", "Pipeline", "Decode", "COpenBLAS"], swiftSettings: pixelSwiftSettings),
+        // The one graph of every pipeline, file or live: source → [queue] → stylize ×N (one worker body, one
+        // frame type) → smooth → encode, every thread owned by one StageGroup, the frame pool sized by one formula.
+        .target(name: "FrameGraph", dependencies: ["Pipeline", "Decode", "Stylize", "Temporal"], swiftSettings: pixelSwiftSettings),
         // The daemon's configuration file: typed values, layering (file, environment, flags) and validation.
         .target(name: "ServeConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         // Talking to systemd: sd_notify over $NOTIFY_SOCKET.
@@ -104,7 +107,7 @@ let package = Package(
         // The live daemon's data plane: sources, the stylize stage with live style switching (and the paintings
         // turned into style embeddings, cached by content), sinks, reconnects.
         .target(name: "Live", dependencies: [
-            "Pipeline", "Decode", "Encode", "Stylize", "ServeConfig", "Temporal",
+            "Pipeline", "Decode", "Encode", "Stylize", "ServeConfig", "Temporal", "FrameGraph",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -139,7 +142,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // The command-line interface as a library, so tests can drive it without a subprocess.
         .target(name: "StreamdCLI", dependencies: [
-            "Pipeline", "Decode", "Encode", "Stylize", "Training", "ServeConfig", "Live", "Systemd", "Temporal", "WebUI", "ModelHub", "ServeCore", "ServeHTTP",
+            "Pipeline", "Decode", "Encode", "Stylize", "Training", "ServeConfig", "Live", "Systemd", "Temporal", "FrameGraph", "WebUI", "ModelHub", "ServeCore", "ServeHTTP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -157,6 +160,7 @@ let package = Package(
 
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"], swiftSettings: swiftSettings),
         .testTarget(name: "StylizeTests", dependencies: ["Stylize", "Pipeline", "TestSupport"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
+        .testTarget(name: "FrameGraphTests", dependencies: ["FrameGraph", "Stylize", "Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "TemporalTests", dependencies: ["Temporal", "Stylize", "Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Stylize", "Decode", "Pipeline", "TestSupport"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "DecodeTests", dependencies: ["Decode", "Pipeline", "TestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
@@ -175,7 +179,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         // `streamd serve` end to end: the real binary, real files and servers on loopback.
-        .testTarget(name: "ServeTests", dependencies: ["Live", "Stylize", "Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ServeTests", dependencies: ["Live", "FrameGraph", "Stylize", "Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         // What every test target shares: the shared data, psnr, temporary directories, running tools and the binary.
         .target(name: "TestSupport", dependencies: ["Pipeline"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
     ]

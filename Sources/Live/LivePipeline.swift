@@ -1,6 +1,7 @@
 public import CoreMetrics
 import Decode
 import Foundation
+import FrameGraph
 public import Logging
 import Pipeline
 public import ServeConfig
@@ -78,14 +79,17 @@ public enum PipelineState: String, Sendable, Codable, CaseIterable {
 /// interrupt and the outputs. Stage threads write state only through their own run, so a run that is ending
 /// can never overwrite the state of the run after it.
 final class PipelineRun: @unchecked Sendable {
-    let group: StageGroup
     let sourceInterrupt: IOInterrupt
     let outputs: [SinkRunner]
+    /// The run's graph: set by `start` before the run is published and before any of its threads starts
+    /// (the graph's stages refer to the run, so the run comes first).
+    var group: StageGroup { graph.group }
+    fileprivate var graph: FrameGraph!
     private let condition = NSCondition()
     private var ended = false
 
-    init(group: StageGroup, sourceInterrupt: IOInterrupt, outputs: [SinkRunner]) {
-        self.group = group; self.sourceInterrupt = sourceInterrupt; self.outputs = outputs
+    init(sourceInterrupt: IOInterrupt, outputs: [SinkRunner]) {
+        self.sourceInterrupt = sourceInterrupt; self.outputs = outputs
     }
 
     /// Called once, by the thread that joined the group.
@@ -118,20 +122,6 @@ public struct LiveEnvironment: Sendable {
         self.modelDirectories = modelDirectories; self.logger = logger; self.metrics = metrics
         self.embeddings = embeddings
         self.backoffInitial = backoffInitial; self.backoffCap = backoffCap
-    }
-}
-
-/// A frame on its way through a live pipeline: the picture and when it was captured (pipeline clock).
-struct LiveFrame: SmoothableFrame {
-    var frame: VideoFrame
-    var captured: ContinuousClock.Instant
-    /// Counts the source's (re)connections: frames of different segments are not one continuous stream.
-    var segment = 0
-    /// Set by the stylize worker when the style smooths: the guide of the input frame.
-    var temporalTag: TemporalTag?
-
-    mutating func withStylizedImage(_ body: (inout RGBImage) throws -> Void) rethrows {
-        try body(&frame.image)
     }
 }
 
@@ -245,60 +235,45 @@ public final class LivePipeline: @unchecked Sendable {
     public func start() throws {
         lifecycle.lock(); defer { lifecycle.unlock() }
         guard lock.withLock({ self.run == nil }) else { return }
-        let group = StageGroup(name: config.name)
-        let decoded = BoundedQueue<LiveFrame>(capacity: 2, policy: .dropOldest)
-        let stylized = BoundedQueue<LiveFrame?>(capacity: 2, policy: .block)
-        // Always built: smoothing can be switched on at any time through the style API. While it is off the
-        // frames only pass through (no flow, no copy).
-        let smoothed = BoundedQueue<LiveFrame?>(capacity: 2, policy: .block)
-        group.addQueue(decoded)
-        group.addQueue(stylized)
-        group.addQueue(smoothed)
         let workers = max(1, config.workers ?? ProcessInfo.processInfo.activeProcessorCount)
-        let pool = FramePool(capacity: decoded.capacity + stylized.capacity + smoothed.capacity + 2 * workers + 7)
         let timeout: Duration = if case .url(let u) = config.source { u.timeout } else { .seconds(10) }
         let outputs = config.outputs.map {
             SinkRunner(sink: OutputSink(config: $0, pipeline: config.name, logger: logger, interrupt: IOInterrupt(),
                                         timeout: timeout, metrics: metrics), metrics: metrics)
         }
-        let run = PipelineRun(group: group, sourceInterrupt: IOInterrupt(), outputs: outputs)
+        let run = PipelineRun(sourceInterrupt: IOInterrupt(), outputs: outputs)
+        let encode = EncodeWindow()
+        let style = self.style
+        let graph = FrameGraph(
+            layout: .init(name: config.name, workers: workers, sourcePolicy: .dropOldest, smoothing: true,
+                          heldDownstream: outputs.reduce(0) { $0 + $1.queue.capacity + 1 }),
+            worker: .init(threads: config.threads, sizing: .fitted(maxSide: config.style.maxSize), latencyBudget: config.maxLatency,
+                          source: sourceName),
+            style: { style.current.workerStyle },
+            observer: WorkerCounts(pipeline: self),
+            smoothingObserver: { [metrics] step, seconds in metrics.recordSmoothing(step, seconds: seconds) },
+            // Each output is a stage of the graph: a hard stop cancels its queue and the group joins its thread.
+            companions: outputs.enumerated().map { i, output in
+                .init(name: "output\(i)", queue: output.queue) { [self] in
+                    output.run()
+                    publishOutputs(run)
+                }
+            },
+            deliver: { [self] frame, pool, waiting in deliver(frame, pool: pool, waiting: waiting, run: run, window: encode) },
+            // End of stream for every output; they finalize in parallel, joined by the group.
+            delivered: { [self] in
+                for output in outputs { output.queue.finish() }
+                publishOutputs(run)
+            },
+            source: { [self] feed, context in runSource(feed, run: run, context: context) })
+        run.graph = graph
+        let group = graph.group
         lock.withLock {
             self.run = run
             state = .starting
             lastError = nil
         }
         metrics.setState(.starting)
-
-        // Sinks first, source last: every consumer is waiting before anything is produced. Each output is a
-        // stage of the group, so a hard stop cancels its queue and the group joins its thread.
-        for (i, output) in outputs.enumerated() {
-            group.addQueue(output.queue)
-            group.addStage("output\(i)") { [self] _ in
-                output.run()
-                publishOutputs(run)
-            }
-        }
-        group.addStage("encode") { [self] _ in
-            defer {
-                // End of stream for every output; they finalize in parallel, joined by the group.
-                for output in outputs { output.queue.finish() }
-            }
-            runEncode(smoothed, run: run, pool: pool)
-        }
-        let smoothing = SmoothingStage(observer: { [metrics] step, seconds in metrics.recordSmoothing(step, seconds: seconds) })
-        group.addStage("smooth") { _ in try smoothing.run(input: stylized, output: smoothed) }
-        let threads = config.threads, maxSize = config.style.maxSize, maxLatency = config.maxLatency
-        let stylize = OrderedWorkers<LiveFrame, LiveFrame?>(name: "stylize", count: workers) { [self] _ in
-            let worker = StylizeWorker(style: style, threads: threads, maxSize: maxSize, maxLatency: maxLatency,
-                                       pool: pool, metrics: metrics, source: sourceName)
-            return { [self] frame in
-                let result = try worker.process(frame)
-                if result == nil { count(dropped: 1) } else { count(stylized: 1) }
-                return result
-            }
-        }
-        group.addStage("stylize") { _ in try stylize.run(input: decoded, output: stylized) }
-        group.addStage("source") { [self] context in runSource(decoded, pool: pool, run: run, context: context) }
         do {
             try group.start()
         } catch {
@@ -372,8 +347,7 @@ public final class LivePipeline: @unchecked Sendable {
 
     // MARK: Source
 
-    private func runSource(_ queue: BoundedQueue<LiveFrame>, pool: FramePool, run: PipelineRun, context: StageContext) {
-        defer { queue.finish() }
+    private func runSource(_ feed: FrameFeed, run: PipelineRun, context: StageContext) {
         let interrupt = run.sourceInterrupt
         let isFile: Bool, loop: Bool, name: String
         let options: StreamReaderOptions
@@ -433,7 +407,7 @@ public final class LivePipeline: @unchecked Sendable {
             do {
                 while !context.isStopRequested {
                     let started = ContinuousClock.now
-                    guard let frame = try reader.nextFrame(pool: pool) else { break }
+                    guard let frame = try reader.nextFrame(pool: feed.pool) else { break }
                     // Back-off starts over only once frames come: a source that opens and then delivers
                     // nothing (a starved camera, a stream with no video yet) keeps backing off.
                     backoff.reset()
@@ -444,8 +418,8 @@ public final class LivePipeline: @unchecked Sendable {
                     }
                     count(in: 1)
                     metrics.framesOut[.decode].increment()
-                    if queue.send(LiveFrame(frame: frame, captured: .now, segment: segment)) == .consumerGone { return }
-                    let drops = queue.droppedCount
+                    if !feed.send(frame, segment: segment) { return }
+                    let drops = feed.droppedCount
                     if drops > knownDrops {
                         let new = drops - knownDrops
                         knownDrops = drops
@@ -453,7 +427,7 @@ public final class LivePipeline: @unchecked Sendable {
                         metrics.dropped[.decode].increment(by: Int64(new))
                         logDrop(new)
                     }
-                    metrics.queueDepth[.decoded].record(queue.count)
+                    metrics.queueDepth[.decoded].record(feed.waiting)
                 }
             } catch {
                 if context.isStopRequested { break }
@@ -503,132 +477,72 @@ public final class LivePipeline: @unchecked Sendable {
 
     // MARK: Encode
 
-    /// The fan-out: every stylized frame to every output's queue (a lagging output drops its oldest).
-    private func runEncode(_ queue: BoundedQueue<LiveFrame?>, run: PipelineRun, pool: FramePool) {
+    /// The fan-out: every stylized frame to every output's queue (a lagging output drops its oldest), and the
+    /// preview; the rate and latency published once a second.
+    private func deliver(_ frame: GraphFrame, pool: FramePool, waiting: Int, run: PipelineRun, window: EncodeWindow) {
         let runners = run.outputs
-        var windowStart = ContinuousClock.now, windowFrames = 0, windowLatency = Duration.zero
-        func publish() { publishOutputs(run) }
-        defer { publish() }
-        while let item = queue.receive() {
-            guard let live = item else { continue }
-            metrics.framesIn[.encode].increment()
-            let micros = Int64((live.captured - origin).components.seconds) * 1_000_000
-                + (live.captured - origin).components.attoseconds / 1_000_000_000_000
-            lock.lock(); let rate = nominalFrameRate; lock.unlock()
-            preview.offer(live.frame.image)
-            windowLatency += ContinuousClock.now - live.captured
-            if runners.isEmpty {
-                pool.recycle(live.frame.image.pixels)
-            } else {
-                let picture = SharedPicture(image: live.frame.image, micros: micros, frameRate: rate, captured: live.captured,
-                                            holders: runners.count, pool: pool)
-                for runner in runners {
-                    runner.send(picture)
-                    let lagging = runner.takeDrops()
-                    if lagging > 0 { metrics.dropped[.encode].increment(by: Int64(lagging)) }
-                }
-            }
-            metrics.framesOut[.encode].increment()
-            metrics.queueDepth[.stylized].record(queue.count)
-            count(out: 1)
-            windowFrames += 1
-            let now = ContinuousClock.now
-            if now - windowStart >= .seconds(1) {
-                let seconds = (now - windowStart).inSeconds
-                let value = Double(windowFrames) / seconds
-                let latency = windowLatency.inSeconds * 1000 / Double(windowFrames)
-                lock.lock(); fps = value; latencyMs = latency; lock.unlock()
-                metrics.fps.record(value)
-                windowStart = now
-                windowFrames = 0
-                windowLatency = .zero
-                publish()
+        let latency = ContinuousClock.now - frame.captured
+        metrics.framesIn[.encode].increment()
+        let since = frame.captured - origin
+        let micros = Int64(since.components.seconds) * 1_000_000 + since.components.attoseconds / 1_000_000_000_000
+        lock.lock(); let rate = nominalFrameRate; lock.unlock()
+        preview.offer(frame.frame.image)
+        if runners.isEmpty {
+            pool.recycle(frame.frame.image.pixels)
+        } else {
+            let picture = SharedPicture(image: frame.frame.image, micros: micros, frameRate: rate, captured: frame.captured,
+                                        holders: runners.count, pool: pool)
+            for runner in runners {
+                runner.send(picture)
+                let lagging = runner.takeDrops()
+                if lagging > 0 { metrics.dropped[.encode].increment(by: Int64(lagging)) }
             }
         }
+        metrics.framesOut[.encode].increment()
+        metrics.queueDepth[.stylized].record(waiting)
+        count(out: 1)
+        if let (fps, mean) = window.add(latency: latency) {
+            lock.lock(); self.fps = fps; latencyMs = mean; lock.unlock()
+            metrics.fps.record(fps)
+            publishOutputs(run)
+        }
+    }
+
+    /// Counts the stylize workers' frames for the snapshot and the metrics.
+    private struct WorkerCounts: StylizeObserver {
+        let pipeline: LivePipeline
+        func frameArrived() { pipeline.metrics.framesIn[.stylize].increment() }
+        func frameDropped() {
+            pipeline.metrics.dropped[.stylize].increment()
+            pipeline.count(dropped: 1)
+        }
+        func frameStylized(elapsed: Duration, cpuSeconds: Double, guideCPUSeconds: Double) {
+            pipeline.metrics.stageLatency[.stylize].recordNanoseconds(elapsed.nanoseconds)
+            pipeline.metrics.framesOut[.stylize].increment()
+            pipeline.count(stylized: 1)
+        }
+    }
+}
+
+/// The encode stage's one-second window: output rate and mean capture-to-hand-off latency. Used by the encode
+/// thread alone.
+private final class EncodeWindow: @unchecked Sendable {
+    private var start = ContinuousClock.now, frames = 0, latency = Duration.zero
+
+    /// Adds a frame; once a second has passed, the window's (fps, mean latency in ms), and a new window.
+    func add(latency frameLatency: Duration) -> (Double, Double)? {
+        frames += 1
+        latency += frameLatency
+        let now = ContinuousClock.now
+        guard now - start >= .seconds(1) else { return nil }
+        let result = (Double(frames) / (now - start).inSeconds, latency.inSeconds * 1000 / Double(frames))
+        start = now; frames = 0; latency = .zero
+        return result
     }
 }
 
 extension CoreMetrics.Timer {
     func recordInterval(since start: ContinuousClock.Instant) {
-        let elapsed = ContinuousClock.now - start
-        recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
-    }
-}
-
-/// One stylize worker's state: its Stylizer (rebuilt when the model changes) on its own thread.
-final class StylizeWorker {
-    private let style: LiveStyle
-    private let threads: Int
-    private let maxSize: Int?
-    private var gate: LatencyGate
-    private let pool: FramePool
-    private let metrics: LiveMetrics
-    private var stylizer: Stylizer?
-    private var modelPath = ""
-    /// Kept across frames: the scaler is rebuilt only when the source's size changes.
-    private let resizer = PictureResizer()
-    /// The source, named in errors.
-    private let source: String
-
-    init(style: LiveStyle, threads: Int, maxSize: Int?, maxLatency: Duration, pool: FramePool, metrics: LiveMetrics,
-         source: String) {
-        self.style = style; self.threads = threads; self.maxSize = maxSize; gate = LatencyGate(budget: maxLatency)
-        self.pool = pool; self.metrics = metrics; self.source = source
-    }
-
-    /// The stylized frame, or nil when `LatencyGate` says it would leave too late after capture (dropped,
-    /// counted).
-    func process(_ input: LiveFrame) throws -> LiveFrame? {
-        metrics.framesIn[.stylize].increment()
-        let now = ContinuousClock.now
-        if !gate.admit(age: Self.seconds(now - input.captured), now: now) {
-            pool.recycle(input.frame.image.pixels)
-            metrics.dropped[.stylize].increment()
-            return nil
-        }
-        let started = ContinuousClock.now
-        let current = style.current
-        // A new model needs a new session (weights, plan, scratch); new options alone do not.
-        if stylizer == nil || current.modelPath != modelPath {
-            stylizer = try Stylizer(model: current.model, threads: threads)
-            modelPath = current.modelPath
-        }
-        var frame = input.frame
-        var image = frame.image
-        // The smoothing guide comes from the input as captured, before it is resized and recycled.
-        let smoothing = current.config.smoothing
-        let tag = smoothing.strength > 0 ? TemporalTag(
-            guide: TemporalGuide(reducing: image), continuity: Continuity(segment: input.segment, style: current.look),
-            settings: SmoothingSettings(strength: smoothing.strength, mode: smoothing.mode == .still ? .still : .flow)) : nil
-        let (width, height) = Self.processingSize(width: image.width, height: image.height, maxSize: maxSize)
-        let stylized: RGBImage
-        do {
-            if width != image.width || height != image.height {
-                let resized = try resizer.resize(image, width: width, height: height, pool: pool)
-                pool.recycle(image.pixels)
-                image = resized
-            }
-            stylized = try stylizer!.stylize(image, options: current.options, pool: pool)
-        } catch {
-            pool.recycle(image.pixels)
-            throw StyleError("\(source): frame \(frame.sequence + 1) (\(image.width)x\(image.height)): \(error)")
-        }
-        pool.recycle(image.pixels)
-        frame.image = stylized
-        metrics.stageLatency[.stylize].recordInterval(since: started)
-        metrics.framesOut[.stylize].increment()
-        gate.record(stylizeSeconds: Self.seconds(ContinuousClock.now - started))
-        return LiveFrame(frame: frame, captured: input.captured, segment: input.segment, temporalTag: tag)
-    }
-
-    static func seconds(_ d: Duration) -> Double {
-        d.inSeconds
-    }
-
-    /// Longer side at most `maxSize` (as `transcode --max-size` fits it), both sides even (the encoder's 4:2:0
-    /// needs it: an odd side that was not scaled loses its last pixel).
-    static func processingSize(width: Int, height: Int, maxSize: Int?) -> (Int, Int) {
-        let (w, h) = FitSize.shrunk(width: width, height: height, maxSide: maxSize, rounding: .even, minimum: 2)
-        return (max(2, w & ~1), max(2, h & ~1))
+        recordNanoseconds((ContinuousClock.now - start).nanoseconds)
     }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import FrameGraph
+import Temporal
 public import ServeConfig
 public import Stylize
 
@@ -49,6 +51,14 @@ public final class LiveStyle: @unchecked Sendable {
         public var options: StyleOptions
         /// The painting a network that takes any painting applies (nil for every other model).
         public var painting: StyleEmbeddings.Painting?
+
+        /// What a stylize worker applies to the next frame.
+        var workerStyle: WorkerStyle {
+            let smoothing = config.smoothing
+            return WorkerStyle(model: model, identity: modelPath, options: options,
+                               smoothing: SmoothingSettings(strength: smoothing.strength, mode: smoothing.mode == .still ? .still : .flow),
+                               look: look)
+        }
     }
 
     private let lock = NSLock()

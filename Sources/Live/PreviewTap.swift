@@ -1,6 +1,7 @@
 import Decode
 import Encode
 import Foundation
+import FrameGraph
 import Pipeline
 
 /// One preview picture: a small JPEG of a pipeline's stylized output.
@@ -135,8 +136,8 @@ public final class PreviewTap: @unchecked Sendable {
     }
 
     private func encode(_ image: RGBImage, resizer: PictureResizer) throws -> ([UInt8], Int, Int) {
-        let (width, height) = StylizeWorker.processingSize(width: image.width, height: image.height, maxSize: maxSide)
-        let small = try resizer.resize(image, width: width, height: height)
-        return (try ImageEncoder.encoded(small, as: .jpeg, quality: quality), width, height)
+        let size = FrameSizing.fitted(PixelSize(width: image.width, height: image.height), maxSide: maxSide)
+        let small = try resizer.resize(image, width: size.width, height: size.height)
+        return (try ImageEncoder.encoded(small, as: .jpeg, quality: quality), size.width, size.height)
     }
 }

@@ -1,25 +1,13 @@
 import Pipeline
 import ArgumentParser
 
-/// A picture size in pixels.
-struct PixelSize: Equatable, CustomStringConvertible {
-    var width: Int
-    var height: Int
-
-    var description: String { "\(width)x\(height)" }
-
+extension PixelSize {
     /// Parses "WxH" (also "W:H"), each side 2…16384.
     init?(parsing text: String) {
         let parts = text.lowercased().split(whereSeparator: { $0 == "x" || $0 == ":" })
         guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]),
               (2...16384).contains(w), (2...16384).contains(h) else { return nil }
-        width = w
-        height = h
-    }
-
-    init(width: Int, height: Int) {
-        self.width = width
-        self.height = height
+        self.init(width: w, height: h)
     }
 }
 

@@ -1,23 +1,13 @@
 import Decode
 import Encode
 import Foundation
+import FrameGraph
 import Pipeline
 import Stylize
 import Synchronization
 import Temporal
 
-/// A stylized frame on its way from the workers to the encoder, with the guide of its input when the job
-/// smooths.
-struct TranscodeFrame: SmoothableFrame {
-    var frame: VideoFrame
-    var temporalTag: TemporalTag?
-
-    mutating func withStylizedImage(_ body: (inout RGBImage) throws -> Void) rethrows {
-        try body(&frame.image)
-    }
-}
-
-/// One transcode: owns the stage group, the queues and the interrupt handling.
+/// One transcode: the frame graph from a file to a file (`FrameGraph`), its progress and its interrupt handling.
 final class TranscodeJob: @unchecked Sendable {
     struct Outcome {
         var frames: Int
@@ -74,91 +64,51 @@ final class TranscodeJob: @unchecked Sendable {
         }
     }
 
-    /// Runs the pipeline on dedicated threads and returns when every stage has been joined.
+    /// Runs the graph on its dedicated threads and returns when every stage has been joined.
     func runBlocking() throws -> Outcome {
-        let group = StageGroup(name: "transcode")
-        let decoded = BoundedQueue<VideoFrame>(capacity: 2, policy: .block)
-        let stylized = BoundedQueue<TranscodeFrame>(capacity: 2, policy: .block)
-        // With smoothing, a stage of its own between the workers and the encoder (and a queue after it).
-        let smoothed = smoothing == nil ? stylized : BoundedQueue<TranscodeFrame>(capacity: 2, policy: .block)
-        group.addQueue(decoded)
-        group.addQueue(stylized)
-        if smoothed !== stylized { group.addQueue(smoothed) }
-        // Every frame buffer in flight at once: the queues, the one each stage holds, and the reorder buffer.
-        let pool = FramePool(capacity: decoded.capacity + stylized.capacity + 2 * workers + 4
-                             + (smoothed !== stylized ? smoothed.capacity + 1 : 0))
-        self.pool = pool
         let progress = ProgressReporter(total: expectedFrames, frameRate: reader.info.frameRate.doubleValue)
-        let (reader, writer, model, options, threads) = (self.reader, self.writer, self.model, self.options, self.threads)
-        let (processing, output, smoothing) = (self.processing, self.output, self.smoothing)
-        let (stylizeTime, guideTime) = (self.stylizeTime, self.guideTime)
-        group.addStage("encode") { _ in
-            while let item = smoothed.receive() {
+        let (reader, writer, model, options) = (self.reader, self.writer, self.model, self.options)
+        let style = WorkerStyle(model: model, identity: input, options: options, smoothing: smoothing)
+        // One file is one continuous stream: `--start` begins a new history because the stage starts empty;
+        // scene cuts inside it are found from the pictures.
+        let graph = FrameGraph(
+            layout: .init(name: "transcode", workers: workers, sourcePolicy: .block, smoothing: smoothing != nil),
+            worker: .init(threads: threads, sizing: .fixed(processing: processing, output: output), source: input),
+            style: { style }, observer: WorkerTimes(stylize: stylizeTime, guide: guideTime),
+            deliver: { item, pool, _ in
                 try writer.write(item.frame)
                 pool.recycle(item.frame.image.pixels)
                 progress.frameDone()
-            }
-        }
-        if smoothed !== stylized {
-            let stage = SmoothingStage()
-            smoothingStatistics = stage.statistics
-            // One file is one continuous stream: `--start` begins a new history because the stage starts empty;
-            // scene cuts inside it are found from the pictures.
-            group.addStage("smooth") { _ in try stage.run(input: stylized, output: smoothed) }
-        }
-        let input = self.input
-        let stylize = OrderedWorkers<VideoFrame, TranscodeFrame>(name: "stylize", count: workers) { _ in
-            let stylizer = try Stylizer(model: model, threads: threads)
-            // One scaler each way per worker, built at the first frame (not per frame).
-            let toProcessing = PictureResizer(), toOutput = PictureResizer()
-            return { frame in
-                var out = frame
-                // The guide comes from the input as decoded, before it is resized and its buffer recycled; its
-                // time counts as smoothing's.
-                let guideStarted = ThreadCPUClock.seconds()
-                let tag = smoothing.map { TemporalTag(guide: TemporalGuide(reducing: frame.image), continuity: Continuity(), settings: $0) }
-                if tag != nil { guideTime.add(ThreadCPUClock.seconds() - guideStarted) }
-                let started = ThreadCPUClock.seconds()
-                do {
-                    if frame.image.width != processing.width || frame.image.height != processing.height {
-                        out.image = try toProcessing.resize(frame.image, width: processing.width, height: processing.height, pool: pool)
-                        pool.recycle(frame.image.pixels)
-                    }
-                    let source = out.image
-                    out.image = try stylizer.stylize(source, options: options, pool: pool)
-                    pool.recycle(source.pixels)
-                    if output != processing {
-                        let stylized = out.image
-                        out.image = try toOutput.resize(stylized, width: output.width, height: output.height, pool: pool)
-                        pool.recycle(stylized.pixels)
-                    }
-                } catch {
-                    throw PipelineError(stage: "stylize", message: "\(input): frame \(frame.sequence + 1): \(error)", underlying: error)
+            },
+            source: { feed, context in
+                while !context.isStopRequested, let frame = try reader.nextFrame(pool: feed.pool) {
+                    if !feed.send(frame) { break }
                 }
-                stylizeTime.add(ThreadCPUClock.seconds() - started)
-                return TranscodeFrame(frame: out, temporalTag: tag)
-            }
-        }
-        group.addStage("stylize") { _ in try stylize.run(input: decoded, output: stylized) }
-        group.addStage("decode") { context in
-            while !context.isStopRequested, let frame = try reader.nextFrame(pool: pool) {
-                if decoded.send(frame) == .consumerGone { break }
-            }
-            decoded.finish()
-        }
+            })
+        pool = graph.pool
+        smoothingStatistics = graph.smoothingStatistics
         // SIGINT/SIGTERM: stop reading, let what is in flight drain, finalize the file.
-        let interrupted = InterruptSignals { group.stop() }
+        let interrupted = InterruptSignals { graph.group.stop() }
         defer { interrupted.cancel() }
         let started = Date()
-        try group.start()
-        _ = try? group.wait()
+        try graph.group.start()
+        _ = try? graph.group.wait()
         progress.finish()
-        if let error = group.error {
+        if let error = graph.group.error {
             writer.abort()
             throw error.underlying.map { TranscodeFailure(message: oneLine($0)) } ?? TranscodeFailure(message: error.description)
         }
         try writer.finish()
         return Outcome(frames: writer.framesWritten, seconds: Date().timeIntervalSince(started), interrupted: interrupted.isSet)
+    }
+}
+
+/// The workers' CPU time for the summary: stylizing (resizes included) and making smoothing guides.
+private struct WorkerTimes: StylizeObserver {
+    let stylize: SecondsCounter, guide: SecondsCounter
+    func frameStylized(elapsed: Duration, cpuSeconds: Double, guideCPUSeconds: Double) {
+        stylize.add(cpuSeconds - guideCPUSeconds)
+        guide.add(guideCPUSeconds)
     }
 }
 

@@ -1,4 +1,4 @@
-@testable import Live
+import FrameGraph
 import XCTest
 
 /// The stylize stage's latency policy, with the clock passed in: late frames are dropped, young ones go
