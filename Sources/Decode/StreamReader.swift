@@ -45,23 +45,12 @@ public final class StreamReader: @unchecked Sendable {
     public let isSegmented: Bool
 
     private let input: InputContext
-    private let codec: CodecContext
-    private let packet = Packet()!
-    private let frame = Frame()!
-    private var conversion: ScaledConversion?
-    private let orientation: StreamOrientation
-    private let streamIndex: Int32
-    private let codecID: AVCodecID
+    private let decoder: VideoDecoder
     private let interrupt: IOInterrupt
     private let timeout: Duration
     /// Keeps the interrupt object alive for the C callback's opaque pointer.
     private let interruptBox: Unmanaged<IOInterrupt>
     private var sequence = 0
-    private var draining = false
-    private var finished = false
-    /// `packet` holds a packet the decoder refused with EAGAIN (it had frames to hand out first); it is sent
-    /// again before anything new is read, never dropped.
-    private var packetPending = false
 
     /// Opens `url` (a path without a scheme is a file) and its video decoder.
     ///
@@ -137,38 +126,19 @@ public final class StreamReader: @unchecked Sendable {
         let format = input.context
         interrupt.arm(options.timeout)
         if isFile == false { format.pointee.max_analyze_duration = 2_000_000 }
-        var result = avformat_find_stream_info(format, nil)
+        let result = avformat_find_stream_info(format, nil)
         guard result >= 0 else {
             throw MediaError(.unsupportedFormat, path: url, "cannot read stream information (\(ffmpegErrorText(result)))")
         }
-        var decoderPointer: UnsafePointer<AVCodec>?
-        let found = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, -1, -1, &decoderPointer, 0)
-        guard found >= 0, let decoderPointer, let stream = format.pointee.streams[Int(found)] else {
-            throw MediaError(.unsupportedFormat, path: url, "has no video stream FFmpeg can decode")
-        }
-        guard let codec = CodecContext(codec: decoderPointer) else {
-            throw MediaError(.decodeFailed, path: url, "out of memory")
-        }
-        result = avcodec_parameters_to_context(codec.context, stream.pointee.codecpar)
-        guard result >= 0 else { throw MediaError(.decodeFailed, path: url, "cannot set up the decoder (\(ffmpegErrorText(result)))") }
-        codec.context.pointee.thread_count = Int32(max(1, options.threadCount))
-        codec.context.pointee.pkt_timebase = stream.pointee.time_base
-        result = openCodec(codec.context, decoderPointer, nil)
-        guard result >= 0 else { throw MediaError(.decodeFailed, path: url, "cannot open the decoder (\(ffmpegErrorText(result)))") }
-        for i in 0..<Int(format.pointee.nb_streams) where i != Int(found) {
-            format.pointee.streams[i]?.pointee.discard = AVDISCARD_ALL
-        }
-        let rate = av_guess_frame_rate(format, stream, nil)
+        // A live source's decoder: FFmpeg's default threading, no frame threads (each adds a frame of delay).
+        let decoder = try VideoDecoder(format: format, source: url, threads: options.threadCount, frameThreads: false, autorotate: true)
+        let stream = decoder.stream, rate = decoder.frameRate
         self.input = input
-        self.codec = codec
-        self.streamIndex = found
-        self.codecID = codec.context.pointee.codec_id
+        self.decoder = decoder
         self.frameRate = Rational(Int(rate.num), Int(rate.den))
         self.timeBase = Rational(Int(stream.pointee.time_base.num), Int(stream.pointee.time_base.den))
-        let orientation = StreamOrientation(stream: stream, autorotate: true)
-        self.orientation = orientation
-        (self.width, self.height) = orientation.displaySize(width: Int(stream.pointee.codecpar.pointee.width),
-                                                            height: Int(stream.pointee.codecpar.pointee.height))
+        (self.width, self.height) = decoder.orientation.displaySize(width: Int(stream.pointee.codecpar.pointee.width),
+                                                                    height: Int(stream.pointee.codecpar.pointee.height))
         let codecpar = stream.pointee.codecpar.pointee
         if codecpar.codec_id == AV_CODEC_ID_MJPEG {
             self.deliveredFormat = "mjpeg"
@@ -188,86 +158,50 @@ public final class StreamReader: @unchecked Sendable {
         // A camera's packets point into the device's mmap'ed buffers, and the decoder (or a raw frame passed
         // through) may still hold one. Hand them back while the device is open, or the v4l2 input complains on
         // close and the late release hits a closed descriptor.
-        av_frame_unref(frame.frame)
-        av_packet_unref(packet.packet)
-        avcodec_flush_buffers(codec.context)
+        decoder.releaseBuffers()
         // Closed explicitly before the box is released: closing a network input may call the interrupt
         // callback, which must not depend on the order stored properties are destroyed in.
         input.close()
         interruptBox.release()
     }
 
-    /// The next decoded frame, or nil at the end of the stream. Throws `MediaError(.unreadable)` when the
-    /// source is lost (read error, timeout, interrupted): the caller reconnects.
+    /// The next decoded frame, or nil at the end of the stream (or when the interrupt says stop). Throws
+    /// `MediaError(.unreadable)` when the source is lost (read error, timeout, interrupted) and
+    /// `MediaError(.decodeFailed)` when it sends nothing but damaged frames: the caller reconnects.
     public func nextFrame(pool: FramePool? = nil) throws -> VideoFrame? {
-        let context = codec.context, format = input.context, pkt = packet.packet, decoded = frame.frame
-        var errorsInARow = 0
-        // A non-blocking source (a camera) said "nothing yet": poll, under the deadline armed before the
-        // first attempt, so a camera that stops delivering counts as lost after `timeout`.
-        var waiting = false
-        while !finished {
-            let received = avcodec_receive_frame(context, decoded)
-            if received >= 0 {
-                defer { av_frame_unref(decoded) }
-                let nopts = streamd_nopts_value()
-                let best = decoded.pointee.best_effort_timestamp
-                let pts: Int64? = best != nopts ? best : nil
-                let image: RGBImage
-                do {
-                    image = try FrameConversion.rgbImage(from: decoded, codecID: codecID, cache: &conversion, pool: pool)
-                } catch {
-                    throw MediaError(.decodeFailed, path: url, "cannot convert a frame to RGB (\(error.text))")
-                }
-                defer { sequence += 1 }
-                return VideoFrame(sequence: sequence, pts: pts, timeBase: timeBase, image: orientation.upright(image, of: decoded, pool: pool))
-            }
-            if received == streamd_averror_eof() { finished = true; break }
-            if received != streamd_averror_eagain() {
-                errorsInARow += 1
-                if errorsInARow > 64 { throw MediaError(.decodeFailed, path: url, "too many damaged frames in a row") }
-                if draining { continue }
-            }
-            if draining { finished = true; break }
-            if packetPending {
-                let sent = avcodec_send_packet(context, pkt)
-                // Still full although it just handed out frames (or an error): take frames out first.
-                if sent == streamd_averror_eagain() && received != streamd_averror_eagain() { continue }
-                packetPending = false
-                av_packet_unref(pkt)
-                continue
-            }
-            if !waiting { interrupt.arm(timeout) }
-            let read = av_read_frame(format, pkt)
+        guard let picture = try decoder.next(from: self, pool: pool) else {
+            if decoder.end == .tooDamaged { throw MediaError(.decodeFailed, path: url, "too many damaged frames in a row") }
+            return nil
+        }
+        defer { sequence += 1 }
+        return VideoFrame(sequence: sequence, pts: picture.pts, timeBase: timeBase, duration: picture.duration, image: picture.image)
+    }
+}
+
+extension StreamReader: PacketSource {
+    /// Every read bounded by the timeout; a non-blocking source (a camera) that says "nothing yet" is polled
+    /// under the same deadline, so a camera that stops delivering counts as lost after `timeout`.
+    func readPacket(into packet: UnsafeMutablePointer<AVPacket>) throws -> PacketRead {
+        interrupt.arm(timeout)
+        while true {
+            let read = av_read_frame(input.context, packet)
+            if read >= 0 { return .packet }
             if read == streamd_averror_eagain() {
-                if interrupt.isStopped { return nil }
+                if interrupt.isStopped { return .stop }
                 if interrupt.shouldInterrupt { throw MediaError(.unreadable, path: url, "no frame within \(timeout)") }
-                waiting = true
                 usleep(10_000)   // as FFmpeg's own tool polls a non-blocking input
                 continue
             }
-            waiting = false
-            if read < 0 {
-                if read == streamd_averror_eof() {
-                    _ = avcodec_send_packet(context, nil)
-                    draining = true
-                    continue
-                }
-                if interrupt.isStopped { return nil }
-                throw MediaError(.unreadable, path: url, read == AVERROR_EXIT_CODE
-                                 ? "no data within \(timeout)" : "read failed: \(ffmpegErrorText(read))")
-            }
-            guard pkt.pointee.stream_index == streamIndex else {
-                av_packet_unref(pkt)
-                continue
-            }
-            if avcodec_send_packet(context, pkt) == streamd_averror_eagain() {
-                packetPending = true
-                continue
-            }
-            av_packet_unref(pkt)
+            if read == streamd_averror_eof() { return .endOfInput }
+            if interrupt.isStopped { return .stop }
+            throw MediaError(.unreadable, path: url, read == AVERROR_EXIT_CODE
+                             ? "no data within \(timeout)" : "read failed: \(ffmpegErrorText(read))")
         }
-        return nil
     }
+
+    /// A live source's damage is not worth a line per packet: the picture shows it, and a source that sends
+    /// nothing else ends as `tooDamaged`.
+    func damaged(_ what: String) {}
 }
 
 /// AVERROR_EXIT: what FFmpeg returns when the interrupt callback fired.

@@ -94,29 +94,17 @@ public final class VideoReader: @unchecked Sendable {
     public private(set) var warnings: [String] = []
 
     private let input: InputContext
-    private let codec: CodecContext
-    private let packet: Packet
-    private let frame: Frame
-    private var conversion: ScaledConversion?
-    private let streamIndex: Int32
-    private let codecID: AVCodecID
-    private let timeBase: AVRational
-    /// How frames are turned upright (the stream's display matrix, or a frame's own).
-    private let orientation: StreamOrientation
-    /// First pts (stream time base) of the file, subtracted from `start` and `seek` targets.
-    private let streamStart: Int64
+    private let decoder: VideoDecoder
     /// Frames before this pts are decoded (the decoder needs them) but not returned: after a seek.
     private var dropBefore: Int64?
     /// Frames at or after this pts end the stream: `duration`.
     private var stopAt: Int64?
 
     private var sequence = 0
-    private var packetPending = false
-    private var draining = false
-    private var finished = false
+    /// The end of the stream has been looked at (the truncation check, the warning of a stream too damaged).
+    private var endReported = false
     private var lastEnd: Int64?
     private var suppressedWarnings = 0
-    private var consecutiveErrors = 0
     private static let maxWarnings = 20
 
     /// Opens `path` and its decoder.
@@ -151,59 +139,23 @@ public final class VideoReader: @unchecked Sendable {
             throw Self.openError(path: path, error)
         }
         let format = input.context
-        var result = avformat_find_stream_info(format, nil)
+        let result = avformat_find_stream_info(format, nil)
         guard result >= 0 else {
             throw MediaError(.unsupportedFormat, path: path, "cannot read stream information (\(ffmpegErrorText(result)))",
                              detail: "avformat_find_stream_info returned \(result)")
         }
-        let streams = Self.streamSummaries(format)
-        guard streams.contains(where: { $0.kind == .video }) else {
-            let found = streams.isEmpty ? "no streams" : streams.map(\.description).joined(separator: ", ")
-            throw MediaError(.unsupportedFormat, path: path, "has no video stream (\(found))")
-        }
-        var decoderPointer: UnsafePointer<AVCodec>?
-        let found = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, -1, -1, &decoderPointer, 0)
-        guard found >= 0, let decoderPointer, let stream = format.pointee.streams[Int(found)] else {
-            let names = streams.filter { $0.kind == .video }.map(\.codecName).joined(separator: ", ")
-            throw MediaError(.unsupportedFormat, path: path, "no decoder for its video codec (\(names))",
-                             detail: "av_find_best_stream returned \(found) (\(ffmpegErrorText(found)))")
-        }
-        let codecName = String(cString: decoderPointer.pointee.name)
-        guard let codec = CodecContext(codec: decoderPointer), let packet = Packet(), let frame = Frame() else {
-            throw MediaError(.decodeFailed, path: path, "out of memory", detail: "FFmpeg allocation failed")
-        }
-        result = avcodec_parameters_to_context(codec.context, stream.pointee.codecpar)
-        guard result >= 0 else {
-            throw MediaError(.decodeFailed, path: path, "cannot set up the \(codecName) decoder (\(ffmpegErrorText(result)))",
-                             detail: "avcodec_parameters_to_context returned \(result)")
-        }
         // Frame threads: each thread decodes a whole frame, which is what every codec here supports and what
         // keeps output order; slice threading helps only streams encoded with many slices.
-        codec.context.pointee.thread_count = Int32(max(0, options.threadCount))
-        codec.context.pointee.thread_type = FF_THREAD_FRAME
-        codec.context.pointee.pkt_timebase = stream.pointee.time_base
-        result = openCodec(codec.context, decoderPointer, nil)
-        guard result >= 0 else {
-            throw MediaError(.decodeFailed, path: path, "cannot open the \(codecName) decoder (\(ffmpegErrorText(result)))",
-                             detail: "avcodec_open2 returned \(result)")
-        }
-
+        let decoder = try VideoDecoder(format: format, source: path, threads: options.threadCount, frameThreads: true,
+                                       autorotate: options.autorotate)
         self.input = input
-        self.codec = codec
-        self.packet = packet
-        self.frame = frame
-        self.streamIndex = found
-        self.codecID = codec.context.pointee.codec_id
-        self.timeBase = stream.pointee.time_base
-        let orientation = StreamOrientation(stream: stream, autorotate: options.autorotate)
-        self.orientation = orientation
+        self.decoder = decoder
+        let stream = decoder.stream, orientation = decoder.orientation
         let nopts = streamd_nopts_value()
-        self.streamStart = stream.pointee.start_time != nopts ? stream.pointee.start_time : 0
-
         let par = stream.pointee.codecpar.pointee
         let codedWidth = Int(par.width), codedHeight = Int(par.height)
         let display = orientation.displaySize(width: codedWidth, height: codedHeight)
-        let rate = av_guess_frame_rate(format, stream, nil)
+        let rate = decoder.frameRate
         let tb = Rational(Int(stream.pointee.time_base.num), Int(stream.pointee.time_base.den))
         var durationSeconds: Double?
         if stream.pointee.duration != nopts, stream.pointee.duration > 0 {
@@ -218,8 +170,9 @@ public final class VideoReader: @unchecked Sendable {
             estimated = Int((durationSeconds * Double(rate.num) / Double(rate.den)).rounded())
         }
         func name(_ c: UnsafePointer<CChar>?) -> String { c.map { String(cString: $0) } ?? "unknown" }
+        let streams = VideoDecoder.streamSummaries(format)
         info = VideoInfo(
-            streamIndex: Int(found), codecName: codecName,
+            streamIndex: Int(decoder.streamIndex), codecName: decoder.codecName,
             codedWidth: codedWidth, codedHeight: codedHeight,
             displayWidth: display.width, displayHeight: display.height,
             rotation: orientation.rotation, mirrored: orientation.mirrored,
@@ -229,12 +182,6 @@ public final class VideoReader: @unchecked Sendable {
             colorRange: name(av_color_range_name(par.color_range)),
             colorSpace: name(av_color_space_name(par.color_space)),
             hasAudio: streams.contains { $0.kind == .audio }, streams: streams)
-
-        // Ask the demuxer to drop everything but the chosen stream; most packets of the others are then never
-        // read. It is a request (the AVI and MP4 demuxers still return some), so `nextFrame` filters too.
-        for i in 0..<Int(format.pointee.nb_streams) where i != Int(found) {
-            format.pointee.streams[i]?.pointee.discard = AVDISCARD_ALL
-        }
 
         // A window outside the video is a mistake on the command line, not an empty result.
         if let start = options.start {
@@ -251,7 +198,7 @@ public final class VideoReader: @unchecked Sendable {
             throw MediaError(.invalidArgument, path: path, "duration \(duration) s is not a positive length")
         }
         if let duration = options.duration {
-            let from = dropBefore ?? streamStart
+            let from = dropBefore ?? decoder.streamStart
             stopAt = from + seconds(toPTS: max(0, duration))
         }
     }
@@ -265,74 +212,12 @@ public final class VideoReader: @unchecked Sendable {
     /// - Throws: `MediaError` only for failures that make going on pointless (out of memory, a picture that
     ///   cannot be converted); damaged data becomes a warning.
     public func nextFrame(pool: FramePool? = nil) throws -> VideoFrame? {
-        let codecContext = codec.context, format = input.context
-        let pkt = packet.packet, decoded = frame.frame
-        while !finished {
-            let received = avcodec_receive_frame(codecContext, decoded)
-            if received >= 0 {
-                consecutiveErrors = 0
-                defer { av_frame_unref(decoded) }
-                if let video = try deliver(decoded, pool: pool) { return video }
-                continue
-            }
-            if received == streamd_averror_eof() {
-                finish()
-                break
-            }
-            if received != streamd_averror_eagain() {
-                // A frame that failed to decode; the decoder goes on with the next one. While draining, ask
-                // again (bounded, so a decoder stuck on an error cannot spin forever); otherwise feed it.
-                warn("damaged data: \(ffmpegErrorText(received))")
-                consecutiveErrors += 1
-                if consecutiveErrors > 64 {
-                    warn("too many decode errors in a row, stopping")
-                    finish(truncationCheck: false)
-                    break
-                }
-                if draining { continue }
-            } else {
-                consecutiveErrors = 0
-            }
-            // The decoder wants input.
-            if draining {
-                // EAGAIN while draining cannot happen with a working decoder; do not spin.
-                finish()
-                break
-            }
-            if !packetPending {
-                let read = av_read_frame(format, pkt)
-                if read < 0 {
-                    if read != streamd_averror_eof() {
-                        warn("read error, stopping early: \(ffmpegErrorText(read))")
-                    }
-                    // Flush: the decoder still holds the last frames (frame threads and B-frame delay).
-                    _ = avcodec_send_packet(codecContext, nil)
-                    draining = true
-                    continue
-                }
-                guard pkt.pointee.stream_index == streamIndex else {
-                    av_packet_unref(pkt)
-                    continue
-                }
-                if pkt.pointee.flags & AV_PKT_FLAG_CORRUPT != 0 {
-                    // The demuxer knows the packet is incomplete (a cut MP4's last sample); the decoder will
-                    // conceal what it can, but the picture may be damaged.
-                    warn("corrupt packet\(describe(pts: pkt.pointee.pts))")
-                }
-            }
-            let sent = avcodec_send_packet(codecContext, pkt)
-            if sent == streamd_averror_eagain() {
-                // Cannot happen after receive said EAGAIN, but if it does, keep the packet for the next turn.
-                packetPending = true
-                continue
-            }
-            packetPending = false
-            av_packet_unref(pkt)
-            if sent < 0 {
-                warn("damaged packet: \(ffmpegErrorText(sent))")
-            }
+        guard let picture = try decoder.next(from: self, pool: pool) else {
+            reportEnd()
+            return nil
         }
-        return nil
+        defer { sequence += 1 }
+        return VideoFrame(sequence: sequence, pts: picture.pts, timeBase: info.timeBase, duration: picture.duration, image: picture.image)
     }
 
     /// Restarts decoding at `seconds` from the start of the file: the demuxer jumps to the key frame at or
@@ -341,66 +226,37 @@ public final class VideoReader: @unchecked Sendable {
     ///
     /// - Throws: `MediaError` if the container cannot seek.
     public func seek(to seconds: Double) throws {
-        let target = streamStart + self.seconds(toPTS: max(0, seconds))
-        let result = avformat_seek_file(input.context, streamIndex, Int64.min, target, target, AVSEEK_FLAG_BACKWARD)
+        let target = decoder.streamStart + self.seconds(toPTS: max(0, seconds))
+        let result = avformat_seek_file(input.context, decoder.streamIndex, Int64.min, target, target, AVSEEK_FLAG_BACKWARD)
         guard result >= 0 else {
             throw MediaError(.decodeFailed, path: path, "cannot seek to \(seconds) s (\(ffmpegErrorText(result)))",
                              detail: "avformat_seek_file returned \(result)")
         }
-        avcodec_flush_buffers(codec.context)
-        if packetPending { av_packet_unref(packet.packet) }
-        packetPending = false
-        draining = false
-        finished = false
+        decoder.flush()
+        endReported = false
         dropBefore = target
-    }
-
-    // MARK: - Frames
-
-    /// Turns a decoded frame into a `VideoFrame`, or nil if it falls before the seek target.
-    private func deliver(_ decoded: UnsafeMutablePointer<AVFrame>, pool: FramePool?) throws -> VideoFrame? {
-        let nopts = streamd_nopts_value()
-        let bestEffort = decoded.pointee.best_effort_timestamp
-        let pts: Int64? = bestEffort != nopts ? bestEffort : (decoded.pointee.pts != nopts ? decoded.pointee.pts : nil)
-        var duration: Int64? = decoded.pointee.pkt_duration > 0 ? decoded.pointee.pkt_duration : nil
-        if duration == nil, info.frameRate.numerator > 0, info.frameRate.denominator > 0 {
-            duration = av_rescale_q(1, AVRational(num: Int32(info.frameRate.denominator), den: Int32(info.frameRate.numerator)),
-                                    timeBase)
-        }
-        if let pts {
-            // Half a frame of slack, so a target that falls inside a frame keeps that frame.
-            let half = (duration ?? 0) / 2
-            // Skipped frames count for the truncation check too: they were in the file.
-            lastEnd = pts + (duration ?? 0)
-            if let dropBefore, pts + half < dropBefore { return nil }
-            if let stopAt, pts >= stopAt {
-                finish(truncationCheck: false)
-                return nil
-            }
-        }
-        let image: RGBImage
-        do {
-            image = try FrameConversion.rgbImage(from: decoded, codecID: codecID, cache: &conversion, pool: pool)
-        } catch {
-            throw MediaError(.decodeFailed, path: path, "cannot convert a \(info.pixelFormat) frame to RGB (\(error.text))",
-                             detail: error.detail)
-        }
-        let upright = orientation.upright(image, of: decoded, pool: pool)
-        defer { sequence += 1 }
-        return VideoFrame(sequence: sequence, pts: pts, timeBase: info.timeBase, duration: duration, image: upright)
     }
 
     // MARK: - End and damage
 
-    /// Marks the end; unless a `duration` window ended it, checks whether the file ended before the length its
+    /// Once per end: unless a `duration` window ended it, checks whether the file ended before the length its
     /// header announced, which is how a truncated file looks once the demuxer has returned what it has.
-    private func finish(truncationCheck: Bool = true) {
-        guard !finished else { return }
-        finished = true
-        guard truncationCheck, stopAt == nil, let expected = info.durationSeconds else { return }
+    private func reportEnd() {
+        guard !endReported, let end = decoder.end else { return }
+        endReported = true
+        switch end {
+        case .window:
+            return
+        case .tooDamaged:
+            warn("too many decode errors in a row, stopping")
+            return
+        case .stream:
+            break
+        }
+        guard stopAt == nil, let expected = info.durationSeconds else { return }
         let frameSeconds = info.frameRate.numerator > 0 ? 1 / info.frameRate.doubleValue : 0.04
         let slack = max(0.25, 3 * frameSeconds)
-        let reached = lastEnd.map { Double($0 - streamStart) * info.timeBase.doubleValue } ?? 0
+        let reached = lastEnd.map { Double($0 - decoder.streamStart) * info.timeBase.doubleValue } ?? 0
         if reached + slack < expected {
             // Hundredths are enough for people; Foundation's String(format:) is not worth importing for it.
             let got = (reached * 100).rounded() / 100, want = (expected * 100).rounded() / 100
@@ -418,28 +274,13 @@ public final class VideoReader: @unchecked Sendable {
         }
     }
 
-    /// " at 1.23 s" for a warning, or nothing when the timestamp is unknown.
-    private func describe(pts: Int64) -> String {
-        guard pts != streamd_nopts_value() else { return "" }
-        let seconds = Double(pts - streamStart) * info.timeBase.doubleValue
-        return " at \((seconds * 100).rounded() / 100) s"
-    }
-
     private func seconds(toPTS seconds: Double) -> Int64 {
+        let timeBase = decoder.timeBase
         guard timeBase.num > 0 else { return 0 }
         return Int64((seconds * Double(timeBase.den) / Double(timeBase.num)).rounded())
     }
 
     // MARK: - Opening
-
-    static func streamSummaries(_ format: UnsafeMutablePointer<AVFormatContext>) -> [VideoInfo.Stream] {
-        (0..<Int(format.pointee.nb_streams)).compactMap { i in
-            guard let stream = format.pointee.streams[i], let par = stream.pointee.codecpar else { return nil }
-            let kind = MediaKind(par.pointee.codec_type)
-            let codec = avcodec_get_name(par.pointee.codec_id).map { String(cString: $0) } ?? "none"
-            return VideoInfo.Stream(index: i, kind: kind, codecName: codec)
-        }
-    }
 
     /// Turns the common cases into clear messages before FFmpeg gives a vaguer one.
     static func checkInputFile(_ path: String) throws {
@@ -468,4 +309,27 @@ public final class VideoReader: @unchecked Sendable {
             MediaError(.unreadable, path: path, "cannot open: \(error.text)", detail: error.detail)
         }
     }
+}
+
+extension VideoReader: PacketSource {
+    func readPacket(into packet: UnsafeMutablePointer<AVPacket>) throws -> PacketRead {
+        let read = av_read_frame(input.context, packet)
+        guard read < 0 else { return .packet }
+        if read != streamd_averror_eof() { warn("read error, stopping early: \(ffmpegErrorText(read))") }
+        return .endOfInput
+    }
+
+    /// Skips frames before a seek target and ends at the `duration` window.
+    func verdict(pts: Int64?, duration: Int64?) -> PictureVerdict {
+        guard let pts else { return .keep }
+        // Half a frame of slack, so a target that falls inside a frame keeps that frame.
+        let half = (duration ?? 0) / 2
+        // Skipped frames count for the truncation check too: they were in the file.
+        lastEnd = pts + (duration ?? 0)
+        if let dropBefore, pts + half < dropBefore { return .skip }
+        if let stopAt, pts >= stopAt { return .end }
+        return .keep
+    }
+
+    func damaged(_ what: String) { warn(what) }
 }
