@@ -43,10 +43,7 @@ public final class StreamOutput: @unchecked Sendable {
     }
 
     private var output: OutputFormatContext?
-    private var encoder: CodecContext?
-    private let scaler: Scaler
-    private let frame = Frame()!
-    private let packet = Packet()!
+    private var encoder: PictureEncoder?
     private let streamIndex: Int32
     private let timeBase = AVRational(num: 1, den: 1_000_000)
     private let settings: LiveEncodeSettings
@@ -89,38 +86,34 @@ public final class StreamOutput: @unchecked Sendable {
             guard let opaque else { return 0 }
             return Unmanaged<IOInterrupt>.fromOpaque(opaque).takeUnretainedValue().shouldInterrupt ? 1 : 0
         }, opaque: box.toOpaque())
-        guard let encoder = CodecContext(codec: codec) else { throw MediaError(.encodeFailed, path: url, "out of memory") }
+        // Size, time base and colour as every encoder of streamd gets them (`PictureEncoder`, `ColourPolicy`).
+        let encoder: PictureEncoder
+        do {
+            encoder = try PictureEncoder(codec: codec, codedWidth: settings.width, codedHeight: settings.height, pixelFormat: AV_PIX_FMT_YUV420P,
+                                         timeBase: timeBase, frameRate: AVRational(num: Int32(settings.frameRate), den: 1), threads: 1,
+                                         globalHeader: formatContext.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0)
+        } catch {
+            throw MediaError(.encodeFailed, path: url, "out of memory")
+        }
         let context = encoder.context
-        context.pointee.width = Int32(settings.width)
-        context.pointee.height = Int32(settings.height)
-        context.pointee.pix_fmt = AV_PIX_FMT_YUV420P
-        context.pointee.time_base = timeBase
-        context.pointee.framerate = AVRational(num: Int32(settings.frameRate), den: 1)
         context.pointee.gop_size = Int32(max(1, settings.gop))
         context.pointee.max_b_frames = 0
         context.pointee.bit_rate = Int64(settings.bitrate)
         context.pointee.rc_max_rate = Int64(settings.bitrate)
         context.pointee.rc_buffer_size = Int32(clamping: settings.bitrate)
-        context.pointee.thread_count = 1
-        context.pointee.color_range = AVCOL_RANGE_MPEG
-        context.pointee.colorspace = AVCOL_SPC_SMPTE170M
-        context.pointee.color_primaries = AVCOL_PRI_SMPTE170M
-        context.pointee.color_trc = AVCOL_TRC_SMPTE170M
-        if formatContext.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0 {
-            context.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER
-        }
         let options = OptionDictionary()
         options.set("preset", settings.preset)
         if let tune = settings.tune { options.set("tune", tune) }
         if settings.encoder == "libx265" { options.set("x265-params", "log-level=error") }
-        var result = openCodec(context, codec, &options.pointer)
-        guard result >= 0 else {
-            throw MediaError(.invalidArgument, path: url, "cannot open \(settings.encoder) with these settings: \(ffmpegErrorText(result))")
+        do {
+            try encoder.open(options: options)
+        } catch {
+            throw MediaError(.invalidArgument, path: url, "cannot open \(settings.encoder) with these settings: \(error.text)")
         }
         guard let stream = avformat_new_stream(formatContext, nil) else { throw MediaError(.encodeFailed, path: url, "out of memory") }
         stream.pointee.time_base = timeBase
         stream.pointee.avg_frame_rate = context.pointee.framerate
-        result = avcodec_parameters_from_context(stream.pointee.codecpar, context)
+        var result = avcodec_parameters_from_context(stream.pointee.codecpar, context)
         guard result >= 0 else { throw MediaError(.encodeFailed, path: url, "cannot describe the stream: \(ffmpegErrorText(result))") }
 
         let micros = String(max(1, timeout.components.seconds * 1_000_000 + timeout.components.attoseconds / 1_000_000_000_000))
@@ -150,19 +143,6 @@ public final class StreamOutput: @unchecked Sendable {
         guard result >= 0 else {
             throw MediaError(.unreadable, path: url, "cannot start the \(format) stream: \(Self.describe(result, timeout: timeout))")
         }
-        guard let scaler = Scaler(width: Int32(settings.width), height: Int32(settings.height), srcFormat: AV_PIX_FMT_RGB24,
-                                  dstFormat: AV_PIX_FMT_YUV420P, flags: SWS_BILINEAR | SWS_FULL_CHR_H_INP) else {
-            throw MediaError(.encodeFailed, path: url, "cannot convert RGB to yuv420p")
-        }
-        let coefficients = sws_getCoefficients(SWS_CS_ITU601)
-        _ = sws_setColorspaceDetails(scaler.pointer, coefficients, 1, coefficients, 0, 0, 1 << 16, 1 << 16)
-        let picture = frame.frame
-        picture.pointee.width = Int32(settings.width)
-        picture.pointee.height = Int32(settings.height)
-        picture.pointee.format = AV_PIX_FMT_YUV420P.rawValue
-        picture.pointee.color_range = AVCOL_RANGE_MPEG
-        guard av_frame_get_buffer(picture, 0) >= 0 else { throw MediaError(.encodeFailed, path: url, "out of memory") }
-        self.scaler = scaler
         self.output = output
         self.encoder = encoder
         self.streamIndex = stream.pointee.index
@@ -195,21 +175,11 @@ public final class StreamOutput: @unchecked Sendable {
         }
         var pts = micros
         if let lastPts, pts < lastPts + minimumStep { pts = lastPts + minimumStep }
-        let picture = frame.frame
-        guard av_frame_make_writable(picture) >= 0 else { throw MediaError(.encodeFailed, path: url, "out of memory") }
-        let scaled: Int32 = image.pixels.withUnsafeBufferPointer { rgb in
-            var sourcePlanes: [UnsafePointer<UInt8>?] = [rgb.baseAddress, nil, nil, nil]
-            var sourceStrides: [Int32] = [Int32(image.width * 3), 0, 0, 0]
-            var planes: [UnsafeMutablePointer<UInt8>?] = [picture.pointee.data.0, picture.pointee.data.1, picture.pointee.data.2, nil]
-            var strides: [Int32] = [picture.pointee.linesize.0, picture.pointee.linesize.1, picture.pointee.linesize.2, 0]
-            return sws_scale(scaler.pointer, &sourcePlanes, &sourceStrides, 0, Int32(image.height), &planes, &strides)
+        do {
+            try encoder.encode(image, pts: pts, write: muxPacket)
+        } catch let error as FFmpegCallError {
+            throw MediaError(.encodeFailed, path: url, "cannot encode: \(error.text)")
         }
-        guard scaled == Int32(image.height) else { throw MediaError(.encodeFailed, path: url, "cannot convert the frame to yuv420p") }
-        picture.pointee.pts = pts
-        picture.pointee.pict_type = AV_PICTURE_TYPE_NONE
-        let sent = avcodec_send_frame(encoder.context, picture)
-        guard sent >= 0 else { throw MediaError(.encodeFailed, path: url, "cannot encode: \(ffmpegErrorText(sent))") }
-        try drain(encoder)
         lastPts = pts
         framesWritten += 1
     }
@@ -219,9 +189,10 @@ public final class StreamOutput: @unchecked Sendable {
         guard !finished, let encoder, let output else { return }
         finished = true
         defer { self.encoder = nil; self.output = nil }
-        _ = avcodec_send_frame(encoder.context, nil)
         var drainFailure: (any Error)?
-        do { try drain(encoder) } catch { drainFailure = error }
+        do { try encoder.flush(write: muxPacket) } catch let error as FFmpegCallError {
+            drainFailure = MediaError(.encodeFailed, path: url, "encoder failed: \(error.text)")
+        } catch { drainFailure = error }
         // The trailer is written even when draining failed: the RTSP muxer frees its socket only there, so
         // skipping it would leak one per reconnect.
         interrupt.arm(timeout)
@@ -232,22 +203,16 @@ public final class StreamOutput: @unchecked Sendable {
         guard closed >= 0 else { throw MediaError(.unwritable, path: url, "cannot close: \(ffmpegErrorText(closed))") }
     }
 
-    private func drain(_ encoder: CodecContext) throws {
+    /// Sends an encoded packet, bounded by the timeout.
+    private func muxPacket(_ pkt: UnsafeMutablePointer<AVPacket>) throws {
         guard let output else { return }
-        let pkt = packet.packet
-        let stream = output.context.pointee.streams[Int(streamIndex)]!
-        while true {
-            let received = avcodec_receive_packet(encoder.context, pkt)
-            if received == streamd_averror_eagain() || received == streamd_averror_eof() { return }
-            guard received >= 0 else { throw MediaError(.encodeFailed, path: url, "encoder failed: \(ffmpegErrorText(received))") }
-            pkt.pointee.stream_index = streamIndex
-            av_packet_rescale_ts(pkt, timeBase, stream.pointee.time_base)
-            interrupt.arm(timeout)
-            // Takes the packet's reference on success and failure alike.
-            let written = av_interleaved_write_frame(output.context, pkt)
-            guard written >= 0 else {
-                throw MediaError(.unwritable, path: url, "cannot send: \(Self.describe(written, timeout: timeout))")
-            }
+        pkt.pointee.stream_index = streamIndex
+        av_packet_rescale_ts(pkt, timeBase, output.context.pointee.streams[Int(streamIndex)]!.pointee.time_base)
+        interrupt.arm(timeout)
+        // Takes the packet's reference on success and failure alike.
+        let written = av_interleaved_write_frame(output.context, pkt)
+        guard written >= 0 else {
+            throw MediaError(.unwritable, path: url, "cannot send: \(Self.describe(written, timeout: timeout))")
         }
     }
 

@@ -54,11 +54,8 @@ public final class VideoWriter: @unchecked Sendable {
 
     private let temporary: Temporary
     private var output: OutputFormatContext?
-    private var encoder: CodecContext?
+    private var encoder: PictureEncoder?
     private let streamIndex: Int32
-    private let scaler: Scaler
-    private let frame: Frame
-    private let packet: Packet
     private let encoderTimeBase: AVRational
     /// One frame period in encoder ticks (at least 1): the duration of frames that bring none.
     private let framePeriod: Int64
@@ -70,8 +67,6 @@ public final class VideoWriter: @unchecked Sendable {
     /// Frame durations by pts, so packets (which libx264 and others return without a duration) get their
     /// frame's duration: Matroska and MP4 use the last packet's duration for the file's length.
     private var durations: [Int64: Int64] = [:]
-    /// Scratch for edge-padded pictures (odd sizes only), reused across frames.
-    private var padded: [UInt8] = []
     /// Audio and subtitles from the input, interleaved with the video as it is written.
     private var passthrough: StreamPassthrough?
     private var lastPassthroughWarnings: [String] = []
@@ -217,35 +212,16 @@ public final class VideoWriter: @unchecked Sendable {
             throw MediaError(.encodeFailed, path: path, "cannot set up the \(container.rawValue) muxer: \(error.text)",
                              detail: error.detail)
         }
-        guard let encoder = CodecContext(codec: codec), let frame = Frame(), let packet = Packet() else {
-            throw MediaError(.encodeFailed, path: path, "out of memory setting up \(codecName)")
+        // Size, time base and colour as every encoder of streamd gets them (`PictureEncoder`, `ColourPolicy`).
+        let encoder: PictureEncoder
+        do {
+            encoder = try PictureEncoder(codec: codec, codedWidth: width, codedHeight: height, pixelFormat: pixelFormat,
+                                         timeBase: timeBase, frameRate: AVRational(num: period.den, den: period.num),
+                                         threads: settings.threads, globalHeader: muxer.pointee.flags & AVFMT_GLOBALHEADER != 0)
+        } catch {
+            throw MediaError(.encodeFailed, path: path, "out of memory setting up \(codecName)", detail: error.detail)
         }
-
-        // Colour: limited-range YUV with BT.709 for HD and BT.601 (SMPTE 170M) for SD — what players assume
-        // for untagged video of that size — and tagged, so none has to guess.
         let context = encoder.context
-        let isRGB = (av_pix_fmt_desc_get(pixelFormat).map { $0.pointee.flags & UInt64(AV_PIX_FMT_FLAG_RGB) != 0 }) ?? false
-        let highDefinition = width >= 1280 || height >= 720
-        context.pointee.width = Int32(width)
-        context.pointee.height = Int32(height)
-        context.pointee.pix_fmt = pixelFormat
-        context.pointee.time_base = timeBase
-        context.pointee.framerate = AVRational(num: period.den, den: period.num)
-        context.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
-        context.pointee.thread_count = Int32(clamping: max(0, settings.threads))
-        if !isRGB {
-            context.pointee.color_range = AVCOL_RANGE_MPEG
-            context.pointee.color_primaries = highDefinition ? AVCOL_PRI_BT709 : AVCOL_PRI_SMPTE170M
-            context.pointee.color_trc = highDefinition ? AVCOL_TRC_BT709 : AVCOL_TRC_SMPTE170M
-            context.pointee.colorspace = highDefinition ? AVCOL_SPC_BT709 : AVCOL_SPC_SMPTE170M
-            // MPEG-2/H.264/HEVC/VP9 convention: 4:2:0 chroma co-sited with the left luma column.
-            if let descriptor = av_pix_fmt_desc_get(pixelFormat), descriptor.pointee.log2_chroma_w > 0 {
-                context.pointee.chroma_sample_location = AVCHROMA_LOC_LEFT
-            }
-        }
-        if muxer.pointee.flags & AVFMT_GLOBALHEADER != 0 {
-            context.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER
-        }
         if let bitrate = settings.bitrate {
             guard bitrate > 0 else { throw MediaError(.invalidArgument, path: path, "bit rate \(bitrate) is not positive") }
             context.pointee.bit_rate = Int64(bitrate)
@@ -294,11 +270,14 @@ public final class VideoWriter: @unchecked Sendable {
             }
         }
 
-        var result = openCodec(context, codec, &options.pointer)
-        guard result >= 0 else {
-            throw MediaError(result == streamd_averror(EINVAL) ? .invalidArgument : .encodeFailed, path: path,
-                             "cannot open the \(codecName) encoder with these settings: \(ffmpegErrorText(result))",
-                             detail: "avcodec_open2 returned \(result)")
+        do {
+            try encoder.open(options: options)
+        } catch where error.function == "avcodec_open2" {
+            throw MediaError(error.code == streamd_averror(EINVAL) ? .invalidArgument : .encodeFailed, path: path,
+                             "cannot open the \(codecName) encoder with these settings: \(error.text)", detail: error.detail)
+        } catch {
+            throw MediaError(.encodeFailed, path: path, "cannot prepare \(pixelFormatName) pictures for \(codecName): \(error.text)",
+                             detail: error.detail)
         }
         if let unknown = options.keys.first {
             throw MediaError(.invalidArgument, path: path, "\(codecName) has no option '\(unknown)'")
@@ -314,7 +293,7 @@ public final class VideoWriter: @unchecked Sendable {
         for (key, value) in settings.videoStreamMetadata.sorted(by: { $0.key < $1.key }) {
             av_dict_set(&stream.pointee.metadata, key, value, 0)
         }
-        result = avcodec_parameters_from_context(stream.pointee.codecpar, context)
+        var result = avcodec_parameters_from_context(stream.pointee.codecpar, context)
         guard result >= 0 else {
             throw MediaError(.encodeFailed, path: path, "cannot describe the stream: \(ffmpegErrorText(result))")
         }
@@ -347,37 +326,9 @@ public final class VideoWriter: @unchecked Sendable {
                              "cannot write the \(container.rawValue) header: \(ffmpegErrorText(result))")
         }
 
-        // RGB → coded format, same size; full-range RGB in, limited-range YUV out.
-        let subsampled = av_pix_fmt_desc_get(pixelFormat).map { $0.pointee.log2_chroma_w > 0 || $0.pointee.log2_chroma_h > 0 } ?? false
-        guard let scaler = Scaler(width: Int32(width), height: Int32(height), srcFormat: AV_PIX_FMT_RGB24,
-                                  dstFormat: pixelFormat,
-                                  flags: SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP,
-                                  dstChromaPosition: subsampled ? (0, 128) : nil) else {
-            throw MediaError(.encodeFailed, path: path, "cannot convert RGB to \(pixelFormatName)")
-        }
-        if !isRGB {
-            let coefficients = sws_getCoefficients(highDefinition ? SWS_CS_ITU709 : SWS_CS_ITU601)
-            _ = sws_setColorspaceDetails(scaler.pointer, coefficients, 1, coefficients, 0, 0, 1 << 16, 1 << 16)
-        }
-        frame.frame.pointee.width = Int32(width)
-        frame.frame.pointee.height = Int32(height)
-        frame.frame.pointee.format = pixelFormat.rawValue
-        frame.frame.pointee.color_range = context.pointee.color_range
-        frame.frame.pointee.color_primaries = context.pointee.color_primaries
-        frame.frame.pointee.color_trc = context.pointee.color_trc
-        frame.frame.pointee.colorspace = context.pointee.colorspace
-        frame.frame.pointee.chroma_location = context.pointee.chroma_sample_location
-        result = av_frame_get_buffer(frame.frame, 0)
-        guard result >= 0 else {
-            throw MediaError(.encodeFailed, path: path, "out of memory for a \(width)x\(height) picture")
-        }
-
         self.output = output
         self.encoder = encoder
         self.streamIndex = stream.pointee.index
-        self.scaler = scaler
-        self.frame = frame
-        self.packet = packet
         committed = true
     }
 
@@ -423,23 +374,8 @@ public final class VideoWriter: @unchecked Sendable {
         }
 
         do {
-            let picture = frame.frame
-            var result = av_frame_make_writable(picture)
-            guard result >= 0 else { throw FFmpegCallError(function: "av_frame_make_writable", code: result) }
-            try convert(image, into: picture)
-            picture.pointee.pts = pts
-            picture.pointee.pkt_duration = duration
-            picture.pointee.pict_type = AV_PICTURE_TYPE_NONE
-            if frameQuality > 0 { picture.pointee.quality = frameQuality }
             durations[pts] = duration
-            result = avcodec_send_frame(encoder.context, picture)
-            if result == streamd_averror_eagain() {
-                // The encoder wants its output taken first; then it must accept the frame.
-                try drain(encoder)
-                result = avcodec_send_frame(encoder.context, picture)
-            }
-            guard result >= 0 else { throw FFmpegCallError(function: "avcodec_send_frame", code: result) }
-            try drain(encoder)
+            try encoder.encode(image, pts: pts, duration: duration, quality: frameQuality, write: muxPacket)
             if let passthrough, let output {
                 // In the input's time: the passthrough streams are cut there, then shifted like the video.
                 let tick = Double(encoderTimeBase.num) / Double(encoderTimeBase.den)
@@ -474,11 +410,9 @@ public final class VideoWriter: @unchecked Sendable {
             throw MediaError(.invalidArgument, path: path, "the video writer is already \(state == .finished ? "finished" : "aborted")")
         }
         do {
-            var result = avcodec_send_frame(encoder.context, nil)
-            guard result >= 0 else { throw FFmpegCallError(function: "avcodec_send_frame (flush)", code: result) }
-            try drain(encoder)
+            try encoder.flush(write: muxPacket)
             try passthrough?.finish(at: videoEnd, output: output.context)
-            result = av_write_trailer(output.context)
+            var result = av_write_trailer(output.context)
             guard result >= 0 else { throw FFmpegCallError(function: "av_write_trailer", code: result) }
             result = output.closeFile()
             guard result >= 0 else {
@@ -522,64 +456,19 @@ public final class VideoWriter: @unchecked Sendable {
         state = .aborted
     }
 
-    /// Takes every packet the encoder has ready and hands it to the muxer. EAGAIN (needs more input) and EOF
-    /// (fully flushed) are the normal ends of the loop, not errors.
-    private func drain(_ encoder: CodecContext) throws(FFmpegCallError) {
+    /// Hands an encoded packet to the muxer, with its frame's duration (libx264 and others return packets
+    /// without one, and Matroska and MP4 take the file's length from the last packet's).
+    private func muxPacket(_ pkt: UnsafeMutablePointer<AVPacket>) throws {
         guard let output else { return }
-        let pkt = packet.packet
-        let stream = output.context.pointee.streams[Int(streamIndex)]!
-        while true {
-            var result = avcodec_receive_packet(encoder.context, pkt)
-            if result == streamd_averror_eagain() || result == streamd_averror_eof() { return }
-            guard result >= 0 else { throw FFmpegCallError(function: "avcodec_receive_packet", code: result) }
-            if pkt.pointee.duration <= 0, let duration = durations[pkt.pointee.pts] {
-                pkt.pointee.duration = duration
-            }
-            durations[pkt.pointee.pts] = nil
-            pkt.pointee.stream_index = streamIndex
-            av_packet_rescale_ts(pkt, encoderTimeBase, stream.pointee.time_base)
-            // Takes the packet's reference (and leaves `pkt` blank) on success and failure alike.
-            result = av_interleaved_write_frame(output.context, pkt)
-            guard result >= 0 else { throw FFmpegCallError(function: "av_interleaved_write_frame", code: result) }
+        if pkt.pointee.duration <= 0, let duration = durations[pkt.pointee.pts] {
+            pkt.pointee.duration = duration
         }
-    }
-
-    /// RGB → the coded format with swscale, repeating the last column/row when the coded size is larger.
-    private func convert(_ image: RGBImage, into picture: UnsafeMutablePointer<AVFrame>) throws(FFmpegCallError) {
-        let sourceWidth = codedWidth
-        let result: Int32
-        if codedWidth == image.width && codedHeight == image.height {
-            result = image.pixels.withUnsafeBufferPointer { scale(from: $0.baseAddress!, into: picture) }
-        } else {
-            let rowBytes = codedWidth * 3
-            if padded.count != rowBytes * codedHeight { padded = [UInt8](repeating: 0, count: rowBytes * codedHeight) }
-            padded.withUnsafeMutableBufferPointer { dst in
-                image.pixels.withUnsafeBufferPointer { src in
-                    for y in 0..<codedHeight {
-                        let sy = min(y, image.height - 1)
-                        let row = dst.baseAddress! + y * rowBytes
-                        row.update(from: src.baseAddress! + sy * image.width * 3, count: image.width * 3)
-                        for x in image.width..<sourceWidth {
-                            (row + x * 3).update(from: row + (image.width - 1) * 3, count: 3)
-                        }
-                    }
-                }
-            }
-            result = padded.withUnsafeBufferPointer { scale(from: $0.baseAddress!, into: picture) }
-        }
-        guard result == Int32(codedHeight) else {
-            throw FFmpegCallError(function: "sws_scale", code: result < 0 ? result : streamd_averror(EINVAL))
-        }
-    }
-
-    private func scale(from rgb: UnsafePointer<UInt8>, into picture: UnsafeMutablePointer<AVFrame>) -> Int32 {
-        var sourcePlanes: [UnsafePointer<UInt8>?] = [rgb, nil, nil, nil]
-        var sourceStrides: [Int32] = [Int32(codedWidth * 3), 0, 0, 0]
-        var planes: [UnsafeMutablePointer<UInt8>?] = [picture.pointee.data.0, picture.pointee.data.1,
-                                                      picture.pointee.data.2, picture.pointee.data.3]
-        var strides: [Int32] = [picture.pointee.linesize.0, picture.pointee.linesize.1,
-                                picture.pointee.linesize.2, picture.pointee.linesize.3]
-        return sws_scale(scaler.pointer, &sourcePlanes, &sourceStrides, 0, Int32(codedHeight), &planes, &strides)
+        durations[pkt.pointee.pts] = nil
+        pkt.pointee.stream_index = streamIndex
+        av_packet_rescale_ts(pkt, encoderTimeBase, output.context.pointee.streams[Int(streamIndex)]!.pointee.time_base)
+        // Takes the packet's reference (and leaves `pkt` blank) on success and failure alike.
+        let result = av_interleaved_write_frame(output.context, pkt)
+        guard result >= 0 else { throw FFmpegCallError(function: "av_interleaved_write_frame", code: result) }
     }
 }
 
