@@ -1,5 +1,5 @@
 import Foundation
-import Stylize
+@testable import Stylize
 import TestSupport
 import XCTest
 
@@ -92,13 +92,17 @@ final class ReferenceKernelTests: XCTestCase {
 
     func testConvolutionMatchesReferenceOnRandomShapes() throws {
         var rng = SplitMix64(seed: 42)
+        var kernels: [Plan.ConvStrategy: Int] = [:]
         for trial in 0..<60 {
-            // Every third case has few output and many input channels, which takes the col2im path.
-            let narrow = trial % 3 == 0
-            let cin = narrow ? rng.int(8...20) : rng.int(1...12)
-            let cout = narrow ? rng.int(1...4) : rng.int(1...24)
-            let k = [1, 2, 3, 3, 5, 9][rng.int(0...5)]
-            let s = rng.int(1...3)
+            // Every third case has few output and many input channels, which takes the col2im path; of the
+            // rest, every fourth is a wide stride-1 kernel over few inputs with many outputs (rowShift's shape,
+            // which plain draws hit about once in 60).
+            let narrow = trial % 3 == 0, wide = !narrow && trial % 4 == 1
+            var k = [1, 2, 3, 3, 5, 9][rng.int(0...5)]
+            if wide { k = rng.int(0...1) == 0 ? 5 : 9 }
+            let cin = narrow ? rng.int(8...20) : wide ? (k == 9 ? rng.int(4...7) : rng.int(11...12)) : rng.int(1...12)
+            let cout = narrow ? rng.int(1...4) : wide ? rng.int(17...24) : rng.int(1...24)
+            let s = wide ? 1 : rng.int(1...3)
             let h = rng.int(max(k, 3)...23), w = rng.int(max(k, 3)...29)
             let mode: PadMode = [.zero, .reflect, .edge][rng.int(0...2)]
             let same = rng.int(0...1) == 0
@@ -122,7 +126,13 @@ final class ReferenceKernelTests: XCTestCase {
                                                        bias: bias, sh: s, sw: s, pads: pads, mode: mode)
                 XCTAssertEqual(got.shape, [cout, ho, wo])
                 assertClose(got.data, ref, "conv trial \(trial) cin \(cin) cout \(cout) k \(k) s \(s) \(h)x\(w) \(mode) same \(same) threads \(threads)")
+                if threads == 1 { kernels.merge(session.convolutionsRun.kernels, uniquingKeysWith: +) }
             }
+        }
+        print("random shapes by kernel: \(kernels)")
+        // Each generic kernel on several random shapes, not one lucky draw.
+        for kernel in [Plan.ConvStrategy.im2col, .col2im, .rowShift, .direct] {
+            XCTAssertGreaterThanOrEqual(kernels[kernel, default: 0], 5, "\(kernel) on random shapes: \(kernels)")
         }
     }
 
@@ -186,7 +196,11 @@ final class ReferenceKernelTests: XCTestCase {
                 let x = rng.floats(c * h * w), wt = rng.floats(c * 9), bias = rng.floats(c)
                 let spec = Conv2DSpec(weight: "w", bias: "b", padding: .explicit(.uniform(1)), padMode: mode, groups: c)
                 let model = upsampledThen(.conv2d(spec), weights: ["w": Tensor(shape: [c, 1, 3, 3], data: wt), "b": Tensor(shape: [c], data: bias)])
-                let got = try Session(model: model, threads: 2).run(Tensor(shape: [c, h, w], data: x))
+                let session = try Session(model: model, threads: 2)
+                let got = try session.run(Tensor(shape: [c, h, w], data: x))
+                // One channel is an ordinary convolution (groups 1): the upsampled direct path's case, not this one's.
+                XCTAssertEqual(session.convolutionsRun.paths, [c == 1 ? .upsampledSubpixel : .upsampledDepthwise3x3: 1],
+                               "upsampled depthwise trial \(trial) takes the fused path")
                 var full = [Float](repeating: 0, count: c * c * 9)
                 for ch in 0..<c { for t in 0..<9 { full[(ch * c + ch) * 9 + t] = wt[ch * 9 + t] } }
                 let (ho, wo, ref) = Self.referenceConv(MemoryTests.upsample(x, c: c, h: h, w: w, factor: 2), cin: c, h: 2 * h, w: 2 * w,
@@ -209,7 +223,9 @@ final class ReferenceKernelTests: XCTestCase {
                 let spec = Conv2DSpec(weight: "w", bias: "b", padding: .explicit(.uniform(1)), padMode: mode)
                 let model = upsampledThen(.conv2d(spec), weights: ["w": Tensor(shape: [cout, cin, 3, 3], data: wt), "b": Tensor(shape: [cout], data: bias)])
                 XCTAssertEqual(Plan.strategy(cout: cout, cin: cin, kh: 3, kw: 3, sh: 1, sw: 1), .direct)
-                let got = try Session(model: model, threads: 1 + m % 2).run(Tensor(shape: [cin, h, w], data: x))
+                let session = try Session(model: model, threads: 1 + m % 2)
+                let got = try session.run(Tensor(shape: [cin, h, w], data: x))
+                XCTAssertEqual(session.convolutionsRun.paths, [.upsampledSubpixel: 1], "upsampled direct trial \(trial) takes the subpixel path")
                 let (ho, wo, ref) = Self.referenceConv(MemoryTests.upsample(x, c: cin, h: h, w: w, factor: 2), cin: cin, h: 2 * h, w: 2 * w,
                                                        weight: wt, cout: cout, kh: 3, kw: 3, bias: bias, sh: 1, sw: 1, pads: .uniform(1), mode: mode)
                 XCTAssertEqual(got.shape, [cout, ho, wo])
@@ -232,7 +248,9 @@ final class ReferenceKernelTests: XCTestCase {
                 let x = rng.floats(c.cin * c.h * c.w), wt = rng.floats(c.cout * c.cin * 9), bias = rng.floats(c.cout)
                 let spec = Conv2DSpec(weight: "w", bias: "b", strideH: 2, strideW: 2, padding: .explicit(c.pads), padMode: mode)
                 let weights = ["w": Tensor(shape: [c.cout, c.cin, 3, 3], data: wt), "b": Tensor(shape: [c.cout], data: bias)]
-                let got = try Session(model: single(.conv2d(spec), weights: weights), threads: 1 + m % 2).run(Tensor(shape: [c.cin, c.h, c.w], data: x))
+                let session = try Session(model: single(.conv2d(spec), weights: weights), threads: 1 + m % 2)
+                let got = try session.run(Tensor(shape: [c.cin, c.h, c.w], data: x))
+                XCTAssertEqual(session.convolutionsRun.paths, [.strideTwoPhases: 1], "phased trial \(trial) takes the phase path")
                 let (ho, wo, ref) = Self.referenceConv(x, cin: c.cin, h: c.h, w: c.w, weight: wt, cout: c.cout, kh: 3, kw: 3,
                                                        bias: bias, sh: 2, sw: 2, pads: c.pads, mode: mode)
                 XCTAssertEqual(got.shape, [c.cout, ho, wo])
@@ -264,7 +282,9 @@ final class ReferenceKernelTests: XCTestCase {
             let (ho, wo, ref) = Self.referenceConv(x, cin: c.cin, h: c.h, w: c.w, weight: wt, cout: c.cout, kh: c.k, kw: c.k,
                                                    bias: bias, sh: 1, sw: 1, pads: pads, mode: mode)
             for threads in [1, 2] {
-                let got = try Session(model: single(.conv2d(spec), weights: weights), threads: threads).run(Tensor(shape: [c.cin, c.h, c.w], data: x))
+                let session = try Session(model: single(.conv2d(spec), weights: weights), threads: threads)
+                let got = try session.run(Tensor(shape: [c.cin, c.h, c.w], data: x))
+                XCTAssertEqual(session.convolutionsRun.kernels, [Plan.strategy(cout: c.cout, cin: c.cin, kh: c.k, kw: c.k, sh: 1, sw: 1): 1], "direct shape \(i)")
                 XCTAssertEqual(got.shape, [c.cout, ho, wo])
                 assertClose(got.data, ref, "direct shape \(i) \(c) \(mode) threads \(threads)")
             }
@@ -304,7 +324,7 @@ final class ReferenceKernelTests: XCTestCase {
     }
 
     /// 3×3 stride-1 layers with many channels take the Winograd paths: F(2×2, 3×3) from 16 channels,
-    /// F(4×4, 3×3) from 64.
+    /// F(4×4, 3×3) from 32.
     func testWinogradConvolutionMatchesReference() throws {
         var rng = SplitMix64(seed: 11)
         for trial in 0..<16 {
@@ -316,7 +336,9 @@ final class ReferenceKernelTests: XCTestCase {
             let x = rng.floats(cin * h * w), wt = rng.floats(cout * cin * 9), bias = rng.floats(cout)
             let spec = Conv2DSpec(weight: "w", bias: "b", padding: .explicit(pads), padMode: mode)
             let model = single(.conv2d(spec), weights: ["w": Tensor(shape: [cout, cin, 3, 3], data: wt), "b": Tensor(shape: [cout], data: bias)])
-            let got = try Session(model: model, threads: 2).run(Tensor(shape: [cin, h, w], data: x))
+            let session = try Session(model: model, threads: 2)
+            let got = try session.run(Tensor(shape: [cin, h, w], data: x))
+            XCTAssertEqual(session.convolutionsRun.kernels, [Plan.strategy(cout: cout, cin: cin, kh: 3, kw: 3, sh: 1, sw: 1): 1], "winograd trial \(trial) takes Winograd")
             let (ho, wo, ref) = Self.referenceConv(x, cin: cin, h: h, w: w, weight: wt, cout: cout, kh: 3, kw: 3,
                                                    bias: bias, sh: 1, sw: 1, pads: pads, mode: mode)
             XCTAssertEqual(got.shape, [cout, ho, wo])

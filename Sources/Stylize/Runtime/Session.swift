@@ -20,6 +20,8 @@ public final class Session {
     public private(set) var lastRunMACs = 0
     /// When set, `execute` works out every shape and cost but computes nothing.
     private var dryRun = false
+    /// The convolutions this session has computed, by path and by kernel (the tests check each is reached).
+    package private(set) var convolutionsRun = ConvolutionCounts()
 
     public init(model: StyleModel, threads: Int = 1) throws {
         self.model = model
@@ -394,8 +396,13 @@ public final class Session {
     }
 
     /// One convolution step on `x`: the padded (upsampled, normalised) input built the way its kernel wants it.
+    /// Runs one convolution step: works out its padding and geometry, picks its path (`ConvPath.choose`),
+    /// normalises the input first when the path reads it in place, and runs the path.
     private func runConv(_ c: Plan.ConvStep, _ x: Activation, _ ins: Plan.Instruction, style: [Float]) throws -> Activation {
-        if let dw = c.depthwise?.step { return try runSeparable(dw, c, x, ins, style: style) }
+        if let dw = c.depthwise?.step {
+            count(.separable, kernel: .depthwise)
+            return try runSeparable(dw, c, x, ins, style: style)
+        }
         guard x.c == c.cin else { throw fail(ins, "input has \(x.c) channels, weights expect \(c.cin)") }
         // The convolution reads pad(upsample(x)): `vh`×`vw` after upsampling, `g.hp`×`g.wp` after padding.
         let f = c.upsample
@@ -413,12 +420,13 @@ public final class Session {
         guard g.hp >= c.kh, g.wp >= c.kw else {
             throw fail(ins, "input \(g.hp)x\(g.wp) (padded) is smaller than the \(c.kh)x\(c.kw) kernel")
         }
+        let path = ConvPath.choose(c, pads: pads, vectorized: Elementwise.vectorizedKernels)
         // A folded normalisation is applied where the input is copied anyway; the paths that read the input
-        // in place (no padding, or the phase split) get it normalised into a scratch tensor first.
+        // in place get it normalised into a scratch tensor first.
         var x = x, norm = try c.inputNorm.map { try normParameters($0, channels: x.c, ins, style: style) }
         var normalized: FloatBuffer? = nil
         defer { if let normalized { workspace.give(normalized) } }
-        if let params = norm, f == 1 && (pads.isZero || c.phased != nil) {
+        if let params = norm, path.readsInputInPlace {
             let t = workspace.take(x.count)
             normalized = t
             if !dryRun { Normalization.instanceNorm(x.ptr, channels: x.c, plane: x.plane, params, into: t.base, pool: pool) }
@@ -427,146 +435,173 @@ public final class Session {
         }
         let y = alloc(c.cout, g.ho, g.wo)
         lastRunMACs += c.cout * (c.strategy == .depthwise ? c.kh * c.kw : g.k) * g.ho * g.wo
-        if c.strategy == .depthwise && f == 2 && c.kh == 3 && c.kw == 3 && c.sh == 1 && c.sw == 1 && pads == .uniform(1)
-            && Elementwise.vectorizedKernels {
-            // A decoder's upsample + depthwise 3×3, fused: 2×2 sub-kernels on the small picture padded by one
-            // pixel, never the upsampled one. Upsampled-then-reflect-padded equals small-then-edge-padded.
-            let small = workspace.take(x.c * (x.h + 2) * (x.w + 2))
-            defer { workspace.give(small) }
-            if dryRun { return y }
-            Elementwise.pad(x.ptr, c: x.c, h: x.h, w: x.w, pads: .uniform(1), mode: c.padMode == .zero ? .zero : .edge,
-                            affines: norm.map { Normalization.affines(x.ptr, channels: x.c, plane: x.plane, $0, pool: pool) },
-                            into: small.base, pool: pool)
-            let (h, w) = (x.h, x.w)
-            pool.parallelFor(x.c) { ch in
-                _ = streamd_upsample2_depthwise3x3(small.base + ch * (h + 2) * (w + 2), h, w, c.weight + ch * 9,
-                                                   c.bias?[ch] ?? 0, y.ptr + ch * y.plane)
-            }
-            return y
+        count(path, kernel: path.kernel ?? c.strategy)
+        switch path {
+        case .separable: preconditionFailure("chosen above")
+        case .upsampledDepthwise3x3: upsampledDepthwise3x3(c, x, norm: norm, into: y)
+        case .upsampledSubpixel: upsampledSubpixel(c, x, norm: norm, into: y)
+        case .strideTwoPhases: strideTwoPhases(c, x, g, pads: pads, into: y)
+        case .depthwise3x3: depthwise3x3(c, x, g, pads: pads, norm: norm, into: y)
+        case .unpadded: unpadded(c, x, g, into: y)
+        case .im2colBands: return try runIm2colBands(c, x, g, pads: pads, norm: norm, into: y)
+        case .paddedBands: paddedBands(c, x, g, pads: pads, norm: norm, into: y)
         }
-        if let sub = c.subpixel, f == 2, pads == .uniform(1) {
-            // Upsample + direct 3×3, fused: each output parity is a 2×2 convolution of the small picture padded
-            // by one pixel (edge-padded stands in for the upsampled picture's reflection, as above), written
-            // to its own half-size planes and interleaved into the output.
-            let (h, w) = (x.h, x.w)
-            let hp = h + 2, wp = w + 2, pw = w + 1, phasePlane = h * pw
-            // The (·, 1) parities' last column reads one float past its row: slack after the last one.
-            let small = workspace.take(x.c * hp * wp + 8)
-            let phases = workspace.take(4 * c.cout * phasePlane)
-            defer { workspace.give(small); workspace.give(phases) }
-            if dryRun { return y }
-            Elementwise.pad(x.ptr, c: x.c, h: h, w: w, pads: .uniform(1), mode: c.padMode == .zero ? .zero : .edge,
-                            affines: norm.map { Normalization.affines(x.ptr, channels: x.c, plane: x.plane, $0, pool: pool) },
-                            into: small.base, pool: pool)
-            let parts = max(1, min(pool.threads, h)), (cin, cout) = (c.cin, c.cout)
-            pool.parallelFor(4 * parts) { t in
-                let parity = t / parts, part = t % parts
-                _ = streamd_conv_direct(small.base + (parity / 2) * wp + parity % 2, cin, hp, wp, sub + parity * cout * cin * 4, cout, 2, 2,
-                                        c.bias, phases.base + parity * cout * phasePlane, phasePlane, h * part / parts, h * (part + 1) / parts)
-            }
-            let outW = 2 * w, plane = y.plane
-            pool.parallelFor(cout * h) { r in
-                let co = r / h, i = r % h
-                for a in 0..<2 {
-                    let even = phases.base + ((a * 2) * cout + co) * phasePlane + i * pw
-                    let odd = phases.base + ((a * 2 + 1) * cout + co) * phasePlane + i * pw
-                    let dst = y.ptr + co * plane + (2 * i + a) * outW
-                    for j in 0..<w {
-                        dst[2 * j] = even[j]
-                        dst[2 * j + 1] = odd[j]
-                    }
-                }
-            }
-            return y
-        }
-        if let phasedWeight = c.phased, f == 1 {
-            // Stride-2 3×3 with few channels: the padded input's four phases (even/odd rows × columns) as
-            // 4·cin planes of (ho+1)×(wo+1), then a stride-1 2×2 direct convolution over them.
-            let (ho, wo, cin) = (g.ho, g.wo, c.cin)
-            let hq = ho + 1, wq = wo + 1, cq = 4 * cin
-            let planes = workspace.take(cq * hq * wq + 8)
-            defer { workspace.give(planes) }
-            if dryRun { return y }
-            let (h, w, plane, mode) = (x.h, x.w, x.plane, c.padMode)
-            Elementwise.padColumns(w: x.w, pads: pads, mode: mode).withUnsafeBufferPointer { cmap in
-                pool.parallelFor(cq) { k in
-                    let phase = k / cin, ci = k % cin, p = phase / 2, q = phase % 2
-                    let src = x.ptr + ci * plane, dst = planes.base + k * hq * wq
-                    for i in 0..<hq {
-                        let drow = dst + i * wq
-                        let r = 2 * i + p, sy = r - pads.top
-                        if r >= g.hp || (mode == .zero && (sy < 0 || sy >= h)) {
-                            drow.update(repeating: 0, count: wq)
-                            continue
-                        }
-                        let srow = src + Elementwise.sourceIndex(sy, h, mode) * w
-                        // Columns inside the picture are a plain stride-2 gather; the padded ones at either
-                        // end go through the column map.
-                        let first = min(wq, max(0, (pads.left - q + 1) / 2)), last = min(wq, max(first, (pads.left + w - q + 1) / 2))
-                        let inside = srow + (2 * first + q - pads.left)
-                        for j in 0..<(last - first) { drow[first + j] = inside[2 * j] }
-                        func padded(_ j: Int) -> Float {
-                            let col = 2 * j + q, sx = col - pads.left
-                            return col >= g.wp || (mode == .zero && (sx < 0 || sx >= w)) ? 0 : srow[cmap[col]]
-                        }
-                        for j in 0..<first { drow[j] = padded(j) }
-                        for j in last..<wq { drow[j] = padded(j) }
-                    }
-                }
-            }
-            let parts = max(1, min(pool.threads, ho))
-            pool.parallelFor(parts) { i in
-                _ = streamd_conv_direct(planes.base, cq, hq, wq, phasedWeight, c.cout, 2, 2, c.bias, y.ptr, ho * wo,
-                                        ho * i / parts, ho * (i + 1) / parts)
-            }
-            return y
-        }
-        if c.strategy == .depthwise && f == 1 && !pads.isZero && c.kh == 3 && c.kw == 3 && c.sh == c.sw && (c.sh == 1 || c.sh == 2)
-            && Elementwise.vectorizedKernels {
-            // Depthwise 3×3: each channel padded just before its kernel reads it, in one parallel pass, so the
-            // padded plane is read from cache rather than memory (a separate padding pass doubled the traffic).
-            // A folded normalisation's moments are taken in the same pass, just before the plane is padded.
-            let padded = workspace.take(x.c * g.hp * g.wp)
-            defer { workspace.give(padded) }
-            if dryRun { return y }
-            let (h, w, plane, paddedPlane, params) = (x.h, x.w, x.plane, g.hp * g.wp, norm)
-            Elementwise.padColumns(w: x.w, pads: pads, mode: c.padMode).withUnsafeBufferPointer { cmap in
-                pool.parallelFor(x.c) { ch in
-                    let p = padded.base + ch * paddedPlane, src = x.ptr + ch * plane
-                    Elementwise.padPlane(src, h: h, w: w, pads: pads, mode: c.padMode, columns: cmap,
-                                         affine: params?.affine(channel: ch, of: src, count: plane), into: p)
-                    _ = streamd_depthwise3x3(p, g.wp, c.weight + ch * 9, c.bias?[ch] ?? 0, Int32(c.sh), y.ptr + ch * y.plane, g.ho, g.wo)
-                }
-            }
-            return y
-        }
-        if pads.isZero && f == 1 {
-            if dryRun { noteScratch(c, g); return y }
-            convolve(c, x.ptr, g, into: y.ptr, yPlane: g.ho * g.wo)
-        } else if c.strategy == .im2col {
-            return try runIm2colBands(c, x, g, pads: pads, norm: norm, into: y)
-        } else {
-            // Bands of output rows, each from just the padded rows it reads (halo included).
-            let band = Session.convBandRows(c, g, budget: convBandBudget)
-            let bandIn = workspace.take(c.cin * ((band - 1) * c.sh + c.kh) * g.wp)
-            defer { workspace.give(bandIn) }
-            let affines = dryRun ? nil : norm.map { Normalization.affines(x.ptr, channels: x.c, plane: x.plane, $0, pool: pool) }
-            var oy0 = 0
-            while oy0 < g.ho {
-                let rows = min(band, g.ho - oy0)
-                var gb = g
-                gb.hp = (rows - 1) * c.sh + c.kh
-                if dryRun { noteScratch(c, gb); oy0 += rows; continue }
-                Elementwise.padUpsampleRows(x.ptr, c: x.c, h: x.h, w: x.w, factor: f, pads: pads, mode: c.padMode,
-                                            affines: affines, rowStart: oy0 * c.sh, rows: gb.hp, into: bandIn.base, pool: pool)
-                convolve(c, bandIn.base, gb, into: y.ptr + oy0 * g.wo, yPlane: g.ho * g.wo)
-                oy0 += rows
-            }
-            if dryRun { return y }
-        }
-        // The depthwise and direct kernels add the bias in their own pass.
-        if let b = c.bias, c.strategy != .depthwise && c.strategy != .direct { Convolution.addBias(y.ptr, channels: y.c, plane: y.plane, bias: b) }
         return y
+    }
+
+    /// Counts a convolution a real run computes (not a counting run), for the tests that every path is reached.
+    private func count(_ path: ConvPath, kernel: Plan.ConvStrategy) {
+        guard !dryRun else { return }
+        convolutionsRun.paths[path, default: 0] += 1
+        convolutionsRun.kernels[kernel, default: 0] += 1
+    }
+
+    /// A decoder's upsample + depthwise 3×3, fused: 2×2 sub-kernels on the small picture padded by one pixel,
+    /// never the upsampled one. Upsampled-then-reflect-padded equals small-then-edge-padded.
+    private func upsampledDepthwise3x3(_ c: Plan.ConvStep, _ x: Activation, norm: NormParameters?, into y: Activation) {
+        let small = workspace.take(x.c * (x.h + 2) * (x.w + 2))
+        defer { workspace.give(small) }
+        if dryRun { return }
+        Elementwise.pad(x.ptr, c: x.c, h: x.h, w: x.w, pads: .uniform(1), mode: c.padMode == .zero ? .zero : .edge,
+                        affines: norm.map { Normalization.affines(x.ptr, channels: x.c, plane: x.plane, $0, pool: pool) },
+                        into: small.base, pool: pool)
+        let (h, w) = (x.h, x.w)
+        pool.parallelFor(x.c) { ch in
+            _ = streamd_upsample2_depthwise3x3(small.base + ch * (h + 2) * (w + 2), h, w, c.weight + ch * 9,
+                                               c.bias?[ch] ?? 0, y.ptr + ch * y.plane)
+        }
+    }
+
+    /// Upsample + direct 3×3, fused: each output parity is a 2×2 convolution of the small picture padded by one
+    /// pixel (edge-padded stands in for the upsampled picture's reflection, as above), written to its own
+    /// half-size planes and interleaved into the output.
+    private func upsampledSubpixel(_ c: Plan.ConvStep, _ x: Activation, norm: NormParameters?, into y: Activation) {
+        guard let sub = c.subpixel else { preconditionFailure("the subpixel path needs the plan's subpixel kernels") }
+        let (h, w) = (x.h, x.w)
+        let hp = h + 2, wp = w + 2, pw = w + 1, phasePlane = h * pw
+        // The (·, 1) parities' last column reads one float past its row: slack after the last one.
+        let small = workspace.take(x.c * hp * wp + 8)
+        let phases = workspace.take(4 * c.cout * phasePlane)
+        defer { workspace.give(small); workspace.give(phases) }
+        if dryRun { return }
+        Elementwise.pad(x.ptr, c: x.c, h: h, w: w, pads: .uniform(1), mode: c.padMode == .zero ? .zero : .edge,
+                        affines: norm.map { Normalization.affines(x.ptr, channels: x.c, plane: x.plane, $0, pool: pool) },
+                        into: small.base, pool: pool)
+        let parts = max(1, min(pool.threads, h)), (cin, cout) = (c.cin, c.cout)
+        pool.parallelFor(4 * parts) { t in
+            let parity = t / parts, part = t % parts
+            _ = streamd_conv_direct(small.base + (parity / 2) * wp + parity % 2, cin, hp, wp, sub + parity * cout * cin * 4, cout, 2, 2,
+                                    c.bias, phases.base + parity * cout * phasePlane, phasePlane, h * part / parts, h * (part + 1) / parts)
+        }
+        let outW = 2 * w, plane = y.plane
+        pool.parallelFor(cout * h) { r in
+            let co = r / h, i = r % h
+            for a in 0..<2 {
+                let even = phases.base + ((a * 2) * cout + co) * phasePlane + i * pw
+                let odd = phases.base + ((a * 2 + 1) * cout + co) * phasePlane + i * pw
+                let dst = y.ptr + co * plane + (2 * i + a) * outW
+                for j in 0..<w {
+                    dst[2 * j] = even[j]
+                    dst[2 * j + 1] = odd[j]
+                }
+            }
+        }
+    }
+
+    /// Stride-2 3×3 with few channels: the padded input's four phases (even/odd rows × columns) as 4·cin planes
+    /// of (ho+1)×(wo+1), then a stride-1 2×2 direct convolution over them.
+    private func strideTwoPhases(_ c: Plan.ConvStep, _ x: Activation, _ g: Convolution.Geometry, pads: Pads, into y: Activation) {
+        guard let phasedWeight = c.phased else { preconditionFailure("the phased path needs the plan's phase kernels") }
+        let (ho, wo, cin) = (g.ho, g.wo, c.cin)
+        let hq = ho + 1, wq = wo + 1, cq = 4 * cin
+        let planes = workspace.take(cq * hq * wq + 8)
+        defer { workspace.give(planes) }
+        if dryRun { return }
+        let (h, w, plane, mode) = (x.h, x.w, x.plane, c.padMode)
+        Elementwise.padColumns(w: x.w, pads: pads, mode: mode).withUnsafeBufferPointer { cmap in
+            pool.parallelFor(cq) { k in
+                let phase = k / cin, ci = k % cin, p = phase / 2, q = phase % 2
+                let src = x.ptr + ci * plane, dst = planes.base + k * hq * wq
+                for i in 0..<hq {
+                    let drow = dst + i * wq
+                    let r = 2 * i + p, sy = r - pads.top
+                    if r >= g.hp || (mode == .zero && (sy < 0 || sy >= h)) {
+                        drow.update(repeating: 0, count: wq)
+                        continue
+                    }
+                    let srow = src + Elementwise.sourceIndex(sy, h, mode) * w
+                    // Columns inside the picture are a plain stride-2 gather; the padded ones at either end go
+                    // through the column map.
+                    let first = min(wq, max(0, (pads.left - q + 1) / 2)), last = min(wq, max(first, (pads.left + w - q + 1) / 2))
+                    let inside = srow + (2 * first + q - pads.left)
+                    for j in 0..<(last - first) { drow[first + j] = inside[2 * j] }
+                    func padded(_ j: Int) -> Float {
+                        let col = 2 * j + q, sx = col - pads.left
+                        return col >= g.wp || (mode == .zero && (sx < 0 || sx >= w)) ? 0 : srow[cmap[col]]
+                    }
+                    for j in 0..<first { drow[j] = padded(j) }
+                    for j in last..<wq { drow[j] = padded(j) }
+                }
+            }
+        }
+        let parts = max(1, min(pool.threads, ho))
+        pool.parallelFor(parts) { i in
+            _ = streamd_conv_direct(planes.base, cq, hq, wq, phasedWeight, c.cout, 2, 2, c.bias, y.ptr, ho * wo,
+                                    ho * i / parts, ho * (i + 1) / parts)
+        }
+    }
+
+    /// Depthwise 3×3: each channel padded just before its kernel reads it, in one parallel pass, so the padded
+    /// plane is read from cache rather than memory (a separate padding pass doubled the traffic). A folded
+    /// normalisation's moments are taken in the same pass, just before the plane is padded.
+    private func depthwise3x3(_ c: Plan.ConvStep, _ x: Activation, _ g: Convolution.Geometry, pads: Pads, norm: NormParameters?,
+                              into y: Activation) {
+        let padded = workspace.take(x.c * g.hp * g.wp)
+        defer { workspace.give(padded) }
+        if dryRun { return }
+        let (h, w, plane, paddedPlane, params) = (x.h, x.w, x.plane, g.hp * g.wp, norm)
+        Elementwise.padColumns(w: x.w, pads: pads, mode: c.padMode).withUnsafeBufferPointer { cmap in
+            pool.parallelFor(x.c) { ch in
+                let p = padded.base + ch * paddedPlane, src = x.ptr + ch * plane
+                Elementwise.padPlane(src, h: h, w: w, pads: pads, mode: c.padMode, columns: cmap,
+                                     affine: params?.affine(channel: ch, of: src, count: plane), into: p)
+                _ = streamd_depthwise3x3(p, g.wp, c.weight + ch * 9, c.bias?[ch] ?? 0, Int32(c.sh), y.ptr + ch * y.plane, g.ho, g.wo)
+            }
+        }
+    }
+
+    /// No padding, no upsampling: the kernel reads the input where it is.
+    private func unpadded(_ c: Plan.ConvStep, _ x: Activation, _ g: Convolution.Geometry, into y: Activation) {
+        if dryRun { noteScratch(c, g); return }
+        convolve(c, x.ptr, g, into: y.ptr, yPlane: g.ho * g.wo)
+        addBias(c, y)
+    }
+
+    /// Bands of output rows, each from just the padded (and upsampled, and normalised) rows it reads, halo
+    /// included, then the strategy's kernel on the band.
+    private func paddedBands(_ c: Plan.ConvStep, _ x: Activation, _ g: Convolution.Geometry, pads: Pads, norm: NormParameters?,
+                             into y: Activation) {
+        let band = Session.convBandRows(c, g, budget: convBandBudget)
+        let bandIn = workspace.take(c.cin * ((band - 1) * c.sh + c.kh) * g.wp)
+        defer { workspace.give(bandIn) }
+        let affines = dryRun ? nil : norm.map { Normalization.affines(x.ptr, channels: x.c, plane: x.plane, $0, pool: pool) }
+        var oy0 = 0
+        while oy0 < g.ho {
+            let rows = min(band, g.ho - oy0)
+            var gb = g
+            gb.hp = (rows - 1) * c.sh + c.kh
+            if dryRun { noteScratch(c, gb); oy0 += rows; continue }
+            Elementwise.padUpsampleRows(x.ptr, c: x.c, h: x.h, w: x.w, factor: c.upsample, pads: pads, mode: c.padMode,
+                                        affines: affines, rowStart: oy0 * c.sh, rows: gb.hp, into: bandIn.base, pool: pool)
+            convolve(c, bandIn.base, gb, into: y.ptr + oy0 * g.wo, yPlane: g.ho * g.wo)
+            oy0 += rows
+        }
+        if !dryRun { addBias(c, y) }
+    }
+
+    /// The depthwise and direct kernels add the bias in their own pass; the matrix-product kernels do not.
+    private func addBias(_ c: Plan.ConvStep, _ y: Activation) {
+        if let b = c.bias, c.strategy != .depthwise && c.strategy != .direct { Convolution.addBias(y.ptr, channels: y.c, plane: y.plane, bias: b) }
     }
 
     private func perform(_ ins: Plan.Instruction, _ x: Activation, style: [Float], inPlace: Bool) throws -> Activation {
