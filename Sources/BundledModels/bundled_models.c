@@ -8,6 +8,7 @@ DECLARE(streamd_bundled_vgg19)
 DECLARE(streamd_bundled_arbitrary_predict)
 DECLARE(streamd_bundled_arbitrary_transform)
 DECLARE(streamd_bundled_arbitrary_fast)
+DECLARE(streamd_bundled_ml5_catalog)
 
 const void *streamd_bundled_file(const char *name, unsigned long long *length) {
     static const struct { const char *name; const unsigned char *bytes; const unsigned long long *size; } files[] = {
@@ -16,6 +17,7 @@ const void *streamd_bundled_file(const char *name, unsigned long long *length) {
         {"arbitrary_predict.onnx", streamd_bundled_arbitrary_predict, &streamd_bundled_arbitrary_predict_size},
         {"arbitrary_transform.onnx", streamd_bundled_arbitrary_transform, &streamd_bundled_arbitrary_transform_size},
         {"arbitrary_fast.safetensors", streamd_bundled_arbitrary_fast, &streamd_bundled_arbitrary_fast_size},
+        {"ml5-catalog.tsv", streamd_bundled_ml5_catalog, &streamd_bundled_ml5_catalog_size},
     };
     for (unsigned i = 0; i < sizeof files / sizeof files[0]; i++) {
         if (strcmp(files[i].name, name) == 0) {

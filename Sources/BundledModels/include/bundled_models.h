@@ -1,4 +1,5 @@
-// Thin shim: the files linked into the binary (bundled_models.S); Stylize's BuiltinModels reads them. No logic
+// Thin shim: the files linked into the binary (bundled_models.S); Stylize's BuiltinModels and ModelHub's
+// ML5Catalog read them. No logic
 // beyond finding a file by name.
 #ifndef STREAMD_BUNDLED_MODELS_H
 #define STREAMD_BUNDLED_MODELS_H
