@@ -170,7 +170,7 @@ let package = Package(
         .testTarget(name: "EncodeTests", dependencies: ["Encode", "Decode", "Pipeline", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ServeConfigTests", dependencies: ["ServeConfig"], swiftSettings: swiftSettings),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"], swiftSettings: swiftSettings),
-        .testTarget(name: "CLITests", dependencies: ["StreamdCLI", "ModelHub", "Stylize", "Decode", "Encode", "Temporal", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CLITests", dependencies: ["StreamdCLI", "ModelHub", "Pipeline", "Stylize", "Decode", "Encode", "Temporal", "TestSupport"], swiftSettings: swiftSettings),
         // The HTTP API in-process, on Hummingbird's testing router.
         .testTarget(name: "ServeHTTPTests", dependencies: [
             "ServeHTTP", "ServeCore", "ServeConfig", "Live", "TestSupport",

@@ -8,6 +8,7 @@
 # LIVE_MODEL picks the network (a path or a name; default multistyle26, style 0), LIVE_STYLE a style by name,
 # LIVE_STYLE_IMAGE a painting (the pipeline's style_image: the real-time arbitrary-fast network unless LIVE_MODEL
 # names another that takes one), LIVE_MAX_LATENCY the pipeline's max_latency (default: the service's, 500ms).
+# STREAMD_BIN runs that binary instead of a release build made here.
 # Needs scripts/install-deps.sh (nginx, libnginx-mod-rtmp, GStreamer RTSP server, python3-gi).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -23,8 +24,10 @@ elif [ -z "${LIVE_MODEL:-}" ]; then style_line="style_index: 0"
 else style_line=""; fi
 size=640x480; fps=30; warmup=10
 export PATH="/opt/swift/usr/bin:$PATH"
-(cd "$root" && swift build -c release --product streamd >&2)
-streamd="$root/.build/release/streamd"
+if [ -n "${STREAMD_BIN:-}" ]; then streamd="$STREAMD_BIN"; else
+  (cd "$root" && swift build -c release --product streamd >&2)
+  streamd="$root/.build/release/streamd"
+fi
 work="$(mktemp -d)"; chmod 755 "$work"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }

@@ -52,6 +52,9 @@ public final class VideoWriter: @unchecked Sendable {
 
     private enum State { case open, finished, aborted }
 
+    /// Container tags of an input that describe its encoding, not its content: not carried over.
+    static let staleTags: Set<String> = ["major_brand", "minor_version", "compatible_brands", "encoder", "ENCODER", "DURATION"]
+
     private let temporary: Temporary
     private var output: OutputFormatContext?
     private var encoder: PictureEncoder?
@@ -300,8 +303,7 @@ public final class VideoWriter: @unchecked Sendable {
         var passthrough: StreamPassthrough?
         if let demuxer, container != .pngSequence {
             // Tags that describe the old file's encoding, not its content, are not carried over.
-            let stale: Set<String> = ["major_brand", "minor_version", "compatible_brands", "encoder", "ENCODER", "DURATION"]
-            for (key, value) in demuxer.metadata.sorted(by: { $0.key < $1.key }) where !stale.contains(key) {
+            for (key, value) in demuxer.metadata.sorted(by: { $0.key < $1.key }) where !Self.staleTags.contains(key) {
                 av_dict_set(&formatContext.pointee.metadata, key, value, 0)
             }
             passthrough = try StreamPassthrough(demuxer: demuxer, output: formatContext, container: container, path: path)

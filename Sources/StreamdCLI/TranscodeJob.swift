@@ -36,6 +36,13 @@ final class TranscodeJob: @unchecked Sendable {
     }
     /// `--start` and `--duration`, for the progress display.
     var window: (start: Double?, duration: Double?) = (nil, nil)
+    /// A segment's frames (by timestamp): the others are stylized and smoothed (the history at the seam) but
+    /// not written. nil: every frame is written.
+    var keep: (@Sendable (Int64?) -> Bool)?
+    /// A segment's end: the source stops at the first frame at or after it.
+    var stopAfter: Int64?
+    /// Frames the progress display expects when the job writes part of the input (a segment).
+    var expectedOverride: Int?
     /// The frame buffers of the last run (for its allocation statistics).
     private(set) var pool: FramePool?
     /// What the smoothing stage of the last run did, and how long it took.
@@ -66,8 +73,9 @@ final class TranscodeJob: @unchecked Sendable {
 
     /// Runs the graph on its dedicated threads and returns when every stage has been joined.
     func runBlocking() throws -> Outcome {
-        let progress = ProgressReporter(total: expectedFrames, frameRate: reader.info.frameRate.doubleValue)
+        let progress = ProgressReporter(total: expectedOverride ?? expectedFrames, frameRate: reader.info.frameRate.doubleValue)
         let (reader, writer, model, options) = (self.reader, self.writer, self.model, self.options)
+        let (keep, stopAfter) = (self.keep, self.stopAfter)
         let style = WorkerStyle(model: model, identity: input, options: options, smoothing: smoothing)
         // One file is one continuous stream: `--start` begins a new history because the stage starts empty;
         // scene cuts inside it are found from the pictures.
@@ -76,12 +84,17 @@ final class TranscodeJob: @unchecked Sendable {
             worker: .init(threads: threads, sizing: .fixed(processing: processing, output: output), source: input),
             style: { style }, observer: WorkerTimes(stylize: stylizeTime, guide: guideTime),
             deliver: { item, pool, _ in
+                defer { pool.recycle(item.frame.image.pixels) }
+                guard keep?(item.frame.pts) ?? true else { return }
                 try writer.write(item.frame)
-                pool.recycle(item.frame.image.pixels)
                 progress.frameDone()
             },
             source: { feed, context in
                 while !context.isStopRequested, let frame = try reader.nextFrame(pool: feed.pool) {
+                    if let stopAfter, let pts = frame.pts, pts >= stopAfter {
+                        feed.pool.recycle(frame.image.pixels)
+                        break
+                    }
                     if !feed.send(frame) { break }
                 }
             })
