@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Long run of `streamd serve` under a live source: an RTSP test pattern (GStreamer's RTSP server, 640x480 at
-# 25 fps) → the built-in model → a recording rotated every minute and an HLS playlist, while a client switches
+# 25 fps) → the built-in model (at 480x360, one worker: it leaves a core for other work) → a recording rotated
+# every minute and an HLS playlist, while a client switches
 # the style every 15 s (the built-in styles, strength, smoothing, and two uploaded paintings, which move the
 # pipeline to the `arbitrary-fast` network and back). Samples the service's resident memory (VmRSS) every
 # 10 s and at the end checks that every finished recording decodes completely with FFmpeg.
@@ -34,6 +35,7 @@ cat > "$work/streamd.yml" <<YML
 server:
   listen: 127.0.0.1
   port: $api_port
+  token: soak-token-0123456789
   log_level: warning
 pipelines:
   cam:
@@ -42,7 +44,8 @@ pipelines:
       timeout: 5s
     model: default
     style: wave
-    workers: 2
+    max_size: 480
+    workers: 1
     threads: 1
     outputs:
       - record: $work/rec/cam.mp4
@@ -59,7 +62,8 @@ port, pid, seconds, shared, out = sys.argv[1], int(sys.argv[2]), float(sys.argv[
 base = f"http://127.0.0.1:{port}"
 def call(method, path, body=None, raw=None, ctype="application/json"):
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    req = urllib.request.Request(base + path, method=method, data=data, headers={"Content-Type": ctype})
+    req = urllib.request.Request(base + path, method=method, data=data,
+                                 headers={"Content-Type": ctype, "Authorization": "Bearer soak-token-0123456789"})
     try:
         with urllib.request.urlopen(req, timeout=60) as r: return r.status, json.loads(r.read() or b"{}")
     except urllib.error.HTTPError as e: return e.code, json.loads(e.read() or b"{}")
@@ -77,6 +81,7 @@ for name in ["scream.jpg", "la_muse.jpg"]:
     if path:
         status, body = call("POST", "/v1/styles?name=" + name, raw=open(path, "rb").read(), ctype="image/jpeg")
         if status == 201: paintings.append(body["id"])
+        else: sys.exit(f"uploading {name}: {status} {body}")
 changes = [{"model": "default", "style": "udnie"}, {"strength": 0.6}, {"smoothing": 0.5}, {"style": "wave", "strength": 1.0},
            {"smoothing": 0}] + [{"style_image": p} for p in paintings] + [{"model": "default", "style": "wave"}]
 start = time.time(); end = start + seconds

@@ -20,7 +20,12 @@ package final class LiveService: Service, @unchecked Sendable {
     /// Serializes everything that starts or stops pipelines (API start/stop, SIGHUP and API reload, start-up and
     /// shutdown): each acts on the state the previous one left, so no two runs of a pipeline can ever overlap.
     private let lifecycle = NSLock()
+    /// The pipelines this replica runs of the configuration's (all of them unless `serve --shard`).
+    package let shard: Shard
+    /// The configuration with only this replica's pipelines.
     private var config: ServeConfig
+    /// Every pipeline of the configuration file, this replica's or not, by name: its owner.
+    private var owners: [String: Int] = [:]
     private var pipelines: [String: LivePipeline] = [:]
     /// Pipelines whose start failed (bad model, …), with the one-line reason.
     private var failures: [String: String] = [:]
@@ -31,17 +36,29 @@ package final class LiveService: Service, @unchecked Sendable {
     private var shutdownHandlers: [@Sendable () -> Void] = []
 
     package init(configFile: String, overrides: [String], config: ServeConfig, environment: LiveEnvironment, token: APIToken,
-         notifier: SystemdNotifier?) {
+         notifier: SystemdNotifier?, shard: Shard = .whole) {
         self.token = token
         self.configFile = configFile
         self.overrides = overrides
+        self.shard = shard
         self.config = config
+        (self.config, self.owners) = Self.owned(config, by: shard)
         self.environment = environment
         self.logger = environment.logger
         self.notifier = notifier
     }
 
     package var names: [String] { lock.withLock { config.pipelines.map(\.name) } }
+    /// Pipelines of the configuration that other replicas run, with their owner.
+    package var elsewhere: [String: Int] { lock.withLock { owners.filter { $0.value != shard.index } } }
+
+    /// `config` with only `shard`'s pipelines, and the owner of every pipeline.
+    private static func owned(_ config: ServeConfig, by shard: Shard) -> (ServeConfig, [String: Int]) {
+        let owners = Dictionary(uniqueKeysWithValues: config.pipelines.map { ($0.name, Shard.owner(of: $0.name, count: shard.count)) })
+        var mine = config
+        mine.pipelines = config.pipelines.filter { owners[$0.name] == shard.index }
+        return (mine, owners)
+    }
     package var isReady: Bool { lock.withLock { ready } }
     package func pipeline(_ name: String) -> LivePipeline? { lock.withLock { pipelines[name] } }
     package func failure(_ name: String) -> String? { lock.withLock { failures[name] } }
@@ -118,7 +135,7 @@ package final class LiveService: Service, @unchecked Sendable {
         lifecycle.lock()
         defer { lifecycle.unlock() }
         guard !lock.withLock({ shuttingDown }) else { throw ShuttingDown() }
-        let fresh = try ConfigLoader.load(file: configFile, overrides: overrides)
+        let (fresh, freshOwners) = Self.owned(try ConfigLoader.load(file: configFile, overrides: overrides), by: shard)
         try? notifier?.reloading()
         defer { try? notifier?.ready() }
         let old = lock.withLock { config }
@@ -130,7 +147,7 @@ package final class LiveService: Service, @unchecked Sendable {
             lock.withLock { pipelines[p.name] = nil; failures[p.name] = nil }
             stopped.append(p.name)
         }
-        lock.withLock { var next = old; next.pipelines = fresh.pipelines; config = next }
+        lock.withLock { var next = old; next.pipelines = fresh.pipelines; config = next; owners = freshOwners }
         for p in fresh.pipelines {
             if let previous = old.pipelines.first(where: { $0.name == p.name }) {
                 if previous == p && (pipeline(p.name) != nil) {

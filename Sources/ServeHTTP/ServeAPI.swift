@@ -35,8 +35,19 @@ package enum ServeAPI {
         router.get("/v1/pipelines/:name") { request, context -> Response in
             if let denied = web.authorizeRead(request) { return denied }
             let name = context.parameters.get("name") ?? ""
-            guard service.names.contains(name) else { return error(.notFound, "no pipeline named '\(name)'") }
+            guard service.names.contains(name) else {
+                if let owner = service.elsewhere[name] {
+                    return error(.notFound, "pipeline '\(name)' runs on shard \(owner)/\(service.shard.count), not on this one (\(service.shard))")
+                }
+                return error(.notFound, "no pipeline named '\(name)'")
+            }
             return json(describe(service, name))
+        }
+        // Which pipelines this replica runs, and where the others run (`serve --shard`).
+        router.get("/v1/shard") { request, _ -> Response in
+            if let denied = web.authorizeRead(request) { return denied }
+            struct ShardDTO: Encodable { var index: Int; var count: Int; var owned: [String]; var elsewhere: [String: Int] }
+            return json(ShardDTO(index: service.shard.index, count: service.shard.count, owned: service.names, elsewhere: service.elsewhere))
         }
         router.post("/v1/pipelines/:name/style") { request, context -> Response in
             if let denied = authorize(request, token: token.current) { return denied }

@@ -31,7 +31,20 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a key, e.g. server.port=9000 (repeatable).", valueName: "KEY=VALUE"))
     var overrides: [String] = []
 
+    @Option(help: ArgumentHelp(
+        "Run only this replica's share of the pipelines when COUNT replicas share the configuration: INDEX/COUNT, or auto/COUNT to take the index from the scheduler (JOB_COMPLETION_INDEX, a StatefulSet pod's HOSTNAME, SLURM_ARRAY_TASK_ID). Default: $STREAMD_SHARD, else all of them.",
+        valueName: "index/count"))
+    var shard: String?
+
     func run() async throws {
+        let environmentVariables = ProcessInfo.processInfo.environment
+        let replica: Shard
+        do {
+            replica = try (shard ?? environmentVariables["STREAMD_SHARD"]).map { try Shard.parse($0, environment: environmentVariables) } ?? .whole
+        } catch {
+            note("streamd: --\(error)")
+            throw ExitCode.failure
+        }
         let serveConfig: ServeConfig
         do {
             serveConfig = try ConfigLoader.load(file: config, overrides: overrides)
@@ -64,7 +77,10 @@ struct ServeCommand: AsyncParsableCommand {
                                                    600, 750, 1000, 1500, 2000, 3000, 5000, 10000].map { .milliseconds($0) }
         let environment = LiveEnvironment(modelDirectories: serveConfig.server.modelDirs, logger: logger, metrics: factory)
         let service = LiveService(configFile: config, overrides: overrides, config: serveConfig,
-                                  environment: environment, token: token, notifier: SystemdNotifier())
+                                  environment: environment, token: token, notifier: SystemdNotifier(), shard: replica)
+        if replica.count > 1 {
+            logger.notice("shard \(replica): running [\(service.names.joined(separator: ", "))] of \(serveConfig.pipelines.count) pipeline(s)")
+        }
         let web = WebRoutes(service: service, token: token, server: serveConfig.server, embeddings: environment.embeddings)
         let router = ServeAPI.router(service: service, registry: registry, token: token, web: web)
         let address = serveConfig.server.listen, port = serveConfig.server.port
