@@ -36,3 +36,35 @@ final class InterruptSignals {
     }
 }
 
+
+/// A signal that asks for something without stopping (Slurm's `--signal=B:USR1@120`, sent before a job's time
+/// runs out or it is preempted): counted as it arrives, taken by the loop between units of work.
+final class SignalRequests {
+    private let pending = InterruptFlagCounter()
+    private let source: DispatchSourceSignal
+    private let number: Int32
+
+    init(_ number: Int32) {
+        self.number = number
+        signal(number, SIG_IGN)
+        let pending = self.pending
+        source = DispatchSource.makeSignalSource(signal: number)
+        source.setEventHandler { pending.add() }
+        source.resume()
+    }
+
+    /// True once for every burst of signals since the last call.
+    func take() -> Bool { pending.take() }
+
+    func cancel() {
+        source.cancel()
+        signal(number, SIG_DFL)
+    }
+}
+
+final class InterruptFlagCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.lock(); count += 1; lock.unlock() }
+    func take() -> Bool { lock.lock(); defer { count = 0; lock.unlock() }; return count > 0 }
+}

@@ -15,7 +15,8 @@ struct TrainCommand: AsyncParsableCommand {
         discussion: """
         The result (--out) is a native model file that `image`, `transcode` and `serve` use at once. Checkpoints \
         (a folder each: model, optimiser state, data position) go to --checkpoint-dir every --checkpoint-interval \
-        steps and on Ctrl-C; --checkpoint-model resumes from one with the same weights an uninterrupted run \
+        steps, on Ctrl-C or SIGTERM (then it stops) and on SIGUSR1 (then it goes on); --checkpoint-model resumes \
+        from one, --resume from the latest in --checkpoint-dir, with the same weights an uninterrupted run \
         would have. Losses follow pytorch/examples' conventions (see README "Training").
         """
     )
@@ -119,6 +120,9 @@ struct TrainCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("checkpoint-model"), help: "Resume from this checkpoint folder.")
     var checkpointModel: String?
+
+    @Flag(help: "Resume from the latest checkpoint in the checkpoint folder if there is one (else start): the same command line goes on where a killed, preempted or requeued run stopped, on any machine that sees the folder.")
+    var resume = false
 
     @Option(name: .customLong("checkpoint-dir"), help: "Where checkpoints and the loss log go (default: OUT without extension + -checkpoints).")
     var checkpointDir: String?
@@ -311,6 +315,7 @@ struct TrainCommand: AsyncParsableCommand {
         var startEpoch = 0, startPosition = 0
         // The perceptual losses without a given style weight: balanced against the content loss at the first step.
         let balancing = distillation == nil && perceptual.lambdaStyle == nil && settings.lambdaContent > 0
+        let checkpointModel = self.checkpointModel ?? (resume ? TrainingCheckpoint.latest(in: checkpoints) : nil)
         if let checkpointModel {
             let checkpoint = try TrainingCheckpoint.read(checkpointModel)
             if balancing { trainer.restoreStyleWeight(checkpoint.settings.lambdaStyle) }
@@ -339,6 +344,9 @@ struct TrainCommand: AsyncParsableCommand {
         let samples = try sampleInterval > 0 ? SamplePhotos(dataset: dataset, size: imageSize, folder: (checkpoints as NSString).appendingPathComponent("samples")) : nil
         let interrupted = InterruptSignals()
         defer { interrupted.cancel() }
+        // SIGUSR1 (a scheduler's warning before it stops or preempts the job): a checkpoint now, then go on.
+        let checkpointRequests = SignalRequests(SIGUSR1)
+        defer { checkpointRequests.cancel() }
         let loader = PhotoLoader(dataset: dataset, size: imageSize, seed: seed, epochs: passes, epoch: startEpoch, position: startPosition,
                                  capacity: 2 * batchSize)
         defer { loader.stop() }
@@ -384,7 +392,12 @@ struct TrainCommand: AsyncParsableCommand {
                        distillation != nil ? String(format: "pixel %.3g, ", losses.pixel) : "", losses.content, losses.style, losses.totalVariation,
                        settings.temporalWeight > 0 ? String(format: ", temporal %.3g", losses.temporal) : "", rate * Double(batchSize), eta)
             }
-            if trainer.steps % checkpointInterval == 0 { try checkpoint("step-\(trainer.steps)") }
+            if trainer.steps % checkpointInterval == 0 {
+                try checkpoint("step-\(trainer.steps)")
+            } else if checkpointRequests.take() {
+                try checkpoint("step-\(trainer.steps)")
+                note("streamd: checkpoint at step \(trainer.steps) on SIGUSR1: \((checkpoints as NSString).appendingPathComponent("step-\(trainer.steps)"))")
+            }
             if let samples, trainer.steps % sampleInterval == 0 { try samples.write(network, step: trainer.steps, mixes: sampleMixes) }
         }
         progress.finish()

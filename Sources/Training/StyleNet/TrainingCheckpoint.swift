@@ -25,6 +25,9 @@ public struct TrainingCheckpoint: Codable, Sendable {
     public var imageSize: Int
     public var styleNames: [String]
     public var arrays: [ArrayState]
+    /// Who wrote it: the scheduler's attempt (Slurm's job and restart count, a Kubernetes pod), the host and the
+    /// process, so a run that moved between machines leaves a trail. Absent in checkpoints of older versions.
+    public var attempt: String?
 
     public struct Problem: Error, CustomStringConvertible {
         public var description: String
@@ -32,9 +35,11 @@ public struct TrainingCheckpoint: Codable, Sendable {
 
     /// Writes `trainer`'s network and optimiser state into the folder `path` (replacing an older one).
     public static func write(_ trainer: PerceptualTrainer, epoch: Int, position: Int, seed: UInt64, imageSize: Int,
-                             styleNames: [String], to path: String) throws {
+                             styleNames: [String], attempt: String? = nil, to path: String) throws {
         let fm = FileManager.default
-        let temporary = path + ".tmp-\(getpid())"
+        // Beside the final folder and named after the host and process: two nodes that share the folder never
+        // write into one temporary folder.
+        let temporary = path + ".tmp-\(ProcessInfo.processInfo.hostName)-\(getpid())"
         try? fm.removeItem(atPath: temporary)
         do {
             try fm.createDirectory(atPath: temporary, withIntermediateDirectories: true)
@@ -47,7 +52,8 @@ public struct TrainingCheckpoint: Codable, Sendable {
             try moments.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: URL(fileURLWithPath: (temporary as NSString).appendingPathComponent("optimizer.f32")))
             let checkpoint = TrainingCheckpoint(architecture: trainer.network.architecture, settings: trainer.settings, steps: trainer.steps,
                                                 epoch: epoch, position: position, seed: seed, imageSize: imageSize, styleNames: styleNames,
-                                                arrays: state.map { ArrayState(name: $0.name, count: $0.first.count, step: $0.step) })
+                                                arrays: state.map { ArrayState(name: $0.name, count: $0.first.count, step: $0.step) },
+                                                attempt: attempt ?? Self.currentAttempt())
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(checkpoint).write(to: URL(fileURLWithPath: (temporary as NSString).appendingPathComponent("state.json")))
@@ -57,6 +63,32 @@ public struct TrainingCheckpoint: Codable, Sendable {
             try? fm.removeItem(atPath: temporary)
             throw Problem(description: "\(path): cannot write the checkpoint (\(error.localizedDescription))")
         }
+    }
+
+    /// The scheduler's name for this attempt, the host and the process: "slurm job 42 restart 1 on n2 (pid 311)".
+    public static func currentAttempt(environment given: [String: String]? = nil) -> String {
+        let environment = given ?? ProcessInfo.processInfo.environment
+        var parts: [String] = []
+        if let job = environment["SLURM_JOB_ID"] {
+            parts.append("slurm job \(job)" + (environment["SLURM_RESTART_COUNT"].map { " restart \($0)" } ?? ""))
+        } else if let pod = environment["POD_NAME"] ?? environment["KUBERNETES_SERVICE_HOST"].flatMap({ _ in environment["HOSTNAME"] }) {
+            parts.append("pod \(pod)")
+        }
+        let host = environment["SLURMD_NODENAME"] ?? ProcessInfo.processInfo.hostName
+        parts.append("on \(host) (pid \(getpid()))")
+        return parts.joined(separator: " ")
+    }
+
+    /// The checkpoint of the most steps in `directory` (folders `step-N` with a state), or nil when it has none:
+    /// where a requeued run goes on.
+    public static func latest(in directory: String) -> String? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let steps = names.compactMap { name -> (Int, String)? in
+            guard name.hasPrefix("step-"), let n = Int(name.dropFirst(5)) else { return nil }
+            let path = (directory as NSString).appendingPathComponent(name)
+            return FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("state.json")) ? (n, path) : nil
+        }
+        return steps.max { $0.0 < $1.0 }?.1
     }
 
     /// Reads a checkpoint folder's state.
