@@ -30,6 +30,9 @@ packages=(
   ca-certificates
   # The web page's end-to-end tests: a real headless Chromium driven over WebDriver on loopback.
   chromium chromium-driver
+  # A real Slurm cluster on loopback for the scale-out tests (a controller and two compute nodes, each in its own
+  # PID namespace through util-linux's unshare), with munge for its authentication.
+  slurmctld slurmd slurm-client munge util-linux
 )
 
 sudo=""
