@@ -1,4 +1,4 @@
-package import Foundation
+import Foundation
 package import ServeConfig
 
 /// The API's bearer token, replaceable while the server runs: a reload (SIGHUP or `POST /v1/reload`) re-reads

@@ -1,6 +1,6 @@
-package import Foundation
+import Foundation
 #if canImport(Glibc)
-package import Glibc
+import Glibc
 #endif
 
 /// Admission for expensive one-off requests (`POST /v1/stylize`): `running` at once, `waiting` more in line,

@@ -1,9 +1,9 @@
-package import Foundation
-package import Pipeline
+import Foundation
+import Pipeline
 package import Live
-package import Logging
+import Logging
 package import ServeConfig
-package import ServiceLifecycle
+import ServiceLifecycle
 package import Systemd
 
 /// Every pipeline of the service: starts them, restarts the changed ones on reload, drains them on shutdown,

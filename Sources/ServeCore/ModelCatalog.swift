@@ -1,5 +1,5 @@
-package import Encode
-package import Foundation
+import Encode
+import Foundation
 package import Pipeline
 package import Stylize
 

@@ -1,9 +1,9 @@
 package import Decode
 package import Encode
-package import Foundation
+import Foundation
 package import Live
 package import Pipeline
-package import Stylize
+import Stylize
 
 /// One `POST /v1/stylize`: the query's choices, checked before any work is done.
 package struct PictureRequest: Sendable {

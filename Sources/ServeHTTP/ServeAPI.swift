@@ -1,10 +1,10 @@
-package import Crypto
+import Crypto
 package import Foundation
 package import ServeCore
-package import Pipeline
+import Pipeline
 package import Hummingbird
 package import Live
-package import NIOCore
+import NIOCore
 package import Prometheus
 package import ServeConfig
 

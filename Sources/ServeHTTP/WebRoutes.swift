@@ -1,12 +1,12 @@
-package import Decode
-package import Foundation
+import Decode
+import Foundation
 package import ServeCore
-package import Pipeline
+import Pipeline
 package import Hummingbird
 package import Live
-package import NIOCore
+import NIOCore
 package import ServeConfig
-package import WebUI
+import WebUI
 
 /// What the web page needs beyond the pipeline API: the page itself, a live preview per pipeline, the models with
 /// thumbnails, and stylizing an uploaded picture. Read-only views follow `server.ui`; `POST /v1/stylize` needs

@@ -1,4 +1,4 @@
-public import Stylize
+import Stylize
 
 /// A trainable square transposed convolution with bias (PyTorch `ConvTranspose2d(cin, cout, k, stride=s,
 /// padding=p, output_padding=op)`): each input pixel scatters W[ci, ·] onto the output at stride s, and p rows
