@@ -1,4 +1,8 @@
 public import Pipeline
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How a video is cut into segments that separate processes (or machines) transcode in parallel, derived from
 /// the file alone so that every worker that reads the same input derives the same plan.
@@ -9,8 +13,8 @@ public import Pipeline
 /// starts over anyway), else the nearest frame. Segment i holds the frames whose timestamps fall in
 /// [start, end); the first segment has no lower bound and the last no upper one, so every frame belongs to
 /// exactly one segment. Reading the packets' timestamps costs no decoding.
-public struct SegmentPlan: Sendable, Equatable {
-    public struct Segment: Sendable, Equatable {
+public struct SegmentPlan: Sendable, Equatable, Codable {
+    public struct Segment: Sendable, Equatable, Codable {
         public var index: Int
         /// Presentation timestamps in `timeBase`: the first frame of the segment, and the first frame after it
         /// (nil: to the end).
@@ -31,6 +35,8 @@ public struct SegmentPlan: Sendable, Equatable {
     /// Identifies the input's video (its frame count, stream, time base, first and last timestamps): a segment
     /// records it, and a join refuses segments of another input.
     public let fingerprint: String
+    /// The input's size in bytes when the plan was made: a plan file read later (`load`) is checked against it.
+    public let inputBytes: Int64
 
     public var count: Int { segments.count }
 
@@ -75,10 +81,46 @@ public struct SegmentPlan: Sendable, Equatable {
         frameDuration = steps.isEmpty ? max(lastDuration, 1) : max(steps[steps.count / 2], 1)
         streamIndex = info.streamIndex
         fingerprint = "\(frames.count) frames, stream \(info.streamIndex), time base \(info.timeBase), \(first)…\(last)"
+        inputBytes = Self.size(of: path)
     }
 
     private static func nearest(_ candidates: some Sequence<Int>, to target: Double, in frames: [(pts: Int64, key: Bool)]) -> Int {
         candidates.min { abs(Double(frames[$0].pts) - target) < abs(Double(frames[$1].pts) - target) }!
+    }
+
+    private static func size(of path: String) -> Int64 {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int64(info.st_size) : -1
+    }
+
+    /// A plan written by `streamd plan` (JSON), for the input at `input`: the workers and the join then need not
+    /// read the input's packets to derive it.
+    ///
+    /// - Throws: `MediaError` naming the plan file: unreadable, not a plan, or made for another input (its size
+    ///   differs), or of another count than `count` when one is given.
+    public static func load(_ path: String, input: String, count: Int? = nil) throws -> SegmentPlan {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw MediaError(.fileNotFound, path: path, "cannot read the segment plan")
+        }
+        let plan: SegmentPlan
+        do { plan = try JSONDecoder().decode(SegmentPlan.self, from: data) } catch {
+            throw MediaError(.invalidArgument, path: path, "is not a segment plan written by `streamd plan`")
+        }
+        let bytes = size(of: input)
+        guard bytes == plan.inputBytes else {
+            throw MediaError(.invalidArgument, path: path, "was made for another input (\(plan.inputBytes) bytes; \(input) has \(bytes))")
+        }
+        if let count, count != plan.count {
+            throw MediaError(.invalidArgument, path: path, "has \(plan.count) segments, not \(count)")
+        }
+        return plan
+    }
+
+    /// The plan as JSON, for `load`.
+    public func encoded() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return [UInt8](try encoder.encode(self))
     }
 
     /// Whether the frame at `pts` belongs to `segment`.

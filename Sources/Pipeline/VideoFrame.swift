@@ -1,5 +1,5 @@
 /// A rational number, FFmpeg's way of writing time bases and frame rates (1/90000, 30000/1001).
-public struct Rational: Sendable, Equatable, Hashable, CustomStringConvertible {
+public struct Rational: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
     public var numerator: Int
     public var denominator: Int
 

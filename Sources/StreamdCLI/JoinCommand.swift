@@ -21,6 +21,9 @@ struct JoinCommand: AsyncParsableCommand {
     @Flag(help: "Replace OUTPUT if it exists.")
     var overwrite = false
 
+    @Option(help: "The plan `streamd plan` wrote, instead of deriving it from INPUT.")
+    var plan: String?
+
     @Argument(help: "The input video the segments were made from.")
     var input: String
 
@@ -38,14 +41,14 @@ struct JoinCommand: AsyncParsableCommand {
         try await runReportingErrors {
             FFmpegLog.setQuiet()
             try OutputPath.checkVideo(output, overwrite: overwrite)
-            let (input, output, segments) = (self.input, self.output, self.segments)
+            let (input, output, segments, planFile) = (self.input, self.output, self.segments, self.plan)
             let report = try await onThread("join") {
                 // The plan has the count the segments were made for: read it from the first one's tag.
                 guard let tag = try Demuxer(path: segments[0], keep: [.video]).metadata[SegmentTags.segment],
                       let count = try? SegmentPlan.parse(tag).count else {
                     throw MediaError(.invalidArgument, path: segments[0], "is not a segment written by `streamd transcode --segment`")
                 }
-                let plan = try SegmentPlan(path: input, count: count)
+                let plan = try planFile.map { try SegmentPlan.load($0, input: input, count: count) } ?? SegmentPlan(path: input, count: count)
                 return try SegmentJoin.join(input: input, output: output, segments: segments, plan: plan)
             }
             for w in report.warnings { note("streamd: warning: \(w)") }

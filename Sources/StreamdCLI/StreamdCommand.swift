@@ -11,7 +11,7 @@ public struct StreamdCommand: AsyncParsableCommand {
         commandName: "streamd",
         abstract: "Stylize images and video with fast neural style transfer networks.",
         version: StreamdVersion.string,
-        subcommands: [ImageCommand.self, TranscodeCommand.self, JoinCommand.self, OptimizeCommand.self, TrainCommand.self, BenchCommand.self, ModelsCommand.self,
+        subcommands: [ImageCommand.self, TranscodeCommand.self, PlanCommand.self, JoinCommand.self, OptimizeCommand.self, TrainCommand.self, BenchCommand.self, ModelsCommand.self,
                       ConfigCommand.self, DevicesCommand.self, ServeCommand.self, EvalCommand.self]
     )
 

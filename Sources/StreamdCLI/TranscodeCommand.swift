@@ -69,6 +69,9 @@ struct TranscodeCommand: AsyncParsableCommand {
         valueName: "index/count"))
     var segment: String?
 
+    @Option(help: "With --segment: the plan `streamd plan` wrote, instead of deriving it from INPUT.")
+    var plan: String?
+
     @Flag(name: .customLong("no-audio"), help: "Leave the audio out (by default it is copied, or re-encoded when the container needs it).")
     var noAudio = false
 
@@ -93,6 +96,8 @@ struct TranscodeCommand: AsyncParsableCommand {
             if (output as NSString).pathExtension.lowercased() != "mkv" {
                 throw ValidationError("--segment writes Matroska (.mkv): it carries the segment's index and its input for `streamd join`")
             }
+        } else if plan != nil {
+            throw ValidationError("--plan needs --segment")
         }
     }
 
@@ -142,7 +147,7 @@ struct TranscodeCommand: AsyncParsableCommand {
             // A segment: its part of the plan, read from a few frames before it (see `segmentLeadFrames`).
             let part = try segment.map { spec -> (plan: SegmentPlan, segment: SegmentPlan.Segment, readFrom: Double?) in
                 let (index, count) = try SegmentPlan.parse(spec)
-                let plan = try SegmentPlan(path: input, count: count)
+                let plan = try self.plan.map { try SegmentPlan.load($0, input: input, count: count) } ?? SegmentPlan(path: input, count: count)
                 let part = plan.segments[index]
                 let lead = smoothing == nil ? 0 : Int64(Self.segmentLeadFrames)
                 let readFrom = part.start.map { max(0, plan.seconds($0 - plan.firstPTS - lead * plan.frameDuration)) }

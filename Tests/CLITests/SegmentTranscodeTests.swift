@@ -105,4 +105,32 @@ final class SegmentTranscodeTests: XCTestCase {
         CLI.assertFails(try CLI.run(["join", try input, joined, try input]), mentioning: [try input, "is not a segment"])
         XCTAssertEqual(tmp.contents(), ["first.mkv", "foreign.mkv"], "nothing half-written")
     }
+
+    /// `streamd plan` once, then every worker and the join read the plan instead of the input's packets; a plan
+    /// is refused for another input.
+    func testAPlanFileServesTheWorkersAndTheJoin() throws {
+        let tmp = try TempDir()
+        let plan = tmp.file("plan.json")
+        let p = try CLI.run(["plan", "--segments", "2", try input, plan])
+        XCTAssertEqual(p.status, 0, p.stderr)
+        XCTAssertTrue(p.stderr.contains("2 segments of"), p.stderr)
+        let parts = (0..<2).map { tmp.file("part-\($0).mkv") }
+        for i in 0..<2 {
+            let r = try CLI.run(["transcode"] + style + ["--plan", plan, "--segment", "\(i)/2", try input, parts[i]], timeout: 600)
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        let joined = tmp.file("joined.mkv")
+        let j = try CLI.run(["join", "--plan", plan, try input, joined] + parts)
+        XCTAssertEqual(j.status, 0, j.stderr)
+        XCTAssertEqual(try MediaProbe.packets(joined, "v").count, 96)
+        let other = try SharedData.path("media/video/carphone_h264_176x144.mp4")
+        CLI.assertFails(try CLI.run(["transcode", "--plan", plan, "--segment", "0/2", other, tmp.file("x.mkv")]),
+                        mentioning: [plan, "was made for another input"])
+        CLI.assertFails(try CLI.run(["transcode", "--plan", plan, "--segment", "0/3", try input, tmp.file("x.mkv")]),
+                        mentioning: [plan, "has 2 segments, not 3"])
+        let alone = try CLI.run(["transcode", "--plan", plan, try input, tmp.file("x.mp4")])
+        XCTAssertEqual(alone.status, 64, alone.stderr)
+        XCTAssertTrue(alone.stderr.contains("--plan needs --segment"), alone.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("x.mkv")))
+    }
 }
