@@ -1,3 +1,5 @@
+import Pipeline
+
 /// Which of N replicas of `streamd serve` runs which pipeline, when N replicas share one configuration: each
 /// pipeline runs on the replica that scores highest for its name (rendezvous, or highest-random-weight,
 /// hashing; Thaler and Ravishankar 1998). Every replica computes the same owners from the names alone, with no
@@ -24,17 +26,14 @@ package struct Shard: Sendable, Equatable, CustomStringConvertible {
 
     package func owns(_ name: String) -> Bool { Self.owner(of: name, count: count) == index }
 
-    /// A 64-bit score of (name, replica): FNV-1a of the name's bytes, moved by the replica number times the
-    /// golden-ratio constant and mixed with SplitMix64's finaliser, so that every replica's scores are
-    /// independent of the others'. Fixed here, never Swift's `Hasher` (seeded per process): every replica, on
-    /// every machine and build, must agree.
+    /// A 64-bit score of (name, replica): FNV-1a of the name's bytes, then the SplitMix64 step of the replica's
+    /// place in the sequence seeded with it, so every replica's scores are independent of the others'. Fixed
+    /// here, never Swift's `Hasher` (seeded per process): every replica, on every machine and build, must agree.
     static func score(_ name: String, _ replica: Int) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in name.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        var z = h &+ 0x9e37_79b9_7f4a_7c15 &* UInt64(replica + 1)
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
+        var generator = SeededRandom(seed: h &+ 0x9e37_79b9_7f4a_7c15 &* UInt64(replica))
+        return generator.next()
     }
 
     /// A malformed shard.

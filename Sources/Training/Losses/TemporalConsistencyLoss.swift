@@ -1,3 +1,4 @@
+public import Pipeline
 import Foundation
 
 /// Output stability between two frames whose motion is known exactly, the training-time counterpart of the

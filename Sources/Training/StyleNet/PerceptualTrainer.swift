@@ -1,3 +1,4 @@
+import Pipeline
 import Foundation
 
 /// Johnson et al.'s perceptual-loss training of a `StyleNetwork`, one optimiser step per batch, with the loss

@@ -1,3 +1,4 @@
+import Pipeline
 public import Stylize
 
 /// The shape of a feed-forward style network (Johnson et al.'s TransformerNet and lighter variants of it):

@@ -1,5 +1,6 @@
-/// A small seeded generator (the SplitMix64 sequence): what `--seed` makes reproducible in training and
-/// optimisation (noise pictures today; crops and data order later), identical on every platform.
+/// A small seeded generator (the SplitMix64 sequence, Steele et al. 2014), identical on every platform: what
+/// `--seed` makes reproducible in training and optimisation, the scores of the live service's shards, and the
+/// tests' random data.
 public struct SeededRandom: RandomNumberGenerator, Sendable {
     public private(set) var state: UInt64
 
