@@ -57,4 +57,16 @@ final class DeployManifestTests: XCTestCase {
         // And the shard every replica is started with covers the replicas the StatefulSet has.
         XCTAssertTrue(serve.contains("replicas: 3") && serve.contains("\"--shard\", \"auto/3\""), "replicas and --shard agree")
     }
+
+    /// `serve --shard` (and `$STREAMD_SHARD`) with a shard that cannot be: one line, exit 1, before anything starts.
+    func testABadShardIsOneLineBeforeAnythingStarts() throws {
+        let tmp = try TempDir()
+        let config = tmp.file("streamd.yml")
+        try "pipelines:\n  cam:\n    source:\n      url: \(try SharedData.path("media/video/carphone_h264_176x144.mp4"))\n    outputs:\n      - record: \(tmp.file("cam.mp4"))\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        CLI.assertFails(try CLI.run(["serve", "--config", config, "--shard", "3/2"], timeout: 30), mentioning: ["--shard '3/2'", "from 0 to 1"])
+        CLI.assertFails(try CLI.run(["serve", "--config", config], environment: ["STREAMD_SHARD": "auto/3", "HOSTNAME": "streamd"], timeout: 30),
+                        mentioning: ["no index in the environment"])
+        XCTAssertEqual(tmp.contents(), ["streamd.yml"], "no recording started")
+    }
 }
