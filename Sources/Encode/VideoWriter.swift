@@ -99,103 +99,18 @@ public final class VideoWriter: @unchecked Sendable {
     public init(path: String, settings: VideoEncodeSettings, passthrough demuxer: Demuxer? = nil) throws {
         self.path = path
         self.settings = settings
-        let ext = ImageEncoder.fileExtension(of: path)
-        let container: VideoEncodeSettings.Container
-        // For a PNG sequence: the directory the pictures go to and the file-name pattern.
-        var sequence: (directory: String, pattern: String)?
-        if isDirectory(path) {
-            container = .pngSequence
-            sequence = (path, "%06d.png")
-        } else if ext.lowercased() == "png", AtomicFile.split(path).name.contains("%") {
-            container = .pngSequence
-            let (directory, name) = AtomicFile.split(path)
-            var buffer = [CChar](repeating: 0, count: 4096)
-            guard av_get_frame_filename2(&buffer, Int32(buffer.count), name, 1, 0) >= 0 else {
-                throw MediaError(.invalidArgument, path: path, "'\(name)' needs exactly one frame number such as %06d")
-            }
-            sequence = (directory, name)
-        } else if let named = VideoEncodeSettings.Container(extension: ext) {
-            container = named
-        } else {
-            let problem = ext.isEmpty ? "no file extension to choose the video container by"
-                                      : "cannot write video with extension '.\(ext)'"
-            throw MediaError(.unsupportedFormat, path: path,
-                             "\(problem) (use .mp4, .mov, .mkv, .webm, .avi, or a directory or %06d.png pattern for pictures)")
-        }
+        try Self.check(settings, path: path)
+        let (container, sequence) = try Self.destination(of: path)
         self.container = container
-        guard settings.width > 0, settings.height > 0 else {
-            throw MediaError(.invalidArgument, path: path, "video size \(settings.width)x\(settings.height) is empty")
-        }
-        guard settings.frameRate.numerator > 0, settings.frameRate.denominator > 0 else {
-            throw MediaError(.invalidArgument, path: path, "frame rate \(settings.frameRate) is not positive")
-        }
-        guard settings.timeBase.numerator > 0, settings.timeBase.denominator > 0 else {
-            throw MediaError(.invalidArgument, path: path, "time base \(settings.timeBase) is not positive")
-        }
-
-        // The encoder, and whether the container can carry what it produces.
         let codecName = settings.codec ?? container.defaultCodec
         self.codecName = codecName
-        guard let codec = avcodec_find_encoder_by_name(codecName), codec.pointee.type == AVMEDIA_TYPE_VIDEO else {
-            throw MediaError(.unsupportedFormat, path: path, "no video encoder named '\(codecName)' in this FFmpeg")
-        }
-        guard let muxer = av_guess_format(container.muxerName, nil, nil) else {
-            throw MediaError(.unsupportedFormat, path: path, "this FFmpeg has no \(container.rawValue) muxer")
-        }
-        if avformat_query_codec(muxer, codec.pointee.id, FF_COMPLIANCE_NORMAL) == 0 {
-            throw MediaError(.unsupportedFormat, path: path,
-                             "\(container == .pngSequence ? "a PNG sequence" : "a .\(container.rawValue) file") cannot carry \(codecName) video")
-        }
-
-        // Pixel format and size.
-        let requestedFormat = settings.pixelFormat ?? container.defaultPixelFormat
-        var pixelFormat = av_get_pix_fmt(requestedFormat)
-        guard pixelFormat != AV_PIX_FMT_NONE else {
-            throw MediaError(.invalidArgument, path: path, "unknown pixel format '\(requestedFormat)'")
-        }
-        var width = settings.width, height = settings.height
-        if let descriptor = av_pix_fmt_desc_get(pixelFormat) {
-            let oddWidth = width % 2 == 1 && descriptor.pointee.log2_chroma_w > 0
-            let oddHeight = height % 2 == 1 && descriptor.pointee.log2_chroma_h > 0
-            if oddWidth || oddHeight {
-                switch settings.oddSizePolicy {
-                case .pad:
-                    if oddWidth { width += 1 }
-                    if oddHeight { height += 1 }
-                case .refuse:
-                    throw MediaError(.invalidArgument, path: path,
-                                     "\(requestedFormat) needs an even \(oddWidth ? "width" : "height"), the video is \(settings.width)x\(settings.height)")
-                case .fullChroma:
-                    pixelFormat = AV_PIX_FMT_YUV444P
-                }
-            }
-        }
+        let (codec, muxer) = try Self.encoder(named: codecName, for: container, path: path)
+        let (pixelFormat, width, height) = try Self.codedPicture(settings, container: container, codec: codec, codecName: codecName, path: path)
         let pixelFormatName = String(cString: av_get_pix_fmt_name(pixelFormat))
         self.pixelFormatName = pixelFormatName
-        if let supported = codec.pointee.pix_fmts {
-            var formats: [AVPixelFormat] = []
-            var index = 0
-            while supported[index] != AV_PIX_FMT_NONE { formats.append(supported[index]); index += 1 }
-            guard formats.contains(pixelFormat) else {
-                let names = formats.prefix(8).map { String(cString: av_get_pix_fmt_name($0)) }.joined(separator: ", ")
-                throw MediaError(.invalidArgument, path: path,
-                                 "\(codecName) cannot encode pixel format \(pixelFormatName) (it takes \(names))")
-            }
-        }
         self.codedWidth = width
         self.codedHeight = height
-
-        // The time base the encoder counts in. The input's, so pts pass through unchanged — except where the
-        // format cannot represent it: AVI stores no timestamps (a packet per tick, so the tick must be one frame
-        // period), and MPEG-4 Part 2 limits the denominator to 16 bits.
-        let timeBase: AVRational
-        let input = AVRational(num: Int32(clamping: settings.timeBase.numerator), den: Int32(clamping: settings.timeBase.denominator))
-        let period = AVRational(num: Int32(clamping: settings.frameRate.denominator), den: Int32(clamping: settings.frameRate.numerator))
-        if container == .avi || (codec.pointee.id == AV_CODEC_ID_MPEG4 && input.den > 65535) {
-            timeBase = period
-        } else {
-            timeBase = input
-        }
+        let (timeBase, period) = Self.timeBase(settings, container: container, codec: codec)
         self.encoderTimeBase = timeBase
         self.framePeriod = max(1, av_rescale_q(1, period, timeBase))
 
@@ -225,54 +140,8 @@ public final class VideoWriter: @unchecked Sendable {
             throw MediaError(.encodeFailed, path: path, "out of memory setting up \(codecName)", detail: error.detail)
         }
         let context = encoder.context
-        if let bitrate = settings.bitrate {
-            guard bitrate > 0 else { throw MediaError(.invalidArgument, path: path, "bit rate \(bitrate) is not positive") }
-            context.pointee.bit_rate = Int64(bitrate)
-        }
-
-        // Rate control and speed, as private options where the encoder has them.
-        let options = OptionDictionary()
-        var quality: Int32 = 0
-        let hasCRF = hasPrivateOption(codec, "crf")
-        if hasCRF {
-            if let crf = settings.crf {
-                options.set("crf", String(crf))
-            } else if codec.pointee.id == AV_CODEC_ID_VP9 && settings.bitrate == nil {
-                // Without a target libvpx falls back to a low fixed bit rate; constant quality is what we want.
-                options.set("crf", "31")
-            }
-            if codec.pointee.id == AV_CODEC_ID_VP9 || codec.pointee.id == AV_CODEC_ID_VP8, settings.bitrate == nil {
-                context.pointee.bit_rate = 0   // CRF alone: constant quality, not constrained
-            }
-        } else if settings.crf != nil || settings.bitrate == nil {
-            // mpeg4, mjpeg, mpeg2video: a fixed quantiser. CRF maps 0...51 → 1...31; default 3.
-            let q = settings.crf.map { Int32(min(31, max(1, 1 + ($0 * 30 + 25) / 51))) } ?? 3
-            quality = q * FF_QP2LAMBDA
-            context.pointee.flags |= AV_CODEC_FLAG_QSCALE
-            context.pointee.global_quality = quality
-        }
+        let (options, quality) = try Self.rateControl(settings, codec: codec, codecName: codecName, context: context, path: path)
         self.frameQuality = quality
-        if let preset = settings.preset {
-            if hasPrivateOption(codec, "preset") {
-                options.set("preset", preset)
-            } else if hasPrivateOption(codec, "cpu-used"), Int(preset) != nil {
-                options.set("cpu-used", preset)
-            } else {
-                throw MediaError(.invalidArgument, path: path, "\(codecName) has no preset '\(preset)'")
-            }
-        } else if codec.pointee.id == AV_CODEC_ID_VP9 {
-            options.set("cpu-used", "4")
-        }
-        if codec.pointee.id == AV_CODEC_ID_VP9 { options.set("row-mt", "1") }
-        for (key, value) in settings.codecOptions.sorted(by: { $0.key < $1.key }) { options.set(key, value) }
-        if codecName == "libx265" {
-            // x265 prints a page of statistics to stderr itself, bypassing av_log; our errors carry what matters.
-            let params = settings.codecOptions["x265-params"] ?? ""
-            if !params.contains("log-level") {
-                options.set("x265-params", params.isEmpty ? "log-level=error" : params + ":log-level=error")
-            }
-        }
-
         do {
             try encoder.open(options: options)
         } catch where error.function == "avcodec_open2" {
@@ -332,6 +201,156 @@ public final class VideoWriter: @unchecked Sendable {
         self.encoder = encoder
         self.streamIndex = stream.pointee.index
         committed = true
+    }
+
+    // MARK: - Setting up, step by step
+
+    /// The size, frame rate and time base make sense.
+    private static func check(_ settings: VideoEncodeSettings, path: String) throws {
+        guard settings.width > 0, settings.height > 0 else {
+            throw MediaError(.invalidArgument, path: path, "video size \(settings.width)x\(settings.height) is empty")
+        }
+        guard settings.frameRate.numerator > 0, settings.frameRate.denominator > 0 else {
+            throw MediaError(.invalidArgument, path: path, "frame rate \(settings.frameRate) is not positive")
+        }
+        guard settings.timeBase.numerator > 0, settings.timeBase.denominator > 0 else {
+            throw MediaError(.invalidArgument, path: path, "time base \(settings.timeBase) is not positive")
+        }
+    }
+
+    /// The container `path` names, and for a PNG sequence the directory the pictures go to and the file-name
+    /// pattern.
+    private static func destination(of path: String) throws -> (VideoEncodeSettings.Container, (directory: String, pattern: String)?) {
+        let ext = ImageEncoder.fileExtension(of: path)
+        if isDirectory(path) { return (.pngSequence, (path, "%06d.png")) }
+        if ext.lowercased() == "png", AtomicFile.split(path).name.contains("%") {
+            let (directory, name) = AtomicFile.split(path)
+            var buffer = [CChar](repeating: 0, count: 4096)
+            guard av_get_frame_filename2(&buffer, Int32(buffer.count), name, 1, 0) >= 0 else {
+                throw MediaError(.invalidArgument, path: path, "'\(name)' needs exactly one frame number such as %06d")
+            }
+            return (.pngSequence, (directory, name))
+        }
+        if let named = VideoEncodeSettings.Container(extension: ext) { return (named, nil) }
+        let problem = ext.isEmpty ? "no file extension to choose the video container by" : "cannot write video with extension '.\(ext)'"
+        throw MediaError(.unsupportedFormat, path: path,
+                         "\(problem) (use .mp4, .mov, .mkv, .webm, .avi, or a directory or %06d.png pattern for pictures)")
+    }
+
+    /// The encoder called `codecName` and the container's muxer, when the container can carry what it produces.
+    private static func encoder(named codecName: String, for container: VideoEncodeSettings.Container,
+                                path: String) throws -> (UnsafePointer<AVCodec>, UnsafePointer<AVOutputFormat>) {
+        guard let codec = avcodec_find_encoder_by_name(codecName), codec.pointee.type == AVMEDIA_TYPE_VIDEO else {
+            throw MediaError(.unsupportedFormat, path: path, "no video encoder named '\(codecName)' in this FFmpeg")
+        }
+        guard let muxer = av_guess_format(container.muxerName, nil, nil) else {
+            throw MediaError(.unsupportedFormat, path: path, "this FFmpeg has no \(container.rawValue) muxer")
+        }
+        if avformat_query_codec(muxer, codec.pointee.id, FF_COMPLIANCE_NORMAL) == 0 {
+            throw MediaError(.unsupportedFormat, path: path,
+                             "\(container == .pngSequence ? "a PNG sequence" : "a .\(container.rawValue) file") cannot carry \(codecName) video")
+        }
+        return (codec, muxer)
+    }
+
+    /// The coded pixel format and size: the requested format (or the container's), an odd side padded, refused
+    /// or kept at full chroma as `oddSizePolicy` says, and a format the encoder takes.
+    private static func codedPicture(_ settings: VideoEncodeSettings, container: VideoEncodeSettings.Container, codec: UnsafePointer<AVCodec>,
+                                     codecName: String, path: String) throws -> (AVPixelFormat, Int, Int) {
+        let requestedFormat = settings.pixelFormat ?? container.defaultPixelFormat
+        var pixelFormat = av_get_pix_fmt(requestedFormat)
+        guard pixelFormat != AV_PIX_FMT_NONE else {
+            throw MediaError(.invalidArgument, path: path, "unknown pixel format '\(requestedFormat)'")
+        }
+        var width = settings.width, height = settings.height
+        if let descriptor = av_pix_fmt_desc_get(pixelFormat) {
+            let oddWidth = width % 2 == 1 && descriptor.pointee.log2_chroma_w > 0
+            let oddHeight = height % 2 == 1 && descriptor.pointee.log2_chroma_h > 0
+            if oddWidth || oddHeight {
+                switch settings.oddSizePolicy {
+                case .pad:
+                    if oddWidth { width += 1 }
+                    if oddHeight { height += 1 }
+                case .refuse:
+                    throw MediaError(.invalidArgument, path: path,
+                                     "\(requestedFormat) needs an even \(oddWidth ? "width" : "height"), the video is \(settings.width)x\(settings.height)")
+                case .fullChroma:
+                    pixelFormat = AV_PIX_FMT_YUV444P
+                }
+            }
+        }
+        if let supported = codec.pointee.pix_fmts {
+            var formats: [AVPixelFormat] = []
+            var index = 0
+            while supported[index] != AV_PIX_FMT_NONE { formats.append(supported[index]); index += 1 }
+            guard formats.contains(pixelFormat) else {
+                let names = formats.prefix(8).map { String(cString: av_get_pix_fmt_name($0)) }.joined(separator: ", ")
+                throw MediaError(.invalidArgument, path: path,
+                                 "\(codecName) cannot encode pixel format \(String(cString: av_get_pix_fmt_name(pixelFormat))) (it takes \(names))")
+            }
+        }
+        return (pixelFormat, width, height)
+    }
+
+    /// The time base the encoder counts in, and one frame period. The input's, so pts pass through unchanged,
+    /// except where the format cannot represent it: AVI stores no timestamps (a packet per tick, so the tick must
+    /// be one frame period), and MPEG-4 Part 2 limits the denominator to 16 bits.
+    private static func timeBase(_ settings: VideoEncodeSettings, container: VideoEncodeSettings.Container,
+                                 codec: UnsafePointer<AVCodec>) -> (timeBase: AVRational, period: AVRational) {
+        let input = AVRational(num: Int32(clamping: settings.timeBase.numerator), den: Int32(clamping: settings.timeBase.denominator))
+        let period = AVRational(num: Int32(clamping: settings.frameRate.denominator), den: Int32(clamping: settings.frameRate.numerator))
+        let usePeriod = container == .avi || (codec.pointee.id == AV_CODEC_ID_MPEG4 && input.den > 65535)
+        return (usePeriod ? period : input, period)
+    }
+
+    /// Rate control and speed, as private options where the encoder has them: the options to open it with, and
+    /// a fixed quantiser × FF_QP2LAMBDA for encoders without CRF (or 0).
+    private static func rateControl(_ settings: VideoEncodeSettings, codec: UnsafePointer<AVCodec>, codecName: String,
+                                    context: UnsafeMutablePointer<AVCodecContext>, path: String) throws -> (OptionDictionary, Int32) {
+        if let bitrate = settings.bitrate {
+            guard bitrate > 0 else { throw MediaError(.invalidArgument, path: path, "bit rate \(bitrate) is not positive") }
+            context.pointee.bit_rate = Int64(bitrate)
+        }
+        let options = OptionDictionary()
+        var quality: Int32 = 0
+        if hasPrivateOption(codec, "crf") {
+            if let crf = settings.crf {
+                options.set("crf", String(crf))
+            } else if codec.pointee.id == AV_CODEC_ID_VP9 && settings.bitrate == nil {
+                // Without a target libvpx falls back to a low fixed bit rate; constant quality is what we want.
+                options.set("crf", "31")
+            }
+            if codec.pointee.id == AV_CODEC_ID_VP9 || codec.pointee.id == AV_CODEC_ID_VP8, settings.bitrate == nil {
+                context.pointee.bit_rate = 0   // CRF alone: constant quality, not constrained
+            }
+        } else if settings.crf != nil || settings.bitrate == nil {
+            // mpeg4, mjpeg, mpeg2video: a fixed quantiser. CRF maps 0...51 → 1...31; default 3.
+            let q = settings.crf.map { Int32(min(31, max(1, 1 + ($0 * 30 + 25) / 51))) } ?? 3
+            quality = q * FF_QP2LAMBDA
+            context.pointee.flags |= AV_CODEC_FLAG_QSCALE
+            context.pointee.global_quality = quality
+        }
+        if let preset = settings.preset {
+            if hasPrivateOption(codec, "preset") {
+                options.set("preset", preset)
+            } else if hasPrivateOption(codec, "cpu-used"), Int(preset) != nil {
+                options.set("cpu-used", preset)
+            } else {
+                throw MediaError(.invalidArgument, path: path, "\(codecName) has no preset '\(preset)'")
+            }
+        } else if codec.pointee.id == AV_CODEC_ID_VP9 {
+            options.set("cpu-used", "4")
+        }
+        if codec.pointee.id == AV_CODEC_ID_VP9 { options.set("row-mt", "1") }
+        for (key, value) in settings.codecOptions.sorted(by: { $0.key < $1.key }) { options.set(key, value) }
+        if codecName == "libx265" {
+            // x265 prints a page of statistics to stderr itself, bypassing av_log; our errors carry what matters.
+            let params = settings.codecOptions["x265-params"] ?? ""
+            if !params.contains("log-level") {
+                options.set("x265-params", params.isEmpty ? "log-level=error" : params + ":log-level=error")
+            }
+        }
+        return (options, quality)
     }
 
     deinit {
