@@ -17,7 +17,10 @@ struct PlanCommand: AsyncParsableCommand {
     )
 
     @Option(help: "The number of segments.")
-    var segments: Int
+    var segments: Int?
+
+    @Option(help: "Segments of about this many seconds instead of a number of them (the count is the length divided by it, rounded up).")
+    var length: Double?
 
     @Flag(help: "Replace PLAN if it exists.")
     var overwrite = false
@@ -29,7 +32,12 @@ struct PlanCommand: AsyncParsableCommand {
     var plan: String
 
     func validate() throws {
-        if segments < 1 { throw ValidationError("--segments must be at least 1") }
+        switch (segments, length) {
+        case (nil, nil), (.some, .some): throw ValidationError("give one of --segments and --length")
+        case (.some(let n), nil) where n < 1: throw ValidationError("--segments must be at least 1")
+        case (nil, .some(let seconds)) where !(seconds > 0): throw ValidationError("--length must be a positive number of seconds")
+        default: break
+        }
     }
 
     func run() async throws {
@@ -38,8 +46,14 @@ struct PlanCommand: AsyncParsableCommand {
             if !overwrite && FileManager.default.fileExists(atPath: plan) {
                 throw MediaError(.unwritable, path: plan, "exists (--overwrite replaces it)")
             }
-            let (input, count) = (self.input, self.segments)
-            let made = try await onThread("plan") { try SegmentPlan(path: input, count: count) }
+            let (input, segments, length) = (self.input, self.segments, self.length)
+            let made = try await onThread("plan") { () throws -> SegmentPlan in
+                if let segments { return try SegmentPlan(path: input, count: segments) }
+                // By length: the video's length (all of its frames) over the segment length, rounded up.
+                let whole = try SegmentPlan(path: input, count: 1)
+                let seconds = whole.seconds(Int64(whole.segments[0].frames) * whole.frameDuration)
+                return try SegmentPlan(path: input, count: min(whole.segments[0].frames, max(1, Int((seconds / length!).rounded(.up)))))
+            }
             try AtomicFile.write(try made.encoded(), to: plan)
             note("streamd: \(plan): \(made.count) segments of \(made.segments.map(\.frames).map(String.init).joined(separator: ", ")) frames")
         }

@@ -128,6 +128,10 @@ final class SegmentTranscodeTests: XCTestCase {
                         mentioning: [plan, "was made for another input"])
         CLI.assertFails(try CLI.run(["transcode", "--plan", plan, "--segment", "0/3", try input, tmp.file("x.mkv")]),
                         mentioning: [plan, "has 2 segments, not 3"])
+        // By length: the 4 s clip in segments of about 1.5 s is 3 of them.
+        let byLength = try CLI.run(["plan", "--length", "1.5", try input, tmp.file("by-length.json")])
+        XCTAssertEqual(byLength.status, 0, byLength.stderr)
+        XCTAssertTrue(byLength.stderr.contains(": 3 segments of"), byLength.stderr)
         let alone = try CLI.run(["transcode", "--plan", plan, try input, tmp.file("x.mp4")])
         XCTAssertEqual(alone.status, 64, alone.stderr)
         XCTAssertTrue(alone.stderr.contains("--plan needs --segment"), alone.stderr)
