@@ -1,7 +1,7 @@
 import CFFmpeg
 public import Decode
 import FFmpegSupport
-public import Pipeline
+import Pipeline
 
 #if canImport(Glibc)
 import Glibc
@@ -43,10 +43,7 @@ public enum SegmentJoin {
         close(fd)
         var committed = false
         defer { if !committed { unlink(temporary) } }
-        let report: JoinReport
-        do {
-            report = try write(segments, input: input, to: temporary, container: container, plan: plan, output: output)
-        }
+        let report = try write(segments, input: input, to: temporary, container: container, plan: plan, output: output)
         guard rename(temporary, output) == 0 else {
             throw MediaError(.unwritable, path: output, "cannot move the joined video into place: \(AtomicFile.systemError(errno))")
         }
