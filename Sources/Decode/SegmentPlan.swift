@@ -40,11 +40,28 @@ public struct SegmentPlan: Sendable, Equatable, Codable {
 
     public var count: Int { segments.count }
 
+    /// How many segments: a number, or as many as segments of about a length (in seconds) make.
+    public enum Division: Sendable {
+        case count(Int)
+        case length(seconds: Double)
+    }
+
     /// The plan of `count` segments of the video at `path`.
     ///
     /// - Throws: `MediaError` naming `path` when it cannot be read or has fewer frames than segments.
     public init(path: String, count: Int) throws {
-        guard count >= 1 else { throw MediaError(.invalidArgument, path: path, "the segment count must be at least 1, got \(count)") }
+        try self.init(path: path, division: .count(count))
+    }
+
+    /// The plan of the video at `path` cut as `division` says; for `.length`, the video's length divided by it,
+    /// rounded up (at most one segment per frame).
+    public init(path: String, division: Division) throws {
+        if case .count(let count) = division, count < 1 {
+            throw MediaError(.invalidArgument, path: path, "the segment count must be at least 1, got \(count)")
+        }
+        if case .length(let seconds) = division, !(seconds > 0) {
+            throw MediaError(.invalidArgument, path: path, "the segment length must be a positive number of seconds, got \(seconds)")
+        }
         let info = try VideoReader(path: path).info
         let demuxer = try Demuxer(path: path, keep: [.video])
         var frames: [(pts: Int64, key: Bool)] = []
@@ -55,6 +72,14 @@ public struct SegmentPlan: Sendable, Equatable, Codable {
             lastDuration = packet.duration
         }
         frames.sort { $0.pts < $1.pts }
+        guard !frames.isEmpty else { throw MediaError(.invalidArgument, path: path, "has no video frames to plan") }
+        let count: Int
+        switch division {
+        case .count(let n): count = n
+        case .length(let seconds):
+            let span = Double(frames.last!.pts + max(lastDuration, 1) - frames.first!.pts) * info.timeBase.doubleValue
+            count = min(frames.count, max(1, Int((span / seconds).rounded(.up))))
+        }
         guard frames.count >= count else {
             throw MediaError(.invalidArgument, path: path, "has \(frames.count) frames, too few for \(count) segments")
         }

@@ -47,12 +47,8 @@ struct PlanCommand: AsyncParsableCommand {
                 throw MediaError(.unwritable, path: plan, "exists (--overwrite replaces it)")
             }
             let (input, segments, length) = (self.input, self.segments, self.length)
-            let made = try await onThread("plan") { () throws -> SegmentPlan in
-                if let segments { return try SegmentPlan(path: input, count: segments) }
-                // By length: the video's length (all of its frames) over the segment length, rounded up.
-                let whole = try SegmentPlan(path: input, count: 1)
-                let seconds = whole.seconds(Int64(whole.segments[0].frames) * whole.frameDuration)
-                return try SegmentPlan(path: input, count: min(whole.segments[0].frames, max(1, Int((seconds / length!).rounded(.up)))))
+            let made = try await onThread("plan") {
+                try SegmentPlan(path: input, division: segments.map { .count($0) } ?? .length(seconds: length!))
             }
             try AtomicFile.write(try made.encoded(), to: plan)
             note("streamd: \(plan): \(made.count) segments of \(made.segments.map(\.frames).map(String.init).joined(separator: ", ")) frames")

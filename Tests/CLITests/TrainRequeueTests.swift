@@ -14,8 +14,7 @@ final class TrainRequeueTests: XCTestCase {
         let photos = try base.dataset(tmp)
         let steps = ["--max-steps", "24", "--checkpoint-interval", "100"]
         let outA = tmp.file("a.safetensors")
-        let a = try CLI.run(try base.arguments(photos, out: outA, extra: steps), timeout: 600)
-        XCTAssertEqual(a.status, 0, a.stderr)
+        try TrainCommandTests.trainUninterrupted(photos, out: outA, steps: steps)
 
         // The same command line each attempt, as a requeued batch script runs it.
         let outB = tmp.file("b.safetensors"), folder = tmp.file("b-checkpoints")
