@@ -10,7 +10,10 @@
 # runs in the second); each shard is one test process, so classes keep their shared fixtures.
 #
 # Environment: STREAMD_TEST_SHARDS=1 runs everything in one process (serially, as `swift test` alone does);
-# STREAMD_TEST_LOGS=DIR keeps the shards' logs there (default: .build/test-logs).
+# STREAMD_TEST_LOGS=DIR keeps the shards' logs there (default: .build/test-logs); STREAMD_TEST_LIMIT=SECONDS
+# bounds each shard (default 2100: 35 minutes, CI's budget on the slowest CPU this project runs on, where the whole
+# suite takes about 17). A shard over its limit is killed and the tests it was running are named as failed, so a
+# hang costs minutes and says where it is instead of running into CI's own limit without a word.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -38,9 +41,16 @@ cp "$logs/all-tests.txt" "$logs/all.tests"
 # Each shard runs the test bundle itself (two `swift test` processes would wait on each other's lock of .build),
 # given its tests by name, line-buffered so the progress lines count tests as they finish.
 bundle="$(swift build --show-bin-path)/streamdPackageTests.xctest"
+limit=${STREAMD_TEST_LIMIT:-2100}
 run_shard() {  # shard name
-  stdbuf -oL -eL "$bundle" "$(paste -sd, "$logs/$1.tests")" > "$logs/$1.log" 2>&1
-  echo $? > "$logs/$1.status"
+  stdbuf -oL -eL timeout -s KILL "$limit" "$bundle" "$(paste -sd, "$logs/$1.tests")" > "$logs/$1.log" 2>&1
+  status=$?
+  echo $status > "$logs/$1.status"
+  if [ "$status" = 137 ]; then
+    # The test that started and never finished: the one that hung.
+    hung=$(sed -nE "s/^Test Case '([^']+)' started.*/\1/p" "$logs/$1.log" | tail -1)
+    echo "scripts/run-tests.sh: $1 killed after its limit of $limit s, in $hung" | tee -a "$logs/$1.log" >&2
+  fi
 }
 
 if [ "${STREAMD_TEST_SHARDS:-2}" = 1 ]; then

@@ -51,11 +51,9 @@ enum CLI {
         DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
         group.enter()
         DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(20_000) }
-        if p.isRunning {
-            p.terminate()
-            p.waitUntilExit()
+        if !waitForExit(p, seconds: timeout) {
+            kill(p.processIdentifier, SIGKILL)
+            _ = waitForExit(p, seconds: 5)
             throw SharedData.NotFound(description: "streamd \(args.joined(separator: " ")) did not finish within \(timeout) s")
         }
         p.waitUntilExit()

@@ -13,20 +13,9 @@ final class DefaultModelRecipeTests: XCTestCase {
     }
 
     func run(_ args: [String], shared: String, script: String = script("train-default-model.sh")) throws -> (status: Int32, stderr: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [script] + args
-        var env = ProcessInfo.processInfo.environment
-        env["STREAMD_BIN"] = try CLI.binary
-        env["STREAMD_SHARED_DIR"] = shared
-        p.environment = env
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let data = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let r = try runToolCapturing("/bin/bash", [script] + args, timeout: 600,
+                                     environment: ["STREAMD_BIN": try CLI.binary, "STREAMD_SHARED_DIR": shared])
+        return (r.status, r.stderr)
     }
 
     func testRecipeTrainsTheFourStylesAndResumes() throws {

@@ -86,15 +86,6 @@ final class ServiceFilesTests: XCTestCase {
     }
 
     private func verify(_ unitFile: String) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-analyze")
-        p.arguments = ["verify", unitFile]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runTool("/usr/bin/systemd-analyze", ["verify", unitFile], captureErrors: true)
     }
 }

@@ -13,6 +13,8 @@ final class SlurmCluster {
     /// this process: `Process` on Linux waits forever for a child whose descriptors a daemon it started still
     /// holds.
     private var controller: Int32?
+    /// munged, when this cluster started it (a system one that runs already is used as it is).
+    private var munge: Int32?
     private var nodes: [String: Int32] = [:]
     private let controllerPort: Int
     private let nodePorts: [String: Int]
@@ -64,7 +66,7 @@ final class SlurmCluster {
         NodeName=n2 NodeHostname=localhost Port=\(nodePorts["n2"]!) CPUs=1 RealMemory=1000 State=UNKNOWN
         PartitionName=main Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP
         """.write(toFile: configuration, atomically: true, encoding: .utf8)
-        try Self.startMunge()
+        try startMunge()
         controller = try launch("/usr/sbin/slurmctld", ["-D", "-c", "-f", configuration], log: "slurmctld.out")
         for name in ["n1", "n2"] { try startNode(name) }
         try wait("both nodes idle", seconds: 60) {
@@ -75,13 +77,21 @@ final class SlurmCluster {
 
     deinit { stop() }
 
-    /// munged as the munge user on the system socket, unless one runs already (it serves every test alike).
-    private static func startMunge() throws {
+    /// munged as the munge user on the system socket, unless one runs already. In the foreground and started
+    /// like every other daemon here: a munged that forks itself into the background keeps the descriptors
+    /// Foundation gave its parent, and the parent then never looks finished (on a fresh machine, where no
+    /// munged ran yet, that hung the suite until CI gave up).
+    private func startMunge() throws {
         if (try? runTool("/usr/bin/pgrep", ["-x", "munged"]))?.status == 0 { return }
         try FileManager.default.createDirectory(atPath: "/run/munge", withIntermediateDirectories: true)
-        _ = try runTool("/usr/bin/chown", ["munge:munge", "/run/munge"])
-        let r = try runTool("/usr/sbin/runuser", ["-u", "munge", "--", "/usr/sbin/munged"], captureErrors: true)
-        guard r.status == 0 else { throw Failure("munged did not start: \(r.output)") }
+        try runTool("/usr/bin/chown", ["munge:munge", "/run/munge"])
+        munge = try launch("/usr/sbin/runuser", ["-u", "munge", "--", "/usr/sbin/munged", "--foreground"], log: "munged.out")
+        try wait("munged answering", seconds: 20) {
+            guard let pid = munge, Self.alive(pid) else {
+                throw Failure("munged stopped: \((try? String(contentsOfFile: directory.file("munged.out"), encoding: .utf8)) ?? "")")
+            }
+            return (try runTool("/usr/bin/munge", ["-n"])).status == 0
+        }
     }
 
     /// Starts `executable` in the background with its output in `log`: its process id.
@@ -185,6 +195,8 @@ final class SlurmCluster {
             kill(controller, SIGKILL)
         }
         controller = nil
+        if let munge { kill(munge, SIGTERM) }
+        munge = nil
     }
 
     /// Running (a zombie that nobody reaped yet is not).

@@ -39,7 +39,10 @@ final class TrainRequeueTests: XCTestCase {
         try wait("a checkpoint on SIGUSR1") { !checkpoints().isEmpty }
         XCTAssertTrue(first.isRunning, "SIGUSR1 does not stop training")
         kill(first.processIdentifier, SIGTERM)
-        first.waitUntilExit()
+        guard waitForExit(first, seconds: 60) else {
+            kill(first.processIdentifier, SIGKILL)
+            return XCTFail("still running 60 s after SIGTERM")
+        }
         XCTAssertEqual(first.terminationStatus, 130, "stopped by SIGTERM")
         let stopped = try XCTUnwrap(checkpoints().compactMap { Int($0.dropFirst(5)) }.max())
         XCTAssertLessThan(stopped, 24, "stopped before the end")

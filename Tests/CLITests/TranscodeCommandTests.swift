@@ -17,17 +17,8 @@ final class TranscodeCommandTests: XCTestCase {
 
     /// ffprobe's view of the first video stream (frames counted by decoding).
     func probe(_ path: String) throws -> Probe {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/ffprobe")
-        p.arguments = ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                       "stream=nb_read_frames,width,height,codec_name:format=duration", "-of", "json", path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let json = try ffprobeJSON(["-count_frames", "-select_streams", "v:0", "-show_entries",
+                                    "stream=nb_read_frames,width,height,codec_name:format=duration", path])
         let stream = try XCTUnwrap((json["streams"] as? [[String: Any]])?.first)
         let format = json["format"] as? [String: Any]
         return Probe(frames: Int(stream["nb_read_frames"] as? String ?? "") ?? -1,
@@ -102,10 +93,11 @@ final class TranscodeCommandTests: XCTestCase {
         Thread.sleep(forTimeInterval: 8)
         XCTAssertTrue(p.isRunning, "the transcode should still be running after 8 s")
         kill(p.processIdentifier, SIGINT)
-        let deadline = Date().addingTimeInterval(60)
-        while p.isRunning && Date() < deadline { usleep(50_000) }
-        if p.isRunning { p.terminate(); XCTFail("did not stop within 60 s of SIGINT") }
-        p.waitUntilExit()
+        if !waitForExit(p, seconds: 60) {
+            kill(p.processIdentifier, SIGKILL)
+            _ = waitForExit(p, seconds: 5)
+            return XCTFail("did not stop within 60 s of SIGINT")
+        }
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         XCTAssertNotEqual(p.terminationStatus, 0)
         XCTAssertTrue(stderr.contains("interrupted"), stderr)

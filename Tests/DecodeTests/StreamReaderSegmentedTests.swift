@@ -13,12 +13,7 @@ final class StreamReaderSegmentedTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let playlist = dir.appendingPathComponent("index.m3u8").path
-        let cut = Process()
-        cut.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-        cut.arguments = ["-v", "error", "-i", clip, "-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_list_size", "0", playlist]
-        try cut.run()
-        cut.waitUntilExit()
-        XCTAssertEqual(cut.terminationStatus, 0)
+        try runFFmpeg(["-i", clip, "-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_list_size", "0", playlist])
 
         let hls = try StreamReader(url: playlist, interrupt: IOInterrupt())
         XCTAssertTrue(hls.isSegmented)

@@ -205,15 +205,8 @@ extension Probe {
 
     /// Mean volume of the decoded audio in dBFS (ffmpeg's volumedetect).
     static func meanVolume(_ path: String) throws -> Double {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-        process.arguments = ["-hide_banner", "-nostats", "-i", path, "-map", "0:a:0", "-af", "volumedetect", "-f", "null", "-"]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let text = try runToolCapturing("/usr/bin/ffmpeg", ["-hide_banner", "-nostats", "-nostdin", "-i", path, "-map", "0:a:0",
+                                                           "-af", "volumedetect", "-f", "null", "-"]).stderr
         guard let line = text.split(separator: "\n").first(where: { $0.contains("mean_volume:") }),
               let value = line.split(separator: " ").dropLast().last.flatMap({ Double($0) }) else {
             throw Failed(description: "no mean_volume for \(path): \(text.suffix(300))")

@@ -33,18 +33,29 @@ public func runToolCapturing(_ executable: String, _ arguments: [String], timeou
     process.standardError = err
     process.standardInput = FileHandle.nullDevice
     try process.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(10_000) }
-    if process.isRunning {
-        process.terminate()
-        process.waitUntilExit()
-        throw Failure("\(executable) \(arguments.joined(separator: " ")) did not finish within \(timeout) s")
+    let command = "\(executable) \(arguments.joined(separator: " "))"
+    guard waitForExit(process, seconds: timeout) else {
+        // Killed, then given a bounded moment: Foundation learns of an exit only when the last copy of the
+        // descriptors it gave the child closes, and a daemon the tool started may hold one forever
+        // (`waitUntilExit` would then never return: the hang that once stopped CI).
+        kill(process.processIdentifier, SIGKILL)
+        _ = waitForExit(process, seconds: 5)
+        throw Failure("\(command) did not finish within \(timeout) s")
     }
-    process.waitUntilExit()
     try out.close()
     try err.close()
     return ToolRun(status: process.terminationStatus, stdout: try Data(contentsOf: outURL),
                    stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+}
+
+/// Whether `process` ended within `seconds` (polled: every wait in the tests is bounded).
+public func waitForExit(_ process: Process, seconds: TimeInterval) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while process.isRunning {
+        guard Date() < deadline else { return false }
+        usleep(10_000)
+    }
+    return true
 }
 
 /// `runToolCapturing` as a status and text: standard output, then standard error when `captureErrors`.
