@@ -63,6 +63,13 @@ let package = Package(
                 cxxSettings: [.unsafeFlags(["-isystem", "/usr/include/opencv4"])],
                 linkerSettings: [.linkedLibrary("opencv_video"), .linkedLibrary("opencv_core")]),
 
+        // GStreamer with webrtcbin and libnice (Debian 12's plugins-bad), and the one C file that drives a peer
+        // connection through webrtcbin's signals, promises and dynamic pads (which Swift cannot call directly).
+        .systemLibrary(name: "CGStreamer", path: "Sources/CGStreamer",
+                       pkgConfig: "gstreamer-1.0 gstreamer-app-1.0 gstreamer-webrtc-1.0 gstreamer-webrtc-nice-1.0 gstreamer-sdp-1.0 nice",
+                       providers: [.apt(["libgstreamer1.0-dev", "libgstreamer-plugins-base1.0-dev", "libgstreamer-plugins-bad1.0-dev", "libnice-dev"])]),
+        .target(name: "CWebRTC", dependencies: ["CGStreamer"], path: "Sources/CWebRTC"),
+
         // Frames and the pieces every stage shares. Knows nothing of FFmpeg or BLAS.
         .target(name: "Pipeline", swiftSettings: pixelSwiftSettings),
         // FFmpeg's va_list log callback turned into whole lines for swift-log (Decode's FFmpegLog).
@@ -107,8 +114,10 @@ let package = Package(
         .target(name: "Systemd", swiftSettings: swiftSettings),
         // The live daemon's data plane: sources, the stylize stage with live style switching (and the paintings
         // turned into style embeddings, cached by content), sinks, reconnects.
+        // WebRTC in and out of a live pipeline: WHEP players, the WHIP publisher, offers checked before webrtcbin.
+        .target(name: "WebRTC", dependencies: ["CWebRTC", "Pipeline"], swiftSettings: swiftSettings),
         .target(name: "Live", dependencies: [
-            "Pipeline", "Decode", "Encode", "Stylize", "ServeConfig", "Temporal", "FrameGraph",
+            "Pipeline", "Decode", "Encode", "Stylize", "ServeConfig", "Temporal", "FrameGraph", "WebRTC",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -132,7 +141,7 @@ let package = Package(
         // The service over HTTP (Hummingbird): the API and its JSON, the web page's routes and previews, the
         // connection and request limits.
         .target(name: "ServeHTTP", dependencies: [
-            "ServeCore", "Pipeline", "Decode", "Stylize", "ServeConfig", "Live", "WebUI",
+            "ServeCore", "Pipeline", "Decode", "Stylize", "ServeConfig", "Live", "WebUI", "WebRTC",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -144,7 +153,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // The command-line interface as a library, so tests can drive it without a subprocess.
         .target(name: "StreamdCLI", dependencies: [
-            "Pipeline", "Decode", "Encode", "Stylize", "Training", "ServeConfig", "Live", "Systemd", "Temporal", "FrameGraph", "WebUI", "ModelHub", "ServeCore", "ServeHTTP",
+            "Pipeline", "Decode", "Encode", "Stylize", "Training", "ServeConfig", "Live", "Systemd", "Temporal", "FrameGraph", "WebUI", "ModelHub", "ServeCore", "ServeHTTP", "WebRTC",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),

@@ -7,6 +7,7 @@ import Pipeline
 public import ServeConfig
 import Stylize
 import Temporal
+public import WebRTC
 
 /// Where an output stands: idle (not yet opened, or a recording between files), connected (or recording),
 /// reconnecting after a failure.
@@ -116,11 +117,14 @@ public struct LiveEnvironment: Sendable {
     public var backoffCap: Duration
     /// The service's paintings, turned into style embeddings once each (they outlive pipelines and reloads).
     public var embeddings: StyleEmbeddings
+    /// WebRTC players and publishers (`server.webrtc_*`).
+    public var webrtc: WebRTCSettings
 
     public init(modelDirectories: [String], logger: Logger, metrics: any MetricsFactory, embeddings: StyleEmbeddings = StyleEmbeddings(),
-                backoffInitial: Duration = .milliseconds(500), backoffCap: Duration = .seconds(10)) {
+                webrtc: WebRTCSettings = WebRTCSettings(), backoffInitial: Duration = .milliseconds(500), backoffCap: Duration = .seconds(10)) {
         self.modelDirectories = modelDirectories; self.logger = logger; self.metrics = metrics
         self.embeddings = embeddings
+        self.webrtc = webrtc
         self.backoffInitial = backoffInitial; self.backoffCap = backoffCap
     }
 }
@@ -137,6 +141,10 @@ public final class LivePipeline: @unchecked Sendable {
     public let style: LiveStyle
     /// The web page's preview of this pipeline's output (idle, and free, while nobody watches).
     public let preview = PreviewTap()
+    /// WebRTC players of the stylized output (WHEP), from the first start to the pipeline's end.
+    public let viewers: WHEPViewers
+    /// The WebRTC publisher slot, for a pipeline whose source is `whip:` (nil otherwise).
+    public let publisher: WHIPIngest?
     private let environment: LiveEnvironment
     private let logger: Logger
     private let metrics: LiveMetrics
@@ -160,6 +168,8 @@ public final class LivePipeline: @unchecked Sendable {
     public init(config: PipelineConfig, environment: LiveEnvironment) throws {
         self.config = config
         self.environment = environment
+        viewers = WHEPViewers(pipeline: config.name, settings: environment.webrtc)
+        publisher = config.source == .whip ? WHIPIngest(settings: environment.webrtc) : nil
         var logger = environment.logger
         logger[metadataKey: "pipeline.name"] = .string(config.name)
         self.logger = logger
@@ -310,6 +320,9 @@ public final class LivePipeline: @unchecked Sendable {
         setState(.stopping, for: run)
         run.group.stop()
         run.sourceInterrupt.stop()
+        // WebRTC sessions end with the run: players and the publisher see the connection close and may come back.
+        viewers.closeAll()
+        publisher?.close()
         // A network output still connecting (or waiting to reconnect) has nothing to finalize: interrupt it now
         // rather than let a peer that never answers hold the stop for its whole timeout.
         for output in run.outputs where output.sink.isNetwork && output.snapshot.state != .connected {
@@ -335,6 +348,7 @@ public final class LivePipeline: @unchecked Sendable {
         switch config.source {
         case .url(let u): u.url
         case .device(let d): d.path
+        case .whip: "whip:"
         }
     }
 
@@ -348,6 +362,7 @@ public final class LivePipeline: @unchecked Sendable {
     // MARK: Source
 
     private func runSource(_ feed: FrameFeed, run: PipelineRun, context: StageContext) {
+        if let publisher { return runPublisherSource(publisher, feed: feed, run: run, context: context) }
         let interrupt = run.sourceInterrupt
         let isFile: Bool, loop: Bool, name: String
         let options: StreamReaderOptions
@@ -359,6 +374,8 @@ public final class LivePipeline: @unchecked Sendable {
             name = source.url
             options = StreamReaderOptions(rtspTransport: source.rtspTransport.rawValue, timeout: source.timeout)
             open = { try StreamReader(url: source.url, options: options, interrupt: interrupt) }
+        case .whip:
+            return  // runPublisherSource, above
         case .device(let device):
             // A camera paces itself; unplugged or busy, it is retried like a lost network source.
             isFile = false
@@ -444,6 +461,44 @@ public final class LivePipeline: @unchecked Sendable {
         }
     }
 
+    /// The source of a `whip:` pipeline: pictures from whichever publisher sends, waiting (state `reconnecting`,
+    /// with the reason) while none does. Each publisher is a new segment, so smoothing never blends two.
+    private func runPublisherSource(_ publisher: WHIPIngest, feed: FrameFeed, run: PipelineRun, context: StageContext) {
+        var segment = 0, sequence = 0, knownDrops = 0
+        var sending = false
+        setState(.reconnecting, for: run, error: "waiting for a WHIP publisher")
+        while !context.isStopRequested && !run.sourceInterrupt.isStopped {
+            guard let image = publisher.nextFrame(timeout: .milliseconds(200), pool: feed.pool) else {
+                if sending && !publisher.hasPublisher {
+                    sending = false
+                    let why = publisher.lastEnd ?? "the publisher left"
+                    logger.notice("\(why); waiting for a WHIP publisher")
+                    setState(.reconnecting, for: run, error: "\(why); waiting for a WHIP publisher")
+                }
+                continue
+            }
+            if !sending {
+                sending = true
+                segment += 1
+                setState(.running, for: run)
+                logger.info("a WHIP publisher is sending \(image.width)x\(image.height)")
+            }
+            metrics.framesIn[.decode].increment()
+            count(in: 1)
+            metrics.framesOut[.decode].increment()
+            let frame = VideoFrame(sequence: sequence, pts: nil, timeBase: Rational(1, 1_000_000), image: image)
+            sequence += 1
+            if !feed.send(frame, segment: segment) { return }
+            let drops = feed.droppedCount
+            if drops > knownDrops {
+                count(dropped: drops - knownDrops)
+                metrics.dropped[.decode].increment(by: Int64(drops - knownDrops))
+                logDrop(drops - knownDrops)
+                knownDrops = drops
+            }
+        }
+    }
+
     private var nominalFrameRate = 25
     private var lastDropLog: ContinuousClock.Instant?
     private var dropsSinceLog = 0
@@ -487,6 +542,7 @@ public final class LivePipeline: @unchecked Sendable {
         let micros = Int64(since.components.seconds) * 1_000_000 + since.components.attoseconds / 1_000_000_000_000
         lock.lock(); let rate = nominalFrameRate; lock.unlock()
         preview.offer(frame.frame.image)
+        viewers.offer(frame.frame.image)
         if runners.isEmpty {
             pool.recycle(frame.frame.image.pixels)
         } else {

@@ -75,6 +75,18 @@ struct ConfigDecoder {
             // An upload is held in memory while it is decoded: 1 GiB is far beyond any photo.
             if v > 1 << 30 { r.report(path + "stylize_max_bytes", n, "must be at most 1GiB") } else { s.stylizeMaxBytes = Int(v) }
         }
+        if let n = f["webrtc_addresses"], let items = r.list(n, path + "webrtc_addresses") {
+            s.webrtcAddresses = items.enumerated().compactMap { i, item in
+                guard let v = r.string(item, path + "webrtc_addresses" + i) else { return nil }
+                guard Self.isIPAddress(v) else {
+                    r.report(path + "webrtc_addresses" + i, item, "'\(v)' is not an IP address")
+                    return nil
+                }
+                return v
+            }
+        }
+        if let n = f["webrtc_viewers"], let v = r.int(n, path + "webrtc_viewers", 0...64) { s.webrtcViewers = v }
+        if let n = f["webrtc_bitrate"], let v = r.int(n, path + "webrtc_bitrate", 100...50_000) { s.webrtcBitrate = v }
         return s
     }
 
@@ -204,6 +216,10 @@ struct ConfigDecoder {
         case (let n?, nil):
             guard let text = r.string(n, path + "url") else { return nil }
             for key in deviceOnly where f.has(key) { r.report(path + key, f[key], "only for device sources") }
+            if text.lowercased() == "whip:" {
+                for key in ["rtsp_transport", "loop", "timeout"] where f.has(key) { r.report(path + key, f[key], "not for a whip: source") }
+                return .whip
+            }
             guard let (kind, url) = sourceURL(text, n, path + "url") else { return nil }
             var s = URLSource(url: url, kind: kind)
             if let t = f["rtsp_transport"] {

@@ -147,5 +147,5 @@ public enum ConfigLoader {
 enum ServerKeys {
     static let all = ["listen", "port", "token", "token_file", "model_dirs", "log_level",
                       "header_timeout", "body_timeout", "idle_timeout", "max_connections", "ui", "stylize_jobs",
-                      "stylize_queue", "stylize_max_bytes"]
+                      "stylize_queue", "stylize_max_bytes", "webrtc_addresses", "webrtc_viewers", "webrtc_bitrate"]
 }

@@ -38,6 +38,12 @@ public struct ServerConfig: Sendable, Equatable {
     public var stylizeQueue = 2
     /// The largest upload `POST /v1/stylize` reads (413 beyond it).
     public var stylizeMaxBytes = 16 << 20
+    /// WebRTC: the only addresses ICE offers as host candidates (empty: every interface).
+    public var webrtcAddresses: [String] = []
+    /// WebRTC players (WHEP) per pipeline at once.
+    public var webrtcViewers = 4
+    /// The WebRTC players' H.264 bitrate in kbit/s.
+    public var webrtcBitrate = 1500
 
     /// `server.ui`: the web page at `/` and the read-only views it uses.
     public enum UIAccess: String, Sendable, CaseIterable {
@@ -66,10 +72,12 @@ public struct PipelineConfig: Sendable, Equatable {
     public var outputs: [OutputConfig]
 }
 
-/// Where frames come from: a URL or file FFmpeg opens, or a V4L2 camera.
+/// Where frames come from: a URL or file FFmpeg opens, a V4L2 camera, or a WebRTC publisher (`url: "whip:"`,
+/// published to `POST /v1/pipelines/NAME/whip`).
 public enum SourceConfig: Sendable, Equatable {
     case url(URLSource)
     case device(DeviceSource)
+    case whip
 }
 
 public struct URLSource: Sendable, Equatable {

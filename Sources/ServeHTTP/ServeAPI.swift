@@ -19,6 +19,7 @@ package enum ServeAPI {
         // First: middleware wraps only the routes added after it.
         router.add(middleware: JSONErrorMiddleware())
         web.add(to: router)
+        WebRTCRoutes.add(to: router, service: service, token: token, web: web)
         router.get("/healthz") { _, _ in json(["status": "ok"]) }
         router.get("/readyz") { _, _ -> Response in
             service.isReady ? json(["status": "ready"]) : json(["status": "starting"], status: .serviceUnavailable)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Decode
 import Foundation
+import WebRTC
 import ServeCore
 import ServeHTTP
 import Pipeline
@@ -75,7 +76,10 @@ struct ServeCommand: AsyncParsableCommand {
         // are dense there (p50/p95 are read from them).
         factory.defaultDurationHistogramBuckets = [2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 250, 300, 350, 400, 450, 500,
                                                    600, 750, 1000, 1500, 2000, 3000, 5000, 10000].map { .milliseconds($0) }
-        let environment = LiveEnvironment(modelDirectories: serveConfig.server.modelDirs, logger: logger, metrics: factory)
+        let server = serveConfig.server
+        let environment = LiveEnvironment(modelDirectories: server.modelDirs, logger: logger, metrics: factory,
+                                          webrtc: WebRTCSettings(iceAddresses: server.webrtcAddresses, maxViewers: server.webrtcViewers,
+                                                                 bitrateKbps: server.webrtcBitrate))
         let service = LiveService(configFile: config, overrides: overrides, config: serveConfig,
                                   environment: environment, token: token, notifier: SystemdNotifier(), shard: replica)
         if replica.count > 1 {

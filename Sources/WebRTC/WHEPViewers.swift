@@ -1,0 +1,117 @@
+import Foundation
+public import Pipeline
+
+/// A pipeline's WebRTC players (WHEP): each `POST`ed offer becomes a peer connection whose GStreamer pipeline
+/// encodes the stylized pictures to H.264 (x264, zero-latency tuning) and sends them over SRTP.
+///
+/// The pipeline's encode thread hands every picture to `offer`, which copies it into each connected player's
+/// bounded appsrc queue (two pictures; a player whose encoder lags loses its oldest, never delaying the others
+/// or the pipeline). Players that ended (closed, failed, gone) or never connected are closed there and when a new
+/// player comes, so their number stays within `settings.maxViewers`.
+public final class WHEPViewers: @unchecked Sendable {
+    public let settings: WebRTCSettings
+    let pipeline: String
+    private let lock = NSLock()
+    private var peers: [WebRTCPeer] = []
+    /// When the players' states were last looked at (at most four times a second: it takes a lock in GStreamer).
+    private var lastCheck = ContinuousClock.now
+    private var connected: Set<String> = []
+
+    public init(pipeline: String, settings: WebRTCSettings) {
+        self.pipeline = pipeline
+        self.settings = settings
+    }
+
+    /// Answers a player's offer: the session's id and the answer. Blocks while ICE gathers (up to the gathering
+    /// timeout): call it on a dedicated thread.
+    public func add(offer text: String) throws(WebRTCError) -> (id: String, answer: String) {
+        let offer = try SDPOffer(text)
+        let pt = try offer.requireH264()
+        reap()
+        guard lock.withLock({ peers.count }) < settings.maxViewers else {
+            throw .tooManySessions(limit: settings.maxViewers, kind: "player")
+        }
+        let launch = """
+            appsrc name=src is-live=true format=time do-timestamp=true max-buffers=2 leaky-type=downstream \
+            ! videoconvert ! video/x-raw,format=I420 \
+            ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 threads=1 bitrate=\(settings.bitrateKbps) \
+            ! video/x-h264,profile=constrained-baseline \
+            ! rtph264pay config-interval=-1 aggregate-mode=zero-latency pt=\(pt) \
+            ! application/x-rtp,media=video,encoding-name=H264,payload=\(pt),clock-rate=90000 \
+            ! webrtcbin name=webrtc bundle-policy=max-bundle
+            """
+        let peer = try WebRTCPeer(launch: launch, settings: settings, offer: offer)
+        let admitted = lock.withLock { () -> Bool in
+            guard peers.count < settings.maxViewers else { return false }
+            peers.append(peer)
+            return true
+        }
+        guard admitted else {
+            peer.close()
+            throw .tooManySessions(limit: settings.maxViewers, kind: "player")
+        }
+        return (peer.id, peer.answer)
+    }
+
+    /// Ends the player `id` (WHEP's `DELETE`): false if there is none.
+    public func remove(_ id: String) -> Bool {
+        let peer = lock.withLock { () -> WebRTCPeer? in
+            guard let i = peers.firstIndex(where: { $0.id == id }) else { return nil }
+            connected.remove(id)
+            return peers.remove(at: i)
+        }
+        peer?.close()
+        return peer != nil
+    }
+
+    public var count: Int { lock.withLock { peers.count } }
+
+    /// Players whose media flows.
+    public var connectedCount: Int { lock.withLock { connected.count } }
+
+    /// From the pipeline's encode thread: the picture to every connected player. Returns at once when nobody plays.
+    public func offer(_ image: RGBImage) {
+        let now = ContinuousClock.now
+        let (current, check) = lock.withLock { () -> ([WebRTCPeer], Bool) in
+            let due = now - lastCheck >= .milliseconds(250)
+            if due { lastCheck = now }
+            return (peers, due)
+        }
+        guard !current.isEmpty else { return }
+        if check { reap() }
+        // x264 needs even sizes: an odd row or column is left out.
+        var even = image
+        even.width &= ~1
+        even.height &= ~1
+        let live = lock.withLock { connected }
+        for peer in current where live.contains(peer.id) { peer.push(even, stride: image.width * 3) }
+    }
+
+    /// Closes players that ended or never connected in time, and notes which are connected.
+    func reap() {
+        let current = lock.withLock { peers }
+        var ended: [WebRTCPeer] = []
+        var live: Set<String> = []
+        for peer in current {
+            switch peer.status {
+            case .connected: live.insert(peer.id)
+            case .ended: ended.append(peer)
+            case .connecting: if ContinuousClock.now - peer.created > settings.connectTimeout { ended.append(peer) }
+            }
+        }
+        lock.withLock {
+            peers.removeAll { p in ended.contains { $0 === p } }
+            connected = live
+        }
+        for peer in ended { peer.close() }
+    }
+
+    /// Ends every player (the pipeline stops or is replaced).
+    public func closeAll() {
+        let all = lock.withLock { () -> [WebRTCPeer] in
+            defer { peers = []; connected = [] }
+            return peers
+        }
+        for peer in all { peer.close() }
+    }
+}

@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""An independent WebRTC peer for streamd's WHIP and WHEP endpoints, built on aiortc (a WebRTC stack streamd did
+not write). The tests and bench/webrtc-latency.sh run it from a virtual environment with aiortc installed.
+
+  webrtc-peer.py whep URL --frames N [--save FILE]        play: receive N video frames, report them
+  webrtc-peer.py whip URL --seconds S [--width W --height H --audio]   publish a test pattern
+  webrtc-peer.py roundtrip WHIP_URL WHEP_URL --seconds S   publish a frame counter and read it back: latency
+
+Every mode prints one JSON object on standard output and exits 0, or prints one line on standard error and exits
+1. Every wait is bounded (--timeout). ICE uses loopback only: aioice's host addresses are replaced by 127.0.0.1,
+so no packet leaves the machine.
+"""
+import argparse
+import asyncio
+import fractions
+import json
+import math
+import statistics
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import aioice.ice
+import av
+from aiortc import RTCPeerConnection, RTCSessionDescription, MediaStreamTrack
+from aiortc.mediastreams import AUDIO_PTIME, MediaStreamError
+
+aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+
+CLOCK = 90000
+BITS = 16            # the frame counter's width in the pattern
+CELL = 40            # one bit is a CELL×CELL square: big enough to survive a style network
+
+
+class PeerError(Exception):
+    """A failure reported as one line by main()."""
+
+
+def fail(message):
+    raise PeerError(message)
+
+
+def post_offer(url, sdp, token, timeout):
+    """POSTs the offer (WHIP/WHEP): the answer's SDP and the session's URL (Location)."""
+    headers = {"Content-Type": "application/sdp"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=sdp.encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            if response.status != 201:
+                fail(f"{url}: status {response.status}, expected 201")
+            location = response.headers.get("Location") or ""
+            return response.read().decode(), urllib.request.urljoin(url, location)
+    except urllib.error.HTTPError as e:
+        fail(f"{url}: status {e.code}: {e.read().decode(errors='replace').strip()}")
+    except OSError as e:
+        fail(f"{url}: {e}")
+
+
+def delete(url, token, timeout):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, headers=headers, method="DELETE"), timeout=timeout).close()
+    except (urllib.error.HTTPError, OSError):
+        pass
+
+
+async def negotiate(pc, url, token, timeout):
+    await pc.setLocalDescription(await pc.createOffer())
+    # aiortc gathers before setLocalDescription returns: the offer carries its candidates (no trickle).
+    answer, location = await asyncio.get_running_loop().run_in_executor(
+        None, post_offer, url, pc.localDescription.sdp, token, timeout)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    return location
+
+
+def draw_counter(frame_rgb, width, value):
+    """Writes `value` as BITS black/white squares across the picture's middle band (row-major RGB bytes)."""
+    top = 3 * CELL
+    for bit in range(BITS):
+        on = (value >> bit) & 1
+        x0 = (bit % 8) * CELL * 2 + CELL // 2
+        y0 = top + (bit // 8) * CELL * 2
+        shade = 255 if on else 0
+        row = bytes([shade]) * (CELL * 3)
+        for y in range(y0, y0 + CELL):
+            start = (y * width + x0) * 3
+            frame_rgb[start:start + CELL * 3] = row
+
+
+def read_counter(rgb, width):
+    """The counter drawn by draw_counter, from a (possibly stylized) picture: each square's mean brightness
+    against the middle of the darkest and brightest squares."""
+    means = []
+    top = 3 * CELL
+    for bit in range(BITS):
+        x0 = (bit % 8) * CELL * 2 + CELL // 2 + CELL // 4
+        y0 = top + (bit // 8) * CELL * 2 + CELL // 4
+        total = 0
+        count = 0
+        for y in range(y0, y0 + CELL // 2, 2):
+            start = (y * width + x0) * 3
+            line = rgb[start:start + (CELL // 2) * 3]
+            total += sum(line)
+            count += len(line)
+        means.append(total / max(1, count))
+    low, high = min(means), max(means)
+    if high - low < 30:
+        return None
+    cut = (low + high) / 2
+    return sum(1 << bit for bit, m in enumerate(means) if m > cut)
+
+
+class PatternTrack(MediaStreamTrack):
+    """A moving test picture with a frame counter; the send time of each counter is kept for the round trip."""
+    kind = "video"
+
+    def __init__(self, width, height, fps, counter):
+        super().__init__()
+        self.width, self.height, self.fps, self.counter = width, height, fps, counter
+        self.index = 0
+        self.sent = {}
+        self.start = None
+
+    async def recv(self):
+        if self.start is None:
+            self.start = time.monotonic()
+        target = self.start + self.index / self.fps
+        delay = target - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        w, h = self.width, self.height
+        if not hasattr(self, "base"):
+            # Diagonal colour bands, 64 rows taller than the picture: scrolling it gives texture for the style
+            # network and motion for the encoder at the cost of one slice a frame.
+            self.base = bytearray()
+            for y in range(h + 64):
+                self.base += bytes(c for x in range(w) for c in (((x + y) * 2) % 256, (x // 3 + 64) % 256, (y * 3) % 256))
+        offset = (self.index * 4) % 64
+        rgb = bytearray(self.base[offset * w * 3:(offset + h) * w * 3])
+        value = self.index % (1 << BITS)
+        if self.counter:
+            draw_counter(rgb, w, value)
+        frame = av.VideoFrame(w, h, "rgb24")
+        frame.planes[0].update(bytes(rgb))
+        frame.pts = int(self.index * CLOCK / self.fps)
+        frame.time_base = fractions.Fraction(1, CLOCK)
+        self.sent[value] = time.monotonic()
+        self.index += 1
+        return frame
+
+
+class ToneTrack(MediaStreamTrack):
+    """A 440 Hz tone, so a pipeline's audio pass-through has something to carry."""
+    kind = "audio"
+
+    def __init__(self):
+        super().__init__()
+        self.samples = 0
+        self.start = None
+
+    async def recv(self):
+        rate = 48000
+        count = int(AUDIO_PTIME * rate)
+        if self.start is None:
+            self.start = time.monotonic()
+        delay = self.start + self.samples / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        frame = av.AudioFrame(format="s16", layout="mono", samples=count)
+        data = bytearray()
+        for i in range(count):
+            v = int(8000 * math.sin(2 * math.pi * 440 * (self.samples + i) / rate))
+            data += v.to_bytes(2, "little", signed=True)
+        frame.planes[0].update(bytes(data))
+        frame.pts = self.samples
+        frame.sample_rate = rate
+        frame.time_base = fractions.Fraction(1, rate)
+        self.samples += count
+        return frame
+
+
+async def receive_frames(track, frames, timeout, on_frame):
+    deadline = time.monotonic() + timeout
+    got = 0
+    while got < frames:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            frame = await asyncio.wait_for(track.recv(), left)
+        except (asyncio.TimeoutError, MediaStreamError):
+            break
+        got += 1
+        on_frame(frame)
+    return got
+
+
+def rgb_of(frame):
+    rgb = frame.reformat(format="rgb24")
+    plane = rgb.planes[0]
+    data = bytes(plane)
+    if plane.line_size != rgb.width * 3:
+        data = b"".join(data[y * plane.line_size:y * plane.line_size + rgb.width * 3] for y in range(rgb.height))
+    return data, rgb.width, rgb.height
+
+
+async def play(url, frames, save, token, timeout):
+    pc = RTCPeerConnection()
+    pc.addTransceiver("video", direction="recvonly")
+    arrived = asyncio.get_running_loop().create_future()
+    pc.on("track", lambda track: arrived.done() or arrived.set_result(track))
+    started = time.monotonic()
+    location = await negotiate(pc, url, token, timeout)
+    try:
+        track = await asyncio.wait_for(arrived, timeout)
+    except asyncio.TimeoutError:
+        fail(f"{url}: no video track within {timeout} s")
+    report = {"frames": 0, "width": 0, "height": 0, "firstFrameSeconds": None, "session": location}
+    last = {}
+
+    def on_frame(frame):
+        if report["firstFrameSeconds"] is None:
+            report["firstFrameSeconds"] = round(time.monotonic() - started, 3)
+        report["width"], report["height"] = frame.width, frame.height
+        last["frame"] = frame
+
+    report["frames"] = await receive_frames(track, frames, timeout, on_frame)
+    if save and "frame" in last:
+        data, w, h = rgb_of(last["frame"])
+        with open(save, "wb") as f:
+            f.write(data)
+    elapsed = time.monotonic() - started
+    report["seconds"] = round(elapsed, 3)
+    delete(location, token, timeout)
+    await pc.close()
+    return report
+
+
+async def publish(url, seconds, width, height, audio, token, timeout):
+    pc = RTCPeerConnection()
+    video = PatternTrack(width, height, 30, counter=True)
+    pc.addTrack(video)
+    if audio:
+        pc.addTrack(ToneTrack())
+    location = await negotiate(pc, url, token, timeout)
+    await asyncio.sleep(seconds)
+    report = {"framesSent": video.index, "session": location, "state": pc.connectionState}
+    delete(location, token, timeout)
+    await pc.close()
+    return report
+
+
+async def roundtrip(whip, whep, seconds, width, height, token, timeout):
+    publisher = RTCPeerConnection()
+    video = PatternTrack(width, height, 30, counter=True)
+    publisher.addTrack(video)
+    whip_location = await negotiate(publisher, whip, token, timeout)
+    player = RTCPeerConnection()
+    player.addTransceiver("video", direction="recvonly")
+    arrived = asyncio.get_running_loop().create_future()
+    player.on("track", lambda track: arrived.done() or arrived.set_result(track))
+    whep_location = await negotiate(player, whep, token, timeout)
+    try:
+        track = await asyncio.wait_for(arrived, timeout)
+    except asyncio.TimeoutError:
+        fail(f"{whep}: no video track within {timeout} s")
+    latencies, unreadable, seen = [], 0, set()
+    end = time.monotonic() + seconds
+
+    def on_frame(frame):
+        nonlocal unreadable
+        now = time.monotonic()
+        data, w, h = rgb_of(frame)
+        value = read_counter(data, w) if w == width and h == height else None
+        if value is None or value not in video.sent or value in seen:
+            unreadable += 1
+            return
+        seen.add(value)
+        latencies.append((now - video.sent[value]) * 1000)
+
+    frames = await receive_frames(track, 1 << 30, seconds, on_frame) if time.monotonic() < end else 0
+    delete(whep_location, token, timeout)
+    delete(whip_location, token, timeout)
+    await player.close()
+    await publisher.close()
+    report = {"framesReceived": frames, "framesSent": video.index, "readable": len(latencies), "unreadable": unreadable}
+    if latencies:
+        ordered = sorted(latencies)
+        report["p50ms"] = round(statistics.median(ordered), 1)
+        report["p95ms"] = round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1)
+        report["maxms"] = round(ordered[-1], 1)
+    return report
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["whep", "whip", "roundtrip"])
+    parser.add_argument("urls", nargs="+")
+    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--audio", action="store_true")
+    parser.add_argument("--save")
+    parser.add_argument("--token")
+    parser.add_argument("--timeout", type=float, default=30)
+    a = parser.parse_args()
+    if a.mode == "whep":
+        job = play(a.urls[0], a.frames, a.save, a.token, a.timeout)
+    elif a.mode == "whip":
+        job = publish(a.urls[0], a.seconds, a.width, a.height, a.audio, a.token, a.timeout)
+    else:
+        if len(a.urls) != 2:
+            fail("roundtrip needs the WHIP URL and the WHEP URL")
+        job = roundtrip(a.urls[0], a.urls[1], a.seconds, a.width, a.height, a.token, a.timeout)
+    try:
+        report = asyncio.run(asyncio.wait_for(job, a.seconds + 3 * a.timeout))
+    except asyncio.TimeoutError:
+        report = PeerError(f"{a.urls[0]}: gave up after {a.seconds + 3 * a.timeout:.0f} s")
+    except PeerError as e:
+        report = e
+    if isinstance(report, PeerError):
+        print(f"webrtc-peer: {report}", file=sys.stderr)
+        sys.exit(1)
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
