@@ -5,6 +5,7 @@ not write). The tests and bench/webrtc-latency.sh run it from a virtual environm
   webrtc-peer.py whep URL --frames N [--save FILE]        play: receive N video frames, report them
   webrtc-peer.py whip URL --seconds S [--width W --height H --audio]   publish a test pattern
   webrtc-peer.py roundtrip WHIP_URL WHEP_URL --seconds S   publish a frame counter and read it back: latency
+  webrtc-peer.py pattern FILE [--width W --height H]      write the first published picture (raw RGB)
 
 Every mode prints one JSON object on standard output and exits 0, or prints one line on standard error and exits
 1. Every wait is bounded (--timeout). ICE uses loopback only: aioice's host addresses are replaced by 127.0.0.1,
@@ -90,19 +91,21 @@ def draw_counter(frame_rgb, width, value):
             frame_rgb[start:start + CELL * 3] = row
 
 
-def read_counter(rgb, width):
-    """The counter drawn by draw_counter, from a (possibly stylized) picture: each square's mean brightness
-    against the middle of the darkest and brightest squares."""
+def read_counter(rgb, width, sent_width):
+    """The counter drawn by draw_counter into a `sent_width`-wide picture, from a (possibly scaled and stylized)
+    `width`-wide one: each square's mean brightness against the middle of the darkest and brightest squares."""
+    k = width / sent_width
     means = []
     top = 3 * CELL
     for bit in range(BITS):
-        x0 = (bit % 8) * CELL * 2 + CELL // 2 + CELL // 4
-        y0 = top + (bit // 8) * CELL * 2 + CELL // 4
+        x0 = int(((bit % 8) * CELL * 2 + CELL // 2 + CELL // 4) * k)
+        y0 = int((top + (bit // 8) * CELL * 2 + CELL // 4) * k)
+        side = max(2, int(CELL // 2 * k))
         total = 0
         count = 0
-        for y in range(y0, y0 + CELL // 2, 2):
+        for y in range(y0, y0 + side, 2):
             start = (y * width + x0) * 3
-            line = rgb[start:start + (CELL // 2) * 3]
+            line = rgb[start:start + side * 3]
             total += sum(line)
             count += len(line)
         means.append(total / max(1, count))
@@ -207,17 +210,32 @@ def rgb_of(frame):
     return data, rgb.width, rgb.height
 
 
-async def play(url, frames, save, token, timeout):
+async def start_publisher(url, width, height, audio, token, timeout):
+    """A publishing connection sending the counter pattern (and a tone with `audio`): (connection, video, URL)."""
+    pc = RTCPeerConnection()
+    video = PatternTrack(width, height, 30, counter=True)
+    pc.addTrack(video)
+    if audio:
+        pc.addTrack(ToneTrack())
+    return pc, video, await negotiate(pc, url, token, timeout)
+
+
+async def start_player(url, token, timeout):
+    """A playing connection: (connection, its video track, the session's URL)."""
     pc = RTCPeerConnection()
     pc.addTransceiver("video", direction="recvonly")
     arrived = asyncio.get_running_loop().create_future()
     pc.on("track", lambda track: arrived.done() or arrived.set_result(track))
-    started = time.monotonic()
     location = await negotiate(pc, url, token, timeout)
     try:
-        track = await asyncio.wait_for(arrived, timeout)
+        return pc, await asyncio.wait_for(arrived, timeout), location
     except asyncio.TimeoutError:
         fail(f"{url}: no video track within {timeout} s")
+
+
+async def play(url, frames, save, token, timeout):
+    started = time.monotonic()
+    pc, track, location = await start_player(url, token, timeout)
     report = {"frames": 0, "width": 0, "height": 0, "firstFrameSeconds": None, "session": location}
     last = {}
 
@@ -240,12 +258,7 @@ async def play(url, frames, save, token, timeout):
 
 
 async def publish(url, seconds, width, height, audio, token, timeout):
-    pc = RTCPeerConnection()
-    video = PatternTrack(width, height, 30, counter=True)
-    pc.addTrack(video)
-    if audio:
-        pc.addTrack(ToneTrack())
-    location = await negotiate(pc, url, token, timeout)
+    pc, video, location = await start_publisher(url, width, height, audio, token, timeout)
     await asyncio.sleep(seconds)
     report = {"framesSent": video.index, "session": location, "state": pc.connectionState}
     delete(location, token, timeout)
@@ -254,19 +267,8 @@ async def publish(url, seconds, width, height, audio, token, timeout):
 
 
 async def roundtrip(whip, whep, seconds, width, height, token, timeout):
-    publisher = RTCPeerConnection()
-    video = PatternTrack(width, height, 30, counter=True)
-    publisher.addTrack(video)
-    whip_location = await negotiate(publisher, whip, token, timeout)
-    player = RTCPeerConnection()
-    player.addTransceiver("video", direction="recvonly")
-    arrived = asyncio.get_running_loop().create_future()
-    player.on("track", lambda track: arrived.done() or arrived.set_result(track))
-    whep_location = await negotiate(player, whep, token, timeout)
-    try:
-        track = await asyncio.wait_for(arrived, timeout)
-    except asyncio.TimeoutError:
-        fail(f"{whep}: no video track within {timeout} s")
+    publisher, video, whip_location = await start_publisher(whip, width, height, False, token, timeout)
+    player, track, whep_location = await start_player(whep, token, timeout)
     latencies, unreadable, seen = [], 0, set()
     end = time.monotonic() + seconds
 
@@ -274,7 +276,7 @@ async def roundtrip(whip, whep, seconds, width, height, token, timeout):
         nonlocal unreadable
         now = time.monotonic()
         data, w, h = rgb_of(frame)
-        value = read_counter(data, w) if w == width and h == height else None
+        value = read_counter(data, w, width) if w * height == h * width else None
         if value is None or value not in video.sent or value in seen:
             unreadable += 1
             return
@@ -297,7 +299,7 @@ async def roundtrip(whip, whep, seconds, width, height, token, timeout):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["whep", "whip", "roundtrip"])
+    parser.add_argument("mode", choices=["whep", "whip", "roundtrip", "pattern"])
     parser.add_argument("urls", nargs="+")
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=5)
@@ -308,6 +310,12 @@ def main():
     parser.add_argument("--token")
     parser.add_argument("--timeout", type=float, default=30)
     a = parser.parse_args()
+    if a.mode == "pattern":
+        frame = asyncio.run(PatternTrack(a.width, a.height, 30, counter=True).recv())
+        with open(a.urls[0], "wb") as f:
+            f.write(rgb_of(frame)[0])
+        print(json.dumps({"width": a.width, "height": a.height}))
+        return
     if a.mode == "whep":
         job = play(a.urls[0], a.frames, a.save, a.token, a.timeout)
     elif a.mode == "whip":

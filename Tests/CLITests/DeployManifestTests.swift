@@ -7,20 +7,11 @@ import XCTest
 /// service configuration inside them is one `streamd config check` accepts. No cluster runs here: this is what
 /// can be checked without one (README "Past one machine").
 final class DeployManifestTests: XCTestCase {
-    private var root: String { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path }
+    private var root: String { PythonPeers.projectRoot }
 
     /// kubernetes-validate in a virtual environment under .build, made once.
     private func validator() throws -> String {
-        let venv = root + "/.build/venvs/kubernetes-validate"
-        let tool = venv + "/bin/kubernetes-validate"
-        if !FileManager.default.isExecutableFile(atPath: tool) {
-            let made = try runTool("/usr/bin/python3", ["-m", "venv", venv], captureErrors: true)
-            XCTAssertEqual(made.status, 0, made.output)
-            let installed = try runTool(venv + "/bin/pip", ["install", "--quiet", "--disable-pip-version-check", "kubernetes-validate"],
-                                        timeout: 300, captureErrors: true)
-            guard installed.status == 0 else { throw Failure("pip install kubernetes-validate: \(installed.output)") }
-        }
-        return tool
+        try PythonPeers.environment("kubernetes-validate", installing: "kubernetes-validate") + "/bin/kubernetes-validate"
     }
 
     func testTheManifestsValidateStrictlyAndCarryAConfigurationStreamdAccepts() throws {

@@ -155,10 +155,10 @@ final class ServeProcess {
     }
 
     /// One HTTP request to the API on loopback, 10 s at most.
-    func request(_ method: String, _ path: String, body: String? = nil, token: String? = nil) throws -> Response {
+    func request(_ method: String, _ path: String, body: String? = nil, contentType: String = "application/json", token: String? = nil) throws -> Response {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!, timeoutInterval: 10)
         request.httpMethod = method
-        if let body { request.httpBody = Data(body.utf8); request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
+        if let body { request.httpBody = Data(body.utf8); request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var result: Result<Response, Error> = .failure(Failure("no answer"))

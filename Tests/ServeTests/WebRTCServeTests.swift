@@ -1,0 +1,159 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// WebRTC in and out of `streamd serve`, end to end with a WebRTC stack streamd did not write: aiortc from PyPI
+/// (bench/webrtc-peer.py) publishes a test pattern through WHIP and plays the stylized pipeline through WHEP.
+/// ICE stays on loopback on both sides (`webrtc_addresses: [127.0.0.1]`, and the peer's host addresses).
+final class WebRTCServeTests: XCTestCase {
+    static let server = "  webrtc_addresses: [127.0.0.1]"
+
+    /// The aiortc peer script and the interpreter of its virtual environment.
+    private func peerCommand() throws -> (python: String, script: String) {
+        let venv = try PythonPeers.environment("aiortc", installing: "aiortc")
+        return (venv + "/bin/python", PythonPeers.projectRoot + "/bench/webrtc-peer.py")
+    }
+
+    /// Runs the peer to its end: its JSON report, or a failure with what it said.
+    private func peer(_ arguments: [String], timeout: TimeInterval = 120) throws -> [String: Any] {
+        let (python, script) = try peerCommand()
+        let r = try runToolCapturing(python, [script] + arguments, timeout: timeout)
+        guard r.status == 0, let report = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any] else {
+            throw Failure("webrtc-peer \(arguments.joined(separator: " ")): status \(r.status): \(r.stderr.suffix(800))")
+        }
+        return report
+    }
+
+    /// Starts the peer in the background (killed by the caller, or by the end of its `--seconds`).
+    private func startPeer(_ arguments: [String], log: String) throws -> Process {
+        let (python, script) = try peerCommand()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = [script] + arguments
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardOutput = handle
+        p.standardError = handle
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    private func stop(_ p: Process) {
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        _ = waitForExit(p, seconds: 5)
+    }
+
+    private func whipPipeline(_ name: String, record: String) -> String {
+        ["  \(name):", "    source:", "      url: \"whip:\"", "    model: wave", "    max_size: 320", "    workers: 1",
+         "    outputs:", "      - record: \(record)"].joined(separator: "\n")
+    }
+
+    func testPicturesPublishedThroughWHIPComeBackStylizedThroughWHEP() throws {
+        let dir = try TempDir("webrtc")
+        let recordings = dir.file("rec")
+        let serve = try ServeProcess(pipelines: whipPipeline("cam", record: recordings + "/cam.mp4"), directory: dir.url, server: Self.server)
+        try serve.waitReady()
+        let base = "http://127.0.0.1:\(serve.port)/v1/pipelines/cam"
+        XCTAssertEqual(try serve.pipeline("cam")["last_error"] as? String, "waiting for a WHIP publisher")
+
+        let publisher = try startPeer(["whip", base + "/whip", "--seconds", "25", "--token", ServeProcess.token], log: dir.file("publisher.log"))
+        defer { stop(publisher) }
+        try serve.waitFor("the published pictures being stylized", timeout: 60) { try serve.frames("cam") >= 5 }
+        XCTAssertEqual(try serve.pipeline("cam")["state"] as? String, "running")
+
+        // A player, with no token (the page's read rules: open).
+        let played = try peer(["whep", base + "/whep", "--frames", "30", "--save", dir.file("played.rgb"), "--timeout", "40"])
+        XCTAssertEqual(played["frames"] as? Int, 30, "\(played)")
+        XCTAssertEqual(played["width"] as? Int, 320, "the pipeline's size (640x480 fitted to max_size 320)")
+        XCTAssertEqual(played["height"] as? Int, 240)
+
+        // What came back is the stylized picture: far from the published pattern at the same size, and not flat.
+        _ = try peer(["pattern", dir.file("pattern.rgb")])
+        let sent = try runFFmpeg(["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "640x480", "-i", dir.file("pattern.rgb"),
+                                  "-vf", "scale=320:240", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        let got = try Data(contentsOf: URL(fileURLWithPath: dir.file("played.rgb")))
+        XCTAssertEqual(got.count, sent.count)
+        let difference = zip(got, sent).reduce(0.0) { $0 + abs(Double($1.0) - Double($1.1)) } / Double(max(1, got.count))
+        XCTAssertGreaterThan(difference, 25, "the played picture differs from the published one (mean |Δ| \(difference))")
+        let mean = got.reduce(0.0) { $0 + Double($1) } / Double(got.count)
+        let spread = (got.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(got.count)).squareRoot()
+        XCTAssertGreaterThan(spread, 20, "the played picture has detail (not flat, not black)")
+
+        // The publisher ends its session (DELETE): the pipeline waits for the next one and keeps its outputs.
+        XCTAssertTrue(waitForExit(publisher, seconds: 60), "the publisher's 25 s run ended")
+        let report = try String(contentsOfFile: dir.file("publisher.log"), encoding: .utf8)
+        XCTAssertTrue(report.contains("\"state\": \"connected\""), report)
+        try serve.waitFor("the pipeline to wait for a publisher again", timeout: 15) {
+            (try serve.pipeline("cam")["last_error"] as? String)?.contains("the publisher ended its session; waiting for a WHIP publisher") == true
+        }
+        XCTAssertEqual(try serve.terminate(), 0)
+        let recorded = try onlyRecording(in: recordings)
+        XCTAssertGreaterThan(recorded.frames, 10, "the recording holds the published pictures")
+        XCTAssertEqual(recorded.width, 320)
+    }
+
+    func testBadOffersLimitsAndAVanishingPublisherLeaveThePipelinesRunning() throws {
+        let dir = try TempDir("webrtc-bad")
+        let pipelines = whipPipeline("cam", record: dir.file("rec/cam.mp4")) + "\n"
+            + (try loopedClipPipeline("clip", outputs: "- record: \(dir.file("clip/clip.mp4"))"))
+        let serve = try ServeProcess(pipelines: pipelines, directory: dir.url, server: Self.server + "\n  webrtc_viewers: 1")
+        try serve.waitReady()
+        let token = ServeProcess.token
+        func offer(_ path: String, _ body: String, type: String = "application/sdp", token: String? = nil) throws -> ServeProcess.Response {
+            try serve.request("POST", path, body: body, contentType: type, token: token)
+        }
+        func assertError(_ r: ServeProcess.Response, _ status: Int, _ mention: String, line: UInt = #line) {
+            XCTAssertEqual(r.status, status, r.text, line: line)
+            let message = (try? r.json())?["error"] as? String ?? ""
+            XCTAssertTrue(message.contains(mention), "'\(mention)' in \(r.text)", line: line)
+            XCTAssertFalse(message.contains("\n"), "one line", line: line)
+        }
+        let sdp = { (media: String) in "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" + media }
+        let h264 = sdp("m=video 9 UDP/TLS/RTP/SAVPF 102\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:102 H264/90000\r\na=fmtp:102 packetization-mode=1;profile-level-id=42e01f\r\na=recvonly\r\n")
+
+        assertError(try offer("/v1/pipelines/clip/whep", "hello"), 400, "not a usable SDP description")
+        assertError(try offer("/v1/pipelines/clip/whep", sdp("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n")), 400, "has no video")
+        assertError(try offer("/v1/pipelines/clip/whep", sdp("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n")), 400, "no H.264")
+        // webrtcbin itself refuses an offer that parses but cannot be negotiated (no ICE credentials, no fingerprint).
+        assertError(try offer("/v1/pipelines/clip/whep", h264), 400, "the offer")
+        assertError(try offer("/v1/pipelines/clip/whep", h264, type: "application/json"), 415, "application/sdp")
+        assertError(try offer("/v1/pipelines/nothing/whep", h264), 404, "no pipeline named 'nothing'")
+        assertError(try offer("/v1/pipelines/cam/whip", h264), 401, "bearer token")
+        assertError(try offer("/v1/pipelines/clip/whip", h264, token: token), 409, "does not take a WHIP publisher")
+        assertError(try serve.request("DELETE", "/v1/pipelines/clip/whep/nope"), 404, "no WHEP session 'nope'")
+
+        // One player at most (webrtc_viewers: 1): a second offer is refused while the first plays.
+        let player = try startPeer(["whep", "http://127.0.0.1:\(serve.port)/v1/pipelines/clip/whep", "--frames", "100000", "--timeout", "60"],
+                                   log: dir.file("player.log"))
+        defer { stop(player) }
+        try serve.waitFor("the first player to be admitted", timeout: 30) { try offer("/v1/pipelines/clip/whep", h264).status == 503 }
+        XCTAssertTrue(player.isRunning, "the first player plays on")
+        assertError(try offer("/v1/pipelines/clip/whep", h264), 503, "already 1 player session")
+        stop(player)
+
+        // A publisher that vanishes (killed, no DELETE) is noticed, and the slot is free for the next one.
+        let whip = "http://127.0.0.1:\(serve.port)/v1/pipelines/cam/whip"
+        let vanishing = try startPeer(["whip", whip, "--seconds", "120", "--token", token], log: dir.file("vanishing.log"))
+        defer { stop(vanishing) }
+        try serve.waitFor("the first publisher's pictures", timeout: 60) { try serve.frames("cam") >= 3 }
+        assertError(try offer("/v1/pipelines/cam/whip", h264, token: token), 409, "already sending")
+        stop(vanishing)
+        // No DELETE and no DTLS close: the silence gives it away (5 s without a packet).
+        try serve.waitFor("the vanished publisher to be noticed", timeout: 30) {
+            let error = try serve.pipeline("cam")["last_error"] as? String ?? ""
+            return error.hasSuffix("; waiting for a WHIP publisher") && !error.contains("ended its session")
+        }
+        XCTAssertEqual(try serve.pipeline("cam")["state"] as? String, "reconnecting")
+        let before = try serve.frames("cam")
+        let next = try peer(["whip", whip, "--seconds", "6", "--token", token])
+        XCTAssertEqual(next["state"] as? String, "connected", "\(next)")
+        try serve.waitFor("the next publisher's pictures", timeout: 10) { try serve.frames("cam") > before }
+
+        // Through all of it the other pipeline kept running.
+        let clipFrames = try serve.frames("clip")
+        try serve.waitFor("the clip pipeline still running", timeout: 10) { try serve.frames("clip") > clipFrames }
+        XCTAssertEqual(try serve.pipeline("clip")["state"] as? String, "running")
+        XCTAssertEqual(try serve.terminate(), 0)
+    }
+}
