@@ -266,11 +266,11 @@ async def publish(url, seconds, width, height, audio, token, timeout):
     return report
 
 
-async def roundtrip(whip, whep, seconds, width, height, token, timeout):
+async def roundtrip(whip, whep, seconds, warmup, width, height, token, timeout):
     publisher, video, whip_location = await start_publisher(whip, width, height, False, token, timeout)
     player, track, whep_location = await start_player(whep, token, timeout)
     latencies, unreadable, seen = [], 0, set()
-    end = time.monotonic() + seconds
+    measure_from = time.monotonic() + warmup
 
     def on_frame(frame):
         nonlocal unreadable
@@ -281,9 +281,10 @@ async def roundtrip(whip, whep, seconds, width, height, token, timeout):
             unreadable += 1
             return
         seen.add(value)
-        latencies.append((now - video.sent[value]) * 1000)
+        if now >= measure_from:
+            latencies.append((now - video.sent[value]) * 1000)
 
-    frames = await receive_frames(track, 1 << 30, seconds, on_frame) if time.monotonic() < end else 0
+    frames = await receive_frames(track, 1 << 30, warmup + seconds, on_frame)
     delete(whep_location, token, timeout)
     delete(whip_location, token, timeout)
     await player.close()
@@ -303,6 +304,7 @@ def main():
     parser.add_argument("urls", nargs="+")
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--warmup", type=float, default=0)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--audio", action="store_true")
@@ -323,9 +325,9 @@ def main():
     else:
         if len(a.urls) != 2:
             fail("roundtrip needs the WHIP URL and the WHEP URL")
-        job = roundtrip(a.urls[0], a.urls[1], a.seconds, a.width, a.height, a.token, a.timeout)
+        job = roundtrip(a.urls[0], a.urls[1], a.seconds, a.warmup, a.width, a.height, a.token, a.timeout)
     try:
-        report = asyncio.run(asyncio.wait_for(job, a.seconds + 3 * a.timeout))
+        report = asyncio.run(asyncio.wait_for(job, a.seconds + a.warmup + 3 * a.timeout))
     except asyncio.TimeoutError:
         report = PeerError(f"{a.urls[0]}: gave up after {a.seconds + 3 * a.timeout:.0f} s")
     except PeerError as e:

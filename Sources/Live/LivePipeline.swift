@@ -178,12 +178,7 @@ public final class LivePipeline: @unchecked Sendable {
                           embeddings: environment.embeddings)
         metrics = LiveMetrics(pipeline: config.name, factory: environment.metrics)
         outputSnapshots = config.outputs.map {
-            let name: String = switch $0.target {
-            case .push(let url, _): url
-            case .hls(let directory, _, _): "hls:" + directory
-            case .record(let path, _, _, _): "record:" + path
-            }
-            return PipelineSnapshot.Output(name: name, state: .idle, framesWritten: 0, reconnects: 0, lastError: nil, recordings: [])
+            PipelineSnapshot.Output(name: $0.target.name, state: .idle, framesWritten: 0, reconnects: 0, lastError: nil, recordings: [])
         }
     }
 

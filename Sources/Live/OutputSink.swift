@@ -38,13 +38,8 @@ final class OutputSink {
 
     init(config: OutputConfig, pipeline: String, logger: Logger, interrupt: IOInterrupt, timeout: Duration, metrics: LiveMetrics) {
         self.config = config
-        switch config.target {
-        case .push(let url, let proto):
-            name = url
-            if proto == .udp || proto == .srt { pacer = FramePacer() }
-        case .hls(let directory, _, _): name = "hls:" + directory
-        case .record(let path, _, _, _): name = "record:" + path
-        }
+        name = config.target.name
+        if case .push(_, let proto) = config.target, proto == .udp || proto == .srt { pacer = FramePacer() }
         var logger = logger
         logger[metadataKey: "output"] = .string(name)
         self.logger = logger

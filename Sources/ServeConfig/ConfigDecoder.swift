@@ -144,14 +144,12 @@ struct ConfigDecoder {
         var maxLatency: Duration = .milliseconds(500)
         if let n = f["max_latency"], let v = r.duration(n, path + "max_latency") { maxLatency = v }
 
+        // No outputs is a pipeline watched only through its preview and WebRTC players.
         var outputs: [OutputConfig] = []
         if let n = f["outputs"], let items = r.list(n, path + "outputs") {
-            if items.isEmpty { r.report(path + "outputs", n, "at least one output is needed") }
             for (i, item) in items.enumerated() {
                 if let o = decodeOutput(item, path + "outputs" + i) { outputs.append(o) }
             }
-        } else if f["outputs"] == nil {
-            r.report(path + "outputs", nil, "missing: at least one output is needed")
         }
         guard let source, model != nil else { return nil }
         return PipelineConfig(name: name, source: source, style: style, workers: workers, threads: threads,
@@ -385,12 +383,8 @@ struct ConfigDecoder {
         var seen: [String: String] = [:]
         for p in pipelines {
             for (i, o) in p.outputs.enumerated() {
-                let key: String
-                switch o.target {
-                case .hls(let dir, _, _): key = "hls:" + dir
-                case .record(let file, _, _, _): key = "record:" + file
-                case .push: continue
-                }
+                if case .push = o.target { continue }
+                let key = o.target.name
                 let here = ConfigPath([.key("pipelines"), .key(p.name), .key("outputs"), .index(i)])
                 if let first = seen[key] {
                     r.report(here, nil, "writes to the same place as \(first)")

@@ -198,6 +198,15 @@ public enum OutputTarget: Sendable, Equatable {
     /// With `keep`, only the newest `keep` finished recordings of this output stay on disk.
     case record(path: String, rotateEvery: Duration?, rotateSize: Int64?, keep: Int? = nil)
 
+    /// How the output is named in logs, metrics and the API.
+    public var name: String {
+        switch self {
+        case .push(let url, _): url
+        case .hls(let directory, _, _): "hls:" + directory
+        case .record(let path, _, _, _): "record:" + path
+        }
+    }
+
     public enum PushProtocol: String, Sendable, CaseIterable {
         case rtmp, rtsp, srt, udp
     }

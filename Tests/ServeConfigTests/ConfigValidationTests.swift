@@ -50,7 +50,7 @@ final class ConfigValidationTests: XCTestCase {
 
     func testUnknownKeyWithoutCloseMatchListsKnownKeys() {
         assertProblem("pipelines:\n" + cam1 + "\nserver:\n  colour: red\n",
-                      "streamd.yml:9:3: server.colour: unknown key (expected one of listen, port, token, token_file, model_dirs, log_level, header_timeout, body_timeout, idle_timeout, max_connections, ui, stylize_jobs, stylize_queue, stylize_max_bytes)")
+                      "streamd.yml:9:3: server.colour: unknown key (expected one of listen, port, token, token_file, model_dirs, log_level, header_timeout, body_timeout, idle_timeout, max_connections, ui, stylize_jobs, stylize_queue, stylize_max_bytes, webrtc_addresses, webrtc_viewers, webrtc_bitrate)")
     }
 
     func testUnknownTopLevelKey() {
@@ -163,10 +163,17 @@ final class ConfigValidationTests: XCTestCase {
         func output(_ o: String) -> String {
             "pipelines:\n  cam1:\n    source: {url: rtsp://h/cam}\n    model: udnie\n    outputs:\n" + o
         }
-        assertProblem("pipelines:\n  cam1:\n    source: {url: rtsp://h/cam}\n    model: udnie\n",
-                      "streamd.yml: pipelines.cam1.outputs: missing: at least one output is needed")
-        assertProblem(output("      []\n").replacingOccurrences(of: "outputs:\n      []", with: "outputs: []"),
-                      "streamd.yml:5:14: pipelines.cam1.outputs: at least one output is needed")
+        // Without outputs a pipeline is watched through its preview and WebRTC players only.
+        for yaml in ["pipelines:\n  cam1:\n    source: {url: \"whip:\"}\n    model: udnie\n",
+                     "pipelines:\n  cam1:\n    source: {url: \"whip:\"}\n    model: udnie\n    outputs: []\n"] {
+            let parsed = try? ConfigLoader.parse(yaml: yaml, fileName: "streamd.yml", baseDirectory: "/etc/streamd", environment: [:], overrides: [])
+            XCTAssertEqual(parsed?.pipelines.first?.outputs, [], yaml)
+            XCTAssertEqual(parsed?.pipelines.first?.source, .whip, yaml)
+        }
+        assertProblem("pipelines:\n  cam1:\n    source: {url: \"whip:\", timeout: 5s}\n    model: udnie\n",
+                      "streamd.yml:3:37: pipelines.cam1.source.timeout: not for a whip: source")
+        assertProblem("server:\n  webrtc_addresses: [localhost]\npipelines:\n  cam1:\n    source: {url: \"whip:\"}\n    model: udnie\n",
+                      "streamd.yml:2:22: server.webrtc_addresses[0]: 'localhost' is not an IP address")
         assertProblem(output("      - url: rtmp://h/live/a\n        record: /srv/a.mp4\n"),
                       "streamd.yml:7:17: pipelines.cam1.outputs[0].record: url and record are exclusive: one sink per output")
         assertProblem(output("      - record: /srv/rec/cam1.avi\n"),

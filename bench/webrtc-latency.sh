@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Glass-to-glass latency of the WebRTC round trip: an aiortc publisher (bench/webrtc-peer.py) sends a 640×480
+# 30 fps test pattern carrying a frame counter through WHIP into `streamd serve` built in release mode; the
+# pipeline stylizes it with the built-in model; an aiortc player reads it back through WHEP and decodes the
+# counter from the stylized picture. Latency is the time from handing a frame to the publisher's encoder to
+# decoding it at the player, on the same clock; p50/p95 over the measured window after a warm-up.
+# Usage: bench/webrtc-latency.sh [SECONDS] [WORKERSxTHREADS...]   (default: 30 s; 2x1)
+# STREAMD_BIN runs that binary instead of a release build made here. Both peers run on this machine: their
+# H.264 encode and decode (aiortc, Python) share the cores with streamd, as a browser on the same laptop would.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$here/.."
+seconds="${1:-30}"; shift || true
+splits=("$@"); [ "${#splits[@]}" -gt 0 ] || splits=(2x1)
+warmup=8
+export PATH="/opt/swift/usr/bin:$PATH"
+if [ -n "${STREAMD_BIN:-}" ]; then streamd="$STREAMD_BIN"; else
+  (cd "$root" && swift build -c release --product streamd >&2)
+  streamd="$root/.build/release/streamd"
+fi
+venv="$root/.build/venvs/aiortc"
+if [ ! -x "$venv/bin/python" ] || [ ! -e "$venv/.installed-aiortc" ]; then
+  python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check aiortc && touch "$venv/.installed-aiortc"
+fi
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+token="bench-token-0123456789abcdef"
+
+echo "WHIP 640x480@30 (aiortc) → built-in model → WHEP (aiortc); ${seconds} s measured after ${warmup} s warm-up; $(nproc) cores"
+echo
+echo "| workers×threads | frames back | counter read | glass-to-glass p50 ms | p95 ms | max ms |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+for split in "${splits[@]}"; do
+  workers="${split%x*}"; threads="${split#*x}"
+  cat > "$work/streamd.yml" <<YML
+server:
+  listen: 127.0.0.1
+  port: $port
+  token: "$token"
+  log_level: warning
+  webrtc_addresses: [127.0.0.1]
+pipelines:
+  cam:
+    source:
+      url: "whip:"
+    max_size: 640
+    workers: $workers
+    threads: $threads
+YML
+  "$streamd" serve --config "$work/streamd.yml" > "$work/serve.log" 2>&1 & serve=$!; pids+=($serve)
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" > /dev/null && break; sleep 0.2; done
+  base="http://127.0.0.1:$port/v1/pipelines/cam"
+  "$venv/bin/python" "$here/webrtc-peer.py" roundtrip "$base/whip" "$base/whep" --seconds "$seconds" --warmup "$warmup" \
+    --token "$token" > "$work/report.json" 2> "$work/peer.err" || { cat "$work/peer.err" "$work/serve.log" >&2; exit 1; }
+  python3 - "$work/report.json" "$split" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"| {sys.argv[2]} | {r['framesReceived']} | {r['readable']} | {r.get('p50ms', '-')} | {r.get('p95ms', '-')} | {r.get('maxms', '-')} |")
+PY
+  kill "$serve"; wait "$serve" 2>/dev/null || true
+done
