@@ -46,7 +46,10 @@ final class Browser {
             "binary": Self.chromium,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                      "--disable-extensions", "--disable-background-networking", "--user-data-dir=\(profile.path)",
-                     "--window-size=\(width),\(height)"],
+                     "--window-size=\(width),\(height)",
+                     // A fake camera and microphone that need no permission prompt (the page's "Use my camera"), and
+                     // WebRTC on loopback: the tests' servers offer 127.0.0.1 candidates only.
+                     "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--allow-loopback-in-peer-connection"],
         ]
         let created = try command("POST", "/session", [
             "capabilities": ["alwaysMatch": ["browserName": "chrome", "goog:chromeOptions": options,

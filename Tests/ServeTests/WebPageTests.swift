@@ -6,11 +6,11 @@ import XCTest
 /// with a looped clip: what a person sees and does, checked through the page's pixels and the API.
 final class WebPageTests: XCTestCase {
     /// The page of a server whose one pipeline, `lobby`, runs the carphone clip through `wave`.
-    func open(_ name: String, height: Int = 1000) throws -> (ServeProcess, Browser, URL) {
+    func open(_ name: String, height: Int = 1000, server: String = "") throws -> (ServeProcess, Browser, URL) {
         let dir = try temporaryDirectory(name)
         do {
             let yaml = try loopedClipPipeline("lobby", outputs: "- record: \(dir.path)/rec/lobby.mp4\n  preset: ultrafast")
-            let serve = try ServeProcess(pipelines: yaml, directory: dir)
+            let serve = try ServeProcess(pipelines: yaml, directory: dir, server: server)
             try serve.waitReady()
             try serve.waitFor("frames at the output", timeout: 60) { try serve.frames("lobby") > 3 }
             let browser = try Browser(directory: dir, height: height)
@@ -298,5 +298,66 @@ final class WebPageTests: XCTestCase {
         XCTAssertEqual((try style(serve)["style_image"] as? [String: Any])?["label"] as? String, "scream.jpg")
         let shot = try artifactsDirectory().appendingPathComponent("web-page-painting.png")
         try browser.screenshot().write(to: shot)
+    }
+
+    /// "Use my camera": Chromium's fake camera goes out through WHIP to a `whip:` pipeline, and the stylized picture
+    /// plays back through WHEP in the card's video element, beside the camera's own picture, with its latency.
+    func testUseMyCameraSendsTheBrowsersCameraAndPlaysItBackStylized() throws {
+        let dir = try temporaryDirectory("web-camera")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let yaml = ["  studio:", "    source:", "      url: \"whip:\"", "    model: wave", "    max_size: 320", "    workers: 1"].joined(separator: "\n")
+        let serve = try ServeProcess(pipelines: yaml, directory: dir, server: WebRTCServeTests.server)
+        try serve.waitReady()
+        let browser = try Browser(directory: dir, height: 1000)
+        defer { browser.close() }
+        try browser.open("http://127.0.0.1:\(serve.port)/")
+        _ = try browser.element(".pipeline[data-name=studio]", timeout: 15)
+        try browser.waitUntil("the camera button on a whip: pipeline", timeout: 10,
+                              "return !document.querySelector('.pipeline[data-name=studio] .use-camera').hidden;")
+        try enterToken(browser, ServeProcess.token)
+        try browser.click(".pipeline[data-name=studio] .use-camera")
+        try serve.waitFor("the browser's camera to reach the pipeline", timeout: 60) { try serve.frames("studio") >= 10 }
+        try browser.waitUntil("the stylized picture to play over WebRTC", timeout: 45, """
+            const card = document.querySelector('.pipeline[data-name=studio]');
+            const video = card.querySelector('video.webrtc');
+            return card.dataset.preview === 'webrtc' && !video.hidden && video.videoWidth === 320
+                && video.getVideoPlaybackQuality().totalVideoFrames > 30;
+            """)
+        XCTAssertEqual(try browser.run("return document.querySelector('.pipeline[data-name=studio] video.own').hidden;") as? Bool, false,
+                       "the camera's own picture is shown beside the stylized one")
+        // Still playing a few seconds on, with nothing laid over it (the MJPEG stall warning does not apply).
+        let played = try browser.run("return document.querySelector('.pipeline[data-name=studio] video.webrtc').getVideoPlaybackQuality().totalVideoFrames;") as? Int ?? 0
+        Thread.sleep(forTimeInterval: 4)
+        try browser.waitUntil("more frames, no overlay", timeout: 5, """
+            const card = document.querySelector('.pipeline[data-name=studio]');
+            return card.querySelector('video.webrtc').getVideoPlaybackQuality().totalVideoFrames > \(played) + 10
+                && card.querySelector('.overlay').hidden;
+            """)
+        try browser.waitUntil("the latency line", timeout: 10,
+                              "return document.querySelector('.pipeline[data-name=studio] .rtc-info').textContent.includes('ms behind the source');")
+        XCTAssertEqual(try serve.pipeline("studio")["state"] as? String, "running")
+        try assertNoConsoleErrors(browser)
+        try browser.screenshot().write(to: try artifactsDirectory().appendingPathComponent("web-page-camera.png"))
+        // Stopping the camera ends the WHIP session: the pipeline waits for the next publisher.
+        try browser.click(".pipeline[data-name=studio] .use-camera")
+        try serve.waitFor("the publisher's session to end", timeout: 15) {
+            (try serve.pipeline("studio")["last_error"] as? String)?.contains("ended its session") == true
+        }
+    }
+
+    /// WebRTC refused (here: no players allowed): the card says why and the MJPEG preview goes on.
+    func testAPreviewFallsBackToMJPEGWhenWebRTCIsRefused() throws {
+        let (serve, browser, dir) = try open("web-fallback", server: "  webrtc_viewers: 0")
+        defer { browser.close(); try? FileManager.default.removeItem(at: dir) }
+        let before = try waitForPreview(browser, beyond: 0)
+        try browser.click(".pipeline[data-name=lobby] .watch-webrtc")
+        try browser.waitUntil("the reason", timeout: 15, """
+            const info = document.querySelector('.pipeline[data-name=lobby] .rtc-info');
+            return !info.hidden && info.textContent.includes('WebRTC unavailable') && info.textContent.includes('already 0 player sessions');
+            """)
+        _ = try waitForPreview(browser, beyond: before.frames + 3)
+        XCTAssertEqual(try browser.run("return document.querySelector('.pipeline[data-name=lobby] canvas').hidden;") as? Bool, false)
+        XCTAssertEqual(try browser.run("return document.querySelector('.pipeline[data-name=lobby] video.webrtc').hidden;") as? Bool, true)
+        XCTAssertEqual(try serve.pipeline("lobby")["state"] as? String, "running")
     }
 }

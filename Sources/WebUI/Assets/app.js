@@ -142,6 +142,10 @@ function makeCard(name) {
   const view = {
     node,
     canvas: $('canvas', node),
+    video: $('video.webrtc', node),
+    own: $('video.own', node),
+    rtc: null,               // the WHEP player: { pc, location, timer }
+    publish: null,           // the WHIP publisher: { pc, stream, location }
     overlay: $('.overlay', node),
     error: $('.error', node),
     frames: 0,
@@ -150,6 +154,8 @@ function makeCard(name) {
   };
   $('.start', node).addEventListener('click', () => lifecycle(name, 'start', view));
   $('.stop', node).addEventListener('click', () => lifecycle(name, 'stop', view));
+  $('.watch-webrtc', node).addEventListener('click', () => (view.rtc ? showMJPEG(name, view) : watchWebRTC(name, view)));
+  $('.use-camera', node).addEventListener('click', () => (view.publish ? stopCamera(name, view) : useCamera(name, view)));
   return view;
 }
 
@@ -178,6 +184,7 @@ function updateCard(view, p) {
   $('.dropped', view.node).textContent = formatNumber(frames.dropped);
   $('.out', view.node).textContent = formatNumber(frames.out);
   $('.style-line', view.node).textContent = describeStyle(p.style);
+  $('.use-camera', view.node).hidden = p.source !== 'whip:';
   $('.style-line', view.node).title = p.last_error ? 'Last error: ' + p.last_error : '';
   const running = ['running', 'starting', 'reconnecting'].includes(p.state);
   $('.start', view.node).disabled = running || p.state === 'stopping';
@@ -225,6 +232,8 @@ async function refreshPipelines() {
   for (const [name, view] of state.cards) {
     if (!names.has(name)) {
       if (view.abort) view.abort.abort();
+      closePlayer(view);
+      stopCamera(name, view);
       view.node.remove();
       state.cards.delete(name);
       state.snapshots.delete(name);
@@ -316,12 +325,165 @@ async function runPreview(name, view) {
 function watchStalls() {
   const now = performance.now();
   for (const view of state.cards.values()) {
-    if (view.frames > 0 && now - view.lastFrame > 3000 && view.overlay.hidden) {
+    if (!view.rtc && view.frames > 0 && now - view.lastFrame > 3000 && view.overlay.hidden) {
       view.overlay.textContent = 'No new frames';
       view.overlay.hidden = false;
     }
   }
 }
+
+// MARK: WebRTC
+
+/** WHIP and WHEP do not trickle: the offer goes out once the browser has gathered its candidates (3 s at most). */
+function gathered(pc, ms = 3000) {
+  return new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') return resolve();
+    const timer = setTimeout(resolve, ms);
+    pc.addEventListener('icegatheringstatechange', () => {
+      if (pc.iceGatheringState === 'complete') { clearTimeout(timer); resolve(); }
+    });
+  });
+}
+
+/** POSTs the offer to a WHIP or WHEP endpoint, applies the answer: the session's URL (for DELETE). */
+async function negotiate(pc, path) {
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc);
+  const response = await api(path, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
+  const location = response.headers.get('Location');
+  await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
+  return location;
+}
+
+function endSession(location) {
+  if (location) fetch(location, { method: 'DELETE', headers: authHeaders(), keepalive: true }).catch(() => {});
+}
+
+/** Resolves once `video` has shown frames; rejects after `ms`. */
+function playing(video, ms) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const check = () => {
+      const quality = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality().totalVideoFrames : 0;
+      if (video.videoWidth > 0 && quality > 0) return resolve();
+      if (performance.now() - started > ms) return reject(new Error(`no picture within ${ms / 1000} s`));
+      setTimeout(check, 100);
+    };
+    check();
+  });
+}
+
+/** The card's preview over WebRTC; on any failure the MJPEG preview comes back, saying why. */
+async function watchWebRTC(name, view) {
+  closePlayer(view);
+  const pc = new RTCPeerConnection();
+  view.rtc = { pc, location: null, timer: null };
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.addEventListener('track', (event) => { view.video.srcObject = event.streams[0] || new MediaStream([event.track]); });
+  $('.watch-webrtc', view.node).textContent = 'Connecting…';
+  try {
+    view.rtc.location = await negotiate(pc, `/v1/pipelines/${encodeURIComponent(name)}/whep`);
+    await playing(view.video, 10000);
+    if (view.abort) view.abort.abort();          // the MJPEG stream's connection is not needed meanwhile
+    view.video.hidden = false;
+    view.canvas.hidden = true;
+    view.overlay.hidden = true;
+    view.node.dataset.preview = 'webrtc';
+    $('.watch-webrtc', view.node).textContent = 'MJPEG';
+    view.rtc.timer = setInterval(() => showRTCLatency(name, view), 1000);
+  } catch (error) {
+    showMJPEG(name, view);
+    const info = $('.rtc-info', view.node);
+    info.textContent = `WebRTC unavailable (${error.message}): showing the MJPEG preview`;
+    info.hidden = false;
+  }
+}
+
+function closePlayer(view) {
+  if (!view.rtc) return;
+  clearInterval(view.rtc.timer);
+  view.rtc.pc.close();
+  endSession(view.rtc.location);
+  view.rtc = null;
+  view.video.srcObject = null;
+}
+
+/** Back to the MJPEG preview (the fallback, and where every card starts). */
+function showMJPEG(name, view) {
+  closePlayer(view);
+  view.video.hidden = true;
+  view.canvas.hidden = false;
+  $('.rtc-info', view.node).hidden = true;
+  view.overlay.hidden = view.frames === 0;
+  delete view.node.dataset.preview;
+  $('.watch-webrtc', view.node).textContent = 'WebRTC';
+  if (!view.abort || view.abort.signal.aborted) runPreview(name, view);
+}
+
+/**
+ * What the picture on screen lags the camera by, as far as this page can tell: the pipeline's own latency (a
+ * frame decoded → sent), plus the browser's jitter buffer, plus half the round trip.
+ */
+async function showRTCLatency(name, view) {
+  if (!view.rtc) return;
+  let jitter = 0, rtt = 0;
+  (await view.rtc.pc.getStats()).forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video' && s.jitterBufferEmittedCount) jitter = s.jitterBufferDelay / s.jitterBufferEmittedCount * 1000;
+    if (s.type === 'candidate-pair' && s.nominated && s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime * 1000;
+  });
+  const pipeline = state.snapshots.get(name)?.latency_ms || 0;
+  const info = $('.rtc-info', view.node);
+  info.textContent = `WebRTC · ≈ ${Math.round(pipeline + jitter + rtt / 2)} ms behind the source (pipeline ${Math.round(pipeline)}, jitter buffer ${Math.round(jitter)}, network ${Math.round(rtt / 2)})`;
+  info.hidden = false;
+}
+
+/** Sends this browser's camera (and microphone, if allowed) to a `whip:` pipeline, then plays it stylized. */
+async function useCamera(name, view) {
+  const button = $('.use-camera', view.node);
+  button.disabled = true;
+  let stream = null, pc = null;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true })
+      .catch(() => navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } }));
+    pc = new RTCPeerConnection();
+    for (const track of stream.getTracks()) {
+      const transceiver = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+      if (track.kind === 'video' && transceiver.setCodecPreferences) {
+        // streamd receives H.264: offer it first (and only, where the browser has it).
+        const h264 = RTCRtpReceiver.getCapabilities('video').codecs.filter((c) => c.mimeType === 'video/H264');
+        if (h264.length) transceiver.setCodecPreferences(h264);
+      }
+    }
+    const location = await negotiate(pc, `/v1/pipelines/${encodeURIComponent(name)}/whip`);
+    view.publish = { pc, stream, location };
+    view.own.srcObject = stream;
+    view.own.hidden = false;
+    button.textContent = 'Stop camera';
+    showError(view.error, null);
+    await watchWebRTC(name, view);
+  } catch (error) {
+    if (pc) pc.close();
+    if (stream) stream.getTracks().forEach((t) => t.stop());
+    showError(view.error, error);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function stopCamera(name, view) {
+  if (!view.publish) return;
+  view.publish.pc.close();
+  view.publish.stream.getTracks().forEach((t) => t.stop());
+  endSession(view.publish.location);
+  view.publish = null;
+  view.own.srcObject = null;
+  view.own.hidden = true;
+  $('.use-camera', view.node).textContent = 'Use my camera';
+}
+
+window.addEventListener('pagehide', () => {
+  for (const [name, view] of state.cards) { closePlayer(view); stopCamera(name, view); }
+});
 
 // MARK: styles
 
