@@ -69,6 +69,10 @@ let package = Package(
                        pkgConfig: "gstreamer-1.0 gstreamer-app-1.0 gstreamer-webrtc-1.0 gstreamer-webrtc-nice-1.0 gstreamer-sdp-1.0 nice",
                        providers: [.apt(["libgstreamer1.0-dev", "libgstreamer-plugins-base1.0-dev", "libgstreamer-plugins-bad1.0-dev", "libnice-dev"])]),
         .target(name: "CWebRTC", dependencies: ["CGStreamer"], path: "Sources/CWebRTC"),
+        // PipeWire's stream API, and the C file that makes a camera node of it (SPA pods and a thread loop).
+        .systemLibrary(name: "CPipeWire", path: "Sources/CPipeWire", pkgConfig: "libpipewire-0.3",
+                       providers: [.apt(["libpipewire-0.3-dev"])]),
+        .target(name: "CPipeWireCamera", dependencies: ["CPipeWire"], path: "Sources/CPipeWireCamera"),
 
         // Frames and the pieces every stage shares. Knows nothing of FFmpeg or BLAS.
         .target(name: "Pipeline", swiftSettings: pixelSwiftSettings),
@@ -117,7 +121,7 @@ let package = Package(
         // WebRTC in and out of a live pipeline: WHEP players, the WHIP publisher, offers checked before webrtcbin.
         .target(name: "WebRTC", dependencies: ["CWebRTC", "Pipeline"], swiftSettings: swiftSettings),
         .target(name: "Live", dependencies: [
-            "Pipeline", "Decode", "Encode", "Stylize", "ServeConfig", "Temporal", "FrameGraph", "WebRTC",
+            "Pipeline", "Decode", "Encode", "Stylize", "ServeConfig", "Temporal", "FrameGraph", "WebRTC", "CPipeWireCamera",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

@@ -33,6 +33,8 @@ packages=(
   # WebRTC (WHIP and WHEP): GStreamer's webrtcbin with libnice for ICE, x264 to send and libav to decode H.264.
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev libnice-dev
   gstreamer1.0-plugins-bad gstreamer1.0-nice gstreamer1.0-libav
+  # Camera outputs: a PipeWire video source node made with libpipewire's stream API.
+  libpipewire-0.3-dev
   # A real Slurm cluster on loopback for the scale-out tests (a controller and two compute nodes, each in its own
   # PID namespace through util-linux's unshare), with munge for its authentication.
   slurmctld slurmd slurm-client munge util-linux

@@ -20,6 +20,8 @@ final class OutputSink {
     private let timeout: Duration
     private let counters: LiveMetrics.OutputInstruments
     private var output: StreamOutput?
+    /// The virtual camera, for a `camera:` output (instead of an encoder).
+    private var camera: PipeWireCamera?
     /// Recording: the file being written (a hidden temporary name) and where it goes when finalized.
     private var segment: (temporary: String, final: String, started: ContinuousClock.Instant)?
     private var sessionStart: Int64?
@@ -57,6 +59,7 @@ final class OutputSink {
     /// Encodes one frame shown at `micros` (pipeline clock). Never throws: failures become reconnects.
     func write(_ image: RGBImage, micros: Int64, frameRate: Int) {
         let now = ContinuousClock.now
+        if case .camera(let node) = config.target { return show(image, on: node, frameRate: frameRate, now: now) }
         if output == nil {
             if let retryAt, now < retryAt { return }
             open(width: image.width, height: image.height, frameRate: frameRate, micros: micros)
@@ -79,6 +82,32 @@ final class OutputSink {
         }
         do {
             try output.write(image, micros: micros - start)
+            framesWritten += 1
+            counters.frames.increment()
+        } catch {
+            fail("\(error)")
+        }
+    }
+
+    /// A `camera:` output: the picture to the PipeWire node, opened at the first picture (its size is the node's)
+    /// and reopened, with back-off, after a failure or when the size changes.
+    private func show(_ image: RGBImage, on node: String, frameRate: Int, now: ContinuousClock.Instant) {
+        if let current = camera, current.width != image.width || current.height != image.height { close(finalize: false) }
+        if camera == nil {
+            if let retryAt, now < retryAt { return }
+            do {
+                camera = try PipeWireCamera(name: node, width: image.width, height: image.height, frameRate: frameRate)
+                if state == .reconnecting { logger.info("output reconnected") }
+                state = .connected
+                lastError = nil
+                backoff.reset()
+                retryAt = nil
+            } catch {
+                return fail("\(error)")
+            }
+        }
+        do {
+            try camera?.write(image)
             framesWritten += 1
             counters.frames.increment()
         } catch {
@@ -115,6 +144,8 @@ final class OutputSink {
                                                          ("hls_flags", "delete_segments+independent_segments"),
                                                          ("hls_segment_filename", directory + "/segment%06d.ts")],
                                           timeout: timeout, interrupt: interrupt)
+            case .camera:
+                return  // `show` opens cameras
             case .record(let path, _, _, _):
                 let final = Self.segmentName(path)
                 let directory = (final as NSString).deletingLastPathComponent
@@ -151,6 +182,8 @@ final class OutputSink {
     }
 
     private func close(finalize: Bool) {
+        camera?.close()
+        camera = nil
         guard let output else { return }
         self.output = nil
         sessionStart = nil

@@ -289,15 +289,15 @@ struct ConfigDecoder {
 
     // MARK: outputs
 
-    static let outputKeys = ["url", "hls", "record", "segment_length", "list_size", "rotate_every", "rotate_size", "keep",
+    static let outputKeys = ["url", "hls", "record", "camera", "segment_length", "list_size", "rotate_every", "rotate_size", "keep",
                              "codec", "bitrate", "gop", "preset", "tune"]
     static let recordExtensions = ["mp4", "mkv", "mov", "ts"]
 
     func decodeOutput(_ node: Node, _ path: ConfigPath) -> OutputConfig? {
         guard let f = r.fields(node, path, known: Self.outputKeys) else { return nil }
-        let kinds = ["url", "hls", "record"].filter { f.has($0) }
+        let kinds = ["url", "hls", "record", "camera"].filter { f.has($0) }
         guard kinds.count == 1, let kind = kinds.first, let n = f[kind] else {
-            if kinds.isEmpty { r.report(path, node, "needs one of url (rtmp, rtsp, srt, udp), hls (a directory) or record (a file)") }
+            if kinds.isEmpty { r.report(path, node, "needs one of url (rtmp, rtsp, srt, udp), hls (a directory), record (a file) or camera (a PipeWire camera's name)") }
             else { r.report(path + kinds[1], f[kinds[1]], "\(kinds.joined(separator: " and ")) are exclusive: one sink per output") }
             return nil
         }
@@ -322,6 +322,16 @@ struct ConfigDecoder {
                 r.report(path + "codec", f["codec"], "rtmp carries H.264 only (FLV); use codec: h264")
             }
             target = .push(url: text, protocol: proto)
+        case "camera":
+            guard let name = r.string(n, path + "camera") else { break }
+            guard !name.isEmpty, name.count <= 64, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+                r.report(path + "camera", n, "'\(name)' is not a camera name (letters, digits, '-', '_' and '.', at most 64)")
+                break
+            }
+            for key in ["codec", "bitrate", "gop", "preset", "tune"] where f.has(key) {
+                r.report(path + key, f[key], "not for camera outputs (pictures go out uncompressed)")
+            }
+            target = .camera(name: name)
         case "hls":
             guard let dir = r.string(n, path + "hls") else { break }
             var segment: Duration = .seconds(2), listSize = 6
@@ -378,7 +388,8 @@ struct ConfigDecoder {
         }
     }
 
-    /// Two outputs writing the same directory or file would overwrite each other.
+    /// Two outputs writing the same directory or file would overwrite each other; two cameras of one name would
+    /// be one camera to every reader.
     func checkDistinctTargets(_ pipelines: [PipelineConfig]) {
         var seen: [String: String] = [:]
         for p in pipelines {

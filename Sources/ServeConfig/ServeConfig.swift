@@ -197,6 +197,8 @@ public enum OutputTarget: Sendable, Equatable {
     /// Recording to files; a new file starts after `rotateEvery` or at `rotateSize` bytes, whichever first.
     /// With `keep`, only the newest `keep` finished recordings of this output stay on disk.
     case record(path: String, rotateEvery: Duration?, rotateSize: Int64?, keep: Int? = nil)
+    /// A virtual camera: a PipeWire video source node named `name`, which other programs list as a camera.
+    case camera(name: String)
 
     /// How the output is named in logs, metrics and the API.
     public var name: String {
@@ -204,6 +206,7 @@ public enum OutputTarget: Sendable, Equatable {
         case .push(let url, _): url
         case .hls(let directory, _, _): "hls:" + directory
         case .record(let path, _, _, _): "record:" + path
+        case .camera(let name): "camera:" + name
         }
     }
 

@@ -172,6 +172,10 @@ final class ConfigValidationTests: XCTestCase {
         }
         assertProblem("pipelines:\n  cam1:\n    source: {url: \"whip:\", timeout: 5s}\n    model: udnie\n",
                       "streamd.yml:3:37: pipelines.cam1.source.timeout: not for a whip: source")
+        assertProblem(output("      - camera: my camera\n"),
+                      "streamd.yml:6:17: pipelines.cam1.outputs[0].camera: 'my camera' is not a camera name (letters, digits, '-', '_' and '.', at most 64)")
+        assertProblem(output("      - camera: desk\n        bitrate: 1000000\n"),
+                      "streamd.yml:7:18: pipelines.cam1.outputs[0].bitrate: not for camera outputs (pictures go out uncompressed)")
         assertProblem("server:\n  webrtc_addresses: [localhost]\npipelines:\n  cam1:\n    source: {url: \"whip:\"}\n    model: udnie\n",
                       "streamd.yml:2:22: server.webrtc_addresses[0]: 'localhost' is not an IP address")
         assertProblem(output("      - url: rtmp://h/live/a\n        record: /srv/a.mp4\n"),
@@ -197,7 +201,7 @@ final class ConfigValidationTests: XCTestCase {
         assertProblem(output("      - hls: /srv/hls/cam1\n        keep: 3\n"),
                       "streamd.yml:7:15: pipelines.cam1.outputs[0].keep: only for record outputs")
         assertProblem(output("      - {}\n"),
-                      "streamd.yml:6:9: pipelines.cam1.outputs[0]: needs one of url (rtmp, rtsp, srt, udp), hls (a directory) or record (a file)")
+                      "streamd.yml:6:9: pipelines.cam1.outputs[0]: needs one of url (rtmp, rtsp, srt, udp), hls (a directory), record (a file) or camera (a PipeWire camera's name)")
     }
 
     func testTwoOutputsWritingTheSamePlace() {

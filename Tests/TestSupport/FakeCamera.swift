@@ -28,8 +28,9 @@ public final class FakeCamera {
         }
     }
 
-    /// Starts the stack; 640x480 at 30 frames/s in `format`.
-    public init(format: Format = .yuyv) throws {
+    /// Starts the stack; 640x480 at 30 frames/s in `format`, or (`publishing: false`) no camera at all: only
+    /// the PipeWire session, for programs that make cameras of their own.
+    public init(format: Format = .yuyv, publishing: Bool = true) throws {
         runtimeDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("streamd-pw-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: runtimeDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -39,6 +40,7 @@ public final class FakeCamera {
             try start("/usr/bin/pipewire", [])
             try waitFor("the PipeWire socket") { FileManager.default.fileExists(atPath: self.runtimeDirectory.path + "/pipewire-0") }
             try start("/usr/bin/wireplumber", [])
+            guard publishing else { return }
             try start("/usr/bin/gst-launch-1.0", ["-q", "videotestsrc", "is-live=true", "pattern=ball", "!"] + format.pipeline + ["!",
                                                  "pipewiresink", "mode=provide",
                                                  "stream-properties=props,media.class=Video/Source,node.name=fakecam"])
