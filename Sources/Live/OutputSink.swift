@@ -97,11 +97,7 @@ final class OutputSink {
             if let retryAt, now < retryAt { return }
             do {
                 camera = try PipeWireCamera(name: node, width: image.width, height: image.height, frameRate: frameRate)
-                if state == .reconnecting { logger.info("output reconnected") }
-                state = .connected
-                lastError = nil
-                backoff.reset()
-                retryAt = nil
+                markConnected()
             } catch {
                 return fail("\(error)")
             }
@@ -159,14 +155,19 @@ final class OutputSink {
             output = opened
             sessionStart = micros
             pacer?.reset()
-            if state == .reconnecting { logger.info("output reconnected") }
-            state = .connected
-            lastError = nil
-            backoff.reset()
-            retryAt = nil
+            markConnected()
         } catch {
             fail("\(error)")
         }
+    }
+
+    /// The sink is open (again): the back-off starts over.
+    private func markConnected() {
+        if state == .reconnecting { logger.info("output reconnected") }
+        state = .connected
+        lastError = nil
+        backoff.reset()
+        retryAt = nil
     }
 
     private func fail(_ message: String) {
