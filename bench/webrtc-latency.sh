@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Glass-to-glass latency of the WebRTC round trip: an aiortc publisher (bench/webrtc-peer.py) sends a 640×480
-# 30 fps test pattern carrying a frame counter through WHIP into `streamd serve` built in release mode; the
-# pipeline stylizes it with the built-in model; an aiortc player reads it back through WHEP and decodes the
-# counter from the stylized picture. Latency is the time from handing a frame to the publisher's encoder to
-# decoding it at the player, on the same clock; p50/p95 over the measured window after a warm-up.
+# Glass-to-glass latency of the WebRTC round trip, beside RTMP and HLS: an aiortc publisher (bench/webrtc-peer.py)
+# sends a 640×480 30 fps test pattern carrying a frame counter through WHIP into `streamd serve` built in release
+# mode; the pipeline stylizes it with the built-in model and sends it out three ways at once: WHEP (an aiortc
+# player), RTMP (nginx-rtmp, read by FFmpeg through PyAV with nobuffer) and HLS (2 s segments, read from the
+# playlist as a player would, from the live edge). Each reader decodes the counter from the stylized picture.
+# Latency is the time from handing a frame to the publisher's encoder to decoding it at the reader, on one clock;
+# p50/p95 over the measured window after a warm-up. Needs scripts/install-deps.sh (nginx, libnginx-mod-rtmp).
 # Usage: bench/webrtc-latency.sh [SECONDS] [WORKERSxTHREADS...]   (default: 30 s; 2x1)
 # STREAMD_BIN runs that binary instead of a release build made here. Both peers run on this machine: their
 # H.264 encode and decode (aiortc, Python) share the cores with streamd, as a browser on the same laptop would.
@@ -29,10 +31,22 @@ trap cleanup EXIT
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 token="bench-token-0123456789abcdef"
 
-echo "WHIP 640x480@30 (aiortc) → built-in model → WHEP (aiortc); ${seconds} s measured after ${warmup} s warm-up; $(nproc) cores"
+rtmp_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+mkdir -p "$work/nginx"
+cat > "$work/nginx/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 64; }
+rtmp { server { listen 127.0.0.1:$rtmp_port; application live { live on; } } }
+CONF
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" & pids+=($!)
+
+echo "WHIP 640x480@30 (aiortc) → built-in model → WHEP (aiortc), RTMP and HLS at once; ${seconds} s measured after ${warmup} s warm-up; $(nproc) cores"
 echo
-echo "| workers×threads | frames back | counter read | glass-to-glass p50 ms | p95 ms | max ms |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+echo "| workers×threads | way back | frames back | counter read | glass-to-glass p50 ms | p95 ms | max ms |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
 for split in "${splits[@]}"; do
   workers="${split%x*}"; threads="${split#*x}"
   cat > "$work/streamd.yml" <<YML
@@ -49,16 +63,24 @@ pipelines:
     max_size: 640
     workers: $workers
     threads: $threads
+    outputs:
+      - url: rtmp://127.0.0.1:$rtmp_port/live/cam
+      - hls: $work/hls
+        segment_length: 2s
 YML
   "$streamd" serve --config "$work/streamd.yml" > "$work/serve.log" 2>&1 & serve=$!; pids+=($serve)
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" > /dev/null && break; sleep 0.2; done
   base="http://127.0.0.1:$port/v1/pipelines/cam"
   "$venv/bin/python" "$here/webrtc-peer.py" roundtrip "$base/whip" "$base/whep" --seconds "$seconds" --warmup "$warmup" \
+    --also "rtmp=rtmp://127.0.0.1:$rtmp_port/live/cam" --also "hls=$work/hls/index.m3u8" \
     --token "$token" > "$work/report.json" 2> "$work/peer.err" || { cat "$work/peer.err" "$work/serve.log" >&2; exit 1; }
   python3 - "$work/report.json" "$split" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(f"| {sys.argv[2]} | {r['framesReceived']} | {r['readable']} | {r.get('p50ms', '-')} | {r.get('p95ms', '-')} | {r.get('maxms', '-')} |")
+for way, label in (("webrtc", "WebRTC (WHEP)"), ("rtmp", "RTMP"), ("hls", "HLS, 2 s segments")):
+    w = r[way]
+    note = f" ({w['error']})" if "error" in w else ""
+    print(f"| {sys.argv[2]} | {label}{note} | {w['framesReceived']} | {w['readable']} | {w.get('p50ms', '-')} | {w.get('p95ms', '-')} | {w.get('maxms', '-')} |")
 PY
   kill "$serve"; wait "$serve" 2>/dev/null || true
 done

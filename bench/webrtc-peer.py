@@ -18,6 +18,7 @@ import json
 import math
 import statistics
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -266,35 +267,84 @@ async def publish(url, seconds, width, height, audio, token, timeout):
     return report
 
 
-async def roundtrip(whip, whep, seconds, warmup, width, height, token, timeout):
+class LatencyMeter:
+    """Latencies of one way back (a player), from the counters it reads: each counter counted once, the first
+    time it is read, and only after the warm-up."""
+
+    def __init__(self, sent, width, height, measure_from):
+        self.sent, self.width, self.height, self.measure_from = sent, width, height, measure_from
+        self.latencies, self.seen, self.frames, self.unreadable = [], set(), 0, 0
+
+    def add(self, frame):
+        now = time.monotonic()
+        self.frames += 1
+        data, w, h = rgb_of(frame)
+        value = read_counter(data, w, self.width) if w * self.height == h * self.width else None
+        if value is None or value not in self.sent or value in self.seen:
+            self.unreadable += 1
+            return
+        self.seen.add(value)
+        if now >= self.measure_from:
+            self.latencies.append((now - self.sent[value]) * 1000)
+
+    def report(self):
+        r = {"framesReceived": self.frames, "readable": len(self.latencies), "unreadable": self.unreadable}
+        if self.latencies:
+            ordered = sorted(self.latencies)
+            r["p50ms"] = round(statistics.median(ordered), 1)
+            r["p95ms"] = round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1)
+            r["maxms"] = round(ordered[-1], 1)
+        return r
+
+
+def read_stream(url, meter, until, timeout):
+    """A player of another transport (RTMP, HLS…) through FFmpeg (PyAV), on its own thread, until `until`."""
+    container = None
+    deadline = time.monotonic() + timeout
+    while container is None:
+        try:
+            container = av.open(url, timeout=timeout, options={"fflags": "nobuffer"} if url.startswith("rtmp") else {})
+        except (av.error.FFmpegError, OSError) as e:
+            # A playlist appears with its first segments; a stream once the pipeline pushes.
+            if time.monotonic() >= deadline:
+                meter.error = str(e)
+                return
+            time.sleep(0.5)
+    try:
+        for frame in container.decode(video=0):
+            meter.add(frame)
+            if time.monotonic() >= until:
+                break
+    except av.error.FFmpegError as e:
+        meter.error = str(e)
+    finally:
+        container.close()
+
+
+async def roundtrip(whip, whep, seconds, warmup, width, height, token, timeout, also):
     publisher, video, whip_location = await start_publisher(whip, width, height, False, token, timeout)
     player, track, whep_location = await start_player(whep, token, timeout)
-    latencies, unreadable, seen = [], 0, set()
     measure_from = time.monotonic() + warmup
-
-    def on_frame(frame):
-        nonlocal unreadable
-        now = time.monotonic()
-        data, w, h = rgb_of(frame)
-        value = read_counter(data, w, width) if w * height == h * width else None
-        if value is None or value not in video.sent or value in seen:
-            unreadable += 1
-            return
-        seen.add(value)
-        if now >= measure_from:
-            latencies.append((now - video.sent[value]) * 1000)
-
-    frames = await receive_frames(track, 1 << 30, warmup + seconds, on_frame)
+    webrtc = LatencyMeter(video.sent, width, height, measure_from)
+    others = {}
+    for name_url in also:
+        name, url = name_url.split("=", 1)
+        meter = LatencyMeter(video.sent, width, height, measure_from)
+        thread = threading.Thread(target=read_stream, args=(url, meter, measure_from + seconds, timeout), daemon=True)
+        thread.start()
+        others[name] = (meter, thread)
+    await receive_frames(track, 1 << 30, warmup + seconds, webrtc.add)
+    for meter, thread in others.values():
+        await asyncio.get_running_loop().run_in_executor(None, thread.join, timeout)
     delete(whep_location, token, timeout)
     delete(whip_location, token, timeout)
     await player.close()
     await publisher.close()
-    report = {"framesReceived": frames, "framesSent": video.index, "readable": len(latencies), "unreadable": unreadable}
-    if latencies:
-        ordered = sorted(latencies)
-        report["p50ms"] = round(statistics.median(ordered), 1)
-        report["p95ms"] = round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1)
-        report["maxms"] = round(ordered[-1], 1)
+    report = {"framesSent": video.index, "webrtc": webrtc.report()}
+    for name, (meter, _) in others.items():
+        report[name] = meter.report()
+        if getattr(meter, "error", None):
+            report[name]["error"] = meter.error
     return report
 
 
@@ -309,6 +359,7 @@ def main():
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--audio", action="store_true")
     parser.add_argument("--save")
+    parser.add_argument("--also", action="append", default=[], help="NAME=URL: another way back to measure (roundtrip)")
     parser.add_argument("--token")
     parser.add_argument("--timeout", type=float, default=30)
     a = parser.parse_args()
@@ -325,7 +376,7 @@ def main():
     else:
         if len(a.urls) != 2:
             fail("roundtrip needs the WHIP URL and the WHEP URL")
-        job = roundtrip(a.urls[0], a.urls[1], a.seconds, a.warmup, a.width, a.height, a.token, a.timeout)
+        job = roundtrip(a.urls[0], a.urls[1], a.seconds, a.warmup, a.width, a.height, a.token, a.timeout, a.also)
     try:
         report = asyncio.run(asyncio.wait_for(job, a.seconds + a.warmup + 3 * a.timeout))
     except asyncio.TimeoutError:
