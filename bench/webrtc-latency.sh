@@ -6,6 +6,8 @@
 # playlist as a player would, from the live edge). Each reader decodes the counter from the stylized picture.
 # Latency is the time from handing a frame to the publisher's encoder to decoding it at the reader, on one clock;
 # p50/p95 over the measured window after a warm-up. Needs scripts/install-deps.sh (nginx, libnginx-mod-rtmp).
+# WEBRTC_ONLY=1 leaves RTMP and HLS out: the pipeline then has no outputs but its WebRTC player (their two x264
+# encodes take CPU from stylizing on 2 cores, and every way back waits longer for it).
 # Usage: bench/webrtc-latency.sh [SECONDS] [WORKERSxTHREADS...]   (default: 30 s; 2x1)
 # STREAMD_BIN runs that binary instead of a release build made here. Both peers run on this machine: their
 # H.264 encode and decode (aiortc, Python) share the cores with streamd, as a browser on the same laptop would.
@@ -43,7 +45,7 @@ rtmp { server { listen 127.0.0.1:$rtmp_port; application live { live on; } } }
 CONF
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" & pids+=($!)
 
-echo "WHIP 640x480@30 (aiortc) → built-in model → WHEP (aiortc), RTMP and HLS at once; ${seconds} s measured after ${warmup} s warm-up; $(nproc) cores"
+echo "WHIP 640x480@30 (aiortc) → built-in model → WHEP (aiortc)${WEBRTC_ONLY:+ only}${WEBRTC_ONLY:-, RTMP and HLS at once}; ${seconds} s measured after ${warmup} s warm-up; $(nproc) cores"
 echo
 echo "| workers×threads | way back | frames back | counter read | glass-to-glass p50 ms | p95 ms | max ms |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
@@ -63,21 +65,29 @@ pipelines:
     max_size: 640
     workers: $workers
     threads: $threads
+YML
+  if [ -z "${WEBRTC_ONLY:-}" ]; then
+    cat >> "$work/streamd.yml" <<YML
     outputs:
       - url: rtmp://127.0.0.1:$rtmp_port/live/cam
       - hls: $work/hls
         segment_length: 2s
 YML
+    also=(--also "rtmp=rtmp://127.0.0.1:$rtmp_port/live/cam" --also "hls=$work/hls/index.m3u8")
+  else
+    also=()
+  fi
   "$streamd" serve --config "$work/streamd.yml" > "$work/serve.log" 2>&1 & serve=$!; pids+=($serve)
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" > /dev/null && break; sleep 0.2; done
   base="http://127.0.0.1:$port/v1/pipelines/cam"
   "$venv/bin/python" "$here/webrtc-peer.py" roundtrip "$base/whip" "$base/whep" --seconds "$seconds" --warmup "$warmup" \
-    --also "rtmp=rtmp://127.0.0.1:$rtmp_port/live/cam" --also "hls=$work/hls/index.m3u8" \
-    --token "$token" > "$work/report.json" 2> "$work/peer.err" || { cat "$work/peer.err" "$work/serve.log" >&2; exit 1; }
+    "${also[@]}" --token "$token" > "$work/report.json" 2> "$work/peer.err" || { cat "$work/peer.err" "$work/serve.log" >&2; exit 1; }
   python3 - "$work/report.json" "$split" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 for way, label in (("webrtc", "WebRTC (WHEP)"), ("rtmp", "RTMP"), ("hls", "HLS, 2 s segments")):
+    if way not in r:
+        continue
     w = r[way]
     note = f" ({w['error']})" if "error" in w else ""
     print(f"| {sys.argv[2]} | {label}{note} | {w['framesReceived']} | {w['readable']} | {w.get('p50ms', '-')} | {w.get('p95ms', '-')} | {w.get('maxms', '-')} |")
