@@ -12,7 +12,7 @@ final class ServiceFilesTests: XCTestCase {
         let example = repo.appendingPathComponent("configs/streamd.yml").path
         let r = try CLI.run(["config", "check", "--skip-models", example], timeout: 60)
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertEqual(r.stdout, "ok: 2 pipelines (lobby, webcam)\n")
+        XCTAssertEqual(r.stdout, "ok: 3 pipelines (lobby, webcam, studio)\n")
         XCTAssertEqual(r.stderr, "")
         let withModels = try CLI.run(["config", "check", example], timeout: 60)
         XCTAssertEqual(withModels.status, 1)
