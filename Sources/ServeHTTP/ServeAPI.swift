@@ -36,12 +36,7 @@ package enum ServeAPI {
         router.get("/v1/pipelines/:name") { request, context -> Response in
             if let denied = web.authorizeRead(request) { return denied }
             let name = context.parameters.get("name") ?? ""
-            guard service.names.contains(name) else {
-                if let owner = service.elsewhere[name] {
-                    return error(.notFound, "pipeline '\(name)' runs on shard \(owner)/\(service.shard.count), not on this one (\(service.shard))")
-                }
-                return error(.notFound, "no pipeline named '\(name)'")
-            }
+            guard service.names.contains(name) else { return unknownPipeline(service, name) }
             return json(describe(service, name))
         }
         // Which pipelines this replica runs, and where the others run (`serve --shard`).
@@ -53,7 +48,7 @@ package enum ServeAPI {
         router.post("/v1/pipelines/:name/style") { request, context -> Response in
             if let denied = authorize(request, token: token.current) { return denied }
             let name = context.parameters.get("name") ?? ""
-            guard let pipeline = service.pipeline(name) else { return error(.notFound, "no running pipeline named '\(name)'") }
+            guard let pipeline = service.pipeline(name) else { return unknownPipeline(service, name) }
             let change: StyleChange
             if request.headers[.contentType]?.lowercased().hasPrefix("image/") == true {
                 // A painting as the body: kept by the service like `POST /v1/styles`, then applied.
@@ -76,7 +71,7 @@ package enum ServeAPI {
             let name = context.parameters.get("name") ?? ""
             do {
                 guard try await onThread("api-start", { try service.start(name) }) else {
-                    return error(.notFound, "no pipeline named '\(name)'")
+                    return unknownPipeline(service, name)
                 }
             } catch let failure {
                 return error(.conflict, "pipeline '\(name)' cannot start: \(failure)")
@@ -87,7 +82,7 @@ package enum ServeAPI {
             if let denied = authorize(request, token: token.current) { return denied }
             let name = context.parameters.get("name") ?? ""
             guard try await onThread("api-stop", { service.stop(name) }) else {
-                return error(.notFound, "no pipeline named '\(name)'")
+                return unknownPipeline(service, name)
             }
             return json(describe(service, name))
         }
@@ -233,6 +228,14 @@ package enum ServeAPI {
         let data = (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// 404 for a pipeline this replica does not run, saying which shard does when another one does.
+    package static func unknownPipeline(_ service: LiveService, _ name: String) -> Response {
+        if let owner = service.elsewhere[name] {
+            return error(.notFound, "pipeline '\(name)' runs on shard \(owner)/\(service.shard.count), not on this one (\(service.shard))")
+        }
+        return error(.notFound, "no pipeline named '\(name)'")
     }
 
     package static func error(_ status: HTTPResponse.Status, _ message: String) -> Response {

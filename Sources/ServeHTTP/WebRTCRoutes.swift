@@ -17,7 +17,7 @@ package enum WebRTCRoutes {
         router.post("/v1/pipelines/:name/whep") { request, context -> Response in
             if let denied = web.authorizeRead(request) { return denied }
             let name = context.parameters.get("name") ?? ""
-            guard let pipeline = service.pipeline(name) else { return ServeAPI.error(.notFound, "no pipeline named '\(name)'") }
+            guard let pipeline = service.pipeline(name) else { return ServeAPI.unknownPipeline(service, name) }
             return try await answer(request, path: "/v1/pipelines/\(name)/whep") { (offer: String) throws(WebRTCError) in
                 try pipeline.viewers.add(offer: offer)
             }
@@ -33,7 +33,7 @@ package enum WebRTCRoutes {
         router.post("/v1/pipelines/:name/whip") { request, context -> Response in
             if let denied = ServeAPI.authorize(request, token: token.current) { return denied }
             let name = context.parameters.get("name") ?? ""
-            guard let pipeline = service.pipeline(name) else { return ServeAPI.error(.notFound, "no pipeline named '\(name)'") }
+            guard let pipeline = service.pipeline(name) else { return ServeAPI.unknownPipeline(service, name) }
             guard let publisher = pipeline.publisher else {
                 return ServeAPI.error(.conflict, "pipeline '\(name)' does not take a WHIP publisher: its source is not \"whip:\"")
             }

@@ -45,7 +45,7 @@ package struct WebRoutes: Sendable {
         router.get("/v1/pipelines/:name/preview") { request, context -> Response in
             if let denied = authorizeRead(request) { return denied }
             let name = context.parameters.get("name") ?? ""
-            guard service.names.contains(name) else { return ServeAPI.error(.notFound, "no pipeline named '\(name)'") }
+            guard service.names.contains(name) else { return ServeAPI.unknownPipeline(service, name) }
             return PreviewStream(service: service, pipeline: name).response()
         }
         router.get("/v1/models") { request, _ -> Response in

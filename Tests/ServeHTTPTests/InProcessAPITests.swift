@@ -67,7 +67,7 @@ final class InProcessAPITests: XCTestCase {
             try await client.execute(uri: "/v1/pipelines/nope/style", method: .post, headers: [.authorization: "Bearer \(Self.token)"],
                                      body: ByteBuffer(string: "{}")) { r in
                 XCTAssertEqual(r.status, .notFound)
-                XCTAssertTrue(String(buffer: r.body).contains("no running pipeline named 'nope'"), String(buffer: r.body))
+                XCTAssertTrue(String(buffer: r.body).contains("no pipeline named 'nope'"), String(buffer: r.body))
             }
             // A real picture through the engine: the built-in model's wave style.
             let photo = try runFFmpeg(["-i", try SharedData.path("media/images/content/face.jpg"), "-vf", "scale=96:-2", "-frames:v", "1",

@@ -87,6 +87,13 @@ final class ShardTests: XCTestCase {
                         let message = (try JSONSerialization.jsonObject(with: Data(buffer: r.body)) as? [String: Any])?["error"] as? String ?? ""
                         XCTAssertTrue(message.contains("runs on shard \(Shard.owner(of: other, count: 3))/3"), message)
                     }
+                    // Every route that names a pipeline says where it runs: a WebRTC player is sent to its shard.
+                    try await client.execute(uri: "/v1/pipelines/\(other)/whep", method: .post, headers: [.contentType: "application/sdp"],
+                                             body: ByteBuffer(string: "v=0")) { r in
+                        XCTAssertEqual(r.status, .notFound)
+                        let message = (try JSONSerialization.jsonObject(with: Data(buffer: r.body)) as? [String: Any])?["error"] as? String ?? ""
+                        XCTAssertTrue(message.contains("runs on shard \(Shard.owner(of: other, count: 3))/3"), message)
+                    }
                 }
             }
         }
