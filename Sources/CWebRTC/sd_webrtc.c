@@ -85,8 +85,10 @@ static void on_pad_added(GstElement *webrtc, GstPad *pad, gpointer data) {
     (void)webrtc;
 }
 
-static void restrict_addresses(GstElement *webrtc, const char *addresses) {
-    if (!addresses || !*addresses) return;
+/// ICE as streamd wants it: UDP only, keepalives that need an answer (so a peer that vanishes without a word
+/// fails the connection within seconds instead of being sent to forever), and host candidates only on
+/// `addresses` when given.
+static void configure_ice(GstElement *webrtc, const char *addresses) {
     GObject *ice = NULL;
     g_object_get(webrtc, "ice-agent", &ice, NULL);
     if (!ice) return;
@@ -94,7 +96,8 @@ static void restrict_addresses(GstElement *webrtc, const char *addresses) {
     g_object_get(ice, "agent", &agent, NULL);
     // TCP candidates only add gathering time for peers that all speak UDP.
     g_object_set(ice, "ice-tcp", FALSE, NULL);
-    if (agent) {
+    if (agent) g_object_set(agent, "keepalive-conncheck", TRUE, NULL);
+    if (agent && addresses && *addresses) {
         gchar **list = g_strsplit(addresses, ",", -1);
         for (gchar **a = list; *a; a++) {
             NiceAddress address;
@@ -102,8 +105,8 @@ static void restrict_addresses(GstElement *webrtc, const char *addresses) {
             if (nice_address_set_from_string(&address, g_strstrip(*a))) nice_agent_add_local_address(agent, &address);
         }
         g_strfreev(list);
-        g_object_unref(agent);
     }
+    if (agent) g_object_unref(agent);
     g_object_unref(ice);
 }
 
@@ -165,7 +168,7 @@ sd_webrtc *sd_webrtc_open(const char *launch, const char *ice_addresses, const c
         return NULL;
     }
     g_signal_connect(session->webrtc, "pad-added", G_CALLBACK(on_pad_added), session);
-    restrict_addresses(session->webrtc, ice_addresses);
+    configure_ice(session->webrtc, ice_addresses);
     add_receiver(session->webrtc, recv_video_caps);
     add_receiver(session->webrtc, recv_audio_caps);
     if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {

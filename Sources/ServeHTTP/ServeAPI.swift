@@ -211,7 +211,9 @@ package enum ServeAPI {
 
     package static func describe(_ service: LiveService, _ name: String) -> PipelineDTO {
         if let pipeline = service.pipeline(name), service.failure(name) == nil || pipeline.isRunning {
-            return PipelineDTO(pipeline.snapshot)
+            var dto = PipelineDTO(pipeline.snapshot)
+            dto.webrtc = .init(players: pipeline.viewers.count, publishing: pipeline.publisher.map(\.hasPublisher))
+            return dto
         }
         return PipelineDTO(failed: name, error: service.failure(name) ?? "not started")
     }
@@ -317,10 +319,17 @@ package struct PipelineDTO: Encodable {
     package var outputs: [Output]?
     package var lastError: String?
     package var latencyMs: Double?
+    /// WebRTC sessions now: players (WHEP), and for a `whip:` pipeline whether a publisher sends.
+    package var webrtc: WebRTC?
+
+    package struct WebRTC: Encodable {
+        package var players: Int
+        package var publishing: Bool?
+    }
 
     package enum CodingKeys: String, CodingKey {
         case name, state, startedAt = "started_at", source, frames, sourceReconnects = "source_reconnects", fps, style, outputs
-        case lastError = "last_error", latencyMs = "latency_ms"
+        case lastError = "last_error", latencyMs = "latency_ms", webrtc
     }
 
     package init(_ s: PipelineSnapshot) {

@@ -131,6 +131,8 @@ final class WebRTCServeTests: XCTestCase {
         try serve.waitFor("the first player to be admitted", timeout: 30) { try offer("/v1/pipelines/clip/whep", h264).status == 503 }
         XCTAssertTrue(player.isRunning, "the first player plays on")
         assertError(try offer("/v1/pipelines/clip/whep", h264), 503, "already 1 player session")
+        XCTAssertEqual((try serve.pipeline("clip")["webrtc"] as? [String: Any])?["players"] as? Int, 1)
+        // Killed without a word (no DELETE, no DTLS close): ICE's answered keepalives notice, checked at the end.
         stop(player)
 
         // A publisher that vanishes (killed, no DELETE) is noticed, and the slot is free for the next one.
@@ -139,6 +141,7 @@ final class WebRTCServeTests: XCTestCase {
         defer { stop(vanishing) }
         try serve.waitFor("the first publisher's pictures", timeout: 60) { try serve.frames("cam") >= 3 }
         assertError(try offer("/v1/pipelines/cam/whip", h264, token: token), 409, "already sending")
+        XCTAssertEqual((try serve.pipeline("cam")["webrtc"] as? [String: Any])?["publishing"] as? Bool, true)
         stop(vanishing)
         // No DELETE and no DTLS close: the silence gives it away (5 s without a packet).
         try serve.waitFor("the vanished publisher to be noticed", timeout: 30) {
@@ -155,6 +158,10 @@ final class WebRTCServeTests: XCTestCase {
         let clipFrames = try serve.frames("clip")
         try serve.waitFor("the clip pipeline still running", timeout: 10) { try serve.frames("clip") > clipFrames }
         XCTAssertEqual(try serve.pipeline("clip")["state"] as? String, "running")
+        // The killed player's session was closed (about 45 s after it vanished), so its slot is free again.
+        try serve.waitFor("the killed player's session to be closed", timeout: 90) {
+            (try serve.pipeline("clip")["webrtc"] as? [String: Any])?["players"] as? Int == 0
+        }
         XCTAssertEqual(try serve.terminate(), 0)
     }
 }
