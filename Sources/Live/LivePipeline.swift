@@ -183,8 +183,12 @@ public final class LivePipeline: @unchecked Sendable {
     }
 
     /// True while frames reached the outputs within `window`.
+    /// A `whip:` pipeline that runs and waits for a publisher counts as flowing: waiting is its normal state,
+    /// not a stall (or systemd's watchdog would restart a service whose pipelines are all waiting for a camera).
     public func isFlowing(within window: Duration) -> Bool {
+        let waitingForPublisher = publisher.map { !$0.hasPublisher } ?? false
         lock.lock(); defer { lock.unlock() }
+        if waitingForPublisher && run != nil { return true }
         guard let lastFrameAt else { return false }
         return ContinuousClock.now - lastFrameAt < window
     }
@@ -431,14 +435,7 @@ public final class LivePipeline: @unchecked Sendable {
                     count(in: 1)
                     metrics.framesOut[.decode].increment()
                     if !feed.send(frame, segment: segment) { return }
-                    let drops = feed.droppedCount
-                    if drops > knownDrops {
-                        let new = drops - knownDrops
-                        knownDrops = drops
-                        count(dropped: new)
-                        metrics.dropped[.decode].increment(by: Int64(new))
-                        logDrop(new)
-                    }
+                    countSourceDrops(feed, known: &knownDrops)
                     metrics.queueDepth[.decoded].record(feed.waiting)
                 }
             } catch {
@@ -484,14 +481,19 @@ public final class LivePipeline: @unchecked Sendable {
             let frame = VideoFrame(sequence: sequence, pts: nil, timeBase: Rational(1, 1_000_000), image: image)
             sequence += 1
             if !feed.send(frame, segment: segment) { return }
-            let drops = feed.droppedCount
-            if drops > knownDrops {
-                count(dropped: drops - knownDrops)
-                metrics.dropped[.decode].increment(by: Int64(drops - knownDrops))
-                logDrop(drops - knownDrops)
-                knownDrops = drops
-            }
+            countSourceDrops(feed, known: &knownDrops)
         }
+    }
+
+    /// The frames the source queue dropped since `known` (its oldest, when stylizing lags), counted and logged.
+    private func countSourceDrops(_ feed: FrameFeed, known: inout Int) {
+        let drops = feed.droppedCount
+        guard drops > known else { return }
+        let new = drops - known
+        known = drops
+        count(dropped: new)
+        metrics.dropped[.decode].increment(by: Int64(new))
+        logDrop(new)
     }
 
     private var nominalFrameRate = 25

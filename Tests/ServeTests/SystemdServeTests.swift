@@ -103,4 +103,18 @@ final class SystemdServeTests: XCTestCase {
         XCTAssertEqual(notify.count("WATCHDOG=1"), 0, "no watchdog ping while every pipeline has failed")
         XCTAssertEqual(try serve.terminate(), 0)
     }
+
+    /// A service whose only pipeline waits for a WHIP publisher is healthy: the watchdog is fed while it waits.
+    func testAPipelineWaitingForAPublisherFeedsTheWatchdog() throws {
+        let dir = try temporaryDirectory("systemd-whip")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let notify = try Collector()
+        defer { notify.close() }
+        let serve = try ServeProcess(pipelines: "  studio:\n    source:\n      url: \"whip:\"\n", directory: dir,
+                                     environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "1000000"])
+        try serve.waitReady()
+        try serve.waitFor("WATCHDOG=1 while waiting for a publisher", timeout: 10) { notify.count("WATCHDOG=1") >= 2 }
+        XCTAssertEqual(try serve.pipeline("studio")["last_error"] as? String, "waiting for a WHIP publisher")
+        XCTAssertEqual(try serve.terminate(), 0)
+    }
 }
