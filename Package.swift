@@ -121,7 +121,7 @@ let package = Package(
         // WebRTC in and out of a live pipeline: WHEP players, the WHIP publisher, offers checked before webrtcbin.
         .target(name: "WebRTC", dependencies: ["CWebRTC", "Pipeline"], swiftSettings: swiftSettings),
         .target(name: "Live", dependencies: [
-            "Pipeline", "Decode", "Encode", "Stylize", "ServeConfig", "Temporal", "FrameGraph", "WebRTC", "CPipeWireCamera",
+            "Pipeline", "Decode", "Encode", "Stylize", "ServeConfig", "Temporal", "FrameGraph", "WebRTC", "CPipeWireCamera", "CV4L2",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

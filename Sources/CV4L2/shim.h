@@ -9,6 +9,7 @@
 static inline int streamd_v4l2_querycap(int fd, struct v4l2_capability *c) { return ioctl(fd, VIDIOC_QUERYCAP, c); }
 static inline int streamd_v4l2_enum_fmt(int fd, struct v4l2_fmtdesc *d) { return ioctl(fd, VIDIOC_ENUM_FMT, d); }
 static inline int streamd_v4l2_enum_framesizes(int fd, struct v4l2_frmsizeenum *s) { return ioctl(fd, VIDIOC_ENUM_FRAMESIZES, s); }
+static inline int streamd_v4l2_s_fmt(int fd, struct v4l2_format *f) { return ioctl(fd, VIDIOC_S_FMT, f); }
 static inline int streamd_v4l2_enum_frameintervals(int fd, struct v4l2_frmivalenum *i) { return ioctl(fd, VIDIOC_ENUM_FRAMEINTERVALS, i); }
 
 static inline struct v4l2_frmsize_discrete streamd_v4l2_frmsize_discrete(const struct v4l2_frmsizeenum *s) { return s->discrete; }

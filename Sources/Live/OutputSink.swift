@@ -21,7 +21,7 @@ final class OutputSink {
     private let counters: LiveMetrics.OutputInstruments
     private var output: StreamOutput?
     /// The virtual camera, for a `camera:` output (instead of an encoder).
-    private var camera: PipeWireCamera?
+    private var camera: (any CameraSink)?
     /// Recording: the file being written (a hidden temporary name) and where it goes when finalized.
     private var segment: (temporary: String, final: String, started: ContinuousClock.Instant)?
     private var sessionStart: Int64?
@@ -59,7 +59,10 @@ final class OutputSink {
     /// Encodes one frame shown at `micros` (pipeline clock). Never throws: failures become reconnects.
     func write(_ image: RGBImage, micros: Int64, frameRate: Int) {
         let now = ContinuousClock.now
-        if case .camera(let node) = config.target { return show(image, on: node, frameRate: frameRate, now: now) }
+        switch config.target {
+        case .camera, .loopback: return show(image, frameRate: frameRate, now: now)
+        default: break
+        }
         if output == nil {
             if let retryAt, now < retryAt { return }
             open(width: image.width, height: image.height, frameRate: frameRate, micros: micros)
@@ -89,14 +92,18 @@ final class OutputSink {
         }
     }
 
-    /// A `camera:` output: the picture to the PipeWire node, opened at the first picture (its size is the node's)
-    /// and reopened, with back-off, after a failure or when the size changes.
-    private func show(_ image: RGBImage, on node: String, frameRate: Int, now: ContinuousClock.Instant) {
-        if let current = camera, current.width != image.width || current.height != image.height { close(finalize: false) }
+    /// A `camera:` output: the picture to the PipeWire node or the v4l2loopback device, opened at the first
+    /// picture (its size is the camera's) and reopened, with back-off, after a failure or when the size changes.
+    private func show(_ image: RGBImage, frameRate: Int, now: ContinuousClock.Instant) {
+        if let current = camera, !current.fits(image) { close(finalize: false) }
         if camera == nil {
             if let retryAt, now < retryAt { return }
             do {
-                camera = try PipeWireCamera(name: node, width: image.width, height: image.height, frameRate: frameRate)
+                if case .loopback(let device) = config.target {
+                    camera = try LoopbackCamera(path: device, width: image.width, height: image.height)
+                } else if case .camera(let node) = config.target {
+                    camera = try PipeWireCamera(name: node, width: image.width, height: image.height, frameRate: frameRate)
+                }
                 markConnected()
             } catch {
                 return fail("\(error)")
@@ -140,7 +147,7 @@ final class OutputSink {
                                                          ("hls_flags", "delete_segments+independent_segments"),
                                                          ("hls_segment_filename", directory + "/segment%06d.ts")],
                                           timeout: timeout, interrupt: interrupt)
-            case .camera:
+            case .camera, .loopback:
                 return  // `show` opens cameras
             case .record(let path, _, _, _):
                 let final = Self.segmentName(path)

@@ -6,7 +6,7 @@ import Pipeline
 /// pictures, which browsers and OBS list as a camera through the camera portal and `pipewiresrc` or `pw-cat`
 /// read. Pictures are offered as RGB at the pipeline's size; a reader gets the newest at each of its cycles (a
 /// picture nobody reads costs one copy). Needs a PipeWire daemon in the session (`XDG_RUNTIME_DIR`).
-final class PipeWireCamera {
+final class PipeWireCamera: CameraSink {
     let name: String
     let width: Int
     let height: Int
@@ -26,6 +26,8 @@ final class PipeWireCamera {
     }
 
     deinit { close() }
+
+    func fits(_ image: RGBImage) -> Bool { image.width == width && image.height == height }
 
     /// Pictures readers have taken.
     var delivered: UInt64 { camera.map { sd_camera_delivered($0) } ?? 0 }
@@ -47,4 +49,12 @@ final class PipeWireCamera {
 struct CameraError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// What a `camera:` output writes to: a PipeWire node or a v4l2loopback device, opened at one picture size.
+protocol CameraSink: AnyObject {
+    /// Whether pictures of this size go to this camera as opened (else it is reopened at the new size).
+    func fits(_ image: RGBImage) -> Bool
+    func write(_ image: RGBImage) throws
+    func close()
 }

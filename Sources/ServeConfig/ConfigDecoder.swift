@@ -324,12 +324,16 @@ struct ConfigDecoder {
             target = .push(url: text, protocol: proto)
         case "camera":
             guard let name = r.string(n, path + "camera") else { break }
-            guard !name.isEmpty, name.count <= 64, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
-                r.report(path + "camera", n, "'\(name)' is not a camera name (letters, digits, '-', '_' and '.', at most 64)")
-                break
-            }
             for key in ["codec", "bitrate", "gop", "preset", "tune"] where f.has(key) {
                 r.report(path + key, f[key], "not for camera outputs (pictures go out uncompressed)")
+            }
+            if name.hasPrefix("/dev/") {
+                target = .loopback(device: name)
+                break
+            }
+            guard !name.isEmpty, name.count <= 64, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+                r.report(path + "camera", n, "'\(name)' is not a camera name (letters, digits, '-', '_' and '.', at most 64) or a /dev/videoN device")
+                break
             }
             target = .camera(name: name)
         case "hls":

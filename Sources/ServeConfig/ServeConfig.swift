@@ -199,6 +199,8 @@ public enum OutputTarget: Sendable, Equatable {
     case record(path: String, rotateEvery: Duration?, rotateSize: Int64?, keep: Int? = nil)
     /// A virtual camera: a PipeWire video source node named `name`, which other programs list as a camera.
     case camera(name: String)
+    /// A virtual camera on a v4l2loopback device (`camera: /dev/videoN`).
+    case loopback(device: String)
 
     /// How the output is named in logs, metrics and the API.
     public var name: String {
@@ -207,6 +209,7 @@ public enum OutputTarget: Sendable, Equatable {
         case .hls(let directory, _, _): "hls:" + directory
         case .record(let path, _, _, _): "record:" + path
         case .camera(let name): "camera:" + name
+        case .loopback(let device): "camera:" + device
         }
     }
 

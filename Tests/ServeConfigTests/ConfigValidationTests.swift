@@ -173,7 +173,7 @@ final class ConfigValidationTests: XCTestCase {
         assertProblem("pipelines:\n  cam1:\n    source: {url: \"whip:\", timeout: 5s}\n    model: udnie\n",
                       "streamd.yml:3:37: pipelines.cam1.source.timeout: not for a whip: source")
         assertProblem(output("      - camera: my camera\n"),
-                      "streamd.yml:6:17: pipelines.cam1.outputs[0].camera: 'my camera' is not a camera name (letters, digits, '-', '_' and '.', at most 64)")
+                      "streamd.yml:6:17: pipelines.cam1.outputs[0].camera: 'my camera' is not a camera name (letters, digits, '-', '_' and '.', at most 64) or a /dev/videoN device")
         assertProblem(output("      - camera: desk\n        bitrate: 1000000\n"),
                       "streamd.yml:7:18: pipelines.cam1.outputs[0].bitrate: not for camera outputs (pictures go out uncompressed)")
         assertProblem("server:\n  webrtc_addresses: [localhost]\npipelines:\n  cam1:\n    source: {url: \"whip:\"}\n    model: udnie\n",
