@@ -33,11 +33,50 @@ static void set_error(char *error, size_t size, const char *format, const char *
     if (error && size) snprintf(error, size, format, detail ? detail : "");
 }
 
-/// The first error a promise reply carries ("error" field of webrtcbin's replies), or NULL.
-static gboolean promise_failed(GstPromise *promise, char *error, size_t size, const char *what) {
-    GstPromiseResult result = gst_promise_wait(promise);
-    if (result != GST_PROMISE_RESULT_REPLIED) {
-        set_error(error, size, "%s: no reply from webrtcbin", what);
+/// A promise whose reply is waited for with a deadline. The waiter lives until the promise is freed (its destroy
+/// notify), so a reply that comes after the caller gave up finds it still there.
+typedef struct {
+    GMutex lock;
+    GCond replied;
+    gboolean done;
+} promise_waiter;
+
+static void promise_changed(GstPromise *promise, gpointer data) {
+    (void)promise;
+    promise_waiter *w = data;
+    g_mutex_lock(&w->lock);
+    w->done = TRUE;
+    g_cond_broadcast(&w->replied);
+    g_mutex_unlock(&w->lock);
+}
+
+static void promise_waiter_free(gpointer data) {
+    promise_waiter *w = data;
+    g_mutex_clear(&w->lock);
+    g_cond_clear(&w->replied);
+    g_free(w);
+}
+
+static GstPromise *bounded_promise(promise_waiter **waiter) {
+    promise_waiter *w = g_new0(promise_waiter, 1);
+    g_mutex_init(&w->lock);
+    g_cond_init(&w->replied);
+    *waiter = w;
+    return gst_promise_new_with_change_func(promise_changed, w, promise_waiter_free);
+}
+
+/// Waits (10 s at most) for webrtcbin's reply: TRUE with a one-line reason in `error` when it carried an error
+/// or never came.
+static gboolean promise_failed(GstPromise *promise, promise_waiter *w, char *error, size_t size, const char *what) {
+    gint64 deadline = g_get_monotonic_time() + 10 * G_TIME_SPAN_SECOND;
+    g_mutex_lock(&w->lock);
+    while (!w->done) {
+        if (!g_cond_wait_until(&w->replied, &w->lock, deadline)) break;
+    }
+    gboolean done = w->done;
+    g_mutex_unlock(&w->lock);
+    if (!done || gst_promise_wait(promise) != GST_PROMISE_RESULT_REPLIED) {
+        set_error(error, size, "%s: no reply from webrtcbin within 10 s", what);
         return TRUE;
     }
     const GstStructure *reply = gst_promise_get_reply(promise);
@@ -181,16 +220,17 @@ sd_webrtc *sd_webrtc_open(const char *launch, const char *ice_addresses, const c
     }
 
     GstWebRTCSessionDescription *remote = gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, sdp);
-    GstPromise *promise = gst_promise_new();
+    promise_waiter *waiter = NULL;
+    GstPromise *promise = bounded_promise(&waiter);
     g_signal_emit_by_name(session->webrtc, "set-remote-description", remote, promise);
-    gboolean failed = promise_failed(promise, error, error_size, "the offer");
+    gboolean failed = promise_failed(promise, waiter, error, error_size, "the offer");
     gst_promise_unref(promise);
     gst_webrtc_session_description_free(remote);
     if (failed) { *bad_offer = 1; sd_webrtc_close(session); return NULL; }
 
-    promise = gst_promise_new();
+    promise = bounded_promise(&waiter);
     g_signal_emit_by_name(session->webrtc, "create-answer", NULL, promise);
-    failed = promise_failed(promise, error, error_size, "the answer");
+    failed = promise_failed(promise, waiter, error, error_size, "the answer");
     GstWebRTCSessionDescription *local = NULL;
     if (!failed) {
         const GstStructure *reply = gst_promise_get_reply(promise);
@@ -199,9 +239,9 @@ sd_webrtc *sd_webrtc_open(const char *launch, const char *ice_addresses, const c
     }
     gst_promise_unref(promise);
     if (failed) { sd_webrtc_close(session); return NULL; }
-    promise = gst_promise_new();
+    promise = bounded_promise(&waiter);
     g_signal_emit_by_name(session->webrtc, "set-local-description", local, promise);
-    failed = promise_failed(promise, error, error_size, "the answer");
+    failed = promise_failed(promise, waiter, error, error_size, "the answer");
     gst_promise_unref(promise);
     gst_webrtc_session_description_free(local);
     if (failed) { sd_webrtc_close(session); return NULL; }
