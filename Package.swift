@@ -116,10 +116,11 @@ let package = Package(
         .target(name: "ServeConfig", dependencies: [.product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         // Talking to systemd: sd_notify over $NOTIFY_SOCKET.
         .target(name: "Systemd", swiftSettings: swiftSettings),
-        // The live daemon's data plane: sources, the stylize stage with live style switching (and the paintings
-        // turned into style embeddings, cached by content), sinks, reconnects.
         // WebRTC in and out of a live pipeline: WHEP players, the WHIP publisher, offers checked before webrtcbin.
         .target(name: "WebRTC", dependencies: ["CWebRTC", "Pipeline"], swiftSettings: swiftSettings),
+        // The live daemon's data plane: sources (a WHIP publisher among them), the stylize stage with live style
+        // switching (and the paintings turned into style embeddings, cached by content), sinks (encoders, WebRTC
+        // players, PipeWire and v4l2loopback cameras), reconnects.
         .target(name: "Live", dependencies: [
             "Pipeline", "Decode", "Encode", "Stylize", "ServeConfig", "Temporal", "FrameGraph", "WebRTC", "CPipeWireCamera", "CV4L2",
             .product(name: "Crypto", package: "swift-crypto"),
