@@ -25,8 +25,9 @@ packages=(
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-ugly
   nginx libnginx-mod-rtmp
   # Loopback HTTP(S) servers for the `models pull` and HLS-source tests (openssl makes the test certificate),
-  # and the interpreter of bench/ scripts.
-  python3 openssl
+  # and the interpreter of bench/ scripts; python3-venv for the tests' PyPI peers (kubernetes-validate, aiortc),
+  # each in a virtual environment under .build/venvs.
+  python3 python3-venv openssl
   ca-certificates
   # The web page's end-to-end tests: a real headless Chromium driven over WebDriver on loopback.
   chromium chromium-driver
