@@ -32,19 +32,11 @@ work="$(mktemp -d)"; chmod 755 "$work"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$here/lib.sh"
 
 rtsp_port="$(port)"; rtmp_port="$(port)"; api_port="$(port)"
 mkdir -p "$work/nginx/rec"; chmod 777 "$work/nginx/rec"
-cat > "$work/nginx/nginx.conf" <<CONF
-load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 64; }
-rtmp { server { listen 127.0.0.1:$rtmp_port; application live { live on; } } }
-CONF
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" & pids+=($!)
+start_nginx_rtmp "$rtmp_port"
 /usr/bin/python3 "$root/scripts/testing/rtsp-server.py" "$rtsp_port" cam "$size" "$fps" > "$work/rtsp.log" 2>&1 & pids+=($!)
 for _ in $(seq 100); do grep -q ready "$work/rtsp.log" && break; sleep 0.1; done
 grep -q ready "$work/rtsp.log" || { echo "RTSP server did not start" >&2; exit 1; }

@@ -25,7 +25,7 @@ out="${SOAK_OUT:-$work/out}"; mkdir -p "$out"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$here/lib.sh"
 rtsp_port="$(port)"; api_port="$(port)"
 /usr/bin/python3 "$root/scripts/testing/rtsp-server.py" "$rtsp_port" cam 640x480 25 > "$work/rtsp.log" 2>&1 & pids+=($!)
 for _ in $(seq 100); do grep -q ready "$work/rtsp.log" && break; sleep 0.1; done

@@ -30,20 +30,12 @@ work="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+. "$here/lib.sh"
+port="$(port)"
 token="bench-token-0123456789abcdef"
 
-rtmp_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-mkdir -p "$work/nginx"
-cat > "$work/nginx/nginx.conf" <<CONF
-load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 64; }
-rtmp { server { listen 127.0.0.1:$rtmp_port; application live { live on; } } }
-CONF
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" & pids+=($!)
+rtmp_port="$(port)"
+start_nginx_rtmp "$rtmp_port"
 
 echo "WHIP 640x480@30 (aiortc) → built-in model → WHEP (aiortc)${WEBRTC_ONLY:+ only}${WEBRTC_ONLY:-, RTMP and HLS at once}; ${seconds} s measured after ${warmup} s warm-up; $(nproc) cores"
 echo
