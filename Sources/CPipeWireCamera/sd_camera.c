@@ -4,6 +4,7 @@
 #include <spa/param/video/format-utils.h>
 #include <spa/pod/builder.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,9 +73,12 @@ static const struct pw_stream_events events = {
     .process = on_process,
 };
 
+static void init_pipewire(void) { pw_init(NULL, NULL); }
+
 sd_camera *sd_camera_open(const char *name, int width, int height, int fps, int timeout_ms, char *error, size_t error_size) {
-    static int initialized = 0;
-    if (!__atomic_exchange_n(&initialized, 1, __ATOMIC_SEQ_CST)) pw_init(NULL, NULL);
+    // Once per process, and finished before any caller goes on (two cameras may open at once).
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, init_pipewire);
     struct sd_camera *camera = calloc(1, sizeof *camera);
     camera->width = width;
     camera->height = height;
