@@ -2,7 +2,7 @@
 """An independent WebRTC peer for streamd's WHIP and WHEP endpoints, built on aiortc (a WebRTC stack streamd did
 not write). The tests and bench/webrtc-latency.sh run it from a virtual environment with aiortc installed.
 
-  webrtc-peer.py whep URL --frames N [--save FILE]        play: receive N video frames, report them
+  webrtc-peer.py whep URL --frames N [--save FILE] [--audio]   play: receive N video frames (and the sound), report them
   webrtc-peer.py whip URL --seconds S [--width W --height H --audio]   publish a test pattern
   webrtc-peer.py roundtrip WHIP_URL WHEP_URL --seconds S   publish a frame counter and read it back: latency
   webrtc-peer.py pattern FILE [--width W --height H]      write the first published picture (raw RGB)
@@ -12,6 +12,7 @@ Every mode prints one JSON object on standard output and exits 0, or prints one 
 so no packet leaves the machine.
 """
 import argparse
+import array
 import asyncio
 import fractions
 import json
@@ -221,12 +222,21 @@ async def start_publisher(url, width, height, audio, token, timeout):
     return pc, video, await negotiate(pc, url, token, timeout)
 
 
-async def start_player(url, token, timeout):
-    """A playing connection: (connection, its video track, the session's URL)."""
+async def start_player(url, token, timeout, audio=None):
+    """A playing connection: (connection, its video track, the session's URL). With `audio` (a list), the offer
+    asks for sound too and the sound track, when one comes, is appended to it."""
     pc = RTCPeerConnection()
     pc.addTransceiver("video", direction="recvonly")
+    if audio is not None:
+        pc.addTransceiver("audio", direction="recvonly")
     arrived = asyncio.get_running_loop().create_future()
-    pc.on("track", lambda track: arrived.done() or arrived.set_result(track))
+
+    def on_track(track):
+        if track.kind == "video":
+            arrived.done() or arrived.set_result(track)
+        elif audio is not None:
+            audio.append(track)
+    pc.on("track", on_track)
     location = await negotiate(pc, url, token, timeout)
     try:
         return pc, await asyncio.wait_for(arrived, timeout), location
@@ -234,9 +244,47 @@ async def start_player(url, token, timeout):
         fail(f"{url}: no video track within {timeout} s")
 
 
-async def play(url, frames, save, token, timeout):
+def tone_report(samples, rate):
+    """Loudness (RMS of full scale) and pitch (from zero crossings) of mono 16-bit samples: a pure tone's pitch
+    is its frequency; silence has no pitch."""
+    if not samples:
+        return {"seconds": 0, "rms": 0, "hz": None}
+    rms = math.sqrt(sum(v * v for v in samples) / len(samples)) / 32768
+    crossings = sum(1 for a, b in zip(samples, samples[1:]) if (a < 0) != (b < 0))
+    hz = round(crossings / 2 / (len(samples) / rate), 1) if rms > 0.01 else None
+    return {"seconds": round(len(samples) / rate, 3), "rms": round(rms, 4), "hz": hz}
+
+
+async def collect_audio(tracks, seconds_wanted, deadline):
+    """Mono samples from the first sound track (the channels averaged), skipping the first half second (the
+    decoder's start), until `seconds_wanted` are kept or `deadline`: (samples, rate)."""
+    while not tracks and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    if not tracks:
+        return [], 48000
+    kept, rate, skipped = [], 48000, 0.0
+    while time.monotonic() < deadline and len(kept) < seconds_wanted * rate:
+        try:
+            frame = await asyncio.wait_for(tracks[0].recv(), max(0.01, deadline - time.monotonic()))
+        except (asyncio.TimeoutError, MediaStreamError):
+            break
+        rate = frame.sample_rate
+        channels = len(frame.layout.channels)
+        values = array.array("h", bytes(frame.planes[0])[:frame.samples * channels * 2])
+        if skipped < 0.5:
+            skipped += frame.samples / rate
+            continue
+        kept.extend(sum(values[i:i + channels]) // channels for i in range(0, len(values), channels))
+    return kept, rate
+
+
+async def play(url, frames, save, audio, token, timeout):
     started = time.monotonic()
-    pc, track, location = await start_player(url, token, timeout)
+    sound_tracks = [] if audio else None
+    pc, track, location = await start_player(url, token, timeout, sound_tracks)
+    sound = None
+    if audio:
+        sound = asyncio.ensure_future(collect_audio(sound_tracks, 2.0, time.monotonic() + timeout))
     report = {"frames": 0, "width": 0, "height": 0, "firstFrameSeconds": None, "session": location}
     last = {}
 
@@ -247,6 +295,10 @@ async def play(url, frames, save, token, timeout):
         last["frame"] = frame
 
     report["frames"] = await receive_frames(track, frames, timeout, on_frame)
+    if sound is not None:
+        samples, rate = await sound
+        report["audio"] = tone_report(samples, rate)
+        report["audioTracks"] = len(sound_tracks)
     if save and "frame" in last:
         data, w, h = rgb_of(last["frame"])
         with open(save, "wb") as f:
@@ -370,7 +422,7 @@ def main():
         print(json.dumps({"width": a.width, "height": a.height}))
         return
     if a.mode == "whep":
-        job = play(a.urls[0], a.frames, a.save, a.token, a.timeout)
+        job = play(a.urls[0], a.frames, a.save, a.audio, a.token, a.timeout)
     elif a.mode == "whip":
         job = publish(a.urls[0], a.seconds, a.width, a.height, a.audio, a.token, a.timeout)
     else:

@@ -16,6 +16,9 @@ struct sd_webrtc {
     GstElement *webrtc;
     GstElement *src;   // appsrc `src`, or NULL
     GstElement *sink;  // appsink `sink`, or NULL
+    GstElement *asrc;  // appsrc `asrc` (audio to the peer), or NULL
+    GstElement *asink; // appsink `asink` (audio from the peer), or NULL
+    GstClockTime audio_next;  // running time where the next pushed audio block starts
     int width, height;
     GstClockTime started;
     _Atomic uint64_t received;  // counted by the pad probes on webrtcbin's streaming threads
@@ -200,6 +203,9 @@ sd_webrtc *sd_webrtc_open(const char *launch, const char *ice_addresses, const c
     session->webrtc = gst_bin_get_by_name(GST_BIN(pipeline), "webrtc");
     session->src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
     session->sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+    session->asrc = gst_bin_get_by_name(GST_BIN(pipeline), "asrc");
+    session->asink = gst_bin_get_by_name(GST_BIN(pipeline), "asink");
+    session->audio_next = GST_CLOCK_TIME_NONE;
     if (!session->webrtc) {
         set_error(error, error_size, "%s", "the WebRTC pipeline has no webrtcbin named webrtc");
         gst_sdp_message_free(sdp);
@@ -288,9 +294,31 @@ int sd_webrtc_push_rgb(sd_webrtc *session, const uint8_t *rgb, int width, int he
     return gst_app_src_push_buffer(GST_APP_SRC(session->src), buffer) == GST_FLOW_OK ? 0 : -1;
 }
 
+/// The pipeline's running time now, or GST_CLOCK_TIME_NONE before it has a clock.
+static GstClockTime running_now(sd_webrtc *session) {
+    GstClock *clock = gst_element_get_clock(session->pipeline);
+    if (!clock) return GST_CLOCK_TIME_NONE;
+    GstClockTime now = gst_clock_get_time(clock);
+    gst_object_unref(clock);
+    GstClockTime base = gst_element_get_base_time(session->pipeline);
+    return now >= base ? now - base : GST_CLOCK_TIME_NONE;
+}
+
+/// How long ago (ns) the sample's buffer was timestamped, on the pipeline's running time; -1 when unknown.
+static int64_t sample_age(sd_webrtc *session, GstSample *sample) {
+    GstBuffer *buffer = gst_sample_get_buffer(sample);
+    const GstSegment *segment = gst_sample_get_segment(sample);
+    if (!buffer || !segment || !GST_BUFFER_PTS_IS_VALID(buffer)) return -1;
+    guint64 running = gst_segment_to_running_time(segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buffer));
+    GstClockTime now = running_now(session);
+    if (running == GST_CLOCK_TIME_NONE || now == GST_CLOCK_TIME_NONE) return -1;
+    return now >= running ? (int64_t)(now - running) : 0;
+}
+
 int sd_webrtc_pull_rgb(sd_webrtc *session, int timeout_ms, const uint8_t **rgb, int *width, int *height,
-                       size_t *stride, void **sample_out) {
+                       size_t *stride, int64_t *age_ns, void **sample_out) {
     *sample_out = NULL;
+    *age_ns = -1;
     if (!session->sink) return -1;
     GstSample *sample = gst_app_sink_try_pull_sample(GST_APP_SINK(session->sink), (GstClockTime)timeout_ms * GST_MSECOND);
     if (!sample) return 0;
@@ -314,8 +342,53 @@ int sd_webrtc_pull_rgb(sd_webrtc *session, int timeout_ms, const uint8_t **rgb, 
     *width = w;
     *height = h;
     *stride = (((size_t)w * 3) + 3) & ~(size_t)3;
+    *age_ns = sample_age(session, sample);
     *sample_out = sample;
     return 1;
+}
+
+int sd_webrtc_pull_audio(sd_webrtc *session, int16_t *pcm, int capacity, int *frames, int64_t *age_ns) {
+    *frames = 0;
+    *age_ns = -1;
+    if (!session->asink) return -1;
+    GstSample *sample = gst_app_sink_try_pull_sample(GST_APP_SINK(session->asink), 0);
+    if (!sample) return 0;
+    GstBuffer *buffer = gst_sample_get_buffer(sample);
+    GstMapInfo map;
+    if (!buffer || !gst_buffer_map(buffer, &map, GST_MAP_READ)) {
+        gst_sample_unref(sample);
+        return 0;
+    }
+    // The appsink's caps fix the format: S16LE, 48 kHz, two channels, interleaved.
+    size_t frame_bytes = sizeof(int16_t) * SD_WEBRTC_AUDIO_CHANNELS;
+    size_t count = map.size / frame_bytes;
+    if (count > (size_t)capacity) count = (size_t)capacity;
+    memcpy(pcm, map.data, count * frame_bytes);
+    gst_buffer_unmap(buffer, &map);
+    *frames = (int)count;
+    *age_ns = sample_age(session, sample);
+    gst_sample_unref(sample);
+    return 1;
+}
+
+int sd_webrtc_push_audio(sd_webrtc *session, const int16_t *pcm, int frames) {
+    if (!session->asrc || frames <= 0) return -1;
+    GstClockTime now = running_now(session);
+    if (now == GST_CLOCK_TIME_NONE) return -1;
+    // Back to back while the blocks keep pace with the clock; a block after a gap (or a clock that ran ahead of
+    // the blocks) starts anew at now, so the player neither waits for stale audio nor hears it late.
+    if (session->audio_next == GST_CLOCK_TIME_NONE || session->audio_next + 200 * GST_MSECOND < now ||
+        session->audio_next > now + 500 * GST_MSECOND)
+        session->audio_next = now;
+    size_t bytes = (size_t)frames * sizeof(int16_t) * SD_WEBRTC_AUDIO_CHANNELS;
+    GstBuffer *buffer = gst_buffer_new_allocate(NULL, bytes, NULL);
+    if (!buffer) return -1;
+    gst_buffer_fill(buffer, 0, pcm, bytes);
+    GstClockTime duration = gst_util_uint64_scale_int((guint64)frames, GST_SECOND, SD_WEBRTC_AUDIO_RATE);
+    GST_BUFFER_PTS(buffer) = session->audio_next;
+    GST_BUFFER_DURATION(buffer) = duration;
+    session->audio_next += duration;
+    return gst_app_src_push_buffer(GST_APP_SRC(session->asrc), buffer) == GST_FLOW_OK ? 0 : -1;
 }
 
 void sd_webrtc_release(void *sample_pointer) {
@@ -356,9 +429,12 @@ uint64_t sd_webrtc_received(sd_webrtc *session) { return atomic_load(&session->r
 void sd_webrtc_close(sd_webrtc *session) {
     if (!session) return;
     if (session->src) gst_app_src_end_of_stream(GST_APP_SRC(session->src));
+    if (session->asrc) gst_app_src_end_of_stream(GST_APP_SRC(session->asrc));
     gst_element_set_state(session->pipeline, GST_STATE_NULL);
     if (session->src) gst_object_unref(session->src);
     if (session->sink) gst_object_unref(session->sink);
+    if (session->asrc) gst_object_unref(session->asrc);
+    if (session->asink) gst_object_unref(session->asink);
     if (session->webrtc) gst_object_unref(session->webrtc);
     gst_object_unref(session->pipeline);
     g_free(session);

@@ -10,27 +10,21 @@ import Darwin
 #endif
 
 /// Decodes one audio stream, converts its samples with swresample and encodes them with AAC or Opus into
-/// an output stream, feeding the encoder exactly `frame_size` samples per frame through an `AVAudioFifo`.
+/// an output stream (the encoding through `AudioFrameEncoder`), keeping the samples where the input's
+/// timestamps put them.
 final class AudioTranscoder {
     let outputIndex: Int32
     private let path: String
     private let inputPath: String
     private let inputTimeBase: AVRational
     private let decoder: CodecContext
-    private let encoder: CodecContext
+    private let frames: AudioFrameEncoder
     private var resampler: Resampler?
     /// What `resampler` was built for: a change of layout, format or rate mid-stream (broadcast streams switch
     /// between stereo, mono and 5.1) rebuilds it, since a converter fed planes it does not expect reads past them.
     private var resamplerInput: (layout: ChannelLayout, format: Int32, rate: Int32)?
-    private let fifo: AudioFifo
     private let decoded: Frame
     private var converted: Frame
-    private let encoderFrame: Frame
-    private let packet: Packet
-    private let outLayout: ChannelLayout
-    private let frameSize: Int32
-    /// The next encoder frame's pts, in 1/sample rate.
-    private var nextPts: Int64?
     /// Seconds subtracted from the first pts (the video's shift to start at zero).
     private var shift = 0.0
     /// Packets or frames the decoder refused, and the first reason, for the caller's one warning.
@@ -63,14 +57,11 @@ final class AudioTranscoder {
         guard let decoderCodec = avcodec_find_decoder(parameters.pointee.codec_id) else {
             throw MediaError(.unsupportedFormat, path: inputPath, "no decoder for \(label)")
         }
-        guard let encoder = CodecContext(codec: codec),
-              let decoded = Frame(), let converted = Frame(), let encoderFrame = Frame(), let packet = Packet() else {
+        guard let decoded = Frame(), let converted = Frame() else {
             throw MediaError(.encodeFailed, path: path, "out of memory setting up \(encoderName)")
         }
         inputTimeBase = stream.avTimeBase
         let decoder = try openPassthroughDecoder(decoderCodec, stream: stream, label: label, inputPath: inputPath)
-        var result: Int32
-
         // The encoder: the input's rate where the encoder takes it (Opus: 48 kHz), mono or stereo.
         let inputRate = decoder.context.pointee.sample_rate > 0 ? decoder.context.pointee.sample_rate : 48000
         var rates: [Int32] = []
@@ -88,50 +79,16 @@ final class AudioTranscoder {
         let format = formats.contains(AV_SAMPLE_FMT_FLTP) ? AV_SAMPLE_FMT_FLTP
             : formats.contains(AV_SAMPLE_FMT_FLT) ? AV_SAMPLE_FMT_FLT : (formats.first ?? AV_SAMPLE_FMT_FLTP)
         let channels: Int32 = decoder.context.pointee.ch_layout.nb_channels <= 1 ? 1 : 2
-        let outLayout = ChannelLayout(channels: channels)
-        let context = encoder.context
-        context.pointee.sample_rate = rate
-        context.pointee.sample_fmt = format
-        result = av_channel_layout_copy(&context.pointee.ch_layout, &outLayout.layout)
-        context.pointee.time_base = AVRational(num: 1, den: rate)
-        context.pointee.bit_rate = Int64(channels) * (codec.pointee.id == AV_CODEC_ID_OPUS ? 48000 : 64000)
-        if output.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0 {
-            context.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER
-        }
-        if result >= 0 { result = openCodec(context, codec, nil) }
-        guard result >= 0 else {
-            throw MediaError(.encodeFailed, path: path, "cannot open the \(encoderName) encoder for \(label): \(ffmpegErrorText(result))")
-        }
-        guard let fifo = AudioFifo(format: format, channels: channels) else {
-            throw MediaError(.encodeFailed, path: path, "out of memory for audio samples")
-        }
-        frameSize = context.pointee.frame_size > 0 ? context.pointee.frame_size : 1024
-        encoderFrame.frame.pointee.nb_samples = frameSize
-        encoderFrame.frame.pointee.format = format.rawValue
-        encoderFrame.frame.pointee.sample_rate = rate
-        result = av_channel_layout_copy(&encoderFrame.frame.pointee.ch_layout, &outLayout.layout)
-        if result >= 0 { result = av_frame_get_buffer(encoderFrame.frame, 0) }
-        guard result >= 0 else {
-            throw MediaError(.encodeFailed, path: path, "out of memory for audio frames")
-        }
+        let frames = try AudioFrameEncoder(codec: codec, rate: rate, format: format, channels: channels,
+                                           bitRate: Int64(channels) * (codec.pointee.id == AV_CODEC_ID_OPUS ? 48000 : 64000),
+                                           globalHeader: output.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0,
+                                           path: path, label: label)
         // The output stream last, so a failure above leaves the muxer without a stream that gets no packets.
-        guard let out = avformat_new_stream(output, nil) else {
-            throw MediaError(.encodeFailed, path: path, "out of memory adding a stream")
-        }
-        out.pointee.time_base = context.pointee.time_base
-        result = avcodec_parameters_from_context(out.pointee.codecpar, context)
-        guard result >= 0 else {
-            throw MediaError(.encodeFailed, path: path, "cannot describe the \(encoderName) stream: \(ffmpegErrorText(result))")
-        }
-        outputIndex = out.pointee.index
+        outputIndex = try frames.addStream(to: output)
         self.decoder = decoder
-        self.encoder = encoder
-        self.fifo = fifo
+        self.frames = frames
         self.decoded = decoded
         self.converted = converted
-        self.encoderFrame = encoderFrame
-        self.packet = packet
-        self.outLayout = outLayout
     }
 
     /// Decodes one packet and encodes every whole encoder frame of samples that is ready. Damaged audio
@@ -150,7 +107,7 @@ final class AudioTranscoder {
 
     /// One line for each thing done to the audio that a listener might notice, prefixed with `label`.
     func report(label: String) -> [String] {
-        let rate = Double(encoder.context.pointee.sample_rate)
+        let rate = Double(frames.context.pointee.sample_rate)
         var lines: [String] = []
         if decodeErrors > 0 {
             lines.append("\(label): skipped \(decodeErrors) damaged packet(s) or frame(s) (first: \(firstDecodeError ?? "unknown"))")
@@ -178,10 +135,7 @@ final class AudioTranscoder {
         _ = avcodec_send_packet(decoder.context, nil)
         try receiveDecoded(output: output)
         if resampler != nil { try resample(nil, output: output) }
-        try encodeFifo(final: true, output: output)
-        let result = avcodec_send_frame(encoder.context, nil)
-        guard result >= 0 || result == streamd_averror_eof() else { throw failure("avcodec_send_frame (flush)", result) }
-        try drainEncoder(output: output)
+        try frames.flush(write: writer(output))
     }
 
     private func receiveDecoded(output: UnsafeMutablePointer<AVFormatContext>) throws {
@@ -204,8 +158,8 @@ final class AudioTranscoder {
         let nopts = streamd_nopts_value()
         let pts = frame.pointee.best_effort_timestamp != nopts ? frame.pointee.best_effort_timestamp : frame.pointee.pts
         guard pts != nopts else { return nil }
-        let rate = Double(encoder.context.pointee.sample_rate)
-        return av_rescale_q(pts, inputTimeBase, encoder.context.pointee.time_base) - Int64((shift * rate).rounded())
+        let rate = Double(frames.context.pointee.sample_rate)
+        return av_rescale_q(pts, inputTimeBase, frames.context.pointee.time_base) - Int64((shift * rate).rounded())
     }
 
     /// Builds the converter for the first frame, and rebuilds it (after draining the old one into the FIFO)
@@ -227,8 +181,8 @@ final class AudioTranscoder {
         }
         do {
             resampler = try Resampler(inLayout: &inLayout.layout, inFormat: AVSampleFormat(frame.pointee.format),
-                                      inRate: frame.pointee.sample_rate, outLayout: &outLayout.layout,
-                                      outFormat: encoder.context.pointee.sample_fmt, outRate: encoder.context.pointee.sample_rate)
+                                      inRate: frame.pointee.sample_rate, outLayout: &frames.layout.layout,
+                                      outFormat: frames.context.pointee.sample_fmt, outRate: frames.context.pointee.sample_rate)
         } catch {
             throw MediaError(.encodeFailed, path: path, "cannot convert the audio: \(error.text)", detail: error.detail)
         }
@@ -240,23 +194,23 @@ final class AudioTranscoder {
     /// overlap is dropped, so a hole in the input does not pull the rest of the audio out of sync.
     private func align(_ frame: UnsafeMutablePointer<AVFrame>, output: UnsafeMutablePointer<AVFormatContext>) throws {
         guard let start = outputStart(of: frame) else {
-            if nextPts == nil { nextPts = 0 }
+            if frames.nextPts == nil { frames.nextPts = 0 }
             return
         }
-        guard let first = nextPts, let resampler else {
-            nextPts = start
+        guard let first = frames.nextPts, let resampler else {
+            frames.nextPts = start
             return
         }
-        let rate = Int64(encoder.context.pointee.sample_rate)
-        let queuedEnd = first + Int64(fifo.size) + swr_get_delay(resampler.context, rate)
+        let rate = Int64(frames.context.pointee.sample_rate)
+        let queuedEnd = first + Int64(frames.queued) + swr_get_delay(resampler.context, rate)
         let drift = start - queuedEnd
         let tolerance = Int64(Self.driftTolerance * Double(rate))
         if drift > Int64(Self.maxSilence * Double(rate)) {
             // A jump, not a pause (a stream's clock reset, a splice): finish the audio before it with whole
             // frames, then carry on at this frame's time, which stays in sync with the picture.
             try resample(nil, output: output)
-            try encodeFifo(final: false, padWithSilence: true, output: output)
-            nextPts = start
+            try frames.encodeQueued(final: false, padWithSilence: true, write: writer(output))
+            frames.nextPts = start
             samplesSkipped += drift
         } else if drift > tolerance {
             let fill = drift
@@ -281,9 +235,9 @@ final class AudioTranscoder {
         if target.pointee.nb_samples < capacity || target.pointee.data.0 == nil {
             guard let fresh = Frame() else { throw MediaError(.encodeFailed, path: path, "out of memory for audio") }
             fresh.frame.pointee.nb_samples = capacity
-            fresh.frame.pointee.format = encoder.context.pointee.sample_fmt.rawValue
-            fresh.frame.pointee.sample_rate = encoder.context.pointee.sample_rate
-            var result = av_channel_layout_copy(&fresh.frame.pointee.ch_layout, &outLayout.layout)
+            fresh.frame.pointee.format = frames.context.pointee.sample_fmt.rawValue
+            fresh.frame.pointee.sample_rate = frames.context.pointee.sample_rate
+            var result = av_channel_layout_copy(&fresh.frame.pointee.ch_layout, &frames.layout.layout)
             if result >= 0 { result = av_frame_get_buffer(fresh.frame, 0) }
             guard result >= 0 else { throw MediaError(.encodeFailed, path: path, "out of memory for audio") }
             converted = fresh
@@ -299,53 +253,21 @@ final class AudioTranscoder {
         }
         guard count >= 0 else { throw failure("swr_convert", count) }
         if count > 0 {
-            let written = UnsafeMutableRawPointer(out.pointee.extended_data).withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) {
-                av_audio_fifo_write(fifo.pointer, $0, count)
+            try UnsafeMutableRawPointer(out.pointee.extended_data).withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) {
+                try frames.append($0, count: count)
             }
-            guard written == count else { throw failure("av_audio_fifo_write", written < 0 ? written : streamd_averror(ENOMEM)) }
         }
-        try encodeFifo(final: false, output: output)
+        try frames.encodeQueued(final: false, write: writer(output))
     }
 
-    /// Encodes frame_size samples at a time from the FIFO; with `final`, also the short rest.
-    /// With `padWithSilence`, a short rest becomes a whole frame ending in silence: the encoders take a short
-    /// frame only as the very last one, so this is how the audio is cut before a jump in its timestamps.
-    private func encodeFifo(final: Bool, padWithSilence: Bool = false, output: UnsafeMutablePointer<AVFormatContext>) throws {
-        while fifo.size >= frameSize || ((final || padWithSilence) && fifo.size > 0) {
-            let count = min(frameSize, fifo.size)
-            let target = encoderFrame.frame
-            var result = av_frame_make_writable(target)
-            guard result >= 0 else { throw failure("av_frame_make_writable", result) }
-            let length = padWithSilence ? frameSize : count
-            target.pointee.nb_samples = length
-            let read = UnsafeMutableRawPointer(target.pointee.extended_data).withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) {
-                av_audio_fifo_read(fifo.pointer, $0, count)
-            }
-            guard read == count else { throw failure("av_audio_fifo_read", read < 0 ? read : streamd_averror(EINVAL)) }
-            if length > count {
-                result = av_samples_set_silence(target.pointee.extended_data, count, length - count, outLayout.layout.nb_channels,
-                                                AVSampleFormat(target.pointee.format))
-                guard result >= 0 else { throw failure("av_samples_set_silence", result) }
-            }
-            let pts = nextPts ?? 0
-            target.pointee.pts = pts
-            nextPts = pts + Int64(length)
-            result = avcodec_send_frame(encoder.context, target)
-            guard result >= 0 else { throw failure("avcodec_send_frame", result) }
-            try drainEncoder(output: output)
-        }
-    }
-
-    private func drainEncoder(output: UnsafeMutablePointer<AVFormatContext>) throws {
-        let pkt = packet.packet
+    /// Writes each encoded packet into the output stream, rescaled to its time base.
+    private func writer(_ output: UnsafeMutablePointer<AVFormatContext>) -> (UnsafeMutablePointer<AVPacket>) throws -> Void {
         let stream = output.pointee.streams[Int(outputIndex)]!
-        while true {
-            var result = avcodec_receive_packet(encoder.context, pkt)
-            if result == streamd_averror_eagain() || result == streamd_averror_eof() { return }
-            guard result >= 0 else { throw failure("avcodec_receive_packet", result) }
-            pkt.pointee.stream_index = outputIndex
-            av_packet_rescale_ts(pkt, encoder.context.pointee.time_base, stream.pointee.time_base)
-            result = av_interleaved_write_frame(output, pkt)
+        let index = outputIndex, timeBase = frames.context.pointee.time_base, path = path
+        return { pkt in
+            pkt.pointee.stream_index = index
+            av_packet_rescale_ts(pkt, timeBase, stream.pointee.time_base)
+            let result = av_interleaved_write_frame(output, pkt)
             guard result >= 0 else {
                 throw MediaError(.unwritable, path: path, "cannot write the audio: \(ffmpegErrorText(result))",
                                  detail: "av_interleaved_write_frame returned \(result)")
@@ -353,8 +275,5 @@ final class AudioTranscoder {
         }
     }
 
-    private func failure(_ function: String, _ code: Int32) -> MediaError {
-        MediaError(.encodeFailed, path: path, "cannot encode the audio: \(ffmpegErrorText(code))",
-                   detail: "\(function) returned \(code)")
-    }
+    private func failure(_ function: String, _ code: Int32) -> MediaError { frames.failure(function, code) }
 }

@@ -29,6 +29,9 @@ public struct LiveEncodeSettings: Sendable, Equatable {
 /// an HLS playlist, or a recording (mp4, mkv, mov, ts). Timestamps are given by the caller in microseconds
 /// and must increase (a timestamp that does not is moved one tick forward).
 ///
+/// With `audio`, the output also carries a stereo 48 kHz AAC track: the sound the caller hands over beside the
+/// pictures (`write(audio:through:)`), and silence where it has none, so the muxer never waits for sound.
+///
 /// Network writes are bounded: `rw_timeout`/`timeout` options and an interrupt callback tied to `interrupt`,
 /// so a dead peer makes `write` throw (the caller reconnects) instead of blocking forever. One owner on one
 /// thread; every FFmpeg object is freed exactly once by its owner class.
@@ -55,6 +58,11 @@ public final class StreamOutput: @unchecked Sendable {
     /// are at least this far apart, so no two share a timestamp after the muxer rescales them.
     private var minimumStep: Int64 = 1
     private var finished = false
+    /// The AAC track, when the output has sound.
+    private var audio: AudioFrameEncoder?
+    private var audioIndex: Int32 = -1
+    /// Sound may arrive this much after the picture it goes with before silence takes its place.
+    static let audioLag: Int64 = 250_000
 
     /// Opens the encoder and the muxer, connects (network) or creates the file, and writes the header.
     ///
@@ -63,7 +71,7 @@ public final class StreamOutput: @unchecked Sendable {
     ///   - muxerOptions: the muxer's private options (hls_time, hls_list_size, …).
     /// - Throws: `MediaError` naming `url` with the cause (no such encoder, connection refused, timed out).
     public init(url: String, format: String, settings: LiveEncodeSettings, muxerOptions: [(String, String)] = [],
-                timeout: Duration = .seconds(10), interrupt: IOInterrupt) throws {
+                audio hasAudio: Bool = false, timeout: Duration = .seconds(10), interrupt: IOInterrupt) throws {
         self.url = url; self.format = format; self.settings = settings
         self.interrupt = interrupt; self.timeout = timeout
         guard settings.width > 0, settings.height > 0, settings.width % 2 == 0, settings.height % 2 == 0 else {
@@ -115,6 +123,17 @@ public final class StreamOutput: @unchecked Sendable {
         stream.pointee.avg_frame_rate = context.pointee.framerate
         var result = avcodec_parameters_from_context(stream.pointee.codecpar, context)
         guard result >= 0 else { throw MediaError(.encodeFailed, path: url, "cannot describe the stream: \(ffmpegErrorText(result))") }
+        if hasAudio {
+            guard let aac = avcodec_find_encoder(AV_CODEC_ID_AAC) else {
+                throw MediaError(.unsupportedFormat, path: url, "no AAC encoder in this FFmpeg")
+            }
+            let sound = try AudioFrameEncoder(codec: aac, rate: Int32(AudioTrack.sampleRate), format: AV_SAMPLE_FMT_FLTP,
+                                              channels: Int32(AudioTrack.channels), bitRate: 128_000,
+                                              globalHeader: formatContext.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0,
+                                              path: url, label: "the sound")
+            audioIndex = try sound.addStream(to: formatContext)
+            audio = sound
+        }
 
         let micros = String(max(1, timeout.components.seconds * 1_000_000 + timeout.components.attoseconds / 1_000_000_000_000))
         let scheme = url.contains("://") ? String(url.prefix { $0 != ":" }).lowercased() : "file"
@@ -184,15 +203,68 @@ public final class StreamOutput: @unchecked Sendable {
         framesWritten += 1
     }
 
+    /// Sound up to the picture shown at `micros`: `blocks` (interleaved 48 kHz stereo, each at its own time in
+    /// microseconds on the pictures' clock, less `shift`, the caller's start) go where their times put them (a
+    /// gap before one is filled with silence, an overlap dropped); silence fills in to `audioLag` before
+    /// `micros` where no sound came. Does nothing for an output without sound.
+    public func write(audio blocks: [AudioTrack.Block], shift: Int64, through micros: Int64) throws {
+        guard !finished, let audio else { return }
+        let rate = Int64(AudioTrack.sampleRate), channels = AudioTrack.channels
+        func samples(_ us: Int64) -> Int64 { (us - shift) * rate / 1_000_000 }
+        let tolerance = rate / 50  // 20 ms of jitter is left alone
+        for block in blocks {
+            var start = samples(block.micros)
+            if audio.nextPts == nil { audio.nextPts = max(0, min(start, samples(micros))) }
+            let end = audio.nextPts! + Int64(audio.queued)
+            var skip = 0
+            if start - end > tolerance {
+                try fillSilence(audio, Int32(clamping: min(start - end, 10 * rate)))
+            } else if end - start > tolerance {
+                skip = Int(min(end - start, Int64(block.frames)))
+                start = end
+            }
+            let count = block.frames - skip
+            guard count > 0 else { continue }
+            // AAC takes planar floats: the interleaved pairs split into a left and a right plane.
+            var left = [Float](repeating: 0, count: count), right = left
+            block.samples.withUnsafeBufferPointer { pcm in
+                for i in 0..<count {
+                    left[i] = Float(pcm[(skip + i) * channels]) / 32768
+                    right[i] = Float(pcm[(skip + i) * channels + 1]) / 32768
+                }
+            }
+            try left.withUnsafeMutableBytes { l in
+                try right.withUnsafeMutableBytes { r in
+                    var planes: [UnsafeMutableRawPointer?] = [l.baseAddress, r.baseAddress]
+                    try planes.withUnsafeMutableBufferPointer { try audio.append($0.baseAddress!, count: Int32(count)) }
+                }
+            }
+        }
+        if audio.nextPts == nil { audio.nextPts = max(0, samples(micros - Self.audioLag)) }
+        let wanted = samples(micros - Self.audioLag)
+        let end = audio.nextPts! + Int64(audio.queued)
+        if wanted > end { try fillSilence(audio, Int32(clamping: min(wanted - end, 10 * rate))) }
+        try audio.encodeQueued(final: false, write: muxAudioPacket)
+    }
+
+    private func fillSilence(_ audio: AudioFrameEncoder, _ count: Int32) throws {
+        try audio.appendSilence(count)
+        try audio.encodeQueued(final: false, write: muxAudioPacket)
+    }
+
     /// Flushes the encoder and writes the trailer (a recording is complete and playable after this).
     public func finish() throws {
         guard !finished, let encoder, let output else { return }
         finished = true
         defer { self.encoder = nil; self.output = nil }
         var drainFailure: (any Error)?
-        do { try encoder.flush(write: muxPacket) } catch let error as FFmpegCallError {
+        do {
+            try encoder.flush(write: muxPacket)
+            try audio?.flush(write: muxAudioPacket)
+        } catch let error as FFmpegCallError {
             drainFailure = MediaError(.encodeFailed, path: url, "encoder failed: \(error.text)")
         } catch { drainFailure = error }
+        audio = nil
         // The trailer is written even when draining failed: the RTSP muxer frees its socket only there, so
         // skipping it would leak one per reconnect.
         interrupt.arm(timeout)
@@ -213,6 +285,18 @@ public final class StreamOutput: @unchecked Sendable {
         let written = av_interleaved_write_frame(output.context, pkt)
         guard written >= 0 else {
             throw MediaError(.unwritable, path: url, "cannot send: \(Self.describe(written, timeout: timeout))")
+        }
+    }
+
+    /// Sends an encoded packet of sound, bounded by the timeout.
+    private func muxAudioPacket(_ pkt: UnsafeMutablePointer<AVPacket>) throws {
+        guard let output, let audio else { return }
+        pkt.pointee.stream_index = audioIndex
+        av_packet_rescale_ts(pkt, audio.context.pointee.time_base, output.context.pointee.streams[Int(audioIndex)]!.pointee.time_base)
+        interrupt.arm(timeout)
+        let written = av_interleaved_write_frame(output.context, pkt)
+        guard written >= 0 else {
+            throw MediaError(.unwritable, path: url, "cannot send the sound: \(Self.describe(written, timeout: timeout))")
         }
     }
 

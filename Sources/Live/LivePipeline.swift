@@ -145,11 +145,15 @@ public final class LivePipeline: @unchecked Sendable {
     public let viewers: WHEPViewers
     /// The WebRTC publisher slot, for a pipeline whose source is `whip:` (nil otherwise).
     public let publisher: WHIPIngest?
+    /// The source's sound, carried to the outputs and players beside the pictures (a `whip:` pipeline's; nil for
+    /// the others, whose outputs are silent).
+    let audio: AudioTrack?
     private let environment: LiveEnvironment
     private let logger: Logger
     private let metrics: LiveMetrics
     private let lock = NSLock()
-    private let origin = ContinuousClock.now
+    /// Where the outputs' timestamps count from.
+    private let origin: ContinuousClock.Instant
     private let createdAt = Date().timeIntervalSince1970
     /// Held for the whole of `start` and `stop`, so they never interleave (a start during a stop waits for
     /// the stop to finish, then starts a fresh run; a second start finds the first run and returns).
@@ -168,8 +172,10 @@ public final class LivePipeline: @unchecked Sendable {
     public init(config: PipelineConfig, environment: LiveEnvironment) throws {
         self.config = config
         self.environment = environment
-        viewers = WHEPViewers(pipeline: config.name, settings: environment.webrtc)
-        publisher = config.source == .whip ? WHIPIngest(settings: environment.webrtc) : nil
+        origin = .now
+        audio = config.source == .whip ? AudioTrack(origin: origin) : nil
+        viewers = WHEPViewers(pipeline: config.name, settings: environment.webrtc, audio: audio)
+        publisher = config.source == .whip ? WHIPIngest(settings: environment.webrtc, audio: audio) : nil
         var logger = environment.logger
         logger[metadataKey: "pipeline.name"] = .string(config.name)
         self.logger = logger
@@ -248,7 +254,7 @@ public final class LivePipeline: @unchecked Sendable {
         let timeout: Duration = if case .url(let u) = config.source { u.timeout } else { .seconds(10) }
         let outputs = config.outputs.map {
             SinkRunner(sink: OutputSink(config: $0, pipeline: config.name, logger: logger, interrupt: IOInterrupt(),
-                                        timeout: timeout, metrics: metrics), metrics: metrics)
+                                        timeout: timeout, metrics: metrics, audio: audio?.reader()), metrics: metrics)
         }
         let run = PipelineRun(sourceInterrupt: IOInterrupt(), outputs: outputs)
         let encode = EncodeWindow()
@@ -539,7 +545,7 @@ public final class LivePipeline: @unchecked Sendable {
         let micros = Int64(since.components.seconds) * 1_000_000 + since.components.attoseconds / 1_000_000_000_000
         lock.lock(); let rate = nominalFrameRate; lock.unlock()
         preview.offer(frame.frame.image)
-        viewers.offer(frame.frame.image)
+        viewers.offer(frame.frame.image, micros: micros)
         if runners.isEmpty {
             pool.recycle(frame.frame.image.pixels)
         } else {

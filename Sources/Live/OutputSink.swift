@@ -37,9 +37,13 @@ final class OutputSink {
     private(set) var reconnects = 0
     /// Finalized recordings, oldest first.
     private(set) var finishedFiles: [String] = []
+    /// The pipeline's sound (nil: it has none): read up to each picture, so file and stream outputs carry it.
+    private let audio: AudioTrack.Reader?
 
-    init(config: OutputConfig, pipeline: String, logger: Logger, interrupt: IOInterrupt, timeout: Duration, metrics: LiveMetrics) {
+    init(config: OutputConfig, pipeline: String, logger: Logger, interrupt: IOInterrupt, timeout: Duration, metrics: LiveMetrics,
+         audio: AudioTrack.Reader? = nil) {
         self.config = config
+        self.audio = audio
         name = config.target.name
         if case .push(_, let proto) = config.target, proto == .udp || proto == .srt { pacer = FramePacer() }
         var logger = logger
@@ -59,6 +63,8 @@ final class OutputSink {
     /// Encodes one frame shown at `micros` (pipeline clock). Never throws: failures become reconnects.
     func write(_ image: RGBImage, micros: Int64, frameRate: Int) {
         let now = ContinuousClock.now
+        // Read even while closed, so sound from before a (re)open is not written after it.
+        let sound = audio?.take(upTo: micros) ?? []
         switch config.target {
         case .camera, .loopback: return show(image, frameRate: frameRate, now: now)
         default: break
@@ -84,6 +90,7 @@ final class OutputSink {
             if wait > .zero { Thread.sleep(forTimeInterval: wait.inSeconds) }
         }
         do {
+            try output.write(audio: sound, shift: start, through: micros)
             try output.write(image, micros: micros - start)
             framesWritten += 1
             counters.frames.increment()
@@ -138,7 +145,8 @@ final class OutputSink {
                 var target = url
                 if proto == .udp && !url.contains("pkt_size") { target += (url.contains("?") ? "&" : "?") + "pkt_size=1316" }
                 if proto == .srt && !url.contains("pkt_size") { target += (url.contains("?") ? "&" : "?") + "pkt_size=1316" }
-                opened = try StreamOutput(url: target, format: format, settings: settings, timeout: timeout, interrupt: interrupt)
+                opened = try StreamOutput(url: target, format: format, settings: settings, audio: audio != nil,
+                                          timeout: timeout, interrupt: interrupt)
             case .hls(let directory, let segmentLength, let listSize):
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
                 let seconds = segmentLength.inSeconds
@@ -146,7 +154,7 @@ final class OutputSink {
                                           muxerOptions: [("hls_time", String(seconds)), ("hls_list_size", String(listSize)),
                                                          ("hls_flags", "delete_segments+independent_segments"),
                                                          ("hls_segment_filename", directory + "/segment%06d.ts")],
-                                          timeout: timeout, interrupt: interrupt)
+                                          audio: audio != nil, timeout: timeout, interrupt: interrupt)
             case .camera, .loopback:
                 return  // `show` opens cameras
             case .record(let path, _, _, _):
@@ -156,7 +164,8 @@ final class OutputSink {
                 let temporary = directory + "/." + (final as NSString).lastPathComponent + ".tmp"
                 let ext = (path as NSString).pathExtension.lowercased()
                 let format = switch ext { case "mkv": "matroska"; case "mov": "mov"; case "ts": "mpegts"; default: "mp4" }
-                opened = try StreamOutput(url: temporary, format: format, settings: settings, timeout: timeout, interrupt: interrupt)
+                opened = try StreamOutput(url: temporary, format: format, settings: settings, audio: audio != nil,
+                                          timeout: timeout, interrupt: interrupt)
                 segment = (temporary, final, .now)
             }
             output = opened

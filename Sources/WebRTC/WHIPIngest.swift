@@ -5,12 +5,20 @@ public import Pipeline
 /// video; its GStreamer pipeline depayloads and decodes it (libav's H.264 decoder) to RGB pictures that the
 /// pipeline's source thread takes with `nextFrame`, as it would take decoded frames from a stream.
 ///
+/// The publisher's sound, when it sends Opus, is decoded to the pipeline's `AudioTrack`, each block placed on
+/// the clock the pictures are stamped with (their timestamps from the publisher keep the two in step).
+///
 /// A second publisher while one sends gets `busy` (WHIP's 409); a publisher that ends its session (`DELETE`),
 /// whose connection fails, or that sends nothing for `settings.publisherSilence` is closed, and the slot is free
 /// for the next. The source keeps running meanwhile (it waits for a publisher like a stream that reconnects).
 public final class WHIPIngest: @unchecked Sendable {
     public let settings: WebRTCSettings
+    /// Where the publisher's sound goes (nil: it is received and discarded).
+    public let audio: AudioTrack?
     private let lock = NSLock()
+    /// How long the last picture took from its timestamp to the source (jitter buffer and decoder): sound is
+    /// stamped as late after its own timestamp, so that sound and picture heard and seen together stay together.
+    private var pictureDelay = Duration.zero
     private var peer: WebRTCPeer?
     /// Silence detection: the received count and when it last grew.
     private var lastCount: UInt64 = 0
@@ -22,7 +30,10 @@ public final class WHIPIngest: @unchecked Sendable {
     /// Why the last publisher's session ended, for the pipeline's state.
     public var lastEnd: String? { lock.withLock { ended } }
 
-    public init(settings: WebRTCSettings) { self.settings = settings }
+    public init(settings: WebRTCSettings, audio: AudioTrack? = nil) {
+        self.settings = settings
+        self.audio = audio
+    }
 
     /// Answers a publisher's offer: the session's id and the answer. Blocks while ICE gathers: call it on a
     /// dedicated thread.
@@ -31,13 +42,20 @@ public final class WHIPIngest: @unchecked Sendable {
         let pt = try offer.requireH264()
         checkPublisher()
         guard lock.withLock({ peer == nil }) else { throw .busy("a publisher is already sending to this pipeline") }
-        // Received video goes to `vdepay`; the publisher's audio is received (so the offer is answered as sent)
-        // and discarded.
-        let launch = """
+        // Received video goes to `vdepay`; Opus audio to `adepay`, decoded to the track's format (without a
+        // track it is received, so the offer is answered as sent, and discarded).
+        var launch = """
             webrtcbin name=webrtc bundle-policy=max-bundle latency=100 \
             rtph264depay name=vdepay ! h264parse ! avdec_h264 ! videoconvert ! video/x-raw,format=RGB \
             ! appsink name=sink max-buffers=2 drop=true sync=false
             """
+        if audio != nil && offer.opus != nil {
+            launch += """
+                 rtpopusdepay name=adepay ! opusdec plc=true ! audio/x-raw,channels=\(AudioTrack.channels) ! audioconvert ! audioresample \
+                ! audio/x-raw,format=S16LE,rate=\(AudioTrack.sampleRate),channels=\(AudioTrack.channels),layout=interleaved \
+                ! appsink name=asink max-buffers=100 drop=true sync=false
+                """
+        }
         let video = "application/x-rtp,media=video,encoding-name=H264,payload=\(pt),clock-rate=90000"
         let audio = offer.opus.map { "application/x-rtp,media=audio,encoding-name=OPUS,payload=\($0),clock-rate=48000" }
         let created = try WebRTCPeer(launch: launch, settings: settings, offer: offer, receiveVideo: video, receiveAudio: audio)
@@ -79,13 +97,28 @@ public final class WHIPIngest: @unchecked Sendable {
         // Into a pool buffer of the last picture's size (resized only when the publisher's size changes), so the
         // graph recycles it as it does decoded frames.
         var buffer = pool.take(count: lock.withLock { lastBytes })
-        if let (w, h) = current.pull(timeout: timeout, into: &buffer) {
-            lock.withLock { lastBytes = w * h * 3 }
+        let picture = current.pull(timeout: timeout, into: &buffer)
+        takeAudio(from: current)
+        if let (w, h, age) = picture {
+            lock.withLock {
+                lastBytes = w * h * 3
+                if let age { pictureDelay = age }
+            }
             return RGBImage(width: w, height: h, pixels: buffer)
         }
         pool.recycle(buffer)
         checkPublisher()
         return nil
+    }
+
+    /// The publisher's decoded sound so far, into the track: each block at its timestamp plus the pictures' delay.
+    private func takeAudio(from peer: WebRTCPeer) {
+        guard let audio else { return }
+        let now = ContinuousClock.now
+        let delay = lock.withLock { pictureDelay }
+        for block in peer.pullAudio() {
+            audio.append(block.samples, captured: now - (block.age ?? .zero) + delay)
+        }
     }
 
     /// Closes the publisher if its connection ended, it never connected, or it went silent.

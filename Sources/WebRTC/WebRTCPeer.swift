@@ -83,9 +83,38 @@ final class WebRTCPeer: @unchecked Sendable {
         }
     }
 
+    /// Hands a block of interleaved 48 kHz stereo samples to the pipeline's audio appsrc (copied).
+    func push(audio samples: [Int16]) {
+        lock.withLock {
+            guard let session else { return }
+            samples.withUnsafeBufferPointer { pcm in
+                _ = sd_webrtc_push_audio(session, pcm.baseAddress, Int32(pcm.count / AudioTrack.channels))
+            }
+        }
+    }
+
+    /// The decoded audio waiting in the pipeline's audio appsink, without waiting: each block with its age (how
+    /// long ago its timestamp was on the pipeline clock; nil when unknown).
+    func pullAudio() -> [(samples: [Int16], age: Duration?)] {
+        lock.withLock {
+            guard let session else { return [] }
+            var blocks: [(samples: [Int16], age: Duration?)] = []
+            let channels = AudioTrack.channels
+            var pcm = [Int16](repeating: 0, count: 4800 * channels)
+            while blocks.count < 64 {
+                var frames: Int32 = 0
+                var age: Int64 = -1
+                let got = pcm.withUnsafeMutableBufferPointer { sd_webrtc_pull_audio(session, $0.baseAddress, 4800, &frames, &age) }
+                guard got == 1 else { break }
+                blocks.append((Array(pcm.prefix(Int(frames) * channels)), age >= 0 ? .nanoseconds(age) : nil))
+            }
+            return blocks
+        }
+    }
+
     /// The next decoded picture from the pipeline's appsink, copied into `into` (resized as needed), waiting up to
-    /// `timeout`: its size, or nil when none came.
-    func pull(timeout: Duration, into pixels: inout [UInt8]) -> (width: Int, height: Int)? {
+    /// `timeout`: its size and age (as for audio), or nil when none came.
+    func pull(timeout: Duration, into pixels: inout [UInt8]) -> (width: Int, height: Int, age: Duration?)? {
         // Not under the lock for the wait (pushes and status go on meanwhile); counted, so `close` waits for it.
         guard let session = lock.withLock({ () -> OpaquePointer? in
             if self.session != nil { pulling += 1 }
@@ -96,7 +125,8 @@ final class WebRTCPeer: @unchecked Sendable {
         var width: Int32 = 0, height: Int32 = 0
         var stride = 0
         var sample: UnsafeMutableRawPointer?
-        let got = sd_webrtc_pull_rgb(session, Int32(clamping: timeout.nanoseconds / 1_000_000), &rgb, &width, &height, &stride, &sample)
+        var age: Int64 = -1
+        let got = sd_webrtc_pull_rgb(session, Int32(clamping: timeout.nanoseconds / 1_000_000), &rgb, &width, &height, &stride, &age, &sample)
         defer { sd_webrtc_release(sample) }
         guard got == 1, let rgb else { return nil }
         let w = Int(width), h = Int(height), row = w * 3
@@ -104,7 +134,7 @@ final class WebRTCPeer: @unchecked Sendable {
         pixels.withUnsafeMutableBufferPointer { out in
             for y in 0..<h { (out.baseAddress! + y * row).update(from: rgb + y * stride, count: row) }
         }
-        return (w, h)
+        return (w, h, age >= 0 ? .nanoseconds(age) : nil)
     }
 
     func close() {

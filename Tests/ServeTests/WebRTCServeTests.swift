@@ -49,6 +49,8 @@ final class WebRTCServeTests: XCTestCase {
          "    outputs:", "      - record: \(record)"].joined(separator: "\n")
     }
 
+    /// Pictures and sound: the publisher sends the pattern and a 440 Hz tone; the player hears the tone beside the
+    /// stylized picture, and the recording carries it too (AAC), as long as its pictures.
     func testPicturesPublishedThroughWHIPComeBackStylizedThroughWHEP() throws {
         let dir = try TempDir("webrtc")
         let recordings = dir.file("rec")
@@ -58,14 +60,19 @@ final class WebRTCServeTests: XCTestCase {
         XCTAssertEqual(try serve.pipeline("cam")["last_error"] as? String, "waiting for a WHIP publisher")
 
         // 40 s: enough for a slow machine to stylize what the player waits for, at a few frames a second.
-        let publisher = try startPeer(["whip", base + "/whip", "--seconds", "40", "--token", ServeProcess.token], log: dir.file("publisher.log"))
+        let publisher = try startPeer(["whip", base + "/whip", "--seconds", "40", "--audio", "--token", ServeProcess.token],
+                                      log: dir.file("publisher.log"))
         defer { stop(publisher) }
         try serve.waitFor("the published pictures being stylized", timeout: 60) { try serve.frames("cam") >= 5 }
         XCTAssertEqual(try serve.pipeline("cam")["state"] as? String, "running")
 
         // A player, with no token (the page's read rules: open).
-        let played = try peer(["whep", base + "/whep", "--frames", "20", "--save", dir.file("played.rgb"), "--timeout", "30"])
+        let played = try peer(["whep", base + "/whep", "--frames", "20", "--save", dir.file("played.rgb"), "--audio", "--timeout", "30"])
         XCTAssertEqual(played["frames"] as? Int, 20, "\(played)")
+        let heard = played["audio"] as? [String: Any] ?? [:]
+        XCTAssertGreaterThanOrEqual(heard["seconds"] as? Double ?? 0, 1.5, "the player hears the publisher's sound: \(played)")
+        XCTAssertGreaterThan(heard["rms"] as? Double ?? 0, 0.08, "the tone's loudness (0.17 sent): \(played)")
+        XCTAssertEqual(heard["hz"] as? Double ?? 0, 440, accuracy: 15, "the tone's pitch: \(played)")
         XCTAssertEqual(played["width"] as? Int, 320, "the pipeline's size (640x480 fitted to max_size 320)")
         XCTAssertEqual(played["height"] as? Int, 240)
 
@@ -92,6 +99,22 @@ final class WebRTCServeTests: XCTestCase {
         let recorded = try onlyRecording(in: recordings)
         XCTAssertGreaterThan(recorded.frames, 10, "the recording holds the published pictures")
         XCTAssertEqual(recorded.width, 320)
+
+        // The recording's sound: AAC, the tone throughout (after the first second, as the player hears it), and
+        // as long as the pictures (the track is filled in step with them).
+        let file = recordings + "/" + (try FileManager.default.contentsOfDirectory(atPath: recordings).first { !$0.hasPrefix(".") } ?? "")
+        let streams = (try ffprobeJSON(["-v", "error", "-show_entries", "stream=codec_type,codec_name,duration", file])["streams"]
+            as? [[String: Any]]) ?? []
+        let sound = streams.first { $0["codec_type"] as? String == "audio" }
+        XCTAssertEqual(sound?["codec_name"] as? String, "aac", "\(streams)")
+        let pictures = streams.first { $0["codec_type"] as? String == "video" }
+        let videoSeconds = Double(pictures?["duration"] as? String ?? "") ?? 0
+        let audioSeconds = Double(sound?["duration"] as? String ?? "") ?? 0
+        XCTAssertEqual(audioSeconds, videoSeconds, accuracy: 1.0, "sound as long as the pictures: \(streams)")
+        let tone = try Tone.of(file: file, from: 2, duration: max(1, videoSeconds - 4))
+        XCTAssertGreaterThan(tone.rms, 0.08, "the recorded tone: \(tone)")
+        XCTAssertEqual(tone.hertz ?? 0, 440, accuracy: 15, "the recorded tone: \(tone)")
+        print("WebRTC sound: the player heard \(heard); the recording has \(tone), \(audioSeconds) s of sound for \(videoSeconds) s of pictures")
     }
 
     func testBadOffersLimitsAndAVanishingPublisherLeaveThePipelinesRunning() throws {

@@ -37,8 +37,23 @@ int sd_webrtc_push_rgb(sd_webrtc *session, const uint8_t *rgb, int width, int he
 
 /// One decoded RGB picture from the appsink named `sink`, waiting up to `timeout_ms`: 1 with the picture
 /// (`*rgb` valid until sd_webrtc_release(*sample)), 0 when none came in time, -1 when the session has no sink.
+/// `*age_ns` is how long ago the picture's timestamp was on the pipeline clock (the time it spent in the jitter
+/// buffer and the decoder), or -1 without a timestamp: audio pulled beside it is placed by the same clock.
 int sd_webrtc_pull_rgb(sd_webrtc *session, int timeout_ms, const uint8_t **rgb, int *width, int *height,
-                       size_t *stride, void **sample);
+                       size_t *stride, int64_t *age_ns, void **sample);
+
+/// Audio samples every session speaks: 48 kHz, two channels, signed 16-bit, interleaved.
+enum { SD_WEBRTC_AUDIO_RATE = 48000, SD_WEBRTC_AUDIO_CHANNELS = 2 };
+
+/// The next decoded block of audio from the appsink named `asink`, without waiting: 1 with up to `capacity`
+/// sample frames copied to `pcm` (`*frames` of them) and `*age_ns` as for pictures, 0 when none is waiting, -1
+/// when the session has no such sink.
+int sd_webrtc_pull_audio(sd_webrtc *session, int16_t *pcm, int capacity, int *frames, int64_t *age_ns);
+
+/// Pushes `frames` sample frames into the appsrc named `asrc`, timestamped so that consecutive blocks play
+/// back to back (re-anchored to the pipeline clock after a gap). Returns 0, or -1 when the session has no such
+/// element or is ending.
+int sd_webrtc_push_audio(sd_webrtc *session, const int16_t *pcm, int frames);
 
 /// Gives back a picture sd_webrtc_pull_rgb handed out. Exactly once per picture.
 void sd_webrtc_release(void *sample);
