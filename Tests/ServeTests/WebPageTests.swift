@@ -5,8 +5,10 @@ import XCTest
 /// The web page end to end in a real headless Chromium (WebDriver over loopback) against a real `streamd serve`
 /// with a looped clip: what a person sees and does, checked through the page's pixels and the API.
 final class WebPageTests: XCTestCase {
-    /// The page of a server whose one pipeline, `lobby`, runs the carphone clip through `wave`.
+    /// The page of a server whose one pipeline, `lobby`, runs the carphone clip through `wave`. Its WebRTC stays
+    /// on loopback (the page previews over WebRTC by default).
     func open(_ name: String, height: Int = 1000, server: String = "") throws -> (ServeProcess, Browser, URL) {
+        let server = [WebRTCServeTests.server, server].filter { !$0.isEmpty }.joined(separator: "\n")
         let dir = try temporaryDirectory(name)
         do {
             let yaml = try loopedClipPipeline("lobby", outputs: "- record: \(dir.path)/rec/lobby.mp4\n  preset: ultrafast")
@@ -24,7 +26,8 @@ final class WebPageTests: XCTestCase {
         }
     }
 
-    /// Brightness statistics and a checksum of the preview canvas as the page shows it now.
+    /// Brightness statistics and a checksum of the preview as the page shows it now (the WebRTC video, or the
+    /// MJPEG canvas), and the card's count of pictures shown.
     struct PreviewPixels {
         var frames: Int
         var mean: [Double]
@@ -36,7 +39,14 @@ final class WebPageTests: XCTestCase {
 
     func preview(_ browser: Browser) throws -> PreviewPixels {
         let value = try browser.run("""
-            const canvas = document.querySelector('.pipeline[data-name=lobby] canvas');
+            const card = document.querySelector('.pipeline[data-name=lobby]');
+            let canvas = card.querySelector('canvas');
+            if (card.dataset.preview === 'webrtc') {
+              const video = card.querySelector('video.webrtc');
+              canvas = document.createElement('canvas');
+              canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+              canvas.getContext('2d').drawImage(video, 0, 0);
+            }
             const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
             let r = 0, g = 0, b = 0, sum = 0;
             for (let i = 0; i < data.length; i += 4) {
@@ -44,7 +54,7 @@ final class WebPageTests: XCTestCase {
               sum = (sum * 31 + data[i] + 7 * data[i + 1] + 13 * data[i + 2]) % 1000000007;
             }
             const n = data.length / 4;
-            return [Number(canvas.dataset.frames || 0), r / n, g / n, b / n, sum];
+            return [Number(card.dataset.frames || 0), r / n, g / n, b / n, sum];
             """) as? [Any] ?? []
         let numbers = value.compactMap { ($0 as? NSNumber)?.doubleValue }
         guard numbers.count == 5 else { throw Failure("no preview pixels: \(value)") }
@@ -54,7 +64,7 @@ final class WebPageTests: XCTestCase {
     /// Waits for the preview's frame counter to pass `count`.
     func waitForPreview(_ browser: Browser, beyond count: Int, timeout: TimeInterval = 20) throws -> PreviewPixels {
         try browser.waitUntil("preview frame \(count + 1)", timeout: timeout,
-                              "return Number(document.querySelector('.pipeline[data-name=lobby] canvas').dataset.frames || 0) > \(count);")
+                              "return Number(document.querySelector('.pipeline[data-name=lobby]').dataset.frames || 0) > \(count);")
         return try preview(browser)
     }
 
@@ -82,11 +92,24 @@ final class WebPageTests: XCTestCase {
         XCTAssertTrue(errors.isEmpty, "console errors: \(errors.map(\.message))", file: file, line: line)
     }
 
-    /// The page loads cleanly, the preview moves, and picking a style changes the pipeline (API) and the preview
-    /// (pixels) within the time allowed.
+    /// The page loads cleanly, the preview plays over WebRTC by default (with its latency) and moves, MJPEG is
+    /// one click away, and picking a style changes the pipeline (API) and the preview (pixels) within the time
+    /// allowed.
     func testPreviewIsLiveAndPickingAStyleChangesThePipeline() throws {
         let (serve, browser, dir) = try open("web-preview")
         defer { browser.close(); try? FileManager.default.removeItem(at: dir) }
+
+        // WebRTC by default: the card's video plays, the canvas is put away, the latency is shown.
+        try browser.waitUntil("the preview to play over WebRTC", timeout: 45, """
+            const card = document.querySelector('.pipeline[data-name=lobby]');
+            return card.dataset.preview === 'webrtc' && !card.querySelector('video.webrtc').hidden
+                && card.querySelector('canvas').hidden && card.querySelector('.watch-webrtc').textContent === 'MJPEG';
+            """)
+        try browser.waitUntil("the WebRTC latency line", timeout: 10,
+                              "return document.querySelector('.pipeline[data-name=lobby] .rtc-info').textContent.includes('ms behind the source');")
+        XCTAssertEqual(try serve.pipeline("lobby")["webrtc"].flatMap { ($0 as? [String: Any])?["players"] as? Int }, 1, "one WHEP player")
+        XCTAssertEqual(try browser.run("return document.querySelector('.pipeline[data-name=lobby] .sound').hidden;") as? Bool, true,
+                       "a pipeline without sound offers no sound button")
 
         // Live: frames keep coming, and they differ (the clip moves).
         let first = try waitForPreview(browser, beyond: 0)
@@ -126,12 +149,26 @@ final class WebPageTests: XCTestCase {
         }
         let shown = Date()
         let switched = try XCTUnwrap(changed, "the preview still looks like before: mean \(last.mean) against \(before.mean)")
+        XCTAssertEqual(try browser.run("return document.querySelector('.pipeline[data-name=lobby]').dataset.preview;") as? String, "webrtc",
+                       "the style switch was seen over WebRTC")
         let toAPI = applied.timeIntervalSince(clicked), toPreview = shown.timeIntervalSince(applied)
         print("web page: style picked → applied (API) after \(String(format: "%.2f", toAPI)) s → in the preview \(String(format: "%.2f", toPreview)) s later (mean RGB \(before.mean.map { Int($0) }) → \(switched.mean.map { Int($0) }))")
         try browser.waitUntil("the picked tile to be marked", timeout: 5,
                               "return document.querySelector('#styles .tile[data-model=scream]').getAttribute('aria-pressed') === 'true';")
         XCTAssertEqual(try browser.run("return document.querySelector('#styles-error').textContent;") as? String, "")
         try assertNoConsoleErrors(browser)
+
+        // MJPEG on request: the canvas comes back, moves, and the WHEP session is ended (the player freed).
+        try browser.click(".pipeline[data-name=lobby] .watch-webrtc")
+        let mjpeg = try waitForPreview(browser, beyond: try preview(browser).frames + 5)
+        XCTAssertNil(try browser.run("return document.querySelector('.pipeline[data-name=lobby]').dataset.preview || null;") as? String)
+        XCTAssertEqual(try browser.run("return document.querySelector('.pipeline[data-name=lobby] canvas').hidden;") as? Bool, false)
+        try serve.waitFor("the player's session to end", timeout: 10) {
+            (try serve.pipeline("lobby")["webrtc"] as? [String: Any])?["players"] as? Int == 0
+        }
+        _ = try waitForPreview(browser, beyond: mjpeg.frames + 5)
+        XCTAssertNil(try browser.run("return document.querySelector('.pipeline[data-name=lobby]').dataset.preview || null;") as? String,
+                     "the person's choice of MJPEG stays")
     }
 
     /// The temporal smoothing controls switch the live pipeline's smoothing through the style API, the card says
@@ -336,6 +373,16 @@ final class WebPageTests: XCTestCase {
         try browser.waitUntil("the latency line", timeout: 10,
                               "return document.querySelector('.pipeline[data-name=studio] .rtc-info').textContent.includes('ms behind the source');")
         XCTAssertEqual(try serve.pipeline("studio")["state"] as? String, "running")
+        // The microphone (Chromium's fake one beeps) comes back as the player's sound: muted until asked for.
+        try browser.waitUntil("the sound button", timeout: 10, "return !document.querySelector('.pipeline[data-name=studio] .sound').hidden;")
+        XCTAssertEqual(try browser.run("return document.querySelector('.pipeline[data-name=studio] video.webrtc').muted;") as? Bool, true)
+        try browser.click(".pipeline[data-name=studio] .sound")
+        XCTAssertEqual(try browser.run("return document.querySelector('.pipeline[data-name=studio] video.webrtc').muted;") as? Bool, false)
+        try browser.waitUntil("sound arriving with the stylized picture", timeout: 20, """
+            const card = document.querySelector('.pipeline[data-name=studio]');
+            return Number(card.dataset.soundSamples || 0) > 48000 && Number(card.dataset.soundEnergy || 0) > 0
+                && card.querySelector('.rtc-info').textContent.includes('with sound');
+            """)
         try assertNoConsoleErrors(browser)
         try browser.screenshot().write(to: try artifactsDirectory().appendingPathComponent("web-page-camera.png"))
         // Stopping the camera ends the WHIP session: the pipeline waits for the next publisher.
@@ -345,12 +392,11 @@ final class WebPageTests: XCTestCase {
         }
     }
 
-    /// WebRTC refused (here: no players allowed): the card says why and the MJPEG preview goes on.
+    /// WebRTC refused (here: no players allowed): the card says why and the MJPEG preview goes on, without a click.
     func testAPreviewFallsBackToMJPEGWhenWebRTCIsRefused() throws {
         let (serve, browser, dir) = try open("web-fallback", server: "  webrtc_viewers: 0")
         defer { browser.close(); try? FileManager.default.removeItem(at: dir) }
         let before = try waitForPreview(browser, beyond: 0)
-        try browser.click(".pipeline[data-name=lobby] .watch-webrtc")
         try browser.waitUntil("the reason", timeout: 15, """
             const info = document.querySelector('.pipeline[data-name=lobby] .rtc-info');
             return !info.hidden && info.textContent.includes('WebRTC unavailable') && info.textContent.includes('already 0 player sessions');

@@ -7,6 +7,10 @@ const TOKEN_KEY = 'streamd.token';
 /** Previews streamed at once: each holds one of the browser's six connections to this server. */
 const MAX_PREVIEWS = 4;
 const POLL_MS = 1000;
+/** A card whose WebRTC player failed or was refused tries again this long after, while its pipeline runs. */
+const RTC_RETRY_MS = 30000;
+/** Previews play over WebRTC where this browser has it; MJPEG is the fallback. */
+const HAS_WEBRTC = typeof RTCPeerConnection === 'function';
 
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
@@ -145,6 +149,8 @@ function makeCard(name) {
     video: $('video.webrtc', node),
     own: $('video.own', node),
     rtc: null,               // the WHEP player: { pc, location, timer }
+    preferRTC: HAS_WEBRTC,   // play over WebRTC when it can (the default); false once the person picks MJPEG
+    rtcRetryAt: 0,           // when a failed WebRTC player may be tried again
     publish: null,           // the WHIP publisher: { pc, stream, location }
     overlay: $('.overlay', node),
     error: $('.error', node),
@@ -154,7 +160,14 @@ function makeCard(name) {
   };
   $('.start', node).addEventListener('click', () => lifecycle(name, 'start', view));
   $('.stop', node).addEventListener('click', () => lifecycle(name, 'stop', view));
-  $('.watch-webrtc', node).addEventListener('click', () => (view.rtc ? showMJPEG(name, view) : watchWebRTC(name, view)));
+  $('.watch-webrtc', node).addEventListener('click', () => {
+    view.preferRTC = !view.rtc;
+    if (view.rtc) showMJPEG(name, view); else watchWebRTC(name, view);
+  });
+  $('.sound', node).addEventListener('click', () => {
+    view.video.muted = !view.video.muted;
+    $('.sound', node).textContent = view.video.muted ? 'Sound on' : 'Sound off';
+  });
   $('.use-camera', node).addEventListener('click', () => (view.publish ? stopCamera(name, view) : useCamera(name, view)));
   return view;
 }
@@ -210,6 +223,8 @@ function updateCard(view, p) {
     view.overlay.textContent = `Pipeline ${p.state}`;
     view.overlay.hidden = false;
   }
+  // The default preview is WebRTC: a card on MJPEG because WebRTC failed or was refused tries again now and then.
+  if (running && view.preferRTC && view.previewing && !view.rtc && performance.now() >= view.rtcRetryAt) watchWebRTC(p.name, view);
   if (p.state === 'failed' && p.last_error) showError(view.error, new Error(p.last_error));
 }
 
@@ -245,8 +260,10 @@ async function refreshPipelines() {
       view = makeCard(p.name);
       state.cards.set(p.name, view);
       container.append(view.node);
-      if (index < MAX_PREVIEWS) runPreview(p.name, view);
-      else view.overlay.textContent = `Previews are shown for the first ${MAX_PREVIEWS} pipelines only.`;
+      if (index < MAX_PREVIEWS) {
+        view.previewing = true;
+        runPreview(p.name, view);   // MJPEG shows a picture at once; WebRTC takes over when it plays
+      } else view.overlay.textContent = `Previews are shown for the first ${MAX_PREVIEWS} pipelines only.`;
     }
     updateCard(view, p);
   });
@@ -307,10 +324,7 @@ async function runPreview(name, view) {
         }
         context.drawImage(bitmap, 0, 0);
         bitmap.close();
-        view.frames += 1;
-        view.lastFrame = performance.now();
-        view.canvas.dataset.frames = String(view.frames);
-        view.overlay.hidden = true;
+        noteFrame(view);
       });
     } catch (error) {
       if (controller.signal.aborted) return;
@@ -321,11 +335,21 @@ async function runPreview(name, view) {
   }
 }
 
+/** One more picture shown on the card, by either preview (the count is the card's `data-frames`). */
+function noteFrame(view) {
+  view.frames += 1;
+  view.lastFrame = performance.now();
+  view.node.dataset.frames = String(view.frames);
+  view.overlay.hidden = true;
+}
+
 /** A preview that stopped delivering says so instead of showing a frozen picture as if it were live. */
 function watchStalls() {
   const now = performance.now();
   for (const view of state.cards.values()) {
-    if (!view.rtc && view.frames > 0 && now - view.lastFrame > 3000 && view.overlay.hidden) {
+    // A browser without requestVideoFrameCallback cannot count WebRTC pictures: its player is not judged.
+    if (view.rtc && !view.video.requestVideoFrameCallback) continue;
+    if (view.frames > 0 && now - view.lastFrame > 3000 && view.overlay.hidden) {
       view.overlay.textContent = 'No new frames';
       view.overlay.hidden = false;
     }
@@ -373,42 +397,74 @@ function playing(video, ms) {
   });
 }
 
-/** The card's preview over WebRTC; on any failure the MJPEG preview comes back, saying why. */
+/**
+ * The card's preview over WebRTC (every card's default, and the WebRTC button); on any failure, or when the
+ * session ends later, the MJPEG preview comes back, saying why, and WebRTC is tried again after RTC_RETRY_MS.
+ * A `whip:` pipeline carries its publisher's sound: the player asks for it and starts muted (the person may be
+ * the publisher, and autoplay with sound needs a click), with a button to hear it.
+ */
 async function watchWebRTC(name, view) {
   closePlayer(view);
   const pc = new RTCPeerConnection();
-  view.rtc = { pc, location: null, timer: null };
+  const rtc = { pc, location: null, timer: null };
+  view.rtc = rtc;
   pc.addTransceiver('video', { direction: 'recvonly' });
-  pc.addEventListener('track', (event) => { view.video.srcObject = event.streams[0] || new MediaStream([event.track]); });
+  if (state.snapshots.get(name)?.source === 'whip:') pc.addTransceiver('audio', { direction: 'recvonly' });
+  const stream = new MediaStream();
+  pc.addEventListener('track', (event) => {
+    stream.addTrack(event.track);
+    view.video.srcObject = stream;
+    if (event.track.kind === 'audio') $('.sound', view.node).hidden = false;
+  });
+  pc.addEventListener('connectionstatechange', () => {
+    if (view.rtc === rtc && ['failed', 'closed'].includes(pc.connectionState)) fallBack(name, view, new Error(`the connection ${pc.connectionState}`));
+  });
   $('.watch-webrtc', view.node).textContent = 'Connecting…';
   try {
-    view.rtc.location = await negotiate(pc, `/v1/pipelines/${encodeURIComponent(name)}/whep`);
+    rtc.location = await negotiate(pc, `/v1/pipelines/${encodeURIComponent(name)}/whep`);
     await playing(view.video, 10000);
+    if (view.rtc !== rtc) return;                // closed meanwhile
     if (view.abort) view.abort.abort();          // the MJPEG stream's connection is not needed meanwhile
     view.video.hidden = false;
     view.canvas.hidden = true;
     view.overlay.hidden = true;
     view.node.dataset.preview = 'webrtc';
     $('.watch-webrtc', view.node).textContent = 'MJPEG';
-    view.rtc.timer = setInterval(() => showRTCLatency(name, view), 1000);
+    rtc.timer = setInterval(() => showRTCLatency(name, view), 1000);
+    const counted = () => {
+      if (view.rtc !== rtc) return;
+      noteFrame(view);
+      view.video.requestVideoFrameCallback(counted);
+    };
+    if (view.video.requestVideoFrameCallback) view.video.requestVideoFrameCallback(counted);
   } catch (error) {
-    showMJPEG(name, view);
-    const info = $('.rtc-info', view.node);
-    info.textContent = `WebRTC unavailable (${error.message}): showing the MJPEG preview`;
-    info.hidden = false;
+    if (view.rtc === rtc) fallBack(name, view, error);
   }
+}
+
+/** WebRTC failed: MJPEG, the reason on the card, another try later. */
+function fallBack(name, view, error) {
+  showMJPEG(name, view);
+  view.rtcRetryAt = performance.now() + RTC_RETRY_MS;
+  const info = $('.rtc-info', view.node);
+  info.textContent = `WebRTC unavailable (${error.message}): showing the MJPEG preview`;
+  info.hidden = false;
 }
 
 function closePlayer(view) {
   if (!view.rtc) return;
-  clearInterval(view.rtc.timer);
-  view.rtc.pc.close();
-  endSession(view.rtc.location);
+  const rtc = view.rtc;
   view.rtc = null;
+  clearInterval(rtc.timer);
+  rtc.pc.close();
+  endSession(rtc.location);
   view.video.srcObject = null;
+  view.video.muted = true;
+  $('.sound', view.node).hidden = true;
+  $('.sound', view.node).textContent = 'Sound on';
 }
 
-/** Back to the MJPEG preview (the fallback, and where every card starts). */
+/** Back to the MJPEG preview (the fallback, where every card starts, and the person's choice). */
 function showMJPEG(name, view) {
   closePlayer(view);
   view.video.hidden = true;
@@ -426,14 +482,21 @@ function showMJPEG(name, view) {
  */
 async function showRTCLatency(name, view) {
   if (!view.rtc) return;
-  let jitter = 0, rtt = 0;
+  let jitter = 0, rtt = 0, sound = null;
   (await view.rtc.pc.getStats()).forEach((s) => {
     if (s.type === 'inbound-rtp' && s.kind === 'video' && s.jitterBufferEmittedCount) jitter = s.jitterBufferDelay / s.jitterBufferEmittedCount * 1000;
+    if (s.type === 'inbound-rtp' && s.kind === 'audio') sound = s;
     if (s.type === 'candidate-pair' && s.nominated && s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime * 1000;
   });
   const pipeline = state.snapshots.get(name)?.latency_ms || 0;
   const info = $('.rtc-info', view.node);
-  info.textContent = `WebRTC · ≈ ${Math.round(pipeline + jitter + rtt / 2)} ms behind the source (pipeline ${Math.round(pipeline)}, jitter buffer ${Math.round(jitter)}, network ${Math.round(rtt / 2)})`;
+  // Sound: what has arrived so far (samples, and energy: zero while the publisher is silent).
+  const heard = sound && sound.totalSamplesReceived > Number(view.node.dataset.soundSamples || 0) && sound.totalAudioEnergy > 0;
+  if (sound) {
+    view.node.dataset.soundSamples = String(sound.totalSamplesReceived || 0);
+    view.node.dataset.soundEnergy = String(sound.totalAudioEnergy || 0);
+  }
+  info.textContent = `WebRTC${heard ? ' with sound' : ''} · ≈ ${Math.round(pipeline + jitter + rtt / 2)} ms behind the source (pipeline ${Math.round(pipeline)}, jitter buffer ${Math.round(jitter)}, network ${Math.round(rtt / 2)})`;
   info.hidden = false;
 }
 
