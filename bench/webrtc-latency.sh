@@ -6,6 +6,8 @@
 # playlist as a player would, from the live edge). Each reader decodes the counter from the stylized picture.
 # Latency is the time from handing a frame to the publisher's encoder to decoding it at the reader, on one clock;
 # p50/p95 over the measured window after a warm-up. Needs scripts/install-deps.sh (nginx, libnginx-mod-rtmp).
+# The publisher also sends sound (a beep starting every second with the frame that marks it); the WebRTC player
+# reports how far the sound it hears is from the picture it sees (negative: sound early).
 # WEBRTC_ONLY=1 leaves RTMP and HLS out: the pipeline then has no outputs but its WebRTC player (their two x264
 # encodes take CPU from stylizing on 2 cores, and every way back waits longer for it).
 # Usage: bench/webrtc-latency.sh [SECONDS] [WORKERSxTHREADS...]   (default: 30 s; 2x1)
@@ -39,8 +41,8 @@ start_nginx_rtmp "$rtmp_port"
 
 echo "WHIP 640x480@30 (aiortc) → built-in model → WHEP (aiortc)${WEBRTC_ONLY:+ only}${WEBRTC_ONLY:-, RTMP and HLS at once}; ${seconds} s measured after ${warmup} s warm-up; $(nproc) cores"
 echo
-echo "| workers×threads | way back | frames back | counter read | glass-to-glass p50 ms | p95 ms | max ms |"
-echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+echo "| workers×threads | way back | frames back | counter read | glass-to-glass p50 ms | p95 ms | max ms | sound − picture ms |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 for split in "${splits[@]}"; do
   workers="${split%x*}"; threads="${split#*x}"
   cat > "$work/streamd.yml" <<YML
@@ -72,7 +74,7 @@ YML
   "$streamd" serve --config "$work/streamd.yml" > "$work/serve.log" 2>&1 & serve=$!; pids+=($serve)
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" > /dev/null && break; sleep 0.2; done
   base="http://127.0.0.1:$port/v1/pipelines/cam"
-  "$venv/bin/python" "$here/webrtc-peer.py" roundtrip "$base/whip" "$base/whep" --seconds "$seconds" --warmup "$warmup" \
+  "$venv/bin/python" "$here/webrtc-peer.py" roundtrip "$base/whip" "$base/whep" --seconds "$seconds" --warmup "$warmup" --audio \
     "${also[@]}" --token "$token" > "$work/report.json" 2> "$work/peer.err" || { cat "$work/peer.err" "$work/serve.log" >&2; exit 1; }
   python3 - "$work/report.json" "$split" <<'PY'
 import json, sys
@@ -82,7 +84,9 @@ for way, label in (("webrtc", "WebRTC (WHEP)"), ("rtmp", "RTMP"), ("hls", "HLS, 
         continue
     w = r[way]
     note = f" ({w['error']})" if "error" in w else ""
-    print(f"| {sys.argv[2]} | {label}{note} | {w['framesReceived']} | {w['readable']} | {w.get('p50ms', '-')} | {w.get('p95ms', '-')} | {w.get('maxms', '-')} |")
+    offset = w.get("soundOffsetSeconds")
+    sound = f"{offset * 1000:.0f} ({w['beeps']} beeps)" if offset is not None else "-"
+    print(f"| {sys.argv[2]} | {label}{note} | {w['framesReceived']} | {w['readable']} | {w.get('p50ms', '-')} | {w.get('p95ms', '-')} | {w.get('maxms', '-')} | {sound} |")
 PY
   kill "$serve"; wait "$serve" 2>/dev/null || true
 done

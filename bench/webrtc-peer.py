@@ -6,6 +6,12 @@ not write). The tests and bench/webrtc-latency.sh run it from a virtual environm
   webrtc-peer.py whip URL --seconds S [--width W --height H --audio]   publish a test pattern
   webrtc-peer.py roundtrip WHIP_URL WHEP_URL --seconds S   publish a frame counter and read it back: latency
   webrtc-peer.py pattern FILE [--width W --height H]      write the first published picture (raw RGB)
+  webrtc-peer.py sync FILE [--width W]                    how far the sound of a recording of the published pattern
+                                                          is from its pictures (beeps against frame counters)
+
+The published sound (--audio) is a 440 Hz beep for the first half of every second, on the same clock as the
+pictures: the beep of second k starts with frame 30·k. So sound and picture can be compared wherever both come
+back: at a player (roundtrip --audio) or in a recording (sync).
 
 Every mode prints one JSON object on standard output and exits 0, or prints one line on standard error and exits
 1. Every wait is bounded (--timeout). ICE uses loopback only: aioice's host addresses are replaced by 127.0.0.1,
@@ -32,6 +38,9 @@ from aiortc.mediastreams import AUDIO_PTIME, MediaStreamError
 aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 
 CLOCK = 90000
+FPS = 30
+BEEP_HZ = 440
+BEEP_SECONDS = 0.5   # each second starts with this much tone, then silence
 BITS = 16            # the frame counter's width in the pattern
 CELL = 40            # one bit is a CELL×CELL square: big enough to survive a style network
 
@@ -122,12 +131,12 @@ class PatternTrack(MediaStreamTrack):
     """A moving test picture with a frame counter; the send time of each counter is kept for the round trip."""
     kind = "video"
 
-    def __init__(self, width, height, fps, counter):
+    def __init__(self, width, height, fps, counter, epoch=None):
         super().__init__()
         self.width, self.height, self.fps, self.counter = width, height, fps, counter
         self.index = 0
         self.sent = {}
-        self.start = None
+        self.start = epoch
 
     async def recv(self):
         if self.start is None:
@@ -157,14 +166,15 @@ class PatternTrack(MediaStreamTrack):
         return frame
 
 
-class ToneTrack(MediaStreamTrack):
-    """A 440 Hz tone, so a pipeline's audio pass-through has something to carry."""
+class BeepTrack(MediaStreamTrack):
+    """A 440 Hz beep for the first half of every second from `epoch`, the pictures' clock too: the beep of second
+    k starts as frame 30·k is sent."""
     kind = "audio"
 
-    def __init__(self):
+    def __init__(self, epoch):
         super().__init__()
         self.samples = 0
-        self.start = None
+        self.start = epoch
 
     async def recv(self):
         rate = 48000
@@ -177,7 +187,9 @@ class ToneTrack(MediaStreamTrack):
         frame = av.AudioFrame(format="s16", layout="mono", samples=count)
         data = bytearray()
         for i in range(count):
-            v = int(8000 * math.sin(2 * math.pi * 440 * (self.samples + i) / rate))
+            n = self.samples + i
+            on = (n % rate) < BEEP_SECONDS * rate
+            v = int(8000 * math.sin(2 * math.pi * BEEP_HZ * n / rate)) if on else 0
             data += v.to_bytes(2, "little", signed=True)
         frame.planes[0].update(bytes(data))
         frame.pts = self.samples
@@ -213,12 +225,14 @@ def rgb_of(frame):
 
 
 async def start_publisher(url, width, height, audio, token, timeout):
-    """A publishing connection sending the counter pattern (and a tone with `audio`): (connection, video, URL)."""
+    """A publishing connection sending the counter pattern (and the beeps with `audio`), both timed from one
+    epoch: (connection, video, URL)."""
     pc = RTCPeerConnection()
-    video = PatternTrack(width, height, 30, counter=True)
+    epoch = time.monotonic() + 1.0   # after the negotiation below, so neither track starts behind its clock
+    video = PatternTrack(width, height, FPS, counter=True, epoch=epoch)
     pc.addTrack(video)
     if audio:
-        pc.addTrack(ToneTrack())
+        pc.addTrack(BeepTrack(epoch))
     return pc, video, await negotiate(pc, url, token, timeout)
 
 
@@ -245,14 +259,48 @@ async def start_player(url, token, timeout, audio=None):
 
 
 def tone_report(samples, rate):
-    """Loudness (RMS of full scale) and pitch (from zero crossings) of mono 16-bit samples: a pure tone's pitch
-    is its frequency; silence has no pitch."""
-    if not samples:
-        return {"seconds": 0, "rms": 0, "hz": None}
-    rms = math.sqrt(sum(v * v for v in samples) / len(samples)) / 32768
-    crossings = sum(1 for a, b in zip(samples, samples[1:]) if (a < 0) != (b < 0))
-    hz = round(crossings / 2 / (len(samples) / rate), 1) if rms > 0.01 else None
-    return {"seconds": round(len(samples) / rate, 3), "rms": round(rms, 4), "hz": hz}
+    """Loudness (RMS of full scale) and pitch (from zero crossings) of mono 16-bit samples, both over the 10 ms
+    windows that are not silent (so beeps measure as the tone they are); silence has no pitch. `loud` is the
+    share of the time that is not silent."""
+    window = rate // 100
+    energy, crossings, loud = 0, 0, 0
+    for start in range(0, len(samples) - window + 1, window):
+        part = samples[start:start + window]
+        e = sum(v * v for v in part)
+        if math.sqrt(e / window) / 32768 < 0.02:
+            continue
+        loud += window
+        energy += e
+        crossings += sum(1 for a, b in zip(part, part[1:]) if (a < 0) != (b < 0))
+    if not loud:
+        return {"seconds": round(len(samples) / rate, 3), "rms": 0, "hz": None, "loud": 0}
+    return {"seconds": round(len(samples) / rate, 3), "rms": round(math.sqrt(energy / loud) / 32768, 4),
+            "hz": round(crossings / 2 / (loud / rate), 1), "loud": round(loud / max(1, len(samples)), 3)}
+
+
+def beep_onsets(samples, rate, start_time=0.0):
+    """Times (s, from `start_time`) where a beep starts: a loud 5 ms window after at least 0.3 s of quiet."""
+    window = rate // 200
+    onsets, quiet = [], 0.0
+    for start in range(0, len(samples) - window + 1, window):
+        part = samples[start:start + window]
+        loud = math.sqrt(sum(v * v for v in part) / window) / 32768 > 0.05
+        if loud and quiet >= 0.3:
+            onsets.append(start_time + start / rate)
+        quiet = 0.0 if loud else quiet + window / rate
+    return onsets
+
+
+def sync_offset(frame_marks, onsets):
+    """How late the sound is against the pictures (s; negative: early), from frames (time, counter) and beep
+    onsets (time), each on the clock it came back on: a frame's lag behind its nominal time (counter / 30) against
+    a beep's lag behind its own (the nearest whole second), medians of both."""
+    if not frame_marks or not onsets:
+        return None
+    video = statistics.median(t - v / FPS for t, v in frame_marks)
+    # A beep belongs to the second nearest its time less the pictures' lag.
+    audio = statistics.median(t - round(t - video) for t in onsets)
+    return round(audio - video, 4)
 
 
 async def collect_audio(tracks, seconds_wanted, deadline):
@@ -326,6 +374,7 @@ class LatencyMeter:
     def __init__(self, sent, width, height, measure_from):
         self.sent, self.width, self.height, self.measure_from = sent, width, height, measure_from
         self.latencies, self.seen, self.frames, self.unreadable = [], set(), 0, 0
+        self.marks = []   # (arrival, counter) of each counter's first reading
 
     def add(self, frame):
         now = time.monotonic()
@@ -336,6 +385,7 @@ class LatencyMeter:
             self.unreadable += 1
             return
         self.seen.add(value)
+        self.marks.append((now, value))
         if now >= self.measure_from:
             self.latencies.append((now - self.sent[value]) * 1000)
 
@@ -373,9 +423,61 @@ def read_stream(url, meter, until, timeout):
         container.close()
 
 
-async def roundtrip(whip, whep, seconds, warmup, width, height, token, timeout, also):
-    publisher, video, whip_location = await start_publisher(whip, width, height, False, token, timeout)
-    player, track, whep_location = await start_player(whep, token, timeout)
+def recording_sync(path, sent_width):
+    """Sound against pictures in a recording of the published pattern and beeps (times are the file's)."""
+    marks, seen, samples, first_audio = [], set(), [], None
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
+    with av.open(path) as container:
+        for frame in container.decode(video=0):
+            data, w, h = rgb_of(frame)
+            value = read_counter(data, w, sent_width)
+            if value is not None and value not in seen and frame.time is not None:
+                seen.add(value)
+                marks.append((frame.time, value))
+    with av.open(path) as container:
+        if not container.streams.audio:
+            fail(f"{path}: no audio stream")
+        for frame in container.decode(audio=0):
+            for mono in resampler.resample(frame):
+                if first_audio is None:
+                    first_audio = mono.time or 0.0
+                samples.extend(array.array("h", bytes(mono.planes[0])[:mono.samples * 2]))
+    onsets = beep_onsets(samples, 48000, first_audio or 0.0)
+    # The counter wraps at 2^16 frames; a recording is much shorter than 36 minutes, and its counters grow.
+    return {"frames": len(marks), "beeps": len(onsets), "offsetSeconds": sync_offset(marks, onsets),
+            "tone": tone_report(samples, 48000)}
+
+
+async def listen(tracks, deadline, onsets, epoch):
+    """Beep onsets of the first sound track, on arrival (s after `epoch`), until `deadline`."""
+    while not tracks and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    quiet, window = 0.0, 240
+    while tracks and time.monotonic() < deadline:
+        try:
+            frame = await asyncio.wait_for(tracks[0].recv(), max(0.01, deadline - time.monotonic()))
+        except (asyncio.TimeoutError, MediaStreamError):
+            break
+        arrived = time.monotonic() - epoch
+        channels = len(frame.layout.channels)
+        values = array.array("h", bytes(frame.planes[0])[:frame.samples * channels * 2])
+        mono = [sum(values[i:i + channels]) // channels for i in range(0, len(values), channels)]
+        rate = frame.sample_rate
+        for start in range(0, len(mono) - window + 1, window):
+            part = mono[start:start + window]
+            loud = math.sqrt(sum(v * v for v in part) / window) / 32768 > 0.05
+            if loud and quiet >= 0.3:
+                onsets.append(arrived + start / rate)
+            quiet = 0.0 if loud else quiet + window / rate
+
+
+async def roundtrip(whip, whep, seconds, warmup, width, height, audio, token, timeout, also):
+    publisher, video, whip_location = await start_publisher(whip, width, height, audio, token, timeout)
+    sound_tracks = [] if audio else None
+    player, track, whep_location = await start_player(whep, token, timeout, sound_tracks)
+    onsets = []
+    if audio:
+        listening = asyncio.ensure_future(listen(sound_tracks, time.monotonic() + warmup + seconds, onsets, video.start))
     measure_from = time.monotonic() + warmup
     webrtc = LatencyMeter(video.sent, width, height, measure_from)
     others = {}
@@ -386,6 +488,8 @@ async def roundtrip(whip, whep, seconds, warmup, width, height, token, timeout, 
         thread.start()
         others[name] = (meter, thread)
     await receive_frames(track, 1 << 30, warmup + seconds, webrtc.add)
+    if audio:
+        await listening
     for meter, thread in others.values():
         await asyncio.get_running_loop().run_in_executor(None, thread.join, timeout)
     delete(whep_location, token, timeout)
@@ -393,6 +497,14 @@ async def roundtrip(whip, whep, seconds, warmup, width, height, token, timeout, 
     await player.close()
     await publisher.close()
     report = {"framesSent": video.index, "webrtc": webrtc.report()}
+    if audio:
+        # Sound against picture at the player, after the warm-up (aiortc plays each as it comes: no lip sync of
+        # its own, so this is what the stream itself carries).
+        start = warmup
+        marks = [(t - video.start, v) for t, v in webrtc.marks if t - video.start >= start]
+        later = [t for t in onsets if t >= start]
+        report["webrtc"]["soundOffsetSeconds"] = sync_offset(marks, later)
+        report["webrtc"]["beeps"] = len(later)
     for name, (meter, _) in others.items():
         report[name] = meter.report()
         if getattr(meter, "error", None):
@@ -402,7 +514,7 @@ async def roundtrip(whip, whep, seconds, warmup, width, height, token, timeout, 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["whep", "whip", "roundtrip", "pattern"])
+    parser.add_argument("mode", choices=["whep", "whip", "roundtrip", "pattern", "sync"])
     parser.add_argument("urls", nargs="+")
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=5)
@@ -421,6 +533,13 @@ def main():
             f.write(rgb_of(frame)[0])
         print(json.dumps({"width": a.width, "height": a.height}))
         return
+    if a.mode == "sync":
+        try:
+            print(json.dumps(recording_sync(a.urls[0], a.width)))
+        except PeerError as e:
+            print(f"webrtc-peer: {e}", file=sys.stderr)
+            sys.exit(1)
+        return
     if a.mode == "whep":
         job = play(a.urls[0], a.frames, a.save, a.audio, a.token, a.timeout)
     elif a.mode == "whip":
@@ -428,7 +547,7 @@ def main():
     else:
         if len(a.urls) != 2:
             fail("roundtrip needs the WHIP URL and the WHEP URL")
-        job = roundtrip(a.urls[0], a.urls[1], a.seconds, a.warmup, a.width, a.height, a.token, a.timeout, a.also)
+        job = roundtrip(a.urls[0], a.urls[1], a.seconds, a.warmup, a.width, a.height, a.audio, a.token, a.timeout, a.also)
     try:
         report = asyncio.run(asyncio.wait_for(job, a.seconds + a.warmup + 3 * a.timeout))
     except asyncio.TimeoutError:

@@ -49,8 +49,9 @@ final class WebRTCServeTests: XCTestCase {
          "    outputs:", "      - record: \(record)"].joined(separator: "\n")
     }
 
-    /// Pictures and sound: the publisher sends the pattern and a 440 Hz tone; the player hears the tone beside the
-    /// stylized picture, and the recording carries it too (AAC), as long as its pictures.
+    /// Pictures and sound: the publisher sends the pattern and a 440 Hz beep each second; the player hears it beside
+    /// the stylized picture, and the recording carries it too (AAC), as long as its pictures and in step with them
+    /// (each beep starts with the frame whose counter marks its second).
     func testPicturesPublishedThroughWHIPComeBackStylizedThroughWHEP() throws {
         let dir = try TempDir("webrtc")
         let recordings = dir.file("rec")
@@ -71,7 +72,8 @@ final class WebRTCServeTests: XCTestCase {
         XCTAssertEqual(played["frames"] as? Int, 20, "\(played)")
         let heard = played["audio"] as? [String: Any] ?? [:]
         XCTAssertGreaterThanOrEqual(heard["seconds"] as? Double ?? 0, 1.5, "the player hears the publisher's sound: \(played)")
-        XCTAssertGreaterThan(heard["rms"] as? Double ?? 0, 0.08, "the tone's loudness (0.17 sent): \(played)")
+        XCTAssertGreaterThan(heard["rms"] as? Double ?? 0, 0.08, "the beeps' loudness: \(played)")
+        XCTAssertEqual(heard["loud"] as? Double ?? 0, 0.5, accuracy: 0.15, "a beep for half of every second: \(played)")
         XCTAssertEqual(heard["hz"] as? Double ?? 0, 440, accuracy: 15, "the tone's pitch: \(played)")
         XCTAssertEqual(played["width"] as? Int, 320, "the pipeline's size (640x480 fitted to max_size 320)")
         XCTAssertEqual(played["height"] as? Int, 240)
@@ -100,8 +102,9 @@ final class WebRTCServeTests: XCTestCase {
         XCTAssertGreaterThan(recorded.frames, 10, "the recording holds the published pictures")
         XCTAssertEqual(recorded.width, 320)
 
-        // The recording's sound: AAC, the tone throughout (after the first second, as the player hears it), and
-        // as long as the pictures (the track is filled in step with them).
+        // The recording's sound: AAC, the beeps throughout (after the first seconds), as long as the pictures (the
+        // track is filled in step with them), and in step with them: lips and voice within the 45 ms ahead and
+        // 125 ms behind that broadcasters hold to (ITU-R BT.1359).
         let file = recordings + "/" + (try FileManager.default.contentsOfDirectory(atPath: recordings).first { !$0.hasPrefix(".") } ?? "")
         let streams = (try ffprobeJSON(["-v", "error", "-show_entries", "stream=codec_type,codec_name,duration", file])["streams"]
             as? [[String: Any]]) ?? []
@@ -112,9 +115,15 @@ final class WebRTCServeTests: XCTestCase {
         let audioSeconds = Double(sound?["duration"] as? String ?? "") ?? 0
         XCTAssertEqual(audioSeconds, videoSeconds, accuracy: 1.0, "sound as long as the pictures: \(streams)")
         let tone = try Tone.of(file: file, from: 2, duration: max(1, videoSeconds - 4))
-        XCTAssertGreaterThan(tone.rms, 0.08, "the recorded tone: \(tone)")
-        XCTAssertEqual(tone.hertz ?? 0, 440, accuracy: 15, "the recorded tone: \(tone)")
-        print("WebRTC sound: the player heard \(heard); the recording has \(tone), \(audioSeconds) s of sound for \(videoSeconds) s of pictures")
+        XCTAssertGreaterThan(tone.rms, 0.08, "the recorded beeps: \(tone)")
+        XCTAssertEqual(tone.hertz ?? 0, 440, accuracy: 15, "the recorded beeps: \(tone)")
+        XCTAssertEqual(tone.loud, 0.5, accuracy: 0.15, "the recorded beeps: \(tone)")
+        let sync = try peer(["sync", file])
+        XCTAssertGreaterThan(sync["frames"] as? Int ?? 0, 10, "frame counters read from the recording: \(sync)")
+        XCTAssertGreaterThan(sync["beeps"] as? Int ?? 0, 10, "\(sync)")
+        let offset = try XCTUnwrap(sync["offsetSeconds"] as? Double, "\(sync)")
+        XCTAssertTrue(offset > -0.045 && offset < 0.125, "the sound is \(Int(offset * 1000)) ms from its pictures: \(sync)")
+        print("WebRTC sound: the player heard \(heard); the recording has \(tone), \(audioSeconds) s of sound for \(videoSeconds) s of pictures, sound \(Int(offset * 1000)) ms after its pictures (\(sync))")
     }
 
     func testBadOffersLimitsAndAVanishingPublisherLeaveThePipelinesRunning() throws {
