@@ -278,17 +278,21 @@ def tone_report(samples, rate):
             "hz": round(crossings / 2 / (loud / rate), 1), "loud": round(loud / max(1, len(samples)), 3)}
 
 
-def beep_onsets(samples, rate, start_time=0.0):
-    """Times (s, from `start_time`) where a beep starts: a loud 5 ms window after at least 0.3 s of quiet."""
-    window = rate // 200
-    onsets, quiet = [], 0.0
-    for start in range(0, len(samples) - window + 1, window):
-        part = samples[start:start + window]
-        loud = math.sqrt(sum(v * v for v in part) / window) / 32768 > 0.05
-        if loud and quiet >= 0.3:
-            onsets.append(start_time + start / rate)
-        quiet = 0.0 if loud else quiet + window / rate
-    return onsets
+class Onsets:
+    """Where beeps start in sound fed to it piece by piece: a loud 5 ms window after at least 0.3 s of quiet."""
+
+    def __init__(self):
+        self.times, self.quiet = [], 0.0
+
+    def feed(self, samples, rate, start_time):
+        """Mono 16-bit `samples` whose first is at `start_time` (s)."""
+        window = rate // 200
+        for start in range(0, len(samples) - window + 1, window):
+            part = samples[start:start + window]
+            loud = math.sqrt(sum(v * v for v in part) / window) / 32768 > 0.05
+            if loud and self.quiet >= 0.3:
+                self.times.append(start_time + start / rate)
+            self.quiet = 0.0 if loud else self.quiet + window / rate
 
 
 def sync_offset(frame_marks, onsets):
@@ -442,7 +446,9 @@ def recording_sync(path, sent_width):
                 if first_audio is None:
                     first_audio = mono.time or 0.0
                 samples.extend(array.array("h", bytes(mono.planes[0])[:mono.samples * 2]))
-    onsets = beep_onsets(samples, 48000, first_audio or 0.0)
+    onsets = Onsets()
+    onsets.feed(samples, 48000, first_audio or 0.0)
+    onsets = onsets.times
     # The counter wraps at 2^16 frames; a recording is much shorter than 36 minutes, and its counters grow.
     return {"frames": len(marks), "beeps": len(onsets), "offsetSeconds": sync_offset(marks, onsets),
             "tone": tone_report(samples, 48000)}
@@ -452,7 +458,6 @@ async def listen(tracks, deadline, onsets, epoch):
     """Beep onsets of the first sound track, on arrival (s after `epoch`), until `deadline`."""
     while not tracks and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    quiet, window = 0.0, 240
     while tracks and time.monotonic() < deadline:
         try:
             frame = await asyncio.wait_for(tracks[0].recv(), max(0.01, deadline - time.monotonic()))
@@ -461,21 +466,14 @@ async def listen(tracks, deadline, onsets, epoch):
         arrived = time.monotonic() - epoch
         channels = len(frame.layout.channels)
         values = array.array("h", bytes(frame.planes[0])[:frame.samples * channels * 2])
-        mono = [sum(values[i:i + channels]) // channels for i in range(0, len(values), channels)]
-        rate = frame.sample_rate
-        for start in range(0, len(mono) - window + 1, window):
-            part = mono[start:start + window]
-            loud = math.sqrt(sum(v * v for v in part) / window) / 32768 > 0.05
-            if loud and quiet >= 0.3:
-                onsets.append(arrived + start / rate)
-            quiet = 0.0 if loud else quiet + window / rate
+        onsets.feed([sum(values[i:i + channels]) // channels for i in range(0, len(values), channels)], frame.sample_rate, arrived)
 
 
 async def roundtrip(whip, whep, seconds, warmup, width, height, audio, token, timeout, also):
     publisher, video, whip_location = await start_publisher(whip, width, height, audio, token, timeout)
     sound_tracks = [] if audio else None
     player, track, whep_location = await start_player(whep, token, timeout, sound_tracks)
-    onsets = []
+    onsets = Onsets()
     if audio:
         listening = asyncio.ensure_future(listen(sound_tracks, time.monotonic() + warmup + seconds, onsets, video.start))
     measure_from = time.monotonic() + warmup
@@ -502,7 +500,7 @@ async def roundtrip(whip, whep, seconds, warmup, width, height, audio, token, ti
         # its own, so this is what the stream itself carries).
         start = warmup
         marks = [(t - video.start, v) for t, v in webrtc.marks if t - video.start >= start]
-        later = [t for t in onsets if t >= start]
+        later = [t for t in onsets.times if t >= start]
         report["webrtc"]["soundOffsetSeconds"] = sync_offset(marks, later)
         report["webrtc"]["beeps"] = len(later)
     for name, (meter, _) in others.items():
