@@ -7,7 +7,8 @@
 # Latency is the time from handing a frame to the publisher's encoder to decoding it at the reader, on one clock;
 # p50/p95 over the measured window after a warm-up. Needs scripts/install-deps.sh (nginx, libnginx-mod-rtmp).
 # The publisher also sends sound (a beep starting every second with the frame that marks it); the WebRTC player
-# reports how far the sound it hears is from the picture it sees (negative: sound early).
+# reports how far the sound it hears is from the picture it sees (negative: sound early). NO_SOUND=1 sends
+# pictures only.
 # WEBRTC_ONLY=1 leaves RTMP and HLS out: the pipeline then has no outputs but its WebRTC player (their two x264
 # encodes take CPU from stylizing on 2 cores, and every way back waits longer for it).
 # Usage: bench/webrtc-latency.sh [SECONDS] [WORKERSxTHREADS...]   (default: 30 s; 2x1)
@@ -39,7 +40,9 @@ token="bench-token-0123456789abcdef"
 rtmp_port="$(port)"
 start_nginx_rtmp "$rtmp_port"
 
-echo "WHIP 640x480@30 (aiortc) → built-in model → WHEP (aiortc)${WEBRTC_ONLY:+ only}${WEBRTC_ONLY:-, RTMP and HLS at once}; ${seconds} s measured after ${warmup} s warm-up; $(nproc) cores"
+ways=", RTMP and HLS at once"; [ -z "${WEBRTC_ONLY:-}" ] || ways=" only"
+sound=" with sound"; sound_flag=(--audio); [ -z "${NO_SOUND:-}" ] || { sound=""; sound_flag=(); }
+echo "WHIP 640x480@30${sound} (aiortc) → built-in model → WHEP (aiortc)${ways}; ${seconds} s measured after ${warmup} s warm-up; $(nproc) cores"
 echo
 echo "| workers×threads | way back | frames back | counter read | glass-to-glass p50 ms | p95 ms | max ms | sound − picture ms |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -74,7 +77,7 @@ YML
   "$streamd" serve --config "$work/streamd.yml" > "$work/serve.log" 2>&1 & serve=$!; pids+=($serve)
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" > /dev/null && break; sleep 0.2; done
   base="http://127.0.0.1:$port/v1/pipelines/cam"
-  "$venv/bin/python" "$here/webrtc-peer.py" roundtrip "$base/whip" "$base/whep" --seconds "$seconds" --warmup "$warmup" --audio \
+  "$venv/bin/python" "$here/webrtc-peer.py" roundtrip "$base/whip" "$base/whep" --seconds "$seconds" --warmup "$warmup" "${sound_flag[@]}" \
     "${also[@]}" --token "$token" > "$work/report.json" 2> "$work/peer.err" || { cat "$work/peer.err" "$work/serve.log" >&2; exit 1; }
   python3 - "$work/report.json" "$split" <<'PY'
 import json, sys

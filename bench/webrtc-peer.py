@@ -20,6 +20,10 @@ so no packet leaves the machine.
 import argparse
 import array
 import asyncio
+import warnings
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop   # C loops for loudness and down-mixing: the peers share the cores with the server they measure
 import fractions
 import json
 import math
@@ -175,6 +179,11 @@ class BeepTrack(MediaStreamTrack):
         super().__init__()
         self.samples = 0
         self.start = epoch
+        rate = 48000
+        # One second of it, made once (the pattern repeats every second).
+        self.second = b"".join(
+            (int(8000 * math.sin(2 * math.pi * BEEP_HZ * n / rate)) if n < BEEP_SECONDS * rate else 0).to_bytes(2, "little", signed=True)
+            for n in range(rate))
 
     async def recv(self):
         rate = 48000
@@ -185,13 +194,9 @@ class BeepTrack(MediaStreamTrack):
         if delay > 0:
             await asyncio.sleep(delay)
         frame = av.AudioFrame(format="s16", layout="mono", samples=count)
-        data = bytearray()
-        for i in range(count):
-            n = self.samples + i
-            on = (n % rate) < BEEP_SECONDS * rate
-            v = int(8000 * math.sin(2 * math.pi * BEEP_HZ * n / rate)) if on else 0
-            data += v.to_bytes(2, "little", signed=True)
-        frame.planes[0].update(bytes(data))
+        at = (self.samples % rate) * 2
+        data = (self.second[at:] + self.second)[:count * 2]
+        frame.planes[0].update(data)
         frame.pts = self.samples
         frame.sample_rate = rate
         frame.time_base = fractions.Fraction(1, rate)
@@ -258,6 +263,13 @@ async def start_player(url, token, timeout, audio=None):
         fail(f"{url}: no video track within {timeout} s")
 
 
+def mono_of(frame):
+    """A packed 16-bit audio frame's samples as mono (bytes), the channels averaged."""
+    channels = len(frame.layout.channels)
+    data = bytes(frame.planes[0])[:frame.samples * channels * 2]
+    return audioop.tomono(data, 2, 0.5, 0.5) if channels == 2 else data
+
+
 def tone_report(samples, rate):
     """Loudness (RMS of full scale) and pitch (from zero crossings) of mono 16-bit samples, both over the 10 ms
     windows that are not silent (so beeps measure as the tone they are); silence has no pitch. `loud` is the
@@ -285,11 +297,10 @@ class Onsets:
         self.times, self.quiet = [], 0.0
 
     def feed(self, samples, rate, start_time):
-        """Mono 16-bit `samples` whose first is at `start_time` (s)."""
+        """Mono 16-bit `samples` (bytes) whose first is at `start_time` (s)."""
         window = rate // 200
-        for start in range(0, len(samples) - window + 1, window):
-            part = samples[start:start + window]
-            loud = math.sqrt(sum(v * v for v in part) / window) / 32768 > 0.05
+        for start in range(0, len(samples) // 2 - window + 1, window):
+            loud = audioop.rms(samples[start * 2:(start + window) * 2], 2) / 32768 > 0.05
             if loud and self.quiet >= 0.3:
                 self.times.append(start_time + start / rate)
             self.quiet = 0.0 if loud else self.quiet + window / rate
@@ -321,12 +332,10 @@ async def collect_audio(tracks, seconds_wanted, deadline):
         except (asyncio.TimeoutError, MediaStreamError):
             break
         rate = frame.sample_rate
-        channels = len(frame.layout.channels)
-        values = array.array("h", bytes(frame.planes[0])[:frame.samples * channels * 2])
         if skipped < 0.5:
             skipped += frame.samples / rate
             continue
-        kept.extend(sum(values[i:i + channels]) // channels for i in range(0, len(values), channels))
+        kept.extend(array.array("h", mono_of(frame)))
     return kept, rate
 
 
@@ -429,7 +438,7 @@ def read_stream(url, meter, until, timeout):
 
 def recording_sync(path, sent_width):
     """Sound against pictures in a recording of the published pattern and beeps (times are the file's)."""
-    marks, seen, samples, first_audio = [], set(), [], None
+    marks, seen, samples, first_audio = [], set(), array.array("h"), None
     resampler = av.AudioResampler(format="s16", layout="mono", rate=48000)
     with av.open(path) as container:
         for frame in container.decode(video=0):
@@ -447,7 +456,7 @@ def recording_sync(path, sent_width):
                     first_audio = mono.time or 0.0
                 samples.extend(array.array("h", bytes(mono.planes[0])[:mono.samples * 2]))
     onsets = Onsets()
-    onsets.feed(samples, 48000, first_audio or 0.0)
+    onsets.feed(samples.tobytes(), 48000, first_audio or 0.0)
     onsets = onsets.times
     # The counter wraps at 2^16 frames; a recording is much shorter than 36 minutes, and its counters grow.
     return {"frames": len(marks), "beeps": len(onsets), "offsetSeconds": sync_offset(marks, onsets),
@@ -464,9 +473,7 @@ async def listen(tracks, deadline, onsets, epoch):
         except (asyncio.TimeoutError, MediaStreamError):
             break
         arrived = time.monotonic() - epoch
-        channels = len(frame.layout.channels)
-        values = array.array("h", bytes(frame.planes[0])[:frame.samples * channels * 2])
-        onsets.feed([sum(values[i:i + channels]) // channels for i in range(0, len(values), channels)], frame.sample_rate, arrived)
+        onsets.feed(mono_of(frame), frame.sample_rate, arrived)
 
 
 async def roundtrip(whip, whep, seconds, warmup, width, height, audio, token, timeout, also):
