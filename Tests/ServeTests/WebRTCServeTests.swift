@@ -195,5 +195,22 @@ final class WebRTCServeTests: XCTestCase {
             (try serve.pipeline("clip")["webrtc"] as? [String: Any])?["players"] as? Int == 0
         }
         XCTAssertEqual(try serve.terminate(), 0)
+
+        // Publishers without sound: the whip: pipeline's recording still has its one continuous AAC track, silent,
+        // as long as the pictures; a pipeline from a file has no sound track at all.
+        for (directory, hasSound) in [(dir.file("rec"), true), (dir.file("clip"), false)] {
+            let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { !$0.hasPrefix(".") }.sorted()
+            let file = directory + "/" + (files.first ?? "")
+            let streams = (try ffprobeJSON(["-v", "error", "-show_entries", "stream=codec_type,codec_name,duration", file])["streams"]
+                as? [[String: Any]]) ?? []
+            let sound = streams.first { $0["codec_type"] as? String == "audio" }
+            XCTAssertEqual(sound != nil, hasSound, "\(file): \(streams)")
+            guard hasSound else { continue }
+            XCTAssertEqual(sound?["codec_name"] as? String, "aac")
+            let videoSeconds = Double(streams.first { $0["codec_type"] as? String == "video" }?["duration"] as? String ?? "") ?? 0
+            XCTAssertEqual(Double(sound?["duration"] as? String ?? "") ?? 0, videoSeconds, accuracy: 1.0, "\(streams)")
+            let tone = try Tone.of(file: file)
+            XCTAssertEqual(tone.loud, 0, "silence where the publishers sent no sound: \(tone)")
+        }
     }
 }
