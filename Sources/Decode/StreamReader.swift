@@ -82,8 +82,7 @@ public final class StreamReader: @unchecked Sendable {
         let isFile = !url.contains("://") && demuxer == nil
         if isFile { try VideoReader.checkInputFile(url) }
         let scheme = url.split(separator: ":").first.map { String($0).lowercased() } ?? ""
-        let micros = String(max(1, options.timeout.components.seconds * 1_000_000
-                                   + options.timeout.components.attoseconds / 1_000_000_000_000))
+        let micros = String(max(1, options.timeout.microseconds))
         var dictionary: [(String, String)] = demuxerOptions
         if !isFile && demuxer == nil {
             // rw_timeout: every protocol read/write through avio; the protocol-specific ones cover the rest.

@@ -135,7 +135,7 @@ public final class StreamOutput: @unchecked Sendable {
             audio = sound
         }
 
-        let micros = String(max(1, timeout.components.seconds * 1_000_000 + timeout.components.attoseconds / 1_000_000_000_000))
+        let micros = String(max(1, timeout.microseconds))
         let scheme = url.contains("://") ? String(url.prefix { $0 != ":" }).lowercased() : "file"
         let protocolOptions = OptionDictionary()
         if scheme != "file" { protocolOptions.set("rw_timeout", micros) }

@@ -542,7 +542,7 @@ public final class LivePipeline: @unchecked Sendable {
         let latency = ContinuousClock.now - frame.captured
         metrics.framesIn[.encode].increment()
         let since = frame.captured - origin
-        let micros = Int64(since.components.seconds) * 1_000_000 + since.components.attoseconds / 1_000_000_000_000
+        let micros = since.microseconds
         lock.lock(); let rate = nominalFrameRate; lock.unlock()
         preview.offer(frame.frame.image)
         viewers.offer(frame.frame.image, micros: micros)

@@ -37,8 +37,7 @@ public final class AudioTrack: @unchecked Sendable {
     public func append(_ samples: [Int16], captured: ContinuousClock.Instant) {
         guard samples.count >= Self.channels else { return }
         let since = captured - origin
-        let micros = since.components.seconds * 1_000_000 + since.components.attoseconds / 1_000_000_000_000
-        let limit = capacity.components.seconds * 1_000_000 + capacity.components.attoseconds / 1_000_000_000_000
+        let micros = since.microseconds, limit = capacity.microseconds
         lock.withLock {
             blocks.append(Block(micros: micros, samples: samples))
             while let first = blocks.first, micros - first.micros > limit {
