@@ -35,6 +35,8 @@ final class WebRTCPeer: @unchecked Sendable {
     private var session: OpaquePointer?
     /// Readers inside `pull`'s wait; `close` waits for them (each wait is bounded) before freeing the session.
     private var pulling = 0
+    /// Where `pullAudio` copies each block first (100 ms of stereo; made once, used under the lock).
+    private var scratch = [Int16](repeating: 0, count: 4800 * AudioTrack.channels)
 
     /// Blocks for up to the gathering timeout (call it on a dedicated thread).
     init(launch: String, settings: WebRTCSettings, offer: SDPOffer, receiveVideo: String? = nil, receiveAudio: String? = nil) throws(WebRTCError) {
@@ -99,14 +101,13 @@ final class WebRTCPeer: @unchecked Sendable {
         lock.withLock {
             guard let session else { return [] }
             var blocks: [(samples: [Int16], age: Duration?)] = []
-            let channels = AudioTrack.channels
-            var pcm = [Int16](repeating: 0, count: 4800 * channels)
+            let channels = AudioTrack.channels, capacity = Int32(scratch.count / channels)
             while blocks.count < 64 {
                 var frames: Int32 = 0
                 var age: Int64 = -1
-                let got = pcm.withUnsafeMutableBufferPointer { sd_webrtc_pull_audio(session, $0.baseAddress, 4800, &frames, &age) }
+                let got = scratch.withUnsafeMutableBufferPointer { sd_webrtc_pull_audio(session, $0.baseAddress, capacity, &frames, &age) }
                 guard got == 1 else { break }
-                blocks.append((Array(pcm.prefix(Int(frames) * channels)), age >= 0 ? .nanoseconds(age) : nil))
+                blocks.append((Array(scratch.prefix(Int(frames) * channels)), age >= 0 ? .nanoseconds(age) : nil))
             }
             return blocks
         }
