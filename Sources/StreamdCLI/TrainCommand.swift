@@ -46,6 +46,9 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(name: .customLong("lambda-pixel"), help: "Weight of the pixel loss against the teacher's pictures (default 1 with a --teacher).")
     var lambdaPixel: Double?
 
+    @Option(name: .customLong("lambda-colour"), help: "Weight of the colour loss: how far the picture's colours are from the --style-image's as distributions (a sliced Wasserstein distance, the measure `eval quality` reports as colour; default 0).")
+    var lambdaColour: Double = 0
+
     @Option(name: .customLong("style-names"), help: "Names of the styles, comma-separated (default: the style pictures' file names).")
     var styleNames: String?
 
@@ -146,6 +149,8 @@ struct TrainCommand: AsyncParsableCommand {
         if let lambdaPixel, !(lambdaPixel >= 0 && lambdaPixel.isFinite) { throw ValidationError("--lambda-pixel must be a number ≥ 0") }
         if !(styleBalance > 0 && styleBalance.isFinite) { throw ValidationError("--style-balance must be a positive number") }
         if lambdaPixel != nil && teacherName == nil { throw ValidationError("--lambda-pixel needs a --teacher") }
+        if !(lambdaColour >= 0 && lambdaColour.isFinite) { throw ValidationError("--lambda-colour must be a number ≥ 0") }
+        if lambdaColour > 0 && styleImages.isEmpty { throw ValidationError("--lambda-colour needs the --style-image paintings") }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
         if let widthMultiplier, !(widthMultiplier > 0 && widthMultiplier <= 4) { throw ValidationError("--width-multiplier must be in (0, 4]") }
         if let residualBlocks, !(0...16).contains(residualBlocks) { throw ValidationError("--residual-blocks must be between 0 and 16") }
@@ -282,7 +287,8 @@ struct TrainCommand: AsyncParsableCommand {
         let styleNames = trainingEmbeddings != nil ? distillation!.names : try names(defaults: distillation?.names)
         var settings = try perceptual.settings(distilling: distillation != nil)
         settings.lambdaPixel = distillation == nil ? 0 : (lambdaPixel ?? 1)
-        let styles = settings.lambdaStyle == 0 ? [] : try styleImages.map { try stylePicture($0, longerSide: styleSize) }
+        settings.lambdaColour = lambdaColour
+        let styles = settings.lambdaStyle == 0 && lambdaColour == 0 ? [] : try styleImages.map { try stylePicture($0, longerSide: styleSize) }
         settings.lambdaTV = lambdaTV
         settings.temporalWeight = temporalWeight
         settings.temporalShift = temporalShift
@@ -387,10 +393,11 @@ struct TrainCommand: AsyncParsableCommand {
             }
             log.append(step: trainer.steps, epoch: last.epoch + 1, losses: losses)
             progress.update(step: trainer.steps, stepsDone: trainer.steps - startStep) { rate, eta in
-                String(format: "epoch %@  loss %.4g (%@content %.3g, style %.3g, tv %.3g%@)  %.2f images/s  ETA %@",
+                String(format: "epoch %@  loss %.4g (%@content %.3g, style %.3g, tv %.3g%@%@)  %.2f images/s  ETA %@",
                        shownPasses.map { "\(last.epoch + 1)/\($0)" } ?? "\(last.epoch + 1)", losses.total,
                        distillation != nil ? String(format: "pixel %.3g, ", losses.pixel) : "", losses.content, losses.style, losses.totalVariation,
-                       settings.temporalWeight > 0 ? String(format: ", temporal %.3g", losses.temporal) : "", rate * Double(batchSize), eta)
+                       settings.temporalWeight > 0 ? String(format: ", temporal %.3g", losses.temporal) : "",
+                       settings.lambdaColour > 0 ? String(format: ", colour %.3g", losses.colour) : "", rate * Double(batchSize), eta)
             }
             if trainer.steps % checkpointInterval == 0 {
                 try checkpoint("step-\(trainer.steps)")

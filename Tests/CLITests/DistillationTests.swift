@@ -52,6 +52,20 @@ final class DistillationTests: XCTestCase {
     }
 
     /// A fixed-style teacher teaches its own styles (no painting), and mistakes are one-line errors.
+    /// `--lambda-colour` adds the colour loss against the paintings: it runs beside the pixel loss, is kept in the
+    /// checkpoint for a resume, and a bad weight is a usage error naming the option.
+    func testColourLossRunsBesideThePixelLossAndIsKept() throws {
+        let tmp = try TempDir()
+        let out = tmp.file("colour.safetensors")
+        let run = try CLI.run(try arguments(tmp, out: out, extra: ["--max-steps", "2", "--checkpoint-interval", "2", "--lambda-colour", "5"]))
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let state = try String(contentsOfFile: tmp.file("colour-checkpoints/step-2/state.json"), encoding: .utf8)
+        XCTAssertTrue(state.replacingOccurrences(of: " ", with: "").contains("\"lambdaColour\":5"), state.prefix(2000).description)
+        let bad = try CLI.run(try arguments(tmp, out: tmp.file("bad.safetensors"), extra: ["--lambda-colour=-1"]))
+        XCTAssertEqual(bad.status, 64, bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("--lambda-colour must be a number ≥ 0"), bad.stderr)
+    }
+
     func testFixedStyleTeacherAndMistakes() throws {
         let tmp = try TempDir()
         let out = tmp.file("udnie.safetensors")

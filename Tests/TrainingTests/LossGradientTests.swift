@@ -106,6 +106,36 @@ final class LossGradientTests: XCTestCase {
         }
     }
 
+    /// The colour loss against its definition: along each of the 16 directions, the picture's sorted projections
+    /// against the painting's quantiles at the same ranks (the painting far larger than the picture, as in training).
+    func testColourLoss() {
+        var rng = SplitMix64(seed: 8)
+        let painting = GradientCheck.randomMap(&rng, channels: 3, height: 9, width: 11)
+        let y = GradientCheck.randomMap(&rng, channels: 3, height: 4, width: 5)
+        let loss = ColourLoss(painting: painting)
+        check("colour loss", x: y, weight: 3, evaluate: { loss.evaluate($0, weight: $1, addingGradientTo: &$2) }) { x in
+            let n = x.count / 3
+            var total = 0.0
+            for (di, d) in PictureQuality.directions.enumerated() {
+                let projected = (0..<n).map { d.x * x[$0] + d.y * x[n + $0] + d.z * x[2 * n + $0] }.sorted()
+                for (rank, p) in projected.enumerated() {
+                    let difference = p - loss.quantile(di, rank: rank, of: n)
+                    total += difference * difference
+                }
+            }
+            return total / Double(PictureQuality.directions.count * n)
+        }
+        // The painting itself is at distance ~0 (its own quantiles), a flat grey picture far from it.
+        var sink = FeatureMap(channels: 3, height: 9, width: 11)
+        let itself = loss.evaluate(painting, addingGradientTo: &sink)
+        var grey = FeatureMap(channels: 3, height: 4, width: 5)
+        for i in grey.values.indices { grey.values[i] = 0.5 }
+        sink = FeatureMap(channels: 3, height: 4, width: 5)
+        let flat = loss.evaluate(grey, addingGradientTo: &sink)
+        XCTAssertLessThan(itself, 1e-3)
+        XCTAssertGreaterThan(flat, 10 * max(itself, 1e-6))
+    }
+
     /// The temporal consistency loss for moves in every direction (and one that leaves no overlap), against its
     /// definition: the mean over the overlap of (ŷ₁ moved − ŷ₂)².
     func testTemporalConsistencyLoss() {

@@ -95,7 +95,7 @@ public enum PictureQuality {
     }
 
     /// 16 unit directions spread over the sphere (a Fibonacci lattice), the same for every call.
-    static let directions: [SIMD3<Double>] = (0..<16).map { i in
+    public static let directions: [SIMD3<Double>] = (0..<16).map { i in
         let z = 1 - (2 * Double(i) + 1) / 16
         let r = (1 - z * z).squareRoot(), phi = Double(i) * Double.pi * (3 - 5.0.squareRoot())
         return SIMD3(r * cos(phi), r * sin(phi), z)

@@ -36,6 +36,8 @@ public final class PerceptualTrainer {
         public var temporalNoise: Double = 0.02
         /// Weight of the pixel loss against a teacher's pictures (0: no teacher).
         public var lambdaPixel: Double = 0
+        /// Weight of `ColourLoss` against each style's painting (0: off).
+        public var lambdaColour: Double = 0
 
         public init() {}
 
@@ -44,7 +46,7 @@ public final class PerceptualTrainer {
 
         private enum CodingKeys: String, CodingKey {
             case lambdaContent, lambdaStyle, lambdaTV, learningRate, contentLayers, styleLayers, featureScale
-            case temporalWeight, temporalShift, temporalNoise, lambdaPixel
+            case temporalWeight, temporalShift, temporalNoise, lambdaPixel, lambdaColour
         }
 
         /// Every key optional, defaulting as `init()` does: checkpoints of older versions keep resuming.
@@ -62,6 +64,7 @@ public final class PerceptualTrainer {
             temporalShift = try c.decodeIfPresent(Int.self, forKey: .temporalShift) ?? temporalShift
             temporalNoise = try c.decodeIfPresent(Double.self, forKey: .temporalNoise) ?? temporalNoise
             lambdaPixel = try c.decodeIfPresent(Double.self, forKey: .lambdaPixel) ?? lambdaPixel
+            lambdaColour = try c.decodeIfPresent(Double.self, forKey: .lambdaColour) ?? lambdaColour
         }
 
         public var deepestLayer: String {
@@ -70,8 +73,8 @@ public final class PerceptualTrainer {
     }
 
     public struct Losses: Sendable, Equatable {
-        public var content = 0.0, style = 0.0, totalVariation = 0.0, temporal = 0.0, pixel = 0.0
-        public var total: Double { content + style + totalVariation + temporal + pixel }
+        public var content = 0.0, style = 0.0, totalVariation = 0.0, temporal = 0.0, pixel = 0.0, colour = 0.0
+        public var total: Double { content + style + totalVariation + temporal + pixel + colour }
         public init() {}
     }
 
@@ -85,6 +88,8 @@ public final class PerceptualTrainer {
     private let vgg: VGG19LossNetwork?
     /// Per style picture, per style layer, the loss against its Gram matrix.
     private let styleLosses: [[String: StyleLoss]]
+    /// Per style picture, the colour loss against it (empty without `lambdaColour`).
+    private let colourLosses: [ColourLoss]
     private var optimizers: [String: Adam] = [:]
     private var networkInput = FeatureMap(), outputPicture = FeatureMap(), outputGradient = FeatureMap()
     /// The deepest content layer: the photo's forward stops there (nil: no content loss, no forward).
@@ -100,7 +105,8 @@ public final class PerceptualTrainer {
                 styleMixes: [[Float]]? = nil) {
         precondition(vgg != nil || !settings.needsLossNetwork, "content and style losses need the loss network")
         let styleCount = styleMixes?.count ?? network.architecture.styles
-        precondition(settings.lambdaStyle == 0 || styles.count == styleCount, "\(styles.count) style pictures for \(styleCount) styles")
+        precondition((settings.lambdaStyle == 0 && settings.lambdaColour == 0) || styles.count == styleCount,
+                     "\(styles.count) style pictures for \(styleCount) styles")
         precondition(styleMixes?.allSatisfy { $0.count == network.architecture.normRows } ?? true,
                      "every style mix has one weight per norm row (\(network.architecture.normRows))")
         self.styleMixes = styleMixes
@@ -112,6 +118,7 @@ public final class PerceptualTrainer {
             vgg!.forward(picture: style)
             return Dictionary(uniqueKeysWithValues: settings.styleLayers.map { ($0, StyleLoss(target: vgg!.output($0), context: context)) })
         }
+        colourLosses = settings.lambdaColour == 0 ? [] : styles.map { ColourLoss(painting: $0) }
         network.visitParameters { name, _, _ in optimizers[name] = Adam(learningRate: settings.learningRate) }
     }
 
@@ -155,6 +162,10 @@ public final class PerceptualTrainer {
                 losses.pixel = PixelLoss.evaluate(outputPicture, target: targets[slot], weight: settings.lambdaPixel * share,
                                                   addingGradientTo: &outputGradient)
             }
+            if settings.lambdaColour != 0 {
+                losses.colour = colourLosses[styleIndex].evaluate(outputPicture, weight: settings.lambdaColour * share,
+                                                                  addingGradientTo: &outputGradient)
+            }
             if settings.lambdaTV != 0 {
                 losses.totalVariation = TotalVariationLoss.evaluate(outputPicture, weight: settings.lambdaTV * share, addingGradientTo: &outputGradient)
             }
@@ -169,6 +180,7 @@ public final class PerceptualTrainer {
             total.totalVariation += losses.totalVariation
             total.temporal += losses.temporal
             total.pixel += losses.pixel
+            total.colour += losses.colour
         }
         network.visitParameters { name, values, gradient in optimizers[name]!.update(&values, gradient: gradient) }
         steps += 1
