@@ -47,6 +47,14 @@ final class DefaultModelRecipeTests: XCTestCase {
         XCTAssertEqual(rows[2][3], 0, "no style loss before --style-from: \(log)")
         XCTAssertGreaterThan(rows[3][3], 0, "step 4 trained with the style loss: \(log)")
         XCTAssertTrue(rows.allSatisfy { $0[7] > 0 }, "the pixel loss throughout: \(log)")
+
+        // The third phase: the colour loss joins from --colour-from (its weight kept in the checkpoint).
+        let third = try run(["--work", work, "--steps", "5", "--style-from", "3", "--lambda-style", "0.1", "--colour-from", "4",
+                             "--lambda-colour", "5", "--image-size", "32", "--style-size", "64"], shared: shared)
+        XCTAssertEqual(third.status, 0, third.stderr)
+        XCTAssertTrue(third.stderr.contains("step 5/5"), third.stderr)
+        let state = try String(contentsOfFile: work + "/default-checkpoints/step-5/state.json", encoding: .utf8)
+        XCTAssertTrue(state.replacingOccurrences(of: " ", with: "").contains("\"lambdaColour\":5"), "the colour weight in the last checkpoint")
     }
 
     /// `scripts/train-any-painting-model.sh`, the recipe of `arbitrary-fast`, at two steps: the first from 72
