@@ -63,6 +63,10 @@ public final class StreamOutput: @unchecked Sendable {
     private var audioIndex: Int32 = -1
     /// Sound may arrive this much after the picture it goes with before silence takes its place.
     static let audioLag: Int64 = 250_000
+    /// The longest gap in the sound filled with silence, in seconds; a longer one is a jump.
+    static let maxSilence: Int64 = 10
+    /// The planes a block of sound is split into for the encoder, reused.
+    private var left: [Float] = [], right: [Float] = []
 
     /// Opens the encoder and the muxer, connects (network) or creates the file, and writes the header.
     ///
@@ -206,7 +210,8 @@ public final class StreamOutput: @unchecked Sendable {
     /// Sound up to the picture shown at `micros`: `blocks` (interleaved 48 kHz stereo, each at its own time in
     /// microseconds on the pictures' clock, less `shift`, the caller's start) go where their times put them (a
     /// gap before one is filled with silence, an overlap dropped); silence fills in to `audioLag` before
-    /// `micros` where no sound came. Does nothing for an output without sound.
+    /// `micros` where no sound came. A gap longer than `maxSilence` is a jump (the pictures stalled), not a
+    /// pause: the sound before it ends there and goes on at the new time. Does nothing for an output without sound.
     public func write(audio blocks: [AudioTrack.Block], shift: Int64, through micros: Int64) throws {
         guard !finished, let audio else { return }
         let rate = Int64(AudioTrack.sampleRate), channels = AudioTrack.channels
@@ -218,15 +223,19 @@ public final class StreamOutput: @unchecked Sendable {
             let end = audio.nextPts! + Int64(audio.queued)
             var skip = 0
             if start - end > tolerance {
-                try fillSilence(audio, Int32(clamping: min(start - end, 10 * rate)))
+                try carry(audio, to: start)
             } else if end - start > tolerance {
                 skip = Int(min(end - start, Int64(block.frames)))
                 start = end
             }
             let count = block.frames - skip
             guard count > 0 else { continue }
-            // AAC takes planar floats: the interleaved pairs split into a left and a right plane.
-            var left = [Float](repeating: 0, count: count), right = left
+            // AAC takes planar floats: the interleaved pairs split into a left and a right plane, kept from call
+            // to call (a block is 10–20 ms; they grow only for a longer one).
+            if left.count < count {
+                left = [Float](repeating: 0, count: count)
+                right = left
+            }
             block.samples.withUnsafeBufferPointer { pcm in
                 for i in 0..<count {
                     left[i] = Float(pcm[(skip + i) * channels]) / 32768
@@ -241,15 +250,22 @@ public final class StreamOutput: @unchecked Sendable {
             }
         }
         if audio.nextPts == nil { audio.nextPts = max(0, samples(micros - Self.audioLag)) }
-        let wanted = samples(micros - Self.audioLag)
-        let end = audio.nextPts! + Int64(audio.queued)
-        if wanted > end { try fillSilence(audio, Int32(clamping: min(wanted - end, 10 * rate))) }
+        try carry(audio, to: samples(micros - Self.audioLag))
         try audio.encodeQueued(final: false, write: muxAudioPacket)
     }
 
-    private func fillSilence(_ audio: AudioFrameEncoder, _ count: Int32) throws {
-        try audio.appendSilence(count)
-        try audio.encodeQueued(final: false, write: muxAudioPacket)
+    /// Carries the sound on with silence to `target` (in samples) where it ends before that; past
+    /// `maxSilence`, ends it with whole frames and carries on at `target` instead.
+    private func carry(_ audio: AudioFrameEncoder, to target: Int64) throws {
+        let end = audio.nextPts! + Int64(audio.queued)
+        guard target > end else { return }
+        if target - end > Self.maxSilence * Int64(AudioTrack.sampleRate) {
+            try audio.encodeQueued(final: false, padWithSilence: true, write: muxAudioPacket)
+            audio.nextPts = max(target, audio.nextPts!)
+        } else {
+            try audio.appendSilence(Int32(target - end))
+            try audio.encodeQueued(final: false, write: muxAudioPacket)
+        }
     }
 
     /// Flushes the encoder and writes the trailer (a recording is complete and playable after this).
