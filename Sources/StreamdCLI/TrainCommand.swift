@@ -346,7 +346,7 @@ struct TrainCommand: AsyncParsableCommand {
              + (distillation.map { ", \($0.description)" + (teacher == nil ? " (the default; --teacher none trains with the perceptual losses alone)" : "") } ?? ""))
 
         let log = TrainingLog(path: (checkpoints as NSString).appendingPathComponent("loss.csv"), resume: checkpointModel != nil,
-                              temporal: settings.temporalWeight > 0, pixel: distillation != nil)
+                              temporal: settings.temporalWeight > 0, pixel: distillation != nil, colour: settings.lambdaColour > 0)
         let samples = try sampleInterval > 0 ? SamplePhotos(dataset: dataset, size: imageSize, folder: (checkpoints as NSString).appendingPathComponent("samples")) : nil
         let interrupted = InterruptSignals()
         defer { interrupted.cancel() }
@@ -439,22 +439,27 @@ enum TrainArchitecture: String, ExpressibleByArgument, CaseIterable {
 /// The loss log beside the checkpoints: one CSV line per step.
 final class TrainingLog {
     private let handle: FileHandle?
-    /// A `temporal` column after the others, only in runs with a temporal loss (so older logs resume unchanged);
-    /// a `pixel` column last in distillations.
+    /// Columns after the base ones, each only in runs that have the term (so older logs resume unchanged): a
+    /// `temporal` column with a temporal loss, `pixel` in distillations, `colour` with a colour loss.
     private let temporal: Bool
     private let pixel: Bool
+    private let colour: Bool
 
-    init(path: String, resume: Bool, temporal: Bool, pixel: Bool = false) {
+    init(path: String, resume: Bool, temporal: Bool, pixel: Bool = false, colour: Bool = false) {
         self.temporal = temporal
         self.pixel = pixel
+        self.colour = colour
         let base = "step,epoch,content,style,tv,total,unix_time"
+        let header = base + (temporal ? ",temporal" : "") + (pixel ? ",pixel" : "") + (colour ? ",colour" : "")
         if !resume || !FileManager.default.fileExists(atPath: path) {
-            let header = base + (temporal ? ",temporal" : "") + (pixel ? ",pixel" : "") + "\n"
-            _ = FileManager.default.createFile(atPath: path, contents: Data(header.utf8))
-        } else if temporal, let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasPrefix(base + "\n") {
-            // A run resumed with the temporal loss switched on (the built-in model's second phase): the header
-            // gains the column; the earlier lines simply end before it.
-            try? (base + ",temporal" + text.dropFirst(base.count)).write(toFile: path, atomically: true, encoding: .utf8)
+            _ = FileManager.default.createFile(atPath: path, contents: Data((header + "\n").utf8))
+        } else if let text = try? String(contentsOfFile: path, encoding: .utf8), let end = text.firstIndex(of: "\n") {
+            // A run resumed with a term switched on (the built-in model's later phases): the header gains the
+            // column; the earlier lines simply end before it.
+            let old = String(text[..<end])
+            let widened = temporal && old == base ? base + ",temporal" : old
+            let grown = colour && !widened.hasSuffix(",colour") && header.hasPrefix(widened + ",") ? header : widened
+            if grown != old { try? (grown + text[end...]).write(toFile: path, atomically: true, encoding: .utf8) }
         }
         handle = FileHandle(forWritingAtPath: path)
         _ = try? handle?.seekToEnd()
@@ -465,6 +470,7 @@ final class TrainingLog {
                           losses.total, Date().timeIntervalSince1970)
         if temporal { line += String(format: ",%.6g", losses.temporal) }
         if pixel { line += String(format: ",%.6g", losses.pixel) }
+        if colour { line += String(format: ",%.6g", losses.colour) }
         try? handle?.write(contentsOf: Data((line + "\n").utf8))
     }
 

@@ -53,6 +53,13 @@ final class DefaultModelRecipeTests: XCTestCase {
                              "--lambda-colour", "5", "--image-size", "32", "--style-size", "64"], shared: shared)
         XCTAssertEqual(third.status, 0, third.stderr)
         XCTAssertTrue(third.stderr.contains("step 5/5"), third.stderr)
+        let colourLog = try String(contentsOfFile: work + "/default-checkpoints/loss.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(colourLog.first, "step,epoch,content,style,tv,total,unix_time,pixel,colour", "the header gains the colour column")
+        let last = try XCTUnwrap(colourLog.last?.split(separator: ",").compactMap { Double($0) })
+        XCTAssertEqual(last.count, 9, "\(colourLog)")
+        XCTAssertEqual(Int(last[0]), 5)
+        XCTAssertGreaterThan(last[8], 0, "step 5 trained with the colour loss: \(colourLog)")
+        XCTAssertEqual(colourLog.dropFirst().map { $0.split(separator: ",").count }, [8, 8, 8, 8, 9], "earlier lines end before it")
         let state = try String(contentsOfFile: work + "/default-checkpoints/step-5/state.json", encoding: .utf8)
         XCTAssertTrue(state.replacingOccurrences(of: " ", with: "").contains("\"lambdaColour\":5"), "the colour weight in the last checkpoint")
     }
