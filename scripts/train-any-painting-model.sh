@@ -4,7 +4,8 @@
 # Magenta transformer (`arbitrary`). Same shape as the built-in `default` (16/32/64 channels, depthwise-separable
 # residual blocks and sampling, 3x3 strided edges: 3,458 multiply-adds per pixel), so it runs in real time.
 #
-#   scripts/train-any-painting-model.sh [--work DIR] [--steps N] [--wider-from N] [--image-size N] [--install]
+#   scripts/train-any-painting-model.sh [--work DIR] [--steps N] [--wider-from N] [--image-size N]
+#                                       [--width-multiplier W] [--install]
 #
 # The styles it learns (TrainingEmbeddings): the four public-domain paintings and Kodak photos, each whole and in
 # 5 random crops (every other one hue-turned), and as many blends between two of those. Up to --wider-from
@@ -12,6 +13,8 @@
 # 8000) with all 24 (28 x 6 = 168 + 168 blends): the wider second set reaches more of the space that unseen
 # paintings fall in. The four other paintings in ../shared (la_muse, rain_princess, matta, matilde_perez: not
 # public domain, test use only) are never seen and measure how it generalises.
+# --width-multiplier scales johnson's 32/64/128 channels (default 0.5, the 16/32/64 above; 0.25 gives 8/16/32,
+# 1,121 multiply-adds per pixel, for CPUs 2.5-3 times slower).
 # It checkpoints every 100 steps into DIR (default .build/any-painting-model) and, run again with the same DIR,
 # resumes from the newest checkpoint.
 # --install copies the result to Sources/BundledModels/arbitrary_fast.safetensors (rebuild streamd to link it in).
@@ -22,13 +25,14 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/.."
-work="$root/.build/any-painting-model"; steps=8000; wider_from=5000; image_size=256; install=0
+work="$root/.build/any-painting-model"; steps=8000; wider_from=5000; image_size=256; width=0.5; install=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --work) work="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
     --wider-from) wider_from="$2"; shift 2 ;;
     --image-size) image_size="$2"; shift 2 ;;
+    --width-multiplier) width="$2"; shift 2 ;;
     --install) install=1; shift ;;
     *) echo "train-any-painting-model: unknown option $1" >&2; exit 2 ;;
   esac
@@ -46,7 +50,7 @@ train_to() {  # target-step style-folder
   "$STREAMD_BIN" train --dataset-path "$shared/media/images/kodak" --teacher arbitrary --any-painting \
     --style-image "$styles/wave.jpg" --style-image "$styles/scream.jpg" --style-image "$styles/wreck.jpg" --style-image "$styles/udnie.jpg" \
     --style-folder "$folder" --style-crops 5 \
-    --arch light --edge-kernel 3 --depthwise-sampling --strided-edges --image-size "$image_size" --batch-size 4 --max-steps "$target" \
+    --arch light --edge-kernel 3 --depthwise-sampling --strided-edges --width-multiplier "$width" --image-size "$image_size" --batch-size 4 --max-steps "$target" \
     --checkpoint-interval 100 --sample-interval 500 --seed 1 --threads 2 \
     --out "$work/arbitrary_fast.safetensors" --overwrite "${resume[@]}"
 }

@@ -5,7 +5,8 @@
 # public-domain paintings, trained on the 24 photographs of the Kodak Lossless True Color Image Suite.
 #
 #   scripts/train-default-model.sh [--work DIR] [--steps N] [--style-from STEP] [--lambda-style W]
-#                                  [--colour-from STEP] [--lambda-colour W] [--image-size N] [--style-size N] [--install]
+#                                  [--colour-from STEP] [--lambda-colour W] [--lambda-content W] [--width-multiplier W]
+#                                  [--image-size N] [--style-size N] [--install]
 #
 # Three phases. First the network is distilled from the built-in arbitrary-style network (Magenta's, painting
 # with each of the four paintings): the pixel loss alone up to --style-from (default 2000). Then the style loss
@@ -29,6 +30,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/.."
 work="$root/.build/default-model"; steps=2800; style_from=2000; lambda_style=0.3; colour_from=2400; lambda_colour=5
+lambda_content=0; width=0.5
 image_size=256; style_size=512; install=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,6 +40,8 @@ while [ $# -gt 0 ]; do
     --lambda-style) lambda_style="$2"; shift 2 ;;
     --colour-from) colour_from="$2"; shift 2 ;;
     --lambda-colour) lambda_colour="$2"; shift 2 ;;
+    --lambda-content) lambda_content="$2"; shift 2 ;;
+    --width-multiplier) width="$2"; shift 2 ;;
     --image-size) image_size="$2"; shift 2 ;;
     --style-size) style_size="$2"; shift 2 ;;
     --install) install=1; shift ;;
@@ -48,20 +52,20 @@ done
 training_inputs train-default-model
 mkdir -p "$work"
 styles="$shared/media/images/style"
-train_to() {  # target-step style-weight colour-weight
-  local target="$1" weight="$2" colour="$3"
+train_to() {  # target-step style-weight colour-weight content-weight
+  local target="$1" weight="$2" colour="$3" content="$4"
   resume_from "$work/default-checkpoints" "$target" || return 0
   "$STREAMD_BIN" train --dataset-path "$shared/media/images/kodak" --teacher arbitrary \
     --style-image "$styles/wave.jpg" --style-image "$styles/scream.jpg" --style-image "$styles/wreck.jpg" --style-image "$styles/udnie.jpg" \
     --style-names wave,scream,wreck,udnie --style-size "$style_size" --lambda-style "$weight" --lambda-colour "$colour" \
-    --arch light --edge-kernel 3 --depthwise-sampling --strided-edges --image-size "$image_size" --batch-size 4 --epochs 100000 --max-steps "$target" \
+    --lambda-content "$content" --arch light --edge-kernel 3 --depthwise-sampling --strided-edges --width-multiplier "$width" --image-size "$image_size" --batch-size 4 --epochs 100000 --max-steps "$target" \
     --checkpoint-interval 50 --sample-interval 500 --seed 1 --threads 2 \
     --out "$work/default.safetensors" --overwrite "${resume[@]}"
 }
 start=$(date +%s)
 min() { [ "$1" -lt "$2" ] && echo "$1" || echo "$2"; }
-train_to "$(min "$style_from" "$steps")" 0 0
-[ "$style_from" -ge "$steps" ] || train_to "$(min "$colour_from" "$steps")" "$lambda_style" 0
-[ "$colour_from" -ge "$steps" ] || train_to "$steps" "$lambda_style" "$lambda_colour"
+train_to "$(min "$style_from" "$steps")" 0 0 0
+[ "$style_from" -ge "$steps" ] || train_to "$(min "$colour_from" "$steps")" "$lambda_style" 0 0
+[ "$colour_from" -ge "$steps" ] || train_to "$steps" "$lambda_style" "$lambda_colour" "$lambda_content"
 echo "train-default-model: wrote $work/default.safetensors in $(( $(date +%s) - start )) s (this run)" >&2
 if [ "$install" = 1 ]; then install_bundled "$work/default.safetensors" default.safetensors; fi
