@@ -8,7 +8,7 @@ struct ModelsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models",
         abstract: "Import, inspect, list and download style models.",
-        subcommands: [Import.self, Info.self, List.self, Pull.self]
+        subcommands: [Import.self, Info.self, List.self, Pull.self, Average.self]
     )
 
     struct Import: AsyncParsableCommand {
@@ -36,6 +36,42 @@ struct ModelsCommand: AsyncParsableCommand {
                 _ = try Session(model: model).profile(height: 64, width: 64)
                 try NativeModelFile.write(model, to: output)
                 note("streamd: imported \(source) as \(output) (\(model.info.architecture), \(ModelSummary.parameters(model)) parameters)")
+            }
+        }
+    }
+
+    struct Average: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Average the weights of checkpoints of one network (stochastic weight averaging).",
+            discussion: "Each MODEL is a native file or a checkpoint folder of `streamd train` (its model.safetensors). They must be the same network; the result has the first one's name, styles and description.")
+
+        @Argument(help: "Models to average: native .safetensors files or checkpoint folders.")
+        var models: [String]
+
+        @Option(name: .shortAndLong, help: "Output file (.safetensors).")
+        var output: String
+
+        @Option(help: "Name stored in the file (default: the first model's).")
+        var name: String?
+
+        @Flag(help: "Replace OUTPUT if it exists.")
+        var overwrite = false
+
+        func run() async throws {
+            try await runReportingErrors {
+                guard models.count >= 2 else { throw ValidationError("give at least two models to average") }
+                try OutputPath.check(output, overwrite: overwrite, extensions: [NativeModelFile.fileExtension])
+                let files = models.map { path -> String in
+                    var folder: ObjCBool = false
+                    let isFolder = FileManager.default.fileExists(atPath: path, isDirectory: &folder) && folder.boolValue
+                    return isFolder ? (path as NSString).appendingPathComponent("model.safetensors") : path
+                }
+                var averaged = try StyleModel.average(try files.map { try NativeModelFile.load(path: $0) }, names: files)
+                if let name { averaged.info.name = name }
+                let notes = averaged.info.notes
+                averaged.info.notes = (notes.isEmpty ? "" : notes + "; ") + "weights: the mean of \(files.count) checkpoints'"
+                try NativeModelFile.write(averaged, to: output)
+                note("streamd: wrote \(output), the mean of \(files.count) models' weights")
             }
         }
     }
