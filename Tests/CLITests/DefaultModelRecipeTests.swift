@@ -28,29 +28,29 @@ final class DefaultModelRecipeTests: XCTestCase {
         XCTAssertEqual(model.info.styleNames, ["wave", "scream", "wreck", "udnie"])
         XCTAssertEqual(model.info.architecture, "streamd-light")
         XCTAssertTrue(model.graph.nodes.contains { $0.op == .tanh }, "the light network's tanh output")
-        XCTAssertTrue(first.stderr.contains("3458 multiply-adds per pixel"), first.stderr)
+        XCTAssertTrue(first.stderr.contains("1121 multiply-adds per pixel"), "the built-in model's 8/16/32 network: \(first.stderr)")
         XCTAssertTrue(first.stderr.contains("distilled from arbitrary"), first.stderr)
         XCTAssertTrue(model.info.notes.contains("distilled from arbitrary"), model.info.notes)
 
-        // Run again for more steps: it continues from the checkpoint the first run left, and past --style-from
-        // with the style loss beside the pixel loss (the second phase of the shipped weights).
-        let second = try run(["--work", work, "--steps", "4", "--style-from", "3", "--lambda-style", "0.1",
-                              "--image-size", "32", "--style-size", "64"], shared: shared)
+        // Run again with phases of a few steps each (the shipped recipe's, in miniature): it continues from the
+        // checkpoint the first run left, with the style loss from the second phase, and stops at --steps.
+        let phases = "3:0:0:0,4:0.1:0:0,5:0.1:5:1e-3"
+        let second = try run(["--work", work, "--steps", "4", "--phases", phases, "--image-size", "32", "--style-size", "64"], shared: shared)
         XCTAssertEqual(second.status, 0, second.stderr)
         XCTAssertTrue(second.stderr.contains("resuming from"), second.stderr)
         XCTAssertTrue(second.stderr.contains("step 3/3"), second.stderr)
         XCTAssertTrue(second.stderr.contains("step 4/4"), second.stderr)
+        XCTAssertFalse(second.stderr.contains("step 5/5"), "--steps 4 stops there: \(second.stderr)")
         let log = try String(contentsOfFile: work + "/default-checkpoints/loss.csv", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(log.first, "step,epoch,content,style,tv,total,unix_time,pixel")
         let rows = log.dropFirst().map { $0.split(separator: ",").compactMap { Double($0) } }
         XCTAssertEqual(rows.map { Int($0[0]) }, [1, 2, 3, 4])
-        XCTAssertEqual(rows[2][3], 0, "no style loss before --style-from: \(log)")
+        XCTAssertEqual(rows[2][3], 0, "no style loss in the first phase: \(log)")
         XCTAssertGreaterThan(rows[3][3], 0, "step 4 trained with the style loss: \(log)")
         XCTAssertTrue(rows.allSatisfy { $0[7] > 0 }, "the pixel loss throughout: \(log)")
 
-        // The third phase: the colour loss joins from --colour-from (its weight kept in the checkpoint).
-        let third = try run(["--work", work, "--steps", "5", "--style-from", "3", "--lambda-style", "0.1", "--colour-from", "4",
-                             "--lambda-colour", "5", "--image-size", "32", "--style-size", "64"], shared: shared)
+        // The last phase: the colour and content losses join (the colour weight kept in the checkpoint).
+        let third = try run(["--work", work, "--phases", phases, "--image-size", "32", "--style-size", "64"], shared: shared)
         XCTAssertEqual(third.status, 0, third.stderr)
         XCTAssertTrue(third.stderr.contains("step 5/5"), third.stderr)
         let colourLog = try String(contentsOfFile: work + "/default-checkpoints/loss.csv", encoding: .utf8).split(separator: "\n")
@@ -59,9 +59,30 @@ final class DefaultModelRecipeTests: XCTestCase {
         XCTAssertEqual(last.count, 9, "\(colourLog)")
         XCTAssertEqual(Int(last[0]), 5)
         XCTAssertGreaterThan(last[8], 0, "step 5 trained with the colour loss: \(colourLog)")
+        XCTAssertGreaterThan(last[2], 0, "and the content loss: \(colourLog)")
         XCTAssertEqual(colourLog.dropFirst().map { $0.split(separator: ",").count }, [8, 8, 8, 8, 9], "earlier lines end before it")
         let state = try String(contentsOfFile: work + "/default-checkpoints/step-5/state.json", encoding: .utf8)
         XCTAssertTrue(state.replacingOccurrences(of: " ", with: "").contains("\"lambdaColour\":5"), "the colour weight in the last checkpoint")
+
+        // The result is the mean of the last four checkpoints' weights (steps 2 to 5), with the run's description.
+        let result = try NativeModelFile.load(path: work + "/default.safetensors")
+        let steps = try [2, 3, 4, 5].map { try NativeModelFile.load(path: work + "/default-checkpoints/step-\($0)/model.safetensors") }
+        XCTAssertTrue(result.info.notes.contains("distilled from arbitrary") && result.info.notes.contains("the mean of 4"), result.info.notes)
+        for (key, tensor) in result.weights {
+            for i in Swift.stride(from: 0, to: tensor.data.count, by: 7) {
+                let mean = steps.map { Double($0.weights[key]!.data[i]) }.reduce(0, +) / 4
+                XCTAssertEqual(Double(tensor.data[i]), mean, accuracy: 1e-6 * max(1, abs(mean)), "\(key)[\(i)]")
+            }
+        }
+        // Run once more with nothing left to train: the same result, not an average of averages.
+        let again = try run(["--work", work, "--phases", phases, "--image-size", "32", "--style-size", "64"], shared: shared)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertEqual(try NativeModelFile.load(path: work + "/default.safetensors").weights, result.weights)
+
+        let bad = try run(["--work", work, "--phases", "3:0:0"], shared: shared)
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("phase '3:0:0' is not UNTIL:STYLE:COLOUR:CONTENT"), bad.stderr)
     }
 
     /// `scripts/train-any-painting-model.sh`, the recipe of `arbitrary-fast`, at two steps: the first from 72
@@ -76,7 +97,7 @@ final class DefaultModelRecipeTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("144 styles: 12 pictures, 60 crops of them, 72 blends"), r.stderr)
         XCTAssertTrue(r.stderr.contains("resuming from"), r.stderr)
         XCTAssertTrue(r.stderr.contains("336 styles: 28 pictures, 140 crops of them, 168 blends"), r.stderr)
-        XCTAssertTrue(r.stderr.contains("3458 multiply-adds per pixel"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("1121 multiply-adds per pixel"), "the 8/16/32 network: \(r.stderr)")
         let model = try NativeModelFile.load(path: work + "/arbitrary_fast.safetensors")
         XCTAssertEqual(model.info.styleEmbeddingSize, 100)
         XCTAssertTrue(model.info.notes.contains("distilled from arbitrary"), model.info.notes)
