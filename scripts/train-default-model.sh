@@ -21,8 +21,8 @@
 #   3200:0.5:8:1e-3   and
 #   3600:1:8:1e-3     stronger style and colour, for the textures a network this narrow loses first.
 # Last, the weights of the last --average N checkpoints (default 4: steps 3450, 3500, 3550 and 3600) are averaged
-# (`streamd models average`): each step's weights carry the noise of its last batches, which moved udnie's colour
-# by up to 1.1 dE from one checkpoint to the next; the mean is steadier than any one of them (1 keeps the last).
+# (`streamd models average`): each step's weights carry the noise of its last batches (over the last phase's
+# checkpoints udnie's colour ranged over 4.7-5.8 dE); the mean is steadier than any one of them (1 keeps the last).
 # --steps N stops at step N (default: the last phase's end). --width-multiplier scales johnson's 32/64/128 channels
 # (default 0.25; 0.5 is the 16/32/64 network, 3,458 multiply-adds per pixel, shipped before).
 # It checkpoints every 50 steps into DIR (default .build/default-model) and, run again with the same DIR,
