@@ -273,9 +273,10 @@ def mono_of(frame):
 def tone_report(samples, rate):
     """Loudness (RMS of full scale) and pitch (from zero crossings) of mono 16-bit samples, both over the 10 ms
     windows that are not silent (so beeps measure as the tone they are); silence has no pitch. `loud` is the
-    share of the time that is not silent."""
+    share of the time that is not silent. The pitch leaves out windows with half as many crossings again as the
+    median window or more: a lost packet the decoder conceals with noise, on a loaded machine, is not the tone."""
     window = rate // 100
-    energy, crossings, loud = 0, 0, 0
+    energy, loud, counts = 0, 0, []
     for start in range(0, len(samples) - window + 1, window):
         part = samples[start:start + window]
         e = sum(v * v for v in part)
@@ -283,11 +284,14 @@ def tone_report(samples, rate):
             continue
         loud += window
         energy += e
-        crossings += sum(1 for a, b in zip(part, part[1:]) if (a < 0) != (b < 0))
+        counts.append(sum(1 for a, b in zip(part, part[1:]) if (a < 0) != (b < 0)))
     if not loud:
         return {"seconds": round(len(samples) / rate, 3), "rms": 0, "hz": None, "loud": 0}
+    median = sorted(counts)[len(counts) // 2]
+    tonal = [c for c in counts if c < 1.5 * median + 1]
     return {"seconds": round(len(samples) / rate, 3), "rms": round(math.sqrt(energy / loud) / 32768, 4),
-            "hz": round(crossings / 2 / (loud / rate), 1), "loud": round(loud / max(1, len(samples)), 3)}
+            "hz": round(sum(tonal) / 2 / (len(tonal) * window / rate), 1), "loud": round(loud / max(1, len(samples)), 3),
+            "noisyWindows": len(counts) - len(tonal)}
 
 
 class Onsets:

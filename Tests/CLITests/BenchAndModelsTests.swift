@@ -27,7 +27,7 @@ final class BenchAndModelsTests: XCTestCase {
         let layers = try XCTUnwrap(p["layers"] as? [[String: Any]])
         XCTAssertGreaterThan(layers.count, 10)
         XCTAssertEqual(layers.first?["name"] as? String, "conv1")
-        XCTAssertEqual(layers.first?["shape"] as? String, "16x60x80", "the built-in model's first convolution has stride 2")
+        XCTAssertEqual(layers.first?["shape"] as? String, "8x60x80", "the built-in model's first convolution has stride 2")
         XCTAssertEqual(layers.reduce(0) { $0 + ($1["macs"] as? Int ?? 0) }, p["macs_per_frame"] as? Int)
         XCTAssertTrue(layers.allSatisfy { ($0["ms"] as? Double ?? -1) >= 0 })
         let table = try CLI.run(["bench", "--size", "96x64", "--iterations", "1", "--warmup", "0", "--layers"])
