@@ -18,24 +18,20 @@ struct ModelsCommand: AsyncParsableCommand {
         @Argument(help: "Source model: an ml5 folder, an .onnx or a .pth file, or a native file.")
         var source: String
 
-        @Option(name: .shortAndLong, help: "Output file (.safetensors).")
-        var output: String
+        @OptionGroup var destination: ModelOutputOptions
 
         @Option(help: "Name stored in the file (default: the source's name).")
         var name: String?
 
-        @Flag(help: "Replace OUTPUT if it exists.")
-        var overwrite = false
-
         func run() async throws {
             try await runReportingErrors {
-                try OutputPath.check(output, overwrite: overwrite, extensions: [NativeModelFile.fileExtension])
+                try destination.check()
                 var model = try ModelLoader.load(path: source)
                 if let name { model.info.name = name }
                 // Refuse a model that cannot run before writing it anywhere.
                 _ = try Session(model: model).profile(height: 64, width: 64)
-                try NativeModelFile.write(model, to: output)
-                note("streamd: imported \(source) as \(output) (\(model.info.architecture), \(ModelSummary.parameters(model)) parameters)")
+                try NativeModelFile.write(model, to: destination.output)
+                note("streamd: imported \(source) as \(destination.output) (\(model.info.architecture), \(ModelSummary.parameters(model)) parameters)")
             }
         }
     }
@@ -48,19 +44,15 @@ struct ModelsCommand: AsyncParsableCommand {
         @Argument(help: "Models to average: native .safetensors files or checkpoint folders.")
         var models: [String]
 
-        @Option(name: .shortAndLong, help: "Output file (.safetensors).")
-        var output: String
+        @OptionGroup var destination: ModelOutputOptions
 
         @Option(help: "Name stored in the file (default: the first model's).")
         var name: String?
 
-        @Flag(help: "Replace OUTPUT if it exists.")
-        var overwrite = false
-
         func run() async throws {
             try await runReportingErrors {
                 guard models.count >= 2 else { throw ValidationError("give at least two models to average") }
-                try OutputPath.check(output, overwrite: overwrite, extensions: [NativeModelFile.fileExtension])
+                try destination.check()
                 let files = models.map { path -> String in
                     var folder: ObjCBool = false
                     let isFolder = FileManager.default.fileExists(atPath: path, isDirectory: &folder) && folder.boolValue
@@ -70,8 +62,8 @@ struct ModelsCommand: AsyncParsableCommand {
                 if let name { averaged.info.name = name }
                 let notes = averaged.info.notes
                 averaged.info.notes = (notes.isEmpty ? "" : notes + "; ") + "weights: the mean of \(files.count) checkpoints'"
-                try NativeModelFile.write(averaged, to: output)
-                note("streamd: wrote \(output), the mean of \(files.count) models' weights")
+                try NativeModelFile.write(averaged, to: destination.output)
+                note("streamd: wrote \(destination.output), the mean of \(files.count) models' weights")
             }
         }
     }
@@ -198,5 +190,19 @@ enum ModelSummary {
         if let last = layers.last { lines.append("output shape  \(last.channels)x\(last.height)x\(last.width) for \(wp)x\(hp)") }
         if !m.info.notes.isEmpty { lines.append("notes         \(m.info.notes)") }
         return lines.joined(separator: "\n")
+    }
+}
+
+/// Where a `models` command that writes a native model file puts it.
+struct ModelOutputOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Output file (.safetensors).")
+    var output: String
+
+    @Flag(help: "Replace OUTPUT if it exists.")
+    var overwrite = false
+
+    /// Refuses an existing OUTPUT (without --overwrite) or another extension before any work is done.
+    func check() throws {
+        try OutputPath.check(output, overwrite: overwrite, extensions: [NativeModelFile.fileExtension])
     }
 }
