@@ -128,6 +128,14 @@ final class AudioFrameEncoder {
         }
     }
 
+    /// A jump in the timestamps (a stream's clock reset, a splice, pictures that stalled): the samples queued so far
+    /// end in whole frames (the rest of the last one silence), and the next sample is placed at `pts`, never
+    /// before where the encoded ones end.
+    func jump(to pts: Int64, write: (UnsafeMutablePointer<AVPacket>) throws -> Void) throws {
+        try encodeQueued(final: false, padWithSilence: true, write: write)
+        nextPts = max(pts, nextPts ?? pts)
+    }
+
     /// The last short frame, then everything the encoder still holds.
     func flush(write: (UnsafeMutablePointer<AVPacket>) throws -> Void) throws {
         try encodeQueued(final: true, write: write)

@@ -209,8 +209,7 @@ final class AudioTranscoder {
             // A jump, not a pause (a stream's clock reset, a splice): finish the audio before it with whole
             // frames, then carry on at this frame's time, which stays in sync with the picture.
             try resample(nil, output: output)
-            try frames.encodeQueued(final: false, padWithSilence: true, write: writer(output))
-            frames.nextPts = start
+            try frames.jump(to: start, write: writer(output))
             samplesSkipped += drift
         } else if drift > tolerance {
             let fill = drift

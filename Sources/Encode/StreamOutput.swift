@@ -260,8 +260,7 @@ public final class StreamOutput: @unchecked Sendable {
         let end = audio.nextPts! + Int64(audio.queued)
         guard target > end else { return }
         if target - end > Self.maxSilence * Int64(AudioTrack.sampleRate) {
-            try audio.encodeQueued(final: false, padWithSilence: true, write: muxAudioPacket)
-            audio.nextPts = max(target, audio.nextPts!)
+            try audio.jump(to: target, write: muxAudioPacket)
         } else {
             try audio.appendSilence(Int32(target - end))
             try audio.encodeQueued(final: false, write: muxAudioPacket)
