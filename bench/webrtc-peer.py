@@ -8,6 +8,8 @@ not write). The tests and bench/webrtc-latency.sh run it from a virtual environm
   webrtc-peer.py pattern FILE [--width W --height H]      write the first published picture (raw RGB)
   webrtc-peer.py sync FILE [--width W]                    how far the sound of a recording of the published pattern
                                                           is from its pictures (beeps against frame counters)
+  webrtc-peer.py clip FILE --seconds S [--width W --height H]   write the pattern and the beeps to a file (H.264
+                                                          and AAC at 44.1 kHz stereo): a source for a live pipeline
 
 The published sound (--audio) is a 440 Hz beep for the first half of every second, on the same clock as the
 pictures: the beep of second k starts with frame 30·k. So sound and picture can be compared wherever both come
@@ -467,6 +469,42 @@ def recording_sync(path, sent_width):
             "tone": tone_report(samples, 48000)}
 
 
+async def write_clip(path, seconds, width, height):
+    """The published pattern and beeps, on their one clock, into a file: frame 30·k and the beep of second k start
+    together. The sound is AAC at 44.1 kHz in stereo (not the 48 kHz mono it is made at), so a reader of the file
+    has to convert it."""
+    pictures = PatternTrack(width, height, FPS, counter=True, epoch=0.0)   # an epoch long past: no waiting
+    beeps = BeepTrack(0.0)
+    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=44100)
+    frames = int(seconds * FPS)
+    with av.open(path, "w") as out:
+        video = out.add_stream("libx264", rate=FPS)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"preset": "veryfast", "g": str(FPS)}
+        audio = out.add_stream("aac", rate=44100)
+        audio.layout = "stereo"
+        heard = 0.0
+        for index in range(frames):
+            picture = await pictures.recv()
+            picture.pts, picture.time_base = index, fractions.Fraction(1, FPS)
+            for packet in video.encode(picture.reformat(format="yuv420p")):
+                out.mux(packet)
+            while heard < (index + 1) / FPS:
+                block = await beeps.recv()
+                heard = beeps.samples / 48000
+                for converted in resampler.resample(block):
+                    for packet in audio.encode(converted):
+                        out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+        for converted in resampler.resample(None):
+            for packet in audio.encode(converted):
+                out.mux(packet)
+        for packet in audio.encode(None):
+            out.mux(packet)
+    return {"frames": frames, "seconds": frames / FPS, "width": width, "height": height}
+
+
 async def listen(tracks, deadline, onsets, epoch):
     """Beep onsets of the first sound track, on arrival (s after `epoch`), until `deadline`."""
     while not tracks and time.monotonic() < deadline:
@@ -523,7 +561,7 @@ async def roundtrip(whip, whep, seconds, warmup, width, height, audio, token, ti
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["whep", "whip", "roundtrip", "pattern", "sync"])
+    parser.add_argument("mode", choices=["whep", "whip", "roundtrip", "pattern", "sync", "clip"])
     parser.add_argument("urls", nargs="+")
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=5)
@@ -541,6 +579,9 @@ def main():
         with open(a.urls[0], "wb") as f:
             f.write(rgb_of(frame)[0])
         print(json.dumps({"width": a.width, "height": a.height}))
+        return
+    if a.mode == "clip":
+        print(json.dumps(asyncio.run(write_clip(a.urls[0], a.seconds, a.width, a.height))))
         return
     if a.mode == "sync":
         try:

@@ -13,11 +13,14 @@ public struct StreamReaderOptions: Sendable, Equatable {
     /// Connect and per-read limit for network URLs; a call that takes longer fails (the source is lost).
     public var timeout: Duration
     public var threadCount: Int
+    /// Decode the input's sound too (its best audio stream), for `takeSound`.
+    public var sound: Bool
 
-    public init(rtspTransport: String = "tcp", timeout: Duration = .seconds(10), threadCount: Int = 1) {
+    public init(rtspTransport: String = "tcp", timeout: Duration = .seconds(10), threadCount: Int = 1, sound: Bool = false) {
         self.rtspTransport = rtspTransport
         self.timeout = timeout
         self.threadCount = threadCount
+        self.sound = sound
     }
 }
 
@@ -46,6 +49,8 @@ public final class StreamReader: @unchecked Sendable {
 
     private let input: InputContext
     private let decoder: VideoDecoder
+    /// The input's sound, decoded as its packets go by (with `options.sound` and an audio stream).
+    private let sound: SoundDecoder?
     private let interrupt: IOInterrupt
     private let timeout: Duration
     /// Keeps the interrupt object alive for the C callback's opaque pointer.
@@ -134,6 +139,7 @@ public final class StreamReader: @unchecked Sendable {
         let stream = decoder.stream, rate = decoder.frameRate
         self.input = input
         self.decoder = decoder
+        self.sound = options.sound ? SoundDecoder(format: format) : nil
         self.frameRate = Rational(Int(rate.num), Int(rate.den))
         self.timeBase = Rational(Int(stream.pointee.time_base.num), Int(stream.pointee.time_base.den))
         (self.width, self.height) = decoder.orientation.displaySize(width: Int(stream.pointee.codecpar.pointee.width),
@@ -164,6 +170,15 @@ public final class StreamReader: @unchecked Sendable {
         interruptBox.release()
     }
 
+    /// The input's sound as "codec, rate, channels" when it is being decoded (`options.sound` and an audio
+    /// stream FFmpeg can decode); nil otherwise.
+    public var soundFormat: String? { sound?.label }
+
+    /// The sound decoded while reading the frames so far (packets are read in the input's order, so it runs a
+    /// little ahead of or behind the last frame), oldest first. The last 5 s are kept for a caller that takes
+    /// them late.
+    public func takeSound() -> [DecodedSound] { sound?.take() ?? [] }
+
     /// The next decoded frame, or nil at the end of the stream (or when the interrupt says stop). Throws
     /// `MediaError(.unreadable)` when the source is lost (read error, timeout, interrupted) and
     /// `MediaError(.decodeFailed)` when it sends nothing but damaged frames: the caller reconnects.
@@ -184,7 +199,13 @@ extension StreamReader: PacketSource {
         interrupt.arm(timeout)
         while true {
             let read = av_read_frame(input.context, packet)
-            if read >= 0 { return .packet }
+            if read >= 0 {
+                // The sound's packets are decoded here, as they go by; the video decoder sees the rest.
+                guard let sound, packet.pointee.stream_index == sound.streamIndex else { return .packet }
+                sound.decode(packet)
+                av_packet_unref(packet)
+                continue
+            }
             if read == streamd_averror_eagain() {
                 if interrupt.isStopped { return .stop }
                 if interrupt.shouldInterrupt { throw MediaError(.unreadable, path: url, "no frame within \(timeout)") }

@@ -119,3 +119,50 @@ package final class Scaler {
 
     deinit { sws_freeContext(pointer) }
 }
+
+/// A resampler (`SwrContext` from `swr_alloc_set_opts2`, initialised), freed by `swr_free`.
+package final class Resampler {
+    package private(set) var pointer: OpaquePointer?
+
+    /// Converts `input` samples to `output`'s format, layout and rate; nil with the FFmpeg code on failure.
+    package init(inLayout: UnsafeMutablePointer<AVChannelLayout>, inFormat: AVSampleFormat, inRate: Int32,
+                 outLayout: UnsafeMutablePointer<AVChannelLayout>, outFormat: AVSampleFormat, outRate: Int32) throws(FFmpegCallError) {
+        var context: OpaquePointer?
+        var result = swr_alloc_set_opts2(&context, outLayout, outFormat, outRate, inLayout, inFormat, inRate, 0, nil)
+        guard result >= 0, context != nil else {
+            swr_free(&context)
+            throw FFmpegCallError(function: "swr_alloc_set_opts2", code: result < 0 ? result : streamd_averror(ENOMEM))
+        }
+        result = swr_init(context)
+        guard result >= 0 else {
+            swr_free(&context)
+            throw FFmpegCallError(function: "swr_init", code: result)
+        }
+        pointer = context
+    }
+
+    package var context: OpaquePointer { pointer! }
+
+    deinit { swr_free(&pointer) }
+}
+
+/// An `AVChannelLayout` value whose allocations (custom orders only) `av_channel_layout_uninit` releases.
+package final class ChannelLayout {
+    package var layout = AVChannelLayout()
+
+    /// A copy of `source`; an unspecified order (AVI, some WAV) becomes the default layout for its count.
+    package init(copying source: UnsafePointer<AVChannelLayout>) {
+        if source.pointee.order == AV_CHANNEL_ORDER_UNSPEC || av_channel_layout_check(source) == 0 {
+            av_channel_layout_default(&layout, max(1, source.pointee.nb_channels))
+        } else if av_channel_layout_copy(&layout, source) < 0 {
+            av_channel_layout_default(&layout, max(1, source.pointee.nb_channels))
+        }
+    }
+
+    /// The default layout for `channels` (mono, stereo, 5.1…).
+    package init(channels: Int32) {
+        av_channel_layout_default(&layout, channels)
+    }
+
+    deinit { av_channel_layout_uninit(&layout) }
+}

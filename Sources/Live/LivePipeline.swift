@@ -145,8 +145,9 @@ public final class LivePipeline: @unchecked Sendable {
     public let viewers: WHEPViewers
     /// The WebRTC publisher slot, for a pipeline whose source is `whip:` (nil otherwise).
     public let publisher: WHIPIngest?
-    /// The source's sound, carried to the outputs and players beside the pictures (a `whip:` pipeline's; nil for
-    /// the others, whose outputs are silent).
+    /// The source's sound, carried to the outputs and players beside the pictures: a `whip:` publisher's, or a
+    /// stream's or file's best audio stream (`carriesSound` says whether the one open now has one); nil for a
+    /// camera, whose outputs are silent.
     let audio: AudioTrack?
     private let environment: LiveEnvironment
     private let logger: Logger
@@ -173,7 +174,11 @@ public final class LivePipeline: @unchecked Sendable {
         self.config = config
         self.environment = environment
         origin = .now
-        audio = config.source == .whip ? AudioTrack(origin: origin) : nil
+        audio = switch config.source {
+        case .whip: AudioTrack(origin: origin)
+        case .url: AudioTrack(origin: origin, carriesSound: false)
+        case .device: nil
+        }
         viewers = WHEPViewers(pipeline: config.name, settings: environment.webrtc, audio: audio)
         publisher = config.source == .whip ? WHIPIngest(settings: environment.webrtc, audio: audio) : nil
         var logger = environment.logger
@@ -377,7 +382,7 @@ public final class LivePipeline: @unchecked Sendable {
             isFile = source.kind == .file
             loop = source.loop
             name = source.url
-            options = StreamReaderOptions(rtspTransport: source.rtspTransport.rawValue, timeout: source.timeout)
+            options = StreamReaderOptions(rtspTransport: source.rtspTransport.rawValue, timeout: source.timeout, sound: audio != nil)
             open = { try StreamReader(url: source.url, options: options, interrupt: interrupt) }
         case .whip:
             return  // runPublisherSource, above
@@ -417,6 +422,7 @@ public final class LivePipeline: @unchecked Sendable {
                 reader = try open()
                 segment += 1
                 setState(.running, for: run)
+                noteSound(of: reader)
             } catch {
                 if context.isStopRequested { break }
                 lostSource("\(error)", backoff: &backoff, run: run, context: context)
@@ -426,6 +432,7 @@ public final class LivePipeline: @unchecked Sendable {
             lock.lock(); nominalFrameRate = Int(rate.rounded()); lock.unlock()
             // Files and segmented streams (HLS) are handed on at their own rate (see SourcePacer).
             var pacer = isFile || reader.isSegmented ? SourcePacer(framesPerSecond: rate) : nil
+            var sound = reader.soundFormat == nil ? nil : audio.map(SourceSound.init(track:))
             do {
                 while !context.isStopRequested {
                     let started = ContinuousClock.now
@@ -440,6 +447,10 @@ public final class LivePipeline: @unchecked Sendable {
                     }
                     count(in: 1)
                     metrics.framesOut[.decode].increment()
+                    if sound != nil {
+                        sound!.picture(micros: frame.seconds.map { Int64(($0 * 1_000_000).rounded()) }, captured: .now)
+                        sound!.add(reader.takeSound())
+                    }
                     if !feed.send(frame, segment: segment) { return }
                     countSourceDrops(feed, known: &knownDrops)
                     metrics.queueDepth[.decoded].record(feed.waiting)
@@ -457,6 +468,17 @@ public final class LivePipeline: @unchecked Sendable {
             }
             lostSource("\(name): the stream ended", backoff: &backoff, run: run, context: context)
         }
+    }
+
+    /// Whether the source just opened has sound for the outputs (said once per change, not at every reconnect).
+    private func noteSound(of reader: StreamReader) {
+        guard let audio else { return }
+        let format = reader.soundFormat
+        if lastSoundFormat != format {
+            if let format { logger.info("sound: \(format)") } else { logger.info("the source has no sound: outputs opened now are pictures only") }
+        }
+        audio.carriesSound = format != nil
+        lastSoundFormat = format
     }
 
     /// The source of a `whip:` pipeline: pictures from whichever publisher sends, waiting (state `reconnecting`,
@@ -503,6 +525,8 @@ public final class LivePipeline: @unchecked Sendable {
     }
 
     private var nominalFrameRate = 25
+    /// The sound format of the source last opened (the source thread's alone).
+    private var lastSoundFormat: String?
     private var lastDropLog: ContinuousClock.Instant?
     private var dropsSinceLog = 0
 

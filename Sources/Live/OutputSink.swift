@@ -137,6 +137,8 @@ final class OutputSink {
                                           encoder: encoder.codec == .hevc ? "libx265" : "libx264",
                                           bitrate: encoder.bitrate, gop: encoder.gop, preset: encoder.preset,
                                           tune: encoder.tune == "none" ? nil : encoder.tune)
+        // A sound track when the source has sound now (silent where none comes); pictures only otherwise.
+        let withSound = audio?.carriesSound ?? false
         do {
             let opened: StreamOutput
             switch config.target {
@@ -145,7 +147,7 @@ final class OutputSink {
                 var target = url
                 if proto == .udp && !url.contains("pkt_size") { target += (url.contains("?") ? "&" : "?") + "pkt_size=1316" }
                 if proto == .srt && !url.contains("pkt_size") { target += (url.contains("?") ? "&" : "?") + "pkt_size=1316" }
-                opened = try StreamOutput(url: target, format: format, settings: settings, audio: audio != nil,
+                opened = try StreamOutput(url: target, format: format, settings: settings, audio: withSound,
                                           timeout: timeout, interrupt: interrupt)
             case .hls(let directory, let segmentLength, let listSize):
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -154,7 +156,7 @@ final class OutputSink {
                                           muxerOptions: [("hls_time", String(seconds)), ("hls_list_size", String(listSize)),
                                                          ("hls_flags", "delete_segments+independent_segments"),
                                                          ("hls_segment_filename", directory + "/segment%06d.ts")],
-                                          audio: audio != nil, timeout: timeout, interrupt: interrupt)
+                                          audio: withSound, timeout: timeout, interrupt: interrupt)
             case .camera, .loopback:
                 return  // `show` opens cameras
             case .record(let path, _, _, _):
@@ -164,7 +166,7 @@ final class OutputSink {
                 let temporary = directory + "/." + (final as NSString).lastPathComponent + ".tmp"
                 let ext = (path as NSString).pathExtension.lowercased()
                 let format = switch ext { case "mkv": "matroska"; case "mov": "mov"; case "ts": "mpegts"; default: "mp4" }
-                opened = try StreamOutput(url: temporary, format: format, settings: settings, audio: audio != nil,
+                opened = try StreamOutput(url: temporary, format: format, settings: settings, audio: withSound,
                                           timeout: timeout, interrupt: interrupt)
                 segment = (temporary, final, .now)
             }

@@ -26,11 +26,22 @@ public final class AudioTrack: @unchecked Sendable {
     private var blocks: [Block] = []
     /// The sequence number of `blocks[0]`; readers hold the number of the next block they want.
     private var firstSequence: UInt64 = 0
+    private var carries: Bool
 
-    /// `origin` is the instant the pictures' microseconds count from.
-    public init(origin: ContinuousClock.Instant, capacity: Duration = .seconds(3)) {
+    /// `origin` is the instant the pictures' microseconds count from. `carriesSound`: whether the source has
+    /// sound to give (a `whip:` publisher may send some at any time; a stream or file says when it opens).
+    public init(origin: ContinuousClock.Instant, capacity: Duration = .seconds(3), carriesSound: Bool = true) {
         self.origin = origin
         self.capacity = capacity
+        carries = carriesSound
+    }
+
+    /// Whether the source has sound: outputs opened while it does get a sound track (silent where no block
+    /// came), players are offered Opus; those opened while it does not stay pictures only. Set by the source
+    /// each time it opens.
+    public var carriesSound: Bool {
+        get { lock.withLock { carries } }
+        set { lock.withLock { carries = newValue } }
     }
 
     /// Adds a block whose first sample was heard at `captured` (the clock the pictures' capture times use).
@@ -73,6 +84,9 @@ public final class AudioTrack: @unchecked Sendable {
             self.track = track
             self.next = next
         }
+
+        /// Whether the track's source has sound now (see `AudioTrack.carriesSound`).
+        public var carriesSound: Bool { track.carriesSound }
 
         /// The blocks not read yet that start at or before `micros` (the picture about to be sent), oldest first.
         public func take(upTo micros: Int64) -> [Block] { track.blocks(from: &next, upTo: micros) }

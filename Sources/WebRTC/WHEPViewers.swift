@@ -47,7 +47,7 @@ public final class WHEPViewers: @unchecked Sendable {
             ! application/x-rtp,media=video,encoding-name=H264,payload=\(pt),clock-rate=90000 \
             ! webrtcbin name=webrtc bundle-policy=max-bundle
             """
-        let hears = audio != nil && offer.opus != nil
+        let hears = audio?.carriesSound == true && offer.opus != nil
         if hears, let opus = offer.opus {
             // Half a second of sound may wait for the encoder; older blocks are dropped.
             let format = "audio/x-raw,format=S16LE,rate=\(AudioTrack.sampleRate),channels=\(AudioTrack.channels),layout=interleaved"

@@ -224,3 +224,46 @@ func probe(_ path: String) throws -> (frames: Int, width: Int, height: Int) {
     return (Int(stream["nb_read_frames"] as? String ?? "0") ?? 0, stream["width"] as? Int ?? 0, stream["height"] as? Int ?? 0)
 }
 
+/// The aiortc peer script (bench/webrtc-peer.py, a WebRTC stack and media tool streamd did not write) and the
+/// interpreter of its virtual environment.
+func aiortcPeerCommand() throws -> (python: String, script: String) {
+    let venv = try PythonPeers.environment("aiortc", installing: "aiortc")
+    return (venv + "/bin/python", PythonPeers.projectRoot + "/bench/webrtc-peer.py")
+}
+
+/// Runs the aiortc peer to its end: its JSON report, or a failure with what it said.
+func runAiortcPeer(_ arguments: [String], timeout: TimeInterval = 120) throws -> [String: Any] {
+    let (python, script) = try aiortcPeerCommand()
+    let r = try runToolCapturing(python, [script] + arguments, timeout: timeout)
+    guard r.status == 0, let report = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any] else {
+        throw Failure("webrtc-peer \(arguments.joined(separator: " ")): status \(r.status): \(r.stderr.suffix(800))")
+    }
+    return report
+}
+
+/// Checks the sound of a recording of the aiortc peer's pattern and beeps (published through WHIP, or played from
+/// its `clip` file): AAC, as long as the pictures (within 1 s), the 440 Hz beeps for half of every second (measured
+/// from `toneFrom` s to `toneFrom` s before the end), and each beep with the frame it started with: lips and voice
+/// within the 45 ms ahead and 125 ms behind that broadcasters hold to (ITU-R BT.1359), over at least `minFrames`
+/// frame counters and `minBeeps` beeps. Returns the pictures' length and a summary for the log.
+@discardableResult
+func assertRecordedBeepsInStep(_ path: String, toneFrom: Double, minFrames: Int, minBeeps: Int,
+                               file: StaticString = #filePath, line: UInt = #line) throws -> (videoSeconds: Double, summary: String) {
+    let streams = (try ffprobeJSON(["-v", "error", "-show_entries", "stream=codec_type,codec_name,duration", path])["streams"]
+        as? [[String: Any]]) ?? []
+    let sound = streams.first { $0["codec_type"] as? String == "audio" }
+    XCTAssertEqual(sound?["codec_name"] as? String, "aac", "the recording's sound: \(streams)", file: file, line: line)
+    let videoSeconds = Double(streams.first { $0["codec_type"] as? String == "video" }?["duration"] as? String ?? "") ?? 0
+    let audioSeconds = Double(sound?["duration"] as? String ?? "") ?? 0
+    XCTAssertEqual(audioSeconds, videoSeconds, accuracy: 1.0, "sound as long as the pictures: \(streams)", file: file, line: line)
+    let tone = try Tone.of(file: path, from: toneFrom, duration: max(1, videoSeconds - 2 * toneFrom))
+    XCTAssertGreaterThan(tone.rms, 0.08, "the recorded beeps: \(tone)", file: file, line: line)
+    XCTAssertEqual(tone.hertz ?? 0, 440, accuracy: 15, "the beeps at their pitch: \(tone)", file: file, line: line)
+    XCTAssertEqual(tone.loud, 0.5, accuracy: 0.15, "a beep for half of every second: \(tone)", file: file, line: line)
+    let sync = try runAiortcPeer(["sync", path])
+    XCTAssertGreaterThan(sync["frames"] as? Int ?? 0, minFrames, "frame counters read from the recording: \(sync)", file: file, line: line)
+    XCTAssertGreaterThanOrEqual(sync["beeps"] as? Int ?? 0, minBeeps, "\(sync)", file: file, line: line)
+    let offset = try XCTUnwrap(sync["offsetSeconds"] as? Double, "\(sync)", file: file, line: line)
+    XCTAssertTrue(offset > -0.045 && offset < 0.125, "the sound is \(Int(offset * 1000)) ms from its pictures: \(sync)", file: file, line: line)
+    return (videoSeconds, "\(tone), \(audioSeconds) s of sound for \(videoSeconds) s of pictures, sound \(Int(offset * 1000)) ms after its pictures (\(sync))")
+}
