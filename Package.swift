@@ -82,7 +82,7 @@ let package = Package(
         // open runs (a library's real-time thread policy undone).
         .target(name: "FFmpegSupport", dependencies: ["CFFmpeg", "CThreadScheduling", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: pixelSwiftSettings),
-        // Everything FFmpeg (and V4L2) that reads pictures and video.
+        // Everything FFmpeg (and V4L2) that reads pictures and video (and a live source's sound beside its video).
         .target(name: "Decode", dependencies: ["CFFmpeg", "CFFmpegLogBridge", "CV4L2", "FFmpegSupport", "Pipeline",
                                                .product(name: "Logging", package: "swift-log")], swiftSettings: pixelSwiftSettings),
         // Everything FFmpeg that writes pictures and video (and the streams passed through from a `Demuxer`).
@@ -118,9 +118,9 @@ let package = Package(
         .target(name: "Systemd", swiftSettings: swiftSettings),
         // WebRTC in and out of a live pipeline: WHEP players, the WHIP publisher, offers checked before webrtcbin.
         .target(name: "WebRTC", dependencies: ["CWebRTC", "Pipeline"], swiftSettings: swiftSettings),
-        // The live daemon's data plane: sources (a WHIP publisher among them), the stylize stage with live style
-        // switching (and the paintings turned into style embeddings, cached by content), sinks (encoders, WebRTC
-        // players, PipeWire and v4l2loopback cameras), reconnects.
+        // The live daemon's data plane: sources (a WHIP publisher among them; their sound kept beside the pictures),
+        // the stylize stage with live style switching (and the paintings turned into style embeddings, cached by
+        // content), sinks (encoders, WebRTC players, PipeWire and v4l2loopback cameras), reconnects.
         .target(name: "Live", dependencies: [
             "Pipeline", "Decode", "Encode", "Stylize", "ServeConfig", "Temporal", "FrameGraph", "WebRTC", "CPipeWireCamera", "CV4L2",
             .product(name: "Crypto", package: "swift-crypto"),
