@@ -34,4 +34,41 @@ final class SourceSoundTests: XCTestCase {
         XCTAssertEqual(recorded.videoSeconds, 12, accuracy: 1.5, "the whole file was recorded")
         print("file source sound: the recording has \(recorded.summary)")
     }
+
+    /// What a streamer does: OBS-like, ffmpeg publishes the same file in real time over RTMP (H.264 and AAC at
+    /// 44.1 kHz, copied) to nginx-rtmp; the pipeline reads that stream and pushes its stylized pictures with the
+    /// sound to nginx again, which records them. The sound arrives as the network delivers it, unpaced by streamd:
+    /// it must still reach the pushed stream in step with its pictures.
+    func testAnRTMPStreamsSoundIsPushedOnInStepWithItsPictures() throws {
+        let dir = try TempDir("source-sound-rtmp")
+        let clip = dir.file("beeps.mkv")
+        _ = try runAiortcPeer(["clip", clip, "--seconds", "12"])
+        let port = try ServeProcess.freePort()
+        let recorder = try LiveServersTests.RTMPRecorder(directory: dir.url, port: port)
+        let nginx = try recorder.start(log: "nginx.log")
+        defer { nginx.stop() }
+        Thread.sleep(forTimeInterval: 0.5)
+        let publisher = try LiveServersTests.Child("/usr/bin/ffmpeg", ["-hide_banner", "-loglevel", "error", "-re", "-i", clip,
+                                                                       "-c", "copy", "-f", "flv", "rtmp://127.0.0.1:\(port)/rec/cam"],
+                                                   log: dir.file("publisher.log"))
+        defer { publisher.stop() }
+        let pipeline = ["  live:", "    source:", "      url: rtmp://127.0.0.1:\(port)/rec/cam", "      timeout: 5s",
+                        "    model: wave", "    max_size: 320", "    workers: 1", "    outputs:",
+                        "      - url: rtmp://127.0.0.1:\(port)/rec/out", "        preset: ultrafast"].joined(separator: "\n")
+        let serve = try ServeProcess(pipelines: pipeline, directory: dir.url)
+        try serve.waitReady()
+        func output() throws -> [String: Any] { try XCTUnwrap((try serve.pipeline("live")["outputs"] as? [[String: Any]])?.first) }
+        try serve.waitFor("frames pushed over RTMP", timeout: 30) { (try output()["frames_written"] as? Int ?? 0) >= 10 }
+        // The publisher sends 12 s in real time, then leaves; what was pushed is then complete.
+        let deadline = Date().addingTimeInterval(30)
+        while publisher.process.isRunning && Date() < deadline { usleep(100_000) }
+        XCTAssertFalse(publisher.process.isRunning, "the publisher sent its 12 s: \(publisher.log)")
+        Thread.sleep(forTimeInterval: 1)
+        XCTAssertEqual(try serve.terminate(), 0)
+        XCTAssertTrue(serve.log.contains("sound: aac, 44100 Hz, 2 channels"), "\(serve.log.suffix(2000))")
+        try recorder.quit(nginx)
+        let pushed = recorder.recordDir.appendingPathComponent("out.flv").path
+        let recorded = try assertRecordedBeepsInStep(pushed, toneFrom: 1.5, minFrames: 40, minBeeps: 6)
+        print("RTMP source sound: nginx recorded \(recorded.summary)")
+    }
 }
