@@ -147,7 +147,7 @@ public final class LivePipeline: @unchecked Sendable {
     public let publisher: WHIPIngest?
     /// The source's sound, carried to the outputs and players beside the pictures: a `whip:` publisher's, or a
     /// stream's or file's best audio stream (`carriesSound` says whether the one open now has one); nil for a
-    /// camera, whose outputs are silent.
+    /// camera and for a source with `audio: false`, whose outputs are pictures only.
     let audio: AudioTrack?
     private let environment: LiveEnvironment
     private let logger: Logger
@@ -176,7 +176,7 @@ public final class LivePipeline: @unchecked Sendable {
         origin = .now
         audio = switch config.source {
         case .whip: AudioTrack(origin: origin)
-        case .url: AudioTrack(origin: origin, carriesSound: false)
+        case .url(let source): source.audio ? AudioTrack(origin: origin, carriesSound: false) : nil
         case .device: nil
         }
         viewers = WHEPViewers(pipeline: config.name, settings: environment.webrtc, audio: audio)

@@ -199,7 +199,7 @@ struct ConfigDecoder {
 
     // MARK: sources
 
-    static let sourceKeys = ["url", "device", "rtsp_transport", "loop", "timeout", "size", "framerate", "input_format"]
+    static let sourceKeys = ["url", "device", "rtsp_transport", "loop", "timeout", "audio", "size", "framerate", "input_format"]
 
     func decodeSource(_ node: Node, _ path: ConfigPath) -> SourceConfig? {
         guard let f = r.fields(node, path, known: Self.sourceKeys) else { return nil }
@@ -215,7 +215,7 @@ struct ConfigDecoder {
             guard let text = r.string(n, path + "url") else { return nil }
             for key in deviceOnly where f.has(key) { r.report(path + key, f[key], "only for device sources") }
             if text.lowercased() == "whip:" {
-                for key in ["rtsp_transport", "loop", "timeout"] where f.has(key) { r.report(path + key, f[key], "not for a whip: source") }
+                for key in ["rtsp_transport", "loop", "timeout", "audio"] where f.has(key) { r.report(path + key, f[key], "not for a whip: source") }
                 return .whip
             }
             guard let (kind, url) = sourceURL(text, n, path + "url") else { return nil }
@@ -232,10 +232,11 @@ struct ConfigDecoder {
             if let t = f["timeout"], let v = r.duration(t, path + "timeout") {
                 if kind == .file { r.report(path + "timeout", t, "only for network sources") } else { s.timeout = v }
             }
+            if let a = f["audio"], let v = r.bool(a, path + "audio") { s.audio = v }
             return .url(s)
         case (nil, let n?):
             guard let device = r.string(n, path + "device") else { return nil }
-            for key in ["rtsp_transport", "loop", "timeout"] where f.has(key) { r.report(path + key, f[key], "only for url sources") }
+            for key in ["rtsp_transport", "loop", "timeout", "audio"] where f.has(key) { r.report(path + key, f[key], "only for url sources") }
             guard device.hasPrefix("/dev/") else {
                 r.report(path + "device", n, "'\(device)' is not a device path (expected /dev/videoN)")
                 return nil

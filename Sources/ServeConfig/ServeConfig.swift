@@ -97,6 +97,8 @@ public struct URLSource: Sendable, Equatable {
     public var loop = false
     /// Network read timeout (connect and every read) before the source counts as lost.
     public var timeout: Duration = .seconds(10)
+    /// Carry the source's sound to the outputs (when it has an audio stream); `audio: false` leaves it out.
+    public var audio = true
 }
 
 public struct DeviceSource: Sendable, Equatable {

@@ -112,6 +112,17 @@ final class ConfigValidationTests: XCTestCase {
                       "streamd.yml:6:15: pipelines.cam1.source.device: 'video0' is not a device path (expected /dev/videoN)")
         assertProblem(source("      url: rtsp://h/cam\n      framerate: 30\n"),
                       "streamd.yml:7:18: pipelines.cam1.source.framerate: only for device sources")
+        assertProblem(source("      device: /dev/video0\n      audio: false\n"),
+                      "streamd.yml:7:14: pipelines.cam1.source.audio: only for url sources")
+        assertProblem(source("      url: rtmp://h/live/cam\n      audio: none\n"),
+                      "streamd.yml:7:14: pipelines.cam1.source.audio: expected true or false, got 'none'")
+        // A stream's sound is carried unless `audio: false`.
+        for (line, carried) in [("", true), ("      audio: false\n", false), ("      audio: true\n", true)] {
+            let parsed = try? ConfigLoader.parse(yaml: source("      url: rtmp://h/live/cam\n" + line), fileName: "streamd.yml",
+                                                 baseDirectory: "/etc/streamd", environment: [:], overrides: [])
+            guard case .url(let u)? = parsed?.pipelines.first?.source else { return XCTFail("not parsed: \(line)") }
+            XCTAssertEqual(u.audio, carried, line)
+        }
     }
 
     func testStyleProblems() {

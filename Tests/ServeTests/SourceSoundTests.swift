@@ -15,13 +15,16 @@ final class SourceSoundTests: XCTestCase {
         let made = try runAiortcPeer(["clip", clip, "--seconds", "12"])
         XCTAssertEqual(made["frames"] as? Int, 360, "\(made)")
         let recordings = dir.file("rec")
+        // And the same file with `audio: false`: pictures only.
         let pipeline = ["  clip:", "    source:", "      url: \(clip)", "    model: wave", "    max_size: 320", "    workers: 1",
-                        "    outputs:", "      - record: \(recordings)/clip.mp4"].joined(separator: "\n")
+                        "    outputs:", "      - record: \(recordings)/clip.mp4",
+                        "  mute:", "    source:", "      url: \(clip)", "      audio: false", "    model: wave", "    max_size: 64",
+                        "    workers: 1", "    outputs:", "      - record: \(dir.file("mute"))/mute.mp4"].joined(separator: "\n")
         let serve = try ServeProcess(pipelines: pipeline, directory: dir.url)
         try serve.waitReady()
         // Played once at its own rate (12 s), then the recording is finished.
-        try serve.waitFor("the file to be played and the recording finished", timeout: 60) {
-            try serve.pipeline("clip")["state"] as? String == "stopped"
+        try serve.waitFor("the file to be played and the recordings finished", timeout: 60) {
+            try serve.pipeline("clip")["state"] as? String == "stopped" && serve.pipeline("mute")["state"] as? String == "stopped"
         }
         XCTAssertEqual(try serve.terminate(), 0)
         XCTAssertTrue(serve.log.contains("sound: aac, 44100 Hz, 2 channels"), "the pipeline says what sound it carries: \(serve.log.suffix(2000))")
@@ -33,6 +36,12 @@ final class SourceSoundTests: XCTestCase {
         let recorded = try assertRecordedBeepsInStep(file, toneFrom: 1, minFrames: 40, minBeeps: 9)
         XCTAssertEqual(recorded.videoSeconds, 12, accuracy: 1.5, "the whole file was recorded")
         print("file source sound: the recording has \(recorded.summary)")
+
+        let muted = try FileManager.default.contentsOfDirectory(atPath: dir.file("mute")).filter { !$0.hasPrefix(".") }
+        XCTAssertEqual(muted.count, 1, "\(muted)")
+        let mutedStreams = (try ffprobeJSON(["-v", "error", "-show_entries", "stream=codec_type", dir.file("mute") + "/" + (muted.first ?? "")])["streams"]
+            as? [[String: Any]]) ?? []
+        XCTAssertEqual(mutedStreams.compactMap { $0["codec_type"] as? String }, ["video"], "audio: false records pictures only")
     }
 
     /// What a streamer does: OBS-like, ffmpeg publishes the same file in real time over RTMP (H.264 and AAC at
