@@ -242,8 +242,8 @@ func runAiortcPeer(_ arguments: [String], timeout: TimeInterval = 120) throws ->
 }
 
 /// Checks the sound of a recording of the aiortc peer's pattern and beeps (published through WHIP, or played from
-/// its `clip` file): AAC, as long as the pictures (within 1 s), the 440 Hz beeps for half of every second (measured
-/// from `toneFrom` s to `toneFrom` s before the end), and each beep with the frame it started with: lips and voice
+/// its `clip` file): AAC, as long as the pictures (within 1 s), the beeps for half of every second (measured from
+/// `toneFrom` s to `toneFrom` s before the end) at 440 Hz, and each beep with the frame it started with: lips and voice
 /// within the 45 ms ahead and 125 ms behind that broadcasters hold to (ITU-R BT.1359), over at least `minFrames`
 /// frame counters and `minBeeps` beeps. Returns the pictures' length and a summary for the log.
 @discardableResult
@@ -258,9 +258,12 @@ func assertRecordedBeepsInStep(_ path: String, toneFrom: Double, minFrames: Int,
     XCTAssertEqual(audioSeconds, videoSeconds, accuracy: 1.0, "sound as long as the pictures", file: file, line: line)
     let tone = try Tone.of(file: path, from: toneFrom, duration: max(1, videoSeconds - 2 * toneFrom))
     XCTAssertGreaterThan(tone.rms, 0.08, "the recorded beeps: \(tone)", file: file, line: line)
-    XCTAssertEqual(tone.hertz ?? 0, 440, accuracy: 15, "the beeps at their pitch: \(tone)", file: file, line: line)
     XCTAssertEqual(tone.loud, 0.5, accuracy: 0.15, "a beep for half of every second: \(tone)", file: file, line: line)
     let sync = try runAiortcPeer(["sync", path])
+    // The pitch from the peer's reading, which leaves out the 10 ms windows that straddle a beep's abrupt end (their
+    // zero crossings are the cut's, not the tone's: where they fall depends on how the windows line up).
+    let pitch = (sync["tone"] as? [String: Any])?["hz"] as? Double
+    XCTAssertEqual(pitch ?? 0, 440, accuracy: 15, "the beeps at their pitch: \(sync)", file: file, line: line)
     XCTAssertGreaterThan(sync["frames"] as? Int ?? 0, minFrames, "frame counters read from the recording: \(sync)", file: file, line: line)
     XCTAssertGreaterThanOrEqual(sync["beeps"] as? Int ?? 0, minBeeps, "\(sync)", file: file, line: line)
     let offset = try XCTUnwrap(sync["offsetSeconds"] as? Double, "\(sync)", file: file, line: line)
