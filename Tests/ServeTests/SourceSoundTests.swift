@@ -5,24 +5,30 @@ import XCTest
 /// A live pipeline from a file or stream with sound carries it to its outputs, in step with the stylized pictures,
 /// as a `whip:` pipeline carries its publisher's.
 final class SourceSoundTests: XCTestCase {
-    /// The source: 8 s of the aiortc peer's pattern (a frame counter) and its beeps (440 Hz for the first half of
+    /// The source: 10 s of the aiortc peer's pattern (a frame counter) and its beeps (440 Hz for the first half of
     /// every second, starting with frame 30·k), as H.264 and AAC at 44.1 kHz stereo: the pipeline converts the sound
-    /// to its 48 kHz. The recording must carry the beeps as AAC, as long as its pictures, and each beep with the
-    /// frame it started with: within the 45 ms ahead and 125 ms behind broadcasters hold to (ITU-R BT.1359).
+    /// to its 48 kHz. A WebRTC player (aiortc) hears the beeps while the file plays; the recording must carry them as
+    /// AAC, as long as its pictures, and each beep with the frame it started with: within the 45 ms ahead and 125 ms
+    /// behind broadcasters hold to (ITU-R BT.1359).
     func testAFileSourcesSoundReachesTheRecordingInStepWithItsPictures() throws {
         let dir = try TempDir("source-sound")
         let clip = dir.file("beeps.mkv")
-        let made = try runAiortcPeer(["clip", clip, "--seconds", "8"])
-        XCTAssertEqual(made["frames"] as? Int, 240, "\(made)")
+        let made = try runAiortcPeer(["clip", clip, "--seconds", "10"])
+        XCTAssertEqual(made["frames"] as? Int, 300, "\(made)")
         let recordings = dir.file("rec")
         // And the same file with `audio: false`: pictures only.
         let pipeline = ["  clip:", "    source:", "      url: \(clip)", "    model: wave", "    max_size: 320", "    workers: 1",
                         "    outputs:", "      - record: \(recordings)/clip.mp4",
                         "  mute:", "    source:", "      url: \(clip)", "      audio: false", "    model: wave", "    max_size: 64",
                         "    workers: 1", "    outputs:", "      - record: \(dir.file("mute"))/mute.mp4"].joined(separator: "\n")
-        let serve = try ServeProcess(pipelines: pipeline, directory: dir.url)
+        let serve = try ServeProcess(pipelines: pipeline, directory: dir.url, server: "  webrtc_addresses: [127.0.0.1]")
         try serve.waitReady()
-        // Played once at its own rate (8 s), then the recording is finished.
+        let played = try runAiortcPeer(["whep", "http://127.0.0.1:\(serve.port)/v1/pipelines/clip/whep", "--frames", "15", "--audio",
+                                        "--timeout", "8"])
+        let heard = played["audio"] as? [String: Any] ?? [:]
+        XCTAssertGreaterThanOrEqual(heard["seconds"] as? Double ?? 0, 0.4, "a WebRTC player hears the file's sound: \(played)")
+        XCTAssertEqual(heard["hz"] as? Double ?? 0, 440, accuracy: 15, "the beeps' pitch at the player: \(played)")
+        // Played once at its own rate (10 s), then the recording is finished.
         try serve.waitFor("the file to be played and the recordings finished", timeout: 60) {
             try serve.pipeline("clip")["state"] as? String == "stopped" && serve.pipeline("mute")["state"] as? String == "stopped"
         }
@@ -33,9 +39,9 @@ final class SourceSoundTests: XCTestCase {
         XCTAssertEqual(files.count, 1, "\(files)")
         let file = recordings + "/" + (files.first ?? "")
         // Live, the oldest frames go when stylizing falls behind (a debug build keeps about a quarter of them).
-        let recorded = try assertRecordedBeepsInStep(file, toneFrom: 1, minFrames: 30, minBeeps: 6)
-        XCTAssertEqual(recorded.videoSeconds, 8, accuracy: 1.5, "the whole file was recorded")
-        print("file source sound: the recording has \(recorded.summary)")
+        let recorded = try assertRecordedBeepsInStep(file, toneFrom: 1, minFrames: 30, minBeeps: 8)
+        XCTAssertEqual(recorded.videoSeconds, 10, accuracy: 1.5, "the whole file was recorded")
+        print("file source sound: the player heard \(heard); the recording has \(recorded.summary)")
 
         let muted = try FileManager.default.contentsOfDirectory(atPath: dir.file("mute")).filter { !$0.hasPrefix(".") }
         XCTAssertEqual(muted.count, 1, "\(muted)")
