@@ -59,6 +59,9 @@ public struct PipelineSnapshot: Sendable, Codable, Equatable {
     public var framesOut: Int
     public var framesDropped: Int
     public var sourceReconnects: Int
+    /// The sound a stream or file source gives now, as read ("aac, 44100 Hz, 2 channels"): nil while it has none,
+    /// with `audio: false`, for a camera and for `whip:` (whose publisher may send Opus at any time).
+    public var sound: String?
     public var fps: Double
     /// Mean time from capture to the stylized frame's hand-off to the outputs over the last second, in ms
     /// (nil before the first second of output). The outputs' own encode and write come on top.
@@ -164,6 +167,8 @@ public final class LivePipeline: @unchecked Sendable {
     private var run: PipelineRun?
     private var lastError: String?
     private var framesIn = 0, framesStylized = 0, framesOut = 0, dropped = 0, sourceReconnects = 0
+    /// The sound format of the source open now (nil: none).
+    private var soundFormat: String?
     private var fps = 0.0
     private var latencyMs: Double?
     private var outputSnapshots: [PipelineSnapshot.Output] = []
@@ -213,7 +218,7 @@ public final class LivePipeline: @unchecked Sendable {
         let index = current.config.styleName.flatMap { names.firstIndex(of: $0) } ?? current.config.styleIndex
         return PipelineSnapshot(
             name: config.name, startedAt: createdAt, state: state, source: sourceName, framesIn: framesIn, framesStylized: framesStylized,
-            framesOut: framesOut, framesDropped: dropped, sourceReconnects: sourceReconnects, fps: fps, latencyMs: latencyMs,
+            framesOut: framesOut, framesDropped: dropped, sourceReconnects: sourceReconnects, sound: soundFormat, fps: fps, latencyMs: latencyMs,
             lastError: lastError,
             style: .init(model: current.modelName, styleName: index.flatMap { names.indices.contains($0) ? names[$0] : nil },
                          styleIndex: index, styleMix: mix,
@@ -474,11 +479,14 @@ public final class LivePipeline: @unchecked Sendable {
     private func noteSound(of reader: StreamReader) {
         guard let audio else { return }
         let format = reader.soundFormat
-        if lastSoundFormat != format {
+        let before = lock.withLock { () -> String? in
+            defer { soundFormat = format }
+            return soundFormat
+        }
+        if before != format {
             if let format { logger.info("sound: \(format)") } else { logger.info("the source has no sound: outputs opened now are pictures only") }
         }
         audio.carriesSound = format != nil
-        lastSoundFormat = format
     }
 
     /// The source of a `whip:` pipeline: pictures from whichever publisher sends, waiting (state `reconnecting`,
@@ -525,8 +533,6 @@ public final class LivePipeline: @unchecked Sendable {
     }
 
     private var nominalFrameRate = 25
-    /// The sound format of the source last opened (the source thread's alone).
-    private var lastSoundFormat: String?
     private var lastDropLog: ContinuousClock.Instant?
     private var dropsSinceLog = 0
 

@@ -314,6 +314,7 @@ package struct PipelineDTO: Encodable {
     package var source: String?
     package var frames: Frames?
     package var sourceReconnects: Int?
+    package var sound: String?
     package var fps: Double?
     package var style: Style?
     package var outputs: [Output]?
@@ -328,7 +329,7 @@ package struct PipelineDTO: Encodable {
     }
 
     package enum CodingKeys: String, CodingKey {
-        case name, state, startedAt = "started_at", source, frames, sourceReconnects = "source_reconnects", fps, style, outputs
+        case name, state, startedAt = "started_at", source, frames, sourceReconnects = "source_reconnects", sound, fps, style, outputs
         case lastError = "last_error", latencyMs = "latency_ms", webrtc
     }
 
@@ -339,6 +340,7 @@ package struct PipelineDTO: Encodable {
         source = s.source
         frames = Frames(in: s.framesIn, stylized: s.framesStylized, out: s.framesOut, dropped: s.framesDropped)
         sourceReconnects = s.sourceReconnects
+        sound = s.sound
         fps = (s.fps * 100).rounded() / 100
         style = Style(model: s.style.model, style: s.style.styleName, styleIndex: s.style.styleIndex, styleMix: s.style.styleMix,
                       styleImage: s.style.styleImage.map { Painting(id: $0.id, label: $0.label) }, strength: s.style.strength,

@@ -23,6 +23,8 @@ final class SourceSoundTests: XCTestCase {
                         "    workers: 1", "    outputs:", "      - record: \(dir.file("mute"))/mute.mp4"].joined(separator: "\n")
         let serve = try ServeProcess(pipelines: pipeline, directory: dir.url, server: "  webrtc_addresses: [127.0.0.1]")
         try serve.waitReady()
+        try serve.waitFor("the file's sound in the API", timeout: 10) { try serve.pipeline("clip")["sound"] as? String == "aac, 44100 Hz, 2 channels" }
+        XCTAssertNil(try serve.pipeline("mute")["sound"], "audio: false carries none")
         let played = try runAiortcPeer(["whep", "http://127.0.0.1:\(serve.port)/v1/pipelines/clip/whep", "--frames", "15", "--audio",
                                         "--timeout", "8"])
         let heard = played["audio"] as? [String: Any] ?? [:]

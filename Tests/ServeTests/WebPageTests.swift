@@ -392,6 +392,34 @@ final class WebPageTests: XCTestCase {
         }
     }
 
+    /// A pipeline from a file with sound (the aiortc peer's beeps, looped): the page's WebRTC player asks for the
+    /// sound because the API says the pipeline has some, shows the sound button, and plays it once asked.
+    func testAFileSourcesSoundPlaysOnThePage() throws {
+        let dir = try temporaryDirectory("web-sound")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let clip = dir.appendingPathComponent("beeps.mkv").path
+        _ = try runAiortcPeer(["clip", clip, "--seconds", "4"])
+        let yaml = ["  concert:", "    source:", "      url: \(clip)", "      loop: true", "    model: wave", "    max_size: 320",
+                    "    workers: 1"].joined(separator: "\n")
+        let serve = try ServeProcess(pipelines: yaml, directory: dir, server: WebRTCServeTests.server)
+        try serve.waitReady()
+        try serve.waitFor("the file's sound in the API", timeout: 15) { try serve.pipeline("concert")["sound"] != nil }
+        let browser = try Browser(directory: dir, height: 1000)
+        defer { browser.close() }
+        try browser.open("http://127.0.0.1:\(serve.port)/")
+        _ = try browser.element(".pipeline[data-name=concert]", timeout: 15)
+        try browser.waitUntil("the sound button", timeout: 45, "return !document.querySelector('.pipeline[data-name=concert] .sound').hidden;")
+        XCTAssertEqual(try browser.run("return document.querySelector('.pipeline[data-name=concert] video.webrtc').muted;") as? Bool, true,
+                       "muted until asked")
+        try browser.click(".pipeline[data-name=concert] .sound")
+        try browser.waitUntil("the file's beeps arriving with the stylized picture", timeout: 20, """
+            const card = document.querySelector('.pipeline[data-name=concert]');
+            return Number(card.dataset.soundSamples || 0) > 48000 && Number(card.dataset.soundEnergy || 0) > 0
+                && card.querySelector('.rtc-info').textContent.includes('with sound');
+            """)
+        try assertNoConsoleErrors(browser)
+    }
+
     /// WebRTC refused (here: no players allowed): the card says why and the MJPEG preview goes on, without a click.
     func testAPreviewFallsBackToMJPEGWhenWebRTCIsRefused() throws {
         let (serve, browser, dir) = try open("web-fallback", server: "  webrtc_viewers: 0")

@@ -400,8 +400,9 @@ function playing(video, ms) {
 /**
  * The card's preview over WebRTC (every card's default, and the WebRTC button); on any failure, or when the
  * session ends later, the MJPEG preview comes back, saying why, and WebRTC is tried again after RTC_RETRY_MS.
- * A `whip:` pipeline carries its publisher's sound: the player asks for it and starts muted (the person may be
- * the publisher, and autoplay with sound needs a click), with a button to hear it.
+ * A `whip:` pipeline carries its publisher's sound, and a stream or file source its own (`sound` in the
+ * snapshot): the player asks for it and starts muted (the person may be the publisher, and autoplay with sound
+ * needs a click), with a button to hear it.
  */
 async function watchWebRTC(name, view) {
   closePlayer(view);
@@ -409,7 +410,8 @@ async function watchWebRTC(name, view) {
   const rtc = { pc, location: null, timer: null };
   view.rtc = rtc;
   pc.addTransceiver('video', { direction: 'recvonly' });
-  if (state.snapshots.get(name)?.source === 'whip:') pc.addTransceiver('audio', { direction: 'recvonly' });
+  const snapshot = state.snapshots.get(name);
+  if (snapshot?.source === 'whip:' || snapshot?.sound) pc.addTransceiver('audio', { direction: 'recvonly' });
   const stream = new MediaStream();
   pc.addEventListener('track', (event) => {
     stream.addTrack(event.track);
