@@ -8,6 +8,9 @@
 # LIVE_MODEL picks the network (a path or a name; default multistyle26, style 0), LIVE_STYLE a style by name,
 # LIVE_STYLE_IMAGE a painting (the pipeline's style_image: the real-time arbitrary-fast network unless LIVE_MODEL
 # names another that takes one), LIVE_MAX_LATENCY the pipeline's max_latency (default: the service's, 500ms).
+# LIVE_PIPELINES=N runs N such pipelines at once in one service (each reading the same RTSP stream and pushing its
+# own RTMP stream, each with WORKERSxTHREADS): how many live pipelines one node carries. Its rows give the output
+# fps per pipeline (mean and the lowest), the drops and the latency over all of them.
 # STREAMD_BIN runs that binary instead of a release build made here.
 # Needs scripts/install-deps.sh (nginx, libnginx-mod-rtmp, GStreamer RTSP server, python3-gi).
 set -euo pipefail
@@ -45,16 +48,20 @@ scrape() { curl -sf "http://127.0.0.1:$api_port/metrics" || python3 -c "import u
 
 echo "RTSP ${size}@${fps} → $(basename "$model") ${style_line:+($style_line)} ${LIVE_MAX_LATENCY:+max_latency $LIVE_MAX_LATENCY} → RTMP; ${seconds} s measured after ${warmup} s warm-up; $(nproc) cores"
 echo
-echo "| workers×threads | output fps | dropped | latency p50 ms | latency p95 ms |"
+pipelines="${LIVE_PIPELINES:-1}"
+if [ "$pipelines" -gt 1 ]; then
+  echo "| pipelines × (workers×threads) | output fps per pipeline (lowest) | dropped | latency p50 ms | latency p95 ms |"
+else
+  echo "| workers×threads | output fps | dropped | latency p50 ms | latency p95 ms |"
+fi
 echo "| --- | ---: | ---: | ---: | ---: |"
 for split in "${splits[@]}"; do
   workers="${split%x*}"; threads="${split#*x}"
-  cat > "$work/streamd.yml" <<YML
-server:
-  port: $api_port
-  log_level: warning
-pipelines:
-  bench:
+  printf 'server:\n  port: %s\n  log_level: warning\npipelines:\n' "$api_port" > "$work/streamd.yml"
+  for n in $(seq "$pipelines"); do
+    name=bench; [ "$pipelines" -gt 1 ] && name="bench$n"
+    cat >> "$work/streamd.yml" <<YML
+  $name:
     source:
       url: rtsp://127.0.0.1:$rtsp_port/cam
       timeout: 5s
@@ -64,16 +71,17 @@ pipelines:
     threads: $threads
     ${LIVE_MAX_LATENCY:+max_latency: $LIVE_MAX_LATENCY}
     outputs:
-      - url: rtmp://127.0.0.1:$rtmp_port/live/bench
+      - url: rtmp://127.0.0.1:$rtmp_port/live/$name
         preset: veryfast
 YML
+  done
   "$streamd" serve --config "$work/streamd.yml" 2> "$work/serve.log" & serve=$!
   sleep "$warmup"
   scrape > "$work/m0"; t0=$(date +%s.%N)
   sleep "$seconds"
   scrape > "$work/m1"; t1=$(date +%s.%N)
   kill -TERM "$serve"; wait "$serve" || true
-  python3 - "$work/m0" "$work/m1" "$t0" "$t1" "$split" <<'PY'
+  python3 - "$work/m0" "$work/m1" "$t0" "$t1" "$split" "$pipelines" <<'PY'
 import re, sys
 def parse(path):
     out = {}
@@ -102,7 +110,15 @@ def quantile(q):
             return (prev_le + (le - prev_le) * (target - prev_n) / max(n - prev_n, 1e-9)) * 1000
         prev_le, prev_n = le, n
     return float("nan")
-print(f"| {sys.argv[5]} | {out/dt:.2f} | {100*dropped/max(inn,1):.0f}% | {quantile(0.5):.0f} | {quantile(0.95):.0f} |")
+count = int(sys.argv[6])
+if count > 1:
+    names = sorted({re.search(r'pipeline="([^"]+)"', k[1]).group(1) for k in b
+                    if k[0] == "streamd_frames_out_total" and 'pipeline="' in k[1]})
+    each = [delta("streamd_frames_out_total", 'stage="encode"', f'pipeline="{n}"') / dt for n in names]
+    print(f"| {count} × {sys.argv[5]} | {out/dt/count:.2f} ({min(each) if each else float('nan'):.2f}) | {100*dropped/max(inn,1):.0f}% "
+          f"| {quantile(0.5):.0f} | {quantile(0.95):.0f} |")
+else:
+    print(f"| {sys.argv[5]} | {out/dt:.2f} | {100*dropped/max(inn,1):.0f}% | {quantile(0.5):.0f} | {quantile(0.95):.0f} |")
 PY
 done
 echo
