@@ -10,7 +10,8 @@
 # names another that takes one), LIVE_MAX_LATENCY the pipeline's max_latency (default: the service's, 500ms).
 # LIVE_PIPELINES=N runs N such pipelines at once in one service (each reading the same RTSP stream and pushing its
 # own RTMP stream, each with WORKERSxTHREADS): how many live pipelines one node carries. Its rows give the output
-# fps per pipeline (mean and the lowest), the drops and the latency over all of them.
+# fps per pipeline (mean and the lowest), the drops and the latency over all of them. LIVE_PRESET is the outputs'
+# x264 preset (default veryfast).
 # STREAMD_BIN runs that binary instead of a release build made here.
 # Needs scripts/install-deps.sh (nginx, libnginx-mod-rtmp, GStreamer RTSP server, python3-gi).
 set -euo pipefail
@@ -72,7 +73,7 @@ for split in "${splits[@]}"; do
     ${LIVE_MAX_LATENCY:+max_latency: $LIVE_MAX_LATENCY}
     outputs:
       - url: rtmp://127.0.0.1:$rtmp_port/live/$name
-        preset: veryfast
+        preset: ${LIVE_PRESET:-veryfast}
 YML
   done
   "$streamd" serve --config "$work/streamd.yml" 2> "$work/serve.log" & serve=$!
