@@ -260,3 +260,63 @@ bool streamd_tanh_affine(const float *x, float *y, long n, float alpha, float be
     tanhAffine(x, y, n, alpha, beta);
     return true;
 }
+
+// MARK: Planes to RGB bytes
+
+/// floor(v·a + b + 0.5) clamped to 0…255, NaN to 255: the Swift reference's `toByte(v * a + b)` step by step.
+static inline unsigned char toByte(float v, float a, float b) {
+#pragma clang fp contract(off)
+    float t = v * a;
+    t = t + b;
+    t = t + 0.5f;
+    t = floorf(t);
+    t = t < 255.0f ? t : 255.0f;
+    t = t >= 0.0f ? t : 0.0f;
+    return (unsigned char)t;
+}
+
+AVX2 static inline __m256i bytes8(const float *p, __m256 a, __m256 b) {
+#pragma clang fp contract(off)
+    __m256 t = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(p), a), b);
+    t = _mm256_floor_ps(_mm256_add_ps(t, _mm256_set1_ps(0.5f)));
+    // min_ps returns its second operand when either is NaN: NaN becomes 255, as in the reference.
+    t = _mm256_max_ps(_mm256_min_ps(t, _mm256_set1_ps(255.0f)), _mm256_setzero_ps());
+    return _mm256_cvttps_epi32(t);
+}
+
+AVX2 static void planesToRGB8(const float *p0, const float *p1, const float *p2, long stride, long h, long w,
+                              const float *scale, const float *offset, const int *index, unsigned char *dst) {
+    const __m256 a0 = _mm256_set1_ps(scale[0]), a1 = _mm256_set1_ps(scale[1]), a2 = _mm256_set1_ps(scale[2]);
+    const __m256 b0 = _mm256_set1_ps(offset[0]), b1 = _mm256_set1_ps(offset[1]), b2 = _mm256_set1_ps(offset[2]);
+    const int d0 = index[0], d1 = index[1], d2 = index[2];
+    for (long y = 0; y < h; y++) {
+        const float *r0 = p0 + y * stride, *r1 = p1 + y * stride, *r2 = p2 + y * stride;
+        unsigned char *row = dst + y * w * 3;
+        long x = 0;
+        for (; x + 8 <= w; x += 8) {
+            int c0[8], c1[8], c2[8];
+            _mm256_storeu_si256((__m256i *)c0, bytes8(r0 + x, a0, b0));
+            _mm256_storeu_si256((__m256i *)c1, bytes8(r1 + x, a1, b1));
+            _mm256_storeu_si256((__m256i *)c2, bytes8(r2 + x, a2, b2));
+            unsigned char *px = row + x * 3;
+            for (int i = 0; i < 8; i++, px += 3) {
+                px[d0] = (unsigned char)c0[i];
+                px[d1] = (unsigned char)c1[i];
+                px[d2] = (unsigned char)c2[i];
+            }
+        }
+        for (; x < w; x++) {
+            unsigned char *px = row + x * 3;
+            px[d0] = toByte(r0[x], scale[0], offset[0]);
+            px[d1] = toByte(r1[x], scale[1], offset[1]);
+            px[d2] = toByte(r2[x], scale[2], offset[2]);
+        }
+    }
+}
+
+bool streamd_planes_to_rgb8(const float *p0, const float *p1, const float *p2, long stride, long h, long w,
+                            const float *scale, const float *offset, const int *index, unsigned char *dst) {
+    if (!streamd_kernels_vectorized()) return false;
+    planesToRGB8(p0, p1, p2, stride, h, w, scale, offset, index, dst);
+    return true;
+}

@@ -291,6 +291,35 @@ final class ReferenceKernelTests: XCTestCase {
         }
     }
 
+    /// The network's output planes to interleaved bytes: the AVX2 kernel gives exactly the portable loop's bytes,
+    /// for values in range, past both ends, at the rounding edges (x.5) and NaN, in every channel order, for widths
+    /// below, at and past its 8-pixel blocks and a row stride wider than the picture.
+    func testVectorizedPlanesToBytesMatchTheLoopExactly() {
+        XCTAssertTrue(Elementwise.vectorizedKernels, "this machine has AVX2 and FMA: the vectorized kernels must run")
+        var rng = SplitMix64(seed: 7)
+        let edges: [Float] = [.nan, -.infinity, .infinity, -1e9, 1e9, -0.5, -0.49999997, 0.49999997, 0.5, 254.5, 254.49998, 255.5, 127.5]
+        for (h, w, stride) in [(1, 1, 1), (3, 7, 7), (2, 8, 8), (5, 13, 16), (4, 37, 40), (480, 640, 640)] {
+            let planeSize = h * stride
+            var planes = rng.floats(3 * planeSize).map { $0 * 1.5 }
+            for (i, e) in edges.enumerated() where i * 7 < planes.count { planes[i * 7] = e }
+            for index in [[0, 1, 2], [2, 1, 0]] {
+                let scale: [Float] = [127.5, 255, 100], offset: [Float] = [127.5, 0, 128]
+                var fast = [UInt8](repeating: 7, count: h * w * 3), slow = fast
+                planes.withUnsafeBufferPointer { p in
+                    fast.withUnsafeMutableBufferPointer {
+                        Stylizer.planesToBytes(p.baseAddress!, planeSize: planeSize, stride: stride, height: h, width: w,
+                                               scale: scale, offset: offset, index: index, into: $0.baseAddress!)
+                    }
+                    slow.withUnsafeMutableBufferPointer {
+                        Stylizer.planesToBytesReference(p.baseAddress!, planeSize: planeSize, stride: stride, height: h, width: w,
+                                                        scale: scale, offset: offset, index: index, into: $0.baseAddress!)
+                    }
+                }
+                XCTAssertEqual(fast, slow, "\(h)x\(w) stride \(stride) order \(index)")
+            }
+        }
+    }
+
     /// The AVX2 tanh against Foundation's, over the range a network's output takes and beyond, and at the
     /// values where an approximation breaks: 0, ±tiny, the clamp at ±9, ±infinity.
     func testVectorizedTanhMatchesFoundation() {

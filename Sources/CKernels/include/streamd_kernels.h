@@ -37,4 +37,11 @@ bool streamd_upsample2_depthwise3x3(const float *xp, long h, long w, const float
 /// Returns false (and writes nothing) when the CPU lacks AVX2/FMA.
 bool streamd_tanh_affine(const float *x, float *y, long n, float alpha, float beta);
 
+/// Three float planes (rows of `stride` floats, h rows of w used) to interleaved 8-bit pixels: byte index[c] of
+/// each pixel is floor(p_c · scale[c] + offset[c] + 0.5) clamped to 0…255 (NaN gives 255), computed as the Swift
+/// loop it replaces computes it (a multiply, then two adds: no fused multiply-add), so the bytes are the same.
+/// `dst` holds h·w·3 bytes. Returns false (and writes nothing) without AVX2.
+bool streamd_planes_to_rgb8(const float *p0, const float *p1, const float *p2, long stride, long h, long w,
+                            const float *scale, const float *offset, const int *index, unsigned char *dst);
+
 #endif
