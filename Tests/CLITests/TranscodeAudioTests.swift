@@ -144,10 +144,7 @@ final class TranscodeAudioTests: XCTestCase {
 
 /// ffprobe and ffmpeg as independent readers.
 enum MediaProbe {
-    struct Packet {
-        var start: Double
-        var duration: Double
-    }
+    typealias Packet = ProbedPacket
 
     /// `tool` quiet (TestSupport's `runFFmpeg`): its standard output.
     static func run(_ tool: String, _ arguments: [String]) throws -> Data { try runFFmpeg(arguments, tool: tool) }
@@ -172,19 +169,10 @@ enum MediaProbe {
     }
 
     /// The packets of the first stream of a kind.
-    static func packets(_ path: String, _ kind: String) throws -> [Packet] {
-        let object = try json(["-show_packets", "-select_streams", "\(kind):0", "-show_entries", "packet=pts_time,duration_time", path])
-        return ((object["packets"] as? [[String: Any]]) ?? []).compactMap { packet in
-            guard let start = (packet["pts_time"] as? String).flatMap(Double.init) else { return nil }
-            return Packet(start: start, duration: (packet["duration_time"] as? String).flatMap(Double.init) ?? 0)
-        }
-    }
+    static func packets(_ path: String, _ kind: String) throws -> [Packet] { try mediaPackets(path, kind) }
 
     /// From the first packet's start to the last one's end, in seconds.
-    static func span(_ packets: [Packet]) -> Double {
-        guard let first = packets.map(\.start).min(), let last = packets.map({ $0.start + $0.duration }).max() else { return 0 }
-        return last - first
-    }
+    static func span(_ packets: [Packet]) -> Double { mediaSpan(packets) }
 
     /// The first audio stream decoded to 8 kHz mono floats, `length` seconds from `from`.
     static func samples(_ path: String, from: Double, length: Double) throws -> [Float] {

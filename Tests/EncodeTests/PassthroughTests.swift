@@ -170,11 +170,7 @@ final class PassthroughTests: XCTestCase {
 }
 
 extension Probe {
-    struct Packet {
-        var start: Double
-        var duration: Double
-        var size: Int
-    }
+    typealias Packet = ProbedPacket
 
     /// The streams of one kind ("v", "a", "s").
     static func streams(_ path: String, _ kind: String) throws -> [[String: Any]] {
@@ -182,23 +178,12 @@ extension Probe {
     }
 
     /// The packets of the first stream of a kind, in file order.
-    static func packets(_ path: String, _ kind: String) throws -> [Packet] {
-        let object = try json(["-show_packets", "-select_streams", "\(kind):0", "-show_entries",
-                               "packet=pts_time,duration_time,size", path])
-        return ((object["packets"] as? [[String: Any]]) ?? []).compactMap { packet in
-            guard let start = (packet["pts_time"] as? String).flatMap(Double.init) else { return nil }
-            return Packet(start: start, duration: (packet["duration_time"] as? String).flatMap(Double.init) ?? 0,
-                          size: Int(packet["size"] as? String ?? "") ?? -1)
-        }
-    }
+    static func packets(_ path: String, _ kind: String) throws -> [Packet] { try mediaPackets(path, kind) }
 
     static func audioPackets(_ path: String) throws -> [Packet] { try packets(path, "a") }
 
     /// From the first packet's start to the last one's end.
-    static func span(_ packets: [Packet]) -> Double {
-        guard let first = packets.map(\.start).min(), let last = packets.map({ $0.start + $0.duration }).max() else { return 0 }
-        return last - first
-    }
+    static func span(_ packets: [Packet]) -> Double { mediaSpan(packets) }
 
     /// The span of the first stream of a kind.
     static func duration(_ path: String, _ kind: String) throws -> Double { span(try packets(path, kind)) }

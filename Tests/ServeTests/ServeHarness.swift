@@ -253,7 +253,7 @@ func assertRecordedBeepsInStep(_ path: String, toneFrom: Double, minFrames: Int,
         as? [[String: Any]]) ?? []
     let sound = streams.first { $0["codec_type"] as? String == "audio" }
     XCTAssertEqual(sound?["codec_name"] as? String, "aac", "the recording's sound: \(streams)", file: file, line: line)
-    let videoSeconds = try streamSeconds(path, "v:0"), audioSeconds = sound == nil ? 0 : try streamSeconds(path, "a:0")
+    let videoSeconds = mediaSpan(try mediaPackets(path, "v")), audioSeconds = sound == nil ? 0 : mediaSpan(try mediaPackets(path, "a"))
     XCTAssertGreaterThan(videoSeconds, 2 * toneFrom + 1, "pictures recorded", file: file, line: line)
     XCTAssertEqual(audioSeconds, videoSeconds, accuracy: 1.0, "sound as long as the pictures", file: file, line: line)
     let tone = try Tone.of(file: path, from: toneFrom, duration: max(1, videoSeconds - 2 * toneFrom))
@@ -269,19 +269,4 @@ func assertRecordedBeepsInStep(_ path: String, toneFrom: Double, minFrames: Int,
     let offset = try XCTUnwrap(sync["offsetSeconds"] as? Double, "\(sync)", file: file, line: line)
     XCTAssertTrue(offset > -0.045 && offset < 0.125, "the sound is \(Int(offset * 1000)) ms from its pictures: \(sync)", file: file, line: line)
     return (videoSeconds, "\(tone), \(audioSeconds) s of sound for \(videoSeconds) s of pictures, sound \(Int(offset * 1000)) ms after its pictures (\(sync))")
-}
-
-/// Seconds from the first packet's start to the last one's end in stream `selector` ("v:0", "a:0") of `path`,
-/// from the packets themselves (FLV gives no per-stream duration).
-func streamSeconds(_ path: String, _ selector: String) throws -> Double {
-    let r = try runTool("/usr/bin/ffprobe", ["-v", "error", "-select_streams", selector, "-show_entries", "packet=pts_time,duration_time",
-                                             "-of", "csv=p=0", path])
-    var start = Double.infinity, end = -Double.infinity
-    for row in r.output.split(separator: "\n") {
-        let fields = row.split(separator: ",", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard let pts = fields.first ?? nil else { continue }
-        start = min(start, pts)
-        end = max(end, pts + ((fields.count > 1 ? fields[1] : nil) ?? 0))
-    }
-    return end > start ? end - start : 0
 }

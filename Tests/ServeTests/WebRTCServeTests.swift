@@ -8,15 +8,9 @@ import XCTest
 final class WebRTCServeTests: XCTestCase {
     static let server = "  webrtc_addresses: [127.0.0.1]"
 
-    private func peerCommand() throws -> (python: String, script: String) { try aiortcPeerCommand() }
-
-    private func peer(_ arguments: [String], timeout: TimeInterval = 120) throws -> [String: Any] {
-        try runAiortcPeer(arguments, timeout: timeout)
-    }
-
     /// Starts the peer in the background (killed by the caller, or by the end of its `--seconds`).
     private func startPeer(_ arguments: [String], log: String) throws -> Process {
-        let (python, script) = try peerCommand()
+        let (python, script) = try aiortcPeerCommand()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: python)
         p.arguments = [script] + arguments
@@ -58,7 +52,7 @@ final class WebRTCServeTests: XCTestCase {
         XCTAssertEqual(try serve.pipeline("cam")["state"] as? String, "running")
 
         // A player, with no token (the page's read rules: open).
-        let played = try peer(["whep", base + "/whep", "--frames", "20", "--save", dir.file("played.rgb"), "--audio", "--timeout", "30"])
+        let played = try runAiortcPeer(["whep", base + "/whep", "--frames", "20", "--save", dir.file("played.rgb"), "--audio", "--timeout", "30"])
         XCTAssertEqual(played["frames"] as? Int, 20, "\(played)")
         let heard = played["audio"] as? [String: Any] ?? [:]
         XCTAssertGreaterThanOrEqual(heard["seconds"] as? Double ?? 0, 1.5, "the player hears the publisher's sound: \(played)")
@@ -69,7 +63,7 @@ final class WebRTCServeTests: XCTestCase {
         XCTAssertEqual(played["height"] as? Int, 240)
 
         // What came back is the stylized picture: far from the published pattern at the same size, and not flat.
-        _ = try peer(["pattern", dir.file("pattern.rgb")])
+        _ = try runAiortcPeer(["pattern", dir.file("pattern.rgb")])
         let sent = try runFFmpeg(["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "640x480", "-i", dir.file("pattern.rgb"),
                                   "-vf", "scale=320:240", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         let got = try Data(contentsOf: URL(fileURLWithPath: dir.file("played.rgb")))
@@ -154,7 +148,7 @@ final class WebRTCServeTests: XCTestCase {
         }
         XCTAssertEqual(try serve.pipeline("cam")["state"] as? String, "reconnecting")
         let before = try serve.frames("cam")
-        let next = try peer(["whip", whip, "--seconds", "6", "--token", token])
+        let next = try runAiortcPeer(["whip", whip, "--seconds", "6", "--token", token])
         XCTAssertEqual(next["state"] as? String, "connected", "\(next)")
         try serve.waitFor("the next publisher's pictures", timeout: 10) { try serve.frames("cam") > before }
 
